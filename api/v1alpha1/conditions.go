@@ -1,0 +1,108 @@
+package v1alpha1
+
+// Condition types. Ready, Reconciling and Stalled follow kstatus: Reconciling
+// and Stalled are present only while true, so `kubectl wait
+// --for=condition=Ready` and kstatus-aware tools read bindsync objects as they
+// read Flux's.
+const (
+	// ReadyCondition means the object reached the state its spec asks for.
+	ReadyCondition = "Ready"
+	// ReconcilingCondition is present (True) only while work is in progress.
+	ReconcilingCondition = "Reconciling"
+	// StalledCondition is present (True) only while progress needs a human:
+	// bad input, a pending approval that will not resolve by itself.
+	StalledCondition = "Stalled"
+
+	// RenderedCondition on an APIServiceExportRequest means its exports and
+	// RBAC are in the state repository (main, or an approval branch).
+	RenderedCondition = "Rendered"
+	// ApprovedCondition on an APIServiceExportRequest means the rendered
+	// change reached the approved branch (main).
+	ApprovedCondition = "Approved"
+
+	// SchemaInSyncCondition on an APIServiceBinding means the CRD in the app
+	// cluster has exactly the schema the state repository holds for it.
+	SchemaInSyncCondition = "SchemaInSync"
+
+	// ConsumerInSyncCondition on an APIServiceExport is written by agents that
+	// report back: the app cluster applied this export's schema.
+	ConsumerInSyncCondition = "ConsumerInSync"
+)
+
+// Condition reasons. Each names one fact, so a user can search for it.
+const (
+	// SucceededReason represents the fact that the last reconcile did all it had to.
+	SucceededReason = "Succeeded"
+	// ProgressingReason represents the fact that work is under way.
+	ProgressingReason = "Progressing"
+
+	// TemplateNotFoundReason represents the fact that a request names a
+	// template that does not exist.
+	TemplateNotFoundReason = "TemplateNotFound"
+	// CRDNotFoundReason represents the fact that a template names a resource
+	// for which the control plane has no CRD.
+	CRDNotFoundReason = "CRDNotFound"
+	// InvalidClusterNameReason represents the fact that an AppCluster name is
+	// not a DNS-1123 label short enough to prefix its namespace.
+	InvalidClusterNameReason = "InvalidClusterName"
+	// ConflictingRequestReason represents the fact that two requests of one
+	// cluster bind the same CRD.
+	ConflictingRequestReason = "ConflictingRequest"
+	// InvalidTemplateReason represents the fact that a template's spec cannot
+	// be rendered (for example a permission claim with the verb "*").
+	InvalidTemplateReason = "InvalidTemplate"
+	// ClusterNotFoundReason represents the fact that a request lives in a
+	// namespace that belongs to no AppCluster.
+	ClusterNotFoundReason = "ClusterNotFound"
+	// UnsupportedConversionReason represents the fact that a CRD uses webhook
+	// conversion, which an app cluster cannot reach; only its storage version
+	// is exported.
+	UnsupportedConversionReason = "UnsupportedConversion"
+
+	// PendingApprovalReason represents the fact that the rendered change waits
+	// on an approval branch for a merge into main.
+	PendingApprovalReason = "PendingApproval"
+	// RejectedReason represents the fact that an approval branch was deleted
+	// without being merged.
+	RejectedReason = "Rejected"
+	// SchemaBreakingReason represents the fact that a CRD change breaks
+	// existing users and is held back by the template's schemaUpdatePolicy.
+	SchemaBreakingReason = "SchemaBreaking"
+
+	// ExportNotFoundReason represents the fact that the state repository holds
+	// no CRD for a binding in this cluster's folder.
+	ExportNotFoundReason = "ExportNotFound"
+	// ForeignCRDReason represents the fact that a CRD of that name exists and
+	// is not managed by bindsync; the agent never touches it.
+	ForeignCRDReason = "ForeignCRD"
+	// SourceUnavailableReason represents the fact that the state repository
+	// could not be fetched; what is applied stays applied.
+	SourceUnavailableReason = "SourceUnavailable"
+	// SignatureInvalidReason represents the fact that the head commit is not
+	// signed by a trusted key; nothing was applied.
+	SignatureInvalidReason = "SignatureInvalid"
+	// BuildFailedReason represents the fact that kustomize could not build the
+	// cluster's folder.
+	BuildFailedReason = "BuildFailed"
+	// CRDNotEstablishedReason represents the fact that the applied CRD has not
+	// become Established yet.
+	CRDNotEstablishedReason = "CRDNotEstablished"
+	// ApplyFailedReason represents the fact that the API server refused the apply.
+	ApplyFailedReason = "ApplyFailed"
+)
+
+// Labels and annotations on everything bindsync renders.
+const (
+	// ManagedLabel marks objects bindsync owns ("true").
+	ManagedLabel = "bindsync.io/managed"
+	// ClusterLabel names the app cluster an object was rendered for. It is set
+	// by that cluster's kustomization, never inside a shared snapshot file.
+	ClusterLabel = "bindsync.io/cluster"
+	// SchemaHashAnnotation is the sha256 of the canonical schema of an export.
+	SchemaHashAnnotation = "bindsync.io/schema-hash"
+	// TemplateAnnotation names the APIServiceExportTemplate an object comes from.
+	TemplateAnnotation = "bindsync.io/template"
+	// DroppedVersionsAnnotation lists the CRD versions left out of an export
+	// (comma-separated) because they need webhook conversion.
+	DroppedVersionsAnnotation = "bindsync.io/dropped-versions"
+)

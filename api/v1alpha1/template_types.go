@@ -1,0 +1,160 @@
+package v1alpha1
+
+import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// GroupResource names a resource by API group and plural name.
+type GroupResource struct {
+	// Group is the API group; empty for the core group.
+	// +optional
+	// +kubebuilder:validation:MaxLength=253
+	Group string `json:"group,omitempty"`
+	// Resource is the plural resource name, e.g. "postgresqlinstances".
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=63
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`
+	Resource string `json:"resource"`
+}
+
+// String returns "resource.group", or "resource" for the core group.
+func (g GroupResource) String() string {
+	if g.Group == "" {
+		return g.Resource
+	}
+	return g.Resource + "." + g.Group
+}
+
+// Verb is a Kubernetes API verb that a permission claim may grant.
+// +kubebuilder:validation:Enum=get;list;watch;create;update;patch;delete;deletecollection
+type Verb string
+
+// PermissionClaim asks for access to related objects (typically Secrets and
+// ConfigMaps that a bound resource refers to) in the app cluster's namespace.
+type PermissionClaim struct {
+	GroupResource `json:",inline"`
+
+	// Verbs the app cluster may use on the claimed objects. "*" is not a verb.
+	// +kubebuilder:validation:MinItems=1
+	// +listType=set
+	Verbs []Verb `json:"verbs"`
+
+	// ResourceNames narrows the claim to named objects. Empty means every
+	// object of the resource in the cluster's namespace.
+	// +optional
+	// +listType=set
+	ResourceNames []string `json:"resourceNames,omitempty"`
+
+	// Selector documents which objects the app cluster may use (for example
+	// label bindsync.io/claimed=true). Kubernetes RBAC cannot enforce label
+	// selectors; the agent applies them when it syncs related objects.
+	// +optional
+	Selector *metav1.LabelSelector `json:"selector,omitempty"`
+}
+
+// SchemaUpdatePolicy says how changes to a bound CRD reach app clusters.
+// +kubebuilder:validation:Enum=NonBreaking;Always;Never
+type SchemaUpdatePolicy string
+
+const (
+	// SchemaUpdateNonBreaking rolls out compatible changes and holds breaking
+	// ones on an approval branch.
+	SchemaUpdateNonBreaking SchemaUpdatePolicy = "NonBreaking"
+	// SchemaUpdateAlways rolls out every change.
+	SchemaUpdateAlways SchemaUpdatePolicy = "Always"
+	// SchemaUpdateNever keeps the schema first bound until a human approves.
+	SchemaUpdateNever SchemaUpdatePolicy = "Never"
+)
+
+// ApprovalPolicy says whether a new binding needs a human.
+// +kubebuilder:validation:Enum=Automatic;Manual
+type ApprovalPolicy string
+
+const (
+	// ApprovalAutomatic commits new bindings straight to main.
+	ApprovalAutomatic ApprovalPolicy = "Automatic"
+	// ApprovalManual renders new bindings to an approval branch.
+	ApprovalManual ApprovalPolicy = "Manual"
+)
+
+// DeletionPolicy says what happens to a CRD in an app cluster when its
+// binding or export goes away.
+// +kubebuilder:validation:Enum=Orphan;Delete
+type DeletionPolicy string
+
+const (
+	// DeletionOrphan keeps the CRD (and its instances) and drops bindsync's labels.
+	DeletionOrphan DeletionPolicy = "Orphan"
+	// DeletionDelete deletes the CRD, and only when it has no instances.
+	DeletionDelete DeletionPolicy = "Delete"
+)
+
+// APIServiceExportTemplateSpec says which APIs may be bound and how.
+type APIServiceExportTemplateSpec struct {
+	// Resources are the CRDs (by group and plural) that a request for this
+	// template binds. Each becomes one APIServiceExport.
+	// +kubebuilder:validation:MinItems=1
+	// +kubebuilder:validation:MaxItems=64
+	// +listType=atomic
+	Resources []GroupResource `json:"resources"`
+
+	// PermissionClaims are the related objects the app cluster may use in its
+	// namespace on the control plane.
+	// +optional
+	// +listType=atomic
+	PermissionClaims []PermissionClaim `json:"permissionClaims,omitempty"`
+
+	// SchemaUpdatePolicy: NonBreaking (default), Always or Never.
+	// +optional
+	// +kubebuilder:default=NonBreaking
+	SchemaUpdatePolicy SchemaUpdatePolicy `json:"schemaUpdatePolicy,omitempty"`
+
+	// Approval: Automatic (default) or Manual.
+	// +optional
+	// +kubebuilder:default=Automatic
+	Approval ApprovalPolicy `json:"approval,omitempty"`
+}
+
+// APIServiceExportTemplateStatus is written by the backend.
+type APIServiceExportTemplateStatus struct {
+	// +optional
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+	// Conditions: Ready, Stalled.
+	// +optional
+	// +listType=map
+	// +listMapKey=type
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+	// BoundClusters counts the app clusters with a request for this template.
+	// +optional
+	BoundClusters int32 `json:"boundClusters,omitempty"`
+}
+
+// APIServiceExportTemplate declares which CRDs of the control plane app
+// clusters may bind, which related objects they may use, and how schema
+// changes and new bindings are approved.
+//
+// +kubebuilder:object:root=true
+// +kubebuilder:resource:scope=Cluster,shortName=exporttemplate,categories=bindsync
+// +kubebuilder:subresource:status
+// +kubebuilder:printcolumn:name="Resources",type=string,JSONPath=`.spec.resources[*].resource`
+// +kubebuilder:printcolumn:name="Schema Updates",type=string,JSONPath=`.spec.schemaUpdatePolicy`
+// +kubebuilder:printcolumn:name="Approval",type=string,JSONPath=`.spec.approval`
+// +kubebuilder:printcolumn:name="Clusters",type=integer,JSONPath=`.status.boundClusters`
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+type APIServiceExportTemplate struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	Spec APIServiceExportTemplateSpec `json:"spec"`
+	// +optional
+	Status APIServiceExportTemplateStatus `json:"status,omitempty"`
+}
+
+// +kubebuilder:object:root=true
+
+// APIServiceExportTemplateList is a list of APIServiceExportTemplates.
+type APIServiceExportTemplateList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []APIServiceExportTemplate `json:"items"`
+}

@@ -1,0 +1,38 @@
+// Package exitcode defines the exit codes every bindsync command shares and an
+// error type that carries one up to the top of the program.
+package exitcode
+
+import "strconv"
+
+const (
+	// OK means the command did everything it was asked.
+	OK = 0
+	// Problems means the command ran, but found problems in its input
+	// (render: some objects are bad; check: a breaking change).
+	Problems = 1
+	// Unusable means the command could not do its job at all
+	// (unreadable input, YAML that does not parse, bad flags).
+	Unusable = 2
+)
+
+// Error carries an exit code to app.Run. A nil Err means the command already
+// printed everything the user needs.
+type Error struct {
+	Code int
+	Err  error
+}
+
+func (e *Error) Error() string {
+	if e.Err == nil {
+		return "exit code " + strconv.Itoa(e.Code)
+	}
+	return e.Err.Error()
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+// New returns an error that makes bindsync exit with code after printing err.
+func New(code int, err error) error { return &Error{Code: code, Err: err} }
+
+// Silent returns an error that makes bindsync exit with code and print nothing more.
+func Silent(code int) error { return &Error{Code: code} }
