@@ -1,0 +1,118 @@
+package schema
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"sort"
+
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+
+	"github.com/bindsync/bindsync/api/v1alpha1"
+)
+
+// Canonicalize returns a copy of snap in canonical form (see the package
+// doc). Canonical snapshots of the same schema encode to the same bytes.
+func Canonicalize(snap v1alpha1.CRDSnapshot) (v1alpha1.CRDSnapshot, error) {
+	out := *snap.DeepCopy()
+	out.Names.ShortNames = sortedCopy(out.Names.ShortNames)
+	out.Names.Categories = sortedCopy(out.Names.Categories)
+	out.DroppedVersions = sortedCopy(out.DroppedVersions)
+	sort.Slice(out.Versions, func(i, j int) bool { return out.Versions[i].Name < out.Versions[j].Name })
+	for i := range out.Versions {
+		props, err := decodeSchema(out.Versions[i].Schema.Raw)
+		if err != nil {
+			return snap, fmt.Errorf("canonicalize %s version %s: %w", CRDName(snap), out.Versions[i].Name, err)
+		}
+		canonicalizeProps(props)
+		raw, err := json.Marshal(props)
+		if err != nil {
+			return snap, fmt.Errorf("canonicalize %s version %s: %w", CRDName(snap), out.Versions[i].Name, err)
+		}
+		out.Versions[i].Schema = runtime.RawExtension{Raw: raw}
+	}
+	return out, nil
+}
+
+// Hash returns the hex sha256 of snap's canonical form. It is the schema hash
+// bindsync writes into exports, annotations and commit trailers.
+func Hash(snap v1alpha1.CRDSnapshot) (string, error) {
+	canon, err := Canonicalize(snap)
+	if err != nil {
+		return "", err
+	}
+	return hashCanonical(canon)
+}
+
+// hashCanonical hashes a snapshot already in canonical form.
+func hashCanonical(canon v1alpha1.CRDSnapshot) (string, error) {
+	b, err := json.Marshal(canon)
+	if err != nil {
+		return "", fmt.Errorf("hash %s: %w", CRDName(canon), err)
+	}
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:]), nil
+}
+
+// canonicalizeProps sorts, in place and through the whole tree, the lists of
+// a schema whose order carries no meaning.
+func canonicalizeProps(p *apiextensionsv1.JSONSchemaProps) {
+	if p == nil {
+		return
+	}
+	sort.Strings(p.Required)
+	sort.SliceStable(p.Enum, func(i, j int) bool { return bytes.Compare(p.Enum[i].Raw, p.Enum[j].Raw) < 0 })
+	sort.SliceStable(p.XValidations, func(i, j int) bool {
+		a, b := p.XValidations[i], p.XValidations[j]
+		if a.Rule != b.Rule {
+			return a.Rule < b.Rule
+		}
+		return a.Message < b.Message
+	})
+	for k, v := range p.Properties {
+		canonicalizeProps(&v)
+		p.Properties[k] = v
+	}
+	for k, v := range p.PatternProperties {
+		canonicalizeProps(&v)
+		p.PatternProperties[k] = v
+	}
+	for k, v := range p.Definitions {
+		canonicalizeProps(&v)
+		p.Definitions[k] = v
+	}
+	for k, v := range p.Dependencies {
+		canonicalizeProps(v.Schema)
+		p.Dependencies[k] = v
+	}
+	for _, list := range [][]apiextensionsv1.JSONSchemaProps{p.AllOf, p.AnyOf, p.OneOf} {
+		for i := range list {
+			canonicalizeProps(&list[i])
+		}
+	}
+	canonicalizeProps(p.Not)
+	if p.Items != nil {
+		canonicalizeProps(p.Items.Schema)
+		for i := range p.Items.JSONSchemas {
+			canonicalizeProps(&p.Items.JSONSchemas[i])
+		}
+	}
+	if p.AdditionalProperties != nil {
+		canonicalizeProps(p.AdditionalProperties.Schema)
+	}
+	if p.AdditionalItems != nil {
+		canonicalizeProps(p.AdditionalItems.Schema)
+	}
+}
+
+func sortedCopy(in []string) []string {
+	if in == nil {
+		return nil
+	}
+	out := append([]string(nil), in...)
+	sort.Strings(out)
+	return out
+}
