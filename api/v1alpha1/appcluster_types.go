@@ -21,11 +21,6 @@ type AppClusterSpec struct {
 	// +optional
 	// +kubebuilder:validation:MaxLength=256
 	DisplayName string `json:"displayName,omitempty"`
-
-	// Suspend stops the backend from rendering changes for this cluster; what
-	// is in the state repository stays as it is.
-	// +optional
-	Suspend bool `json:"suspend,omitempty"`
 }
 
 // AppClusterStatus is written by the backend.

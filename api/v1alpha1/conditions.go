@@ -42,6 +42,10 @@ const (
 	// CRDNotFoundReason represents the fact that a template names a resource
 	// for which the control plane has no CRD.
 	CRDNotFoundReason = "CRDNotFound"
+	// InvalidCRDReason represents the fact that a control-plane CRD cannot be
+	// exported (no storage version, a version without a schema, a name that is
+	// not <plural>.<group>).
+	InvalidCRDReason = "InvalidCRD"
 	// InvalidClusterNameReason represents the fact that an AppCluster name is
 	// not a DNS-1123 label short enough to prefix its namespace.
 	InvalidClusterNameReason = "InvalidClusterName"

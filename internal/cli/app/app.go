@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/bindsync/bindsync/internal/cli/exitcode"
+	"github.com/bindsync/bindsync/internal/cli/render"
 )
 
 // Main runs bindsync with the process arguments and exits with the code the
@@ -56,4 +57,6 @@ func NewRootCommand(stdout, stderr io.Writer) *cobra.Command {
 }
 
 // commands lists the constructors of every command word, in help order.
-var commands = []func(stdout, stderr io.Writer) *cobra.Command{}
+var commands = []func(stdout, stderr io.Writer) *cobra.Command{
+	render.NewCommand,
+}

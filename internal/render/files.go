@@ -1,0 +1,297 @@
+package render
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/yaml"
+
+	"github.com/bindsync/bindsync/api/v1alpha1"
+)
+
+// serviceAccountYAML is the same for every cluster: the namespace comes from
+// the cluster's kustomization.
+var serviceAccountYAML = mustMarshal(&corev1.ServiceAccount{
+	TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "ServiceAccount"},
+	ObjectMeta: metav1.ObjectMeta{Name: v1alpha1.AgentServiceAccount},
+})
+
+// renderCluster writes one cluster's two folders into tree.
+func (r *renderer) renderCluster(tree Tree, c *clusterEntry) {
+	cp := ControlPlaneDir(c.name)
+	resources := []string{"namespace.yaml", "serviceaccount.yaml", "rbac.yaml"}
+	tree[cp+"/namespace.yaml"] = mustMarshal(&corev1.Namespace{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Namespace"},
+		ObjectMeta: metav1.ObjectMeta{Name: v1alpha1.ClusterNamespace(c.name)},
+	})
+	tree[cp+"/serviceaccount.yaml"] = serviceAccountYAML
+	tree[cp+"/rbac.yaml"] = rbacYAML(c)
+
+	var crds []string
+	for _, b := range c.bindings {
+		name := b.crd.crd.Name
+		tree[ExportPath(c.name, name)] = r.exportFile(b)
+		tree[CRDPath(c.name, name)] = r.crdFile(b)
+		resources = append(resources, "exports/"+name+".yaml")
+		crds = append(crds, "crds/"+name+".yaml")
+	}
+	tree[cp+"/"+KustomizationFile] = kustomization(c.name, v1alpha1.ClusterNamespace(c.name), resources)
+	tree[AppDir(c.name)+"/"+KustomizationFile] = kustomization(c.name, "", crds)
+}
+
+// exportFile returns the APIServiceExport of a binding, serialised once per
+// (template, CRD) and shared by every cluster.
+func (r *renderer) exportFile(b binding) []byte {
+	tplName := b.template.tpl.Name
+	if out, ok := b.crd.exportFor[tplName]; ok {
+		return out
+	}
+	exp := &v1alpha1.APIServiceExport{
+		TypeMeta:   metav1.TypeMeta{APIVersion: v1alpha1.GroupVersion.String(), Kind: "APIServiceExport"},
+		ObjectMeta: metav1.ObjectMeta{Name: b.crd.crd.Name, Annotations: annotations(b)},
+		Spec: v1alpha1.APIServiceExportSpec{
+			CRDSnapshot:      b.crd.snap,
+			SchemaHash:       b.crd.hash,
+			TemplateRef:      v1alpha1.TemplateReference{Name: tplName},
+			PermissionClaims: b.template.tpl.Spec.PermissionClaims,
+		},
+	}
+	out := mustMarshal(exp)
+	b.crd.exportFor[tplName] = out
+	return out
+}
+
+// crdFile returns the CRD an app cluster applies for a binding, serialised
+// once per (template, CRD) and shared by every cluster.
+func (r *renderer) crdFile(b binding) []byte {
+	tplName := b.template.tpl.Name
+	if out, ok := b.crd.crdFor[tplName]; ok {
+		return out
+	}
+	crd := b.crd.appCRD.DeepCopy()
+	crd.Annotations = annotations(b)
+	out := mustMarshal(crd)
+	b.crd.crdFor[tplName] = out
+	return out
+}
+
+func annotations(b binding) map[string]string {
+	a := map[string]string{
+		v1alpha1.SchemaHashAnnotation: b.crd.hash,
+		v1alpha1.TemplateAnnotation:   b.template.tpl.Name,
+	}
+	if dropped := b.crd.snap.DroppedVersions; len(dropped) > 0 {
+		a[v1alpha1.DroppedVersionsAnnotation] = strings.Join(dropped, ",")
+	}
+	return a
+}
+
+// kustomizationDoc is a kustomization.yaml; cluster-specific values live here
+// and nowhere else.
+type kustomizationDoc struct {
+	APIVersion string           `json:"apiVersion"`
+	Kind       string           `json:"kind"`
+	Namespace  string           `json:"namespace,omitempty"`
+	Labels     []kustomizeLabel `json:"labels"`
+	Resources  []string         `json:"resources"`
+}
+
+type kustomizeLabel struct {
+	Pairs map[string]string `json:"pairs"`
+}
+
+func kustomization(cluster, namespace string, resources []string) []byte {
+	if resources == nil {
+		resources = []string{}
+	}
+	return mustMarshal(kustomizationDoc{
+		APIVersion: "kustomize.config.k8s.io/v1beta1",
+		Kind:       "Kustomization",
+		Namespace:  namespace,
+		Labels: []kustomizeLabel{{Pairs: map[string]string{
+			v1alpha1.ManagedLabel: "true",
+			v1alpha1.ClusterLabel: cluster,
+		}}},
+		Resources: resources,
+	})
+}
+
+// agentRules are what every cluster's agent may do in its own namespace,
+// whatever it binds: read its exports and report status on them, and create
+// and read its requests.
+var agentRules = []rbacv1.PolicyRule{
+	{APIGroups: []string{v1alpha1.GroupName}, Resources: []string{"apiserviceexportrequests"}, Verbs: []string{"create", "get", "list", "watch"}},
+	{APIGroups: []string{v1alpha1.GroupName}, Resources: []string{"apiserviceexports"}, Verbs: []string{"get", "list", "watch"}},
+	{APIGroups: []string{v1alpha1.GroupName}, Resources: []string{"apiserviceexports/status"}, Verbs: []string{"get", "patch", "update"}},
+}
+
+// boundVerbs are the verbs an app cluster has on the resources it binds.
+var boundVerbs = []string{"create", "delete", "get", "list", "patch", "update", "watch"}
+
+// rbacYAML renders a cluster's Role and RoleBinding, and for cluster-scoped
+// bound CRDs a ClusterRole and ClusterRoleBinding that grant those resources
+// and nothing else. The subject is always the cluster's own ServiceAccount.
+func rbacYAML(c *clusterEntry) []byte {
+	ns := v1alpha1.ClusterNamespace(c.name)
+	rules := append([]rbacv1.PolicyRule(nil), agentRules...)
+	var clusterRules []rbacv1.PolicyRule
+	claimed := map[string]bool{}
+	for _, b := range c.bindings {
+		snap := b.crd.snap
+		bound := []rbacv1.PolicyRule{
+			{APIGroups: []string{snap.Group}, Resources: []string{snap.Names.Plural}, Verbs: boundVerbs},
+			{APIGroups: []string{snap.Group}, Resources: []string{snap.Names.Plural + "/status"}, Verbs: []string{"get"}},
+		}
+		if snap.Scope == apiextensionsv1.ClusterScoped {
+			clusterRules = append(clusterRules, bound...)
+		} else {
+			rules = append(rules, bound...)
+		}
+		if claimed[b.template.tpl.Name] {
+			continue
+		}
+		claimed[b.template.tpl.Name] = true
+		for _, claim := range b.template.tpl.Spec.PermissionClaims {
+			rules = append(rules, claimRule(claim))
+		}
+	}
+	subject := []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Name: v1alpha1.AgentServiceAccount, Namespace: ns}}
+	objs := []any{
+		&rbacv1.Role{
+			TypeMeta:   metav1.TypeMeta{APIVersion: "rbac.authorization.k8s.io/v1", Kind: "Role"},
+			ObjectMeta: metav1.ObjectMeta{Name: v1alpha1.AgentServiceAccount},
+			Rules:      normalizeRules(rules),
+		},
+		&rbacv1.RoleBinding{
+			TypeMeta:   metav1.TypeMeta{APIVersion: "rbac.authorization.k8s.io/v1", Kind: "RoleBinding"},
+			ObjectMeta: metav1.ObjectMeta{Name: v1alpha1.AgentServiceAccount},
+			RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: v1alpha1.AgentServiceAccount},
+			Subjects:   subject,
+		},
+	}
+	if len(clusterRules) > 0 {
+		name := ClusterRoleName(c.name)
+		objs = append(objs,
+			&rbacv1.ClusterRole{
+				TypeMeta:   metav1.TypeMeta{APIVersion: "rbac.authorization.k8s.io/v1", Kind: "ClusterRole"},
+				ObjectMeta: metav1.ObjectMeta{Name: name},
+				Rules:      normalizeRules(clusterRules),
+			},
+			&rbacv1.ClusterRoleBinding{
+				TypeMeta:   metav1.TypeMeta{APIVersion: "rbac.authorization.k8s.io/v1", Kind: "ClusterRoleBinding"},
+				ObjectMeta: metav1.ObjectMeta{Name: name},
+				RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: name},
+				Subjects:   subject,
+			})
+	}
+	var buf bytes.Buffer
+	for i, o := range objs {
+		if i > 0 {
+			buf.WriteString("---\n")
+		}
+		buf.Write(mustMarshal(o))
+	}
+	return buf.Bytes()
+}
+
+// ClusterRoleName names the ClusterRole (and its binding) of one app cluster.
+func ClusterRoleName(cluster string) string { return "bindsync:" + cluster + ":agent" }
+
+func claimRule(c v1alpha1.PermissionClaim) rbacv1.PolicyRule {
+	verbs := make([]string, len(c.Verbs))
+	for i, v := range c.Verbs {
+		verbs[i] = string(v)
+	}
+	return rbacv1.PolicyRule{
+		APIGroups:     []string{c.Group},
+		Resources:     []string{c.Resource},
+		Verbs:         verbs,
+		ResourceNames: append([]string(nil), c.ResourceNames...),
+	}
+}
+
+// normalizeRules merges rules that grant the same verbs on the same names in
+// one group into one rule, sorts every list inside them and sorts the rules,
+// so the same grants always render the same bytes.
+func normalizeRules(rules []rbacv1.PolicyRule) []rbacv1.PolicyRule {
+	merged := map[string]*rbacv1.PolicyRule{}
+	var keys []string
+	for _, r := range rules {
+		r.Verbs = sortedCopy(r.Verbs)
+		r.ResourceNames = sortedCopy(r.ResourceNames)
+		if len(r.ResourceNames) == 0 {
+			r.ResourceNames = nil
+		}
+		key := strings.Join(r.APIGroups, ",") + "|" + strings.Join(r.ResourceNames, ",") + "|" + strings.Join(r.Verbs, ",")
+		if m, ok := merged[key]; ok {
+			m.Resources = append(m.Resources, r.Resources...)
+			continue
+		}
+		r.Resources = append([]string(nil), r.Resources...)
+		merged[key] = &r
+		keys = append(keys, key)
+	}
+	out := make([]rbacv1.PolicyRule, 0, len(keys))
+	for _, k := range keys {
+		r := merged[k]
+		r.Resources = uniqueSorted(r.Resources)
+		out = append(out, *r)
+	}
+	sort.Slice(out, func(i, j int) bool { return ruleKey(out[i]) < ruleKey(out[j]) })
+	return out
+}
+
+func ruleKey(r rbacv1.PolicyRule) string {
+	return strings.Join(r.APIGroups, ",") + "\x00" + strings.Join(r.Resources, ",") + "\x00" +
+		strings.Join(r.ResourceNames, ",") + "\x00" + strings.Join(r.Verbs, ",")
+}
+
+func uniqueSorted(in []string) []string {
+	out := sortedCopy(in)
+	n := 0
+	for i, v := range out {
+		if i == 0 || v != out[n-1] {
+			out[n] = v
+			n++
+		}
+	}
+	return out[:n]
+}
+
+func sortedCopy(in []string) []string {
+	out := append([]string(nil), in...)
+	sort.Strings(out)
+	return out
+}
+
+// mustMarshal renders obj as YAML with sorted keys, without the fields a
+// typed object carries empty (metadata.creationTimestamp, status). Every
+// value passed here is built by this package, so encoding cannot fail.
+func mustMarshal(obj any) []byte {
+	j, err := json.Marshal(obj)
+	if err != nil {
+		panic(fmt.Sprintf("render: encode %T: %v", obj, err))
+	}
+	var m map[string]any
+	dec := json.NewDecoder(bytes.NewReader(j))
+	dec.UseNumber()
+	if err := dec.Decode(&m); err != nil {
+		panic(fmt.Sprintf("render: decode %T: %v", obj, err))
+	}
+	delete(m, "status")
+	if meta, ok := m["metadata"].(map[string]any); ok {
+		delete(meta, "creationTimestamp")
+	}
+	y, err := yaml.Marshal(m)
+	if err != nil {
+		panic(fmt.Sprintf("render: encode %T as YAML: %v", obj, err))
+	}
+	return y
+}

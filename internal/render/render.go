@@ -1,0 +1,84 @@
+package render
+
+import (
+	"sort"
+
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+
+	"github.com/bindsync/bindsync/api/v1alpha1"
+)
+
+// Input is everything Render reads: the control plane's objects as plain
+// values. Order does not matter; Render sorts what it needs to.
+type Input struct {
+	CRDs      []apiextensionsv1.CustomResourceDefinition
+	Templates []v1alpha1.APIServiceExportTemplate
+	Clusters  []v1alpha1.AppCluster
+	Requests  []v1alpha1.APIServiceExportRequest
+}
+
+// Tree is a rendered state repository: slash-separated path -> file bytes.
+// Paths that hold the same content may share one backing slice; treat the
+// bytes as read-only.
+type Tree map[string][]byte
+
+// Paths returns the tree's paths in sorted order.
+func (t Tree) Paths() []string {
+	paths := make([]string, 0, len(t))
+	for p := range t {
+		paths = append(paths, p)
+	}
+	sort.Strings(paths)
+	return paths
+}
+
+// Output is what Render produces.
+type Output struct {
+	// Tree holds every file of the state repository.
+	Tree Tree
+	// Problems are objects that could not be rendered (sorted).
+	Problems []Problem
+	// Warnings are objects rendered with a caveat the operator should see,
+	// such as versions left out of a webhook-converted CRD (sorted).
+	Warnings []Problem
+	// Requests has one entry per input request, sorted by namespace and
+	// name, saying whether and what it rendered.
+	Requests []RequestResult
+}
+
+// RequestResult is the outcome of one APIServiceExportRequest.
+type RequestResult struct {
+	Namespace string
+	Name      string
+	// Cluster is the app cluster the request belongs to ("" when its
+	// namespace belongs to none).
+	Cluster string
+	// Template is the requested template.
+	Template string
+	// Rendered is true when the request's exports are in the tree.
+	Rendered bool
+	// Exports are the rendered exports, sorted by name.
+	Exports []ExportResult
+}
+
+// ExportResult names one rendered export and its schema hash.
+type ExportResult struct {
+	// Name is the export's (and CRD's) name, <plural>.<group>.
+	Name string
+	// SchemaHash is the canonical schema hash of the export.
+	SchemaHash string
+}
+
+// Render renders in into a state repository tree. It never fails as a whole:
+// bad objects become Problems and everything else is rendered.
+func Render(in Input) Output {
+	r := newRenderer(in)
+	r.resolve()
+	out := Output{Tree: Tree{ReadmePath: readme}}
+	for _, c := range r.clusters {
+		r.renderCluster(out.Tree, c)
+	}
+	out.Problems, out.Warnings = r.problems.sorted(), r.warnings.sorted()
+	out.Requests = r.results
+	return out
+}

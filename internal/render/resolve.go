@@ -1,0 +1,369 @@
+package render
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	"k8s.io/apimachinery/pkg/util/validation"
+
+	"github.com/bindsync/bindsync/api/v1alpha1"
+	"github.com/bindsync/bindsync/internal/schema"
+)
+
+// Kinds named in problems.
+const (
+	kindCRD      = "CustomResourceDefinition"
+	kindTemplate = "APIServiceExportTemplate"
+	kindCluster  = "AppCluster"
+	kindRequest  = "APIServiceExportRequest"
+)
+
+// claimVerbs are the verbs a permission claim may grant.
+var claimVerbs = map[v1alpha1.Verb]bool{
+	"get": true, "list": true, "watch": true, "create": true, "update": true,
+	"patch": true, "delete": true, "deletecollection": true,
+}
+
+// forbiddenClaimGroups may never be claimed: a claim on them would let an app
+// cluster grant itself more than its templates do.
+var forbiddenClaimGroups = map[string]bool{
+	v1alpha1.GroupName:             true,
+	"rbac.authorization.k8s.io":    true,
+	"apiextensions.k8s.io":         true,
+	"admissionregistration.k8s.io": true,
+	"certificates.k8s.io":          true,
+}
+
+// crdEntry is one CRD of the control plane and its snapshot, made on first use.
+type crdEntry struct {
+	crd       *apiextensionsv1.CustomResourceDefinition
+	snap      v1alpha1.CRDSnapshot
+	hash      string
+	appCRD    *apiextensionsv1.CustomResourceDefinition // the CRD app clusters get, without annotations
+	err       error
+	snapped   bool
+	warned    bool
+	exportFor map[string][]byte // template name -> export file bytes
+	crdFor    map[string][]byte // template name -> CRD file bytes
+}
+
+// templateEntry is a template and, when it can be rendered, the CRDs it binds.
+type templateEntry struct {
+	tpl     *v1alpha1.APIServiceExportTemplate
+	crds    []*crdEntry
+	problem string // why the template cannot be rendered; "" when it can
+}
+
+// binding is one CRD bound into one cluster through one template.
+type binding struct {
+	template *templateEntry
+	crd      *crdEntry
+}
+
+// clusterEntry is a valid app cluster and what it binds, sorted by CRD name.
+type clusterEntry struct {
+	name     string
+	bindings []binding
+}
+
+type renderer struct {
+	in        Input
+	crds      map[string]*crdEntry
+	templates map[string]*templateEntry
+	clusters  []*clusterEntry
+	byName    map[string]*clusterEntry
+	invalid   map[string]bool // cluster names that exist but are invalid
+	results   []RequestResult
+	problems  problemList
+	warnings  problemList
+}
+
+func newRenderer(in Input) *renderer {
+	return &renderer{
+		in:        in,
+		crds:      map[string]*crdEntry{},
+		templates: map[string]*templateEntry{},
+		byName:    map[string]*clusterEntry{},
+		invalid:   map[string]bool{},
+	}
+}
+
+// resolve validates every object and decides what each cluster binds.
+func (r *renderer) resolve() {
+	r.indexCRDs()
+	r.indexTemplates()
+	r.indexClusters()
+	r.assignRequests()
+}
+
+func (r *renderer) indexCRDs() {
+	crds := sortedBy(r.in.CRDs, func(c *apiextensionsv1.CustomResourceDefinition) string { return c.Name })
+	for _, crd := range crds {
+		key := crd.Spec.Names.Plural + "." + crd.Spec.Group
+		if crd.Name != key {
+			r.problems.add(kindCRD, "", crd.Name, v1alpha1.InvalidCRDReason,
+				fmt.Sprintf("name must be <plural>.<group>, %q", key))
+			continue
+		}
+		if _, dup := r.crds[key]; dup {
+			r.problems.add(kindCRD, "", crd.Name, v1alpha1.InvalidCRDReason, "defined twice in the input")
+			continue
+		}
+		r.crds[key] = &crdEntry{crd: crd, exportFor: map[string][]byte{}, crdFor: map[string][]byte{}}
+	}
+}
+
+// snapshot returns the entry's snapshot, making it on first use. A CRD that
+// cannot be exported is reported once.
+func (r *renderer) snapshot(e *crdEntry) error {
+	if e.snapped {
+		return e.err
+	}
+	e.snapped = true
+	e.snap, e.err = schema.Snapshot(e.crd)
+	if e.err == nil {
+		e.hash, e.err = schema.Hash(e.snap)
+	}
+	if e.err == nil {
+		e.appCRD, e.err = schema.ToCRD(e.snap)
+	}
+	if e.err != nil {
+		r.problems.add(kindCRD, "", e.crd.Name, v1alpha1.InvalidCRDReason, e.err.Error())
+	}
+	return e.err
+}
+
+func (r *renderer) indexTemplates() {
+	tpls := sortedBy(r.in.Templates, func(t *v1alpha1.APIServiceExportTemplate) string { return t.Name })
+	for _, tpl := range tpls {
+		if _, dup := r.templates[tpl.Name]; dup {
+			r.problems.add(kindTemplate, "", tpl.Name, v1alpha1.InvalidTemplateReason, "defined twice in the input")
+			continue
+		}
+		e := &templateEntry{tpl: tpl}
+		r.templates[tpl.Name] = e
+		reason, msg := r.checkTemplate(e)
+		if reason != "" {
+			e.problem, e.crds = msg, nil
+			r.problems.add(kindTemplate, "", tpl.Name, reason, msg)
+		}
+	}
+}
+
+// checkTemplate resolves a template's CRDs and validates its spec. It returns
+// a reason and message when the template cannot be rendered.
+func (r *renderer) checkTemplate(e *templateEntry) (reason, msg string) {
+	spec := e.tpl.Spec
+	if len(spec.Resources) == 0 {
+		return v1alpha1.InvalidTemplateReason, "spec.resources is empty"
+	}
+	seen := map[string]bool{}
+	for i, res := range spec.Resources {
+		name := res.String()
+		if seen[name] {
+			return v1alpha1.InvalidTemplateReason, fmt.Sprintf("spec.resources[%d]: %s is listed twice", i, name)
+		}
+		seen[name] = true
+		crd, ok := r.crds[name]
+		if !ok {
+			return v1alpha1.CRDNotFoundReason, fmt.Sprintf("spec.resources[%d]: no CRD %s on the control plane", i, name)
+		}
+		if err := r.snapshot(crd); err != nil {
+			return v1alpha1.InvalidCRDReason, fmt.Sprintf("spec.resources[%d]: CRD %s cannot be exported", i, name)
+		}
+		e.crds = append(e.crds, crd)
+	}
+	for i, claim := range spec.PermissionClaims {
+		if m := checkClaim(claim); m != "" {
+			return v1alpha1.InvalidTemplateReason, fmt.Sprintf("spec.permissionClaims[%d]: %s", i, m)
+		}
+	}
+	if p := spec.SchemaUpdatePolicy; p != "" && p != v1alpha1.SchemaUpdateNonBreaking &&
+		p != v1alpha1.SchemaUpdateAlways && p != v1alpha1.SchemaUpdateNever {
+		return v1alpha1.InvalidTemplateReason, fmt.Sprintf("spec.schemaUpdatePolicy %q is not NonBreaking, Always or Never", p)
+	}
+	if a := spec.Approval; a != "" && a != v1alpha1.ApprovalAutomatic && a != v1alpha1.ApprovalManual {
+		return v1alpha1.InvalidTemplateReason, fmt.Sprintf("spec.approval %q is not Automatic or Manual", a)
+	}
+	for _, crd := range e.crds {
+		if len(crd.snap.DroppedVersions) > 0 && !crd.warned {
+			crd.warned = true
+			r.warnings.add(kindCRD, "", crd.crd.Name, v1alpha1.UnsupportedConversionReason, fmt.Sprintf(
+				"uses webhook conversion, which app clusters cannot reach: only storage version %s is exported; served versions %s are left out",
+				storageVersion(crd.snap), strings.Join(crd.snap.DroppedVersions, ", ")))
+		}
+	}
+	return "", ""
+}
+
+func checkClaim(c v1alpha1.PermissionClaim) string {
+	switch {
+	case c.Resource == "" || strings.Contains(c.Resource, "*") || strings.Contains(c.Group, "*"):
+		return fmt.Sprintf("resource %q in group %q: a claim names one resource, never a wildcard", c.Resource, c.Group)
+	case forbiddenClaimGroups[c.Group]:
+		return fmt.Sprintf("group %q cannot be claimed: it would let an app cluster widen its own access", c.Group)
+	case c.Group == "" && (c.Resource == "serviceaccounts" || strings.HasPrefix(c.Resource, "serviceaccounts/")):
+		return "serviceaccounts cannot be claimed: tokens would let an app cluster act as another identity"
+	case len(c.Verbs) == 0:
+		return fmt.Sprintf("%s: verbs is empty", c.String())
+	}
+	for _, v := range c.Verbs {
+		if !claimVerbs[v] {
+			return fmt.Sprintf("%s: verb %q is not one of get, list, watch, create, update, patch, delete, deletecollection", c.String(), v)
+		}
+	}
+	return ""
+}
+
+func (r *renderer) indexClusters() {
+	clusters := sortedBy(r.in.Clusters, func(c *v1alpha1.AppCluster) string { return c.Name })
+	for _, c := range clusters {
+		if msg := ValidateClusterName(c.Name); msg != "" {
+			r.invalid[c.Name] = true
+			r.problems.add(kindCluster, "", c.Name, v1alpha1.InvalidClusterNameReason, msg)
+			continue
+		}
+		if _, dup := r.byName[c.Name]; dup {
+			r.problems.add(kindCluster, "", c.Name, v1alpha1.InvalidClusterNameReason, "defined twice in the input")
+			continue
+		}
+		e := &clusterEntry{name: c.Name}
+		r.byName[c.Name] = e
+		r.clusters = append(r.clusters, e)
+	}
+}
+
+// ValidateClusterName returns why name cannot name an app cluster, or "" when
+// it can: it must be a DNS-1123 label short enough that bindsync-<name> is one
+// too, which also keeps it a safe folder name.
+func ValidateClusterName(name string) string {
+	if errs := validation.IsDNS1123Label(name); len(errs) > 0 {
+		return fmt.Sprintf("name %q is not a DNS-1123 label: %s", name, strings.Join(errs, "; "))
+	}
+	if len(name) > v1alpha1.MaxClusterNameLength {
+		return fmt.Sprintf("name %q is longer than %d characters, so namespace %s%s would be invalid",
+			name, v1alpha1.MaxClusterNameLength, v1alpha1.ClusterNamespacePrefix, name)
+	}
+	return ""
+}
+
+// assignRequests binds each request's CRDs into its cluster. Requests are
+// taken oldest first (then by name), so when two requests of one cluster bind
+// the same CRD the older one keeps it and the newer one is reported.
+func (r *renderer) assignRequests() {
+	reqs := make([]*v1alpha1.APIServiceExportRequest, len(r.in.Requests))
+	for i := range r.in.Requests {
+		reqs[i] = &r.in.Requests[i]
+	}
+	sort.SliceStable(reqs, func(i, j int) bool {
+		a, b := reqs[i], reqs[j]
+		if a.Namespace != b.Namespace {
+			return a.Namespace < b.Namespace
+		}
+		if !a.CreationTimestamp.Equal(&b.CreationTimestamp) {
+			return a.CreationTimestamp.Before(&b.CreationTimestamp)
+		}
+		return a.Name < b.Name
+	})
+	boundBy := map[string]map[string]string{} // cluster -> CRD -> request
+	seen := map[string]bool{}
+	for _, req := range reqs {
+		res := RequestResult{Namespace: req.Namespace, Name: req.Name, Template: req.Spec.TemplateRef.Name}
+		key := req.Namespace + "/" + req.Name
+		if seen[key] {
+			r.problems.add(kindRequest, req.Namespace, req.Name, v1alpha1.ConflictingRequestReason, "defined twice in the input")
+			continue
+		}
+		seen[key] = true
+		if reason, msg := r.assign(req, &res, boundBy); reason != "" {
+			r.problems.add(kindRequest, req.Namespace, req.Name, reason, msg)
+		}
+		r.results = append(r.results, res)
+	}
+	sort.Slice(r.results, func(i, j int) bool {
+		a, b := r.results[i], r.results[j]
+		if a.Namespace != b.Namespace {
+			return a.Namespace < b.Namespace
+		}
+		return a.Name < b.Name
+	})
+	for _, c := range r.clusters {
+		sort.Slice(c.bindings, func(i, j int) bool { return c.bindings[i].crd.crd.Name < c.bindings[j].crd.crd.Name })
+	}
+}
+
+func (r *renderer) assign(req *v1alpha1.APIServiceExportRequest, res *RequestResult, boundBy map[string]map[string]string) (reason, msg string) {
+	name, ok := strings.CutPrefix(req.Namespace, v1alpha1.ClusterNamespacePrefix)
+	switch {
+	case !ok || name == "":
+		return v1alpha1.ClusterNotFoundReason, fmt.Sprintf("namespace %q is not an app cluster namespace (%s<cluster>)", req.Namespace, v1alpha1.ClusterNamespacePrefix)
+	case r.invalid[name]:
+		return v1alpha1.ClusterNotFoundReason, fmt.Sprintf("AppCluster %q is invalid, see its problem", name)
+	}
+	cluster := r.byName[name]
+	if cluster == nil {
+		return v1alpha1.ClusterNotFoundReason, fmt.Sprintf("no AppCluster %q for namespace %s", name, req.Namespace)
+	}
+	res.Cluster = name
+	tpl := r.templates[req.Spec.TemplateRef.Name]
+	switch {
+	case req.Spec.TemplateRef.Name == "":
+		return v1alpha1.TemplateNotFoundReason, "spec.templateRef.name is empty"
+	case tpl == nil:
+		return v1alpha1.TemplateNotFoundReason, fmt.Sprintf("template %q does not exist", req.Spec.TemplateRef.Name)
+	case tpl.problem != "":
+		return v1alpha1.InvalidTemplateReason, fmt.Sprintf("template %q cannot be rendered: %s", tpl.tpl.Name, tpl.problem)
+	}
+	bound := boundBy[name]
+	if bound == nil {
+		bound = map[string]string{}
+		boundBy[name] = bound
+	}
+	for _, crd := range tpl.crds {
+		if other, taken := bound[crd.crd.Name]; taken {
+			return v1alpha1.ConflictingRequestReason, fmt.Sprintf("CRD %s is already bound in cluster %s by request %s", crd.crd.Name, name, other)
+		}
+	}
+	for _, crd := range tpl.crds {
+		bound[crd.crd.Name] = req.Name
+		cluster.bindings = append(cluster.bindings, binding{template: tpl, crd: crd})
+		res.Exports = append(res.Exports, ExportResult{Name: crd.crd.Name, SchemaHash: crd.hash})
+	}
+	sort.Slice(res.Exports, func(i, j int) bool { return res.Exports[i].Name < res.Exports[j].Name })
+	res.Rendered = true
+	return "", ""
+}
+
+func storageVersion(s v1alpha1.CRDSnapshot) string {
+	for _, v := range s.Versions {
+		if v.Storage {
+			return v.Name
+		}
+	}
+	return ""
+}
+
+// sortedBy returns pointers to items sorted by key; items is not modified.
+func sortedBy[T any](items []T, key func(*T) string) []*T {
+	out := make([]*T, len(items))
+	for i := range items {
+		out[i] = &items[i]
+	}
+	sort.SliceStable(out, func(i, j int) bool { return key(out[i]) < key(out[j]) })
+	return out
+}
+
+// problemList collects problems and sorts them for output.
+type problemList []Problem
+
+func (l *problemList) add(kind, namespace, name, reason, msg string) {
+	*l = append(*l, Problem{Kind: kind, Namespace: namespace, Name: name, Reason: reason, Message: msg})
+}
+
+func (l problemList) sorted() []Problem {
+	out := append([]Problem(nil), l...)
+	sort.SliceStable(out, func(i, j int) bool { return out[i].String() < out[j].String() })
+	return out
+}
