@@ -1,0 +1,129 @@
+package render_test
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/bindsync/bindsync/internal/cli/app"
+	"github.com/bindsync/bindsync/internal/statedir"
+	_ "github.com/bindsync/bindsync/internal/testutil/golden"
+)
+
+const (
+	examplesIn  = "../../../examples/control-plane"
+	examplesOut = "../../../examples/state-repo"
+	badInputs   = "../../../testdata/render/bad-inputs/input"
+)
+
+func run(args ...string) (code int, stdout, stderr string) {
+	var o, e bytes.Buffer
+	code = app.Run(args, &o, &e)
+	return code, o.String(), e.String()
+}
+
+func TestRenderReproducesTheExampleStateRepoByteForByte(t *testing.T) {
+	out := t.TempDir()
+	for i := range 2 {
+		code, _, stderr := run("render", "--in", examplesIn, "--out", out)
+		require.Equal(t, 0, code, stderr)
+		if i == 1 {
+			assert.Contains(t, stderr, "0 added, 0 changed, 0 removed", "a second render changes nothing")
+		}
+	}
+	want, err := statedir.Read(examplesOut)
+	require.NoError(t, err)
+	got, err := statedir.Read(out)
+	require.NoError(t, err)
+	c := statedir.Diff(want, got)
+	assert.True(t, c.Empty(), "examples/state-repo is stale: run bindsync render --in examples/control-plane --out examples/state-repo (%+v)", c)
+}
+
+func TestCheckPassesOnTheExampleStateRepo(t *testing.T) {
+	code, stdout, stderr := run("render", "--in", examplesIn, "--out", examplesOut, "--check")
+	assert.Equal(t, 0, code, "examples/state-repo is stale:\n%s%s", stdout, stderr)
+}
+
+func TestCheckReportsAStaleTree(t *testing.T) {
+	out := t.TempDir()
+	code, _, stderr := run("render", "--in", examplesIn, "--out", out)
+	require.Equal(t, 0, code, stderr)
+	rbac := filepath.Join(out, "clusters/team-a/control-plane/rbac.yaml")
+	require.NoError(t, os.WriteFile(rbac, []byte("edited by hand\n"), 0o644))
+	require.NoError(t, os.RemoveAll(filepath.Join(out, "clusters/team-b")))
+	require.NoError(t, os.WriteFile(filepath.Join(out, "clusters/stray.yaml"), []byte("x: 1\n"), 0o644))
+
+	code, stdout, stderr := run("render", "--in", examplesIn, "--out", out, "--check")
+	assert.Equal(t, 1, code)
+	assert.Contains(t, stdout, "~ clusters/team-a/control-plane/rbac.yaml")
+	assert.Contains(t, stdout, "+ clusters/team-b/app/kustomization.yaml")
+	assert.Contains(t, stdout, "- clusters/stray.yaml")
+	assert.Contains(t, stderr, "is stale")
+	b, err := os.ReadFile(rbac)
+	require.NoError(t, err)
+	assert.Equal(t, "edited by hand\n", string(b), "--check writes nothing")
+}
+
+func TestBadObjectsExitOneAndTheGoodOnesAreWritten(t *testing.T) {
+	out := t.TempDir()
+	code, _, stderr := run("render", "--in", badInputs, "--out", out)
+	assert.Equal(t, 1, code)
+	lines := strings.Split(strings.TrimSpace(stderr), "\n")
+	var errs []string
+	for _, l := range lines {
+		if strings.HasPrefix(l, "error: ") {
+			errs = append(errs, l)
+		}
+	}
+	assert.Len(t, errs, 14, "one line per problem:\n%s", stderr)
+	for _, want := range []string{
+		"AppCluster ../x: InvalidClusterName",
+		"AppCluster A_B: InvalidClusterName",
+		"APIServiceExportRequest bindsync-good/unknown: TemplateNotFound: template \"no-such-template\" does not exist",
+		"APIServiceExportTemplate mongodb: CRDNotFound",
+		"APIServiceExportRequest bindsync-good/everything: ConflictingRequest",
+	} {
+		assert.Contains(t, stderr, want)
+	}
+	_, err := os.Stat(filepath.Join(out, "clusters/good/app/crds/postgresqlinstances.anynines.com.yaml"))
+	assert.NoError(t, err, "the good request is rendered")
+	_, err = os.Stat(filepath.Join(out, "clusters/..")) // never a folder for ../x
+	assert.NoError(t, err)
+	entries, err := os.ReadDir(filepath.Join(out, "clusters"))
+	require.NoError(t, err)
+	require.Len(t, entries, 1)
+	assert.Equal(t, "good", entries[0].Name())
+}
+
+func TestUnusableInputExitsTwo(t *testing.T) {
+	dir := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "a.yaml"), []byte(
+		"apiVersion: bindsync.io/v1alpha1\nkind: AppCluster\nmetadata:\n  name: ok\n---\n# second\napiVersion: v1\nkind: AppCluster\nmetadata:\n  name: [unclosed\n"), 0o644))
+
+	code, _, stderr := run("render", "--in", dir, "--out", t.TempDir())
+	assert.Equal(t, 2, code)
+	assert.Contains(t, stderr, filepath.Join(dir, "a.yaml")+":10:", "the error names the file and the line in the file:\n%s", stderr)
+
+	code, _, stderr = run("render", "--in", filepath.Join(dir, "missing"), "--out", t.TempDir())
+	assert.Equal(t, 2, code)
+	assert.Contains(t, stderr, "missing")
+
+	code, _, _ = run("render", "--out", t.TempDir())
+	assert.Equal(t, 2, code, "--in is required")
+}
+
+func TestUnknownKindsAndFieldsAreProblemsNamingFileAndLine(t *testing.T) {
+	dir := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "a.yaml"), []byte(
+		"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: x\n---\napiVersion: bindsync.io/v1alpha1\nkind: AppCluster\nmetadata:\n  name: c1\nspec:\n  colour: blue\n"), 0o644))
+	code, _, stderr := run("render", "--in", dir, "--out", t.TempDir())
+	assert.Equal(t, 1, code)
+	assert.Contains(t, stderr, "a.yaml:1: v1 ConfigMap is not a render input")
+	assert.Contains(t, stderr, "a.yaml:6: AppCluster")
+	assert.Contains(t, stderr, "colour")
+}

@@ -1,0 +1,96 @@
+package render_test
+
+import (
+	"fmt"
+	"path/filepath"
+	"testing"
+	"unsafe"
+
+	"github.com/stretchr/testify/require"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/bindsync/bindsync/api/v1alpha1"
+	"github.com/bindsync/bindsync/internal/manifest"
+	"github.com/bindsync/bindsync/internal/render"
+)
+
+// scaleInput is clusters app clusters, each binding perCluster of the real
+// Klutch CRDs through one template per CRD.
+func scaleInput(tb testing.TB, clusters, perCluster int) render.Input {
+	tb.Helper()
+	in, problems, err := manifest.LoadDir(filepath.Join("..", "..", "testdata", "crds", "klutch"))
+	require.NoError(tb, err)
+	require.Empty(tb, problems)
+	require.GreaterOrEqual(tb, len(in.CRDs), perCluster)
+	for i := 0; i < perCluster; i++ {
+		crd := in.CRDs[i]
+		in.Templates = append(in.Templates, v1alpha1.APIServiceExportTemplate{
+			ObjectMeta: metav1.ObjectMeta{Name: crd.Spec.Names.Singular},
+			Spec: v1alpha1.APIServiceExportTemplateSpec{
+				Resources: []v1alpha1.GroupResource{{Group: crd.Spec.Group, Resource: crd.Spec.Names.Plural}},
+				PermissionClaims: []v1alpha1.PermissionClaim{
+					{GroupResource: v1alpha1.GroupResource{Resource: "secrets"}, Verbs: []v1alpha1.Verb{"get", "list", "watch"}},
+				},
+			},
+		})
+	}
+	for c := 0; c < clusters; c++ {
+		name := fmt.Sprintf("cluster-%04d", c)
+		in.Clusters = append(in.Clusters, v1alpha1.AppCluster{ObjectMeta: metav1.ObjectMeta{Name: name}})
+		for _, tpl := range in.Templates {
+			in.Requests = append(in.Requests, v1alpha1.APIServiceExportRequest{
+				ObjectMeta: metav1.ObjectMeta{Name: tpl.Name, Namespace: v1alpha1.ClusterNamespace(name)},
+				Spec:       v1alpha1.APIServiceExportRequestSpec{TemplateRef: v1alpha1.TemplateReference{Name: tpl.Name}},
+			})
+		}
+	}
+	return in
+}
+
+// BenchmarkRender1000x10 renders 1000 app clusters x 10 bindings of the real
+// CRDs. It reports the tree's file count, its logical size (what a checkout
+// holds) and its unique size (what git stores as blobs).
+func BenchmarkRender1000x10(b *testing.B) {
+	in := scaleInput(b, 1000, 10)
+	b.ReportAllocs()
+	b.ResetTimer()
+	var out render.Output
+	for b.Loop() {
+		out = render.Render(in)
+	}
+	b.StopTimer()
+	require.Empty(b, out.Problems)
+	logical, unique := treeSizes(out.Tree)
+	b.ReportMetric(float64(len(out.Tree)), "files")
+	b.ReportMetric(float64(logical)/(1<<20), "tree-MiB")
+	b.ReportMetric(float64(unique)/(1<<20), "unique-MiB")
+}
+
+func treeSizes(t render.Tree) (logical, unique int) {
+	seen := map[*byte]bool{}
+	for _, b := range t {
+		logical += len(b)
+		if p := unsafe.SliceData(b); !seen[p] {
+			seen[p] = true
+			unique += len(b)
+		}
+	}
+	return logical, unique
+}
+
+func TestScaleRenderSharesEverySnapshot(t *testing.T) {
+	if testing.Short() {
+		t.Skip("renders 100 clusters")
+	}
+	out := render.Render(scaleInput(t, 100, 10))
+	require.Empty(t, out.Problems)
+	require.Equal(t, 1+100*(5+2*10), len(out.Tree), "README plus 25 files a cluster")
+	_, unique := treeSizes(out.Tree)
+	var perCluster int
+	for _, p := range out.Tree.Paths() {
+		if filepath.Dir(filepath.Dir(p)) == "clusters/cluster-0000" || filepath.Dir(filepath.Dir(filepath.Dir(p))) == "clusters/cluster-0000" {
+			perCluster += len(out.Tree[p])
+		}
+	}
+	require.Less(t, unique, perCluster+100*8<<10, "100 clusters must cost one cluster's snapshots plus a few small files each")
+}
