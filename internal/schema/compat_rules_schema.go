@@ -1,0 +1,668 @@
+package schema
+
+import (
+	"math"
+	"sort"
+	"strconv"
+
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+)
+
+// compatNode is one property present in both schemas, with where it is.
+type compatNode struct {
+	version string
+	path    string
+	side    Side
+	old     *apiextensionsv1.JSONSchemaProps
+	new     *apiextensionsv1.JSONSchemaProps
+}
+
+// finding builds a finding of rule id at this node. Breaking findings say who
+// is hurt: writers for spec, readers for status.
+func (n *compatNode) finding(id, oldValue, newValue, message string) Finding {
+	sev := compatSeverity(id)
+	if sev == Breaking {
+		message += compatWhoBreaks(n.side)
+	}
+	return Finding{
+		Version: n.version, Path: n.path, Rule: id, Side: n.side, Severity: sev,
+		Old: oldValue, New: newValue, Message: message,
+	}
+}
+
+// at returns a node for a child path with the same version and side.
+func (n *compatNode) at(path string) *compatNode {
+	return &compatNode{version: n.version, path: path, side: n.side}
+}
+
+// compatSchemaRule is one check of a property present in both schemas. Each
+// rule reads only its own fields; compatBlankKnown lists them all, so that
+// the unknown-change rule sees what no rule read.
+type compatSchemaRule struct {
+	name  string
+	check func(c *compatCollector, n *compatNode)
+}
+
+// compatSchemaRules run, in this order, on every property present in both
+// schemas. The walk (compareSchemaNodes) then descends into properties,
+// items and additionalProperties schemas.
+var compatSchemaRules = []compatSchemaRule{
+	{"type", compatCheckType},
+	{"enum", compatCheckEnum},
+	{"required", compatCheckRequired},
+	{"limits", compatCheckLimits},
+	{"multiple-of", compatCheckMultipleOf},
+	{"unique-items", compatCheckUniqueItems},
+	{"pattern", compatCheckPattern},
+	{"format", compatCheckFormat},
+	{"nullable", compatCheckNullable},
+	{"default", compatCheckDefault},
+	{"extensions", compatCheckExtensions},
+	{"list-map-keys", compatCheckListMapKeys},
+	{"additional-properties", compatCheckAdditionalProperties},
+	{"validations", compatCheckValidations},
+	{"composition", compatCheckComposition},
+	{"description", compatCheckDescription},
+	{"unknown", compatCheckSchemaResidue},
+}
+
+// compareRootSchemas compares one version's openAPIV3Schema. A missing
+// schema is compared as an empty one.
+func compareRootSchemas(c *compatCollector, version string, oldSchema, newSchema *apiextensionsv1.JSONSchemaProps) {
+	empty := &apiextensionsv1.JSONSchemaProps{}
+	if oldSchema == nil {
+		oldSchema = empty
+	}
+	if newSchema == nil {
+		newSchema = empty
+	}
+	compareSchemaNodes(c, &compatNode{version: version, path: ".", side: SideSpec, old: oldSchema, new: newSchema})
+}
+
+// compareSchemaNodes runs every schema rule on n and walks into its children.
+func compareSchemaNodes(c *compatCollector, n *compatNode) {
+	for _, r := range compatSchemaRules {
+		r.check(c, n)
+	}
+	if compatTypeIncompatible(n.old.Type, n.new.Type) {
+		return // type-changed already says everything below changed
+	}
+	compareProperties(c, n)
+	if oi, ni := compatItemsSchema(n.old), compatItemsSchema(n.new); oi != nil && ni != nil {
+		child := n.at(compatItemsPath(n.path))
+		child.old, child.new = oi, ni
+		compareSchemaNodes(c, child)
+	}
+	if oa, na := n.old.AdditionalProperties, n.new.AdditionalProperties; oa != nil && na != nil && oa.Schema != nil && na.Schema != nil {
+		child := n.at(compatItemsPath(n.path))
+		child.old, child.new = oa.Schema, na.Schema
+		compareSchemaNodes(c, child)
+	}
+}
+
+// compareProperties reports removed and added properties and walks into the
+// ones present in both.
+func compareProperties(c *compatCollector, n *compatNode) {
+	names := make([]string, 0, len(n.old.Properties)+len(n.new.Properties))
+	for name := range n.old.Properties {
+		names = append(names, name)
+	}
+	for name := range n.new.Properties {
+		if _, ok := n.old.Properties[name]; !ok {
+			names = append(names, name)
+		}
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		child := n.at(compatChildPath(n.path, name))
+		if n.path == "." {
+			child.side = compatSideOf(name)
+		}
+		oldProp, inOld := n.old.Properties[name]
+		newProp, inNew := n.new.Properties[name]
+		switch {
+		case !inNew:
+			c.add(child.finding(RuleFieldRemoved, compatTypeName(&oldProp), "",
+				"field "+child.path+" removed: values in it are pruned and clients using it lose data"))
+		case !inOld:
+			c.add(child.finding(RuleFieldAdded, "", compatTypeName(&newProp), "new field "+child.path))
+		default:
+			child.old, child.new = &oldProp, &newProp
+			compareSchemaNodes(c, child)
+		}
+	}
+}
+
+func compatItemsSchema(p *apiextensionsv1.JSONSchemaProps) *apiextensionsv1.JSONSchemaProps {
+	if p.Items == nil || len(p.Items.JSONSchemas) > 0 {
+		return nil
+	}
+	return p.Items.Schema
+}
+
+func compatTypeName(p *apiextensionsv1.JSONSchemaProps) string {
+	switch {
+	case p.Type != "":
+		return p.Type
+	case p.XIntOrString:
+		return "int-or-string"
+	default:
+		return "any"
+	}
+}
+
+// compatTypeIncompatible reports whether a type change is more than the
+// integer to number widening.
+func compatTypeIncompatible(oldType, newType string) bool {
+	return oldType != newType && !(oldType == "integer" && newType == "number")
+}
+
+func compatCheckType(c *compatCollector, n *compatNode) {
+	o, nw := n.old.Type, n.new.Type
+	switch {
+	case o == nw:
+	case !compatTypeIncompatible(o, nw):
+		c.add(n.finding(RuleTypeWidened, o, nw, "type widened from integer to number"))
+	default:
+		c.add(n.finding(RuleTypeChanged, compatQuote(o), compatQuote(nw),
+			"type changed from "+compatQuote(o)+" to "+compatQuote(nw)+": existing values no longer validate"))
+	}
+}
+
+func compatCheckEnum(c *compatCollector, n *compatNode) {
+	if len(n.old.Enum) == 0 && len(n.new.Enum) == 0 {
+		return
+	}
+	oldValues, newValues := compatEnumValues(n.old.Enum), compatEnumValues(n.new.Enum)
+	switch {
+	case len(oldValues) == 0:
+		c.add(n.finding(RuleEnumAdded, "", compatJoin(newValues),
+			"enum added: the field took any value, now only "+compatJoin(newValues)))
+		return
+	case len(newValues) == 0:
+		c.add(n.finding(RuleEnumRemoved, compatJoin(oldValues), "", "enum removed: the field takes any value"))
+		return
+	}
+	removed, added := compatSetDiff(oldValues, newValues)
+	if len(removed) > 0 {
+		c.add(n.finding(RuleEnumValueRemoved, compatJoin(removed), "",
+			"enum value "+compatJoin(removed)+" removed: objects using it no longer validate"))
+	}
+	if len(added) > 0 {
+		c.add(n.finding(RuleEnumValueAdded, "", compatJoin(added), "enum value "+compatJoin(added)+" added"))
+	}
+}
+
+// compatEnumValues returns the canonical JSON of every enum value.
+func compatEnumValues(enum []apiextensionsv1.JSON) []string {
+	out := make([]string, 0, len(enum))
+	for i := range enum {
+		out = append(out, compatCanonicalJSON(enum[i].Raw))
+	}
+	return out
+}
+
+func compatCheckRequired(c *compatCollector, n *compatNode) {
+	removed, added := compatSetDiff(n.old.Required, n.new.Required)
+	for _, name := range added {
+		child := n.at(compatChildPath(n.path, name))
+		if n.path == "." {
+			child.side = compatSideOf(name)
+		}
+		what := "field " + child.path + " is now required"
+		if _, existed := n.old.Properties[name]; !existed {
+			what = "new field " + child.path + " is required"
+		}
+		c.add(child.finding(RuleRequiredAdded, "optional", "required", what+": objects without it are rejected"))
+	}
+	for _, name := range removed {
+		child := n.at(compatChildPath(n.path, name))
+		if n.path == "." {
+			child.side = compatSideOf(name)
+		}
+		c.add(child.finding(RuleRequiredRemoved, "required", "optional", "field "+child.path+" is no longer required"))
+	}
+}
+
+// compatLimit describes one integer limit for compatCheckLimits.
+type compatLimit struct {
+	name              string
+	lower             bool // a lower bound: raising it tightens
+	tightened, looser string
+	get               func(p *apiextensionsv1.JSONSchemaProps) *int64
+}
+
+var compatLimits = []compatLimit{
+	{"minLength", true, RuleMinLengthTightened, RuleMinLengthLoosened, func(p *apiextensionsv1.JSONSchemaProps) *int64 { return p.MinLength }},
+	{"maxLength", false, RuleMaxLengthTightened, RuleMaxLengthLoosened, func(p *apiextensionsv1.JSONSchemaProps) *int64 { return p.MaxLength }},
+	{"minItems", true, RuleMinItemsTightened, RuleMinItemsLoosened, func(p *apiextensionsv1.JSONSchemaProps) *int64 { return p.MinItems }},
+	{"maxItems", false, RuleMaxItemsTightened, RuleMaxItemsLoosened, func(p *apiextensionsv1.JSONSchemaProps) *int64 { return p.MaxItems }},
+	{"minProperties", true, RuleMinPropertiesTightened, RuleMinPropertiesLoosened, func(p *apiextensionsv1.JSONSchemaProps) *int64 { return p.MinProperties }},
+	{"maxProperties", false, RuleMaxPropertiesTightened, RuleMaxPropertiesLoosened, func(p *apiextensionsv1.JSONSchemaProps) *int64 { return p.MaxProperties }},
+}
+
+// compatBound is a numeric bound; a nil value means none.
+type compatBound struct {
+	value     *float64
+	exclusive bool
+}
+
+func (b compatBound) String() string {
+	if b.value == nil {
+		return ""
+	}
+	s := strconv.FormatFloat(*b.value, 'g', -1, 64)
+	if b.exclusive {
+		s += " (exclusive)"
+	}
+	return s
+}
+
+// compatCompareBounds returns +1 when nb is stricter than ob, -1 when it is
+// looser and 0 when they are the same. lower says whether they are lower
+// bounds.
+func compatCompareBounds(ob, nb compatBound, lower bool) int {
+	switch {
+	case ob.value == nil && nb.value == nil:
+		return 0
+	case ob.value == nil:
+		return 1
+	case nb.value == nil:
+		return -1
+	}
+	o, n := *ob.value, *nb.value
+	if o == n || (math.IsNaN(o) && math.IsNaN(n)) {
+		switch {
+		case nb.exclusive == ob.exclusive:
+			return 0
+		case nb.exclusive:
+			return 1
+		default:
+			return -1
+		}
+	}
+	if (n > o) == lower {
+		return 1
+	}
+	return -1
+}
+
+func compatCheckLimits(c *compatCollector, n *compatNode) {
+	for _, l := range compatLimits {
+		ov, nv := compatIntBound(l.get(n.old)), compatIntBound(l.get(n.new))
+		compatEmitBound(c, n, l.name, l.lower, l.tightened, l.looser, ov, nv)
+	}
+	compatEmitBound(c, n, "minimum", true, RuleMinimumTightened, RuleMinimumLoosened,
+		compatBound{n.old.Minimum, n.old.ExclusiveMinimum}, compatBound{n.new.Minimum, n.new.ExclusiveMinimum})
+	compatEmitBound(c, n, "maximum", false, RuleMaximumTightened, RuleMaximumLoosened,
+		compatBound{n.old.Maximum, n.old.ExclusiveMaximum}, compatBound{n.new.Maximum, n.new.ExclusiveMaximum})
+}
+
+func compatIntBound(v *int64) compatBound {
+	if v == nil {
+		return compatBound{}
+	}
+	f := float64(*v)
+	return compatBound{value: &f}
+}
+
+func compatEmitBound(c *compatCollector, n *compatNode, name string, lower bool, tightened, loosened string, ob, nb compatBound) {
+	switch compatCompareBounds(ob, nb, lower) {
+	case 1:
+		what := name + " added (" + nb.String() + ")"
+		if ob.value != nil {
+			what = name + " tightened from " + ob.String() + " to " + nb.String()
+		}
+		c.add(n.finding(tightened, ob.String(), nb.String(), what+": values that were valid may be rejected"))
+	case -1:
+		what := name + " removed"
+		if nb.value != nil {
+			what = name + " loosened from " + ob.String() + " to " + nb.String()
+		}
+		c.add(n.finding(loosened, ob.String(), nb.String(), what))
+	}
+}
+
+func compatCheckMultipleOf(c *compatCollector, n *compatNode) {
+	o, nw := n.old.MultipleOf, n.new.MultipleOf
+	str := func(v *float64) string {
+		if v == nil {
+			return ""
+		}
+		return strconv.FormatFloat(*v, 'g', -1, 64)
+	}
+	switch {
+	case o == nil && nw == nil:
+	case o == nil:
+		c.add(n.finding(RuleMultipleOfTightened, "", str(nw), "multipleOf "+str(nw)+" added: values that were valid may be rejected"))
+	case nw == nil:
+		c.add(n.finding(RuleMultipleOfLoosened, str(o), "", "multipleOf removed"))
+	case *o == *nw:
+	case compatDivides(*nw, *o):
+		c.add(n.finding(RuleMultipleOfLoosened, str(o), str(nw), "multipleOf loosened from "+str(o)+" to "+str(nw)))
+	default:
+		c.add(n.finding(RuleMultipleOfTightened, str(o), str(nw),
+			"multipleOf changed from "+str(o)+" to "+str(nw)+": values that were valid may be rejected"))
+	}
+}
+
+// compatDivides reports whether every multiple of m is a multiple of d.
+func compatDivides(d, m float64) bool {
+	if d == 0 || math.IsNaN(d) || math.IsInf(d, 0) {
+		return false
+	}
+	q := m / d
+	return !math.IsInf(q, 0) && !math.IsNaN(q) && q == math.Trunc(q)
+}
+
+func compatCheckUniqueItems(c *compatCollector, n *compatNode) {
+	switch {
+	case !n.old.UniqueItems && n.new.UniqueItems:
+		c.add(n.finding(RuleUniqueItemsAdded, "false", "true", "uniqueItems turned on: lists with duplicates are rejected"))
+	case n.old.UniqueItems && !n.new.UniqueItems:
+		c.add(n.finding(RuleUniqueItemsRemoved, "true", "false", "uniqueItems turned off"))
+	}
+}
+
+func compatCheckPattern(c *compatCollector, n *compatNode) {
+	compatCheckStringAttr(c, n, "pattern", n.old.Pattern, n.new.Pattern, RulePatternAdded, RulePatternChanged, RulePatternRemoved)
+}
+
+func compatCheckFormat(c *compatCollector, n *compatNode) {
+	compatCheckStringAttr(c, n, "format", n.old.Format, n.new.Format, RuleFormatAdded, RuleFormatChanged, RuleFormatRemoved)
+}
+
+// compatCheckStringAttr judges a string-valued constraint: adding or changing
+// it tightens, removing it loosens.
+func compatCheckStringAttr(c *compatCollector, n *compatNode, name, o, nw, added, changed, removed string) {
+	switch {
+	case o == nw:
+	case o == "":
+		c.add(n.finding(added, "", nw, name+" "+nw+" added: values that were valid may be rejected"))
+	case nw == "":
+		c.add(n.finding(removed, o, "", name+" removed"))
+	default:
+		c.add(n.finding(changed, o, nw, name+" changed: values that were valid may be rejected"))
+	}
+}
+
+func compatCheckNullable(c *compatCollector, n *compatNode) {
+	switch {
+	case n.old.Nullable && !n.new.Nullable:
+		c.add(n.finding(RuleNullableRemoved, "true", "false", "nullable removed: null values are rejected or pruned"))
+	case !n.old.Nullable && n.new.Nullable:
+		c.add(n.finding(RuleNullableAdded, "false", "true", "nullable added"))
+	}
+}
+
+func compatCheckDefault(c *compatCollector, n *compatNode) {
+	var o, nw string
+	if n.old.Default != nil {
+		o = compatCanonicalJSON(n.old.Default.Raw)
+	}
+	if n.new.Default != nil {
+		nw = compatCanonicalJSON(n.new.Default.Raw)
+	}
+	switch {
+	case o == nw:
+	case o == "":
+		c.add(n.finding(RuleDefaultAdded, "", nw, "default "+nw+" added: objects that left the field out now get a value"))
+	case nw == "":
+		c.add(n.finding(RuleDefaultRemoved, o, "", "default removed: objects that left the field out no longer get "+o))
+	default:
+		c.add(n.finding(RuleDefaultChanged, o, nw, "default changed from "+o+" to "+nw+": objects that left the field out get another value"))
+	}
+}
+
+// compatExtension is one x-kubernetes-* marker whose every change is breaking.
+type compatExtension struct {
+	name string
+	id   string
+	get  func(p *apiextensionsv1.JSONSchemaProps) string
+	why  string
+}
+
+var compatExtensions = []compatExtension{
+	{"x-kubernetes-preserve-unknown-fields", RulePreserveUnknownFieldsChanged, func(p *apiextensionsv1.JSONSchemaProps) string {
+		return compatBool(p.XPreserveUnknownFields != nil && *p.XPreserveUnknownFields)
+	}, "unknown fields are pruned, or kept, differently from now on"},
+	{"x-kubernetes-int-or-string", RuleIntOrStringChanged, func(p *apiextensionsv1.JSONSchemaProps) string {
+		return compatBool(p.XIntOrString)
+	}, "the accepted value types changed"},
+	{"x-kubernetes-embedded-resource", RuleEmbeddedResourceChanged, func(p *apiextensionsv1.JSONSchemaProps) string {
+		return compatBool(p.XEmbeddedResource)
+	}, "apiVersion, kind and metadata are validated differently"},
+	{"x-kubernetes-list-type", RuleListTypeChanged, func(p *apiextensionsv1.JSONSchemaProps) string {
+		return compatStrPtr(p.XListType, "atomic")
+	}, "server-side apply merges the list differently and may reject existing lists"},
+	{"x-kubernetes-map-type", RuleMapTypeChanged, func(p *apiextensionsv1.JSONSchemaProps) string {
+		return compatStrPtr(p.XMapType, "granular")
+	}, "server-side apply merges the object differently"},
+}
+
+func compatStrPtr(p *string, unset string) string {
+	if p == nil || *p == "" {
+		return unset
+	}
+	return *p
+}
+
+func compatCheckExtensions(c *compatCollector, n *compatNode) {
+	for _, e := range compatExtensions {
+		if o, nw := e.get(n.old), e.get(n.new); o != nw {
+			c.add(n.finding(e.id, o, nw, e.name+" changed from "+o+" to "+nw+": "+e.why))
+		}
+	}
+}
+
+func compatCheckListMapKeys(c *compatCollector, n *compatNode) {
+	removed, added := compatSetDiff(n.old.XListMapKeys, n.new.XListMapKeys)
+	if len(removed) > 0 || len(added) > 0 {
+		o, nw := compatSortedUnique(n.old.XListMapKeys), compatSortedUnique(n.new.XListMapKeys)
+		c.add(n.finding(RuleListMapKeysChanged, compatJoin(o), compatJoin(nw),
+			"x-kubernetes-list-map-keys changed: list entries are identified by other keys"))
+	}
+}
+
+// compatAPKind classifies additionalProperties from most to least permissive.
+func compatAPKind(ap *apiextensionsv1.JSONSchemaPropsOrBool) string {
+	switch {
+	case ap == nil:
+		return "unset"
+	case ap.Schema != nil:
+		return "schema"
+	case ap.Allows:
+		return "true"
+	default:
+		return "false"
+	}
+}
+
+func compatCheckAdditionalProperties(c *compatCollector, n *compatNode) {
+	o, nw := compatAPKind(n.old.AdditionalProperties), compatAPKind(n.new.AdditionalProperties)
+	rank := map[string]int{"unset": 0, "false": 0, "schema": 1, "true": 2}
+	switch {
+	case rank[o] == rank[nw]:
+		// Both schemas: the walk compares them at path[*].
+	case rank[nw] < rank[o]:
+		c.add(n.finding(RuleAdditionalPropertiesNarrowed, o, nw,
+			"additionalProperties narrowed from "+o+" to "+nw+": map entries that were valid may be pruned or rejected"))
+	default:
+		c.add(n.finding(RuleAdditionalPropertiesWidened, o, nw, "additionalProperties widened from "+o+" to "+nw))
+	}
+}
+
+func compatCheckValidations(c *compatCollector, n *compatNode) {
+	oldByRule := compatRulesByText(n.old.XValidations)
+	newByRule := compatRulesByText(n.new.XValidations)
+	var removed, added []apiextensionsv1.ValidationRule
+	for text, o := range oldByRule {
+		nw, ok := newByRule[text]
+		if !ok {
+			removed = append(removed, o)
+			continue
+		}
+		switch {
+		case compatBoolPtr(o.OptionalOldSelf) != compatBoolPtr(nw.OptionalOldSelf):
+			c.add(n.finding(RuleValidationRuleChanged, compatRuleString(o), compatRuleString(nw),
+				"CEL rule "+strconv.Quote(text)+" changed optionalOldSelf: transitions are judged differently"))
+		case compatMarshal(o) != compatMarshal(nw):
+			c.add(n.finding(RuleValidationRuleMessageChanged, o.Message, nw.Message,
+				"message of CEL rule "+strconv.Quote(text)+" changed"))
+		}
+	}
+	for text, nw := range newByRule {
+		if _, ok := oldByRule[text]; !ok {
+			added = append(added, nw)
+		}
+	}
+	sort.Slice(removed, func(i, j int) bool { return removed[i].Rule < removed[j].Rule })
+	sort.Slice(added, func(i, j int) bool { return added[i].Rule < added[j].Rule })
+	// A removed and an added rule with the same message are one rule changed.
+	for i := 0; i < len(added); i++ {
+		for j := 0; j < len(removed); j++ {
+			if added[i].Message != "" && added[i].Message == removed[j].Message {
+				c.add(n.finding(RuleValidationRuleChanged, removed[j].Rule, added[i].Rule,
+					"CEL rule "+strconv.Quote(added[i].Message)+" changed: objects that were valid may be rejected"))
+				added = append(added[:i], added[i+1:]...)
+				removed = append(removed[:j], removed[j+1:]...)
+				i--
+				break
+			}
+		}
+	}
+	for _, r := range added {
+		c.add(n.finding(RuleValidationRuleAdded, "", r.Rule, "CEL rule added: objects that were valid may be rejected"))
+	}
+	for _, r := range removed {
+		c.add(n.finding(RuleValidationRuleRemoved, r.Rule, "", "CEL rule removed"))
+	}
+}
+
+func compatRulesByText(rules apiextensionsv1.ValidationRules) map[string]apiextensionsv1.ValidationRule {
+	m := make(map[string]apiextensionsv1.ValidationRule, len(rules))
+	for _, r := range rules {
+		if _, dup := m[r.Rule]; !dup {
+			m[r.Rule] = r
+		}
+	}
+	return m
+}
+
+func compatRuleString(r apiextensionsv1.ValidationRule) string {
+	return r.Rule + " (optionalOldSelf=" + compatBool(compatBoolPtr(r.OptionalOldSelf)) + ")"
+}
+
+func compatBoolPtr(b *bool) bool { return b != nil && *b }
+
+// compatCheckComposition judges allOf, anyOf, oneOf and not. Their schemas
+// are compared whole (as sets of canonical JSON), not walked into.
+func compatCheckComposition(c *compatCollector, n *compatNode) {
+	oAll, nAll := compatSchemaSet(n.old.AllOf), compatSchemaSet(n.new.AllOf)
+	if r, a := compatSetDiff(oAll, nAll); len(r)+len(a) > 0 {
+		compatEmitComposition(c, n, "allOf", len(a) == 0, RuleAllOfChanged, RuleAllOfLoosened, len(oAll), len(nAll))
+	}
+	oAny, nAny := compatSchemaSet(n.old.AnyOf), compatSchemaSet(n.new.AnyOf)
+	if r, a := compatSetDiff(oAny, nAny); len(r)+len(a) > 0 {
+		loosened := len(nAny) == 0 || (len(oAny) > 0 && len(r) == 0)
+		compatEmitComposition(c, n, "anyOf", loosened, RuleAnyOfChanged, RuleAnyOfLoosened, len(oAny), len(nAny))
+	}
+	oOne, nOne := compatSchemaSet(n.old.OneOf), compatSchemaSet(n.new.OneOf)
+	if r, a := compatSetDiff(oOne, nOne); len(r)+len(a) > 0 {
+		compatEmitComposition(c, n, "oneOf", len(nOne) == 0, RuleOneOfChanged, RuleOneOfLoosened, len(oOne), len(nOne))
+	}
+	var oNot, nNot []string
+	if n.old.Not != nil {
+		oNot = []string{compatMarshal(n.old.Not)}
+	}
+	if n.new.Not != nil {
+		nNot = []string{compatMarshal(n.new.Not)}
+	}
+	if r, a := compatSetDiff(oNot, nNot); len(r)+len(a) > 0 {
+		compatEmitComposition(c, n, "not", len(nNot) == 0, RuleNotChanged, RuleNotLoosened, len(oNot), len(nNot))
+	}
+}
+
+func compatEmitComposition(c *compatCollector, n *compatNode, name string, loosened bool, changedID, loosenedID string, oldCount, newCount int) {
+	o, nw := strconv.Itoa(oldCount)+" schemas", strconv.Itoa(newCount)+" schemas"
+	if loosened {
+		c.add(n.finding(loosenedID, o, nw, name+" loosened"))
+		return
+	}
+	c.add(n.finding(changedID, o, nw, name+" changed: values that were valid may be rejected"))
+}
+
+func compatSchemaSet(schemas []apiextensionsv1.JSONSchemaProps) []string {
+	out := make([]string, 0, len(schemas))
+	for i := range schemas {
+		out = append(out, compatMarshal(&schemas[i]))
+	}
+	return out
+}
+
+func compatCheckDescription(c *compatCollector, n *compatNode) {
+	type doc struct {
+		name     string
+		old, new string
+	}
+	docs := []doc{
+		{"description", n.old.Description, n.new.Description},
+		{"title", n.old.Title, n.new.Title},
+		{"example", compatJSONPtr(n.old.Example), compatJSONPtr(n.new.Example)},
+		{"externalDocs", compatDocsString(n.old.ExternalDocs), compatDocsString(n.new.ExternalDocs)},
+	}
+	for _, d := range docs {
+		if d.old != d.new {
+			c.add(n.finding(RuleDescriptionChanged, d.old, d.new, d.name+" changed"))
+		}
+	}
+}
+
+func compatJSONPtr(j *apiextensionsv1.JSON) string {
+	if j == nil {
+		return ""
+	}
+	return compatCanonicalJSON(j.Raw)
+}
+
+func compatDocsString(d *apiextensionsv1.ExternalDocumentation) string {
+	if d == nil {
+		return ""
+	}
+	return compatMarshal(d)
+}
+
+// compatBlankKnown returns a shallow copy of p with every field a schema rule
+// or the walk reads set to its zero value. What is left is what no rule
+// understands.
+func compatBlankKnown(p *apiextensionsv1.JSONSchemaProps, walkedItems bool) apiextensionsv1.JSONSchemaProps {
+	r := *p
+	r.Description, r.Title, r.Example, r.ExternalDocs = "", "", nil, nil
+	r.Type, r.Format, r.Pattern, r.Default, r.Nullable = "", "", "", nil, false
+	r.Maximum, r.ExclusiveMaximum, r.Minimum, r.ExclusiveMinimum = nil, false, nil, false
+	r.MaxLength, r.MinLength, r.MaxItems, r.MinItems = nil, nil, nil, nil
+	r.MaxProperties, r.MinProperties, r.MultipleOf, r.UniqueItems = nil, nil, nil, false
+	r.Enum, r.Required, r.Properties, r.AdditionalProperties = nil, nil, nil, nil
+	r.AllOf, r.AnyOf, r.OneOf, r.Not = nil, nil, nil, nil
+	r.XPreserveUnknownFields, r.XIntOrString, r.XEmbeddedResource = nil, false, false
+	r.XListType, r.XListMapKeys, r.XMapType, r.XValidations = nil, nil, nil, nil
+	if walkedItems {
+		r.Items = nil
+	}
+	return r
+}
+
+// compatCheckSchemaResidue is the fail-closed rule: any difference left
+// after blanking every field a rule understands is breaking.
+func compatCheckSchemaResidue(c *compatCollector, n *compatNode) {
+	oi, ni := compatItemsSchema(n.old), compatItemsSchema(n.new)
+	walked := oi != nil && ni != nil
+	if (n.old.Items == nil && n.new.Items == nil) || compatTypeIncompatible(n.old.Type, n.new.Type) {
+		walked = true // nothing to compare, or type-changed covers it
+	}
+	o := compatBlankKnown(n.old, walked)
+	nw := compatBlankKnown(n.new, walked)
+	if oj, nj := compatMarshal(&o), compatMarshal(&nw); oj != nj {
+		c.add(n.finding(RuleUnknownChange, oj, nj, "schema changed in a way no rule understands; treated as breaking"))
+	}
+}
