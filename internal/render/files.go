@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strings"
 
+	goyaml "go.yaml.in/yaml/v2"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
@@ -27,12 +28,11 @@ var serviceAccountYAML = mustMarshal(&corev1.ServiceAccount{
 func (r *renderer) renderCluster(tree Tree, c *clusterEntry) {
 	cp := ControlPlaneDir(c.name)
 	resources := []string{"namespace.yaml", "serviceaccount.yaml", "rbac.yaml"}
-	tree[cp+"/namespace.yaml"] = mustMarshal(&corev1.Namespace{
-		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Namespace"},
-		ObjectMeta: metav1.ObjectMeta{Name: v1alpha1.ClusterNamespace(c.name)},
+	tree[cp+"/namespace.yaml"] = mustMarshalPlain(namespaceDoc{
+		APIVersion: "v1", Kind: "Namespace", Metadata: nameMeta{Name: v1alpha1.ClusterNamespace(c.name)},
 	})
 	tree[cp+"/serviceaccount.yaml"] = serviceAccountYAML
-	tree[cp+"/rbac.yaml"] = rbacYAML(c)
+	tree[cp+"/rbac.yaml"] = r.rbacYAML(c)
 
 	var crds []string
 	for _, b := range c.bindings {
@@ -95,23 +95,57 @@ func annotations(b binding) map[string]string {
 
 // kustomizationDoc is a kustomization.yaml; cluster-specific values live here
 // and nowhere else.
+// Its fields are in the order a sorted-key encoder would write them.
 type kustomizationDoc struct {
-	APIVersion string           `json:"apiVersion"`
-	Kind       string           `json:"kind"`
-	Namespace  string           `json:"namespace,omitempty"`
-	Labels     []kustomizeLabel `json:"labels"`
-	Resources  []string         `json:"resources"`
+	APIVersion string           `yaml:"apiVersion"`
+	Kind       string           `yaml:"kind"`
+	Labels     []kustomizeLabel `yaml:"labels"`
+	Namespace  string           `yaml:"namespace,omitempty"`
+	Resources  []string         `yaml:"resources"`
 }
 
 type kustomizeLabel struct {
-	Pairs map[string]string `json:"pairs"`
+	Pairs map[string]string `yaml:"pairs"`
+}
+
+// namespaceDoc and roleBindingDoc are per-cluster objects, encoded straight
+// to YAML (no JSON round trip): they are written once per cluster, so their
+// cost is what grows with the number of clusters.
+type namespaceDoc struct {
+	APIVersion string   `yaml:"apiVersion"`
+	Kind       string   `yaml:"kind"`
+	Metadata   nameMeta `yaml:"metadata"`
+}
+
+type nameMeta struct {
+	Name string `yaml:"name"`
+}
+
+type roleBindingDoc struct {
+	APIVersion string       `yaml:"apiVersion"`
+	Kind       string       `yaml:"kind"`
+	Metadata   nameMeta     `yaml:"metadata"`
+	RoleRef    roleRefDoc   `yaml:"roleRef"`
+	Subjects   []subjectDoc `yaml:"subjects"`
+}
+
+type roleRefDoc struct {
+	APIGroup string `yaml:"apiGroup"`
+	Kind     string `yaml:"kind"`
+	Name     string `yaml:"name"`
+}
+
+type subjectDoc struct {
+	Kind      string `yaml:"kind"`
+	Name      string `yaml:"name"`
+	Namespace string `yaml:"namespace"`
 }
 
 func kustomization(cluster, namespace string, resources []string) []byte {
 	if resources == nil {
 		resources = []string{}
 	}
-	return mustMarshal(kustomizationDoc{
+	return mustMarshalPlain(kustomizationDoc{
 		APIVersion: "kustomize.config.k8s.io/v1beta1",
 		Kind:       "Kustomization",
 		Namespace:  namespace,
@@ -138,8 +172,53 @@ var boundVerbs = []string{"create", "delete", "get", "list", "patch", "update", 
 // rbacYAML renders a cluster's Role and RoleBinding, and for cluster-scoped
 // bound CRDs a ClusterRole and ClusterRoleBinding that grant those resources
 // and nothing else. The subject is always the cluster's own ServiceAccount.
-func rbacYAML(c *clusterEntry) []byte {
+// The Role depends only on what the cluster binds, so clusters that bind the
+// same set share one serialisation of it.
+func (r *renderer) rbacYAML(c *clusterEntry) []byte {
 	ns := v1alpha1.ClusterNamespace(c.name)
+	role, clusterRules := r.roleYAML(c)
+	var buf bytes.Buffer
+	buf.Write(role)
+	buf.WriteString("---\n")
+	buf.Write(mustMarshalPlain(roleBindingDoc{
+		APIVersion: "rbac.authorization.k8s.io/v1", Kind: "RoleBinding",
+		Metadata: nameMeta{Name: v1alpha1.AgentServiceAccount},
+		RoleRef:  roleRefDoc{APIGroup: rbacv1.GroupName, Kind: "Role", Name: v1alpha1.AgentServiceAccount},
+		Subjects: []subjectDoc{{Kind: rbacv1.ServiceAccountKind, Name: v1alpha1.AgentServiceAccount, Namespace: ns}},
+	}))
+	if len(clusterRules) == 0 {
+		return buf.Bytes()
+	}
+	name := ClusterRoleName(c.name)
+	buf.WriteString("---\n")
+	buf.Write(mustMarshal(&rbacv1.ClusterRole{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "rbac.authorization.k8s.io/v1", Kind: "ClusterRole"},
+		ObjectMeta: metav1.ObjectMeta{Name: name},
+		Rules:      clusterRules,
+	}))
+	buf.WriteString("---\n")
+	buf.Write(mustMarshalPlain(roleBindingDoc{
+		APIVersion: "rbac.authorization.k8s.io/v1", Kind: "ClusterRoleBinding",
+		Metadata: nameMeta{Name: name},
+		RoleRef:  roleRefDoc{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: name},
+		Subjects: []subjectDoc{{Kind: rbacv1.ServiceAccountKind, Name: v1alpha1.AgentServiceAccount, Namespace: ns}},
+	}))
+	return buf.Bytes()
+}
+
+// roleYAML returns the serialised Role for the cluster's bindings and the
+// rules of cluster-scoped bound resources, both cached by binding set.
+func (r *renderer) roleYAML(c *clusterEntry) ([]byte, []rbacv1.PolicyRule) {
+	var key strings.Builder
+	for _, b := range c.bindings {
+		key.WriteString(b.template.tpl.Name)
+		key.WriteByte(0)
+		key.WriteString(b.crd.crd.Name)
+		key.WriteByte(0)
+	}
+	if cached, ok := r.roles[key.String()]; ok {
+		return cached.role, cached.clusterRules
+	}
 	rules := append([]rbacv1.PolicyRule(nil), agentRules...)
 	var clusterRules []rbacv1.PolicyRule
 	claimed := map[string]bool{}
@@ -162,43 +241,16 @@ func rbacYAML(c *clusterEntry) []byte {
 			rules = append(rules, claimRule(claim))
 		}
 	}
-	subject := []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Name: v1alpha1.AgentServiceAccount, Namespace: ns}}
-	objs := []any{
-		&rbacv1.Role{
-			TypeMeta:   metav1.TypeMeta{APIVersion: "rbac.authorization.k8s.io/v1", Kind: "Role"},
-			ObjectMeta: metav1.ObjectMeta{Name: v1alpha1.AgentServiceAccount},
-			Rules:      normalizeRules(rules),
-		},
-		&rbacv1.RoleBinding{
-			TypeMeta:   metav1.TypeMeta{APIVersion: "rbac.authorization.k8s.io/v1", Kind: "RoleBinding"},
-			ObjectMeta: metav1.ObjectMeta{Name: v1alpha1.AgentServiceAccount},
-			RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: v1alpha1.AgentServiceAccount},
-			Subjects:   subject,
-		},
-	}
+	role := mustMarshal(&rbacv1.Role{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "rbac.authorization.k8s.io/v1", Kind: "Role"},
+		ObjectMeta: metav1.ObjectMeta{Name: v1alpha1.AgentServiceAccount},
+		Rules:      normalizeRules(rules),
+	})
 	if len(clusterRules) > 0 {
-		name := ClusterRoleName(c.name)
-		objs = append(objs,
-			&rbacv1.ClusterRole{
-				TypeMeta:   metav1.TypeMeta{APIVersion: "rbac.authorization.k8s.io/v1", Kind: "ClusterRole"},
-				ObjectMeta: metav1.ObjectMeta{Name: name},
-				Rules:      normalizeRules(clusterRules),
-			},
-			&rbacv1.ClusterRoleBinding{
-				TypeMeta:   metav1.TypeMeta{APIVersion: "rbac.authorization.k8s.io/v1", Kind: "ClusterRoleBinding"},
-				ObjectMeta: metav1.ObjectMeta{Name: name},
-				RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: name},
-				Subjects:   subject,
-			})
+		clusterRules = normalizeRules(clusterRules)
 	}
-	var buf bytes.Buffer
-	for i, o := range objs {
-		if i > 0 {
-			buf.WriteString("---\n")
-		}
-		buf.Write(mustMarshal(o))
-	}
-	return buf.Bytes()
+	r.roles[key.String()] = roleEntry{role: role, clusterRules: clusterRules}
+	return role, clusterRules
 }
 
 // ClusterRoleName names the ClusterRole (and its binding) of one app cluster.
@@ -269,6 +321,16 @@ func sortedCopy(in []string) []string {
 	out := append([]string(nil), in...)
 	sort.Strings(out)
 	return out
+}
+
+// mustMarshalPlain encodes a value of one of this package's yaml-tagged
+// document types.
+func mustMarshalPlain(doc any) []byte {
+	y, err := goyaml.Marshal(doc)
+	if err != nil {
+		panic(fmt.Sprintf("render: encode %T as YAML: %v", doc, err))
+	}
+	return y
 }
 
 // mustMarshal renders obj as YAML with sorted keys, without the fields a

@@ -94,3 +94,36 @@ func TestScaleRenderSharesEverySnapshot(t *testing.T) {
 	}
 	require.Less(t, unique, perCluster+100*8<<10, "100 clusters must cost one cluster's snapshots plus a few small files each")
 }
+
+// BenchmarkRender1000Distinct is the worst case for sharing: 1000 clusters
+// that each bind a different subset of the 11 real CRDs (5.5 on average), so
+// no two clusters have the same Role.
+func BenchmarkRender1000Distinct(b *testing.B) {
+	in := scaleInput(b, 0, 11)
+	for c := 0; c < 1000; c++ {
+		name := fmt.Sprintf("cluster-%04d", c)
+		in.Clusters = append(in.Clusters, v1alpha1.AppCluster{ObjectMeta: metav1.ObjectMeta{Name: name}})
+		subset := c*2039%2047 + 1 // a distinct non-empty subset of 11 templates per cluster
+		for i, tpl := range in.Templates {
+			if subset&(1<<i) == 0 {
+				continue
+			}
+			in.Requests = append(in.Requests, v1alpha1.APIServiceExportRequest{
+				ObjectMeta: metav1.ObjectMeta{Name: tpl.Name, Namespace: v1alpha1.ClusterNamespace(name)},
+				Spec:       v1alpha1.APIServiceExportRequestSpec{TemplateRef: v1alpha1.TemplateReference{Name: tpl.Name}},
+			})
+		}
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	var out render.Output
+	for b.Loop() {
+		out = render.Render(in)
+	}
+	b.StopTimer()
+	require.Empty(b, out.Problems)
+	logical, unique := treeSizes(out.Tree)
+	b.ReportMetric(float64(len(out.Tree)), "files")
+	b.ReportMetric(float64(logical)/(1<<20), "tree-MiB")
+	b.ReportMetric(float64(unique)/(1<<20), "unique-MiB")
+}

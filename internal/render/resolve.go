@@ -5,6 +5,7 @@ import (
 	"sort"
 	"strings"
 
+	rbacv1 "k8s.io/api/rbac/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	"k8s.io/apimachinery/pkg/util/validation"
 
@@ -56,6 +57,12 @@ type templateEntry struct {
 	problem string // why the template cannot be rendered; "" when it can
 }
 
+// roleEntry is a serialised Role and the cluster-scoped rules that go with it.
+type roleEntry struct {
+	role         []byte
+	clusterRules []rbacv1.PolicyRule
+}
+
 // binding is one CRD bound into one cluster through one template.
 type binding struct {
 	template *templateEntry
@@ -74,7 +81,8 @@ type renderer struct {
 	templates map[string]*templateEntry
 	clusters  []*clusterEntry
 	byName    map[string]*clusterEntry
-	invalid   map[string]bool // cluster names that exist but are invalid
+	invalid   map[string]bool      // cluster names that exist but are invalid
+	roles     map[string]roleEntry // binding set -> Role, see roleYAML
 	results   []RequestResult
 	problems  problemList
 	warnings  problemList
@@ -87,6 +95,7 @@ func newRenderer(in Input) *renderer {
 		templates: map[string]*templateEntry{},
 		byName:    map[string]*clusterEntry{},
 		invalid:   map[string]bool{},
+		roles:     map[string]roleEntry{},
 	}
 }
 
