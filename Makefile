@@ -58,6 +58,8 @@ lint: ## gofmt and go vet
 	@out=$$(gofmt -l $$(git ls-files '*.go' | grep -v '^hack/tools/')); \
 	if [ -n "$$out" ]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
+	@# every test binary must accept -update, so `go test ./... -update` works
+	@$(GO) test -count=1 -run '^$$' ./... -update >/dev/null || { echo "a test package does not import internal/testutil/golden (go test ./... -update fails)"; exit 1; }
 
 testbin: $(KUBE_APISERVER) $(ETCD) ## build kube-apiserver and etcd for the integration tests (cached in bin/k8s)
 
