@@ -346,6 +346,9 @@ func compatCheckVersionResidue(c *compatCollector, o, n *apiextensionsv1.CustomR
 			sub := *r.Subresources
 			sub.Status, sub.Scale = nil, nil
 			r.Subresources = &sub
+			if compatMarshal(sub) == "{}" {
+				r.Subresources = nil // an empty stanza is no stanza
+			}
 		}
 		return compatMarshal(r)
 	}

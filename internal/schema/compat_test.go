@@ -1,0 +1,609 @@
+package schema
+
+import (
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+)
+
+type compatCRD = *apiextensionsv1.CustomResourceDefinition
+
+type compatProps = *apiextensionsv1.JSONSchemaProps
+
+// compatCase is one named rule case: edit the old and/or new copy of the
+// widget CRD, then expect a finding of rule at path on side, and a verdict.
+type compatCase struct {
+	name     string
+	old      func(t *testing.T, c compatCRD)
+	new      func(t *testing.T, c compatCRD)
+	breaking bool
+	rule     string
+	path     string
+	side     Side
+	version  string
+	// alsoBreaking lists other rules the change breaks, for changes that
+	// two rules describe (a dropped stored version is also a removed version).
+	alsoBreaking []string
+}
+
+// at returns an edit func that runs fn on the property at path.
+func at(path string, fn func(p compatProps)) func(t *testing.T, c compatCRD) {
+	return func(t *testing.T, c compatCRD) { compatEdit(t, c, path, func(p *apiextensionsv1.JSONSchemaProps) { fn(p) }) }
+}
+
+// crd returns an edit func for whole-CRD edits.
+func crd(fn func(c compatCRD)) func(t *testing.T, c compatCRD) {
+	return func(_ *testing.T, c compatCRD) { fn(c) }
+}
+
+func addVersion(c compatCRD, name string) {
+	v := *c.Spec.Versions[0].DeepCopy()
+	v.Name, v.Storage = name, false
+	c.Spec.Versions = append(c.Spec.Versions, v)
+}
+
+func compatCases() []compatCase {
+	return []compatCase{
+		// Properties.
+		{name: "field removed is breaking", new: at(".spec", func(p compatProps) { delete(p.Properties, "size") }),
+			breaking: true, rule: RuleFieldRemoved, path: ".spec.size", side: SideSpec},
+		{name: "new optional field is not breaking", new: at(".spec", func(p compatProps) {
+			p.Properties["color"] = apiextensionsv1.JSONSchemaProps{Type: "string"}
+		}), rule: RuleFieldAdded, path: ".spec.color", side: SideSpec},
+		{name: "status field removed is breaking for readers", new: at(".status", func(p compatProps) { delete(p.Properties, "phase") }),
+			breaking: true, rule: RuleFieldRemoved, path: ".status.phase", side: SideStatus},
+		{name: "new status field is not breaking", new: at(".status", func(p compatProps) {
+			p.Properties["message"] = apiextensionsv1.JSONSchemaProps{Type: "string"}
+		}), rule: RuleFieldAdded, path: ".status.message", side: SideStatus},
+		{name: "field removed from array items is breaking", new: at(".spec.items[*]", func(p compatProps) { delete(p.Properties, "port") }),
+			breaking: true, rule: RuleFieldRemoved, path: ".spec.items[*].port", side: SideSpec},
+		{name: "new field with constraints is not breaking", new: at(".spec", func(p compatProps) {
+			p.Properties["color"] = apiextensionsv1.JSONSchemaProps{Type: "string", MaxLength: compatI64(3), Pattern: "^[a-z]+$",
+				Enum: []apiextensionsv1.JSON{compatRaw(`"red"`)}, Default: compatRawPtr(`"red"`)}
+		}), rule: RuleFieldAdded, path: ".spec.color", side: SideSpec},
+
+		// Types.
+		{name: "type changed is breaking", new: at(".spec.name", func(p compatProps) { p.Type = "integer" }),
+			breaking: true, rule: RuleTypeChanged, path: ".spec.name", side: SideSpec},
+		{name: "integer widened to number is not breaking", new: at(".spec.size", func(p compatProps) { p.Type = "number" }),
+			rule: RuleTypeWidened, path: ".spec.size", side: SideSpec},
+		{name: "number narrowed to integer is breaking", new: at(".spec.ratio", func(p compatProps) { p.Type = "integer" }),
+			breaking: true, rule: RuleTypeChanged, path: ".spec.ratio", side: SideSpec},
+
+		// Enums.
+		{name: "enum value removed is breaking", new: at(".spec.mode", func(p compatProps) { p.Enum = p.Enum[:1] }),
+			breaking: true, rule: RuleEnumValueRemoved, path: ".spec.mode", side: SideSpec},
+		{name: "enum value added is not breaking", new: at(".spec.mode", func(p compatProps) { p.Enum = append(p.Enum, compatRaw(`"eco"`)) }),
+			rule: RuleEnumValueAdded, path: ".spec.mode", side: SideSpec},
+		{name: "enum added to a free field is breaking", new: at(".spec.name", func(p compatProps) { p.Enum = []apiextensionsv1.JSON{compatRaw(`"a"`)} }),
+			breaking: true, rule: RuleEnumAdded, path: ".spec.name", side: SideSpec},
+		{name: "enum dropped is not breaking", new: at(".spec.mode", func(p compatProps) { p.Enum = nil }),
+			rule: RuleEnumRemoved, path: ".spec.mode", side: SideSpec},
+		{name: "status enum value removed is breaking for readers",
+			old: at(".status.phase", func(p compatProps) { p.Enum = []apiextensionsv1.JSON{compatRaw(`"Ready"`), compatRaw(`"Failed"`)} }),
+			new: at(".status.phase", func(p compatProps) { p.Enum = []apiextensionsv1.JSON{compatRaw(`"Ready"`)} }),
+			breaking: true, rule: RuleEnumValueRemoved, path: ".status.phase", side: SideStatus},
+
+		// Required.
+		{name: "optional field made required is breaking", new: at(".spec", func(p compatProps) { p.Required = append(p.Required, "name") }),
+			breaking: true, rule: RuleRequiredAdded, path: ".spec.name", side: SideSpec},
+		{name: "new required field is breaking", new: at(".spec", func(p compatProps) {
+			p.Properties["color"] = apiextensionsv1.JSONSchemaProps{Type: "string"}
+			p.Required = append(p.Required, "color")
+		}), breaking: true, rule: RuleRequiredAdded, path: ".spec.color", side: SideSpec},
+		{name: "required removed is not breaking", new: at(".spec", func(p compatProps) { p.Required = nil }),
+			rule: RuleRequiredRemoved, path: ".spec.mode", side: SideSpec},
+		{name: "top-level status made required is breaking for readers", new: at(".", func(p compatProps) { p.Required = []string{"status"} }),
+			breaking: true, rule: RuleRequiredAdded, path: ".status", side: SideStatus},
+
+		// String limits.
+		{name: "maxLength added is breaking", new: at(".spec.name", func(p compatProps) { p.MaxLength = compatI64(63) }),
+			breaking: true, rule: RuleMaxLengthTightened, path: ".spec.name", side: SideSpec},
+		{name: "maxLength lowered is breaking",
+			old: at(".spec.name", func(p compatProps) { p.MaxLength = compatI64(63) }),
+			new: at(".spec.name", func(p compatProps) { p.MaxLength = compatI64(32) }),
+			breaking: true, rule: RuleMaxLengthTightened, path: ".spec.name", side: SideSpec},
+		{name: "maxLength raised is not breaking",
+			old: at(".spec.name", func(p compatProps) { p.MaxLength = compatI64(32) }),
+			new: at(".spec.name", func(p compatProps) { p.MaxLength = compatI64(63) }),
+			rule: RuleMaxLengthLoosened, path: ".spec.name", side: SideSpec},
+		{name: "minLength raised is breaking",
+			old: at(".spec.name", func(p compatProps) { p.MinLength = compatI64(1) }),
+			new: at(".spec.name", func(p compatProps) { p.MinLength = compatI64(3) }),
+			breaking: true, rule: RuleMinLengthTightened, path: ".spec.name", side: SideSpec},
+		{name: "minLength removed is not breaking",
+			old: at(".spec.name", func(p compatProps) { p.MinLength = compatI64(1) }),
+			rule: RuleMinLengthLoosened, path: ".spec.name", side: SideSpec},
+
+		// Numeric limits.
+		{name: "minimum added is breaking", new: at(".spec.size", func(p compatProps) { p.Minimum = compatF64(1) }),
+			breaking: true, rule: RuleMinimumTightened, path: ".spec.size", side: SideSpec},
+		{name: "minimum lowered is not breaking",
+			old: at(".spec.size", func(p compatProps) { p.Minimum = compatF64(1) }),
+			new: at(".spec.size", func(p compatProps) { p.Minimum = compatF64(0) }),
+			rule: RuleMinimumLoosened, path: ".spec.size", side: SideSpec},
+		{name: "exclusiveMinimum turned on is breaking",
+			old: at(".spec.size", func(p compatProps) { p.Minimum = compatF64(0) }),
+			new: at(".spec.size", func(p compatProps) { p.Minimum, p.ExclusiveMinimum = compatF64(0), true }),
+			breaking: true, rule: RuleMinimumTightened, path: ".spec.size", side: SideSpec},
+		{name: "maximum lowered is breaking",
+			old: at(".spec.size", func(p compatProps) { p.Maximum = compatF64(100) }),
+			new: at(".spec.size", func(p compatProps) { p.Maximum = compatF64(10) }),
+			breaking: true, rule: RuleMaximumTightened, path: ".spec.size", side: SideSpec},
+		{name: "maximum removed is not breaking",
+			old: at(".spec.size", func(p compatProps) { p.Maximum = compatF64(100) }),
+			rule: RuleMaximumLoosened, path: ".spec.size", side: SideSpec},
+		{name: "multipleOf added is breaking", new: at(".spec.size", func(p compatProps) { p.MultipleOf = compatF64(2) }),
+			breaking: true, rule: RuleMultipleOfTightened, path: ".spec.size", side: SideSpec},
+		{name: "multipleOf changed to a divisor is not breaking",
+			old: at(".spec.size", func(p compatProps) { p.MultipleOf = compatF64(4) }),
+			new: at(".spec.size", func(p compatProps) { p.MultipleOf = compatF64(2) }),
+			rule: RuleMultipleOfLoosened, path: ".spec.size", side: SideSpec},
+
+		// Array and object limits.
+		{name: "minItems added is breaking", new: at(".spec.tags", func(p compatProps) { p.MinItems = compatI64(1) }),
+			breaking: true, rule: RuleMinItemsTightened, path: ".spec.tags", side: SideSpec},
+		{name: "minItems lowered is not breaking",
+			old: at(".spec.tags", func(p compatProps) { p.MinItems = compatI64(2) }),
+			new: at(".spec.tags", func(p compatProps) { p.MinItems = compatI64(1) }),
+			rule: RuleMinItemsLoosened, path: ".spec.tags", side: SideSpec},
+		{name: "maxItems added is breaking", new: at(".spec.tags", func(p compatProps) { p.MaxItems = compatI64(8) }),
+			breaking: true, rule: RuleMaxItemsTightened, path: ".spec.tags", side: SideSpec},
+		{name: "maxItems raised is not breaking",
+			old: at(".spec.tags", func(p compatProps) { p.MaxItems = compatI64(8) }),
+			new: at(".spec.tags", func(p compatProps) { p.MaxItems = compatI64(16) }),
+			rule: RuleMaxItemsLoosened, path: ".spec.tags", side: SideSpec},
+		{name: "minProperties raised is breaking", new: at(".spec.labels", func(p compatProps) { p.MinProperties = compatI64(1) }),
+			breaking: true, rule: RuleMinPropertiesTightened, path: ".spec.labels", side: SideSpec},
+		{name: "minProperties removed is not breaking", old: at(".spec.labels", func(p compatProps) { p.MinProperties = compatI64(1) }),
+			rule: RuleMinPropertiesLoosened, path: ".spec.labels", side: SideSpec},
+		{name: "maxProperties lowered is breaking",
+			old: at(".spec.labels", func(p compatProps) { p.MaxProperties = compatI64(10) }),
+			new: at(".spec.labels", func(p compatProps) { p.MaxProperties = compatI64(5) }),
+			breaking: true, rule: RuleMaxPropertiesTightened, path: ".spec.labels", side: SideSpec},
+		{name: "maxProperties removed is not breaking", old: at(".spec.labels", func(p compatProps) { p.MaxProperties = compatI64(10) }),
+			rule: RuleMaxPropertiesLoosened, path: ".spec.labels", side: SideSpec},
+		{name: "uniqueItems turned on is breaking", new: at(".spec.tags", func(p compatProps) { p.UniqueItems = true }),
+			breaking: true, rule: RuleUniqueItemsAdded, path: ".spec.tags", side: SideSpec},
+		{name: "uniqueItems turned off is not breaking", old: at(".spec.tags", func(p compatProps) { p.UniqueItems = true }),
+			rule: RuleUniqueItemsRemoved, path: ".spec.tags", side: SideSpec},
+		{name: "map value maxLength added is breaking", new: at(".spec.labels[*]", func(p compatProps) { p.MaxLength = compatI64(63) }),
+			breaking: true, rule: RuleMaxLengthTightened, path: ".spec.labels[*]", side: SideSpec},
+		{name: "array item maxLength raised is not breaking",
+			old: at(".spec.tags[*]", func(p compatProps) { p.MaxLength = compatI64(10) }),
+			new: at(".spec.tags[*]", func(p compatProps) { p.MaxLength = compatI64(20) }),
+			rule: RuleMaxLengthLoosened, path: ".spec.tags[*]", side: SideSpec},
+
+		// Pattern and format.
+		{name: "pattern added is breaking", new: at(".spec.name", func(p compatProps) { p.Pattern = "^[a-z]+$" }),
+			breaking: true, rule: RulePatternAdded, path: ".spec.name", side: SideSpec},
+		{name: "pattern changed is breaking",
+			old: at(".spec.name", func(p compatProps) { p.Pattern = "^[a-z]+$" }),
+			new: at(".spec.name", func(p compatProps) { p.Pattern = "^[a-z0-9]+$" }),
+			breaking: true, rule: RulePatternChanged, path: ".spec.name", side: SideSpec},
+		{name: "pattern removed is not breaking", old: at(".spec.name", func(p compatProps) { p.Pattern = "^[a-z]+$" }),
+			rule: RulePatternRemoved, path: ".spec.name", side: SideSpec},
+		{name: "format added is breaking", new: at(".spec.name", func(p compatProps) { p.Format = "hostname" }),
+			breaking: true, rule: RuleFormatAdded, path: ".spec.name", side: SideSpec},
+		{name: "format changed is breaking",
+			old: at(".spec.name", func(p compatProps) { p.Format = "hostname" }),
+			new: at(".spec.name", func(p compatProps) { p.Format = "uri" }),
+			breaking: true, rule: RuleFormatChanged, path: ".spec.name", side: SideSpec},
+		{name: "format removed is not breaking", old: at(".spec.name", func(p compatProps) { p.Format = "hostname" }),
+			rule: RuleFormatRemoved, path: ".spec.name", side: SideSpec},
+
+		// Nullable and default.
+		{name: "nullable removed is breaking", old: at(".spec.name", func(p compatProps) { p.Nullable = true }),
+			breaking: true, rule: RuleNullableRemoved, path: ".spec.name", side: SideSpec},
+		{name: "nullable added is not breaking", new: at(".spec.name", func(p compatProps) { p.Nullable = true }),
+			rule: RuleNullableAdded, path: ".spec.name", side: SideSpec},
+		{name: "default added is breaking", new: at(".spec.size", func(p compatProps) { p.Default = compatRawPtr(`3`) }),
+			breaking: true, rule: RuleDefaultAdded, path: ".spec.size", side: SideSpec},
+		{name: "default changed is breaking",
+			old: at(".spec.size", func(p compatProps) { p.Default = compatRawPtr(`3`) }),
+			new: at(".spec.size", func(p compatProps) { p.Default = compatRawPtr(`4`) }),
+			breaking: true, rule: RuleDefaultChanged, path: ".spec.size", side: SideSpec},
+		{name: "default removed is breaking", old: at(".spec.size", func(p compatProps) { p.Default = compatRawPtr(`3`) }),
+			breaking: true, rule: RuleDefaultRemoved, path: ".spec.size", side: SideSpec},
+
+		// Kubernetes extensions.
+		{name: "preserve-unknown-fields turned off is breaking",
+			new: at(".spec.template", func(p compatProps) { p.XPreserveUnknownFields = nil }),
+			breaking: true, rule: RulePreserveUnknownFieldsChanged, path: ".spec.template", side: SideSpec},
+		{name: "int-or-string added is breaking", new: at(".spec.name", func(p compatProps) { p.Type, p.XIntOrString = "", true }),
+			breaking: true, rule: RuleIntOrStringChanged, path: ".spec.name", side: SideSpec, alsoBreaking: []string{RuleTypeChanged}},
+		{name: "embedded-resource turned on is breaking", new: at(".spec.config", func(p compatProps) { p.XEmbeddedResource = true }),
+			breaking: true, rule: RuleEmbeddedResourceChanged, path: ".spec.config", side: SideSpec},
+		{name: "list type changed is breaking", new: at(".spec.tags", func(p compatProps) { p.XListType = compatStr("set") }),
+			breaking: true, rule: RuleListTypeChanged, path: ".spec.tags", side: SideSpec},
+		{name: "list-map keys changed is breaking", new: at(".spec.items", func(p compatProps) { p.XListMapKeys = []string{"name", "port"} }),
+			breaking: true, rule: RuleListMapKeysChanged, path: ".spec.items", side: SideSpec},
+		{name: "map type changed is breaking", new: at(".spec.config", func(p compatProps) { p.XMapType = compatStr("atomic") }),
+			breaking: true, rule: RuleMapTypeChanged, path: ".spec.config", side: SideSpec},
+
+		// additionalProperties.
+		{name: "additionalProperties removed is breaking", new: at(".spec.labels", func(p compatProps) { p.AdditionalProperties = nil }),
+			breaking: true, rule: RuleAdditionalPropertiesNarrowed, path: ".spec.labels", side: SideSpec},
+		{name: "additionalProperties schema widened to true is not breaking",
+			new: at(".spec.labels", func(p compatProps) { p.AdditionalProperties = &apiextensionsv1.JSONSchemaPropsOrBool{Allows: true} }),
+			rule: RuleAdditionalPropertiesWidened, path: ".spec.labels", side: SideSpec},
+
+		// CEL rules.
+		{name: "CEL rule added is breaking", new: at(".spec", func(p compatProps) {
+			p.XValidations = append(p.XValidations, apiextensionsv1.ValidationRule{Rule: "self.name != 'x'", Message: "no x"})
+		}), breaking: true, rule: RuleValidationRuleAdded, path: ".spec", side: SideSpec},
+		{name: "CEL rule removed is not breaking", new: at(".spec", func(p compatProps) { p.XValidations = nil }),
+			rule: RuleValidationRuleRemoved, path: ".spec", side: SideSpec},
+		{name: "CEL rule changed is breaking", new: at(".spec", func(p compatProps) { p.XValidations[0].Rule = "self.size > 0" }),
+			breaking: true, rule: RuleValidationRuleChanged, path: ".spec", side: SideSpec},
+		{name: "CEL rule message changed is not breaking", new: at(".spec", func(p compatProps) { p.XValidations[0].Message = "size is negative" }),
+			rule: RuleValidationRuleMessageChanged, path: ".spec", side: SideSpec},
+		{name: "CEL rule optionalOldSelf changed is breaking", new: at(".spec", func(p compatProps) { p.XValidations[0].OptionalOldSelf = compatTrue() }),
+			breaking: true, rule: RuleValidationRuleChanged, path: ".spec", side: SideSpec},
+
+		// Composition.
+		{name: "oneOf added is breaking", new: at(".spec", func(p compatProps) {
+			p.OneOf = []apiextensionsv1.JSONSchemaProps{{Required: []string{"name"}}, {Required: []string{"size"}}}
+		}), breaking: true, rule: RuleOneOfChanged, path: ".spec", side: SideSpec},
+		{name: "oneOf removed is not breaking", old: at(".spec", func(p compatProps) {
+			p.OneOf = []apiextensionsv1.JSONSchemaProps{{Required: []string{"name"}}, {Required: []string{"size"}}}
+		}), rule: RuleOneOfLoosened, path: ".spec", side: SideSpec},
+		{name: "anyOf branch removed is breaking",
+			old: at(".spec", func(p compatProps) {
+				p.AnyOf = []apiextensionsv1.JSONSchemaProps{{Required: []string{"name"}}, {Required: []string{"size"}}}
+			}),
+			new: at(".spec", func(p compatProps) { p.AnyOf = []apiextensionsv1.JSONSchemaProps{{Required: []string{"name"}}} }),
+			breaking: true, rule: RuleAnyOfChanged, path: ".spec", side: SideSpec},
+		{name: "anyOf branch added is not breaking",
+			old: at(".spec", func(p compatProps) { p.AnyOf = []apiextensionsv1.JSONSchemaProps{{Required: []string{"name"}}} }),
+			new: at(".spec", func(p compatProps) {
+				p.AnyOf = []apiextensionsv1.JSONSchemaProps{{Required: []string{"size"}}, {Required: []string{"name"}}}
+			}),
+			rule: RuleAnyOfLoosened, path: ".spec", side: SideSpec},
+		{name: "allOf added is breaking", new: at(".spec", func(p compatProps) {
+			p.AllOf = []apiextensionsv1.JSONSchemaProps{{Required: []string{"name"}}}
+		}), breaking: true, rule: RuleAllOfChanged, path: ".spec", side: SideSpec},
+		{name: "allOf removed is not breaking", old: at(".spec", func(p compatProps) {
+			p.AllOf = []apiextensionsv1.JSONSchemaProps{{Required: []string{"name"}}}
+		}), rule: RuleAllOfLoosened, path: ".spec", side: SideSpec},
+		{name: "not added is breaking", new: at(".spec", func(p compatProps) {
+			p.Not = &apiextensionsv1.JSONSchemaProps{Required: []string{"name"}}
+		}), breaking: true, rule: RuleNotChanged, path: ".spec", side: SideSpec},
+		{name: "not removed is not breaking", old: at(".spec", func(p compatProps) {
+			p.Not = &apiextensionsv1.JSONSchemaProps{Required: []string{"name"}}
+		}), rule: RuleNotLoosened, path: ".spec", side: SideSpec},
+
+		// Documentation and the unknown.
+		{name: "description changed is not breaking", new: at(".spec.name", func(p compatProps) { p.Description = "The name." }),
+			rule: RuleDescriptionChanged, path: ".spec.name", side: SideSpec},
+		{name: "a change no rule understands is breaking", new: at(".spec", func(p compatProps) {
+			p.PatternProperties = map[string]apiextensionsv1.JSONSchemaProps{"^x-": {Type: "string"}}
+		}), breaking: true, rule: RuleUnknownChange, path: ".spec", side: SideSpec},
+		{name: "metadata schema tightened is breaking", new: at(".", func(p compatProps) {
+			p.Properties["metadata"] = apiextensionsv1.JSONSchemaProps{Type: "object", Properties: map[string]apiextensionsv1.JSONSchemaProps{
+				"name": {Type: "string", MaxLength: compatI64(20)}}}
+		}), old: at(".", func(p compatProps) {
+			p.Properties["metadata"] = apiextensionsv1.JSONSchemaProps{Type: "object", Properties: map[string]apiextensionsv1.JSONSchemaProps{
+				"name": {Type: "string"}}}
+		}), breaking: true, rule: RuleMaxLengthTightened, path: ".metadata.name", side: SideMetadata},
+
+		// Whole CRD.
+		{name: "scope changed is breaking", new: crd(func(c compatCRD) { c.Spec.Scope = apiextensionsv1.ClusterScoped }),
+			breaking: true, rule: RuleScopeChanged, side: SideCRD},
+		{name: "group changed is breaking", new: crd(func(c compatCRD) { c.Spec.Group = "example.org" }),
+			breaking: true, rule: RuleGroupChanged, side: SideCRD},
+		{name: "kind changed is breaking", new: crd(func(c compatCRD) { c.Spec.Names.Kind, c.Spec.Names.ListKind = "Gadget", "WidgetList" }),
+			breaking: true, rule: RuleKindChanged, side: SideCRD},
+		{name: "plural changed is breaking", new: crd(func(c compatCRD) { c.Spec.Names.Plural = "widgetz" }),
+			breaking: true, rule: RulePluralChanged, side: SideCRD},
+		{name: "singular changed is breaking", new: crd(func(c compatCRD) { c.Spec.Names.Singular = "wdgt" }),
+			breaking: true, rule: RuleSingularChanged, side: SideCRD},
+		{name: "listKind changed is breaking", new: crd(func(c compatCRD) { c.Spec.Names.ListKind = "Widgets" }),
+			breaking: true, rule: RuleListKindChanged, side: SideCRD},
+		{name: "short name removed is breaking", new: crd(func(c compatCRD) { c.Spec.Names.ShortNames = nil }),
+			breaking: true, rule: RuleShortNameRemoved, side: SideCRD},
+		{name: "short name added is not breaking", new: crd(func(c compatCRD) { c.Spec.Names.ShortNames = append(c.Spec.Names.ShortNames, "wdg") }),
+			rule: RuleShortNameAdded, side: SideCRD},
+		{name: "category removed is not breaking", new: crd(func(c compatCRD) { c.Spec.Names.Categories = nil }),
+			rule: RuleCategoryRemoved, side: SideCRD},
+		{name: "category added is not breaking", new: crd(func(c compatCRD) { c.Spec.Names.Categories = append(c.Spec.Names.Categories, "widgets") }),
+			rule: RuleCategoryAdded, side: SideCRD},
+		{name: "version removed is breaking", old: crd(func(c compatCRD) { addVersion(c, "v1beta1") }),
+			breaking: true, rule: RuleVersionRemoved, side: SideCRD, version: "v1beta1"},
+		{name: "version added is not breaking", new: crd(func(c compatCRD) { addVersion(c, "v2") }),
+			rule: RuleVersionAdded, side: SideCRD, version: "v2"},
+		{name: "version no longer served is breaking",
+			old: crd(func(c compatCRD) { addVersion(c, "v1beta1") }),
+			new: crd(func(c compatCRD) { addVersion(c, "v1beta1"); c.Spec.Versions[1].Served = false }),
+			breaking: true, rule: RuleVersionUnserved, side: SideCRD, version: "v1beta1"},
+		{name: "version served again is not breaking",
+			old: crd(func(c compatCRD) { addVersion(c, "v1beta1"); c.Spec.Versions[1].Served = false }),
+			new: crd(func(c compatCRD) { addVersion(c, "v1beta1") }),
+			rule: RuleVersionServed, side: SideCRD, version: "v1beta1"},
+		{name: "version deprecated is not breaking", new: crd(func(c compatCRD) { c.Spec.Versions[0].Deprecated = true }),
+			rule: RuleVersionDeprecationChanged, side: SideCRD, version: "v1"},
+		{name: "storage version moved is breaking",
+			old: crd(func(c compatCRD) { addVersion(c, "v2") }),
+			new: crd(func(c compatCRD) { addVersion(c, "v2"); c.Spec.Versions[0].Storage, c.Spec.Versions[1].Storage = false, true }),
+			breaking: true, rule: RuleStorageVersionChanged, side: SideCRD},
+		{name: "stored version dropped is breaking",
+			old: crd(func(c compatCRD) { addVersion(c, "v1beta1"); c.Status.StoredVersions = []string{"v1beta1", "v1"} }),
+			breaking: true, rule: RuleStoredVersionRemoved, side: SideCRD, version: "v1beta1", alsoBreaking: []string{RuleVersionRemoved}},
+		{name: "conversion strategy changed is breaking", new: crd(func(c compatCRD) {
+			c.Spec.Conversion = &apiextensionsv1.CustomResourceConversion{Strategy: apiextensionsv1.WebhookConverter,
+				Webhook: &apiextensionsv1.WebhookConversion{ConversionReviewVersions: []string{"v1"}}}
+		}), breaking: true, rule: RuleConversionStrategyChanged, side: SideCRD},
+		{name: "conversion webhook settings changed are not breaking",
+			old: crd(func(c compatCRD) {
+				c.Spec.Conversion = &apiextensionsv1.CustomResourceConversion{Strategy: apiextensionsv1.WebhookConverter,
+					Webhook: &apiextensionsv1.WebhookConversion{ConversionReviewVersions: []string{"v1"}}}
+			}),
+			new: crd(func(c compatCRD) {
+				c.Spec.Conversion = &apiextensionsv1.CustomResourceConversion{Strategy: apiextensionsv1.WebhookConverter,
+					Webhook: &apiextensionsv1.WebhookConversion{ConversionReviewVersions: []string{"v1", "v1beta1"}}}
+			}),
+			rule: RuleConversionWebhookChanged, side: SideCRD},
+		{name: "spec.preserveUnknownFields changed is breaking", new: crd(func(c compatCRD) { c.Spec.PreserveUnknownFields = true }),
+			breaking: true, rule: RulePreserveUnknownFieldsChanged, side: SideCRD},
+		{name: "status subresource removed is breaking", new: crd(func(c compatCRD) { c.Spec.Versions[0].Subresources = nil }),
+			breaking: true, rule: RuleStatusSubresourceRemoved, side: SideCRD, version: "v1"},
+		{name: "status subresource added is breaking", old: crd(func(c compatCRD) { c.Spec.Versions[0].Subresources = nil }),
+			breaking: true, rule: RuleStatusSubresourceAdded, side: SideCRD, version: "v1"},
+		{name: "scale subresource added is not breaking", new: crd(func(c compatCRD) {
+			c.Spec.Versions[0].Subresources.Scale = &apiextensionsv1.CustomResourceSubresourceScale{
+				SpecReplicasPath: ".spec.size", StatusReplicasPath: ".status.replicas"}
+		}), rule: RuleScaleSubresourceAdded, side: SideCRD, version: "v1"},
+		{name: "scale subresource removed is breaking", old: crd(func(c compatCRD) {
+			c.Spec.Versions[0].Subresources.Scale = &apiextensionsv1.CustomResourceSubresourceScale{
+				SpecReplicasPath: ".spec.size", StatusReplicasPath: ".status.replicas"}
+		}), breaking: true, rule: RuleScaleSubresourceRemoved, side: SideCRD, version: "v1"},
+		{name: "scale subresource paths changed is breaking",
+			old: crd(func(c compatCRD) {
+				c.Spec.Versions[0].Subresources.Scale = &apiextensionsv1.CustomResourceSubresourceScale{
+					SpecReplicasPath: ".spec.size", StatusReplicasPath: ".status.replicas"}
+			}),
+			new: crd(func(c compatCRD) {
+				c.Spec.Versions[0].Subresources.Scale = &apiextensionsv1.CustomResourceSubresourceScale{
+					SpecReplicasPath: ".spec.replicas", StatusReplicasPath: ".status.replicas"}
+			}),
+			breaking: true, rule: RuleScaleSubresourceChanged, side: SideCRD, version: "v1"},
+		{name: "printer columns changed are not breaking", new: crd(func(c compatCRD) { c.Spec.Versions[0].AdditionalPrinterColumns = nil }),
+			rule: RulePrinterColumnsChanged, side: SideCRD, version: "v1"},
+		{name: "selectable field removed is breaking", new: crd(func(c compatCRD) { c.Spec.Versions[0].SelectableFields = nil }),
+			breaking: true, rule: RuleSelectableFieldRemoved, side: SideCRD, version: "v1"},
+		{name: "selectable field added is not breaking", new: crd(func(c compatCRD) {
+			c.Spec.Versions[0].SelectableFields = append(c.Spec.Versions[0].SelectableFields, apiextensionsv1.SelectableField{JSONPath: ".spec.name"})
+		}), rule: RuleSelectableFieldAdded, side: SideCRD, version: "v1"},
+	}
+}
+
+func TestCompareRules(t *testing.T) {
+	for _, tc := range compatCases() {
+		t.Run(tc.name, func(t *testing.T) {
+			oldCRD, newCRD := compatWidget(t), compatWidget(t)
+			if tc.old != nil {
+				tc.old(t, oldCRD)
+			}
+			if tc.new != nil {
+				tc.new(t, newCRD)
+			}
+			r := Compare(oldCRD, newCRD)
+			f := compatFindRule(r, tc.rule, tc.path)
+			require.NotNil(t, f, "no %s finding at %q; got %+v", tc.rule, tc.path, r.Findings)
+			assert.Equal(t, tc.breaking, r.Breaking(), "verdict; findings %+v", r.Findings)
+			assert.Equal(t, tc.side, f.Side, "side")
+			if tc.version != "" || f.Side != SideCRD {
+				want := tc.version
+				if want == "" {
+					want = "v1"
+				}
+				assert.Equal(t, want, f.Version, "version")
+			}
+			wantSev := NonBreaking
+			if tc.breaking {
+				wantSev = Breaking
+			}
+			assert.Equal(t, wantSev, f.Severity, "severity")
+			assert.NotEmpty(t, f.Message)
+			assert.NotContains(t, f.Message, "\n")
+			if tc.breaking {
+				want := append([]string{tc.rule}, tc.alsoBreaking...)
+				sort.Strings(want)
+				assert.Equal(t, want, r.BreakingRules(), "breaking rules; findings %+v", r.Findings)
+				switch f.Side {
+				case SideStatus:
+					assert.Contains(t, f.Message, "readers")
+				case SideSpec, SideMetadata:
+					assert.Contains(t, f.Message, "writers")
+				}
+			} else {
+				assert.Empty(t, r.BreakingRules())
+			}
+		})
+	}
+}
+
+// TestCompareRulesCoverTheCatalogue keeps the rule table honest: every rule
+// of the catalogue has a named case.
+func TestCompareRulesCoverTheCatalogue(t *testing.T) {
+	covered := map[string]bool{RuleCRDAdded: true, RuleCRDRemoved: true} // TestCompareWholeCRDAddedAndRemoved
+	for _, tc := range compatCases() {
+		covered[tc.rule] = true
+	}
+	for _, r := range Rules() {
+		assert.True(t, covered[r.ID], "rule %s has no case in compatCases", r.ID)
+	}
+}
+
+func TestCompareWholeCRDAddedAndRemoved(t *testing.T) {
+	w := compatWidget(t)
+
+	added := Compare(nil, w)
+	require.Len(t, added.Findings, 1)
+	assert.Equal(t, RuleCRDAdded, added.Findings[0].Rule)
+	assert.Equal(t, SideCRD, added.Findings[0].Side)
+	assert.False(t, added.Breaking())
+
+	removed := Compare(w, nil)
+	require.Len(t, removed.Findings, 1)
+	assert.Equal(t, RuleCRDRemoved, removed.Findings[0].Rule)
+	assert.True(t, removed.Breaking())
+	assert.Equal(t, []string{RuleCRDRemoved}, removed.BreakingRules())
+
+	assert.Empty(t, Compare(nil, nil).Findings)
+}
+
+func TestCompareUnchanged(t *testing.T) {
+	cases := []struct {
+		name string
+		old  func(t *testing.T, c compatCRD)
+		new  func(t *testing.T, c compatCRD)
+	}{
+		{name: "identical CRDs have no findings"},
+		{name: "enum reordered is no change", new: at(".spec.mode", func(p compatProps) {
+			p.Enum[0], p.Enum[1] = p.Enum[1], p.Enum[0]
+		})},
+		{name: "required reordered is no change",
+			old: at(".spec", func(p compatProps) { p.Required = []string{"mode", "name"} }),
+			new: at(".spec", func(p compatProps) { p.Required = []string{"name", "mode"} })},
+		{name: "CEL rules reordered is no change", new: at(".spec", func(p compatProps) {
+			p.XValidations = append(apiextensionsv1.ValidationRules{{Rule: "self.name != ''", Message: "named"}}, p.XValidations...)
+		}), old: at(".spec", func(p compatProps) {
+			p.XValidations = append(p.XValidations, apiextensionsv1.ValidationRule{Rule: "self.name != ''", Message: "named"})
+		})},
+		{name: "short names and categories reordered is no change",
+			old: crd(func(c compatCRD) { c.Spec.Names.ShortNames = []string{"wd", "wg"} }),
+			new: crd(func(c compatCRD) { c.Spec.Names.ShortNames = []string{"wg", "wd"} })},
+		{name: "versions reordered is no change",
+			old: crd(func(c compatCRD) { addVersion(c, "v2") }),
+			new: crd(func(c compatCRD) {
+				addVersion(c, "v2")
+				c.Spec.Versions[0], c.Spec.Versions[1] = c.Spec.Versions[1], c.Spec.Versions[0]
+			})},
+		{name: "list type atomic spelled out is no change", new: at(".spec.tags", func(p compatProps) { p.XListType = compatStr("atomic") })},
+		{name: "map type granular spelled out is no change", new: at(".spec.config", func(p compatProps) { p.XMapType = compatStr("granular") })},
+		{name: "default written with other whitespace and key order is no change",
+			old: at(".spec.config", func(p compatProps) { p.Default = compatRawPtr(`{"level":"info","a":1}`) }),
+			new: at(".spec.config", func(p compatProps) { p.Default = compatRawPtr(`{ "a": 1, "level": "info" }`) })},
+		{name: "preserve-unknown-fields false spelled out is no change", new: at(".spec.config", func(p compatProps) {
+			f := false
+			p.XPreserveUnknownFields = &f
+		})},
+		{name: "listKind and singular defaults spelled out are no change",
+			old: crd(func(c compatCRD) { c.Spec.Names.ListKind, c.Spec.Names.Singular = "", "" })},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			oldCRD, newCRD := compatWidget(t), compatWidget(t)
+			if tc.old != nil {
+				tc.old(t, oldCRD)
+			}
+			if tc.new != nil {
+				tc.new(t, newCRD)
+			}
+			r := Compare(oldCRD, newCRD)
+			assert.Empty(t, r.Findings)
+			assert.False(t, r.Breaking())
+		})
+	}
+}
+
+func TestCompareFindingsAreSortedAndStable(t *testing.T) {
+	oldCRD, newCRD := compatWidget(t), compatWidget(t)
+	addVersion(oldCRD, "v1beta1")
+	compatEdit(t, newCRD, ".spec", func(p *apiextensionsv1.JSONSchemaProps) {
+		delete(p.Properties, "size")
+		delete(p.Properties, "name")
+		p.Required = append(p.Required, "ratio")
+	})
+	compatEdit(t, newCRD, ".status", func(p *apiextensionsv1.JSONSchemaProps) { delete(p.Properties, "phase") })
+	newCRD.Spec.Scope = apiextensionsv1.ClusterScoped
+
+	first := Compare(oldCRD, newCRD)
+	for i := 0; i < 20; i++ {
+		assert.Equal(t, first, Compare(oldCRD, newCRD))
+	}
+	require.GreaterOrEqual(t, len(first.Findings), 5)
+	assert.Equal(t, SideCRD, first.Findings[0].Side, "whole-CRD findings come first")
+	assert.Equal(t, []string{RuleFieldRemoved, RuleRequiredAdded, RuleScopeChanged, RuleVersionRemoved}, first.BreakingRules())
+	assert.Len(t, first.BreakingFindings(), 6)
+}
+
+func TestCompareWalksIntoAllVersions(t *testing.T) {
+	oldCRD, newCRD := compatWidget(t), compatWidget(t)
+	addVersion(oldCRD, "v2")
+	addVersion(newCRD, "v2")
+	compatEdit(t, newCRD, ".spec", func(p *apiextensionsv1.JSONSchemaProps) {}) // v1 untouched
+	delete(newCRD.Spec.Versions[1].Schema.OpenAPIV3Schema.Properties["spec"].Properties, "size")
+
+	r := Compare(oldCRD, newCRD)
+	require.Len(t, r.Findings, 1)
+	assert.Equal(t, "v2", r.Findings[0].Version)
+	assert.Equal(t, ".spec.size", r.Findings[0].Path)
+}
+
+func TestCompareTypeChangeDoesNotListEveryChild(t *testing.T) {
+	oldCRD, newCRD := compatWidget(t), compatWidget(t)
+	compatEdit(t, newCRD, ".spec.config", func(p *apiextensionsv1.JSONSchemaProps) {
+		p.Type, p.Properties = "string", nil
+	})
+	r := Compare(oldCRD, newCRD)
+	assert.Equal(t, []string{RuleTypeChanged}, r.BreakingRules())
+	assert.Len(t, r.Findings, 1)
+}
+
+func TestCompareQuotesPropertyNamesThatAreNotIdentifiers(t *testing.T) {
+	oldCRD, newCRD := compatWidget(t), compatWidget(t)
+	compatEdit(t, oldCRD, ".spec", func(p *apiextensionsv1.JSONSchemaProps) {
+		p.Properties["app.kubernetes.io/name"] = apiextensionsv1.JSONSchemaProps{Type: "string"}
+	})
+	r := Compare(oldCRD, newCRD)
+	require.Len(t, r.Findings, 1)
+	assert.Equal(t, `.spec["app.kubernetes.io/name"]`, r.Findings[0].Path)
+}
+
+func TestCompareSchemasOnItsOwn(t *testing.T) {
+	oldSchema := compatSchema(compatWidget(t))
+	newSchema := oldSchema.DeepCopy()
+	newSchema.Type = "string"
+	r := CompareSchemas("v9", oldSchema, newSchema)
+	require.Len(t, r.Findings, 1)
+	assert.Equal(t, ".", r.Findings[0].Path)
+	assert.Equal(t, "v9", r.Findings[0].Version)
+	assert.True(t, r.Breaking())
+
+	assert.Empty(t, CompareSchemas("v1", nil, nil).Findings)
+}
+
+func TestRulesCatalogueIsConsistent(t *testing.T) {
+	seen := map[string]bool{}
+	for _, r := range Rules() {
+		assert.False(t, seen[r.ID], "duplicate rule %s", r.ID)
+		seen[r.ID] = true
+		assert.Regexp(t, `^[a-z]+(-[a-z]+)*$`, r.ID)
+		assert.Contains(t, []Severity{Breaking, NonBreaking}, r.Severity, r.ID)
+		assert.Contains(t, []string{"crd", "schema", "any"}, r.Scope, r.ID)
+		assert.NotEmpty(t, r.Summary, r.ID)
+	}
+	assert.Equal(t, Breaking, compatSeverity("no-such-rule"), "an unknown rule ID fails closed")
+	assert.Equal(t, Breaking, compatSeverity(RuleUnknownChange))
+}
+
+func TestCompareMessagesNameWhoBreaks(t *testing.T) {
+	oldCRD, newCRD := compatWidget(t), compatWidget(t)
+	compatEdit(t, newCRD, ".spec.name", func(p *apiextensionsv1.JSONSchemaProps) { p.MaxLength = compatI64(3) })
+	compatEdit(t, newCRD, ".status.phase", func(p *apiextensionsv1.JSONSchemaProps) { p.MaxLength = compatI64(3) })
+	r := Compare(oldCRD, newCRD)
+	spec := compatFindRule(r, RuleMaxLengthTightened, ".spec.name")
+	status := compatFindRule(r, RuleMaxLengthTightened, ".status.phase")
+	require.NotNil(t, spec)
+	require.NotNil(t, status)
+	assert.True(t, strings.HasSuffix(spec.Message, "(breaks writers)"), spec.Message)
+	assert.True(t, strings.HasSuffix(status.Message, "(breaks readers of status)"), status.Message)
+	assert.Equal(t, "", spec.Old)
+	assert.Equal(t, "3", spec.New)
+}
