@@ -1,0 +1,64 @@
+package statedir_test
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/bindsync/bindsync/internal/render"
+	"github.com/bindsync/bindsync/internal/statedir"
+	_ "github.com/bindsync/bindsync/internal/testutil/golden"
+)
+
+func TestWriteOwnsOnlyTheRenderedPaths(t *testing.T) {
+	dir := t.TempDir()
+	require.NoError(t, os.MkdirAll(filepath.Join(dir, ".git"), 0o755))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, ".git", "HEAD"), []byte("ref: refs/heads/main\n"), 0o644))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "CODEOWNERS"), []byte("* @platform\n"), 0o644))
+
+	first := render.Tree{
+		"README.md":                         []byte("readme\n"),
+		"clusters/a/app/kustomization.yaml": []byte("a\n"),
+		"clusters/b/app/kustomization.yaml": []byte("b\n"),
+	}
+	c, err := statedir.Write(first, dir)
+	require.NoError(t, err)
+	assert.Equal(t, []string{"README.md", "clusters/a/app/kustomization.yaml", "clusters/b/app/kustomization.yaml"}, c.Added)
+
+	second := render.Tree{
+		"README.md":                         []byte("readme\n"),
+		"clusters/a/app/kustomization.yaml": []byte("a2\n"),
+	}
+	c, err = statedir.Write(second, dir)
+	require.NoError(t, err)
+	assert.Equal(t, statedir.Changes{Changed: []string{"clusters/a/app/kustomization.yaml"}, Removed: []string{"clusters/b/app/kustomization.yaml"}}, c)
+
+	_, err = os.Stat(filepath.Join(dir, "clusters", "b"))
+	assert.True(t, os.IsNotExist(err), "a removed cluster leaves no empty folder behind")
+	for _, keep := range []string{".git/HEAD", "CODEOWNERS"} {
+		_, err := os.Stat(filepath.Join(dir, keep))
+		assert.NoError(t, err, "%s is not bindsync's and stays", keep)
+	}
+	got, err := statedir.Read(dir)
+	require.NoError(t, err)
+	assert.True(t, statedir.Diff(second, got).Empty())
+
+	c, err = statedir.Write(second, dir)
+	require.NoError(t, err)
+	assert.True(t, c.Empty(), "writing the same tree again changes nothing")
+}
+
+func TestWriteRefusesPathsOutsideTheFolder(t *testing.T) {
+	_, err := statedir.Write(render.Tree{"clusters/../../escape.yaml": []byte("x")}, t.TempDir())
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "escape.yaml")
+}
+
+func TestReadOfAMissingFolderIsAnEmptyTree(t *testing.T) {
+	tree, err := statedir.Read(filepath.Join(t.TempDir(), "nothing"))
+	require.NoError(t, err)
+	assert.Empty(t, tree)
+}
