@@ -135,6 +135,8 @@ func CompareSchemas(version string, oldSchema, newSchema *apiextensionsv1.JSONSc
 // compatCollector gathers findings while the rules run.
 type compatCollector struct {
 	findings []Finding
+	// scratch holds the two blanked copies compatCheckSchemaResidue compares.
+	scratch [2]apiextensionsv1.JSONSchemaProps
 }
 
 func (c *compatCollector) add(f Finding) { c.findings = append(c.findings, f) }

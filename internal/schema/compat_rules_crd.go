@@ -360,6 +360,9 @@ func compatCheckVersionResidue(c *compatCollector, o, n *apiextensionsv1.CustomR
 
 // compatSetDiff returns the values only in old and only in new, sorted.
 func compatSetDiff(old, new []string) (removed, added []string) {
+	if len(old) == 0 && len(new) == 0 {
+		return nil, nil
+	}
 	inOld := make(map[string]bool, len(old))
 	for _, s := range old {
 		inOld[s] = true

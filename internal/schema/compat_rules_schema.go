@@ -2,6 +2,7 @@ package schema
 
 import (
 	"math"
+	"reflect"
 	"sort"
 	"strconv"
 
@@ -289,6 +290,9 @@ func compatCompareBounds(ob, nb compatBound, lower bool) int {
 
 func compatCheckLimits(c *compatCollector, n *compatNode) {
 	for _, l := range compatLimits {
+		if l.get(n.old) == nil && l.get(n.new) == nil {
+			continue
+		}
 		ov, nv := compatIntBound(l.get(n.old)), compatIntBound(l.get(n.new))
 		compatEmitBound(c, n, l.name, l.lower, l.tightened, l.looser, ov, nv)
 	}
@@ -493,6 +497,9 @@ func compatCheckAdditionalProperties(c *compatCollector, n *compatNode) {
 }
 
 func compatCheckValidations(c *compatCollector, n *compatNode) {
+	if len(n.old.XValidations) == 0 && len(n.new.XValidations) == 0 {
+		return
+	}
 	oldByRule := compatRulesByText(n.old.XValidations)
 	newByRule := compatRulesByText(n.new.XValidations)
 	var removed, added []apiextensionsv1.ValidationRule
@@ -558,6 +565,10 @@ func compatBoolPtr(b *bool) bool { return b != nil && *b }
 // compatCheckComposition judges allOf, anyOf, oneOf and not. Their schemas
 // are compared whole (as sets of canonical JSON), not walked into.
 func compatCheckComposition(c *compatCollector, n *compatNode) {
+	if len(n.old.AllOf)+len(n.new.AllOf)+len(n.old.AnyOf)+len(n.new.AnyOf)+len(n.old.OneOf)+len(n.new.OneOf) == 0 &&
+		n.old.Not == nil && n.new.Not == nil {
+		return
+	}
 	oAll, nAll := compatSchemaSet(n.old.AllOf), compatSchemaSet(n.new.AllOf)
 	if r, a := compatSetDiff(oAll, nAll); len(r)+len(a) > 0 {
 		compatEmitComposition(c, n, "allOf", len(a) == 0, RuleAllOfChanged, RuleAllOfLoosened, len(oAll), len(nAll))
@@ -601,6 +612,10 @@ func compatSchemaSet(schemas []apiextensionsv1.JSONSchemaProps) []string {
 }
 
 func compatCheckDescription(c *compatCollector, n *compatNode) {
+	if n.old.Description == n.new.Description && n.old.Title == n.new.Title && n.old.Example == nil && n.new.Example == nil &&
+		n.old.ExternalDocs == nil && n.new.ExternalDocs == nil {
+		return
+	}
 	type doc struct {
 		name     string
 		old, new string
@@ -632,37 +647,42 @@ func compatDocsString(d *apiextensionsv1.ExternalDocumentation) string {
 	return compatMarshal(d)
 }
 
-// compatBlankKnown returns a shallow copy of p with every field a schema rule
-// or the walk reads set to its zero value. What is left is what no rule
+// compatBlankKnown copies p into dst with every field a schema rule or the
+// walk reads set to its zero value. What is left is what no rule
 // understands.
-func compatBlankKnown(p *apiextensionsv1.JSONSchemaProps, walkedItems bool) apiextensionsv1.JSONSchemaProps {
-	r := *p
-	r.Description, r.Title, r.Example, r.ExternalDocs = "", "", nil, nil
-	r.Type, r.Format, r.Pattern, r.Default, r.Nullable = "", "", "", nil, false
-	r.Maximum, r.ExclusiveMaximum, r.Minimum, r.ExclusiveMinimum = nil, false, nil, false
-	r.MaxLength, r.MinLength, r.MaxItems, r.MinItems = nil, nil, nil, nil
-	r.MaxProperties, r.MinProperties, r.MultipleOf, r.UniqueItems = nil, nil, nil, false
-	r.Enum, r.Required, r.Properties, r.AdditionalProperties = nil, nil, nil, nil
-	r.AllOf, r.AnyOf, r.OneOf, r.Not = nil, nil, nil, nil
-	r.XPreserveUnknownFields, r.XIntOrString, r.XEmbeddedResource = nil, false, false
-	r.XListType, r.XListMapKeys, r.XMapType, r.XValidations = nil, nil, nil, nil
+func compatBlankKnown(dst, p *apiextensionsv1.JSONSchemaProps, walkedItems bool) {
+	*dst = *p
+	dst.Description, dst.Title, dst.Example, dst.ExternalDocs = "", "", nil, nil
+	dst.Type, dst.Format, dst.Pattern, dst.Default, dst.Nullable = "", "", "", nil, false
+	dst.Maximum, dst.ExclusiveMaximum, dst.Minimum, dst.ExclusiveMinimum = nil, false, nil, false
+	dst.MaxLength, dst.MinLength, dst.MaxItems, dst.MinItems = nil, nil, nil, nil
+	dst.MaxProperties, dst.MinProperties, dst.MultipleOf, dst.UniqueItems = nil, nil, nil, false
+	dst.Enum, dst.Required, dst.Properties, dst.AdditionalProperties = nil, nil, nil, nil
+	dst.AllOf, dst.AnyOf, dst.OneOf, dst.Not = nil, nil, nil, nil
+	dst.XPreserveUnknownFields, dst.XIntOrString, dst.XEmbeddedResource = nil, false, false
+	dst.XListType, dst.XListMapKeys, dst.XMapType, dst.XValidations = nil, nil, nil, nil
 	if walkedItems {
-		r.Items = nil
+		dst.Items = nil
 	}
-	return r
 }
 
 // compatCheckSchemaResidue is the fail-closed rule: any difference left
-// after blanking every field a rule understands is breaking.
+// after blanking every field a rule understands is breaking. It works on the
+// collector's scratch copies, so the walk does not allocate per property.
 func compatCheckSchemaResidue(c *compatCollector, n *compatNode) {
 	oi, ni := compatItemsSchema(n.old), compatItemsSchema(n.new)
 	walked := oi != nil && ni != nil
 	if (n.old.Items == nil && n.new.Items == nil) || compatTypeIncompatible(n.old.Type, n.new.Type) {
 		walked = true // nothing to compare, or type-changed covers it
 	}
-	o := compatBlankKnown(n.old, walked)
-	nw := compatBlankKnown(n.new, walked)
-	if oj, nj := compatMarshal(&o), compatMarshal(&nw); oj != nj {
+	o, nw := &c.scratch[0], &c.scratch[1]
+	compatBlankKnown(o, n.old, walked)
+	compatBlankKnown(nw, n.new, walked)
+	defer func() { *o, *nw = apiextensionsv1.JSONSchemaProps{}, apiextensionsv1.JSONSchemaProps{} }()
+	if reflect.DeepEqual(o, nw) {
+		return
+	}
+	if oj, nj := compatMarshal(o), compatMarshal(nw); oj != nj {
 		c.add(n.finding(RuleUnknownChange, oj, nj, "schema changed in a way no rule understands; treated as breaking"))
 	}
 }

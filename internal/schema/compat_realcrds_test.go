@@ -1,0 +1,185 @@
+package schema
+
+import (
+	"bytes"
+	"encoding/json"
+	"slices"
+	"sort"
+	"strconv"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	"sigs.k8s.io/yaml"
+)
+
+func TestCompareRealCRDWithItselfHasNoFindings(t *testing.T) {
+	for _, name := range compatKlutchFiles(t) {
+		t.Run(name, func(t *testing.T) {
+			crd := compatLoadCRD(t, name)
+			r := Compare(crd, crd.DeepCopy())
+			assert.Empty(t, r.Findings)
+			assert.False(t, r.Breaking())
+		})
+	}
+}
+
+func TestCompareRealCRDWithReorderedCopyHasNoFindings(t *testing.T) {
+	for _, name := range compatKlutchFiles(t) {
+		t.Run(name, func(t *testing.T) {
+			crd := compatLoadCRD(t, name)
+			reordered := compatReorderedCopy(t, crd)
+			require.NotEqual(t, compatMarshal(crd), compatMarshal(reordered), "the copy must differ in order")
+			r := Compare(crd, reordered)
+			assert.Empty(t, r.Findings)
+			r = Compare(reordered, crd)
+			assert.Empty(t, r.Findings)
+		})
+	}
+}
+
+// compatReorderedCopy re-encodes crd as JSON (which is YAML) with every
+// object's keys in reverse order, parses it back, and reverses every list
+// whose order carries no meaning.
+func compatReorderedCopy(t *testing.T, crd *apiextensionsv1.CustomResourceDefinition) *apiextensionsv1.CustomResourceDefinition {
+	t.Helper()
+	raw, err := json.Marshal(crd)
+	require.NoError(t, err)
+	var generic any
+	require.NoError(t, json.Unmarshal(raw, &generic))
+	var buf bytes.Buffer
+	compatWriteReversed(&buf, generic)
+	out := &apiextensionsv1.CustomResourceDefinition{}
+	require.NoError(t, yaml.Unmarshal(buf.Bytes(), out))
+
+	slices.Reverse(out.Spec.Versions)
+	slices.Reverse(out.Spec.Names.ShortNames)
+	slices.Reverse(out.Spec.Names.Categories)
+	slices.Reverse(out.Status.StoredVersions)
+	for i := range out.Spec.Versions {
+		if s := compatVersionSchema(&out.Spec.Versions[i]); s != nil {
+			compatReverseUnordered(s)
+		}
+	}
+	return out
+}
+
+func compatReverseUnordered(p *apiextensionsv1.JSONSchemaProps) {
+	slices.Reverse(p.Enum)
+	slices.Reverse(p.Required)
+	slices.Reverse(p.XValidations)
+	slices.Reverse(p.XListMapKeys)
+	for name, child := range p.Properties {
+		compatReverseUnordered(&child)
+		p.Properties[name] = child
+	}
+	if p.Items != nil && p.Items.Schema != nil {
+		compatReverseUnordered(p.Items.Schema)
+	}
+	if p.AdditionalProperties != nil && p.AdditionalProperties.Schema != nil {
+		compatReverseUnordered(p.AdditionalProperties.Schema)
+	}
+}
+
+// compatWriteReversed writes v as JSON with object keys in reverse order.
+func compatWriteReversed(buf *bytes.Buffer, v any) {
+	switch x := v.(type) {
+	case map[string]any:
+		keys := make([]string, 0, len(x))
+		for k := range x {
+			keys = append(keys, k)
+		}
+		sort.Sort(sort.Reverse(sort.StringSlice(keys)))
+		buf.WriteByte('{')
+		for i, k := range keys {
+			if i > 0 {
+				buf.WriteByte(',')
+			}
+			buf.WriteString(strconv.Quote(k))
+			buf.WriteByte(':')
+			compatWriteReversed(buf, x[k])
+		}
+		buf.WriteByte('}')
+	case []any:
+		buf.WriteByte('[')
+		for i, e := range x {
+			if i > 0 {
+				buf.WriteByte(',')
+			}
+			compatWriteReversed(buf, e)
+		}
+		buf.WriteByte(']')
+	default:
+		b, _ := json.Marshal(x)
+		buf.Write(b)
+	}
+}
+
+func TestCompareRealCRDEdits(t *testing.T) {
+	const pg = "postgresqlinstances.anynines.com.yaml"
+	cases := []struct {
+		name     string
+		file     string
+		old      func(t *testing.T, c compatCRD)
+		edit     func(t *testing.T, c compatCRD)
+		breaking bool
+		rule     string
+		path     string
+		side     Side
+	}{
+		{name: "removing maxConnections is breaking", file: pg,
+			edit:     at(".spec.parameters", func(p compatProps) { delete(p.Properties, "maxConnections") }),
+			breaking: true, rule: RuleFieldRemoved, path: ".spec.parameters.maxConnections", side: SideSpec},
+		{name: "adding a synchronousCommit value is not breaking", file: pg,
+			edit: at(".spec.parameters.synchronousCommit", func(p compatProps) { p.Enum = append(p.Enum, compatRaw(`"quorum"`)) }),
+			rule: RuleEnumValueAdded, path: ".spec.parameters.synchronousCommit", side: SideSpec},
+		{name: "removing the LoadBalancer expose value is breaking", file: pg,
+			edit:     at(".spec.expose", func(p compatProps) { p.Enum = p.Enum[:1] }),
+			breaking: true, rule: RuleEnumValueRemoved, path: ".spec.expose", side: SideSpec},
+		{name: "a maxLength on the plan is breaking", file: pg,
+			edit:     at(".spec.plan", func(p compatProps) { p.MaxLength = compatI64(64) }),
+			breaking: true, rule: RuleMaxLengthTightened, path: ".spec.plan", side: SideSpec},
+		{name: "raising a maxLength is not breaking", file: pg,
+			old:  at(".spec.plan", func(p compatProps) { p.MaxLength = compatI64(32) }),
+			edit: at(".spec.plan", func(p compatProps) { p.MaxLength = compatI64(64) }),
+			rule: RuleMaxLengthLoosened, path: ".spec.plan", side: SideSpec},
+		{name: "a new optional parameter is not breaking", file: pg,
+			edit: at(".spec.parameters", func(p compatProps) {
+				p.Properties["sharedBuffers"] = apiextensionsv1.JSONSchemaProps{Type: "string"}
+			}),
+			rule: RuleFieldAdded, path: ".spec.parameters.sharedBuffers", side: SideSpec},
+		{name: "making the expose field required is breaking", file: pg,
+			edit:     at(".spec", func(p compatProps) { p.Required = append(p.Required, "expose") }),
+			breaking: true, rule: RuleRequiredAdded, path: ".spec.expose", side: SideSpec},
+		{name: "dropping a CEL rule is not breaking", file: pg,
+			edit: at(".spec", func(p compatProps) { p.XValidations = p.XValidations[1:] }),
+			rule: RuleValidationRuleRemoved, path: ".spec", side: SideSpec},
+		{name: "a condition field removed from status is breaking for readers", file: pg,
+			edit:     at(".status.conditions[*]", func(p compatProps) { delete(p.Properties, "reason") }),
+			breaking: true, rule: RuleFieldRemoved, path: ".status.conditions[*].reason", side: SideStatus},
+		{name: "conditions keyed by another field is breaking", file: pg,
+			edit:     at(".status.conditions", func(p compatProps) { p.XListMapKeys = []string{"reason"} }),
+			breaking: true, rule: RuleListMapKeysChanged, path: ".status.conditions", side: SideStatus},
+		{name: "a description rewrite is not breaking", file: "backups.anynines.com.yaml",
+			edit: at(".spec", func(p compatProps) { p.Description = "Rewritten." }),
+			rule: RuleDescriptionChanged, path: ".spec", side: SideSpec},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			oldCRD, newCRD := compatLoadCRD(t, tc.file), compatLoadCRD(t, tc.file)
+			if tc.old != nil {
+				tc.old(t, oldCRD)
+			}
+			tc.edit(t, newCRD)
+			r := Compare(oldCRD, newCRD)
+			require.Len(t, r.Findings, 1, "findings %+v", r.Findings)
+			f := r.Findings[0]
+			assert.Equal(t, tc.rule, f.Rule)
+			assert.Equal(t, tc.path, f.Path)
+			assert.Equal(t, tc.side, f.Side)
+			assert.Equal(t, "v1", f.Version)
+			assert.Equal(t, tc.breaking, r.Breaking())
+		})
+	}
+}
