@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/bindsync/bindsync/internal/cli/check"
 	"github.com/bindsync/bindsync/internal/cli/exitcode"
 	"github.com/bindsync/bindsync/internal/cli/render"
 )
@@ -59,4 +60,5 @@ func NewRootCommand(stdout, stderr io.Writer) *cobra.Command {
 // commands lists the constructors of every command word, in help order.
 var commands = []func(stdout, stderr io.Writer) *cobra.Command{
 	render.NewCommand,
+	check.NewCommand,
 }
