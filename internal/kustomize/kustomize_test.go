@@ -10,6 +10,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
+	_ "github.com/bindsync/bindsync/internal/testutil/golden" // defines -update for go test ./... -update
 )
 
 // writeTree writes files (slash paths relative to dir) and returns dir.

@@ -1,0 +1,82 @@
+package testenv
+
+import (
+	"context"
+	"net/url"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	corev1 "k8s.io/api/core/v1"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	_ "github.com/bindsync/bindsync/internal/testutil/golden" // defines -update for go test ./... -update
+)
+
+func TestMain(m *testing.M) { os.Exit(Main(m)) }
+
+const widgetCRD = `apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata:
+  name: widgets.example.com
+spec:
+  group: example.com
+  names: {plural: widgets, singular: widget, kind: Widget, listKind: WidgetList}
+  scope: Namespaced
+  versions:
+  - name: v1
+    served: true
+    storage: true
+    schema:
+      openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: true}
+---
+apiVersion: example.com/v1
+kind: Widget
+metadata:
+  name: w1
+  namespace: default
+`
+
+func TestIntegrationSharedPair(t *testing.T) {
+	cp, app := SharedPair(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+
+	for _, c := range []*Cluster{cp, app} {
+		u, err := url.Parse(c.Config.Host)
+		require.NoError(t, err)
+		assert.Equal(t, "127.0.0.1", u.Hostname(), "%s listens on loopback", c.Name)
+	}
+	assert.NotEqual(t, cp.Config.Host, app.Config.Host, "two servers")
+
+	objs, err := DecodeObjects([]byte(widgetCRD))
+	require.NoError(t, err)
+	require.NoError(t, app.ApplyObjects(ctx, objs), "CRD and instance in one call")
+	require.NoError(t, app.ApplyObjects(ctx, objs), "applying twice is a no-op")
+	require.NoError(t, app.WaitEstablished(ctx, "widgets.example.com"))
+
+	var crd apiextensionsv1.CustomResourceDefinition
+	err = cp.Client.Get(ctx, client.ObjectKey{Name: "widgets.example.com"}, &crd)
+	assert.True(t, apierrors.IsNotFound(err), "the CRD went to the app cluster only: %v", err)
+	short, cancelShort := context.WithTimeout(ctx, time.Second)
+	defer cancelShort()
+	err = cp.WaitEstablished(short, "widgets.example.com")
+	assert.ErrorContains(t, err, `widgets.example.com: customresourcedefinitions.apiextensions.k8s.io "widgets.example.com" not found`,
+		"the error says why the wait failed")
+
+	nobody, err := cp.Impersonate("default", "nobody")
+	require.NoError(t, err)
+	err = nobody.List(ctx, &corev1.SecretList{})
+	assert.True(t, apierrors.IsForbidden(err), "a ServiceAccount without RBAC cannot list secrets: %v", err)
+}
+
+func TestDecodeObjectsSkipsEmptyDocuments(t *testing.T) {
+	objs, err := DecodeObjects([]byte("---\n# comment\n---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\n---\n"))
+	require.NoError(t, err)
+	require.Len(t, objs, 1)
+	assert.Equal(t, "a", objs[0].GetName())
+}
