@@ -271,14 +271,16 @@ func ptr(s string) *string { return &s }
 
 const clusters = 40
 
-func pgPath(i int) string { return fmt.Sprintf("clusters/c%03d/app/crds/postgresqlinstances.anynines.com.yaml", i) }
+func pgPath(i int) string {
+	return fmt.Sprintf("clusters/c%03d/app/crds/postgresqlinstances.anynines.com.yaml", i)
+}
 
 func TestCheckRepository(t *testing.T) {
 	g := newGitRepo(t)
 	first := map[string]*string{
 		"clusters/c001/app/crds/backups.anynines.com.yaml": ptr(readCRD(t, "backups.anynines.com.yaml")),
 		"clusters/c001/app/kustomization.yaml":             ptr("apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\n"),
-		"README.md": ptr("state repository\n"),
+		"README.md":                                        ptr("state repository\n"),
 	}
 	for i := 1; i <= clusters; i++ {
 		first[pgPath(i)] = ptr(readCRD(t, pgFile))
@@ -289,7 +291,7 @@ func TestCheckRepository(t *testing.T) {
 		"clusters/c001/app/crds/backups.anynines.com.yaml":  nil,
 		"clusters/c001/app/crds/restores.anynines.com.yaml": ptr(readCRD(t, "restores.anynines.com.yaml")),
 		"clusters/c001/app/kustomization.yaml":              ptr("apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources: []\n"),
-		"README.md": ptr("state repository, changed\n"),
+		"README.md":                                         ptr("state repository, changed\n"),
 	}
 	for i := 1; i <= clusters; i++ {
 		second[pgPath(i)] = ptr(pgBreaking(t))
