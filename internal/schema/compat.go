@@ -101,6 +101,17 @@ func (r Report) BreakingRules() []string {
 	return out
 }
 
+// Verdict returns the report in the form of the Bindsync-Compat commit
+// trailer: "non-breaking", or "breaking: " and the breaking rule IDs
+// joined by ", ".
+func (r Report) Verdict() string {
+	rules := r.BreakingRules()
+	if len(rules) == 0 {
+		return string(NonBreaking)
+	}
+	return string(Breaking) + ": " + strings.Join(rules, ", ")
+}
+
 // Compare judges the change from oldCRD to newCRD. A nil oldCRD means the CRD
 // is new (rule crd-added, non-breaking); a nil newCRD means it was deleted
 // (rule crd-removed, breaking). Compare never fails: input it cannot

@@ -161,11 +161,11 @@ const (
 	RuleAdditionalPropertiesWidened = "additional-properties-widened"
 	// RuleValidationRuleAdded (breaking): A CEL rule (x-kubernetes-validations) was added.
 	RuleValidationRuleAdded = "validation-rule-added"
-	// RuleValidationRuleChanged (breaking): A CEL rule changed: same message with new rule text, or optionalOldSelf changed.
+	// RuleValidationRuleChanged (breaking): A CEL rule changed: same message with new rule text, or its reason or optionalOldSelf changed.
 	RuleValidationRuleChanged = "validation-rule-changed"
 	// RuleValidationRuleRemoved (non-breaking): A CEL rule was removed.
 	RuleValidationRuleRemoved = "validation-rule-removed"
-	// RuleValidationRuleMessageChanged (non-breaking): A CEL rule's message, messageExpression, reason or fieldPath changed; the rule is the same.
+	// RuleValidationRuleMessageChanged (non-breaking): A CEL rule's message, messageExpression or fieldPath changed; the rule, reason and optionalOldSelf are the same.
 	RuleValidationRuleMessageChanged = "validation-rule-message-changed"
 	// RuleAllOfChanged (breaking): allOf gained or changed a schema.
 	RuleAllOfChanged = "all-of-changed"
@@ -290,9 +290,9 @@ var compatCatalogue = []RuleInfo{
 	{RuleAdditionalPropertiesNarrowed, Breaking, "schema", "additionalProperties removed or made stricter (true to a schema, a schema or true to false)."},
 	{RuleAdditionalPropertiesWidened, NonBreaking, "schema", "additionalProperties added or made looser."},
 	{RuleValidationRuleAdded, Breaking, "schema", "A CEL rule (x-kubernetes-validations) was added."},
-	{RuleValidationRuleChanged, Breaking, "schema", "A CEL rule changed: same message with new rule text, or optionalOldSelf changed."},
+	{RuleValidationRuleChanged, Breaking, "schema", "A CEL rule changed: same message with new rule text, or its reason or optionalOldSelf changed."},
 	{RuleValidationRuleRemoved, NonBreaking, "schema", "A CEL rule was removed."},
-	{RuleValidationRuleMessageChanged, NonBreaking, "schema", "A CEL rule's message, messageExpression, reason or fieldPath changed; the rule is the same."},
+	{RuleValidationRuleMessageChanged, NonBreaking, "schema", "A CEL rule's message, messageExpression or fieldPath changed; the rule, reason and optionalOldSelf are the same."},
 	{RuleAllOfChanged, Breaking, "schema", "allOf gained or changed a schema."},
 	{RuleAllOfLoosened, NonBreaking, "schema", "allOf lost schemas and gained none."},
 	{RuleAnyOfChanged, Breaking, "schema", "anyOf was added, or lost or changed a schema."},

@@ -121,7 +121,16 @@ func compareProperties(c *compatCollector, n *compatNode) {
 		}
 		oldProp, inOld := n.old.Properties[name]
 		newProp, inNew := n.new.Properties[name]
+		ap := n.new.AdditionalProperties
 		switch {
+		case !inNew && ap != nil && ap.Schema != nil:
+			// The object became a map: the old field is now a map entry,
+			// judged against the map's value schema.
+			child.old, child.new = &oldProp, ap.Schema
+			compareSchemaNodes(c, child)
+		case !inNew && ap != nil && ap.Allows:
+			// The object now takes any entry: the field's values are kept
+			// unvalidated. additional-properties-widened reports it.
 		case !inNew:
 			c.add(child.finding(RuleFieldRemoved, compatTypeName(&oldProp), "",
 				"field "+child.path+" removed: values in it are pruned and clients using it lose data"))
@@ -513,6 +522,9 @@ func compatCheckValidations(c *compatCollector, n *compatNode) {
 		case compatBoolPtr(o.OptionalOldSelf) != compatBoolPtr(nw.OptionalOldSelf):
 			c.add(n.finding(RuleValidationRuleChanged, compatRuleString(o), compatRuleString(nw),
 				"CEL rule "+strconv.Quote(text)+" changed optionalOldSelf: transitions are judged differently"))
+		case compatReason(o) != compatReason(nw):
+			c.add(n.finding(RuleValidationRuleChanged, compatReason(o), compatReason(nw),
+				"CEL rule "+strconv.Quote(text)+" changed its reason: clients see another error type"))
 		case compatMarshal(o) != compatMarshal(nw):
 			c.add(n.finding(RuleValidationRuleMessageChanged, o.Message, nw.Message,
 				"message of CEL rule "+strconv.Quote(text)+" changed"))
@@ -561,6 +573,14 @@ func compatRuleString(r apiextensionsv1.ValidationRule) string {
 }
 
 func compatBoolPtr(b *bool) bool { return b != nil && *b }
+
+// compatReason returns a rule's reason with the API server's default.
+func compatReason(r apiextensionsv1.ValidationRule) string {
+	if r.Reason == nil || *r.Reason == "" {
+		return string(apiextensionsv1.FieldValueInvalid)
+	}
+	return string(*r.Reason)
+}
 
 // compatCheckComposition judges allOf, anyOf, oneOf and not. Their schemas
 // are compared whole (as sets of canonical JSON), not walked into.

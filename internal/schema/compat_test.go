@@ -234,6 +234,15 @@ func compatCases() []compatCase {
 			new:  at(".spec.labels", func(p compatProps) { p.AdditionalProperties = &apiextensionsv1.JSONSchemaPropsOrBool{Allows: true} }),
 			rule: RuleAdditionalPropertiesWidened, path: ".spec.labels", side: SideSpec},
 
+		{name: "object turned into a map of a compatible schema is not breaking", new: at(".spec", func(p compatProps) {
+			p.Properties["config"] = apiextensionsv1.JSONSchemaProps{Type: "object", AdditionalProperties: &apiextensionsv1.JSONSchemaPropsOrBool{
+				Allows: true, Schema: &apiextensionsv1.JSONSchemaProps{Type: "string"}}}
+		}), rule: RuleAdditionalPropertiesWidened, path: ".spec.config", side: SideSpec},
+		{name: "object turned into a map of a stricter schema is breaking", new: at(".spec", func(p compatProps) {
+			p.Properties["config"] = apiextensionsv1.JSONSchemaProps{Type: "object", AdditionalProperties: &apiextensionsv1.JSONSchemaPropsOrBool{
+				Allows: true, Schema: &apiextensionsv1.JSONSchemaProps{Type: "string", MaxLength: compatI64(8)}}}
+		}), breaking: true, rule: RuleMaxLengthTightened, path: ".spec.config.level", side: SideSpec},
+
 		// CEL rules.
 		{name: "CEL rule added is breaking", new: at(".spec", func(p compatProps) {
 			p.XValidations = append(p.XValidations, apiextensionsv1.ValidationRule{Rule: "self.name != 'x'", Message: "no x"})
@@ -246,6 +255,13 @@ func compatCases() []compatCase {
 			rule: RuleValidationRuleMessageChanged, path: ".spec", side: SideSpec},
 		{name: "CEL rule optionalOldSelf changed is breaking", new: at(".spec", func(p compatProps) { p.XValidations[0].OptionalOldSelf = compatTrue() }),
 			breaking: true, rule: RuleValidationRuleChanged, path: ".spec", side: SideSpec},
+
+		{name: "CEL rule reason changed is breaking", new: at(".spec", func(p compatProps) {
+			r := apiextensionsv1.FieldValueForbidden
+			p.XValidations[0].Reason = &r
+		}), breaking: true, rule: RuleValidationRuleChanged, path: ".spec", side: SideSpec},
+		{name: "CEL rule fieldPath changed is not breaking", new: at(".spec", func(p compatProps) { p.XValidations[0].FieldPath = ".size" }),
+			rule: RuleValidationRuleMessageChanged, path: ".spec", side: SideSpec},
 
 		// Composition.
 		{name: "oneOf added is breaking", new: at(".spec", func(p compatProps) {
@@ -611,4 +627,16 @@ func TestCompareMessagesNameWhoBreaks(t *testing.T) {
 	assert.True(t, strings.HasSuffix(status.Message, "(breaks readers of status)"), status.Message)
 	assert.Equal(t, "", spec.Old)
 	assert.Equal(t, "3", spec.New)
+}
+
+func TestReportVerdictIsTheCommitTrailerValue(t *testing.T) {
+	oldCRD, newCRD := compatWidget(t), compatWidget(t)
+	assert.Equal(t, "non-breaking", Compare(oldCRD, newCRD).Verdict())
+
+	compatEdit(t, newCRD, ".spec.mode", func(p *apiextensionsv1.JSONSchemaProps) { p.Enum = append(p.Enum, compatRaw(`"eco"`)) })
+	assert.Equal(t, "non-breaking", Compare(oldCRD, newCRD).Verdict())
+
+	newCRD.Spec.Scope = apiextensionsv1.ClusterScoped
+	compatEdit(t, newCRD, ".spec", func(p *apiextensionsv1.JSONSchemaProps) { delete(p.Properties, "size") })
+	assert.Equal(t, "breaking: field-removed, scope-changed", Compare(oldCRD, newCRD).Verdict())
 }
