@@ -123,11 +123,16 @@ func build(fsys fs.FS, dir string) ([]*unstructured.Unstructured, error) {
 
 	objs := make([]*unstructured.Unstructured, 0, resources.Size())
 	for _, r := range resources.Resources() {
-		m, err := r.Map()
+		// Through JSON, not r.Map(): unstructured needs int64, not int.
+		data, err := r.MarshalJSON()
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", r.CurId(), err)
 		}
-		objs = append(objs, &unstructured.Unstructured{Object: m})
+		u := &unstructured.Unstructured{}
+		if err := u.UnmarshalJSON(data); err != nil {
+			return nil, fmt.Errorf("%s: %w", r.CurId(), err)
+		}
+		objs = append(objs, u)
 	}
 	Sort(objs)
 	return objs, nil

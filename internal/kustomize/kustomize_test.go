@@ -48,7 +48,10 @@ spec:
     served: true
     storage: true
     schema:
-      openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: true}
+      openAPIV3Schema:
+        type: object
+        properties:
+          size: {type: integer, minimum: 1, maximum: 10}
 `
 
 func names(objs []*unstructured.Unstructured) []string {
@@ -88,6 +91,7 @@ resources:
 	}, names(objs))
 	for _, o := range objs {
 		assert.Equal(t, "c1", o.GetLabels()["bindsync.io/cluster"], o.GetName())
+		assert.NotPanics(t, func() { o.DeepCopy() }, "numbers are JSON numbers (int64), as unstructured needs")
 	}
 
 	again, err := Build(dir)
