@@ -1,6 +1,8 @@
 package schema
 
 import (
+	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 	"testing"
@@ -639,4 +641,18 @@ func TestReportVerdictIsTheCommitTrailerValue(t *testing.T) {
 	newCRD.Spec.Scope = apiextensionsv1.ClusterScoped
 	compatEdit(t, newCRD, ".spec", func(p *apiextensionsv1.JSONSchemaProps) { delete(p.Properties, "size") })
 	assert.Equal(t, "breaking: field-removed, scope-changed", Compare(oldCRD, newCRD).Verdict())
+}
+
+// TestCompatibilityDocListsEveryRule keeps docs/compatibility.md in step
+// with the catalogue.
+func TestCompatibilityDocListsEveryRule(t *testing.T) {
+	doc, err := os.ReadFile(filepath.Join("..", "..", "docs", "compatibility.md"))
+	require.NoError(t, err)
+	for _, r := range Rules() {
+		sev := "breaking"
+		if r.Severity == NonBreaking {
+			sev = "non-breaking"
+		}
+		assert.Contains(t, string(doc), "| `"+r.ID+"` | "+sev+" |", "docs/compatibility.md must list %s as %s", r.ID, sev)
+	}
 }
