@@ -14,39 +14,56 @@ import (
 	"github.com/go-git/go-git/v5/plumbing/object"
 )
 
-// FileSet is the set of files of one commit that a match function selected.
-// Paths maps each slash-separated path to its blob ID; the content of every
-// distinct blob is read once, so a file stored at a thousand paths costs one
-// read and one copy in memory.
+// FileSet is the set of files of one commit that a match function selected:
+// each path mapped to its blob ID. Contents are read on first use and kept,
+// once per distinct blob, so a file stored at a thousand paths costs one
+// read, and files a caller never looks at cost none. A FileSet is not safe
+// for concurrent use.
 type FileSet struct {
-	// Commit is the full hash rev resolved to.
+	// Commit is the full hash the revision resolved to.
 	Commit string
 	// Paths maps each selected path to the hex ID of its blob.
 	Paths map[string]string
+
+	repo  *gogit.Repository
+	where string // "<repoDir> at <rev>", for errors
 	blobs map[string][]byte
 }
 
-// Content returns the content of the file at path and whether it is in the
-// set.
-func (s *FileSet) Content(path string) ([]byte, bool) {
+// Content returns the content of the file at path; ok is false when the set
+// has no such path.
+func (s *FileSet) Content(path string) (content []byte, ok bool, err error) {
 	id, ok := s.Paths[path]
 	if !ok {
-		return nil, false
+		return nil, false, nil
 	}
-	return s.blobs[id], true
+	content, err = s.Blob(id)
+	if err != nil {
+		return nil, true, fmt.Errorf("read %s in %s: %w", path, s.where, err)
+	}
+	return content, true, nil
 }
 
-// Blob returns the content of the blob with hex ID id and whether a selected
-// file has that blob.
-func (s *FileSet) Blob(id string) ([]byte, bool) {
-	b, ok := s.blobs[id]
-	return b, ok
+// Blob returns the content of the blob with hex ID id. Callers must not
+// modify the returned slice: it is shared by every path with that blob.
+func (s *FileSet) Blob(id string) ([]byte, error) {
+	if b, ok := s.blobs[id]; ok {
+		return b, nil
+	}
+	b, err := readBlob(s.repo, plumbing.NewHash(id))
+	if err != nil {
+		return nil, fmt.Errorf("read blob %s in %s: %w", id, s.where, err)
+	}
+	s.blobs[id] = b
+	return b, nil
 }
 
-// ReadFileSetAt reads the regular files of revision rev (a branch, tag, full
+// ReadFileSetAt lists the regular files of revision rev (a branch, tag, full
 // or short commit hash, or an expression like HEAD~1) in the repository at
-// repoDir whose path match accepts. A nil match selects every file. Symlinks
-// and submodules are skipped. Errors name the repository and the revision.
+// repoDir (or a folder inside it) whose path match accepts; a nil match
+// selects every file. Symlinks and submodules are skipped. Only trees are
+// read here; blob contents are read when asked for. Errors name the
+// repository and the revision.
 func ReadFileSetAt(repoDir, rev string, match func(path string) bool) (*FileSet, error) {
 	repo, err := gogit.PlainOpenWithOptions(repoDir, &gogit.PlainOpenOptions{DetectDotGit: true})
 	if err != nil {
@@ -64,7 +81,13 @@ func ReadFileSetAt(repoDir, rev string, match func(path string) bool) (*FileSet,
 	if err != nil {
 		return nil, fmt.Errorf("read tree of %s (%q) in %s: %w", hash, rev, repoDir, err)
 	}
-	set := &FileSet{Commit: hash.String(), Paths: map[string]string{}, blobs: map[string][]byte{}}
+	set := &FileSet{
+		Commit: hash.String(),
+		Paths:  map[string]string{},
+		repo:   repo,
+		where:  fmt.Sprintf("%s at %q (%s)", repoDir, rev, hash),
+		blobs:  map[string][]byte{},
+	}
 	walker := object.NewTreeWalker(tree, true, nil)
 	defer walker.Close()
 	for {
@@ -81,16 +104,7 @@ func ReadFileSetAt(repoDir, rev string, match func(path string) bool) (*FileSet,
 		if match != nil && !match(name) {
 			continue
 		}
-		id := entry.Hash.String()
-		set.Paths[name] = id
-		if _, done := set.blobs[id]; done {
-			continue
-		}
-		content, err := readBlob(repo, entry.Hash)
-		if err != nil {
-			return nil, fmt.Errorf("read %s at %s (%q) in %s: %w", name, hash, rev, repoDir, err)
-		}
-		set.blobs[id] = content
+		set.Paths[name] = entry.Hash.String()
 	}
 	return set, nil
 }
@@ -104,7 +118,11 @@ func ReadFilesAt(repoDir, rev string, match func(path string) bool) (map[string]
 	}
 	out := make(map[string][]byte, len(set.Paths))
 	for path, id := range set.Paths {
-		out[path] = set.blobs[id]
+		b, err := set.Blob(id)
+		if err != nil {
+			return nil, fmt.Errorf("read %s: %w", path, err)
+		}
+		out[path] = b
 	}
 	return out, nil
 }

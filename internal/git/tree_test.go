@@ -103,15 +103,21 @@ func TestReadFileSetAtSharesIdenticalBlobs(t *testing.T) {
 	}
 	require.Len(t, ids, 1, "one blob for four paths")
 	for id := range ids {
-		b, ok := set.Blob(id)
-		require.True(t, ok)
+		b, err := set.Blob(id)
+		require.NoError(t, err)
 		assert.Equal(t, "kind: CustomResourceDefinition\n", string(b))
 	}
-	content, ok := set.Content("clusters/c3/app/crds/pg.yaml")
+	content, ok, err := set.Content("clusters/c3/app/crds/pg.yaml")
+	require.NoError(t, err)
 	assert.True(t, ok)
 	assert.Equal(t, "kind: CustomResourceDefinition\n", string(content))
-	_, ok = set.Content("clusters/c9/app/crds/pg.yaml")
+	_, ok, err = set.Content("clusters/c9/app/crds/pg.yaml")
+	require.NoError(t, err)
 	assert.False(t, ok)
+
+	_, err = set.Blob("0123456789012345678901234567890123456789")
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), dir, "a missing blob names the repository")
 }
 
 func TestReadFilesAtErrorsNameRepositoryAndRevision(t *testing.T) {

@@ -131,6 +131,9 @@ func compareProperties(c *compatCollector, n *compatNode) {
 		case !inNew && ap != nil && ap.Allows:
 			// The object now takes any entry: the field's values are kept
 			// unvalidated. additional-properties-widened reports it.
+		case !inNew && compatBoolPtr(n.new.XPreserveUnknownFields):
+			c.add(child.finding(RuleFieldRemoved, compatTypeName(&oldProp), "",
+				"field "+child.path+" removed from the schema: its values are kept but no longer validated or defaulted"))
 		case !inNew:
 			c.add(child.finding(RuleFieldRemoved, compatTypeName(&oldProp), "",
 				"field "+child.path+" removed: values in it are pruned and clients using it lose data"))

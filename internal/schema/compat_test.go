@@ -55,6 +55,11 @@ func compatCases() []compatCase {
 		// Properties.
 		{name: "field removed is breaking", new: at(".spec", func(p compatProps) { delete(p.Properties, "size") }),
 			breaking: true, rule: RuleFieldRemoved, path: ".spec.size", side: SideSpec},
+		{name: "field removed under preserve-unknown-fields is breaking", new: at(".spec.template", func(p compatProps) {
+			delete(p.Properties, "replicas")
+		}), old: at(".spec.template", func(p compatProps) {
+			p.Properties = map[string]apiextensionsv1.JSONSchemaProps{"replicas": {Type: "integer"}}
+		}), breaking: true, rule: RuleFieldRemoved, path: ".spec.template.replicas", side: SideSpec},
 		{name: "new optional field is not breaking", new: at(".spec", func(p compatProps) {
 			p.Properties["color"] = apiextensionsv1.JSONSchemaProps{Type: "string"}
 		}), rule: RuleFieldAdded, path: ".spec.color", side: SideSpec},

@@ -41,7 +41,10 @@ func (r *revision) crdsAt(p string) (map[string]*apiextensionsv1.CustomResourceD
 	if crds, ok := r.crds[id]; ok {
 		return crds, nil
 	}
-	data, _ := r.files.Blob(id)
+	data, err := r.files.Blob(id)
+	if err != nil {
+		return nil, err
+	}
 	crds, _, err := decodeCRDs(fmt.Sprintf("%s at %s (%s)", p, r.name, short(r.files.Commit)), data)
 	if err != nil {
 		return nil, err
