@@ -65,9 +65,9 @@ func (s *FileSet) Blob(id string) ([]byte, error) {
 // read here; blob contents are read when asked for. Errors name the
 // repository and the revision.
 func ReadFileSetAt(repoDir, rev string, match func(path string) bool) (*FileSet, error) {
-	repo, err := gogit.PlainOpenWithOptions(repoDir, &gogit.PlainOpenOptions{DetectDotGit: true})
+	repo, err := openRepository(repoDir)
 	if err != nil {
-		return nil, fmt.Errorf("open git repository %s: %w", repoDir, err)
+		return nil, err
 	}
 	hash, err := repo.ResolveRevision(plumbing.Revision(rev))
 	if err != nil {
@@ -125,6 +125,19 @@ func ReadFilesAt(repoDir, rev string, match func(path string) bool) (map[string]
 		out[path] = b
 	}
 	return out, nil
+}
+
+// openRepository opens the repository at dir, bare or not, or the one a
+// folder inside a worktree belongs to.
+func openRepository(dir string) (*gogit.Repository, error) {
+	repo, err := gogit.PlainOpen(dir)
+	if errors.Is(err, gogit.ErrRepositoryNotExists) {
+		repo, err = gogit.PlainOpenWithOptions(dir, &gogit.PlainOpenOptions{DetectDotGit: true})
+	}
+	if err != nil {
+		return nil, fmt.Errorf("open git repository %s: %w", dir, err)
+	}
+	return repo, nil
 }
 
 func readBlob(repo *gogit.Repository, h plumbing.Hash) ([]byte, error) {

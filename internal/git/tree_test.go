@@ -142,3 +142,16 @@ func TestReadFilesAtFindsTheRepositoryFromASubdirectory(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, map[string][]byte{"sub/a.yaml": []byte("a: 1\n")}, files)
 }
+
+func TestReadFilesAtReadsABareRepository(t *testing.T) {
+	work := newRepo(t)
+	head := commitFiles(t, work, map[string][]byte{"clusters/c1/app/kustomization.yaml": []byte("kind: Kustomization\n")}, "first")
+	bare := t.TempDir()
+	_, err := gogit.PlainClone(bare, true, &gogit.CloneOptions{URL: work})
+	require.NoError(t, err)
+
+	set, err := ReadFileSetAt(bare, "master", nil)
+	require.NoError(t, err)
+	assert.Equal(t, head, set.Commit)
+	assert.Len(t, set.Paths, 1)
+}

@@ -28,9 +28,14 @@ func run(args ...string) (code int, stdout, stderr string) {
 
 func readCRD(t *testing.T, name string) string {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join(klutch, name))
+	b, err := readFileB(name)
 	require.NoError(t, err)
-	return string(b)
+	return b
+}
+
+func readFileB(name string) (string, error) {
+	b, err := os.ReadFile(filepath.Join(klutch, name))
+	return string(b), err
 }
 
 // edit returns content with old replaced by new exactly once.
