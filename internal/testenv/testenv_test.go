@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/url"
 	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -79,4 +80,40 @@ func TestDecodeObjectsSkipsEmptyDocuments(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, objs, 1)
 	assert.Equal(t, "a", objs[0].GetName())
+}
+
+func TestAssetsDir(t *testing.T) {
+	t.Run("names the missing binary", func(t *testing.T) {
+		dir := t.TempDir()
+		t.Setenv("KUBEBUILDER_ASSETS", dir)
+		_, err := AssetsDir()
+		assert.ErrorContains(t, err, "kube-apiserver not found in "+dir)
+	})
+	t.Run("refuses a binary that is not executable", func(t *testing.T) {
+		dir := t.TempDir()
+		require.NoError(t, os.WriteFile(filepath.Join(dir, "kube-apiserver"), []byte("#!/bin/sh\n"), 0o755))
+		require.NoError(t, os.WriteFile(filepath.Join(dir, "etcd"), []byte("#!/bin/sh\n"), 0o644))
+		t.Setenv("KUBEBUILDER_ASSETS", dir)
+		_, err := AssetsDir()
+		assert.ErrorContains(t, err, "etcd in "+dir+" is not executable")
+	})
+	t.Run("takes KUBEBUILDER_ASSETS when both binaries are there", func(t *testing.T) {
+		dir := t.TempDir()
+		for _, bin := range []string{"kube-apiserver", "etcd"} {
+			require.NoError(t, os.WriteFile(filepath.Join(dir, bin), []byte("#!/bin/sh\n"), 0o755))
+		}
+		t.Setenv("KUBEBUILDER_ASSETS", dir)
+		got, err := AssetsDir()
+		require.NoError(t, err)
+		assert.Equal(t, dir, got)
+	})
+	t.Run("defaults to bin/k8s in the module root", func(t *testing.T) {
+		t.Setenv("KUBEBUILDER_ASSETS", "")
+		root, err := ModuleRoot()
+		require.NoError(t, err)
+		_, err = AssetsDir()
+		if err != nil {
+			assert.ErrorContains(t, err, filepath.Join(root, "bin", "k8s"))
+		}
+	})
 }
