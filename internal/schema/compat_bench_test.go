@@ -15,7 +15,6 @@ func BenchmarkCompareLargestRealCRD(b *testing.B) {
 	oldCRD := compatLoadCRD(b, "postgresqlinstances.anynines.com.yaml")
 	newCRD := oldCRD.DeepCopy()
 	b.ReportAllocs()
-	b.ResetTimer()
 	for b.Loop() {
 		if r := Compare(oldCRD, newCRD); len(r.Findings) != 0 {
 			b.Fatalf("findings: %v", r.Findings)
@@ -28,6 +27,11 @@ func BenchmarkCompareLargestRealCRD(b *testing.B) {
 func BenchmarkCompareSynthetic1MB(b *testing.B) {
 	oldCRD := compatWidget(b)
 	oldCRD.Spec.Versions[0].Schema.OpenAPIV3Schema = compatSyntheticSchema(b, 1<<20)
+	raw, err := json.Marshal(oldCRD)
+	if err != nil {
+		b.Fatal(err)
+	}
+	size := float64(len(raw))
 	b.Run("identical", func(b *testing.B) {
 		newCRD := oldCRD.DeepCopy()
 		b.ReportAllocs()
@@ -36,6 +40,7 @@ func BenchmarkCompareSynthetic1MB(b *testing.B) {
 				b.Fatalf("findings: %v", r.Findings)
 			}
 		}
+		b.ReportMetric(size, "crd-bytes")
 	})
 	b.Run("one-change", func(b *testing.B) {
 		newCRD := oldCRD.DeepCopy()
@@ -46,6 +51,7 @@ func BenchmarkCompareSynthetic1MB(b *testing.B) {
 				b.Fatal("the change was not found")
 			}
 		}
+		b.ReportMetric(size, "crd-bytes")
 	})
 }
 
