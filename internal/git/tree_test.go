@@ -11,6 +11,8 @@ import (
 	"github.com/go-git/go-git/v5/plumbing/object"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	_ "github.com/bindsync/bindsync/internal/testutil/golden"
 )
 
 // commitFiles writes files (path -> content; nil content deletes) into the

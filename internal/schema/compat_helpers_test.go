@@ -9,6 +9,8 @@ import (
 	"github.com/stretchr/testify/require"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	"sigs.k8s.io/yaml"
+
+	_ "github.com/bindsync/bindsync/internal/testutil/golden"
 )
 
 // compatWidgetYAML is the small CRD the rule table edits. It has a field of

@@ -190,7 +190,7 @@ func TestCheckCannotCompare(t *testing.T) {
 	}{
 		{"a missing file", []string{"check", crd, filepath.Join(dir, "missing.yaml")}, []string{"missing.yaml", "no such file"}},
 		{"a file without a CRD", []string{"check", notCRD, crd}, []string{"configmap.yaml", "not a CRD file"}},
-		{"YAML that does not parse", []string{"check", crd, badYAML}, []string{"bad.yaml:1", "does not parse"}},
+		{"YAML that does not parse", []string{"check", crd, badYAML}, []string{"bad.yaml:2", "does not parse"}},
 		{"a v1beta1 CRD", []string{"check", v1beta1, crd}, []string{"v1beta1.yaml", "apiextensions.k8s.io/v1beta1", "not supported"}},
 		{"a CRD with a field bindsync does not know", []string{"check", crd, unknown}, []string{"unknown.yaml", "scopez"}},
 		{"one file only", []string{"check", crd}, []string{"two CRD files"}},
