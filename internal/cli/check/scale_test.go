@@ -116,6 +116,9 @@ func thousandClusters(t testing.TB, n int, pg, pgChanged string) (repo *plumbing
 }
 
 func TestCheckRepositoryWithAThousandClustersComparesEachChangeOnce(t *testing.T) {
+	if testing.Short() {
+		t.Skip("writes a 1000-cluster repository (seconds); runs without -short")
+	}
 	const n = 1000
 	repo, from, to := thousandClusters(t, n, readCRD(t, pgFile), pgBreaking(t))
 
