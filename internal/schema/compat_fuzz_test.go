@@ -126,3 +126,136 @@ func compatCheckWellFormed(t *testing.T, r Report) {
 		}
 	}
 }
+
+// FuzzCompareGenerated builds two schemas with a generator driven by the
+// fuzz bytes. Names, values and constraints come from small sets, so the
+// two schemas share most of their shape and every rule gets exercised, which
+// JSON mutation alone rarely reaches.
+//
+//	go test -run '^$' -fuzz FuzzCompareGenerated -fuzztime 60s ./internal/schema/
+func FuzzCompareGenerated(f *testing.F) {
+	f.Add([]byte{0}, []byte{0})
+	f.Add([]byte("spec-and-status"), []byte("spec-and-status!"))
+	f.Add([]byte{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16}, []byte{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 17})
+	widget := compatWidget(f)
+	f.Fuzz(func(t *testing.T, a, b []byte) {
+		x := (&compatGen{data: a}).schema(0)
+		y := (&compatGen{data: b}).schema(0)
+		self := Compare(compatFuzzCRD(widget, x), compatFuzzCRD(widget, x.DeepCopy()))
+		if len(self.Findings) != 0 {
+			t.Fatalf("generated schema compared with itself has findings: %+v", self.Findings)
+		}
+		compatCheckWellFormed(t, Compare(compatFuzzCRD(widget, x), compatFuzzCRD(widget, y)))
+		compatCheckWellFormed(t, Compare(compatFuzzCRD(widget, y), compatFuzzCRD(widget, x)))
+	})
+}
+
+// compatGen turns bytes into a schema; when the bytes run out it reads zeros.
+type compatGen struct {
+	data []byte
+	pos  int
+}
+
+func (g *compatGen) next() int {
+	if g.pos >= len(g.data) {
+		return 0
+	}
+	b := g.data[g.pos]
+	g.pos++
+	return int(b)
+}
+
+func (g *compatGen) bit() bool { return g.next()%2 == 1 }
+
+func (g *compatGen) pick(options ...string) string { return options[g.next()%len(options)] }
+
+func (g *compatGen) i64() *int64 {
+	if !g.bit() {
+		return nil
+	}
+	return compatI64(int64(g.next() % 5))
+}
+
+func (g *compatGen) f64() *float64 {
+	if !g.bit() {
+		return nil
+	}
+	return compatF64(float64(g.next()%7) - 2)
+}
+
+func (g *compatGen) schema(depth int) *apiextensionsv1.JSONSchemaProps {
+	p := &apiextensionsv1.JSONSchemaProps{Type: g.pick("object", "array", "string", "integer", "number", "boolean", "")}
+	flags := g.next()
+	if flags&1 != 0 {
+		p.Description = g.pick("a", "b")
+	}
+	if flags&2 != 0 {
+		for n := g.next() % 3; n >= 0; n-- {
+			p.Enum = append(p.Enum, compatRaw(g.pick(`"a"`, `"b"`, `1`, `{"k":1}`, `null`)))
+		}
+	}
+	if flags&4 != 0 {
+		p.MinLength, p.MaxLength, p.MinItems, p.MaxItems = g.i64(), g.i64(), g.i64(), g.i64()
+		p.MinProperties, p.MaxProperties = g.i64(), g.i64()
+		p.Minimum, p.Maximum, p.MultipleOf = g.f64(), g.f64(), g.f64()
+		p.ExclusiveMinimum, p.ExclusiveMaximum, p.UniqueItems = g.bit(), g.bit(), g.bit()
+	}
+	if flags&8 != 0 {
+		p.Pattern, p.Format = g.pick("", "^a$", "^b$"), g.pick("", "uri", "date-time")
+		p.Nullable = g.bit()
+		if g.bit() {
+			p.Default = compatRawPtr(g.pick(`"a"`, `1`, `{"a":1,"b":2}`, `{"b":2,"a":1}`))
+		}
+	}
+	if flags&16 != 0 {
+		if g.bit() {
+			p.XPreserveUnknownFields = compatTrue()
+		}
+		p.XIntOrString, p.XEmbeddedResource = g.bit(), g.bit()
+		if g.bit() {
+			p.XListType = compatStr(g.pick("atomic", "set", "map"))
+			p.XListMapKeys = []string{g.pick("name", "port")}
+		}
+		if g.bit() {
+			p.XMapType = compatStr(g.pick("granular", "atomic"))
+		}
+	}
+	if flags&32 != 0 {
+		for n := g.next() % 3; n > 0; n-- {
+			p.XValidations = append(p.XValidations, apiextensionsv1.ValidationRule{
+				Rule: g.pick("self.a > 0", "self.b > 0", "self == oldSelf"), Message: g.pick("", "m1", "m2")})
+		}
+	}
+	if flags&64 != 0 && depth < 3 {
+		switch g.next() % 4 {
+		case 0:
+			p.AllOf = []apiextensionsv1.JSONSchemaProps{*g.schema(depth + 2)}
+		case 1:
+			p.AnyOf = []apiextensionsv1.JSONSchemaProps{*g.schema(depth + 2), *g.schema(depth + 2)}
+		case 2:
+			p.OneOf = []apiextensionsv1.JSONSchemaProps{*g.schema(depth + 2)}
+		default:
+			p.Not = g.schema(depth + 2)
+		}
+	}
+	if depth < 4 {
+		switch g.next() % 4 {
+		case 0:
+			p.Properties = map[string]apiextensionsv1.JSONSchemaProps{}
+			for n := g.next() % 4; n > 0; n-- {
+				p.Properties[g.pick("spec", "status", "metadata", "name", "port", "x.y")] = *g.schema(depth + 1)
+			}
+			for n := g.next() % 3; n > 0; n-- {
+				p.Required = append(p.Required, g.pick("spec", "status", "name", "port"))
+			}
+		case 1:
+			p.Items = &apiextensionsv1.JSONSchemaPropsOrArray{Schema: g.schema(depth + 1)}
+		case 2:
+			p.AdditionalProperties = &apiextensionsv1.JSONSchemaPropsOrBool{Allows: g.bit()}
+			if g.bit() {
+				p.AdditionalProperties = &apiextensionsv1.JSONSchemaPropsOrBool{Allows: true, Schema: g.schema(depth + 1)}
+			}
+		}
+	}
+	return p
+}
