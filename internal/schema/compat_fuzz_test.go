@@ -145,8 +145,14 @@ func FuzzCompareGenerated(f *testing.F) {
 		if len(self.Findings) != 0 {
 			t.Fatalf("generated schema compared with itself has findings: %+v", self.Findings)
 		}
-		compatCheckWellFormed(t, Compare(compatFuzzCRD(widget, x), compatFuzzCRD(widget, y)))
-		compatCheckWellFormed(t, Compare(compatFuzzCRD(widget, y), compatFuzzCRD(widget, x)))
+		forward := Compare(compatFuzzCRD(widget, x), compatFuzzCRD(widget, y))
+		backward := Compare(compatFuzzCRD(widget, y), compatFuzzCRD(widget, x))
+		compatCheckWellFormed(t, forward)
+		compatCheckWellFormed(t, backward)
+		// No finding one way means no difference, so none the other way.
+		if (len(forward.Findings) == 0) != (len(backward.Findings) == 0) {
+			t.Fatalf("findings only one way:\nforward %+v\nbackward %+v", forward.Findings, backward.Findings)
+		}
 	})
 }
 
