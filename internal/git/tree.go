@@ -1,6 +1,7 @@
-// Package git owns bindsync's access to Git repositories through go-git's
-// object plumbing: reading the files of a revision, and writing trees as
-// commits.
+// Package git owns bindsync's access to Git repositories. It works through
+// go-git's object plumbing (commits, trees, blobs) rather than the worktree
+// and status machinery, which is slow on the large trees of a state
+// repository.
 package git
 
 import (
