@@ -65,6 +65,8 @@ const (
 	RuleSelectableFieldRemoved = "selectable-field-removed"
 	// RuleFieldAdded (non-breaking): A new property; optional unless required-added says otherwise. Constraints on it are not judged: it is new.
 	RuleFieldAdded = "field-added"
+	// RuleImplicitFieldRemoved (non-breaking): apiVersion, kind or metadata left out of the root schema; the API server keeps them anyway.
+	RuleImplicitFieldRemoved = "implicit-field-removed"
 	// RuleFieldRemoved (breaking): A property was removed: it is pruned from objects.
 	RuleFieldRemoved = "field-removed"
 	// RuleTypeChanged (breaking): The type changed.
@@ -242,6 +244,7 @@ var compatCatalogue = []RuleInfo{
 	{RuleSelectableFieldAdded, NonBreaking, "crd", "A selectable field was added."},
 	{RuleSelectableFieldRemoved, Breaking, "crd", "A selectable field was removed: field selectors using it fail."},
 	{RuleFieldAdded, NonBreaking, "schema", "A new property; optional unless required-added says otherwise. Constraints on it are not judged: it is new."},
+	{RuleImplicitFieldRemoved, NonBreaking, "schema", "apiVersion, kind or metadata left out of the root schema; the API server keeps them anyway."},
 	{RuleFieldRemoved, Breaking, "schema", "A property was removed: it is pruned from objects."},
 	{RuleTypeChanged, Breaking, "schema", "The type changed."},
 	{RuleTypeWidened, NonBreaking, "schema", "The type widened from integer to number."},

@@ -131,6 +131,9 @@ func compareProperties(c *compatCollector, n *compatNode) {
 		case !inNew && ap != nil && ap.Allows:
 			// The object now takes any entry: the field's values are kept
 			// unvalidated. additional-properties-widened reports it.
+		case !inNew && n.path == "." && compatImplicitRootFields[name]:
+			c.add(child.finding(RuleImplicitFieldRemoved, compatTypeName(&oldProp), "",
+				"field "+child.path+" left out of the schema; the API server keeps and validates it anyway"))
 		case !inNew && compatBoolPtr(n.new.XPreserveUnknownFields):
 			c.add(child.finding(RuleFieldRemoved, compatTypeName(&oldProp), "",
 				"field "+child.path+" removed from the schema: its values are kept but no longer validated or defaulted"))
@@ -145,6 +148,10 @@ func compareProperties(c *compatCollector, n *compatNode) {
 		}
 	}
 }
+
+// compatImplicitRootFields are the root fields every object has whatever the
+// schema says: the API server keeps and validates them itself.
+var compatImplicitRootFields = map[string]bool{"apiVersion": true, "kind": true, "metadata": true}
 
 func compatItemsSchema(p *apiextensionsv1.JSONSchemaProps) *apiextensionsv1.JSONSchemaProps {
 	if p.Items == nil || len(p.Items.JSONSchemas) > 0 {

@@ -60,6 +60,12 @@ func compatCases() []compatCase {
 		}), old: at(".spec.template", func(p compatProps) {
 			p.Properties = map[string]apiextensionsv1.JSONSchemaProps{"replicas": {Type: "integer"}}
 		}), breaking: true, rule: RuleFieldRemoved, path: ".spec.template.replicas", side: SideSpec},
+		{name: "metadata left out of the root schema is not breaking",
+			old:  at(".", func(p compatProps) { p.Properties["metadata"] = apiextensionsv1.JSONSchemaProps{Type: "object"} }),
+			rule: RuleImplicitFieldRemoved, path: ".metadata", side: SideMetadata},
+		{name: "a top-level field other than apiVersion, kind and metadata removed is breaking",
+			old:      at(".", func(p compatProps) { p.Properties["data"] = apiextensionsv1.JSONSchemaProps{Type: "string"} }),
+			breaking: true, rule: RuleFieldRemoved, path: ".data", side: SideSpec},
 		{name: "new optional field is not breaking", new: at(".spec", func(p compatProps) {
 			p.Properties["color"] = apiextensionsv1.JSONSchemaProps{Type: "string"}
 		}), rule: RuleFieldAdded, path: ".spec.color", side: SideSpec},
