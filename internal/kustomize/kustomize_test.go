@@ -277,3 +277,39 @@ func TestIsRemote(t *testing.T) {
 		assert.False(t, hasScheme(v) || looksRemote(v), v)
 	}
 }
+
+// Builds from several goroutines (the agent and backend run reconcilers in
+// parallel) give the same result, and are clean under -race.
+func TestBuildConcurrently(t *testing.T) {
+	fsys := fstest.MapFS{
+		"kustomization.yaml": {Data: []byte("namespace: ns\nresources:\n- cm.yaml\n- crd.yaml\n")},
+		"cm.yaml":            {Data: []byte(cm("a"))},
+		"crd.yaml":           {Data: []byte(crd)},
+	}
+	want, err := BuildFS(fsys, ".")
+	require.NoError(t, err)
+	wantYAML, err := EncodeYAML(want)
+	require.NoError(t, err)
+
+	const workers = 8
+	errs := make(chan error, workers)
+	outs := make(chan []byte, workers)
+	for range workers {
+		go func() {
+			objs, err := BuildFS(fsys, ".")
+			if err == nil {
+				var y []byte
+				y, err = EncodeYAML(objs)
+				outs <- y
+			}
+			errs <- err
+		}()
+	}
+	for range workers {
+		require.NoError(t, <-errs)
+	}
+	close(outs)
+	for y := range outs {
+		assert.Equal(t, string(wantYAML), string(y))
+	}
+}
