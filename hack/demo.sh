@@ -36,7 +36,7 @@ sed -i 's/^            properties:$/            properties:\n              backu
 git_ add -A && git_ commit -q -m "schema: postgresqlinstances.anynines.com (non-breaking)"
 git_ show --stat --format='  %s' HEAD | sed 's/^/  /'
 if "$bindsync" check --help >/dev/null 2>&1; then
-  "$bindsync" check --repo "$repo" --from HEAD~1 --to HEAD || true
+  "$bindsync" check --repo "$repo" --from HEAD~1 --to HEAD --show-all || true
 fi
 
 step "the provider removes spec.plan (breaking)"
