@@ -31,7 +31,7 @@ git_ status --porcelain | grep -q . && { echo "unexpected change"; exit 1; } || 
 
 step "the provider adds an optional field to PostgresqlInstance (non-breaking)"
 crd=$input/crds/postgresqlinstances.anynines.com.yaml
-sed -i 's/^            properties:$/            properties:\n              backupWindow:\n                description: Preferred backup window, e.g. 02:00-03:00.\n                type: string/' "$crd"
+sed -i '0,/^            properties:$/s//            properties:\n              backupWindow:\n                description: Preferred backup window, e.g. 02:00-03:00.\n                type: string/' "$crd"
 "$bindsync" render --in "$input" --out "$repo"
 git_ add -A && git_ commit -q -m "schema: postgresqlinstances.anynines.com (non-breaking)"
 git_ show --stat --format='  %s' HEAD | sed 's/^/  /'
