@@ -68,7 +68,8 @@ type Cluster struct {
 	// Started is how long the server took to start.
 	Started time.Duration
 
-	env *envtest.Environment
+	env      *envtest.Environment
+	watchdog *watchdog
 }
 
 // New starts an API server and its etcd. The caller stops it with Stop. Most
@@ -97,11 +98,15 @@ func New(name string) (*Cluster, error) {
 		_ = env.Stop()
 		return nil, fmt.Errorf("client for %s API server: %w", name, err)
 	}
-	return &Cluster{Name: name, Config: cfg, Client: c, Started: time.Since(begin), env: env}, nil
+	return &Cluster{
+		Name: name, Config: cfg, Client: c, Started: time.Since(begin), env: env,
+		watchdog: startWatchdog(env.ControlPlane.APIServer.CertDir, env.ControlPlane.Etcd.DataDir),
+	}, nil
 }
 
 // Stop stops the API server and etcd and removes their data.
 func (c *Cluster) Stop() error {
+	defer c.watchdog.stop()
 	if err := c.env.Stop(); err != nil {
 		return fmt.Errorf("stop %s API server: %w", c.Name, err)
 	}
