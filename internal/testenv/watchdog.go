@@ -21,6 +21,11 @@ type watchdog struct{ cmd *exec.Cmd }
 // temporary paths) and watches over them. It finds nothing and does nothing
 // where there is no /proc.
 func startWatchdog(markers ...string) *watchdog {
+	return watch(os.Getpid(), markers...)
+}
+
+// watch stops the processes that mention markers once process parent is gone.
+func watch(parent int, markers ...string) *watchdog {
 	pids := processesMentioning(markers...)
 	if len(pids) == 0 {
 		return nil
@@ -30,7 +35,7 @@ func startWatchdog(markers ...string) *watchdog {
 	script := `parent=$1; shift
 while kill -0 "$parent" 2>/dev/null; do sleep 1; done
 kill "$@" 2>/dev/null; sleep 3; kill -9 "$@" 2>/dev/null`
-	args := append([]string{"-c", script, "bindsync-testenv-watchdog", strconv.Itoa(os.Getpid())}, pids...)
+	args := append([]string{"-c", script, "bindsync-testenv-watchdog", strconv.Itoa(parent)}, pids...)
 	cmd := exec.Command("/bin/sh", args...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
