@@ -104,6 +104,18 @@ func New(name string) (*Cluster, error) {
 	}, nil
 }
 
+// WriteKubeconfig writes an administrator kubeconfig for the server into a
+// temporary folder of t and returns its path, for tests that run bindsync's
+// commands with --kubeconfig.
+func (c *Cluster) WriteKubeconfig(t testing.TB) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), c.Name+".kubeconfig")
+	if err := os.WriteFile(p, c.env.KubeConfig, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
 // Stop stops the API server and etcd and removes their data.
 func (c *Cluster) Stop() error {
 	defer c.watchdog.stop()

@@ -13,6 +13,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	_ "github.com/bindsync/bindsync/internal/testutil/golden" // defines -update for go test ./... -update
@@ -68,6 +69,12 @@ func TestIntegrationSharedPair(t *testing.T) {
 	err = cp.WaitEstablished(short, "widgets.example.com")
 	assert.ErrorContains(t, err, `widgets.example.com: customresourcedefinitions.apiextensions.k8s.io "widgets.example.com" not found`,
 		"the error says why the wait failed")
+
+	kubeconfig, err := clientcmd.BuildConfigFromFlags("", app.WriteKubeconfig(t))
+	require.NoError(t, err)
+	fromFile, err := client.New(kubeconfig, client.Options{Scheme: Scheme()})
+	require.NoError(t, err)
+	require.NoError(t, fromFile.Get(ctx, client.ObjectKey{Name: "widgets.example.com"}, &crd), "the kubeconfig reaches the app cluster")
 
 	nobody, err := cp.Impersonate("default", "nobody")
 	require.NoError(t, err)
