@@ -174,7 +174,8 @@ var legalName = regexp.MustCompile(`^[a-zA-Z0-9-_.:]+$`)
 
 // copyTree copies the regular files under dir of fsys to mount in mem and
 // returns the kustomization files it copied, relative to dir. .git folders
-// and files whose names kustomize cannot load (spaces, '@', ...) are skipped; a symlink is followed only as far as fsys allows (os.Root
+// and files and folders whose names kustomize cannot load (spaces, '@', ...)
+// are skipped; a symlink is followed only as far as fsys allows (os.Root
 // refuses ones that leave the root) and only to a regular file.
 func copyTree(fsys fs.FS, dir string, mem filesys.FileSystem) ([]string, error) {
 	var kustomizations []string
@@ -184,7 +185,7 @@ func copyTree(fsys fs.FS, dir string, mem filesys.FileSystem) ([]string, error) 
 		}
 		rel := relTo(dir, p)
 		if d.IsDir() {
-			if d.Name() == ".git" && p != dir {
+			if p != dir && (d.Name() == ".git" || !legalName.MatchString(d.Name())) {
 				return fs.SkipDir
 			}
 			return mem.MkdirAll(path.Join(mount, rel))

@@ -243,6 +243,7 @@ func TestBuildAllowsLocalFilesThatLookRemote(t *testing.T) {
 		"kustomization.yaml":               "resources:\n- github.com/org/cm.yaml\n- overlays/prod\n",
 		"github.com/org/cm.yaml":           cm("vendored"),
 		"notes (draft).md":                 "not loadable, skipped",
+		"old drafts/kustomization.yaml":    "resources:\n- https://example.com/skipped-with-its-folder\n",
 		"base/kustomization.yaml":          "resources:\n- cm.yaml\n",
 		"base/cm.yaml":                     cm("base"),
 		"overlays/prod/kustomization.yaml": "resources:\n- ../../base\nnamePrefix: prod-\n",
