@@ -77,6 +77,7 @@ func TestIntegrationBindsyncValidation(t *testing.T) {
 			Spec:       bindsyncv1alpha1.APIServiceExportRequestSpec{TemplateRef: bindsyncv1alpha1.TemplateReference{Name: "postgresql"}},
 		}
 		require.NoError(t, c.Create(ctx, req))
+		t.Cleanup(func() { _ = c.Delete(context.Background(), req) })
 
 		req.Spec.TemplateRef.Name = "messaging"
 		err := c.Update(ctx, req)
