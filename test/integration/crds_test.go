@@ -18,6 +18,7 @@ import (
 )
 
 func TestIntegrationBindsyncCRDsEstablish(t *testing.T) {
+	t.Parallel()
 	cp, _ := testenv.SharedPair(t)
 	ctx := testContext(t)
 
@@ -53,6 +54,7 @@ func isListOrMeta(kind string) bool {
 // TestIntegrationBindsyncValidation checks that the API server, not only
 // bindsync, enforces what the CRDs promise.
 func TestIntegrationBindsyncValidation(t *testing.T) {
+	t.Parallel()
 	cp, _ := testenv.SharedPair(t)
 	ctx := testContext(t)
 	installBindsyncCRDs(ctx, t, cp)

@@ -116,6 +116,7 @@ func installedAPI(ctx context.Context, t *testing.T, c *testenv.Cluster, name st
 // app cluster's agent ServiceAccount: it gets exactly what its exports
 // grant, in its own namespace, and nothing of any other cluster.
 func TestIntegrationControlPlaneRBAC(t *testing.T) {
+	t.Parallel()
 	cp, _ := testenv.SharedPair(t)
 	ctx := testContext(t)
 

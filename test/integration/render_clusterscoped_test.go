@@ -26,6 +26,7 @@ import (
 // the cluster that bound the CRD gets its ClusterRole, bound to its own
 // agent, and the app cluster establishes both CRDs.
 func TestIntegrationRenderedClusterScopedBinding(t *testing.T) {
+	t.Parallel()
 	cp, app := testenv.SharedPair(t)
 	ctx := testContext(t)
 	installBindsyncCRDs(ctx, t, cp)

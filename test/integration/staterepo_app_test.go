@@ -18,6 +18,7 @@ import (
 // folder of the example state repository as the agent does and applies the
 // result to a real app cluster: each CRD must be accepted and Established.
 func TestIntegrationStateRepoAppCRDsEstablish(t *testing.T) {
+	t.Parallel()
 	_, app := testenv.SharedPair(t)
 	ctx := testContext(t)
 
