@@ -92,9 +92,9 @@ func hasContent(b []byte) bool {
 
 var yamlLine = regexp.MustCompile(`line (\d+)`)
 
-// toJSON converts one document to JSON. A syntax error names the line in the
+// JSON converts the document to JSON. A *SyntaxError names the line in the
 // file, not in the document.
-func toJSON(d Document) ([]byte, error) {
+func (d Document) JSON() ([]byte, error) {
 	j, err := yaml.YAMLToJSON(d.Data)
 	if err == nil {
 		return j, nil
@@ -119,7 +119,7 @@ type typeMeta struct {
 // *SyntaxError; a document that parses but is no render input, or has fields
 // its kind does not know, is a Problem.
 func Add(in *render.Input, d Document) (*Problem, error) {
-	j, err := toJSON(d)
+	j, err := d.JSON()
 	if err != nil {
 		return nil, err
 	}

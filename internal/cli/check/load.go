@@ -6,13 +6,9 @@ import (
 	"fmt"
 	"os"
 	"reflect"
-	"regexp"
 	"sort"
-	"strconv"
-	"strings"
 
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
-	"sigs.k8s.io/yaml"
 
 	"github.com/bindsync/bindsync/internal/manifest"
 )
@@ -29,9 +25,9 @@ func decodeCRDs(where string, data []byte) (map[string]*apiextensionsv1.CustomRe
 	docs := manifest.SplitDocuments(where, data)
 	out := map[string]*apiextensionsv1.CustomResourceDefinition{}
 	for _, d := range docs {
-		j, err := yaml.YAMLToJSON(d.Data)
+		j, err := d.JSON()
 		if err != nil {
-			return nil, 0, syntaxError(d, err)
+			return nil, 0, fmt.Errorf("YAML does not parse: %w", err)
 		}
 		var tm struct {
 			APIVersion string `json:"apiVersion"`
@@ -127,19 +123,4 @@ func pairByName(oldCRDs, newCRDs map[string]*apiextensionsv1.CustomResourceDefin
 		out = append(out, newResult(o, n))
 	}
 	return out
-}
-
-var yamlLine = regexp.MustCompile(`line (\d+)`)
-
-// syntaxError names the file and the line in the file (not in the document)
-// where the YAML parser gave up.
-func syntaxError(d manifest.Document, err error) error {
-	msg := strings.TrimPrefix(err.Error(), "error converting YAML to JSON: ")
-	line := d.Line
-	if m := yamlLine.FindStringSubmatch(msg); m != nil {
-		n, _ := strconv.Atoi(m[1])
-		line = d.Line + n - 1
-		msg = yamlLine.ReplaceAllString(msg, "line "+strconv.Itoa(line))
-	}
-	return fmt.Errorf("%s:%d: YAML does not parse: %s", d.File, line, msg)
 }
