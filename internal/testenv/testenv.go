@@ -26,6 +26,7 @@ import (
 
 	"github.com/go-logr/logr"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
@@ -289,10 +290,24 @@ func ModuleRoot() (string, error) {
 }
 
 // applyObjects is shared by Cluster.ApplyObjects and impersonated clients.
+// A CRD can be Established a moment before the API server's discovery
+// serves its kind, so "no matches for kind" is retried for a few seconds.
 func applyObjects(ctx context.Context, c client.Client, objs []*unstructured.Unstructured) error {
 	for _, o := range objs {
-		if err := c.Apply(ctx, client.ApplyConfigurationFromUnstructured(o.DeepCopy()),
-			client.FieldOwner(FieldOwner), client.ForceOwnership); err != nil {
+		var err error
+		for wait := 50 * time.Millisecond; ; wait *= 2 {
+			err = c.Apply(ctx, client.ApplyConfigurationFromUnstructured(o.DeepCopy()),
+				client.FieldOwner(FieldOwner), client.ForceOwnership)
+			if !meta.IsNoMatchError(err) || wait > 5*time.Second {
+				break
+			}
+			select {
+			case <-ctx.Done():
+				return fmt.Errorf("apply %s %s: %w", o.GetKind(), objectName(o), err)
+			case <-time.After(wait):
+			}
+		}
+		if err != nil {
 			return fmt.Errorf("apply %s %s: %w", o.GetKind(), objectName(o), err)
 		}
 	}

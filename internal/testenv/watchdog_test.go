@@ -4,6 +4,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"testing"
 	"time"
 
@@ -48,5 +49,7 @@ func TestProcessesMentioningMatchesWholePaths(t *testing.T) {
 	require.NoError(t, p.Start())
 	t.Cleanup(func() { _ = p.Process.Kill(); _ = p.Wait() })
 	assert.Empty(t, processesMentioning(dir), "a longer path with the marker as prefix is another server's")
-	assert.Len(t, processesMentioning(dir+"1"), 1)
+	// The shell's children share its command line for a moment after fork,
+	// so more than one process may match; the shell itself always does.
+	assert.Contains(t, processesMentioning(dir+"1"), strconv.Itoa(p.Process.Pid))
 }
