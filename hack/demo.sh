@@ -39,19 +39,12 @@ if "$bindsync" check --help >/dev/null 2>&1; then
   "$bindsync" check --repo "$repo" --from HEAD~1 --to HEAD --show-all || true
 fi
 
-step "the provider removes spec.plan (breaking)"
-python3 - "$crd" <<'PY' 2>/dev/null || sed -i '/^              plan:$/,/^                type: string$/d' "$crd"
-import sys, yaml
-p = sys.argv[1]
-d = yaml.safe_load(open(p))
-del d["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"]["plan"]
-d["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]["required"].remove("plan")
-yaml.safe_dump(d, open(p, "w"), sort_keys=False)
-PY
+step "the provider stops offering expose: LoadBalancer (breaking: existing objects may use it)"
+sed -i '/^                - LoadBalancer$/d' "$crd"
 "$bindsync" render --in "$input" --out "$repo"
 git_ add -A && git_ commit -q -m "schema: postgresqlinstances.anynines.com (breaking)"
 if "$bindsync" check --help >/dev/null 2>&1; then
-  "$bindsync" check --repo "$repo" --from HEAD~1 --to HEAD && echo "  (compatible)" || echo "  -> held for approval: exit $?"
+  "$bindsync" check --repo "$repo" --from HEAD~1 --to HEAD && echo "  (compatible)" || echo "  -> exit $?: breaking; under schemaUpdatePolicy NonBreaking this change needs approval"
 fi
 
 step "audit: the history of the state repository"
