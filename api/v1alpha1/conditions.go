@@ -55,6 +55,9 @@ const (
 	// InvalidTemplateReason represents the fact that a template's spec cannot
 	// be rendered (for example a permission claim with the verb "*").
 	InvalidTemplateReason = "InvalidTemplate"
+	// DuplicateReason represents the fact that the input holds two different
+	// objects of one kind and name; neither is used.
+	DuplicateReason = "Duplicate"
 	// ClusterNotFoundReason represents the fact that a request lives in a
 	// namespace that belongs to no AppCluster.
 	ClusterNotFoundReason = "ClusterNotFound"

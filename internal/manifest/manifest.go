@@ -53,8 +53,8 @@ type Problem struct {
 func (p Problem) String() string { return p.Doc.Location() + ": " + p.Msg }
 
 // SplitDocuments splits a multi-document YAML stream at lines that are
-// exactly "---" (optionally followed by a comment), dropping documents that
-// hold only comments and blank lines.
+// exactly "---" (optionally followed by a comment) and after document-end
+// lines "...", dropping documents that hold only comments and blank lines.
 func SplitDocuments(file string, data []byte) []Document {
 	var docs []Document
 	lines := bytes.SplitAfter(data, []byte("\n"))
@@ -72,6 +72,9 @@ func SplitDocuments(file string, data []byte) []Document {
 			continue
 		}
 		if bytes.Equal(t, []byte("...")) {
+			// End of document: what follows starts the next one.
+			flush()
+			start, cur = i+2, nil
 			continue
 		}
 		cur = append(cur, l...)
@@ -92,10 +95,11 @@ func hasContent(b []byte) bool {
 
 var yamlLine = regexp.MustCompile(`line (\d+)`)
 
-// JSON converts the document to JSON. A *SyntaxError names the line in the
-// file, not in the document.
+// JSON converts the document to JSON. YAML that does not parse, or that
+// repeats a key in one mapping (which would silently drop one of the values),
+// is a *SyntaxError naming the line in the file, not in the document.
 func (d Document) JSON() ([]byte, error) {
-	j, err := yaml.YAMLToJSON(d.Data)
+	j, err := yaml.YAMLToJSONStrict(d.Data)
 	if err == nil {
 		return j, nil
 	}

@@ -90,3 +90,21 @@ func FuzzAddNeverPanics(f *testing.F) {
 		render.Render(in)
 	})
 }
+
+func TestDocumentEndMarkerEndsADocument(t *testing.T) {
+	data := "apiVersion: bindsync.io/v1alpha1\nkind: AppCluster\nmetadata:\n  name: a\n...\napiVersion: bindsync.io/v1alpha1\nkind: AppCluster\nmetadata:\n  name: b\n"
+	docs := manifest.SplitDocuments("f.yaml", []byte(data))
+	require.Len(t, docs, 2)
+	assert.Equal(t, 6, docs[1].Line)
+}
+
+func TestARepeatedKeyIsAnErrorNotASilentOverwrite(t *testing.T) {
+	var in render.Input
+	_, err := manifest.Add(&in, manifest.Document{File: "f.yaml", Line: 10, Data: []byte(
+		"apiVersion: bindsync.io/v1alpha1\nkind: AppCluster\nmetadata:\n  name: a\nmetadata:\n  name: b\n")})
+	var syn *manifest.SyntaxError
+	require.ErrorAs(t, err, &syn)
+	assert.Contains(t, err.Error(), "f.yaml:")
+	assert.Contains(t, err.Error(), `"metadata" already set`)
+	assert.Empty(t, in.Clusters)
+}

@@ -2,6 +2,7 @@ package render
 
 import (
 	"fmt"
+	"reflect"
 	"sort"
 	"strings"
 
@@ -27,9 +28,9 @@ var claimVerbs = map[v1alpha1.Verb]bool{
 	"patch": true, "delete": true, "deletecollection": true,
 }
 
-// forbiddenClaimGroups may never be claimed: a claim on them would let an app
-// cluster grant itself more than its templates do.
-var forbiddenClaimGroups = map[string]bool{
+// forbiddenGroups may never be bound or claimed: access to them would let an
+// app cluster grant itself more than its templates do.
+var forbiddenGroups = map[string]bool{
 	v1alpha1.GroupName:             true,
 	"rbac.authorization.k8s.io":    true,
 	"apiextensions.k8s.io":         true,
@@ -108,20 +109,32 @@ func (r *renderer) resolve() {
 }
 
 func (r *renderer) indexCRDs() {
-	crds := sortedBy(r.in.CRDs, func(c *apiextensionsv1.CustomResourceDefinition) string { return c.Name })
+	crds := unique(r, kindCRD, r.in.CRDs, func(c *apiextensionsv1.CustomResourceDefinition) (string, string) { return "", c.Name })
 	for _, crd := range crds {
-		key := crd.Spec.Names.Plural + "." + crd.Spec.Group
-		if crd.Name != key {
-			r.problems.add(kindCRD, "", crd.Name, v1alpha1.InvalidCRDReason,
-				fmt.Sprintf("name must be <plural>.<group>, %q", key))
+		if msg := validateCRDNames(crd); msg != "" {
+			r.problems.add(kindCRD, "", crd.Name, v1alpha1.InvalidCRDReason, msg)
 			continue
 		}
-		if _, dup := r.crds[key]; dup {
-			r.problems.add(kindCRD, "", crd.Name, v1alpha1.InvalidCRDReason, "defined twice in the input")
-			continue
-		}
-		r.crds[key] = &crdEntry{crd: crd, exportFor: map[string][]byte{}, crdFor: map[string][]byte{}}
+		r.crds[crd.Name] = &crdEntry{crd: crd, exportFor: map[string][]byte{}, crdFor: map[string][]byte{}}
 	}
+}
+
+// validateCRDNames checks what the renderer builds paths and RBAC rules from:
+// the group must be a DNS subdomain, the plural a DNS label, and the name
+// <plural>.<group>, as the API server requires. A name that passes cannot
+// step out of a cluster's folder.
+func validateCRDNames(crd *apiextensionsv1.CustomResourceDefinition) string {
+	group, plural := crd.Spec.Group, crd.Spec.Names.Plural
+	if errs := validation.IsDNS1123Subdomain(group); len(errs) > 0 || !strings.Contains(group, ".") {
+		return fmt.Sprintf("spec.group %q must be a DNS subdomain with at least one dot", group)
+	}
+	if errs := validation.IsDNS1123Label(plural); len(errs) > 0 {
+		return fmt.Sprintf("spec.names.plural %q must be a DNS-1123 label", plural)
+	}
+	if crd.Name != plural+"."+group {
+		return fmt.Sprintf("name must be <plural>.<group>, %q", plural+"."+group)
+	}
+	return ""
 }
 
 // snapshot returns the entry's snapshot, making it on first use. A CRD that
@@ -145,12 +158,8 @@ func (r *renderer) snapshot(e *crdEntry) error {
 }
 
 func (r *renderer) indexTemplates() {
-	tpls := sortedBy(r.in.Templates, func(t *v1alpha1.APIServiceExportTemplate) string { return t.Name })
+	tpls := unique(r, kindTemplate, r.in.Templates, func(t *v1alpha1.APIServiceExportTemplate) (string, string) { return "", t.Name })
 	for _, tpl := range tpls {
-		if _, dup := r.templates[tpl.Name]; dup {
-			r.problems.add(kindTemplate, "", tpl.Name, v1alpha1.InvalidTemplateReason, "defined twice in the input")
-			continue
-		}
 		e := &templateEntry{tpl: tpl}
 		r.templates[tpl.Name] = e
 		reason, msg := r.checkTemplate(e)
@@ -175,6 +184,9 @@ func (r *renderer) checkTemplate(e *templateEntry) (reason, msg string) {
 			return v1alpha1.InvalidTemplateReason, fmt.Sprintf("spec.resources[%d]: %s is listed twice", i, name)
 		}
 		seen[name] = true
+		if forbiddenGroups[res.Group] {
+			return v1alpha1.InvalidTemplateReason, fmt.Sprintf("spec.resources[%d]: %s cannot be bound: it would let an app cluster widen its own access", i, name)
+		}
 		crd, ok := r.crds[name]
 		if !ok {
 			return v1alpha1.CRDNotFoundReason, fmt.Sprintf("spec.resources[%d]: no CRD %s on the control plane", i, name)
@@ -211,7 +223,7 @@ func checkClaim(c v1alpha1.PermissionClaim) string {
 	switch {
 	case c.Resource == "" || strings.Contains(c.Resource, "*") || strings.Contains(c.Group, "*"):
 		return fmt.Sprintf("resource %q in group %q: a claim names one resource, never a wildcard", c.Resource, c.Group)
-	case forbiddenClaimGroups[c.Group]:
+	case forbiddenGroups[c.Group]:
 		return fmt.Sprintf("group %q cannot be claimed: it would let an app cluster widen its own access", c.Group)
 	case c.Group == "" && (c.Resource == "serviceaccounts" || strings.HasPrefix(c.Resource, "serviceaccounts/")):
 		return "serviceaccounts cannot be claimed: tokens would let an app cluster act as another identity"
@@ -227,15 +239,11 @@ func checkClaim(c v1alpha1.PermissionClaim) string {
 }
 
 func (r *renderer) indexClusters() {
-	clusters := sortedBy(r.in.Clusters, func(c *v1alpha1.AppCluster) string { return c.Name })
+	clusters := unique(r, kindCluster, r.in.Clusters, func(c *v1alpha1.AppCluster) (string, string) { return "", c.Name })
 	for _, c := range clusters {
 		if msg := ValidateClusterName(c.Name); msg != "" {
 			r.invalid[c.Name] = true
 			r.problems.add(kindCluster, "", c.Name, v1alpha1.InvalidClusterNameReason, msg)
-			continue
-		}
-		if _, dup := r.byName[c.Name]; dup {
-			r.problems.add(kindCluster, "", c.Name, v1alpha1.InvalidClusterNameReason, "defined twice in the input")
 			continue
 		}
 		e := &clusterEntry{name: c.Name}
@@ -262,10 +270,7 @@ func ValidateClusterName(name string) string {
 // taken oldest first (then by name), so when two requests of one cluster bind
 // the same CRD the older one keeps it and the newer one is reported.
 func (r *renderer) assignRequests() {
-	reqs := make([]*v1alpha1.APIServiceExportRequest, len(r.in.Requests))
-	for i := range r.in.Requests {
-		reqs[i] = &r.in.Requests[i]
-	}
+	reqs := unique(r, kindRequest, r.in.Requests, func(q *v1alpha1.APIServiceExportRequest) (string, string) { return q.Namespace, q.Name })
 	sort.SliceStable(reqs, func(i, j int) bool {
 		a, b := reqs[i], reqs[j]
 		if a.Namespace != b.Namespace {
@@ -277,15 +282,8 @@ func (r *renderer) assignRequests() {
 		return a.Name < b.Name
 	})
 	boundBy := map[string]map[string]string{} // cluster -> CRD -> request
-	seen := map[string]bool{}
 	for _, req := range reqs {
 		res := RequestResult{Namespace: req.Namespace, Name: req.Name, Template: req.Spec.TemplateRef.Name}
-		key := req.Namespace + "/" + req.Name
-		if seen[key] {
-			r.problems.add(kindRequest, req.Namespace, req.Name, v1alpha1.ConflictingRequestReason, "defined twice in the input")
-			continue
-		}
-		seen[key] = true
 		if reason, msg := r.assign(req, &res, boundBy); reason != "" {
 			r.problems.add(kindRequest, req.Namespace, req.Name, reason, msg)
 		}
@@ -354,13 +352,42 @@ func storageVersion(s v1alpha1.CRDSnapshot) string {
 	return ""
 }
 
-// sortedBy returns pointers to items sorted by key; items is not modified.
-func sortedBy[T any](items []T, key func(*T) string) []*T {
-	out := make([]*T, len(items))
+// unique returns pointers to items sorted by (namespace, name), one per
+// object. Copies of an object that are equal collapse to one; copies that
+// differ are all left out and reported as Duplicate, because which one the
+// author meant cannot be known, and picking one would make the render depend
+// on the order of the input.
+func unique[T any](r *renderer, kind string, items []T, key func(*T) (namespace, name string)) []*T {
+	byKey := map[[2]string][]*T{}
+	var keys [][2]string
 	for i := range items {
-		out[i] = &items[i]
+		ns, name := key(&items[i])
+		k := [2]string{ns, name}
+		if _, ok := byKey[k]; !ok {
+			keys = append(keys, k)
+		}
+		byKey[k] = append(byKey[k], &items[i])
 	}
-	sort.SliceStable(out, func(i, j int) bool { return key(out[i]) < key(out[j]) })
+	sort.Slice(keys, func(i, j int) bool {
+		if keys[i][0] != keys[j][0] {
+			return keys[i][0] < keys[j][0]
+		}
+		return keys[i][1] < keys[j][1]
+	})
+	out := make([]*T, 0, len(keys))
+	for _, k := range keys {
+		copies := byKey[k]
+		same := true
+		for _, c := range copies[1:] {
+			same = same && reflect.DeepEqual(copies[0], c)
+		}
+		if !same {
+			r.problems.add(kind, k[0], k[1], v1alpha1.DuplicateReason,
+				fmt.Sprintf("defined %d times with different contents; none is used", len(copies)))
+			continue
+		}
+		out = append(out, copies[0])
+	}
 	return out
 }
 

@@ -7,6 +7,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"sort"
+	"strconv"
+	"strings"
 
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -64,13 +66,14 @@ func canonicalizeProps(p *apiextensionsv1.JSONSchemaProps) {
 		return
 	}
 	sort.Strings(p.Required)
+	for i := range p.Enum {
+		canonicalizeJSON(&p.Enum[i])
+	}
+	canonicalizeJSON(p.Default)
+	canonicalizeJSON(p.Example)
 	sort.SliceStable(p.Enum, func(i, j int) bool { return bytes.Compare(p.Enum[i].Raw, p.Enum[j].Raw) < 0 })
 	sort.SliceStable(p.XValidations, func(i, j int) bool {
-		a, b := p.XValidations[i], p.XValidations[j]
-		if a.Rule != b.Rule {
-			return a.Rule < b.Rule
-		}
-		return a.Message < b.Message
+		return validationKey(p.XValidations[i]) < validationKey(p.XValidations[j])
 	})
 	for k, v := range p.Properties {
 		canonicalizeProps(&v)
@@ -105,6 +108,38 @@ func canonicalizeProps(p *apiextensionsv1.JSONSchemaProps) {
 	}
 	if p.AdditionalItems != nil {
 		canonicalizeProps(p.AdditionalItems.Schema)
+	}
+}
+
+// validationKey orders CEL rules by every field, so rules that share their
+// text but differ in message, reason or field path still sort one way.
+func validationKey(v apiextensionsv1.ValidationRule) string {
+	reason := ""
+	if v.Reason != nil {
+		reason = string(*v.Reason)
+	}
+	opt := ""
+	if v.OptionalOldSelf != nil {
+		opt = strconv.FormatBool(*v.OptionalOldSelf)
+	}
+	return strings.Join([]string{v.Rule, v.Message, v.MessageExpression, reason, v.FieldPath, opt}, "\x00")
+}
+
+// canonicalizeJSON re-encodes a JSON value (a default, an example, an enum
+// value) with sorted object keys and no insignificant white space. A value
+// that does not decode is left as it is.
+func canonicalizeJSON(v *apiextensionsv1.JSON) {
+	if v == nil || len(v.Raw) == 0 {
+		return
+	}
+	dec := json.NewDecoder(bytes.NewReader(v.Raw))
+	dec.UseNumber()
+	var x any
+	if err := dec.Decode(&x); err != nil {
+		return
+	}
+	if b, err := json.Marshal(x); err == nil {
+		v.Raw = b
 	}
 }
 

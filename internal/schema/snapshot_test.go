@@ -198,3 +198,33 @@ func reverse(s []string) {
 		s[i], s[j] = s[j], s[i]
 	}
 }
+
+func TestHashIgnoresKeyOrderInsideDefaultsAndEnumValues(t *testing.T) {
+	crd := loadCRD(t, "../../testdata/crds/klutch/backups.anynines.com.yaml")
+	withDefault := func(raw string) *apiextensionsv1.CustomResourceDefinition {
+		c := crd.DeepCopy()
+		spec := c.Spec.Versions[0].Schema.OpenAPIV3Schema.Properties["spec"]
+		spec.Default = &apiextensionsv1.JSON{Raw: []byte(raw)}
+		c.Spec.Versions[0].Schema.OpenAPIV3Schema.Properties["spec"] = spec
+		return c
+	}
+	assert.Equal(t, mustHash(t, withDefault(`{"a":1,"b":{"c":2,"d":3}}`)), mustHash(t, withDefault(`{ "b": {"d":3, "c":2}, "a": 1 }`)))
+	assert.NotEqual(t, mustHash(t, withDefault(`{"a":1}`)), mustHash(t, withDefault(`{"a":2}`)))
+}
+
+func TestHashIgnoresTheOrderOfCELRulesThatShareTheirText(t *testing.T) {
+	crd := loadCRD(t, "../../testdata/crds/klutch/backups.anynines.com.yaml")
+	reason := apiextensionsv1.FieldValueForbidden
+	rules := apiextensionsv1.ValidationRules{
+		{Rule: "self.size() > 0", Message: "m"},
+		{Rule: "self.size() > 0", Message: "m", Reason: &reason, FieldPath: ".x"},
+	}
+	with := func(r apiextensionsv1.ValidationRules) *apiextensionsv1.CustomResourceDefinition {
+		c := crd.DeepCopy()
+		spec := c.Spec.Versions[0].Schema.OpenAPIV3Schema.Properties["spec"]
+		spec.XValidations = r
+		c.Spec.Versions[0].Schema.OpenAPIV3Schema.Properties["spec"] = spec
+		return c
+	}
+	assert.Equal(t, mustHash(t, with(rules)), mustHash(t, with(apiextensionsv1.ValidationRules{rules[1], rules[0]})))
+}

@@ -18,9 +18,19 @@ import (
 )
 
 // Read returns the managed files under dir. A missing dir is an empty tree.
+// A symlink among the managed paths is an error: Write would otherwise write
+// through it to a file outside dir.
 func Read(dir string) (render.Tree, error) {
 	tree := render.Tree{}
-	if b, err := os.ReadFile(filepath.Join(dir, render.ReadmePath)); err == nil {
+	readme := filepath.Join(dir, render.ReadmePath)
+	if st, err := os.Lstat(readme); err == nil {
+		if !st.Mode().IsRegular() {
+			return nil, notRegular(readme)
+		}
+		b, err := os.ReadFile(readme)
+		if err != nil {
+			return nil, fmt.Errorf("read state dir %s: %w", dir, err)
+		}
 		tree[render.ReadmePath] = b
 	} else if !errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("read state dir %s: %w", dir, err)
@@ -35,6 +45,9 @@ func Read(dir string) (render.Tree, error) {
 		}
 		if d.IsDir() {
 			return nil
+		}
+		if !d.Type().IsRegular() {
+			return notRegular(p)
 		}
 		rel, err := filepath.Rel(dir, p)
 		if err != nil {
@@ -51,6 +64,12 @@ func Read(dir string) (render.Tree, error) {
 		return nil, fmt.Errorf("read state dir %s: %w", dir, err)
 	}
 	return tree, nil
+}
+
+// notRegular refuses a symlink (or device, or socket) where bindsync keeps
+// its files: writing through it would change a file outside the folder.
+func notRegular(p string) error {
+	return fmt.Errorf("read state dir: %s is not a regular file or folder; bindsync never reads or writes through symlinks", p)
 }
 
 // Changes lists how a folder differs from a tree, each list sorted.

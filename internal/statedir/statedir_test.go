@@ -62,3 +62,39 @@ func TestReadOfAMissingFolderIsAnEmptyTree(t *testing.T) {
 	require.NoError(t, err)
 	assert.Empty(t, tree)
 }
+
+func TestSymlinksAreNeverWrittenThrough(t *testing.T) {
+	outside := filepath.Join(t.TempDir(), "outside.txt")
+	require.NoError(t, os.WriteFile(outside, []byte("not bindsync's\n"), 0o644))
+	outsideDir := t.TempDir()
+
+	cases := map[string]func(dir string){
+		"a file": func(dir string) {
+			require.NoError(t, os.Symlink(outside, filepath.Join(dir, "clusters/a/app/kustomization.yaml")))
+		},
+		"a folder":  func(dir string) { require.NoError(t, os.Symlink(outsideDir, filepath.Join(dir, "clusters/a/app"))) },
+		"README.md": func(dir string) { require.NoError(t, os.Symlink(outside, filepath.Join(dir, "README.md"))) },
+	}
+	for name, link := range cases {
+		t.Run(name, func(t *testing.T) {
+			dir := t.TempDir()
+			require.NoError(t, os.MkdirAll(filepath.Join(dir, "clusters/a"), 0o755))
+			if name == "a file" {
+				require.NoError(t, os.MkdirAll(filepath.Join(dir, "clusters/a/app"), 0o755))
+			}
+			link(dir)
+			_, err := statedir.Write(render.Tree{
+				"README.md":                         []byte("readme\n"),
+				"clusters/a/app/kustomization.yaml": []byte("a\n"),
+			}, dir)
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), "symlink")
+			b, err := os.ReadFile(outside)
+			require.NoError(t, err)
+			assert.Equal(t, "not bindsync's\n", string(b))
+			entries, err := os.ReadDir(outsideDir)
+			require.NoError(t, err)
+			assert.Empty(t, entries)
+		})
+	}
+}

@@ -61,6 +61,10 @@ func run(f *flags, stdout, stderr io.Writer) error {
 		}
 		return exitcode.New(exitcode.Unusable, err)
 	}
+	if len(in.CRDs)+len(in.Clusters)+len(in.Templates)+len(in.Requests) == 0 && len(docProblems) == 0 {
+		// Rendering nothing would remove every cluster folder in --out.
+		return exitcode.New(exitcode.Unusable, fmt.Errorf("no render input under %s: no CRD, AppCluster, APIServiceExportTemplate or APIServiceExportRequest in its .yaml files", f.in))
+	}
 	out := render.Render(in)
 	for _, p := range docProblems {
 		fmt.Fprintf(stderr, "error: %s\n", p)

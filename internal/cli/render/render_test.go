@@ -127,3 +127,17 @@ func TestUnknownKindsAndFieldsAreProblemsNamingFileAndLine(t *testing.T) {
 	assert.Contains(t, stderr, "a.yaml:6: AppCluster")
 	assert.Contains(t, stderr, "colour")
 }
+
+func TestAnInputWithNothingToRenderRemovesNothing(t *testing.T) {
+	out := t.TempDir()
+	code, _, stderr := run("render", "--in", examplesIn, "--out", out)
+	require.Equal(t, 0, code, stderr)
+
+	empty := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(empty, "notes.yaml"), []byte("# nothing here\n"), 0o644))
+	code, _, stderr = run("render", "--in", empty, "--out", out)
+	assert.Equal(t, 2, code)
+	assert.Contains(t, stderr, "no render input under "+empty)
+	_, err := os.Stat(filepath.Join(out, "clusters/team-a/app/kustomization.yaml"))
+	assert.NoError(t, err, "a wrong --in must not empty the state repository")
+}
