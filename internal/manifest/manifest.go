@@ -69,6 +69,10 @@ func SplitDocuments(file string, data []byte) []Document {
 		if bytes.Equal(t, []byte("---")) || bytes.HasPrefix(t, []byte("--- ")) || bytes.HasPrefix(t, []byte("---\t")) {
 			flush()
 			start, cur = i+2, nil
+			// "--- {kind: ...}" starts the document on the marker's line.
+			if rest := bytes.TrimSpace(t[3:]); len(rest) > 0 && rest[0] != '#' {
+				start, cur = i+1, append(append([]byte(nil), rest...), '\n')
+			}
 			continue
 		}
 		if bytes.Equal(t, []byte("...")) {

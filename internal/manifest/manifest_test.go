@@ -108,3 +108,11 @@ func TestARepeatedKeyIsAnErrorNotASilentOverwrite(t *testing.T) {
 	assert.Contains(t, err.Error(), `"metadata" already set`)
 	assert.Empty(t, in.Clusters)
 }
+
+func TestADocumentMayStartOnTheMarkerLine(t *testing.T) {
+	docs := manifest.SplitDocuments("f.yaml", []byte("a: 1\n--- {b: 2}\n--- # comment\nc: 3\n"))
+	require.Len(t, docs, 3)
+	assert.Equal(t, "{b: 2}\n", string(docs[1].Data))
+	assert.Equal(t, 2, docs[1].Line)
+	assert.Equal(t, 4, docs[2].Line)
+}

@@ -208,6 +208,11 @@ func (r *renderer) checkTemplate(e *templateEntry) (reason, msg string) {
 	if a := spec.Approval; a != "" && a != v1alpha1.ApprovalAutomatic && a != v1alpha1.ApprovalManual {
 		return v1alpha1.InvalidTemplateReason, fmt.Sprintf("spec.approval %q is not Automatic or Manual", a)
 	}
+	for i, claim := range spec.PermissionClaims {
+		if m := ineffectiveNames(claim); m != "" {
+			r.warnings.add(kindTemplate, "", e.tpl.Name, v1alpha1.InvalidTemplateReason, fmt.Sprintf("spec.permissionClaims[%d]: %s", i, m))
+		}
+	}
 	for _, crd := range e.crds {
 		if len(crd.snap.DroppedVersions) > 0 && !crd.warned {
 			crd.warned = true
@@ -236,6 +241,28 @@ func checkClaim(c v1alpha1.PermissionClaim) string {
 		}
 	}
 	return ""
+}
+
+// ineffectiveNames says which verbs of a claim Kubernetes RBAC will never
+// allow because the claim names objects: create, list, watch and
+// deletecollection do not address one object by name.
+func ineffectiveNames(c v1alpha1.PermissionClaim) string {
+	if len(c.ResourceNames) == 0 {
+		return ""
+	}
+	var never []string
+	for _, v := range c.Verbs {
+		switch v {
+		case "create", "list", "watch", "deletecollection":
+			never = append(never, string(v))
+		}
+	}
+	if len(never) == 0 {
+		return ""
+	}
+	sort.Strings(never)
+	return fmt.Sprintf("%s with resourceNames: RBAC never allows %s on named objects, so the app cluster will not get them",
+		c.String(), strings.Join(never, ", "))
 }
 
 func (r *renderer) indexClusters() {
