@@ -11,7 +11,7 @@ import (
 
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 
-	"github.com/bindsync/bindsync/internal/schema"
+	"github.com/bindsync/bindsync/internal/compat"
 )
 
 // Change kinds of a result.
@@ -47,12 +47,12 @@ type result struct {
 	PathCount     int              `json:"pathCount,omitempty"`
 	Compatible    bool             `json:"compatible"`
 	BreakingRules []string         `json:"breakingRules,omitempty"`
-	Findings      []schema.Finding `json:"findings"`
+	Findings      []compat.Finding `json:"findings"`
 }
 
 // newResult compares a pair; either side may be nil.
 func newResult(oldCRD, newCRD *apiextensionsv1.CustomResourceDefinition) result {
-	r := schema.Compare(oldCRD, newCRD)
+	r := compat.Compare(oldCRD, newCRD)
 	res := result{Change: changeModified, Compatible: !r.Breaking(), BreakingRules: r.BreakingRules(), Findings: r.Findings}
 	switch {
 	case oldCRD == nil:
@@ -66,7 +66,7 @@ func newResult(oldCRD, newCRD *apiextensionsv1.CustomResourceDefinition) result 
 		}
 	}
 	if res.Findings == nil {
-		res.Findings = []schema.Finding{}
+		res.Findings = []compat.Finding{}
 	}
 	return res
 }
@@ -89,7 +89,7 @@ func (rep *report) finish() {
 	rep.Compatible, rep.Breaking = true, 0
 	for _, r := range rep.Results {
 		for _, f := range r.Findings {
-			if f.Severity == schema.Breaking {
+			if f.Severity == compat.Breaking {
 				rep.Breaking++
 				rep.Compatible = false
 			}
@@ -127,9 +127,9 @@ func writeTable(w io.Writer, rep report, showAll bool) error {
 	}
 	for _, r := range rep.Results {
 		b.WriteString(resultHeader(r) + "\n")
-		var rows []schema.Finding
+		var rows []compat.Finding
 		for _, f := range r.Findings {
-			if showAll || f.Severity == schema.Breaking {
+			if showAll || f.Severity == compat.Breaking {
 				rows = append(rows, f)
 			} else {
 				hidden++

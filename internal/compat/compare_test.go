@@ -1,4 +1,4 @@
-package schema
+package compat
 
 import (
 	"os"
@@ -12,16 +12,16 @@ import (
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 )
 
-type compatCRD = *apiextensionsv1.CustomResourceDefinition
+type crdRef = *apiextensionsv1.CustomResourceDefinition
 
-type compatProps = *apiextensionsv1.JSONSchemaProps
+type schemaRef = *apiextensionsv1.JSONSchemaProps
 
-// compatCase is one named rule case: edit the old and/or new copy of the
+// ruleCase is one named rule case: edit the old and/or new copy of the
 // widget CRD, then expect a finding of rule at path on side, and a verdict.
-type compatCase struct {
+type ruleCase struct {
 	name     string
-	old      func(t *testing.T, c compatCRD)
-	new      func(t *testing.T, c compatCRD)
+	old      func(t *testing.T, c crdRef)
+	new      func(t *testing.T, c crdRef)
 	breaking bool
 	rule     string
 	path     string
@@ -33,392 +33,392 @@ type compatCase struct {
 }
 
 // at returns an edit func that runs fn on the property at path.
-func at(path string, fn func(p compatProps)) func(t *testing.T, c compatCRD) {
-	return func(t *testing.T, c compatCRD) {
-		compatEdit(t, c, path, func(p *apiextensionsv1.JSONSchemaProps) { fn(p) })
+func at(path string, fn func(p schemaRef)) func(t *testing.T, c crdRef) {
+	return func(t *testing.T, c crdRef) {
+		editSchema(t, c, path, func(p *apiextensionsv1.JSONSchemaProps) { fn(p) })
 	}
 }
 
 // crd returns an edit func for whole-CRD edits.
-func crd(fn func(c compatCRD)) func(t *testing.T, c compatCRD) {
-	return func(_ *testing.T, c compatCRD) { fn(c) }
+func crd(fn func(c crdRef)) func(t *testing.T, c crdRef) {
+	return func(_ *testing.T, c crdRef) { fn(c) }
 }
 
-func addVersion(c compatCRD, name string) {
+func addVersion(c crdRef, name string) {
 	v := *c.Spec.Versions[0].DeepCopy()
 	v.Name, v.Storage = name, false
 	c.Spec.Versions = append(c.Spec.Versions, v)
 }
 
-func compatCases() []compatCase {
-	return []compatCase{
+func ruleCases() []ruleCase {
+	return []ruleCase{
 		// Properties.
-		{name: "field removed is breaking", new: at(".spec", func(p compatProps) { delete(p.Properties, "size") }),
+		{name: "field removed is breaking", new: at(".spec", func(p schemaRef) { delete(p.Properties, "size") }),
 			breaking: true, rule: RuleFieldRemoved, path: ".spec.size", side: SideSpec},
-		{name: "field removed under preserve-unknown-fields is breaking", new: at(".spec.template", func(p compatProps) {
+		{name: "field removed under preserve-unknown-fields is breaking", new: at(".spec.template", func(p schemaRef) {
 			delete(p.Properties, "replicas")
-		}), old: at(".spec.template", func(p compatProps) {
+		}), old: at(".spec.template", func(p schemaRef) {
 			p.Properties = map[string]apiextensionsv1.JSONSchemaProps{"replicas": {Type: "integer"}}
 		}), breaking: true, rule: RuleFieldRemoved, path: ".spec.template.replicas", side: SideSpec},
 		{name: "metadata left out of the root schema is not breaking",
-			old:  at(".", func(p compatProps) { p.Properties["metadata"] = apiextensionsv1.JSONSchemaProps{Type: "object"} }),
+			old:  at(".", func(p schemaRef) { p.Properties["metadata"] = apiextensionsv1.JSONSchemaProps{Type: "object"} }),
 			rule: RuleImplicitFieldRemoved, path: ".metadata", side: SideMetadata},
 		{name: "a top-level field other than apiVersion, kind and metadata removed is breaking",
-			old:      at(".", func(p compatProps) { p.Properties["data"] = apiextensionsv1.JSONSchemaProps{Type: "string"} }),
+			old:      at(".", func(p schemaRef) { p.Properties["data"] = apiextensionsv1.JSONSchemaProps{Type: "string"} }),
 			breaking: true, rule: RuleFieldRemoved, path: ".data", side: SideSpec},
-		{name: "new optional field is not breaking", new: at(".spec", func(p compatProps) {
+		{name: "new optional field is not breaking", new: at(".spec", func(p schemaRef) {
 			p.Properties["color"] = apiextensionsv1.JSONSchemaProps{Type: "string"}
 		}), rule: RuleFieldAdded, path: ".spec.color", side: SideSpec},
-		{name: "status field removed is breaking for readers", new: at(".status", func(p compatProps) { delete(p.Properties, "phase") }),
+		{name: "status field removed is breaking for readers", new: at(".status", func(p schemaRef) { delete(p.Properties, "phase") }),
 			breaking: true, rule: RuleFieldRemoved, path: ".status.phase", side: SideStatus},
-		{name: "new status field is not breaking", new: at(".status", func(p compatProps) {
+		{name: "new status field is not breaking", new: at(".status", func(p schemaRef) {
 			p.Properties["message"] = apiextensionsv1.JSONSchemaProps{Type: "string"}
 		}), rule: RuleFieldAdded, path: ".status.message", side: SideStatus},
-		{name: "field removed from array items is breaking", new: at(".spec.items[*]", func(p compatProps) { delete(p.Properties, "port") }),
+		{name: "field removed from array items is breaking", new: at(".spec.items[*]", func(p schemaRef) { delete(p.Properties, "port") }),
 			breaking: true, rule: RuleFieldRemoved, path: ".spec.items[*].port", side: SideSpec},
-		{name: "new field with constraints is not breaking", new: at(".spec", func(p compatProps) {
-			p.Properties["color"] = apiextensionsv1.JSONSchemaProps{Type: "string", MaxLength: compatI64(3), Pattern: "^[a-z]+$",
-				Enum: []apiextensionsv1.JSON{compatRaw(`"red"`)}, Default: compatRawPtr(`"red"`)}
+		{name: "new field with constraints is not breaking", new: at(".spec", func(p schemaRef) {
+			p.Properties["color"] = apiextensionsv1.JSONSchemaProps{Type: "string", MaxLength: i64(3), Pattern: "^[a-z]+$",
+				Enum: []apiextensionsv1.JSON{rawJSON(`"red"`)}, Default: rawJSONPtr(`"red"`)}
 		}), rule: RuleFieldAdded, path: ".spec.color", side: SideSpec},
 
 		// Types.
-		{name: "type changed is breaking", new: at(".spec.name", func(p compatProps) { p.Type = "integer" }),
+		{name: "type changed is breaking", new: at(".spec.name", func(p schemaRef) { p.Type = "integer" }),
 			breaking: true, rule: RuleTypeChanged, path: ".spec.name", side: SideSpec},
-		{name: "integer widened to number is not breaking", new: at(".spec.size", func(p compatProps) { p.Type = "number" }),
+		{name: "integer widened to number is not breaking", new: at(".spec.size", func(p schemaRef) { p.Type = "number" }),
 			rule: RuleTypeWidened, path: ".spec.size", side: SideSpec},
-		{name: "number narrowed to integer is breaking", new: at(".spec.ratio", func(p compatProps) { p.Type = "integer" }),
+		{name: "number narrowed to integer is breaking", new: at(".spec.ratio", func(p schemaRef) { p.Type = "integer" }),
 			breaking: true, rule: RuleTypeChanged, path: ".spec.ratio", side: SideSpec},
 
 		// Enums.
-		{name: "enum value removed is breaking", new: at(".spec.mode", func(p compatProps) { p.Enum = p.Enum[:1] }),
+		{name: "enum value removed is breaking", new: at(".spec.mode", func(p schemaRef) { p.Enum = p.Enum[:1] }),
 			breaking: true, rule: RuleEnumValueRemoved, path: ".spec.mode", side: SideSpec},
-		{name: "enum value added is not breaking", new: at(".spec.mode", func(p compatProps) { p.Enum = append(p.Enum, compatRaw(`"eco"`)) }),
+		{name: "enum value added is not breaking", new: at(".spec.mode", func(p schemaRef) { p.Enum = append(p.Enum, rawJSON(`"eco"`)) }),
 			rule: RuleEnumValueAdded, path: ".spec.mode", side: SideSpec},
-		{name: "enum added to a free field is breaking", new: at(".spec.name", func(p compatProps) { p.Enum = []apiextensionsv1.JSON{compatRaw(`"a"`)} }),
+		{name: "enum added to a free field is breaking", new: at(".spec.name", func(p schemaRef) { p.Enum = []apiextensionsv1.JSON{rawJSON(`"a"`)} }),
 			breaking: true, rule: RuleEnumAdded, path: ".spec.name", side: SideSpec},
-		{name: "enum dropped is not breaking", new: at(".spec.mode", func(p compatProps) { p.Enum = nil }),
+		{name: "enum dropped is not breaking", new: at(".spec.mode", func(p schemaRef) { p.Enum = nil }),
 			rule: RuleEnumRemoved, path: ".spec.mode", side: SideSpec},
 		{name: "status enum value removed is breaking for readers",
-			old:      at(".status.phase", func(p compatProps) { p.Enum = []apiextensionsv1.JSON{compatRaw(`"Ready"`), compatRaw(`"Failed"`)} }),
-			new:      at(".status.phase", func(p compatProps) { p.Enum = []apiextensionsv1.JSON{compatRaw(`"Ready"`)} }),
+			old:      at(".status.phase", func(p schemaRef) { p.Enum = []apiextensionsv1.JSON{rawJSON(`"Ready"`), rawJSON(`"Failed"`)} }),
+			new:      at(".status.phase", func(p schemaRef) { p.Enum = []apiextensionsv1.JSON{rawJSON(`"Ready"`)} }),
 			breaking: true, rule: RuleEnumValueRemoved, path: ".status.phase", side: SideStatus},
 
 		// Required.
-		{name: "optional field made required is breaking", new: at(".spec", func(p compatProps) { p.Required = append(p.Required, "name") }),
+		{name: "optional field made required is breaking", new: at(".spec", func(p schemaRef) { p.Required = append(p.Required, "name") }),
 			breaking: true, rule: RuleRequiredAdded, path: ".spec.name", side: SideSpec},
-		{name: "new required field is breaking", new: at(".spec", func(p compatProps) {
+		{name: "new required field is breaking", new: at(".spec", func(p schemaRef) {
 			p.Properties["color"] = apiextensionsv1.JSONSchemaProps{Type: "string"}
 			p.Required = append(p.Required, "color")
 		}), breaking: true, rule: RuleRequiredAdded, path: ".spec.color", side: SideSpec},
-		{name: "required removed is not breaking", new: at(".spec", func(p compatProps) { p.Required = nil }),
+		{name: "required removed is not breaking", new: at(".spec", func(p schemaRef) { p.Required = nil }),
 			rule: RuleRequiredRemoved, path: ".spec.mode", side: SideSpec},
-		{name: "top-level status made required is breaking for readers", new: at(".", func(p compatProps) { p.Required = []string{"status"} }),
+		{name: "top-level status made required is breaking for readers", new: at(".", func(p schemaRef) { p.Required = []string{"status"} }),
 			breaking: true, rule: RuleRequiredAdded, path: ".status", side: SideStatus},
 
 		// String limits.
-		{name: "maxLength added is breaking", new: at(".spec.name", func(p compatProps) { p.MaxLength = compatI64(63) }),
+		{name: "maxLength added is breaking", new: at(".spec.name", func(p schemaRef) { p.MaxLength = i64(63) }),
 			breaking: true, rule: RuleMaxLengthTightened, path: ".spec.name", side: SideSpec},
 		{name: "maxLength lowered is breaking",
-			old:      at(".spec.name", func(p compatProps) { p.MaxLength = compatI64(63) }),
-			new:      at(".spec.name", func(p compatProps) { p.MaxLength = compatI64(32) }),
+			old:      at(".spec.name", func(p schemaRef) { p.MaxLength = i64(63) }),
+			new:      at(".spec.name", func(p schemaRef) { p.MaxLength = i64(32) }),
 			breaking: true, rule: RuleMaxLengthTightened, path: ".spec.name", side: SideSpec},
 		{name: "maxLength raised is not breaking",
-			old:  at(".spec.name", func(p compatProps) { p.MaxLength = compatI64(32) }),
-			new:  at(".spec.name", func(p compatProps) { p.MaxLength = compatI64(63) }),
+			old:  at(".spec.name", func(p schemaRef) { p.MaxLength = i64(32) }),
+			new:  at(".spec.name", func(p schemaRef) { p.MaxLength = i64(63) }),
 			rule: RuleMaxLengthLoosened, path: ".spec.name", side: SideSpec},
 		{name: "minLength raised is breaking",
-			old:      at(".spec.name", func(p compatProps) { p.MinLength = compatI64(1) }),
-			new:      at(".spec.name", func(p compatProps) { p.MinLength = compatI64(3) }),
+			old:      at(".spec.name", func(p schemaRef) { p.MinLength = i64(1) }),
+			new:      at(".spec.name", func(p schemaRef) { p.MinLength = i64(3) }),
 			breaking: true, rule: RuleMinLengthTightened, path: ".spec.name", side: SideSpec},
 		{name: "minLength removed is not breaking",
-			old:  at(".spec.name", func(p compatProps) { p.MinLength = compatI64(1) }),
+			old:  at(".spec.name", func(p schemaRef) { p.MinLength = i64(1) }),
 			rule: RuleMinLengthLoosened, path: ".spec.name", side: SideSpec},
 
 		// Numeric limits.
-		{name: "minimum added is breaking", new: at(".spec.size", func(p compatProps) { p.Minimum = compatF64(1) }),
+		{name: "minimum added is breaking", new: at(".spec.size", func(p schemaRef) { p.Minimum = f64(1) }),
 			breaking: true, rule: RuleMinimumTightened, path: ".spec.size", side: SideSpec},
 		{name: "minimum lowered is not breaking",
-			old:  at(".spec.size", func(p compatProps) { p.Minimum = compatF64(1) }),
-			new:  at(".spec.size", func(p compatProps) { p.Minimum = compatF64(0) }),
+			old:  at(".spec.size", func(p schemaRef) { p.Minimum = f64(1) }),
+			new:  at(".spec.size", func(p schemaRef) { p.Minimum = f64(0) }),
 			rule: RuleMinimumLoosened, path: ".spec.size", side: SideSpec},
 		{name: "exclusiveMinimum turned on is breaking",
-			old:      at(".spec.size", func(p compatProps) { p.Minimum = compatF64(0) }),
-			new:      at(".spec.size", func(p compatProps) { p.Minimum, p.ExclusiveMinimum = compatF64(0), true }),
+			old:      at(".spec.size", func(p schemaRef) { p.Minimum = f64(0) }),
+			new:      at(".spec.size", func(p schemaRef) { p.Minimum, p.ExclusiveMinimum = f64(0), true }),
 			breaking: true, rule: RuleMinimumTightened, path: ".spec.size", side: SideSpec},
 		{name: "maximum lowered is breaking",
-			old:      at(".spec.size", func(p compatProps) { p.Maximum = compatF64(100) }),
-			new:      at(".spec.size", func(p compatProps) { p.Maximum = compatF64(10) }),
+			old:      at(".spec.size", func(p schemaRef) { p.Maximum = f64(100) }),
+			new:      at(".spec.size", func(p schemaRef) { p.Maximum = f64(10) }),
 			breaking: true, rule: RuleMaximumTightened, path: ".spec.size", side: SideSpec},
 		{name: "maximum removed is not breaking",
-			old:  at(".spec.size", func(p compatProps) { p.Maximum = compatF64(100) }),
+			old:  at(".spec.size", func(p schemaRef) { p.Maximum = f64(100) }),
 			rule: RuleMaximumLoosened, path: ".spec.size", side: SideSpec},
-		{name: "multipleOf added is breaking", new: at(".spec.size", func(p compatProps) { p.MultipleOf = compatF64(2) }),
+		{name: "multipleOf added is breaking", new: at(".spec.size", func(p schemaRef) { p.MultipleOf = f64(2) }),
 			breaking: true, rule: RuleMultipleOfTightened, path: ".spec.size", side: SideSpec},
 		{name: "multipleOf changed to a divisor is not breaking",
-			old:  at(".spec.size", func(p compatProps) { p.MultipleOf = compatF64(4) }),
-			new:  at(".spec.size", func(p compatProps) { p.MultipleOf = compatF64(2) }),
+			old:  at(".spec.size", func(p schemaRef) { p.MultipleOf = f64(4) }),
+			new:  at(".spec.size", func(p schemaRef) { p.MultipleOf = f64(2) }),
 			rule: RuleMultipleOfLoosened, path: ".spec.size", side: SideSpec},
 
 		// Array and object limits.
-		{name: "minItems added is breaking", new: at(".spec.tags", func(p compatProps) { p.MinItems = compatI64(1) }),
+		{name: "minItems added is breaking", new: at(".spec.tags", func(p schemaRef) { p.MinItems = i64(1) }),
 			breaking: true, rule: RuleMinItemsTightened, path: ".spec.tags", side: SideSpec},
 		{name: "minItems lowered is not breaking",
-			old:  at(".spec.tags", func(p compatProps) { p.MinItems = compatI64(2) }),
-			new:  at(".spec.tags", func(p compatProps) { p.MinItems = compatI64(1) }),
+			old:  at(".spec.tags", func(p schemaRef) { p.MinItems = i64(2) }),
+			new:  at(".spec.tags", func(p schemaRef) { p.MinItems = i64(1) }),
 			rule: RuleMinItemsLoosened, path: ".spec.tags", side: SideSpec},
-		{name: "maxItems added is breaking", new: at(".spec.tags", func(p compatProps) { p.MaxItems = compatI64(8) }),
+		{name: "maxItems added is breaking", new: at(".spec.tags", func(p schemaRef) { p.MaxItems = i64(8) }),
 			breaking: true, rule: RuleMaxItemsTightened, path: ".spec.tags", side: SideSpec},
 		{name: "maxItems raised is not breaking",
-			old:  at(".spec.tags", func(p compatProps) { p.MaxItems = compatI64(8) }),
-			new:  at(".spec.tags", func(p compatProps) { p.MaxItems = compatI64(16) }),
+			old:  at(".spec.tags", func(p schemaRef) { p.MaxItems = i64(8) }),
+			new:  at(".spec.tags", func(p schemaRef) { p.MaxItems = i64(16) }),
 			rule: RuleMaxItemsLoosened, path: ".spec.tags", side: SideSpec},
-		{name: "minProperties raised is breaking", new: at(".spec.labels", func(p compatProps) { p.MinProperties = compatI64(1) }),
+		{name: "minProperties raised is breaking", new: at(".spec.labels", func(p schemaRef) { p.MinProperties = i64(1) }),
 			breaking: true, rule: RuleMinPropertiesTightened, path: ".spec.labels", side: SideSpec},
-		{name: "minProperties removed is not breaking", old: at(".spec.labels", func(p compatProps) { p.MinProperties = compatI64(1) }),
+		{name: "minProperties removed is not breaking", old: at(".spec.labels", func(p schemaRef) { p.MinProperties = i64(1) }),
 			rule: RuleMinPropertiesLoosened, path: ".spec.labels", side: SideSpec},
 		{name: "maxProperties lowered is breaking",
-			old:      at(".spec.labels", func(p compatProps) { p.MaxProperties = compatI64(10) }),
-			new:      at(".spec.labels", func(p compatProps) { p.MaxProperties = compatI64(5) }),
+			old:      at(".spec.labels", func(p schemaRef) { p.MaxProperties = i64(10) }),
+			new:      at(".spec.labels", func(p schemaRef) { p.MaxProperties = i64(5) }),
 			breaking: true, rule: RuleMaxPropertiesTightened, path: ".spec.labels", side: SideSpec},
-		{name: "maxProperties removed is not breaking", old: at(".spec.labels", func(p compatProps) { p.MaxProperties = compatI64(10) }),
+		{name: "maxProperties removed is not breaking", old: at(".spec.labels", func(p schemaRef) { p.MaxProperties = i64(10) }),
 			rule: RuleMaxPropertiesLoosened, path: ".spec.labels", side: SideSpec},
-		{name: "uniqueItems turned on is breaking", new: at(".spec.tags", func(p compatProps) { p.UniqueItems = true }),
+		{name: "uniqueItems turned on is breaking", new: at(".spec.tags", func(p schemaRef) { p.UniqueItems = true }),
 			breaking: true, rule: RuleUniqueItemsAdded, path: ".spec.tags", side: SideSpec},
-		{name: "uniqueItems turned off is not breaking", old: at(".spec.tags", func(p compatProps) { p.UniqueItems = true }),
+		{name: "uniqueItems turned off is not breaking", old: at(".spec.tags", func(p schemaRef) { p.UniqueItems = true }),
 			rule: RuleUniqueItemsRemoved, path: ".spec.tags", side: SideSpec},
-		{name: "map value maxLength added is breaking", new: at(".spec.labels[*]", func(p compatProps) { p.MaxLength = compatI64(63) }),
+		{name: "map value maxLength added is breaking", new: at(".spec.labels[*]", func(p schemaRef) { p.MaxLength = i64(63) }),
 			breaking: true, rule: RuleMaxLengthTightened, path: ".spec.labels[*]", side: SideSpec},
 		{name: "array item maxLength raised is not breaking",
-			old:  at(".spec.tags[*]", func(p compatProps) { p.MaxLength = compatI64(10) }),
-			new:  at(".spec.tags[*]", func(p compatProps) { p.MaxLength = compatI64(20) }),
+			old:  at(".spec.tags[*]", func(p schemaRef) { p.MaxLength = i64(10) }),
+			new:  at(".spec.tags[*]", func(p schemaRef) { p.MaxLength = i64(20) }),
 			rule: RuleMaxLengthLoosened, path: ".spec.tags[*]", side: SideSpec},
 
 		// Pattern and format.
-		{name: "pattern added is breaking", new: at(".spec.name", func(p compatProps) { p.Pattern = "^[a-z]+$" }),
+		{name: "pattern added is breaking", new: at(".spec.name", func(p schemaRef) { p.Pattern = "^[a-z]+$" }),
 			breaking: true, rule: RulePatternAdded, path: ".spec.name", side: SideSpec},
 		{name: "pattern changed is breaking",
-			old:      at(".spec.name", func(p compatProps) { p.Pattern = "^[a-z]+$" }),
-			new:      at(".spec.name", func(p compatProps) { p.Pattern = "^[a-z0-9]+$" }),
+			old:      at(".spec.name", func(p schemaRef) { p.Pattern = "^[a-z]+$" }),
+			new:      at(".spec.name", func(p schemaRef) { p.Pattern = "^[a-z0-9]+$" }),
 			breaking: true, rule: RulePatternChanged, path: ".spec.name", side: SideSpec},
-		{name: "pattern removed is not breaking", old: at(".spec.name", func(p compatProps) { p.Pattern = "^[a-z]+$" }),
+		{name: "pattern removed is not breaking", old: at(".spec.name", func(p schemaRef) { p.Pattern = "^[a-z]+$" }),
 			rule: RulePatternRemoved, path: ".spec.name", side: SideSpec},
-		{name: "format added is breaking", new: at(".spec.name", func(p compatProps) { p.Format = "hostname" }),
+		{name: "format added is breaking", new: at(".spec.name", func(p schemaRef) { p.Format = "hostname" }),
 			breaking: true, rule: RuleFormatAdded, path: ".spec.name", side: SideSpec},
 		{name: "format changed is breaking",
-			old:      at(".spec.name", func(p compatProps) { p.Format = "hostname" }),
-			new:      at(".spec.name", func(p compatProps) { p.Format = "uri" }),
+			old:      at(".spec.name", func(p schemaRef) { p.Format = "hostname" }),
+			new:      at(".spec.name", func(p schemaRef) { p.Format = "uri" }),
 			breaking: true, rule: RuleFormatChanged, path: ".spec.name", side: SideSpec},
-		{name: "format removed is not breaking", old: at(".spec.name", func(p compatProps) { p.Format = "hostname" }),
+		{name: "format removed is not breaking", old: at(".spec.name", func(p schemaRef) { p.Format = "hostname" }),
 			rule: RuleFormatRemoved, path: ".spec.name", side: SideSpec},
 
 		// Nullable and default.
-		{name: "nullable removed is breaking", old: at(".spec.name", func(p compatProps) { p.Nullable = true }),
+		{name: "nullable removed is breaking", old: at(".spec.name", func(p schemaRef) { p.Nullable = true }),
 			breaking: true, rule: RuleNullableRemoved, path: ".spec.name", side: SideSpec},
-		{name: "nullable added is not breaking", new: at(".spec.name", func(p compatProps) { p.Nullable = true }),
+		{name: "nullable added is not breaking", new: at(".spec.name", func(p schemaRef) { p.Nullable = true }),
 			rule: RuleNullableAdded, path: ".spec.name", side: SideSpec},
-		{name: "default added is breaking", new: at(".spec.size", func(p compatProps) { p.Default = compatRawPtr(`3`) }),
+		{name: "default added is breaking", new: at(".spec.size", func(p schemaRef) { p.Default = rawJSONPtr(`3`) }),
 			breaking: true, rule: RuleDefaultAdded, path: ".spec.size", side: SideSpec},
 		{name: "default changed is breaking",
-			old:      at(".spec.size", func(p compatProps) { p.Default = compatRawPtr(`3`) }),
-			new:      at(".spec.size", func(p compatProps) { p.Default = compatRawPtr(`4`) }),
+			old:      at(".spec.size", func(p schemaRef) { p.Default = rawJSONPtr(`3`) }),
+			new:      at(".spec.size", func(p schemaRef) { p.Default = rawJSONPtr(`4`) }),
 			breaking: true, rule: RuleDefaultChanged, path: ".spec.size", side: SideSpec},
-		{name: "default removed is breaking", old: at(".spec.size", func(p compatProps) { p.Default = compatRawPtr(`3`) }),
+		{name: "default removed is breaking", old: at(".spec.size", func(p schemaRef) { p.Default = rawJSONPtr(`3`) }),
 			breaking: true, rule: RuleDefaultRemoved, path: ".spec.size", side: SideSpec},
 
 		// Kubernetes extensions.
 		{name: "preserve-unknown-fields turned off is breaking",
-			new:      at(".spec.template", func(p compatProps) { p.XPreserveUnknownFields = nil }),
+			new:      at(".spec.template", func(p schemaRef) { p.XPreserveUnknownFields = nil }),
 			breaking: true, rule: RulePreserveUnknownFieldsChanged, path: ".spec.template", side: SideSpec},
-		{name: "int-or-string added is breaking", new: at(".spec.name", func(p compatProps) { p.Type, p.XIntOrString = "", true }),
+		{name: "int-or-string added is breaking", new: at(".spec.name", func(p schemaRef) { p.Type, p.XIntOrString = "", true }),
 			breaking: true, rule: RuleIntOrStringChanged, path: ".spec.name", side: SideSpec, alsoBreaking: []string{RuleTypeChanged}},
-		{name: "embedded-resource turned on is breaking", new: at(".spec.config", func(p compatProps) { p.XEmbeddedResource = true }),
+		{name: "embedded-resource turned on is breaking", new: at(".spec.config", func(p schemaRef) { p.XEmbeddedResource = true }),
 			breaking: true, rule: RuleEmbeddedResourceChanged, path: ".spec.config", side: SideSpec},
-		{name: "list type changed is breaking", new: at(".spec.tags", func(p compatProps) { p.XListType = compatStr("set") }),
+		{name: "list type changed is breaking", new: at(".spec.tags", func(p schemaRef) { p.XListType = strPtr("set") }),
 			breaking: true, rule: RuleListTypeChanged, path: ".spec.tags", side: SideSpec},
-		{name: "list-map keys changed is breaking", new: at(".spec.items", func(p compatProps) { p.XListMapKeys = []string{"name", "port"} }),
+		{name: "list-map keys changed is breaking", new: at(".spec.items", func(p schemaRef) { p.XListMapKeys = []string{"name", "port"} }),
 			breaking: true, rule: RuleListMapKeysChanged, path: ".spec.items", side: SideSpec},
-		{name: "map type changed is breaking", new: at(".spec.config", func(p compatProps) { p.XMapType = compatStr("atomic") }),
+		{name: "map type changed is breaking", new: at(".spec.config", func(p schemaRef) { p.XMapType = strPtr("atomic") }),
 			breaking: true, rule: RuleMapTypeChanged, path: ".spec.config", side: SideSpec},
 
 		// additionalProperties.
-		{name: "additionalProperties removed is breaking", new: at(".spec.labels", func(p compatProps) { p.AdditionalProperties = nil }),
+		{name: "additionalProperties removed is breaking", new: at(".spec.labels", func(p schemaRef) { p.AdditionalProperties = nil }),
 			breaking: true, rule: RuleAdditionalPropertiesNarrowed, path: ".spec.labels", side: SideSpec},
 		{name: "additionalProperties schema widened to true is not breaking",
-			new:  at(".spec.labels", func(p compatProps) { p.AdditionalProperties = &apiextensionsv1.JSONSchemaPropsOrBool{Allows: true} }),
+			new:  at(".spec.labels", func(p schemaRef) { p.AdditionalProperties = &apiextensionsv1.JSONSchemaPropsOrBool{Allows: true} }),
 			rule: RuleAdditionalPropertiesWidened, path: ".spec.labels", side: SideSpec},
 
-		{name: "object turned into a map of a compatible schema is not breaking", new: at(".spec", func(p compatProps) {
+		{name: "object turned into a map of a compatible schema is not breaking", new: at(".spec", func(p schemaRef) {
 			p.Properties["config"] = apiextensionsv1.JSONSchemaProps{Type: "object", AdditionalProperties: &apiextensionsv1.JSONSchemaPropsOrBool{
 				Allows: true, Schema: &apiextensionsv1.JSONSchemaProps{Type: "string"}}}
 		}), rule: RuleAdditionalPropertiesWidened, path: ".spec.config", side: SideSpec},
-		{name: "object turned into a map of a stricter schema is breaking", new: at(".spec", func(p compatProps) {
+		{name: "object turned into a map of a stricter schema is breaking", new: at(".spec", func(p schemaRef) {
 			p.Properties["config"] = apiextensionsv1.JSONSchemaProps{Type: "object", AdditionalProperties: &apiextensionsv1.JSONSchemaPropsOrBool{
-				Allows: true, Schema: &apiextensionsv1.JSONSchemaProps{Type: "string", MaxLength: compatI64(8)}}}
+				Allows: true, Schema: &apiextensionsv1.JSONSchemaProps{Type: "string", MaxLength: i64(8)}}}
 		}), breaking: true, rule: RuleMaxLengthTightened, path: ".spec.config.level", side: SideSpec},
 
 		// CEL rules.
-		{name: "CEL rule added is breaking", new: at(".spec", func(p compatProps) {
+		{name: "CEL rule added is breaking", new: at(".spec", func(p schemaRef) {
 			p.XValidations = append(p.XValidations, apiextensionsv1.ValidationRule{Rule: "self.name != 'x'", Message: "no x"})
 		}), breaking: true, rule: RuleValidationRuleAdded, path: ".spec", side: SideSpec},
-		{name: "CEL rule removed is not breaking", new: at(".spec", func(p compatProps) { p.XValidations = nil }),
+		{name: "CEL rule removed is not breaking", new: at(".spec", func(p schemaRef) { p.XValidations = nil }),
 			rule: RuleValidationRuleRemoved, path: ".spec", side: SideSpec},
-		{name: "CEL rule changed is breaking", new: at(".spec", func(p compatProps) { p.XValidations[0].Rule = "self.size > 0" }),
+		{name: "CEL rule changed is breaking", new: at(".spec", func(p schemaRef) { p.XValidations[0].Rule = "self.size > 0" }),
 			breaking: true, rule: RuleValidationRuleChanged, path: ".spec", side: SideSpec},
-		{name: "CEL rule message changed is not breaking", new: at(".spec", func(p compatProps) { p.XValidations[0].Message = "size is negative" }),
+		{name: "CEL rule message changed is not breaking", new: at(".spec", func(p schemaRef) { p.XValidations[0].Message = "size is negative" }),
 			rule: RuleValidationRuleMessageChanged, path: ".spec", side: SideSpec},
-		{name: "CEL rule optionalOldSelf changed is breaking", new: at(".spec", func(p compatProps) { p.XValidations[0].OptionalOldSelf = compatTrue() }),
+		{name: "CEL rule optionalOldSelf changed is breaking", new: at(".spec", func(p schemaRef) { p.XValidations[0].OptionalOldSelf = truePtr() }),
 			breaking: true, rule: RuleValidationRuleChanged, path: ".spec", side: SideSpec},
 
-		{name: "CEL rule reason changed is breaking", new: at(".spec", func(p compatProps) {
+		{name: "CEL rule reason changed is breaking", new: at(".spec", func(p schemaRef) {
 			r := apiextensionsv1.FieldValueForbidden
 			p.XValidations[0].Reason = &r
 		}), breaking: true, rule: RuleValidationRuleChanged, path: ".spec", side: SideSpec},
-		{name: "CEL rule fieldPath changed is not breaking", new: at(".spec", func(p compatProps) { p.XValidations[0].FieldPath = ".size" }),
+		{name: "CEL rule fieldPath changed is not breaking", new: at(".spec", func(p schemaRef) { p.XValidations[0].FieldPath = ".size" }),
 			rule: RuleValidationRuleMessageChanged, path: ".spec", side: SideSpec},
 
 		// Composition.
-		{name: "oneOf added is breaking", new: at(".spec", func(p compatProps) {
+		{name: "oneOf added is breaking", new: at(".spec", func(p schemaRef) {
 			p.OneOf = []apiextensionsv1.JSONSchemaProps{{Required: []string{"name"}}, {Required: []string{"size"}}}
 		}), breaking: true, rule: RuleOneOfChanged, path: ".spec", side: SideSpec},
-		{name: "oneOf removed is not breaking", old: at(".spec", func(p compatProps) {
+		{name: "oneOf removed is not breaking", old: at(".spec", func(p schemaRef) {
 			p.OneOf = []apiextensionsv1.JSONSchemaProps{{Required: []string{"name"}}, {Required: []string{"size"}}}
 		}), rule: RuleOneOfLoosened, path: ".spec", side: SideSpec},
 		{name: "anyOf branch removed is breaking",
-			old: at(".spec", func(p compatProps) {
+			old: at(".spec", func(p schemaRef) {
 				p.AnyOf = []apiextensionsv1.JSONSchemaProps{{Required: []string{"name"}}, {Required: []string{"size"}}}
 			}),
-			new:      at(".spec", func(p compatProps) { p.AnyOf = []apiextensionsv1.JSONSchemaProps{{Required: []string{"name"}}} }),
+			new:      at(".spec", func(p schemaRef) { p.AnyOf = []apiextensionsv1.JSONSchemaProps{{Required: []string{"name"}}} }),
 			breaking: true, rule: RuleAnyOfChanged, path: ".spec", side: SideSpec},
 		{name: "anyOf branch added is not breaking",
-			old: at(".spec", func(p compatProps) { p.AnyOf = []apiextensionsv1.JSONSchemaProps{{Required: []string{"name"}}} }),
-			new: at(".spec", func(p compatProps) {
+			old: at(".spec", func(p schemaRef) { p.AnyOf = []apiextensionsv1.JSONSchemaProps{{Required: []string{"name"}}} }),
+			new: at(".spec", func(p schemaRef) {
 				p.AnyOf = []apiextensionsv1.JSONSchemaProps{{Required: []string{"size"}}, {Required: []string{"name"}}}
 			}),
 			rule: RuleAnyOfLoosened, path: ".spec", side: SideSpec},
-		{name: "allOf added is breaking", new: at(".spec", func(p compatProps) {
+		{name: "allOf added is breaking", new: at(".spec", func(p schemaRef) {
 			p.AllOf = []apiextensionsv1.JSONSchemaProps{{Required: []string{"name"}}}
 		}), breaking: true, rule: RuleAllOfChanged, path: ".spec", side: SideSpec},
-		{name: "allOf removed is not breaking", old: at(".spec", func(p compatProps) {
+		{name: "allOf removed is not breaking", old: at(".spec", func(p schemaRef) {
 			p.AllOf = []apiextensionsv1.JSONSchemaProps{{Required: []string{"name"}}}
 		}), rule: RuleAllOfLoosened, path: ".spec", side: SideSpec},
-		{name: "not added is breaking", new: at(".spec", func(p compatProps) {
+		{name: "not added is breaking", new: at(".spec", func(p schemaRef) {
 			p.Not = &apiextensionsv1.JSONSchemaProps{Required: []string{"name"}}
 		}), breaking: true, rule: RuleNotChanged, path: ".spec", side: SideSpec},
-		{name: "not removed is not breaking", old: at(".spec", func(p compatProps) {
+		{name: "not removed is not breaking", old: at(".spec", func(p schemaRef) {
 			p.Not = &apiextensionsv1.JSONSchemaProps{Required: []string{"name"}}
 		}), rule: RuleNotLoosened, path: ".spec", side: SideSpec},
 
 		// Documentation and the unknown.
-		{name: "description changed is not breaking", new: at(".spec.name", func(p compatProps) { p.Description = "The name." }),
+		{name: "description changed is not breaking", new: at(".spec.name", func(p schemaRef) { p.Description = "The name." }),
 			rule: RuleDescriptionChanged, path: ".spec.name", side: SideSpec},
-		{name: "a change no rule understands is breaking", new: at(".spec", func(p compatProps) {
+		{name: "a change no rule understands is breaking", new: at(".spec", func(p schemaRef) {
 			p.PatternProperties = map[string]apiextensionsv1.JSONSchemaProps{"^x-": {Type: "string"}}
 		}), breaking: true, rule: RuleUnknownChange, path: ".spec", side: SideSpec},
-		{name: "metadata schema tightened is breaking", new: at(".", func(p compatProps) {
+		{name: "metadata schema tightened is breaking", new: at(".", func(p schemaRef) {
 			p.Properties["metadata"] = apiextensionsv1.JSONSchemaProps{Type: "object", Properties: map[string]apiextensionsv1.JSONSchemaProps{
-				"name": {Type: "string", MaxLength: compatI64(20)}}}
-		}), old: at(".", func(p compatProps) {
+				"name": {Type: "string", MaxLength: i64(20)}}}
+		}), old: at(".", func(p schemaRef) {
 			p.Properties["metadata"] = apiextensionsv1.JSONSchemaProps{Type: "object", Properties: map[string]apiextensionsv1.JSONSchemaProps{
 				"name": {Type: "string"}}}
 		}), breaking: true, rule: RuleMaxLengthTightened, path: ".metadata.name", side: SideMetadata},
 
 		// Whole CRD.
-		{name: "scope changed is breaking", new: crd(func(c compatCRD) { c.Spec.Scope = apiextensionsv1.ClusterScoped }),
+		{name: "scope changed is breaking", new: crd(func(c crdRef) { c.Spec.Scope = apiextensionsv1.ClusterScoped }),
 			breaking: true, rule: RuleScopeChanged, side: SideCRD},
-		{name: "group changed is breaking", new: crd(func(c compatCRD) { c.Spec.Group = "example.org" }),
+		{name: "group changed is breaking", new: crd(func(c crdRef) { c.Spec.Group = "example.org" }),
 			breaking: true, rule: RuleGroupChanged, side: SideCRD},
-		{name: "kind changed is breaking", new: crd(func(c compatCRD) { c.Spec.Names.Kind, c.Spec.Names.ListKind = "Gadget", "WidgetList" }),
+		{name: "kind changed is breaking", new: crd(func(c crdRef) { c.Spec.Names.Kind, c.Spec.Names.ListKind = "Gadget", "WidgetList" }),
 			breaking: true, rule: RuleKindChanged, side: SideCRD},
-		{name: "plural changed is breaking", new: crd(func(c compatCRD) { c.Spec.Names.Plural = "widgetz" }),
+		{name: "plural changed is breaking", new: crd(func(c crdRef) { c.Spec.Names.Plural = "widgetz" }),
 			breaking: true, rule: RulePluralChanged, side: SideCRD},
-		{name: "singular changed is breaking", new: crd(func(c compatCRD) { c.Spec.Names.Singular = "wdgt" }),
+		{name: "singular changed is breaking", new: crd(func(c crdRef) { c.Spec.Names.Singular = "wdgt" }),
 			breaking: true, rule: RuleSingularChanged, side: SideCRD},
-		{name: "listKind changed is breaking", new: crd(func(c compatCRD) { c.Spec.Names.ListKind = "Widgets" }),
+		{name: "listKind changed is breaking", new: crd(func(c crdRef) { c.Spec.Names.ListKind = "Widgets" }),
 			breaking: true, rule: RuleListKindChanged, side: SideCRD},
-		{name: "short name removed is breaking", new: crd(func(c compatCRD) { c.Spec.Names.ShortNames = nil }),
+		{name: "short name removed is breaking", new: crd(func(c crdRef) { c.Spec.Names.ShortNames = nil }),
 			breaking: true, rule: RuleShortNameRemoved, side: SideCRD},
-		{name: "short name added is not breaking", new: crd(func(c compatCRD) { c.Spec.Names.ShortNames = append(c.Spec.Names.ShortNames, "wdg") }),
+		{name: "short name added is not breaking", new: crd(func(c crdRef) { c.Spec.Names.ShortNames = append(c.Spec.Names.ShortNames, "wdg") }),
 			rule: RuleShortNameAdded, side: SideCRD},
-		{name: "category removed is not breaking", new: crd(func(c compatCRD) { c.Spec.Names.Categories = nil }),
+		{name: "category removed is not breaking", new: crd(func(c crdRef) { c.Spec.Names.Categories = nil }),
 			rule: RuleCategoryRemoved, side: SideCRD},
-		{name: "category added is not breaking", new: crd(func(c compatCRD) { c.Spec.Names.Categories = append(c.Spec.Names.Categories, "widgets") }),
+		{name: "category added is not breaking", new: crd(func(c crdRef) { c.Spec.Names.Categories = append(c.Spec.Names.Categories, "widgets") }),
 			rule: RuleCategoryAdded, side: SideCRD},
-		{name: "version removed is breaking", old: crd(func(c compatCRD) { addVersion(c, "v1beta1") }),
+		{name: "version removed is breaking", old: crd(func(c crdRef) { addVersion(c, "v1beta1") }),
 			breaking: true, rule: RuleVersionRemoved, side: SideCRD, version: "v1beta1"},
-		{name: "version added is not breaking", new: crd(func(c compatCRD) { addVersion(c, "v2") }),
+		{name: "version added is not breaking", new: crd(func(c crdRef) { addVersion(c, "v2") }),
 			rule: RuleVersionAdded, side: SideCRD, version: "v2"},
 		{name: "version no longer served is breaking",
-			old:      crd(func(c compatCRD) { addVersion(c, "v1beta1") }),
-			new:      crd(func(c compatCRD) { addVersion(c, "v1beta1"); c.Spec.Versions[1].Served = false }),
+			old:      crd(func(c crdRef) { addVersion(c, "v1beta1") }),
+			new:      crd(func(c crdRef) { addVersion(c, "v1beta1"); c.Spec.Versions[1].Served = false }),
 			breaking: true, rule: RuleVersionUnserved, side: SideCRD, version: "v1beta1"},
 		{name: "version served again is not breaking",
-			old:  crd(func(c compatCRD) { addVersion(c, "v1beta1"); c.Spec.Versions[1].Served = false }),
-			new:  crd(func(c compatCRD) { addVersion(c, "v1beta1") }),
+			old:  crd(func(c crdRef) { addVersion(c, "v1beta1"); c.Spec.Versions[1].Served = false }),
+			new:  crd(func(c crdRef) { addVersion(c, "v1beta1") }),
 			rule: RuleVersionServed, side: SideCRD, version: "v1beta1"},
-		{name: "version deprecated is not breaking", new: crd(func(c compatCRD) { c.Spec.Versions[0].Deprecated = true }),
+		{name: "version deprecated is not breaking", new: crd(func(c crdRef) { c.Spec.Versions[0].Deprecated = true }),
 			rule: RuleVersionDeprecationChanged, side: SideCRD, version: "v1"},
 		{name: "storage version moved is breaking",
-			old: crd(func(c compatCRD) { addVersion(c, "v2") }),
-			new: crd(func(c compatCRD) {
+			old: crd(func(c crdRef) { addVersion(c, "v2") }),
+			new: crd(func(c crdRef) {
 				addVersion(c, "v2")
 				c.Spec.Versions[0].Storage, c.Spec.Versions[1].Storage = false, true
 			}),
 			breaking: true, rule: RuleStorageVersionChanged, side: SideCRD},
 		{name: "stored version dropped is breaking",
-			old:      crd(func(c compatCRD) { addVersion(c, "v1beta1"); c.Status.StoredVersions = []string{"v1beta1", "v1"} }),
+			old:      crd(func(c crdRef) { addVersion(c, "v1beta1"); c.Status.StoredVersions = []string{"v1beta1", "v1"} }),
 			breaking: true, rule: RuleStoredVersionRemoved, side: SideCRD, version: "v1beta1", alsoBreaking: []string{RuleVersionRemoved}},
-		{name: "conversion strategy changed is breaking", new: crd(func(c compatCRD) {
+		{name: "conversion strategy changed is breaking", new: crd(func(c crdRef) {
 			c.Spec.Conversion = &apiextensionsv1.CustomResourceConversion{Strategy: apiextensionsv1.WebhookConverter,
 				Webhook: &apiextensionsv1.WebhookConversion{ConversionReviewVersions: []string{"v1"}}}
 		}), breaking: true, rule: RuleConversionStrategyChanged, side: SideCRD},
 		{name: "conversion webhook settings changed are not breaking",
-			old: crd(func(c compatCRD) {
+			old: crd(func(c crdRef) {
 				c.Spec.Conversion = &apiextensionsv1.CustomResourceConversion{Strategy: apiextensionsv1.WebhookConverter,
 					Webhook: &apiextensionsv1.WebhookConversion{ConversionReviewVersions: []string{"v1"}}}
 			}),
-			new: crd(func(c compatCRD) {
+			new: crd(func(c crdRef) {
 				c.Spec.Conversion = &apiextensionsv1.CustomResourceConversion{Strategy: apiextensionsv1.WebhookConverter,
 					Webhook: &apiextensionsv1.WebhookConversion{ConversionReviewVersions: []string{"v1", "v1beta1"}}}
 			}),
 			rule: RuleConversionWebhookChanged, side: SideCRD},
-		{name: "spec.preserveUnknownFields changed is breaking", new: crd(func(c compatCRD) { c.Spec.PreserveUnknownFields = true }),
+		{name: "spec.preserveUnknownFields changed is breaking", new: crd(func(c crdRef) { c.Spec.PreserveUnknownFields = true }),
 			breaking: true, rule: RulePreserveUnknownFieldsChanged, side: SideCRD},
-		{name: "status subresource removed is breaking", new: crd(func(c compatCRD) { c.Spec.Versions[0].Subresources = nil }),
+		{name: "status subresource removed is breaking", new: crd(func(c crdRef) { c.Spec.Versions[0].Subresources = nil }),
 			breaking: true, rule: RuleStatusSubresourceRemoved, side: SideCRD, version: "v1"},
-		{name: "status subresource added is breaking", old: crd(func(c compatCRD) { c.Spec.Versions[0].Subresources = nil }),
+		{name: "status subresource added is breaking", old: crd(func(c crdRef) { c.Spec.Versions[0].Subresources = nil }),
 			breaking: true, rule: RuleStatusSubresourceAdded, side: SideCRD, version: "v1"},
-		{name: "scale subresource added is not breaking", new: crd(func(c compatCRD) {
+		{name: "scale subresource added is not breaking", new: crd(func(c crdRef) {
 			c.Spec.Versions[0].Subresources.Scale = &apiextensionsv1.CustomResourceSubresourceScale{
 				SpecReplicasPath: ".spec.size", StatusReplicasPath: ".status.replicas"}
 		}), rule: RuleScaleSubresourceAdded, side: SideCRD, version: "v1"},
-		{name: "scale subresource removed is breaking", old: crd(func(c compatCRD) {
+		{name: "scale subresource removed is breaking", old: crd(func(c crdRef) {
 			c.Spec.Versions[0].Subresources.Scale = &apiextensionsv1.CustomResourceSubresourceScale{
 				SpecReplicasPath: ".spec.size", StatusReplicasPath: ".status.replicas"}
 		}), breaking: true, rule: RuleScaleSubresourceRemoved, side: SideCRD, version: "v1"},
 		{name: "scale subresource paths changed is breaking",
-			old: crd(func(c compatCRD) {
+			old: crd(func(c crdRef) {
 				c.Spec.Versions[0].Subresources.Scale = &apiextensionsv1.CustomResourceSubresourceScale{
 					SpecReplicasPath: ".spec.size", StatusReplicasPath: ".status.replicas"}
 			}),
-			new: crd(func(c compatCRD) {
+			new: crd(func(c crdRef) {
 				c.Spec.Versions[0].Subresources.Scale = &apiextensionsv1.CustomResourceSubresourceScale{
 					SpecReplicasPath: ".spec.replicas", StatusReplicasPath: ".status.replicas"}
 			}),
 			breaking: true, rule: RuleScaleSubresourceChanged, side: SideCRD, version: "v1"},
-		{name: "printer columns changed are not breaking", new: crd(func(c compatCRD) { c.Spec.Versions[0].AdditionalPrinterColumns = nil }),
+		{name: "printer columns changed are not breaking", new: crd(func(c crdRef) { c.Spec.Versions[0].AdditionalPrinterColumns = nil }),
 			rule: RulePrinterColumnsChanged, side: SideCRD, version: "v1"},
-		{name: "selectable field removed is breaking", new: crd(func(c compatCRD) { c.Spec.Versions[0].SelectableFields = nil }),
+		{name: "selectable field removed is breaking", new: crd(func(c crdRef) { c.Spec.Versions[0].SelectableFields = nil }),
 			breaking: true, rule: RuleSelectableFieldRemoved, side: SideCRD, version: "v1"},
-		{name: "selectable field added is not breaking", new: crd(func(c compatCRD) {
+		{name: "selectable field added is not breaking", new: crd(func(c crdRef) {
 			c.Spec.Versions[0].SelectableFields = append(c.Spec.Versions[0].SelectableFields, apiextensionsv1.SelectableField{JSONPath: ".spec.name"})
 		}), rule: RuleSelectableFieldAdded, side: SideCRD, version: "v1"},
 	}
 }
 
 func TestCompareRules(t *testing.T) {
-	for _, tc := range compatCases() {
+	for _, tc := range ruleCases() {
 		t.Run(tc.name, func(t *testing.T) {
-			oldCRD, newCRD := compatWidget(t), compatWidget(t)
+			oldCRD, newCRD := newWidget(t), newWidget(t)
 			if tc.old != nil {
 				tc.old(t, oldCRD)
 			}
@@ -426,7 +426,7 @@ func TestCompareRules(t *testing.T) {
 				tc.new(t, newCRD)
 			}
 			r := Compare(oldCRD, newCRD)
-			f := compatFindRule(r, tc.rule, tc.path)
+			f := findRule(r, tc.rule, tc.path)
 			require.NotNil(t, f, "no %s finding at %q; got %+v", tc.rule, tc.path, r.Findings)
 			assert.Equal(t, tc.breaking, r.Breaking(), "verdict; findings %+v", r.Findings)
 			assert.Equal(t, tc.side, f.Side, "side")
@@ -465,16 +465,16 @@ func TestCompareRules(t *testing.T) {
 // of the catalogue has a named case.
 func TestCompareRulesCoverTheCatalogue(t *testing.T) {
 	covered := map[string]bool{RuleCRDAdded: true, RuleCRDRemoved: true} // TestCompareWholeCRDAddedAndRemoved
-	for _, tc := range compatCases() {
+	for _, tc := range ruleCases() {
 		covered[tc.rule] = true
 	}
 	for _, r := range Rules() {
-		assert.True(t, covered[r.ID], "rule %s has no case in compatCases", r.ID)
+		assert.True(t, covered[r.ID], "rule %s has no case in ruleCases", r.ID)
 	}
 }
 
 func TestCompareWholeCRDAddedAndRemoved(t *testing.T) {
-	w := compatWidget(t)
+	w := newWidget(t)
 
 	added := Compare(nil, w)
 	require.Len(t, added.Findings, 1)
@@ -494,45 +494,45 @@ func TestCompareWholeCRDAddedAndRemoved(t *testing.T) {
 func TestCompareUnchanged(t *testing.T) {
 	cases := []struct {
 		name string
-		old  func(t *testing.T, c compatCRD)
-		new  func(t *testing.T, c compatCRD)
+		old  func(t *testing.T, c crdRef)
+		new  func(t *testing.T, c crdRef)
 	}{
 		{name: "identical CRDs have no findings"},
-		{name: "enum reordered is no change", new: at(".spec.mode", func(p compatProps) {
+		{name: "enum reordered is no change", new: at(".spec.mode", func(p schemaRef) {
 			p.Enum[0], p.Enum[1] = p.Enum[1], p.Enum[0]
 		})},
 		{name: "required reordered is no change",
-			old: at(".spec", func(p compatProps) { p.Required = []string{"mode", "name"} }),
-			new: at(".spec", func(p compatProps) { p.Required = []string{"name", "mode"} })},
-		{name: "CEL rules reordered is no change", new: at(".spec", func(p compatProps) {
+			old: at(".spec", func(p schemaRef) { p.Required = []string{"mode", "name"} }),
+			new: at(".spec", func(p schemaRef) { p.Required = []string{"name", "mode"} })},
+		{name: "CEL rules reordered is no change", new: at(".spec", func(p schemaRef) {
 			p.XValidations = append(apiextensionsv1.ValidationRules{{Rule: "self.name != ''", Message: "named"}}, p.XValidations...)
-		}), old: at(".spec", func(p compatProps) {
+		}), old: at(".spec", func(p schemaRef) {
 			p.XValidations = append(p.XValidations, apiextensionsv1.ValidationRule{Rule: "self.name != ''", Message: "named"})
 		})},
 		{name: "short names and categories reordered is no change",
-			old: crd(func(c compatCRD) { c.Spec.Names.ShortNames = []string{"wd", "wg"} }),
-			new: crd(func(c compatCRD) { c.Spec.Names.ShortNames = []string{"wg", "wd"} })},
+			old: crd(func(c crdRef) { c.Spec.Names.ShortNames = []string{"wd", "wg"} }),
+			new: crd(func(c crdRef) { c.Spec.Names.ShortNames = []string{"wg", "wd"} })},
 		{name: "versions reordered is no change",
-			old: crd(func(c compatCRD) { addVersion(c, "v2") }),
-			new: crd(func(c compatCRD) {
+			old: crd(func(c crdRef) { addVersion(c, "v2") }),
+			new: crd(func(c crdRef) {
 				addVersion(c, "v2")
 				c.Spec.Versions[0], c.Spec.Versions[1] = c.Spec.Versions[1], c.Spec.Versions[0]
 			})},
-		{name: "list type atomic spelled out is no change", new: at(".spec.tags", func(p compatProps) { p.XListType = compatStr("atomic") })},
-		{name: "map type granular spelled out is no change", new: at(".spec.config", func(p compatProps) { p.XMapType = compatStr("granular") })},
+		{name: "list type atomic spelled out is no change", new: at(".spec.tags", func(p schemaRef) { p.XListType = strPtr("atomic") })},
+		{name: "map type granular spelled out is no change", new: at(".spec.config", func(p schemaRef) { p.XMapType = strPtr("granular") })},
 		{name: "default written with other whitespace and key order is no change",
-			old: at(".spec.config", func(p compatProps) { p.Default = compatRawPtr(`{"level":"info","a":1}`) }),
-			new: at(".spec.config", func(p compatProps) { p.Default = compatRawPtr(`{ "a": 1, "level": "info" }`) })},
-		{name: "preserve-unknown-fields false spelled out is no change", new: at(".spec.config", func(p compatProps) {
+			old: at(".spec.config", func(p schemaRef) { p.Default = rawJSONPtr(`{"level":"info","a":1}`) }),
+			new: at(".spec.config", func(p schemaRef) { p.Default = rawJSONPtr(`{ "a": 1, "level": "info" }`) })},
+		{name: "preserve-unknown-fields false spelled out is no change", new: at(".spec.config", func(p schemaRef) {
 			f := false
 			p.XPreserveUnknownFields = &f
 		})},
 		{name: "listKind and singular defaults spelled out are no change",
-			old: crd(func(c compatCRD) { c.Spec.Names.ListKind, c.Spec.Names.Singular = "", "" })},
+			old: crd(func(c crdRef) { c.Spec.Names.ListKind, c.Spec.Names.Singular = "", "" })},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			oldCRD, newCRD := compatWidget(t), compatWidget(t)
+			oldCRD, newCRD := newWidget(t), newWidget(t)
 			if tc.old != nil {
 				tc.old(t, oldCRD)
 			}
@@ -547,14 +547,14 @@ func TestCompareUnchanged(t *testing.T) {
 }
 
 func TestCompareFindingsAreSortedAndStable(t *testing.T) {
-	oldCRD, newCRD := compatWidget(t), compatWidget(t)
+	oldCRD, newCRD := newWidget(t), newWidget(t)
 	addVersion(oldCRD, "v1beta1")
-	compatEdit(t, newCRD, ".spec", func(p *apiextensionsv1.JSONSchemaProps) {
+	editSchema(t, newCRD, ".spec", func(p *apiextensionsv1.JSONSchemaProps) {
 		delete(p.Properties, "size")
 		delete(p.Properties, "name")
 		p.Required = append(p.Required, "ratio")
 	})
-	compatEdit(t, newCRD, ".status", func(p *apiextensionsv1.JSONSchemaProps) { delete(p.Properties, "phase") })
+	editSchema(t, newCRD, ".status", func(p *apiextensionsv1.JSONSchemaProps) { delete(p.Properties, "phase") })
 	newCRD.Spec.Scope = apiextensionsv1.ClusterScoped
 
 	first := Compare(oldCRD, newCRD)
@@ -568,7 +568,7 @@ func TestCompareFindingsAreSortedAndStable(t *testing.T) {
 }
 
 func TestCompareWalksIntoAllVersions(t *testing.T) {
-	oldCRD, newCRD := compatWidget(t), compatWidget(t)
+	oldCRD, newCRD := newWidget(t), newWidget(t)
 	addVersion(oldCRD, "v2")
 	addVersion(newCRD, "v2")
 	delete(newCRD.Spec.Versions[1].Schema.OpenAPIV3Schema.Properties["spec"].Properties, "size")
@@ -580,8 +580,8 @@ func TestCompareWalksIntoAllVersions(t *testing.T) {
 }
 
 func TestCompareTypeChangeDoesNotListEveryChild(t *testing.T) {
-	oldCRD, newCRD := compatWidget(t), compatWidget(t)
-	compatEdit(t, newCRD, ".spec.config", func(p *apiextensionsv1.JSONSchemaProps) {
+	oldCRD, newCRD := newWidget(t), newWidget(t)
+	editSchema(t, newCRD, ".spec.config", func(p *apiextensionsv1.JSONSchemaProps) {
 		p.Type, p.Properties = "string", nil
 	})
 	r := Compare(oldCRD, newCRD)
@@ -590,8 +590,8 @@ func TestCompareTypeChangeDoesNotListEveryChild(t *testing.T) {
 }
 
 func TestCompareQuotesPropertyNamesThatAreNotIdentifiers(t *testing.T) {
-	oldCRD, newCRD := compatWidget(t), compatWidget(t)
-	compatEdit(t, oldCRD, ".spec", func(p *apiextensionsv1.JSONSchemaProps) {
+	oldCRD, newCRD := newWidget(t), newWidget(t)
+	editSchema(t, oldCRD, ".spec", func(p *apiextensionsv1.JSONSchemaProps) {
 		p.Properties["app.kubernetes.io/name"] = apiextensionsv1.JSONSchemaProps{Type: "string"}
 	})
 	r := Compare(oldCRD, newCRD)
@@ -600,7 +600,7 @@ func TestCompareQuotesPropertyNamesThatAreNotIdentifiers(t *testing.T) {
 }
 
 func TestCompareSchemasOnItsOwn(t *testing.T) {
-	oldSchema := compatSchema(compatWidget(t))
+	oldSchema := firstSchema(newWidget(t))
 	newSchema := oldSchema.DeepCopy()
 	newSchema.Type = "string"
 	r := CompareSchemas("v9", oldSchema, newSchema)
@@ -622,17 +622,17 @@ func TestRulesCatalogueIsConsistent(t *testing.T) {
 		assert.Contains(t, []string{"crd", "schema", "any"}, r.Scope, r.ID)
 		assert.NotEmpty(t, r.Summary, r.ID)
 	}
-	assert.Equal(t, Breaking, compatSeverity("no-such-rule"), "an unknown rule ID fails closed")
-	assert.Equal(t, Breaking, compatSeverity(RuleUnknownChange))
+	assert.Equal(t, Breaking, severityOf("no-such-rule"), "an unknown rule ID fails closed")
+	assert.Equal(t, Breaking, severityOf(RuleUnknownChange))
 }
 
 func TestCompareMessagesNameWhoBreaks(t *testing.T) {
-	oldCRD, newCRD := compatWidget(t), compatWidget(t)
-	compatEdit(t, newCRD, ".spec.name", func(p *apiextensionsv1.JSONSchemaProps) { p.MaxLength = compatI64(3) })
-	compatEdit(t, newCRD, ".status.phase", func(p *apiextensionsv1.JSONSchemaProps) { p.MaxLength = compatI64(3) })
+	oldCRD, newCRD := newWidget(t), newWidget(t)
+	editSchema(t, newCRD, ".spec.name", func(p *apiextensionsv1.JSONSchemaProps) { p.MaxLength = i64(3) })
+	editSchema(t, newCRD, ".status.phase", func(p *apiextensionsv1.JSONSchemaProps) { p.MaxLength = i64(3) })
 	r := Compare(oldCRD, newCRD)
-	spec := compatFindRule(r, RuleMaxLengthTightened, ".spec.name")
-	status := compatFindRule(r, RuleMaxLengthTightened, ".status.phase")
+	spec := findRule(r, RuleMaxLengthTightened, ".spec.name")
+	status := findRule(r, RuleMaxLengthTightened, ".status.phase")
 	require.NotNil(t, spec)
 	require.NotNil(t, status)
 	assert.True(t, strings.HasSuffix(spec.Message, "(breaks writers)"), spec.Message)
@@ -642,14 +642,14 @@ func TestCompareMessagesNameWhoBreaks(t *testing.T) {
 }
 
 func TestReportVerdictIsTheCommitTrailerValue(t *testing.T) {
-	oldCRD, newCRD := compatWidget(t), compatWidget(t)
+	oldCRD, newCRD := newWidget(t), newWidget(t)
 	assert.Equal(t, "non-breaking", Compare(oldCRD, newCRD).Verdict())
 
-	compatEdit(t, newCRD, ".spec.mode", func(p *apiextensionsv1.JSONSchemaProps) { p.Enum = append(p.Enum, compatRaw(`"eco"`)) })
+	editSchema(t, newCRD, ".spec.mode", func(p *apiextensionsv1.JSONSchemaProps) { p.Enum = append(p.Enum, rawJSON(`"eco"`)) })
 	assert.Equal(t, "non-breaking", Compare(oldCRD, newCRD).Verdict())
 
 	newCRD.Spec.Scope = apiextensionsv1.ClusterScoped
-	compatEdit(t, newCRD, ".spec", func(p *apiextensionsv1.JSONSchemaProps) { delete(p.Properties, "size") })
+	editSchema(t, newCRD, ".spec", func(p *apiextensionsv1.JSONSchemaProps) { delete(p.Properties, "size") })
 	assert.Equal(t, "breaking: field-removed, scope-changed", Compare(oldCRD, newCRD).Verdict())
 }
 

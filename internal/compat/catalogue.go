@@ -1,4 +1,4 @@
-package schema
+package compat
 
 // Rule IDs. They are stable: the backend writes the IDs of breaking findings
 // into the Bindsync-Compat commit trailer, and docs/compatibility.md lists them.
@@ -206,13 +206,13 @@ type RuleInfo struct {
 
 // Rules returns the rule catalogue, in documentation order.
 func Rules() []RuleInfo {
-	out := make([]RuleInfo, len(compatCatalogue))
-	copy(out, compatCatalogue)
+	out := make([]RuleInfo, len(catalogue))
+	copy(out, catalogue)
 	return out
 }
 
-// compatCatalogue is the single source of each rule's severity.
-var compatCatalogue = []RuleInfo{
+// catalogue is the single source of each rule's severity.
+var catalogue = []RuleInfo{
 	{RuleCRDAdded, NonBreaking, "crd", "The CRD is new."},
 	{RuleCRDRemoved, Breaking, "crd", "The CRD is deleted: its API and all its objects go away."},
 	{RuleScopeChanged, Breaking, "crd", "The scope moved between Namespaced and Cluster."},
@@ -308,18 +308,18 @@ var compatCatalogue = []RuleInfo{
 	{RuleUnknownChange, Breaking, "any", "A difference no rule understands. Fail closed: treated as breaking."},
 }
 
-var compatSeverityByID = func() map[string]Severity {
-	m := make(map[string]Severity, len(compatCatalogue))
-	for _, r := range compatCatalogue {
+var severityByID = func() map[string]Severity {
+	m := make(map[string]Severity, len(catalogue))
+	for _, r := range catalogue {
 		m[r.ID] = r.Severity
 	}
 	return m
 }()
 
-// compatSeverity returns the severity of rule id; an ID missing from the
+// severityOf returns the severity of rule id; an ID missing from the
 // catalogue is breaking, so a mistake fails closed.
-func compatSeverity(id string) Severity {
-	if s, ok := compatSeverityByID[id]; ok {
+func severityOf(id string) Severity {
+	if s, ok := severityByID[id]; ok {
 		return s
 	}
 	return Breaking
