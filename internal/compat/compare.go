@@ -127,6 +127,7 @@ func Compare(oldCRD, newCRD *apiextensionsv1.CustomResourceDefinition) Report {
 		c.add(crdFinding(RuleCRDRemoved, oldCRD.Name, "",
 			"CRD "+oldCRD.Name+" is removed: its API and every object of it go away"))
 	default:
+		c.oldCRD = oldCRD
 		compareCRDs(c, oldCRD, newCRD)
 	}
 	sortFindings(c.findings)
@@ -148,6 +149,11 @@ type collector struct {
 	findings []Finding
 	// scratch holds the two blanked copies checkSchemaResidue compares.
 	scratch [2]apiextensionsv1.JSONSchemaProps
+	// oldCRD is the old CRD when a whole CRD is compared (nil for
+	// CompareSchemas); shapes is computed from it when a rule needs to know
+	// what any of its versions declared.
+	oldCRD *apiextensionsv1.CustomResourceDefinition
+	shapes *oldShapes
 }
 
 func (c *collector) add(f Finding) { c.findings = append(c.findings, f) }

@@ -30,6 +30,9 @@ type ruleCase struct {
 	// alsoBreaking lists other rules the change breaks, for changes that
 	// two rules describe (a dropped stored version is also a removed version).
 	alsoBreaking []string
+	// says and neverSays are substrings the finding's message must and must
+	// not contain.
+	says, neverSays []string
 }
 
 // at returns an edit func that runs fn on the property at path.
@@ -48,6 +51,24 @@ func addVersion(c crdRef, name string) {
 	v := *c.Spec.Versions[0].DeepCopy()
 	v.Name, v.Storage = name, false
 	c.Spec.Versions = append(c.Spec.Versions, v)
+}
+
+// withParameters returns an edit that adds a new optional object field
+// "parameters" to the object at path, with a CEL rule on that object.
+func withParameters(path, rule string) func(t *testing.T, c crdRef) {
+	return at(path, func(p schemaRef) {
+		p.Properties["parameters"] = apiextensionsv1.JSONSchemaProps{Type: "object", Properties: map[string]apiextensionsv1.JSONSchemaProps{
+			"size": {Type: "integer"}}}
+		p.XValidations = append(p.XValidations, apiextensionsv1.ValidationRule{Rule: rule, Message: "parameters.size must be positive"})
+	})
+}
+
+// declareKept returns an edit that declares property name under
+// .spec.template, which keeps unknown fields.
+func declareKept(name string, prop apiextensionsv1.JSONSchemaProps) func(t *testing.T, c crdRef) {
+	return at(".spec.template", func(p schemaRef) {
+		p.Properties = map[string]apiextensionsv1.JSONSchemaProps{name: prop}
+	})
 }
 
 func ruleCases() []ruleCase {
@@ -80,6 +101,43 @@ func ruleCases() []ruleCase {
 			p.Properties["color"] = apiextensionsv1.JSONSchemaProps{Type: "string", MaxLength: i64(3), Pattern: "^[a-z]+$",
 				Enum: []apiextensionsv1.JSON{rawJSON(`"red"`)}, Default: rawJSONPtr(`"red"`)}
 		}), rule: RuleFieldAdded, path: ".spec.color", side: SideSpec},
+
+		// Fields declared under an object that keeps unknown fields: stored
+		// objects may already hold them, with any value.
+		{name: "field declared under preserve-unknown-fields with a type is breaking", new: declareKept("replicas",
+			apiextensionsv1.JSONSchemaProps{Type: "integer"}),
+			breaking: true, rule: RuleTypeChanged, path: ".spec.template.replicas", side: SideSpec,
+			says: []string{"newly declared under .spec.template, which keeps unknown fields"}},
+		{name: "field declared under preserve-unknown-fields with an enum is breaking", new: declareKept("mode",
+			apiextensionsv1.JSONSchemaProps{Type: "string", Enum: []apiextensionsv1.JSON{rawJSON(`"a"`)}}),
+			breaking: true, rule: RuleEnumAdded, path: ".spec.template.mode", side: SideSpec, alsoBreaking: []string{RuleTypeChanged}},
+		{name: "field declared under preserve-unknown-fields with a pattern is breaking", new: declareKept("name",
+			apiextensionsv1.JSONSchemaProps{Type: "string", Pattern: "^[a-z]+$"}),
+			breaking: true, rule: RulePatternAdded, path: ".spec.template.name", side: SideSpec, alsoBreaking: []string{RuleTypeChanged}},
+		{name: "field declared under preserve-unknown-fields with a maximum is breaking", new: declareKept("replicas",
+			apiextensionsv1.JSONSchemaProps{Type: "integer", Maximum: f64(10)}),
+			breaking: true, rule: RuleMaximumTightened, path: ".spec.template.replicas", side: SideSpec, alsoBreaking: []string{RuleTypeChanged}},
+		{name: "field declared under preserve-unknown-fields with a CEL rule is breaking", new: declareKept("replicas",
+			apiextensionsv1.JSONSchemaProps{XIntOrString: true, XValidations: apiextensionsv1.ValidationRules{{Rule: "self != 0"}}}),
+			breaking: true, rule: RuleValidationRuleAdded, path: ".spec.template.replicas", side: SideSpec, alsoBreaking: []string{RuleIntOrStringChanged}},
+		{name: "object declared under preserve-unknown-fields with a required field is breaking", new: declareKept("owner",
+			apiextensionsv1.JSONSchemaProps{Type: "object", XPreserveUnknownFields: truePtr(), Required: []string{"name"},
+				Properties: map[string]apiextensionsv1.JSONSchemaProps{"name": {XPreserveUnknownFields: truePtr()}}}),
+			breaking: true, rule: RuleRequiredAdded, path: ".spec.template.owner.name", side: SideSpec, alsoBreaking: []string{RuleTypeChanged}},
+		{name: "object declared under preserve-unknown-fields without keeping unknown fields is breaking", new: declareKept("settings",
+			apiextensionsv1.JSONSchemaProps{Type: "object", Properties: map[string]apiextensionsv1.JSONSchemaProps{"level": {XPreserveUnknownFields: truePtr()}}}),
+			breaking: true, rule: RulePreserveUnknownFieldsChanged, path: ".spec.template.settings", side: SideSpec,
+			alsoBreaking: []string{RuleTypeChanged}, says: []string{"pruned"}},
+		{name: "map declared under preserve-unknown-fields with a typed value is breaking", new: declareKept("labels",
+			apiextensionsv1.JSONSchemaProps{Type: "object", AdditionalProperties: &apiextensionsv1.JSONSchemaPropsOrBool{
+				Allows: true, Schema: &apiextensionsv1.JSONSchemaProps{Type: "string"}}}),
+			breaking: true, rule: RuleTypeChanged, path: ".spec.template.labels[*]", side: SideSpec},
+		{name: "bare field declared under preserve-unknown-fields is not breaking", new: declareKept("anything",
+			apiextensionsv1.JSONSchemaProps{}),
+			rule: RuleFieldAdded, path: ".spec.template.anything", side: SideSpec},
+		{name: "field declared under preserve-unknown-fields that keeps unknown fields is not breaking", new: declareKept("extra",
+			apiextensionsv1.JSONSchemaProps{XPreserveUnknownFields: truePtr(), Description: "Anything.", Default: rawJSONPtr(`{}`)}),
+			rule: RuleFieldAdded, path: ".spec.template.extra", side: SideSpec},
 
 		// Types.
 		{name: "type changed is breaking", new: at(".spec.name", func(p schemaRef) { p.Type = "integer" }),
@@ -199,7 +257,8 @@ func ruleCases() []ruleCase {
 		{name: "pattern changed is breaking",
 			old:      at(".spec.name", func(p schemaRef) { p.Pattern = "^[a-z]+$" }),
 			new:      at(".spec.name", func(p schemaRef) { p.Pattern = "^[a-z0-9]+$" }),
-			breaking: true, rule: RulePatternChanged, path: ".spec.name", side: SideSpec},
+			breaking: true, rule: RulePatternChanged, path: ".spec.name", side: SideSpec,
+			says: []string{"cannot tell"}, neverSays: []string{"values that were valid may be rejected"}},
 		{name: "pattern removed is not breaking", old: at(".spec.name", func(p schemaRef) { p.Pattern = "^[a-z]+$" }),
 			rule: RulePatternRemoved, path: ".spec.name", side: SideSpec},
 		{name: "format added is breaking", new: at(".spec.name", func(p schemaRef) { p.Format = "hostname" }),
@@ -264,6 +323,54 @@ func ruleCases() []ruleCase {
 			rule: RuleValidationRuleRemoved, path: ".spec", side: SideSpec},
 		{name: "CEL rule changed is breaking", new: at(".spec", func(p schemaRef) { p.XValidations[0].Rule = "self.size > 0" }),
 			breaking: true, rule: RuleValidationRuleChanged, path: ".spec", side: SideSpec},
+		{name: "CEL rule loosened is breaking and says the engine cannot tell looser from tighter",
+			new:      at(".spec", func(p schemaRef) { p.XValidations[0].Rule = "self.size >= -1" }),
+			breaking: true, rule: RuleValidationRuleChanged, path: ".spec", side: SideSpec,
+			says: []string{"cannot tell whether the new rule is looser or tighter"}, neverSays: []string{"objects that were valid may be rejected"}},
+
+		// CEL rules arriving with a new optional field.
+		{name: "has()-guarded rule with new optional field is not breaking", new: withParameters(".spec",
+			"!has(self.parameters) || self.parameters.size > 0"),
+			rule: RuleValidationRuleAddedGuarded, path: ".spec", side: SideSpec},
+		{name: "has()-guarded rule in conditional form with new optional field is not breaking", new: withParameters(".spec",
+			"has(self.parameters) ? self.parameters.size > 0 : true"),
+			rule: RuleValidationRuleAddedGuarded, path: ".spec", side: SideSpec},
+		{name: "has()-guarded rule in parentheses with new optional field is not breaking", new: withParameters(".spec",
+			" ( !has(self.parameters) || (self.parameters.size > 0 && self.parameters.size < 10) ) "),
+			rule: RuleValidationRuleAddedGuarded, path: ".spec", side: SideSpec},
+		{name: "unguarded rule with new optional field stays breaking", new: withParameters(".spec",
+			"self.parameters.size > 0"),
+			breaking: true, rule: RuleValidationRuleAdded, path: ".spec", side: SideSpec},
+		{name: "rule guarded by has() of the new field only in a later clause stays breaking", new: withParameters(".spec",
+			"self.size > 0 || !has(self.parameters)"),
+			breaking: true, rule: RuleValidationRuleAdded, path: ".spec", side: SideSpec},
+		{name: "has()-guarded disjunction inside a conditional stays breaking", new: withParameters(".spec",
+			"!has(self.parameters) || self.size > 0 ? self.size < 10 : true"),
+			breaking: true, rule: RuleValidationRuleAdded, path: ".spec", side: SideSpec},
+		{name: "has()-guarded conjunction stays breaking", new: withParameters(".spec",
+			"!has(self.parameters) && self.size > 0 || self.size > 1"),
+			breaking: true, rule: RuleValidationRuleAdded, path: ".spec", side: SideSpec},
+		{name: "rule guarded by has() of a field that already existed stays breaking", new: at(".spec", func(p schemaRef) {
+			p.XValidations = append(p.XValidations, apiextensionsv1.ValidationRule{Rule: "!has(self.name) || self.name != 'x'"})
+		}), breaking: true, rule: RuleValidationRuleAdded, path: ".spec", side: SideSpec},
+		{name: "rule guarded by has() of a nested path of the new field stays breaking", new: withParameters(".spec",
+			"!has(self.parameters.size) || self.parameters.size > 0"),
+			breaking: true, rule: RuleValidationRuleAdded, path: ".spec", side: SideSpec},
+		{name: "has()-guarded rule for a field another version already declared stays breaking",
+			old: crd(func(c crdRef) {
+				addVersion(c, "v2")
+				c.Spec.Versions[1].Schema.OpenAPIV3Schema.Properties["spec"].Properties["parameters"] = apiextensionsv1.JSONSchemaProps{Type: "object"}
+			}),
+			new: func(t *testing.T, c crdRef) {
+				addVersion(c, "v2")
+				c.Spec.Versions[1].Schema.OpenAPIV3Schema.Properties["spec"].Properties["parameters"] = apiextensionsv1.JSONSchemaProps{Type: "object"}
+				withParameters(".spec", "!has(self.parameters) || self.parameters.size > 0")(t, c)
+			},
+			breaking: true, rule: RuleValidationRuleAdded, path: ".spec", side: SideSpec},
+		{name: "has()-guarded rule under preserve-unknown-fields stays breaking", new: at(".spec.template", func(p schemaRef) {
+			p.Properties = map[string]apiextensionsv1.JSONSchemaProps{"parameters": {XPreserveUnknownFields: truePtr()}}
+			p.XValidations = apiextensionsv1.ValidationRules{{Rule: "!has(self.parameters) || self.parameters.size > 0"}}
+		}), breaking: true, rule: RuleValidationRuleAdded, path: ".spec.template", side: SideSpec},
 		{name: "CEL rule message changed is not breaking", new: at(".spec", func(p schemaRef) { p.XValidations[0].Message = "size is negative" }),
 			rule: RuleValidationRuleMessageChanged, path: ".spec", side: SideSpec},
 		{name: "CEL rule optionalOldSelf changed is breaking", new: at(".spec", func(p schemaRef) { p.XValidations[0].OptionalOldSelf = truePtr() }),
@@ -364,13 +471,42 @@ func ruleCases() []ruleCase {
 				c.Spec.Versions[0].Storage, c.Spec.Versions[1].Storage = false, true
 			}),
 			breaking: true, rule: RuleStorageVersionChanged, side: SideCRD},
+		{name: "storage moved to a new version with the same schema is not breaking", new: crd(func(c crdRef) {
+			addVersion(c, "v2")
+			c.Spec.Versions[0].Storage, c.Spec.Versions[1].Storage = false, true
+		}), rule: RuleStorageVersionMovedSameSchema, side: SideCRD, says: []string{"storedVersions", "storage migration"}},
+		{name: "storage moved to a new version with another schema is breaking", new: crd(func(c crdRef) {
+			addVersion(c, "v2")
+			c.Spec.Versions[0].Storage, c.Spec.Versions[1].Storage = false, true
+			delete(c.Spec.Versions[1].Schema.OpenAPIV3Schema.Properties["spec"].Properties, "size")
+		}), breaking: true, rule: RuleStorageVersionChanged, side: SideCRD},
+		{name: "storage moved to a new version with the same schema under webhook conversion is breaking", new: crd(func(c crdRef) {
+			addVersion(c, "v2")
+			c.Spec.Versions[0].Storage, c.Spec.Versions[1].Storage = false, true
+			c.Spec.Conversion = &apiextensionsv1.CustomResourceConversion{Strategy: apiextensionsv1.WebhookConverter,
+				Webhook: &apiextensionsv1.WebhookConversion{ConversionReviewVersions: []string{"v1"}}}
+		}), breaking: true, rule: RuleStorageVersionChanged, side: SideCRD},
 		{name: "stored version dropped is breaking",
 			old:      crd(func(c crdRef) { addVersion(c, "v1beta1"); c.Status.StoredVersions = []string{"v1beta1", "v1"} }),
 			breaking: true, rule: RuleStoredVersionRemoved, side: SideCRD, version: "v1beta1", alsoBreaking: []string{RuleVersionRemoved}},
 		{name: "conversion strategy changed is breaking", new: crd(func(c crdRef) {
 			c.Spec.Conversion = &apiextensionsv1.CustomResourceConversion{Strategy: apiextensionsv1.WebhookConverter,
 				Webhook: &apiextensionsv1.WebhookConversion{ConversionReviewVersions: []string{"v1"}}}
-		}), breaking: true, rule: RuleConversionStrategyChanged, side: SideCRD},
+		}), breaking: true, rule: RuleConversionStrategyChanged, side: SideCRD,
+			says: []string{"had one version"}, neverSays: []string{"read in another version than stored come out differently"}},
+		{name: "conversion strategy changed on a CRD with two versions is breaking",
+			old: crd(func(c crdRef) { addVersion(c, "v2") }),
+			new: crd(func(c crdRef) {
+				addVersion(c, "v2")
+				c.Spec.Conversion = &apiextensionsv1.CustomResourceConversion{Strategy: apiextensionsv1.WebhookConverter,
+					Webhook: &apiextensionsv1.WebhookConversion{ConversionReviewVersions: []string{"v1"}}}
+			}), breaking: true, rule: RuleConversionStrategyChanged, side: SideCRD,
+			says: []string{"objects read in another version than stored come out differently"}},
+		{name: "webhook conversion introduced with a second version is not breaking", new: crd(func(c crdRef) {
+			addVersion(c, "v2")
+			c.Spec.Conversion = &apiextensionsv1.CustomResourceConversion{Strategy: apiextensionsv1.WebhookConverter,
+				Webhook: &apiextensionsv1.WebhookConversion{ConversionReviewVersions: []string{"v1"}}}
+		}), rule: RuleConversionWebhookAdded, side: SideCRD, says: []string{"no existing client"}},
 		{name: "conversion webhook settings changed are not breaking",
 			old: crd(func(c crdRef) {
 				c.Spec.Conversion = &apiextensionsv1.CustomResourceConversion{Strategy: apiextensionsv1.WebhookConverter,
@@ -444,6 +580,15 @@ func TestCompareRules(t *testing.T) {
 			assert.Equal(t, wantSev, f.Severity, "severity")
 			assert.NotEmpty(t, f.Message)
 			assert.NotContains(t, f.Message, "\n")
+			for _, want := range tc.says {
+				assert.Contains(t, f.Message, want, "message")
+			}
+			for _, never := range tc.neverSays {
+				assert.NotContains(t, f.Message, never, "message")
+			}
+			if !tc.breaking {
+				assert.NotContains(t, f.Message, "rejected", "a non-breaking finding must not claim objects are rejected")
+			}
 			if tc.breaking {
 				want := append([]string{tc.rule}, tc.alsoBreaking...)
 				sort.Strings(want)
@@ -579,14 +724,91 @@ func TestCompareWalksIntoAllVersions(t *testing.T) {
 	assert.Equal(t, ".spec.size", r.Findings[0].Path)
 }
 
-func TestCompareTypeChangeDoesNotListEveryChild(t *testing.T) {
-	oldCRD, newCRD := newWidget(t), newWidget(t)
-	editSchema(t, newCRD, ".spec.config", func(p *apiextensionsv1.JSONSchemaProps) {
-		p.Type, p.Properties = "string", nil
-	})
-	r := Compare(oldCRD, newCRD)
-	assert.Equal(t, []string{RuleTypeChanged}, r.BreakingRules())
-	assert.Len(t, r.Findings, 1)
+// TestCompareTypeChangeReportsOnlyTypeChanged: when a declared type is
+// replaced, constraints that only mean something for one type are not
+// judged on that path, and its children are not listed one by one.
+func TestCompareTypeChangeReportsOnlyTypeChanged(t *testing.T) {
+	cases := []struct {
+		name     string
+		path     string
+		old, new func(p schemaRef)
+	}{
+		{name: "object turned into a string lists no child", path: ".spec.config",
+			new: func(p schemaRef) { p.Type, p.Properties = "string", nil }},
+		{name: "string with a format turned into an integer reports no format-removed", path: ".spec.name",
+			old: func(p schemaRef) { p.Format = "date-time" },
+			new: func(p schemaRef) { p.Type, p.Format = "integer", "" }},
+		{name: "string with pattern and maxLength turned into an integer with a maximum reports only type-changed", path: ".spec.name",
+			old: func(p schemaRef) { p.Pattern, p.MaxLength = "^[a-z]+$", i64(10) },
+			new: func(p schemaRef) { p.Type, p.Pattern, p.MaxLength, p.Maximum = "integer", "", nil, f64(10) }},
+		{name: "string enum turned into an integer enum reports no enum values", path: ".spec.mode",
+			new: func(p schemaRef) { p.Type, p.Enum = "integer", []apiextensionsv1.JSON{rawJSON(`1`), rawJSON(`2`)} }},
+		{name: "list turned into a map reports no list limits", path: ".spec.tags",
+			old: func(p schemaRef) { p.MinItems = i64(1) },
+			new: func(p schemaRef) {
+				p.Type, p.Items, p.MinItems = "object", nil, nil
+				p.AdditionalProperties = &apiextensionsv1.JSONSchemaPropsOrBool{Allows: true, Schema: &apiextensionsv1.JSONSchemaProps{Type: "string"}}
+			}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			oldCRD, newCRD := newWidget(t), newWidget(t)
+			if tc.old != nil {
+				editSchema(t, oldCRD, tc.path, func(p *apiextensionsv1.JSONSchemaProps) { tc.old(p) })
+				editSchema(t, newCRD, tc.path, func(p *apiextensionsv1.JSONSchemaProps) { tc.old(p) })
+			}
+			editSchema(t, newCRD, tc.path, func(p *apiextensionsv1.JSONSchemaProps) { tc.new(p) })
+			r := Compare(oldCRD, newCRD)
+			require.Len(t, r.Findings, 1, "findings %+v", r.Findings)
+			assert.Equal(t, RuleTypeChanged, r.Findings[0].Rule)
+			assert.Equal(t, tc.path, r.Findings[0].Path)
+		})
+	}
+}
+
+// TestGuardField pins the recogniser of CEL rules that only apply once a
+// field is set. It is strict: anything but the three top-level forms is
+// not a guard, so the rule stays breaking.
+func TestGuardField(t *testing.T) {
+	cases := []struct {
+		rule string
+		want string
+	}{
+		{`!has(self.parameters) || self.parameters.size > 0`, "parameters"},
+		{`!has(self.parameters) || a || b`, "parameters"},
+		{`(!has(self.parameters)) || (self.parameters.size > 0)`, "parameters"},
+		{`  ( !has( self.parameters ) || self.parameters.size > 0 )  `, "parameters"},
+		{`has(self.parameters) ? self.parameters.size > 0 : true`, "parameters"},
+		{`!has(self.parameters) ? true : self.parameters.size > 0`, "parameters"},
+		{`has(self.p) ? (self.p.a ? 1 : 2) > 0 : true`, "p"},
+		{`!has(self.p) || self.p.name == 'a || b'`, "p"},
+		{`!has(self.p) || self.p.name == "x ? y : z"`, "p"},
+
+		{`self.parameters.size > 0`, ""},
+		{`has(self.parameters) || self.size > 0`, ""},
+		{`!has(self.parameters)`, ""},
+		{`self.size > 0 || !has(self.parameters)`, ""},
+		{`!has(self.parameters) && self.size > 0 || true`, ""},
+		{`!has(self.parameters) || self.size > 0 ? true : false`, ""},
+		{`has(self.parameters) ? self.parameters.size > 0 : false`, ""},
+		{`has(self.parameters) ? true : self.size > 0`, ""},
+		{`!has(self.parameters.size) || self.parameters.size > 0`, ""},
+		{`!has(oldSelf.parameters) || self.parameters.size > 0`, ""},
+		{`!!has(self.parameters) || self.size > 0`, ""},
+		{`(!has(self.p)) && (x) || y`, ""},
+		{`!has(self.p) || r"\" || true`, ""},
+		{"!has(self.p) // comment\n || true", ""},
+		{`!has(self.p) || self.x == '''a'''`, ""},
+		{`!has(self.p) || (self.x`, ""},
+		{`!has(self.p) || self.x)`, ""},
+		{`!has(self.p) || self.?q.orValue(0) > 0`, ""},
+		{``, ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.rule, func(t *testing.T) {
+			assert.Equal(t, tc.want, guardField(tc.rule))
+		})
+	}
 }
 
 func TestCompareQuotesPropertyNamesThatAreNotIdentifiers(t *testing.T) {

@@ -163,10 +163,32 @@ func storageVersionOf(crd *apiextensionsv1.CustomResourceDefinition) string {
 
 func checkStorageVersion(c *collector, o, n *apiextensionsv1.CustomResourceDefinition) {
 	os, ns := storageVersionOf(o), storageVersionOf(n)
-	if os != ns {
-		c.add(crdFinding(RuleStorageVersionChanged, os, ns,
-			"storage version moved from "+quote(os)+" to "+quote(ns)+": objects are stored in another version from now on and need a storage migration"))
+	if os == ns {
+		return
 	}
+	if storageMovedToSameSchema(o, n, os, ns) {
+		c.add(crdFinding(RuleStorageVersionMovedSameSchema, os, ns,
+			"storage version moved from "+os+" to "+ns+", a new version with the same schema: no object reads differently, "+
+				"but objects stay stored as "+os+" until a storage migration rewrites them; keep "+os+" defined while status.storedVersions lists it"))
+		return
+	}
+	c.add(crdFinding(RuleStorageVersionChanged, os, ns,
+		"storage version moved from "+quote(os)+" to "+quote(ns)+": objects are stored in another version from now on and need a storage migration"))
+}
+
+// storageMovedToSameSchema reports whether the storage version moved from
+// os to ns, a version the old CRD did not have, whose schema compares equal
+// to the old storage version's, with conversion None: objects are read by
+// rewriting apiVersion, so no object reads differently.
+func storageMovedToSameSchema(o, n *apiextensionsv1.CustomResourceDefinition, os, ns string) bool {
+	if os == "" || ns == "" || conversionStrategyOf(n) != string(apiextensionsv1.NoneConverter) {
+		return false
+	}
+	if _, existed := versionsByName(o)[ns]; existed {
+		return false
+	}
+	oldV, newV := versionsByName(o)[os], versionsByName(n)[ns]
+	return len(CompareSchemas(ns, versionSchemaOf(oldV), versionSchemaOf(newV)).Findings) == 0
 }
 
 func checkStoredVersions(c *collector, o, n *apiextensionsv1.CustomResourceDefinition) {
@@ -188,9 +210,20 @@ func conversionStrategyOf(crd *apiextensionsv1.CustomResourceDefinition) string 
 
 func checkConversion(c *collector, o, n *apiextensionsv1.CustomResourceDefinition) {
 	os, ns := conversionStrategyOf(o), conversionStrategyOf(n)
-	if os != ns {
+	switch {
+	case os == ns:
+	case len(o.Spec.Versions) > 1:
 		c.add(crdFinding(RuleConversionStrategyChanged, os, ns,
 			"conversion strategy changed from "+os+" to "+ns+": objects read in another version than stored come out differently"))
+		return
+	case ns == string(apiextensionsv1.WebhookConverter) && len(n.Spec.Versions) > 1:
+		c.add(crdFinding(RuleConversionWebhookAdded, os, ns,
+			"webhook conversion introduced together with a new version; the CRD had one version, so no existing client reads a version other than the stored one"))
+		return
+	default:
+		c.add(crdFinding(RuleConversionStrategyChanged, os, ns,
+			"conversion strategy changed from "+os+" to "+ns+"; the CRD had one version, so no object was read in another version, "+
+				"but bindsync does not judge conversion between versions; treated as breaking"))
 		return
 	}
 	var ow, nw *apiextensionsv1.WebhookConversion

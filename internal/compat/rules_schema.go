@@ -16,6 +16,11 @@ type node struct {
 	side    Side
 	old     *apiextensionsv1.JSONSchemaProps
 	new     *apiextensionsv1.JSONSchemaProps
+	// declared and keptBy are set inside a property newly declared under an
+	// object that keeps unknown fields: declared is that property's path,
+	// keptBy the path of the object. old is then anyValueLike(new): stored
+	// objects may already hold the property, with any value.
+	declared, keptBy string
 }
 
 // finding builds a finding of rule id at this node. Breaking findings say who
@@ -23,6 +28,10 @@ type node struct {
 func (n *node) finding(id, oldValue, newValue, message string) Finding {
 	sev := severityOf(id)
 	if sev == Breaking {
+		if n.declared != "" {
+			message += "; " + n.declared + " is newly declared under " + n.keptBy +
+				", which keeps unknown fields, so stored objects may already hold it with any value"
+		}
 		message += whoBreaks(n.side)
 	}
 	return Finding{
@@ -33,7 +42,7 @@ func (n *node) finding(id, oldValue, newValue, message string) Finding {
 
 // at returns a node for a child path with the same version and side.
 func (n *node) at(path string) *node {
-	return &node{version: n.version, path: path, side: n.side}
+	return &node{version: n.version, path: path, side: n.side, declared: n.declared, keptBy: n.keptBy}
 }
 
 // schemaRule is one check of a property present in both schemas. Each
@@ -42,29 +51,34 @@ func (n *node) at(path string) *node {
 type schemaRule struct {
 	name  string
 	check func(c *collector, n *node)
+	// sameType marks constraints that only mean something for one type
+	// (enum values, lengths, patterns, ...). They are not judged on a node
+	// whose declared type changed: type-changed already says every value
+	// must change, and a format-removed next to it would read as relief.
+	sameType bool
 }
 
 // schemaRules run, in this order, on every property present in both
 // schemas. The walk (compareSchemaNodes) then descends into properties,
 // items and additionalProperties schemas.
 var schemaRules = []schemaRule{
-	{"type", checkType},
-	{"enum", checkEnum},
-	{"required", checkRequired},
-	{"limits", checkLimits},
-	{"multiple-of", checkMultipleOf},
-	{"unique-items", checkUniqueItems},
-	{"pattern", checkPattern},
-	{"format", checkFormat},
-	{"nullable", checkNullable},
-	{"default", checkDefault},
-	{"extensions", checkExtensions},
-	{"list-map-keys", checkListMapKeys},
-	{"additional-properties", checkAdditionalProperties},
-	{"validations", checkValidations},
-	{"composition", checkComposition},
-	{"description", checkDescription},
-	{"unknown", checkSchemaResidue},
+	{"type", checkType, false},
+	{"enum", checkEnum, true},
+	{"required", checkRequired, true},
+	{"limits", checkLimits, true},
+	{"multiple-of", checkMultipleOf, true},
+	{"unique-items", checkUniqueItems, true},
+	{"pattern", checkPattern, true},
+	{"format", checkFormat, true},
+	{"nullable", checkNullable, false},
+	{"default", checkDefault, false},
+	{"extensions", checkExtensions, false},
+	{"list-map-keys", checkListMapKeys, true},
+	{"additional-properties", checkAdditionalProperties, true},
+	{"validations", checkValidations, false},
+	{"composition", checkComposition, false},
+	{"description", checkDescription, false},
+	{"unknown", checkSchemaResidue, false},
 }
 
 // compareRootSchemas compares one version's openAPIV3Schema. A missing
@@ -82,10 +96,14 @@ func compareRootSchemas(c *collector, version string, oldSchema, newSchema *apie
 
 // compareSchemaNodes runs every schema rule on n and walks into its children.
 func compareSchemaNodes(c *collector, n *node) {
+	retyped := typeReplaced(n.old, n.new)
 	for _, r := range schemaRules {
+		if r.sameType && retyped {
+			continue
+		}
 		r.check(c, n)
 	}
-	if typeIncompatible(n.old.Type, n.new.Type) {
+	if retyped {
 		return // type-changed already says everything below changed
 	}
 	compareProperties(c, n)
@@ -140,6 +158,14 @@ func compareProperties(c *collector, n *node) {
 		case !inNew:
 			c.add(child.finding(RuleFieldRemoved, typeName(&oldProp), "",
 				"field "+child.path+" removed: values in it are pruned and clients using it lose data"))
+		case !inOld && boolPtr(n.old.XPreserveUnknownFields):
+			// Stored objects may already hold the field, with any value:
+			// judge its schema as a change from "anything".
+			c.add(child.finding(RuleFieldAdded, "", typeName(&newProp), "new field "+child.path+" declared under "+
+				n.path+", which keeps unknown fields: its schema is judged against the values stored objects may already hold"))
+			child.old, child.new = anyValueLike(&newProp), &newProp
+			child.declared, child.keptBy = child.path, n.path
+			compareSchemaNodes(c, child)
 		case !inOld:
 			c.add(child.finding(RuleFieldAdded, "", typeName(&newProp), "new field "+child.path))
 		default:
@@ -177,12 +203,51 @@ func typeIncompatible(oldType, newType string) bool {
 	return oldType != newType && !(oldType == "integer" && newType == "number")
 }
 
+// typeReplaced reports whether a declared type was replaced by an
+// incompatible one. A type declared where there was none (an untyped,
+// int-or-string or preserve-unknown-fields value) replaces nothing: the
+// constraints and children of the new schema are still judged one by one.
+func typeReplaced(o, n *apiextensionsv1.JSONSchemaProps) bool {
+	return o.Type != "" && typeIncompatible(o.Type, n.Type)
+}
+
+// anyValueLike returns the schema a value had when it was kept unvalidated
+// under an object with x-kubernetes-preserve-unknown-fields: any type, and
+// every field of a nested object kept. It has p's shape (items and map
+// values) so that the walk reaches p's item and value schemas, and p's
+// documentation and default, which are not constraints on stored values.
+// A bare {} or a declaration that only keeps unknown fields is then no
+// change; every type, enum, limit, required field or pruning p adds is.
+func anyValueLike(p *apiextensionsv1.JSONSchemaProps) *apiextensionsv1.JSONSchemaProps {
+	a := &apiextensionsv1.JSONSchemaProps{
+		Description: p.Description, Title: p.Title, Example: p.Example, ExternalDocs: p.ExternalDocs, Default: p.Default,
+		XPreserveUnknownFields: p.XPreserveUnknownFields,
+	}
+	if items := itemsSchema(p); items != nil {
+		a.Items = &apiextensionsv1.JSONSchemaPropsOrArray{Schema: anyValueLike(items)}
+	}
+	switch ap := p.AdditionalProperties; {
+	case ap != nil && ap.Schema != nil:
+		// A map keeps every key; its value schema is judged at [*].
+		a.AdditionalProperties = &apiextensionsv1.JSONSchemaPropsOrBool{Allows: ap.Allows, Schema: anyValueLike(ap.Schema)}
+	case p.Type == "object" || len(p.Properties) > 0:
+		// A stored object kept every field; a declaration that does not
+		// keep unknown fields prunes them.
+		t := true
+		a.XPreserveUnknownFields = &t
+	}
+	return a
+}
+
 func checkType(c *collector, n *node) {
 	o, nw := n.old.Type, n.new.Type
 	switch {
 	case o == nw:
 	case !typeIncompatible(o, nw):
 		c.add(n.finding(RuleTypeWidened, o, nw, "type widened from integer to number"))
+	case o == "":
+		c.add(n.finding(RuleTypeChanged, quote(o), quote(nw),
+			"type "+nw+" declared where any value was accepted: values of another type no longer validate"))
 	default:
 		c.add(n.finding(RuleTypeChanged, quote(o), quote(nw),
 			"type changed from "+quote(o)+" to "+quote(nw)+": existing values no longer validate"))
@@ -388,16 +453,18 @@ func checkUniqueItems(c *collector, n *node) {
 }
 
 func checkPattern(c *collector, n *node) {
-	checkStringAttr(c, n, "pattern", n.old.Pattern, n.new.Pattern, RulePatternAdded, RulePatternChanged, RulePatternRemoved)
+	checkStringAttr(c, n, "pattern", n.old.Pattern, n.new.Pattern, RulePatternAdded, RulePatternChanged, RulePatternRemoved,
+		"regular expressions are not compared, so bindsync cannot tell whether the pattern got looser or tighter; treated as breaking")
 }
 
 func checkFormat(c *collector, n *node) {
-	checkStringAttr(c, n, "format", n.old.Format, n.new.Format, RuleFormatAdded, RuleFormatChanged, RuleFormatRemoved)
+	checkStringAttr(c, n, "format", n.old.Format, n.new.Format, RuleFormatAdded, RuleFormatChanged, RuleFormatRemoved,
+		"values valid in the old format may not be valid in the new one")
 }
 
-// checkStringAttr judges a string-valued constraint: adding or changing
-// it tightens, removing it loosens.
-func checkStringAttr(c *collector, n *node, name, o, nw, added, changed, removed string) {
+// checkStringAttr judges a string-valued constraint: adding it tightens,
+// removing it loosens, changing it is breaking for the reason given.
+func checkStringAttr(c *collector, n *node, name, o, nw, added, changed, removed, whyChanged string) {
 	switch {
 	case o == nw:
 	case o == "":
@@ -405,7 +472,7 @@ func checkStringAttr(c *collector, n *node, name, o, nw, added, changed, removed
 	case nw == "":
 		c.add(n.finding(removed, o, "", name+" removed"))
 	default:
-		c.add(n.finding(changed, o, nw, name+" changed: values that were valid may be rejected"))
+		c.add(n.finding(changed, o, nw, name+" changed: "+whyChanged))
 	}
 }
 
@@ -547,12 +614,24 @@ func checkValidations(c *collector, n *node) {
 	}
 	sort.Slice(removed, func(i, j int) bool { return removed[i].Rule < removed[j].Rule })
 	sort.Slice(added, func(i, j int) bool { return added[i].Rule < added[j].Rule })
+	// A rule that only applies when a field new in this change is set cannot
+	// reject a stored object: none has that field.
+	unguarded := added[:0]
+	for _, r := range added {
+		if f := guardField(r.Rule); f != "" && c.fieldIsNew(n, f) {
+			c.add(n.finding(RuleValidationRuleAddedGuarded, "", r.Rule, "CEL rule added, guarded by has(self."+f+
+				"): "+childPath(n.path, f)+" is new in this change, so no stored object has it and none can fail the rule"))
+			continue
+		}
+		unguarded = append(unguarded, r)
+	}
+	added = unguarded
 	// A removed and an added rule with the same message are one rule changed.
 	for i := 0; i < len(added); i++ {
 		for j := 0; j < len(removed); j++ {
 			if added[i].Message != "" && added[i].Message == removed[j].Message {
 				c.add(n.finding(RuleValidationRuleChanged, removed[j].Rule, added[i].Rule,
-					"CEL rule "+strconv.Quote(added[i].Message)+" changed: objects that were valid may be rejected"))
+					"CEL rule "+strconv.Quote(added[i].Message)+" changed its text: bindsync cannot tell whether the new rule is looser or tighter, so it is treated as breaking"))
 				added = append(added[:i], added[i+1:]...)
 				removed = append(removed[:j], removed[j+1:]...)
 				i--
@@ -601,16 +680,17 @@ func checkComposition(c *collector, n *node) {
 	}
 	oAll, nAll := schemaSet(n.old.AllOf), schemaSet(n.new.AllOf)
 	if r, a := setDiff(oAll, nAll); len(r)+len(a) > 0 {
-		emitComposition(c, n, "allOf", len(a) == 0, RuleAllOfChanged, RuleAllOfLoosened, len(oAll), len(nAll))
+		emitComposition(c, n, "allOf", len(a) == 0, len(r) == 0, RuleAllOfChanged, RuleAllOfLoosened, len(oAll), len(nAll))
 	}
 	oAny, nAny := schemaSet(n.old.AnyOf), schemaSet(n.new.AnyOf)
 	if r, a := setDiff(oAny, nAny); len(r)+len(a) > 0 {
 		loosened := len(nAny) == 0 || (len(oAny) > 0 && len(r) == 0)
-		emitComposition(c, n, "anyOf", loosened, RuleAnyOfChanged, RuleAnyOfLoosened, len(oAny), len(nAny))
+		tighter := len(oAny) == 0 || len(a) == 0
+		emitComposition(c, n, "anyOf", loosened, tighter, RuleAnyOfChanged, RuleAnyOfLoosened, len(oAny), len(nAny))
 	}
 	oOne, nOne := schemaSet(n.old.OneOf), schemaSet(n.new.OneOf)
 	if r, a := setDiff(oOne, nOne); len(r)+len(a) > 0 {
-		emitComposition(c, n, "oneOf", len(nOne) == 0, RuleOneOfChanged, RuleOneOfLoosened, len(oOne), len(nOne))
+		emitComposition(c, n, "oneOf", len(nOne) == 0, len(oOne) == 0, RuleOneOfChanged, RuleOneOfLoosened, len(oOne), len(nOne))
 	}
 	var oNot, nNot []string
 	if n.old.Not != nil {
@@ -620,17 +700,25 @@ func checkComposition(c *collector, n *node) {
 		nNot = []string{marshal(n.new.Not)}
 	}
 	if r, a := setDiff(oNot, nNot); len(r)+len(a) > 0 {
-		emitComposition(c, n, "not", len(nNot) == 0, RuleNotChanged, RuleNotLoosened, len(oNot), len(nNot))
+		emitComposition(c, n, "not", len(nNot) == 0, len(oNot) == 0, RuleNotChanged, RuleNotLoosened, len(oNot), len(nNot))
 	}
 }
 
-func emitComposition(c *collector, n *node, name string, loosened bool, changedID, loosenedID string, oldCount, newCount int) {
+// emitComposition reports a change of allOf, anyOf, oneOf or not: loosened
+// when it can only accept more, tighter when it can only accept less, and
+// otherwise changed in a way bindsync does not judge.
+func emitComposition(c *collector, n *node, name string, loosened, tighter bool, changedID, loosenedID string, oldCount, newCount int) {
 	o, nw := strconv.Itoa(oldCount)+" schemas", strconv.Itoa(newCount)+" schemas"
-	if loosened {
+	switch {
+	case loosened:
 		c.add(n.finding(loosenedID, o, nw, name+" loosened"))
-		return
+	case oldCount == 0:
+		c.add(n.finding(changedID, o, nw, name+" added: values that were valid may be rejected"))
+	case tighter:
+		c.add(n.finding(changedID, o, nw, name+" tightened: values that were valid may be rejected"))
+	default:
+		c.add(n.finding(changedID, o, nw, name+" changed: its schemas are compared whole, so bindsync cannot tell whether it got looser or tighter; treated as breaking"))
 	}
-	c.add(n.finding(changedID, o, nw, name+" changed: values that were valid may be rejected"))
 }
 
 func schemaSet(schemas []apiextensionsv1.JSONSchemaProps) []string {
@@ -702,7 +790,7 @@ func blankKnown(dst, p *apiextensionsv1.JSONSchemaProps, walkedItems bool) {
 func checkSchemaResidue(c *collector, n *node) {
 	oi, ni := itemsSchema(n.old), itemsSchema(n.new)
 	walked := oi != nil && ni != nil
-	if (n.old.Items == nil && n.new.Items == nil) || typeIncompatible(n.old.Type, n.new.Type) {
+	if (n.old.Items == nil && n.new.Items == nil) || typeReplaced(n.old, n.new) {
 		walked = true // nothing to compare, or type-changed covers it
 	}
 	o, nw := &c.scratch[0], &c.scratch[1]
