@@ -246,7 +246,7 @@ func checkType(c *collector, n *node) {
 	case !typeIncompatible(o, nw):
 		c.add(n.finding(RuleTypeWidened, o, nw, "type widened from integer to number"))
 	case o == "":
-		c.add(n.finding(RuleTypeChanged, quote(o), quote(nw),
+		c.add(n.finding(RuleTypeChanged, "any", nw,
 			"type "+nw+" declared where any value was accepted: values of another type no longer validate"))
 	default:
 		c.add(n.finding(RuleTypeChanged, quote(o), quote(nw),
