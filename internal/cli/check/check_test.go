@@ -79,6 +79,8 @@ type jsonReport struct {
 		PathCount     int                 `json:"pathCount"`
 		Compatible    bool                `json:"compatible"`
 		BreakingRules []string            `json:"breakingRules"`
+		OrderOnly     bool                `json:"orderOnly"`
+		SchemaHash    string              `json:"schemaHash"`
 		Findings      []map[string]string `json:"findings"`
 	} `json:"results"`
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"reflect"
 	"sort"
 	"strings"
 	"text/tabwriter"
@@ -11,6 +12,7 @@ import (
 
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 
+	"github.com/bindsync/bindsync/internal/compat"
 	"github.com/bindsync/bindsync/internal/schema"
 )
 
@@ -43,16 +45,21 @@ type result struct {
 	New string `json:"new,omitempty"`
 	// Paths lists every repository path with this exact change, PathCount
 	// their number (repository form).
-	Paths         []string         `json:"paths,omitempty"`
-	PathCount     int              `json:"pathCount,omitempty"`
-	Compatible    bool             `json:"compatible"`
-	BreakingRules []string         `json:"breakingRules,omitempty"`
-	Findings      []schema.Finding `json:"findings"`
+	Paths         []string `json:"paths,omitempty"`
+	PathCount     int      `json:"pathCount,omitempty"`
+	Compatible    bool     `json:"compatible"`
+	BreakingRules []string `json:"breakingRules,omitempty"`
+	// OrderOnly is set when the two CRD specs differ only in order that
+	// carries no meaning (enum values, required, CEL rules, versions): no
+	// finding, and the same schema hash, SchemaHash.
+	OrderOnly  bool             `json:"orderOnly,omitempty"`
+	SchemaHash string           `json:"schemaHash,omitempty"`
+	Findings   []compat.Finding `json:"findings"`
 }
 
 // newResult compares a pair; either side may be nil.
 func newResult(oldCRD, newCRD *apiextensionsv1.CustomResourceDefinition) result {
-	r := schema.Compare(oldCRD, newCRD)
+	r := compat.Compare(oldCRD, newCRD)
 	res := result{Change: changeModified, Compatible: !r.Breaking(), BreakingRules: r.BreakingRules(), Findings: r.Findings}
 	switch {
 	case oldCRD == nil:
@@ -66,9 +73,33 @@ func newResult(oldCRD, newCRD *apiextensionsv1.CustomResourceDefinition) result 
 		}
 	}
 	if res.Findings == nil {
-		res.Findings = []schema.Finding{}
+		res.Findings = []compat.Finding{}
+	}
+	if len(res.Findings) == 0 && oldCRD != nil && newCRD != nil && !reflect.DeepEqual(oldCRD.Spec, newCRD.Spec) {
+		if h, ok := sameSchemaHash(oldCRD, newCRD); ok {
+			res.OrderOnly, res.SchemaHash = true, h
+		}
 	}
 	return res
+}
+
+// sameSchemaHash returns the schema hash of two CRDs when they have the same
+// one. The hash is taken over the canonical form, where order that carries
+// no meaning is sorted away, while rendered files keep the provider's order.
+func sameSchemaHash(a, b *apiextensionsv1.CustomResourceDefinition) (string, bool) {
+	hash := func(crd *apiextensionsv1.CustomResourceDefinition) string {
+		snap, err := schema.Snapshot(crd)
+		if err != nil {
+			return ""
+		}
+		h, err := schema.Hash(snap)
+		if err != nil {
+			return ""
+		}
+		return h
+	}
+	ha := hash(a)
+	return ha, ha != "" && ha == hash(b)
 }
 
 // finish sorts the results and fills the totals.
@@ -89,7 +120,7 @@ func (rep *report) finish() {
 	rep.Compatible, rep.Breaking = true, 0
 	for _, r := range rep.Results {
 		for _, f := range r.Findings {
-			if f.Severity == schema.Breaking {
+			if f.Severity == compat.Breaking {
 				rep.Breaking++
 				rep.Compatible = false
 			}
@@ -127,9 +158,9 @@ func writeTable(w io.Writer, rep report, showAll bool) error {
 	}
 	for _, r := range rep.Results {
 		b.WriteString(resultHeader(r) + "\n")
-		var rows []schema.Finding
+		var rows []compat.Finding
 		for _, f := range r.Findings {
-			if showAll || f.Severity == schema.Breaking {
+			if showAll || f.Severity == compat.Breaking {
 				rows = append(rows, f)
 			} else {
 				hidden++
@@ -139,8 +170,9 @@ func writeTable(w io.Writer, rep report, showAll bool) error {
 			tw := tabwriter.NewWriter(&b, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "  VERSION\tSIDE\tPATH\tRULE\tSEVERITY\tOLD\tNEW\tMESSAGE")
 			for _, f := range rows {
+				oldCell, newCell := cellPair(f.Old, f.New, maxCell)
 				fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", cell(f.Version, 0), f.Side, cell(f.Path, 0), f.Rule,
-					f.Severity, cell(f.Old, maxCell), cell(f.New, maxCell), f.Message)
+					f.Severity, oldCell, newCell, f.Message)
 			}
 			if err := tw.Flush(); err != nil {
 				return err
@@ -170,6 +202,10 @@ func resultHeader(r result) string {
 		}
 	}
 	verdict := "compatible"
+	if r.OrderOnly {
+		verdict = "compatible: order-only change (same schema hash " + short(r.SchemaHash) +
+			"; the bytes differ only in order that carries no meaning: enum values, required fields, CEL rules, versions)"
+	}
 	if !r.Compatible {
 		verdict = "BREAKING: " + strings.Join(r.BreakingRules, ", ")
 	}
@@ -231,6 +267,41 @@ func cell(s string, max int) string {
 	}
 	return s
 }
+
+// cellPair caps the OLD and NEW cells of one row at max runes each. When
+// both are long and share a beginning, both are cut around where they first
+// differ, with an ellipsis on each cut side, so that two rules differing
+// after the first max characters do not print as the same text.
+func cellPair(oldValue, newValue string, max int) (string, string) {
+	o, n := []rune(flat(oldValue)), []rune(flat(newValue))
+	if len(o) <= max && len(n) <= max || len(o) == 0 || len(n) == 0 {
+		return cell(oldValue, max), cell(newValue, max)
+	}
+	d := 0
+	for d < len(o) && d < len(n) && o[d] == n[d] {
+		d++
+	}
+	const context = 8 // runes of the common part kept before the difference
+	if d < max-1-context {
+		return cell(oldValue, max), cell(newValue, max) // the difference shows in the head
+	}
+	start := d - context
+	return window(o, start, max), window(n, start, max)
+}
+
+// window returns at most max runes of r from start, with "…" where it cuts.
+func window(r []rune, start, max int) string {
+	if start >= len(r) {
+		start = len(r)
+	}
+	body := max - 1 // the leading ellipsis
+	if len(r)-start > body {
+		return "…" + string(r[start:start+body-1]) + "…"
+	}
+	return "…" + string(r[start:])
+}
+
+func flat(s string) string { return strings.ReplaceAll(strings.ReplaceAll(s, "\t", " "), "\n", " ") }
 
 func orDash(s string) string {
 	if s == "" {

@@ -1,11 +1,11 @@
-package schema_test
+package compat_test
 
 import (
 	"fmt"
 
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 
-	"github.com/bindsync/bindsync/internal/schema"
+	"github.com/bindsync/bindsync/internal/compat"
 )
 
 func ExampleCompare() {
@@ -33,7 +33,7 @@ func ExampleCompare() {
 		}
 	}
 
-	report := schema.Compare(crd("small", "big"), crd("small", "medium"))
+	report := compat.Compare(crd("small", "big"), crd("small", "medium"))
 	for _, f := range report.Findings {
 		fmt.Printf("%s %s %s %s: %s\n", f.Version, f.Path, f.Rule, f.Severity, f.Message)
 	}

@@ -1,16 +1,16 @@
-package schema
+package compat
 
 import (
 	"bytes"
 	"encoding/json"
 )
 
-// compatCanonicalJSON returns a canonical form of a raw JSON value, so that
+// canonicalJSON returns a canonical form of a raw JSON value, so that
 // values differing only in whitespace or object key order compare equal.
 // Raw bytes that are not JSON are returned as they are.
-func compatCanonicalJSON(raw []byte) string {
+func canonicalJSON(raw []byte) string {
 	trimmed := bytes.TrimSpace(raw)
-	if compatSimpleJSON(trimmed) {
+	if simpleJSON(trimmed) {
 		return string(trimmed)
 	}
 	var v any
@@ -24,15 +24,15 @@ func compatCanonicalJSON(raw []byte) string {
 	return string(out)
 }
 
-// compatSimpleJSON reports whether raw is a value whose bytes are already
+// simpleJSON reports whether raw is a value whose bytes are already
 // canonical: a string without escapes, or a plain literal or integer.
-func compatSimpleJSON(raw []byte) bool {
+func simpleJSON(raw []byte) bool {
 	if len(raw) == 0 {
 		return false
 	}
 	if raw[0] == '"' {
 		return len(raw) >= 2 && raw[len(raw)-1] == '"' && bytes.IndexByte(raw[1:len(raw)-1], '\\') < 0 &&
-			bytes.IndexByte(raw[1:len(raw)-1], '"') < 0 && compatASCIIPrintable(raw)
+			bytes.IndexByte(raw[1:len(raw)-1], '"') < 0 && asciiPrintable(raw)
 	}
 	switch string(raw) {
 	case "true", "false", "null":
@@ -46,7 +46,7 @@ func compatSimpleJSON(raw []byte) bool {
 	return !(raw[0] == '0' && len(raw) > 1) && !(len(raw) > 2 && raw[0] == '-' && raw[1] == '0')
 }
 
-func compatASCIIPrintable(b []byte) bool {
+func asciiPrintable(b []byte) bool {
 	for _, c := range b {
 		if c < 0x20 || c >= 0x7f || c == '<' || c == '>' || c == '&' {
 			return false

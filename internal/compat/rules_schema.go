@@ -1,4 +1,4 @@
-package schema
+package compat
 
 import (
 	"math"
@@ -9,21 +9,30 @@ import (
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 )
 
-// compatNode is one property present in both schemas, with where it is.
-type compatNode struct {
+// node is one property present in both schemas, with where it is.
+type node struct {
 	version string
 	path    string
 	side    Side
 	old     *apiextensionsv1.JSONSchemaProps
 	new     *apiextensionsv1.JSONSchemaProps
+	// declared and keptBy are set inside a property newly declared under an
+	// object that keeps unknown fields: declared is that property's path,
+	// keptBy the path of the object. old is then anyValueLike(new): stored
+	// objects may already hold the property, with any value.
+	declared, keptBy string
 }
 
 // finding builds a finding of rule id at this node. Breaking findings say who
 // is hurt: writers for spec, readers for status.
-func (n *compatNode) finding(id, oldValue, newValue, message string) Finding {
-	sev := compatSeverity(id)
+func (n *node) finding(id, oldValue, newValue, message string) Finding {
+	sev := severityOf(id)
 	if sev == Breaking {
-		message += compatWhoBreaks(n.side)
+		if n.declared != "" {
+			message += "; " + n.declared + " is newly declared under " + n.keptBy +
+				", which keeps unknown fields, so stored objects may already hold it with any value"
+		}
+		message += whoBreaks(n.side)
 	}
 	return Finding{
 		Version: n.version, Path: n.path, Rule: id, Side: n.side, Severity: sev,
@@ -32,44 +41,49 @@ func (n *compatNode) finding(id, oldValue, newValue, message string) Finding {
 }
 
 // at returns a node for a child path with the same version and side.
-func (n *compatNode) at(path string) *compatNode {
-	return &compatNode{version: n.version, path: path, side: n.side}
+func (n *node) at(path string) *node {
+	return &node{version: n.version, path: path, side: n.side, declared: n.declared, keptBy: n.keptBy}
 }
 
-// compatSchemaRule is one check of a property present in both schemas. Each
-// rule reads only its own fields; compatBlankKnown lists them all, so that
+// schemaRule is one check of a property present in both schemas. Each
+// rule reads only its own fields; blankKnown lists them all, so that
 // the unknown-change rule sees what no rule read.
-type compatSchemaRule struct {
+type schemaRule struct {
 	name  string
-	check func(c *compatCollector, n *compatNode)
+	check func(c *collector, n *node)
+	// sameType marks constraints that only mean something for one type
+	// (enum values, lengths, patterns, ...). They are not judged on a node
+	// whose declared type changed: type-changed already says every value
+	// must change, and a format-removed next to it would read as relief.
+	sameType bool
 }
 
-// compatSchemaRules run, in this order, on every property present in both
+// schemaRules run, in this order, on every property present in both
 // schemas. The walk (compareSchemaNodes) then descends into properties,
 // items and additionalProperties schemas.
-var compatSchemaRules = []compatSchemaRule{
-	{"type", compatCheckType},
-	{"enum", compatCheckEnum},
-	{"required", compatCheckRequired},
-	{"limits", compatCheckLimits},
-	{"multiple-of", compatCheckMultipleOf},
-	{"unique-items", compatCheckUniqueItems},
-	{"pattern", compatCheckPattern},
-	{"format", compatCheckFormat},
-	{"nullable", compatCheckNullable},
-	{"default", compatCheckDefault},
-	{"extensions", compatCheckExtensions},
-	{"list-map-keys", compatCheckListMapKeys},
-	{"additional-properties", compatCheckAdditionalProperties},
-	{"validations", compatCheckValidations},
-	{"composition", compatCheckComposition},
-	{"description", compatCheckDescription},
-	{"unknown", compatCheckSchemaResidue},
+var schemaRules = []schemaRule{
+	{"type", checkType, false},
+	{"enum", checkEnum, true},
+	{"required", checkRequired, true},
+	{"limits", checkLimits, true},
+	{"multiple-of", checkMultipleOf, true},
+	{"unique-items", checkUniqueItems, true},
+	{"pattern", checkPattern, true},
+	{"format", checkFormat, true},
+	{"nullable", checkNullable, false},
+	{"default", checkDefault, false},
+	{"extensions", checkExtensions, false},
+	{"list-map-keys", checkListMapKeys, true},
+	{"additional-properties", checkAdditionalProperties, true},
+	{"validations", checkValidations, false},
+	{"composition", checkComposition, false},
+	{"description", checkDescription, false},
+	{"unknown", checkSchemaResidue, false},
 }
 
 // compareRootSchemas compares one version's openAPIV3Schema. A missing
 // schema is compared as an empty one.
-func compareRootSchemas(c *compatCollector, version string, oldSchema, newSchema *apiextensionsv1.JSONSchemaProps) {
+func compareRootSchemas(c *collector, version string, oldSchema, newSchema *apiextensionsv1.JSONSchemaProps) {
 	empty := &apiextensionsv1.JSONSchemaProps{}
 	if oldSchema == nil {
 		oldSchema = empty
@@ -77,25 +91,29 @@ func compareRootSchemas(c *compatCollector, version string, oldSchema, newSchema
 	if newSchema == nil {
 		newSchema = empty
 	}
-	compareSchemaNodes(c, &compatNode{version: version, path: ".", side: SideSpec, old: oldSchema, new: newSchema})
+	compareSchemaNodes(c, &node{version: version, path: ".", side: SideSpec, old: oldSchema, new: newSchema})
 }
 
 // compareSchemaNodes runs every schema rule on n and walks into its children.
-func compareSchemaNodes(c *compatCollector, n *compatNode) {
-	for _, r := range compatSchemaRules {
+func compareSchemaNodes(c *collector, n *node) {
+	retyped := typeReplaced(n.old, n.new)
+	for _, r := range schemaRules {
+		if r.sameType && retyped {
+			continue
+		}
 		r.check(c, n)
 	}
-	if compatTypeIncompatible(n.old.Type, n.new.Type) {
+	if retyped {
 		return // type-changed already says everything below changed
 	}
 	compareProperties(c, n)
-	if oi, ni := compatItemsSchema(n.old), compatItemsSchema(n.new); oi != nil && ni != nil {
-		child := n.at(compatItemsPath(n.path))
+	if oi, ni := itemsSchema(n.old), itemsSchema(n.new); oi != nil && ni != nil {
+		child := n.at(itemsPath(n.path))
 		child.old, child.new = oi, ni
 		compareSchemaNodes(c, child)
 	}
 	if oa, na := n.old.AdditionalProperties, n.new.AdditionalProperties; oa != nil && na != nil && oa.Schema != nil && na.Schema != nil {
-		child := n.at(compatItemsPath(n.path))
+		child := n.at(itemsPath(n.path))
 		child.old, child.new = oa.Schema, na.Schema
 		compareSchemaNodes(c, child)
 	}
@@ -103,7 +121,7 @@ func compareSchemaNodes(c *compatCollector, n *compatNode) {
 
 // compareProperties reports removed and added properties and walks into the
 // ones present in both.
-func compareProperties(c *compatCollector, n *compatNode) {
+func compareProperties(c *collector, n *node) {
 	names := make([]string, 0, len(n.old.Properties)+len(n.new.Properties))
 	for name := range n.old.Properties {
 		names = append(names, name)
@@ -115,9 +133,9 @@ func compareProperties(c *compatCollector, n *compatNode) {
 	}
 	sort.Strings(names)
 	for _, name := range names {
-		child := n.at(compatChildPath(n.path, name))
+		child := n.at(childPath(n.path, name))
 		if n.path == "." {
-			child.side = compatSideOf(name)
+			child.side = sideOf(name)
 		}
 		oldProp, inOld := n.old.Properties[name]
 		newProp, inNew := n.new.Properties[name]
@@ -131,17 +149,25 @@ func compareProperties(c *compatCollector, n *compatNode) {
 		case !inNew && ap != nil && ap.Allows:
 			// The object now takes any entry: the field's values are kept
 			// unvalidated. additional-properties-widened reports it.
-		case !inNew && n.path == "." && compatImplicitRootFields[name]:
-			c.add(child.finding(RuleImplicitFieldRemoved, compatTypeName(&oldProp), "",
+		case !inNew && n.path == "." && implicitRootFields[name]:
+			c.add(child.finding(RuleImplicitFieldRemoved, typeName(&oldProp), "",
 				"field "+child.path+" left out of the schema; the API server keeps and validates it anyway"))
-		case !inNew && compatBoolPtr(n.new.XPreserveUnknownFields):
-			c.add(child.finding(RuleFieldRemoved, compatTypeName(&oldProp), "",
+		case !inNew && boolPtr(n.new.XPreserveUnknownFields):
+			c.add(child.finding(RuleFieldRemoved, typeName(&oldProp), "",
 				"field "+child.path+" removed from the schema: its values are kept but no longer validated or defaulted"))
 		case !inNew:
-			c.add(child.finding(RuleFieldRemoved, compatTypeName(&oldProp), "",
+			c.add(child.finding(RuleFieldRemoved, typeName(&oldProp), "",
 				"field "+child.path+" removed: values in it are pruned and clients using it lose data"))
+		case !inOld && boolPtr(n.old.XPreserveUnknownFields):
+			// Stored objects may already hold the field, with any value:
+			// judge its schema as a change from "anything".
+			c.add(child.finding(RuleFieldAdded, "", typeName(&newProp), "new field "+child.path+" declared under "+
+				n.path+", which keeps unknown fields: its schema is judged against the values stored objects may already hold"))
+			child.old, child.new = anyValueLike(&newProp), &newProp
+			child.declared, child.keptBy = child.path, n.path
+			compareSchemaNodes(c, child)
 		case !inOld:
-			c.add(child.finding(RuleFieldAdded, "", compatTypeName(&newProp), "new field "+child.path))
+			c.add(child.finding(RuleFieldAdded, "", typeName(&newProp), "new field "+child.path))
 		default:
 			child.old, child.new = &oldProp, &newProp
 			compareSchemaNodes(c, child)
@@ -149,18 +175,18 @@ func compareProperties(c *compatCollector, n *compatNode) {
 	}
 }
 
-// compatImplicitRootFields are the root fields every object has whatever the
+// implicitRootFields are the root fields every object has whatever the
 // schema says: the API server keeps and validates them itself.
-var compatImplicitRootFields = map[string]bool{"apiVersion": true, "kind": true, "metadata": true}
+var implicitRootFields = map[string]bool{"apiVersion": true, "kind": true, "metadata": true}
 
-func compatItemsSchema(p *apiextensionsv1.JSONSchemaProps) *apiextensionsv1.JSONSchemaProps {
+func itemsSchema(p *apiextensionsv1.JSONSchemaProps) *apiextensionsv1.JSONSchemaProps {
 	if p.Items == nil || len(p.Items.JSONSchemas) > 0 {
 		return nil
 	}
 	return p.Items.Schema
 }
 
-func compatTypeName(p *apiextensionsv1.JSONSchemaProps) string {
+func typeName(p *apiextensionsv1.JSONSchemaProps) string {
 	switch {
 	case p.Type != "":
 		return p.Type
@@ -171,63 +197,102 @@ func compatTypeName(p *apiextensionsv1.JSONSchemaProps) string {
 	}
 }
 
-// compatTypeIncompatible reports whether a type change is more than the
+// typeIncompatible reports whether a type change is more than the
 // integer to number widening.
-func compatTypeIncompatible(oldType, newType string) bool {
+func typeIncompatible(oldType, newType string) bool {
 	return oldType != newType && !(oldType == "integer" && newType == "number")
 }
 
-func compatCheckType(c *compatCollector, n *compatNode) {
+// typeReplaced reports whether a declared type was replaced by an
+// incompatible one. A type declared where there was none (an untyped,
+// int-or-string or preserve-unknown-fields value) replaces nothing: the
+// constraints and children of the new schema are still judged one by one.
+func typeReplaced(o, n *apiextensionsv1.JSONSchemaProps) bool {
+	return o.Type != "" && typeIncompatible(o.Type, n.Type)
+}
+
+// anyValueLike returns the schema a value had when it was kept unvalidated
+// under an object with x-kubernetes-preserve-unknown-fields: any type, and
+// every field of a nested object kept. It has p's shape (items and map
+// values) so that the walk reaches p's item and value schemas, and p's
+// documentation and default, which are not constraints on stored values.
+// A bare {} or a declaration that only keeps unknown fields is then no
+// change; every type, enum, limit, required field or pruning p adds is.
+func anyValueLike(p *apiextensionsv1.JSONSchemaProps) *apiextensionsv1.JSONSchemaProps {
+	a := &apiextensionsv1.JSONSchemaProps{
+		Description: p.Description, Title: p.Title, Example: p.Example, ExternalDocs: p.ExternalDocs, Default: p.Default,
+		XPreserveUnknownFields: p.XPreserveUnknownFields,
+	}
+	if items := itemsSchema(p); items != nil {
+		a.Items = &apiextensionsv1.JSONSchemaPropsOrArray{Schema: anyValueLike(items)}
+	}
+	switch ap := p.AdditionalProperties; {
+	case ap != nil && ap.Schema != nil:
+		// A map keeps every key; its value schema is judged at [*].
+		a.AdditionalProperties = &apiextensionsv1.JSONSchemaPropsOrBool{Allows: ap.Allows, Schema: anyValueLike(ap.Schema)}
+	case p.Type == "object" || len(p.Properties) > 0:
+		// A stored object kept every field; a declaration that does not
+		// keep unknown fields prunes them.
+		t := true
+		a.XPreserveUnknownFields = &t
+	}
+	return a
+}
+
+func checkType(c *collector, n *node) {
 	o, nw := n.old.Type, n.new.Type
 	switch {
 	case o == nw:
-	case !compatTypeIncompatible(o, nw):
+	case !typeIncompatible(o, nw):
 		c.add(n.finding(RuleTypeWidened, o, nw, "type widened from integer to number"))
+	case o == "":
+		c.add(n.finding(RuleTypeChanged, "any", nw,
+			"type "+nw+" declared where any value was accepted: values of another type no longer validate"))
 	default:
-		c.add(n.finding(RuleTypeChanged, compatQuote(o), compatQuote(nw),
-			"type changed from "+compatQuote(o)+" to "+compatQuote(nw)+": existing values no longer validate"))
+		c.add(n.finding(RuleTypeChanged, quote(o), quote(nw),
+			"type changed from "+quote(o)+" to "+quote(nw)+": existing values no longer validate"))
 	}
 }
 
-func compatCheckEnum(c *compatCollector, n *compatNode) {
+func checkEnum(c *collector, n *node) {
 	if len(n.old.Enum) == 0 && len(n.new.Enum) == 0 {
 		return
 	}
-	oldValues, newValues := compatEnumValues(n.old.Enum), compatEnumValues(n.new.Enum)
+	oldValues, newValues := enumValues(n.old.Enum), enumValues(n.new.Enum)
 	switch {
 	case len(oldValues) == 0:
-		c.add(n.finding(RuleEnumAdded, "", compatJoin(newValues),
-			"enum added: the field took any value, now only "+compatJoin(newValues)))
+		c.add(n.finding(RuleEnumAdded, "", join(newValues),
+			"enum added: the field took any value, now only "+join(newValues)))
 		return
 	case len(newValues) == 0:
-		c.add(n.finding(RuleEnumRemoved, compatJoin(oldValues), "", "enum removed: the field takes any value"))
+		c.add(n.finding(RuleEnumRemoved, join(oldValues), "", "enum removed: the field takes any value"))
 		return
 	}
-	removed, added := compatSetDiff(oldValues, newValues)
+	removed, added := setDiff(oldValues, newValues)
 	if len(removed) > 0 {
-		c.add(n.finding(RuleEnumValueRemoved, compatJoin(removed), "",
-			"enum value "+compatJoin(removed)+" removed: objects using it no longer validate"))
+		c.add(n.finding(RuleEnumValueRemoved, join(removed), "",
+			"enum value "+join(removed)+" removed: objects using it no longer validate"))
 	}
 	if len(added) > 0 {
-		c.add(n.finding(RuleEnumValueAdded, "", compatJoin(added), "enum value "+compatJoin(added)+" added"))
+		c.add(n.finding(RuleEnumValueAdded, "", join(added), "enum value "+join(added)+" added"))
 	}
 }
 
-// compatEnumValues returns the canonical JSON of every enum value.
-func compatEnumValues(enum []apiextensionsv1.JSON) []string {
+// enumValues returns the canonical JSON of every enum value.
+func enumValues(enum []apiextensionsv1.JSON) []string {
 	out := make([]string, 0, len(enum))
 	for i := range enum {
-		out = append(out, compatCanonicalJSON(enum[i].Raw))
+		out = append(out, canonicalJSON(enum[i].Raw))
 	}
 	return out
 }
 
-func compatCheckRequired(c *compatCollector, n *compatNode) {
-	removed, added := compatSetDiff(n.old.Required, n.new.Required)
+func checkRequired(c *collector, n *node) {
+	removed, added := setDiff(n.old.Required, n.new.Required)
 	for _, name := range added {
-		child := n.at(compatChildPath(n.path, name))
+		child := n.at(childPath(n.path, name))
 		if n.path == "." {
-			child.side = compatSideOf(name)
+			child.side = sideOf(name)
 		}
 		what := "field " + child.path + " is now required"
 		if _, existed := n.old.Properties[name]; !existed {
@@ -236,23 +301,23 @@ func compatCheckRequired(c *compatCollector, n *compatNode) {
 		c.add(child.finding(RuleRequiredAdded, "optional", "required", what+": objects without it are rejected"))
 	}
 	for _, name := range removed {
-		child := n.at(compatChildPath(n.path, name))
+		child := n.at(childPath(n.path, name))
 		if n.path == "." {
-			child.side = compatSideOf(name)
+			child.side = sideOf(name)
 		}
 		c.add(child.finding(RuleRequiredRemoved, "required", "optional", "field "+child.path+" is no longer required"))
 	}
 }
 
-// compatLimit describes one integer limit for compatCheckLimits.
-type compatLimit struct {
+// limit describes one integer limit for checkLimits.
+type limit struct {
 	name              string
 	lower             bool // a lower bound: raising it tightens
 	tightened, looser string
 	get               func(p *apiextensionsv1.JSONSchemaProps) *int64
 }
 
-var compatLimits = []compatLimit{
+var limits = []limit{
 	{"minLength", true, RuleMinLengthTightened, RuleMinLengthLoosened, func(p *apiextensionsv1.JSONSchemaProps) *int64 { return p.MinLength }},
 	{"maxLength", false, RuleMaxLengthTightened, RuleMaxLengthLoosened, func(p *apiextensionsv1.JSONSchemaProps) *int64 { return p.MaxLength }},
 	{"minItems", true, RuleMinItemsTightened, RuleMinItemsLoosened, func(p *apiextensionsv1.JSONSchemaProps) *int64 { return p.MinItems }},
@@ -261,13 +326,13 @@ var compatLimits = []compatLimit{
 	{"maxProperties", false, RuleMaxPropertiesTightened, RuleMaxPropertiesLoosened, func(p *apiextensionsv1.JSONSchemaProps) *int64 { return p.MaxProperties }},
 }
 
-// compatBound is a numeric bound; a nil value means none.
-type compatBound struct {
+// bound is a numeric bound; a nil value means none.
+type bound struct {
 	value     *float64
 	exclusive bool
 }
 
-func (b compatBound) String() string {
+func (b bound) String() string {
 	if b.value == nil {
 		return ""
 	}
@@ -278,10 +343,10 @@ func (b compatBound) String() string {
 	return s
 }
 
-// compatCompareBounds returns +1 when nb is stricter than ob, -1 when it is
+// compareBounds returns +1 when nb is stricter than ob, -1 when it is
 // looser and 0 when they are the same. lower says whether they are lower
 // bounds.
-func compatCompareBounds(ob, nb compatBound, lower bool) int {
+func compareBounds(ob, nb bound, lower bool) int {
 	switch {
 	case ob.value == nil && nb.value == nil:
 		return 0
@@ -307,30 +372,30 @@ func compatCompareBounds(ob, nb compatBound, lower bool) int {
 	return -1
 }
 
-func compatCheckLimits(c *compatCollector, n *compatNode) {
-	for _, l := range compatLimits {
+func checkLimits(c *collector, n *node) {
+	for _, l := range limits {
 		if l.get(n.old) == nil && l.get(n.new) == nil {
 			continue
 		}
-		ov, nv := compatIntBound(l.get(n.old)), compatIntBound(l.get(n.new))
-		compatEmitBound(c, n, l.name, l.lower, l.tightened, l.looser, ov, nv)
+		ov, nv := intBound(l.get(n.old)), intBound(l.get(n.new))
+		emitBound(c, n, l.name, l.lower, l.tightened, l.looser, ov, nv)
 	}
-	compatEmitBound(c, n, "minimum", true, RuleMinimumTightened, RuleMinimumLoosened,
-		compatBound{n.old.Minimum, n.old.ExclusiveMinimum}, compatBound{n.new.Minimum, n.new.ExclusiveMinimum})
-	compatEmitBound(c, n, "maximum", false, RuleMaximumTightened, RuleMaximumLoosened,
-		compatBound{n.old.Maximum, n.old.ExclusiveMaximum}, compatBound{n.new.Maximum, n.new.ExclusiveMaximum})
+	emitBound(c, n, "minimum", true, RuleMinimumTightened, RuleMinimumLoosened,
+		bound{n.old.Minimum, n.old.ExclusiveMinimum}, bound{n.new.Minimum, n.new.ExclusiveMinimum})
+	emitBound(c, n, "maximum", false, RuleMaximumTightened, RuleMaximumLoosened,
+		bound{n.old.Maximum, n.old.ExclusiveMaximum}, bound{n.new.Maximum, n.new.ExclusiveMaximum})
 }
 
-func compatIntBound(v *int64) compatBound {
+func intBound(v *int64) bound {
 	if v == nil {
-		return compatBound{}
+		return bound{}
 	}
 	f := float64(*v)
-	return compatBound{value: &f}
+	return bound{value: &f}
 }
 
-func compatEmitBound(c *compatCollector, n *compatNode, name string, lower bool, tightened, loosened string, ob, nb compatBound) {
-	switch compatCompareBounds(ob, nb, lower) {
+func emitBound(c *collector, n *node, name string, lower bool, tightened, loosened string, ob, nb bound) {
+	switch compareBounds(ob, nb, lower) {
 	case 1:
 		what := name + " added (" + nb.String() + ")"
 		if ob.value != nil {
@@ -346,7 +411,7 @@ func compatEmitBound(c *compatCollector, n *compatNode, name string, lower bool,
 	}
 }
 
-func compatCheckMultipleOf(c *compatCollector, n *compatNode) {
+func checkMultipleOf(c *collector, n *node) {
 	o, nw := n.old.MultipleOf, n.new.MultipleOf
 	str := func(v *float64) string {
 		if v == nil {
@@ -361,7 +426,7 @@ func compatCheckMultipleOf(c *compatCollector, n *compatNode) {
 	case nw == nil:
 		c.add(n.finding(RuleMultipleOfLoosened, str(o), "", "multipleOf removed"))
 	case *o == *nw:
-	case compatDivides(*nw, *o):
+	case divides(*nw, *o):
 		c.add(n.finding(RuleMultipleOfLoosened, str(o), str(nw), "multipleOf loosened from "+str(o)+" to "+str(nw)))
 	default:
 		c.add(n.finding(RuleMultipleOfTightened, str(o), str(nw),
@@ -369,8 +434,8 @@ func compatCheckMultipleOf(c *compatCollector, n *compatNode) {
 	}
 }
 
-// compatDivides reports whether every multiple of m is a multiple of d.
-func compatDivides(d, m float64) bool {
+// divides reports whether every multiple of m is a multiple of d.
+func divides(d, m float64) bool {
 	if d == 0 || math.IsNaN(d) || math.IsInf(d, 0) {
 		return false
 	}
@@ -378,7 +443,7 @@ func compatDivides(d, m float64) bool {
 	return !math.IsInf(q, 0) && !math.IsNaN(q) && q == math.Trunc(q)
 }
 
-func compatCheckUniqueItems(c *compatCollector, n *compatNode) {
+func checkUniqueItems(c *collector, n *node) {
 	switch {
 	case !n.old.UniqueItems && n.new.UniqueItems:
 		c.add(n.finding(RuleUniqueItemsAdded, "false", "true", "uniqueItems turned on: lists with duplicates are rejected"))
@@ -387,17 +452,19 @@ func compatCheckUniqueItems(c *compatCollector, n *compatNode) {
 	}
 }
 
-func compatCheckPattern(c *compatCollector, n *compatNode) {
-	compatCheckStringAttr(c, n, "pattern", n.old.Pattern, n.new.Pattern, RulePatternAdded, RulePatternChanged, RulePatternRemoved)
+func checkPattern(c *collector, n *node) {
+	checkStringAttr(c, n, "pattern", n.old.Pattern, n.new.Pattern, RulePatternAdded, RulePatternChanged, RulePatternRemoved,
+		"regular expressions are not compared, so bindsync cannot tell whether the pattern got looser or tighter; treated as breaking")
 }
 
-func compatCheckFormat(c *compatCollector, n *compatNode) {
-	compatCheckStringAttr(c, n, "format", n.old.Format, n.new.Format, RuleFormatAdded, RuleFormatChanged, RuleFormatRemoved)
+func checkFormat(c *collector, n *node) {
+	checkStringAttr(c, n, "format", n.old.Format, n.new.Format, RuleFormatAdded, RuleFormatChanged, RuleFormatRemoved,
+		"values valid in the old format may not be valid in the new one")
 }
 
-// compatCheckStringAttr judges a string-valued constraint: adding or changing
-// it tightens, removing it loosens.
-func compatCheckStringAttr(c *compatCollector, n *compatNode, name, o, nw, added, changed, removed string) {
+// checkStringAttr judges a string-valued constraint: adding it tightens,
+// removing it loosens, changing it is breaking for the reason given.
+func checkStringAttr(c *collector, n *node, name, o, nw, added, changed, removed, whyChanged string) {
 	switch {
 	case o == nw:
 	case o == "":
@@ -405,11 +472,11 @@ func compatCheckStringAttr(c *compatCollector, n *compatNode, name, o, nw, added
 	case nw == "":
 		c.add(n.finding(removed, o, "", name+" removed"))
 	default:
-		c.add(n.finding(changed, o, nw, name+" changed: values that were valid may be rejected"))
+		c.add(n.finding(changed, o, nw, name+" changed: "+whyChanged))
 	}
 }
 
-func compatCheckNullable(c *compatCollector, n *compatNode) {
+func checkNullable(c *collector, n *node) {
 	switch {
 	case n.old.Nullable && !n.new.Nullable:
 		c.add(n.finding(RuleNullableRemoved, "true", "false", "nullable removed: null values are rejected or pruned"))
@@ -418,13 +485,13 @@ func compatCheckNullable(c *compatCollector, n *compatNode) {
 	}
 }
 
-func compatCheckDefault(c *compatCollector, n *compatNode) {
+func checkDefault(c *collector, n *node) {
 	var o, nw string
 	if n.old.Default != nil {
-		o = compatCanonicalJSON(n.old.Default.Raw)
+		o = canonicalJSON(n.old.Default.Raw)
 	}
 	if n.new.Default != nil {
-		nw = compatCanonicalJSON(n.new.Default.Raw)
+		nw = canonicalJSON(n.new.Default.Raw)
 	}
 	switch {
 	case o == nw:
@@ -437,58 +504,58 @@ func compatCheckDefault(c *compatCollector, n *compatNode) {
 	}
 }
 
-// compatExtension is one x-kubernetes-* marker whose every change is breaking.
-type compatExtension struct {
+// extension is one x-kubernetes-* marker whose every change is breaking.
+type extension struct {
 	name string
 	id   string
 	get  func(p *apiextensionsv1.JSONSchemaProps) string
 	why  string
 }
 
-var compatExtensions = []compatExtension{
+var extensions = []extension{
 	{"x-kubernetes-preserve-unknown-fields", RulePreserveUnknownFieldsChanged, func(p *apiextensionsv1.JSONSchemaProps) string {
-		return compatBool(p.XPreserveUnknownFields != nil && *p.XPreserveUnknownFields)
+		return boolString(p.XPreserveUnknownFields != nil && *p.XPreserveUnknownFields)
 	}, "unknown fields are pruned, or kept, differently from now on"},
 	{"x-kubernetes-int-or-string", RuleIntOrStringChanged, func(p *apiextensionsv1.JSONSchemaProps) string {
-		return compatBool(p.XIntOrString)
+		return boolString(p.XIntOrString)
 	}, "the accepted value types changed"},
 	{"x-kubernetes-embedded-resource", RuleEmbeddedResourceChanged, func(p *apiextensionsv1.JSONSchemaProps) string {
-		return compatBool(p.XEmbeddedResource)
+		return boolString(p.XEmbeddedResource)
 	}, "apiVersion, kind and metadata are validated differently"},
 	{"x-kubernetes-list-type", RuleListTypeChanged, func(p *apiextensionsv1.JSONSchemaProps) string {
-		return compatStrPtr(p.XListType, "atomic")
+		return stringOr(p.XListType, "atomic")
 	}, "server-side apply merges the list differently and may reject existing lists"},
 	{"x-kubernetes-map-type", RuleMapTypeChanged, func(p *apiextensionsv1.JSONSchemaProps) string {
-		return compatStrPtr(p.XMapType, "granular")
+		return stringOr(p.XMapType, "granular")
 	}, "server-side apply merges the object differently"},
 }
 
-func compatStrPtr(p *string, unset string) string {
+func stringOr(p *string, unset string) string {
 	if p == nil || *p == "" {
 		return unset
 	}
 	return *p
 }
 
-func compatCheckExtensions(c *compatCollector, n *compatNode) {
-	for _, e := range compatExtensions {
+func checkExtensions(c *collector, n *node) {
+	for _, e := range extensions {
 		if o, nw := e.get(n.old), e.get(n.new); o != nw {
 			c.add(n.finding(e.id, o, nw, e.name+" changed from "+o+" to "+nw+": "+e.why))
 		}
 	}
 }
 
-func compatCheckListMapKeys(c *compatCollector, n *compatNode) {
-	removed, added := compatSetDiff(n.old.XListMapKeys, n.new.XListMapKeys)
+func checkListMapKeys(c *collector, n *node) {
+	removed, added := setDiff(n.old.XListMapKeys, n.new.XListMapKeys)
 	if len(removed) > 0 || len(added) > 0 {
-		o, nw := compatSortedUnique(n.old.XListMapKeys), compatSortedUnique(n.new.XListMapKeys)
-		c.add(n.finding(RuleListMapKeysChanged, compatJoin(o), compatJoin(nw),
+		o, nw := sortedUnique(n.old.XListMapKeys), sortedUnique(n.new.XListMapKeys)
+		c.add(n.finding(RuleListMapKeysChanged, join(o), join(nw),
 			"x-kubernetes-list-map-keys changed: list entries are identified by other keys"))
 	}
 }
 
-// compatAPKind classifies additionalProperties from most to least permissive.
-func compatAPKind(ap *apiextensionsv1.JSONSchemaPropsOrBool) string {
+// apKind classifies additionalProperties from most to least permissive.
+func apKind(ap *apiextensionsv1.JSONSchemaPropsOrBool) string {
 	switch {
 	case ap == nil:
 		return "unset"
@@ -501,8 +568,8 @@ func compatAPKind(ap *apiextensionsv1.JSONSchemaPropsOrBool) string {
 	}
 }
 
-func compatCheckAdditionalProperties(c *compatCollector, n *compatNode) {
-	o, nw := compatAPKind(n.old.AdditionalProperties), compatAPKind(n.new.AdditionalProperties)
+func checkAdditionalProperties(c *collector, n *node) {
+	o, nw := apKind(n.old.AdditionalProperties), apKind(n.new.AdditionalProperties)
 	rank := map[string]int{"unset": 0, "false": 0, "schema": 1, "true": 2}
 	switch {
 	case rank[o] == rank[nw]:
@@ -515,12 +582,12 @@ func compatCheckAdditionalProperties(c *compatCollector, n *compatNode) {
 	}
 }
 
-func compatCheckValidations(c *compatCollector, n *compatNode) {
+func checkValidations(c *collector, n *node) {
 	if len(n.old.XValidations) == 0 && len(n.new.XValidations) == 0 {
 		return
 	}
-	oldByRule := compatRulesByText(n.old.XValidations)
-	newByRule := compatRulesByText(n.new.XValidations)
+	oldByRule := rulesByText(n.old.XValidations)
+	newByRule := rulesByText(n.new.XValidations)
 	var removed, added []apiextensionsv1.ValidationRule
 	for text, o := range oldByRule {
 		nw, ok := newByRule[text]
@@ -529,13 +596,13 @@ func compatCheckValidations(c *compatCollector, n *compatNode) {
 			continue
 		}
 		switch {
-		case compatBoolPtr(o.OptionalOldSelf) != compatBoolPtr(nw.OptionalOldSelf):
-			c.add(n.finding(RuleValidationRuleChanged, compatRuleString(o), compatRuleString(nw),
+		case boolPtr(o.OptionalOldSelf) != boolPtr(nw.OptionalOldSelf):
+			c.add(n.finding(RuleValidationRuleChanged, ruleString(o), ruleString(nw),
 				"CEL rule "+strconv.Quote(text)+" changed optionalOldSelf: transitions are judged differently"))
-		case compatReason(o) != compatReason(nw):
-			c.add(n.finding(RuleValidationRuleChanged, compatReason(o), compatReason(nw),
+		case reasonOf(o) != reasonOf(nw):
+			c.add(n.finding(RuleValidationRuleChanged, reasonOf(o), reasonOf(nw),
 				"CEL rule "+strconv.Quote(text)+" changed its reason: clients see another error type"))
-		case compatMarshal(o) != compatMarshal(nw):
+		case marshal(o) != marshal(nw):
 			c.add(n.finding(RuleValidationRuleMessageChanged, o.Message, nw.Message,
 				"message of CEL rule "+strconv.Quote(text)+" changed"))
 		}
@@ -547,12 +614,24 @@ func compatCheckValidations(c *compatCollector, n *compatNode) {
 	}
 	sort.Slice(removed, func(i, j int) bool { return removed[i].Rule < removed[j].Rule })
 	sort.Slice(added, func(i, j int) bool { return added[i].Rule < added[j].Rule })
+	// A rule that only applies when a field new in this change is set cannot
+	// reject a stored object: none has that field.
+	unguarded := added[:0]
+	for _, r := range added {
+		if f := guardField(r.Rule); f != "" && c.fieldIsNew(n, f) {
+			c.add(n.finding(RuleValidationRuleAddedGuarded, "", r.Rule, "CEL rule added, guarded by has(self."+f+
+				"): "+childPath(n.path, f)+" is new in this change, so no stored object has it and none can fail the rule"))
+			continue
+		}
+		unguarded = append(unguarded, r)
+	}
+	added = unguarded
 	// A removed and an added rule with the same message are one rule changed.
 	for i := 0; i < len(added); i++ {
 		for j := 0; j < len(removed); j++ {
 			if added[i].Message != "" && added[i].Message == removed[j].Message {
 				c.add(n.finding(RuleValidationRuleChanged, removed[j].Rule, added[i].Rule,
-					"CEL rule "+strconv.Quote(added[i].Message)+" changed: objects that were valid may be rejected"))
+					"CEL rule "+strconv.Quote(added[i].Message)+" changed its text: bindsync cannot tell whether the new rule is looser or tighter, so it is treated as breaking"))
 				added = append(added[:i], added[i+1:]...)
 				removed = append(removed[:j], removed[j+1:]...)
 				i--
@@ -568,7 +647,7 @@ func compatCheckValidations(c *compatCollector, n *compatNode) {
 	}
 }
 
-func compatRulesByText(rules apiextensionsv1.ValidationRules) map[string]apiextensionsv1.ValidationRule {
+func rulesByText(rules apiextensionsv1.ValidationRules) map[string]apiextensionsv1.ValidationRule {
 	m := make(map[string]apiextensionsv1.ValidationRule, len(rules))
 	for _, r := range rules {
 		if _, dup := m[r.Rule]; !dup {
@@ -578,70 +657,79 @@ func compatRulesByText(rules apiextensionsv1.ValidationRules) map[string]apiexte
 	return m
 }
 
-func compatRuleString(r apiextensionsv1.ValidationRule) string {
-	return r.Rule + " (optionalOldSelf=" + compatBool(compatBoolPtr(r.OptionalOldSelf)) + ")"
+func ruleString(r apiextensionsv1.ValidationRule) string {
+	return r.Rule + " (optionalOldSelf=" + boolString(boolPtr(r.OptionalOldSelf)) + ")"
 }
 
-func compatBoolPtr(b *bool) bool { return b != nil && *b }
+func boolPtr(b *bool) bool { return b != nil && *b }
 
-// compatReason returns a rule's reason with the API server's default.
-func compatReason(r apiextensionsv1.ValidationRule) string {
+// reasonOf returns a rule's reason with the API server's default.
+func reasonOf(r apiextensionsv1.ValidationRule) string {
 	if r.Reason == nil || *r.Reason == "" {
 		return string(apiextensionsv1.FieldValueInvalid)
 	}
 	return string(*r.Reason)
 }
 
-// compatCheckComposition judges allOf, anyOf, oneOf and not. Their schemas
+// checkComposition judges allOf, anyOf, oneOf and not. Their schemas
 // are compared whole (as sets of canonical JSON), not walked into.
-func compatCheckComposition(c *compatCollector, n *compatNode) {
+func checkComposition(c *collector, n *node) {
 	if len(n.old.AllOf)+len(n.new.AllOf)+len(n.old.AnyOf)+len(n.new.AnyOf)+len(n.old.OneOf)+len(n.new.OneOf) == 0 &&
 		n.old.Not == nil && n.new.Not == nil {
 		return
 	}
-	oAll, nAll := compatSchemaSet(n.old.AllOf), compatSchemaSet(n.new.AllOf)
-	if r, a := compatSetDiff(oAll, nAll); len(r)+len(a) > 0 {
-		compatEmitComposition(c, n, "allOf", len(a) == 0, RuleAllOfChanged, RuleAllOfLoosened, len(oAll), len(nAll))
+	oAll, nAll := schemaSet(n.old.AllOf), schemaSet(n.new.AllOf)
+	if r, a := setDiff(oAll, nAll); len(r)+len(a) > 0 {
+		emitComposition(c, n, "allOf", len(a) == 0, len(r) == 0, RuleAllOfChanged, RuleAllOfLoosened, len(oAll), len(nAll))
 	}
-	oAny, nAny := compatSchemaSet(n.old.AnyOf), compatSchemaSet(n.new.AnyOf)
-	if r, a := compatSetDiff(oAny, nAny); len(r)+len(a) > 0 {
+	oAny, nAny := schemaSet(n.old.AnyOf), schemaSet(n.new.AnyOf)
+	if r, a := setDiff(oAny, nAny); len(r)+len(a) > 0 {
 		loosened := len(nAny) == 0 || (len(oAny) > 0 && len(r) == 0)
-		compatEmitComposition(c, n, "anyOf", loosened, RuleAnyOfChanged, RuleAnyOfLoosened, len(oAny), len(nAny))
+		tighter := len(oAny) == 0 || len(a) == 0
+		emitComposition(c, n, "anyOf", loosened, tighter, RuleAnyOfChanged, RuleAnyOfLoosened, len(oAny), len(nAny))
 	}
-	oOne, nOne := compatSchemaSet(n.old.OneOf), compatSchemaSet(n.new.OneOf)
-	if r, a := compatSetDiff(oOne, nOne); len(r)+len(a) > 0 {
-		compatEmitComposition(c, n, "oneOf", len(nOne) == 0, RuleOneOfChanged, RuleOneOfLoosened, len(oOne), len(nOne))
+	oOne, nOne := schemaSet(n.old.OneOf), schemaSet(n.new.OneOf)
+	if r, a := setDiff(oOne, nOne); len(r)+len(a) > 0 {
+		emitComposition(c, n, "oneOf", len(nOne) == 0, len(oOne) == 0, RuleOneOfChanged, RuleOneOfLoosened, len(oOne), len(nOne))
 	}
 	var oNot, nNot []string
 	if n.old.Not != nil {
-		oNot = []string{compatMarshal(n.old.Not)}
+		oNot = []string{marshal(n.old.Not)}
 	}
 	if n.new.Not != nil {
-		nNot = []string{compatMarshal(n.new.Not)}
+		nNot = []string{marshal(n.new.Not)}
 	}
-	if r, a := compatSetDiff(oNot, nNot); len(r)+len(a) > 0 {
-		compatEmitComposition(c, n, "not", len(nNot) == 0, RuleNotChanged, RuleNotLoosened, len(oNot), len(nNot))
+	if r, a := setDiff(oNot, nNot); len(r)+len(a) > 0 {
+		emitComposition(c, n, "not", len(nNot) == 0, len(oNot) == 0, RuleNotChanged, RuleNotLoosened, len(oNot), len(nNot))
 	}
 }
 
-func compatEmitComposition(c *compatCollector, n *compatNode, name string, loosened bool, changedID, loosenedID string, oldCount, newCount int) {
+// emitComposition reports a change of allOf, anyOf, oneOf or not: loosened
+// when it can only accept more, tighter when it can only accept less, and
+// otherwise changed in a way bindsync does not judge.
+func emitComposition(c *collector, n *node, name string, loosened, tighter bool, changedID, loosenedID string, oldCount, newCount int) {
 	o, nw := strconv.Itoa(oldCount)+" schemas", strconv.Itoa(newCount)+" schemas"
-	if loosened {
+	switch {
+	case loosened:
 		c.add(n.finding(loosenedID, o, nw, name+" loosened"))
-		return
+	case oldCount == 0:
+		c.add(n.finding(changedID, o, nw, name+" added: values that were valid may be rejected"))
+	case tighter:
+		c.add(n.finding(changedID, o, nw, name+" tightened: values that were valid may be rejected"))
+	default:
+		c.add(n.finding(changedID, o, nw, name+" changed: its schemas are compared whole, so bindsync cannot tell whether it got looser or tighter; treated as breaking"))
 	}
-	c.add(n.finding(changedID, o, nw, name+" changed: values that were valid may be rejected"))
 }
 
-func compatSchemaSet(schemas []apiextensionsv1.JSONSchemaProps) []string {
+func schemaSet(schemas []apiextensionsv1.JSONSchemaProps) []string {
 	out := make([]string, 0, len(schemas))
 	for i := range schemas {
-		out = append(out, compatMarshal(&schemas[i]))
+		out = append(out, marshal(&schemas[i]))
 	}
 	return out
 }
 
-func compatCheckDescription(c *compatCollector, n *compatNode) {
+func checkDescription(c *collector, n *node) {
 	if n.old.Description == n.new.Description && n.old.Title == n.new.Title && n.old.Example == nil && n.new.Example == nil &&
 		n.old.ExternalDocs == nil && n.new.ExternalDocs == nil {
 		return
@@ -653,8 +741,8 @@ func compatCheckDescription(c *compatCollector, n *compatNode) {
 	docs := []doc{
 		{"description", n.old.Description, n.new.Description},
 		{"title", n.old.Title, n.new.Title},
-		{"example", compatJSONPtr(n.old.Example), compatJSONPtr(n.new.Example)},
-		{"externalDocs", compatDocsString(n.old.ExternalDocs), compatDocsString(n.new.ExternalDocs)},
+		{"example", jsonPtr(n.old.Example), jsonPtr(n.new.Example)},
+		{"externalDocs", docsString(n.old.ExternalDocs), docsString(n.new.ExternalDocs)},
 	}
 	for _, d := range docs {
 		if d.old != d.new {
@@ -663,24 +751,24 @@ func compatCheckDescription(c *compatCollector, n *compatNode) {
 	}
 }
 
-func compatJSONPtr(j *apiextensionsv1.JSON) string {
+func jsonPtr(j *apiextensionsv1.JSON) string {
 	if j == nil {
 		return ""
 	}
-	return compatCanonicalJSON(j.Raw)
+	return canonicalJSON(j.Raw)
 }
 
-func compatDocsString(d *apiextensionsv1.ExternalDocumentation) string {
+func docsString(d *apiextensionsv1.ExternalDocumentation) string {
 	if d == nil {
 		return ""
 	}
-	return compatMarshal(d)
+	return marshal(d)
 }
 
-// compatBlankKnown copies p into dst with every field a schema rule or the
+// blankKnown copies p into dst with every field a schema rule or the
 // walk reads set to its zero value. What is left is what no rule
 // understands.
-func compatBlankKnown(dst, p *apiextensionsv1.JSONSchemaProps, walkedItems bool) {
+func blankKnown(dst, p *apiextensionsv1.JSONSchemaProps, walkedItems bool) {
 	*dst = *p
 	dst.Description, dst.Title, dst.Example, dst.ExternalDocs = "", "", nil, nil
 	dst.Type, dst.Format, dst.Pattern, dst.Default, dst.Nullable = "", "", "", nil, false
@@ -696,23 +784,23 @@ func compatBlankKnown(dst, p *apiextensionsv1.JSONSchemaProps, walkedItems bool)
 	}
 }
 
-// compatCheckSchemaResidue is the fail-closed rule: any difference left
+// checkSchemaResidue is the fail-closed rule: any difference left
 // after blanking every field a rule understands is breaking. It works on the
 // collector's scratch copies, so the walk does not allocate per property.
-func compatCheckSchemaResidue(c *compatCollector, n *compatNode) {
-	oi, ni := compatItemsSchema(n.old), compatItemsSchema(n.new)
+func checkSchemaResidue(c *collector, n *node) {
+	oi, ni := itemsSchema(n.old), itemsSchema(n.new)
 	walked := oi != nil && ni != nil
-	if (n.old.Items == nil && n.new.Items == nil) || compatTypeIncompatible(n.old.Type, n.new.Type) {
+	if (n.old.Items == nil && n.new.Items == nil) || typeReplaced(n.old, n.new) {
 		walked = true // nothing to compare, or type-changed covers it
 	}
 	o, nw := &c.scratch[0], &c.scratch[1]
-	compatBlankKnown(o, n.old, walked)
-	compatBlankKnown(nw, n.new, walked)
+	blankKnown(o, n.old, walked)
+	blankKnown(nw, n.new, walked)
 	defer func() { *o, *nw = apiextensionsv1.JSONSchemaProps{}, apiextensionsv1.JSONSchemaProps{} }()
 	if reflect.DeepEqual(o, nw) {
 		return
 	}
-	if oj, nj := compatMarshal(o), compatMarshal(nw); oj != nj {
+	if oj, nj := marshal(o), marshal(nw); oj != nj {
 		c.add(n.finding(RuleUnknownChange, oj, nj, "schema changed in a way no rule understands; treated as breaking"))
 	}
 }

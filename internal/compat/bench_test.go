@@ -1,4 +1,4 @@
-package schema
+package compat
 
 import (
 	"encoding/json"
@@ -8,11 +8,11 @@ import (
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 )
 
-// go test -run '^$' -bench Compare -benchmem ./internal/schema/
+// go test -run '^$' -bench Compare -benchmem ./internal/compat/
 
 // BenchmarkCompareLargestRealCRD compares two copies of the largest real CRD.
 func BenchmarkCompareLargestRealCRD(b *testing.B) {
-	oldCRD := compatLoadCRD(b, "postgresqlinstances.anynines.com.yaml")
+	oldCRD := loadKlutchCRD(b, "postgresqlinstances.anynines.com.yaml")
 	newCRD := oldCRD.DeepCopy()
 	b.ReportAllocs()
 	for b.Loop() {
@@ -25,8 +25,8 @@ func BenchmarkCompareLargestRealCRD(b *testing.B) {
 // BenchmarkCompareSynthetic1MB compares two copies of a synthetic schema of
 // about 1 MB of JSON, and the same with one change deep inside.
 func BenchmarkCompareSynthetic1MB(b *testing.B) {
-	oldCRD := compatWidget(b)
-	oldCRD.Spec.Versions[0].Schema.OpenAPIV3Schema = compatSyntheticSchema(b, 1<<20)
+	oldCRD := newWidget(b)
+	oldCRD.Spec.Versions[0].Schema.OpenAPIV3Schema = syntheticSchema(b, 1<<20)
 	raw, err := json.Marshal(oldCRD)
 	if err != nil {
 		b.Fatal(err)
@@ -44,7 +44,7 @@ func BenchmarkCompareSynthetic1MB(b *testing.B) {
 	})
 	b.Run("one-change", func(b *testing.B) {
 		newCRD := oldCRD.DeepCopy()
-		compatEdit(b, newCRD, ".spec.group0007.field0003", func(p *apiextensionsv1.JSONSchemaProps) { p.MaxLength = compatI64(8) })
+		editSchema(b, newCRD, ".spec.group0007.field0003", func(p *apiextensionsv1.JSONSchemaProps) { p.MaxLength = i64(8) })
 		b.ReportAllocs()
 		for b.Loop() {
 			if r := Compare(oldCRD, newCRD); !r.Breaking() {
@@ -55,10 +55,10 @@ func BenchmarkCompareSynthetic1MB(b *testing.B) {
 	})
 }
 
-// compatSyntheticSchema builds a schema whose JSON is at least size bytes:
+// syntheticSchema builds a schema whose JSON is at least size bytes:
 // spec and status objects of groups of string, integer, enum and list
 // fields, each with a description and a CEL rule per group.
-func compatSyntheticSchema(tb testing.TB, size int) *apiextensionsv1.JSONSchemaProps {
+func syntheticSchema(tb testing.TB, size int) *apiextensionsv1.JSONSchemaProps {
 	tb.Helper()
 	group := func(g int) apiextensionsv1.JSONSchemaProps {
 		props := map[string]apiextensionsv1.JSONSchemaProps{}
@@ -67,13 +67,13 @@ func compatSyntheticSchema(tb testing.TB, size int) *apiextensionsv1.JSONSchemaP
 			var p apiextensionsv1.JSONSchemaProps
 			switch f % 4 {
 			case 0:
-				p = apiextensionsv1.JSONSchemaProps{Type: "integer", Minimum: compatF64(0), Maximum: compatF64(65535)}
+				p = apiextensionsv1.JSONSchemaProps{Type: "integer", Minimum: f64(0), Maximum: f64(65535)}
 			case 1:
 				p = apiextensionsv1.JSONSchemaProps{Type: "string", Enum: []apiextensionsv1.JSON{
-					compatRaw(`"small"`), compatRaw(`"medium"`), compatRaw(`"large"`), compatRaw(`"xlarge"`)}}
+					rawJSON(`"small"`), rawJSON(`"medium"`), rawJSON(`"large"`), rawJSON(`"xlarge"`)}}
 			case 2:
-				p = apiextensionsv1.JSONSchemaProps{Type: "array", XListType: compatStr("set"),
-					Items: &apiextensionsv1.JSONSchemaPropsOrArray{Schema: &apiextensionsv1.JSONSchemaProps{Type: "string", MaxLength: compatI64(253)}}}
+				p = apiextensionsv1.JSONSchemaProps{Type: "array", XListType: strPtr("set"),
+					Items: &apiextensionsv1.JSONSchemaPropsOrArray{Schema: &apiextensionsv1.JSONSchemaProps{Type: "string", MaxLength: i64(253)}}}
 			default:
 				p = apiextensionsv1.JSONSchemaProps{Type: "string", Pattern: "^[a-z0-9-]+$"}
 			}

@@ -1,4 +1,4 @@
-package schema
+package compat
 
 // Rule IDs. They are stable: the backend writes the IDs of breaking findings
 // into the Bindsync-Compat commit trailer, and docs/compatibility.md lists them.
@@ -37,12 +37,16 @@ const (
 	RuleVersionServed = "version-served"
 	// RuleVersionDeprecationChanged (non-breaking): A version was deprecated or undeprecated, or its warning changed.
 	RuleVersionDeprecationChanged = "version-deprecation-changed"
-	// RuleStorageVersionChanged (breaking): The storage version moved: objects are stored in another version from now on.
+	// RuleStorageVersionChanged (breaking): The storage version moved (other than to a new version with the same schema): objects are stored in another version from now on.
 	RuleStorageVersionChanged = "storage-version-changed"
+	// RuleStorageVersionMovedSameSchema (non-breaking): The storage version moved to a version added in this change whose schema equals the old storage version's, with conversion None: no object reads differently. Objects stay stored in the old version until migrated.
+	RuleStorageVersionMovedSameSchema = "storage-version-moved-same-schema"
 	// RuleStoredVersionRemoved (breaking): A version listed in the old CRD's status.storedVersions is gone: objects stored in it can no longer be read.
 	RuleStoredVersionRemoved = "stored-version-removed"
-	// RuleConversionStrategyChanged (breaking): The conversion strategy changed (None or Webhook).
+	// RuleConversionStrategyChanged (breaking): The conversion strategy changed (None or Webhook), other than webhook conversion introduced together with the second version.
 	RuleConversionStrategyChanged = "conversion-strategy-changed"
+	// RuleConversionWebhookAdded (non-breaking): Webhook conversion was introduced together with a new version of a CRD that had one version: no existing client read a version other than the stored one.
+	RuleConversionWebhookAdded = "conversion-webhook-added"
 	// RuleConversionWebhookChanged (non-breaking): The conversion webhook's settings changed (client config, review versions).
 	RuleConversionWebhookChanged = "conversion-webhook-changed"
 	// RulePreserveUnknownFieldsChanged (breaking): x-kubernetes-preserve-unknown-fields (or spec.preserveUnknownFields) changed: fields are pruned, or no longer pruned.
@@ -63,7 +67,7 @@ const (
 	RuleSelectableFieldAdded = "selectable-field-added"
 	// RuleSelectableFieldRemoved (breaking): A selectable field was removed: field selectors using it fail.
 	RuleSelectableFieldRemoved = "selectable-field-removed"
-	// RuleFieldAdded (non-breaking): A new property; optional unless required-added says otherwise. Constraints on it are not judged: it is new.
+	// RuleFieldAdded (non-breaking): A new property; optional unless required-added says otherwise. Constraints on it are not judged, since no object has it yet; declared under an object that keeps unknown fields, it is judged as a change from any value, since stored objects may hold it.
 	RuleFieldAdded = "field-added"
 	// RuleImplicitFieldRemoved (non-breaking): apiVersion, kind or metadata left out of the root schema; the API server keeps them anyway.
 	RuleImplicitFieldRemoved = "implicit-field-removed"
@@ -127,7 +131,7 @@ const (
 	RuleUniqueItemsRemoved = "unique-items-removed"
 	// RulePatternAdded (breaking): A pattern was added.
 	RulePatternAdded = "pattern-added"
-	// RulePatternChanged (breaking): The pattern changed (regular expressions are not compared for inclusion).
+	// RulePatternChanged (breaking): The pattern changed: regular expressions are not compared, so bindsync cannot tell looser from tighter.
 	RulePatternChanged = "pattern-changed"
 	// RulePatternRemoved (non-breaking): The pattern was removed.
 	RulePatternRemoved = "pattern-removed"
@@ -163,7 +167,9 @@ const (
 	RuleAdditionalPropertiesWidened = "additional-properties-widened"
 	// RuleValidationRuleAdded (breaking): A CEL rule (x-kubernetes-validations) was added.
 	RuleValidationRuleAdded = "validation-rule-added"
-	// RuleValidationRuleChanged (breaking): A CEL rule changed: same message with new rule text, or its reason or optionalOldSelf changed.
+	// RuleValidationRuleAddedGuarded (non-breaking): A CEL rule was added that only applies when a field new in this change is set: no stored object has that field.
+	RuleValidationRuleAddedGuarded = "validation-rule-added-guarded"
+	// RuleValidationRuleChanged (breaking): A CEL rule changed: same message with new rule text (bindsync cannot tell whether it got looser or tighter), or its reason or optionalOldSelf changed.
 	RuleValidationRuleChanged = "validation-rule-changed"
 	// RuleValidationRuleRemoved (non-breaking): A CEL rule was removed.
 	RuleValidationRuleRemoved = "validation-rule-removed"
@@ -206,13 +212,13 @@ type RuleInfo struct {
 
 // Rules returns the rule catalogue, in documentation order.
 func Rules() []RuleInfo {
-	out := make([]RuleInfo, len(compatCatalogue))
-	copy(out, compatCatalogue)
+	out := make([]RuleInfo, len(catalogue))
+	copy(out, catalogue)
 	return out
 }
 
-// compatCatalogue is the single source of each rule's severity.
-var compatCatalogue = []RuleInfo{
+// catalogue is the single source of each rule's severity.
+var catalogue = []RuleInfo{
 	{RuleCRDAdded, NonBreaking, "crd", "The CRD is new."},
 	{RuleCRDRemoved, Breaking, "crd", "The CRD is deleted: its API and all its objects go away."},
 	{RuleScopeChanged, Breaking, "crd", "The scope moved between Namespaced and Cluster."},
@@ -230,9 +236,11 @@ var compatCatalogue = []RuleInfo{
 	{RuleVersionUnserved, Breaking, "crd", "A version is no longer served: clients of it fail."},
 	{RuleVersionServed, NonBreaking, "crd", "A version that was not served is served again."},
 	{RuleVersionDeprecationChanged, NonBreaking, "crd", "A version was deprecated or undeprecated, or its warning changed."},
-	{RuleStorageVersionChanged, Breaking, "crd", "The storage version moved: objects are stored in another version from now on."},
+	{RuleStorageVersionChanged, Breaking, "crd", "The storage version moved (other than to a new version with the same schema): objects are stored in another version from now on."},
+	{RuleStorageVersionMovedSameSchema, NonBreaking, "crd", "The storage version moved to a version added in this change whose schema equals the old storage version's, with conversion None: no object reads differently. Objects stay stored in the old version until migrated: keep it defined while status.storedVersions lists it."},
 	{RuleStoredVersionRemoved, Breaking, "crd", "A version listed in the old CRD's status.storedVersions is gone: objects stored in it can no longer be read."},
-	{RuleConversionStrategyChanged, Breaking, "crd", "The conversion strategy changed (None or Webhook)."},
+	{RuleConversionStrategyChanged, Breaking, "crd", "The conversion strategy changed (None or Webhook), other than webhook conversion introduced together with the second version."},
+	{RuleConversionWebhookAdded, NonBreaking, "crd", "Webhook conversion was introduced together with a new version of a CRD that had one version: no existing client read a version other than the one its objects are stored in."},
 	{RuleConversionWebhookChanged, NonBreaking, "crd", "The conversion webhook's settings changed (client config, review versions)."},
 	{RulePreserveUnknownFieldsChanged, Breaking, "any", "x-kubernetes-preserve-unknown-fields (or spec.preserveUnknownFields) changed: fields are pruned, or no longer pruned."},
 	{RuleStatusSubresourceAdded, Breaking, "crd", "The status subresource was added: status written through the main resource is now ignored."},
@@ -243,7 +251,7 @@ var compatCatalogue = []RuleInfo{
 	{RulePrinterColumnsChanged, NonBreaking, "crd", "The printer columns changed: only `kubectl get` output changes."},
 	{RuleSelectableFieldAdded, NonBreaking, "crd", "A selectable field was added."},
 	{RuleSelectableFieldRemoved, Breaking, "crd", "A selectable field was removed: field selectors using it fail."},
-	{RuleFieldAdded, NonBreaking, "schema", "A new property; optional unless required-added says otherwise. Constraints on it are not judged: it is new."},
+	{RuleFieldAdded, NonBreaking, "schema", "A new property; optional unless required-added says otherwise. Constraints on it are not judged, since no object has it yet; declared under an object that keeps unknown fields, it is judged as a change from any value, since stored objects may hold it."},
 	{RuleImplicitFieldRemoved, NonBreaking, "schema", "apiVersion, kind or metadata left out of the root schema; the API server keeps them anyway."},
 	{RuleFieldRemoved, Breaking, "schema", "A property was removed: it is pruned from objects."},
 	{RuleTypeChanged, Breaking, "schema", "The type changed."},
@@ -275,7 +283,7 @@ var compatCatalogue = []RuleInfo{
 	{RuleUniqueItemsAdded, Breaking, "schema", "uniqueItems turned on."},
 	{RuleUniqueItemsRemoved, NonBreaking, "schema", "uniqueItems turned off."},
 	{RulePatternAdded, Breaking, "schema", "A pattern was added."},
-	{RulePatternChanged, Breaking, "schema", "The pattern changed (regular expressions are not compared for inclusion)."},
+	{RulePatternChanged, Breaking, "schema", "The pattern changed: regular expressions are not compared, so bindsync cannot tell looser from tighter."},
 	{RulePatternRemoved, NonBreaking, "schema", "The pattern was removed."},
 	{RuleFormatAdded, Breaking, "schema", "A format was added."},
 	{RuleFormatChanged, Breaking, "schema", "The format changed."},
@@ -293,7 +301,8 @@ var compatCatalogue = []RuleInfo{
 	{RuleAdditionalPropertiesNarrowed, Breaking, "schema", "additionalProperties removed or made stricter (true to a schema, a schema or true to false)."},
 	{RuleAdditionalPropertiesWidened, NonBreaking, "schema", "additionalProperties added or made looser."},
 	{RuleValidationRuleAdded, Breaking, "schema", "A CEL rule (x-kubernetes-validations) was added."},
-	{RuleValidationRuleChanged, Breaking, "schema", "A CEL rule changed: same message with new rule text, or its reason or optionalOldSelf changed."},
+	{RuleValidationRuleAddedGuarded, NonBreaking, "schema", "A CEL rule was added that only applies when a field new in this change is set (`!has(self.f) || ...` or `has(self.f) ? ... : true`): no stored object has that field, so none can fail the rule."},
+	{RuleValidationRuleChanged, Breaking, "schema", "A CEL rule changed: same message with new rule text (bindsync cannot tell whether it got looser or tighter), or its reason or optionalOldSelf changed."},
 	{RuleValidationRuleRemoved, NonBreaking, "schema", "A CEL rule was removed."},
 	{RuleValidationRuleMessageChanged, NonBreaking, "schema", "A CEL rule's message, messageExpression or fieldPath changed; the rule, reason and optionalOldSelf are the same."},
 	{RuleAllOfChanged, Breaking, "schema", "allOf gained or changed a schema."},
@@ -308,18 +317,18 @@ var compatCatalogue = []RuleInfo{
 	{RuleUnknownChange, Breaking, "any", "A difference no rule understands. Fail closed: treated as breaking."},
 }
 
-var compatSeverityByID = func() map[string]Severity {
-	m := make(map[string]Severity, len(compatCatalogue))
-	for _, r := range compatCatalogue {
+var severityByID = func() map[string]Severity {
+	m := make(map[string]Severity, len(catalogue))
+	for _, r := range catalogue {
 		m[r.ID] = r.Severity
 	}
 	return m
 }()
 
-// compatSeverity returns the severity of rule id; an ID missing from the
+// severityOf returns the severity of rule id; an ID missing from the
 // catalogue is breaking, so a mistake fails closed.
-func compatSeverity(id string) Severity {
-	if s, ok := compatSeverityByID[id]; ok {
+func severityOf(id string) Severity {
+	if s, ok := severityByID[id]; ok {
 		return s
 	}
 	return Breaking

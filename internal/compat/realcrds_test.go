@@ -1,4 +1,4 @@
-package schema
+package compat
 
 import (
 	"bytes"
@@ -15,9 +15,9 @@ import (
 )
 
 func TestCompareRealCRDWithItselfHasNoFindings(t *testing.T) {
-	for _, name := range compatKlutchFiles(t) {
+	for _, name := range klutchFiles(t) {
 		t.Run(name, func(t *testing.T) {
-			crd := compatLoadCRD(t, name)
+			crd := loadKlutchCRD(t, name)
 			r := Compare(crd, crd.DeepCopy())
 			assert.Empty(t, r.Findings)
 			assert.False(t, r.Breaking())
@@ -26,11 +26,11 @@ func TestCompareRealCRDWithItselfHasNoFindings(t *testing.T) {
 }
 
 func TestCompareRealCRDWithReorderedCopyHasNoFindings(t *testing.T) {
-	for _, name := range compatKlutchFiles(t) {
+	for _, name := range klutchFiles(t) {
 		t.Run(name, func(t *testing.T) {
-			crd := compatLoadCRD(t, name)
-			reordered := compatReorderedCopy(t, crd)
-			require.NotEqual(t, compatMarshal(crd), compatMarshal(reordered), "the copy must differ in order")
+			crd := loadKlutchCRD(t, name)
+			reordered := reorderedCopy(t, crd)
+			require.NotEqual(t, marshal(crd), marshal(reordered), "the copy must differ in order")
 			r := Compare(crd, reordered)
 			assert.Empty(t, r.Findings)
 			r = Compare(reordered, crd)
@@ -39,17 +39,17 @@ func TestCompareRealCRDWithReorderedCopyHasNoFindings(t *testing.T) {
 	}
 }
 
-// compatReorderedCopy re-encodes crd as JSON (which is YAML) with every
+// reorderedCopy re-encodes crd as JSON (which is YAML) with every
 // object's keys in reverse order, parses it back, and reverses every list
 // whose order carries no meaning.
-func compatReorderedCopy(t *testing.T, crd *apiextensionsv1.CustomResourceDefinition) *apiextensionsv1.CustomResourceDefinition {
+func reorderedCopy(t *testing.T, crd *apiextensionsv1.CustomResourceDefinition) *apiextensionsv1.CustomResourceDefinition {
 	t.Helper()
 	raw, err := json.Marshal(crd)
 	require.NoError(t, err)
 	var generic any
 	require.NoError(t, json.Unmarshal(raw, &generic))
 	var buf bytes.Buffer
-	compatWriteReversed(&buf, generic)
+	writeReversed(&buf, generic)
 	out := &apiextensionsv1.CustomResourceDefinition{}
 	require.NoError(t, yaml.Unmarshal(buf.Bytes(), out))
 
@@ -58,32 +58,32 @@ func compatReorderedCopy(t *testing.T, crd *apiextensionsv1.CustomResourceDefini
 	slices.Reverse(out.Spec.Names.Categories)
 	slices.Reverse(out.Status.StoredVersions)
 	for i := range out.Spec.Versions {
-		if s := compatVersionSchema(&out.Spec.Versions[i]); s != nil {
-			compatReverseUnordered(s)
+		if s := versionSchemaOf(&out.Spec.Versions[i]); s != nil {
+			reverseUnordered(s)
 		}
 	}
 	return out
 }
 
-func compatReverseUnordered(p *apiextensionsv1.JSONSchemaProps) {
+func reverseUnordered(p *apiextensionsv1.JSONSchemaProps) {
 	slices.Reverse(p.Enum)
 	slices.Reverse(p.Required)
 	slices.Reverse(p.XValidations)
 	slices.Reverse(p.XListMapKeys)
 	for name, child := range p.Properties {
-		compatReverseUnordered(&child)
+		reverseUnordered(&child)
 		p.Properties[name] = child
 	}
 	if p.Items != nil && p.Items.Schema != nil {
-		compatReverseUnordered(p.Items.Schema)
+		reverseUnordered(p.Items.Schema)
 	}
 	if p.AdditionalProperties != nil && p.AdditionalProperties.Schema != nil {
-		compatReverseUnordered(p.AdditionalProperties.Schema)
+		reverseUnordered(p.AdditionalProperties.Schema)
 	}
 }
 
-// compatWriteReversed writes v as JSON with object keys in reverse order.
-func compatWriteReversed(buf *bytes.Buffer, v any) {
+// writeReversed writes v as JSON with object keys in reverse order.
+func writeReversed(buf *bytes.Buffer, v any) {
 	switch x := v.(type) {
 	case map[string]any:
 		keys := make([]string, 0, len(x))
@@ -98,7 +98,7 @@ func compatWriteReversed(buf *bytes.Buffer, v any) {
 			}
 			buf.WriteString(strconv.Quote(k))
 			buf.WriteByte(':')
-			compatWriteReversed(buf, x[k])
+			writeReversed(buf, x[k])
 		}
 		buf.WriteByte('}')
 	case []any:
@@ -107,7 +107,7 @@ func compatWriteReversed(buf *bytes.Buffer, v any) {
 			if i > 0 {
 				buf.WriteByte(',')
 			}
-			compatWriteReversed(buf, e)
+			writeReversed(buf, e)
 		}
 		buf.WriteByte(']')
 	default:
@@ -121,53 +121,53 @@ func TestCompareRealCRDEdits(t *testing.T) {
 	cases := []struct {
 		name     string
 		file     string
-		old      func(t *testing.T, c compatCRD)
-		edit     func(t *testing.T, c compatCRD)
+		old      func(t *testing.T, c crdRef)
+		edit     func(t *testing.T, c crdRef)
 		breaking bool
 		rule     string
 		path     string
 		side     Side
 	}{
 		{name: "removing maxConnections is breaking", file: pg,
-			edit:     at(".spec.parameters", func(p compatProps) { delete(p.Properties, "maxConnections") }),
+			edit:     at(".spec.parameters", func(p schemaRef) { delete(p.Properties, "maxConnections") }),
 			breaking: true, rule: RuleFieldRemoved, path: ".spec.parameters.maxConnections", side: SideSpec},
 		{name: "adding a synchronousCommit value is not breaking", file: pg,
-			edit: at(".spec.parameters.synchronousCommit", func(p compatProps) { p.Enum = append(p.Enum, compatRaw(`"quorum"`)) }),
+			edit: at(".spec.parameters.synchronousCommit", func(p schemaRef) { p.Enum = append(p.Enum, rawJSON(`"quorum"`)) }),
 			rule: RuleEnumValueAdded, path: ".spec.parameters.synchronousCommit", side: SideSpec},
 		{name: "removing the LoadBalancer expose value is breaking", file: pg,
-			edit:     at(".spec.expose", func(p compatProps) { p.Enum = p.Enum[:1] }),
+			edit:     at(".spec.expose", func(p schemaRef) { p.Enum = p.Enum[:1] }),
 			breaking: true, rule: RuleEnumValueRemoved, path: ".spec.expose", side: SideSpec},
 		{name: "a maxLength on the plan is breaking", file: pg,
-			edit:     at(".spec.plan", func(p compatProps) { p.MaxLength = compatI64(64) }),
+			edit:     at(".spec.plan", func(p schemaRef) { p.MaxLength = i64(64) }),
 			breaking: true, rule: RuleMaxLengthTightened, path: ".spec.plan", side: SideSpec},
 		{name: "raising a maxLength is not breaking", file: pg,
-			old:  at(".spec.plan", func(p compatProps) { p.MaxLength = compatI64(32) }),
-			edit: at(".spec.plan", func(p compatProps) { p.MaxLength = compatI64(64) }),
+			old:  at(".spec.plan", func(p schemaRef) { p.MaxLength = i64(32) }),
+			edit: at(".spec.plan", func(p schemaRef) { p.MaxLength = i64(64) }),
 			rule: RuleMaxLengthLoosened, path: ".spec.plan", side: SideSpec},
 		{name: "a new optional parameter is not breaking", file: pg,
-			edit: at(".spec.parameters", func(p compatProps) {
+			edit: at(".spec.parameters", func(p schemaRef) {
 				p.Properties["sharedBuffers"] = apiextensionsv1.JSONSchemaProps{Type: "string"}
 			}),
 			rule: RuleFieldAdded, path: ".spec.parameters.sharedBuffers", side: SideSpec},
 		{name: "making the expose field required is breaking", file: pg,
-			edit:     at(".spec", func(p compatProps) { p.Required = append(p.Required, "expose") }),
+			edit:     at(".spec", func(p schemaRef) { p.Required = append(p.Required, "expose") }),
 			breaking: true, rule: RuleRequiredAdded, path: ".spec.expose", side: SideSpec},
 		{name: "dropping a CEL rule is not breaking", file: pg,
-			edit: at(".spec", func(p compatProps) { p.XValidations = p.XValidations[1:] }),
+			edit: at(".spec", func(p schemaRef) { p.XValidations = p.XValidations[1:] }),
 			rule: RuleValidationRuleRemoved, path: ".spec", side: SideSpec},
 		{name: "a condition field removed from status is breaking for readers", file: pg,
-			edit:     at(".status.conditions[*]", func(p compatProps) { delete(p.Properties, "reason") }),
+			edit:     at(".status.conditions[*]", func(p schemaRef) { delete(p.Properties, "reason") }),
 			breaking: true, rule: RuleFieldRemoved, path: ".status.conditions[*].reason", side: SideStatus},
 		{name: "conditions keyed by another field is breaking", file: pg,
-			edit:     at(".status.conditions", func(p compatProps) { p.XListMapKeys = []string{"reason"} }),
+			edit:     at(".status.conditions", func(p schemaRef) { p.XListMapKeys = []string{"reason"} }),
 			breaking: true, rule: RuleListMapKeysChanged, path: ".status.conditions", side: SideStatus},
 		{name: "a description rewrite is not breaking", file: "backups.anynines.com.yaml",
-			edit: at(".spec", func(p compatProps) { p.Description = "Rewritten." }),
+			edit: at(".spec", func(p schemaRef) { p.Description = "Rewritten." }),
 			rule: RuleDescriptionChanged, path: ".spec", side: SideSpec},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			oldCRD, newCRD := compatLoadCRD(t, tc.file), compatLoadCRD(t, tc.file)
+			oldCRD, newCRD := loadKlutchCRD(t, tc.file), loadKlutchCRD(t, tc.file)
 			if tc.old != nil {
 				tc.old(t, oldCRD)
 			}

@@ -1,4 +1,4 @@
-package schema
+package compat
 
 import (
 	"os"
@@ -13,9 +13,9 @@ import (
 	_ "github.com/bindsync/bindsync/internal/testutil/golden"
 )
 
-// compatWidgetYAML is the small CRD the rule table edits. It has a field of
+// widgetYAML is the small CRD the rule table edits. It has a field of
 // every shape the rules care about.
-const compatWidgetYAML = `
+const widgetYAML = `
 apiVersion: apiextensions.k8s.io/v1
 kind: CustomResourceDefinition
 metadata:
@@ -100,16 +100,16 @@ spec:
                 type: integer
 `
 
-// compatWidget returns a fresh copy of the widget CRD.
-func compatWidget(t testing.TB) *apiextensionsv1.CustomResourceDefinition {
+// newWidget returns a fresh copy of the widget CRD.
+func newWidget(t testing.TB) *apiextensionsv1.CustomResourceDefinition {
 	t.Helper()
 	crd := &apiextensionsv1.CustomResourceDefinition{}
-	require.NoError(t, yaml.Unmarshal([]byte(compatWidgetYAML), crd))
+	require.NoError(t, yaml.Unmarshal([]byte(widgetYAML), crd))
 	return crd
 }
 
-// compatLoadCRD reads a CRD from testdata/crds/klutch.
-func compatLoadCRD(t testing.TB, name string) *apiextensionsv1.CustomResourceDefinition {
+// loadKlutchCRD reads a CRD from testdata/crds/klutch.
+func loadKlutchCRD(t testing.TB, name string) *apiextensionsv1.CustomResourceDefinition {
 	t.Helper()
 	raw, err := os.ReadFile(filepath.Join("..", "..", "testdata", "crds", "klutch", name))
 	require.NoError(t, err)
@@ -119,8 +119,8 @@ func compatLoadCRD(t testing.TB, name string) *apiextensionsv1.CustomResourceDef
 	return crd
 }
 
-// compatKlutchFiles lists the real CRDs under testdata/crds/klutch.
-func compatKlutchFiles(t testing.TB) []string {
+// klutchFiles lists the real CRDs under testdata/crds/klutch.
+func klutchFiles(t testing.TB) []string {
 	t.Helper()
 	entries, err := os.ReadDir(filepath.Join("..", "..", "testdata", "crds", "klutch"))
 	require.NoError(t, err)
@@ -134,20 +134,20 @@ func compatKlutchFiles(t testing.TB) []string {
 	return out
 }
 
-// compatSchema returns the openAPIV3Schema of the CRD's first version.
-func compatSchema(crd *apiextensionsv1.CustomResourceDefinition) *apiextensionsv1.JSONSchemaProps {
+// firstSchema returns the openAPIV3Schema of the CRD's first version.
+func firstSchema(crd *apiextensionsv1.CustomResourceDefinition) *apiextensionsv1.JSONSchemaProps {
 	return crd.Spec.Versions[0].Schema.OpenAPIV3Schema
 }
 
-// compatEdit runs fn on the property at path (".spec.items[*].name") of
+// editSchema runs fn on the property at path (".spec.items[*].name") of
 // the CRD's first version. "[*]" steps into items, or into
 // additionalProperties when the property has no items.
-func compatEdit(t testing.TB, crd *apiextensionsv1.CustomResourceDefinition, path string, fn func(p *apiextensionsv1.JSONSchemaProps)) {
+func editSchema(t testing.TB, crd *apiextensionsv1.CustomResourceDefinition, path string, fn func(p *apiextensionsv1.JSONSchemaProps)) {
 	t.Helper()
-	compatEditAt(t, compatSchema(crd), compatSplitPath(path), fn)
+	editSchemaAt(t, firstSchema(crd), splitPath(path), fn)
 }
 
-func compatSplitPath(path string) []string {
+func splitPath(path string) []string {
 	path = strings.ReplaceAll(path, "[*]", ".[*]")
 	var segs []string
 	for _, s := range strings.Split(path, ".") {
@@ -158,7 +158,7 @@ func compatSplitPath(path string) []string {
 	return segs
 }
 
-func compatEditAt(t testing.TB, p *apiextensionsv1.JSONSchemaProps, segs []string, fn func(p *apiextensionsv1.JSONSchemaProps)) {
+func editSchemaAt(t testing.TB, p *apiextensionsv1.JSONSchemaProps, segs []string, fn func(p *apiextensionsv1.JSONSchemaProps)) {
 	t.Helper()
 	if len(segs) == 0 {
 		fn(p)
@@ -167,9 +167,9 @@ func compatEditAt(t testing.TB, p *apiextensionsv1.JSONSchemaProps, segs []strin
 	if segs[0] == "[*]" {
 		switch {
 		case p.Items != nil && p.Items.Schema != nil:
-			compatEditAt(t, p.Items.Schema, segs[1:], fn)
+			editSchemaAt(t, p.Items.Schema, segs[1:], fn)
 		case p.AdditionalProperties != nil && p.AdditionalProperties.Schema != nil:
-			compatEditAt(t, p.AdditionalProperties.Schema, segs[1:], fn)
+			editSchemaAt(t, p.AdditionalProperties.Schema, segs[1:], fn)
 		default:
 			t.Fatalf("no items or additionalProperties schema to step into")
 		}
@@ -177,25 +177,25 @@ func compatEditAt(t testing.TB, p *apiextensionsv1.JSONSchemaProps, segs []strin
 	}
 	child, ok := p.Properties[segs[0]]
 	require.True(t, ok, "no property %q", segs[0])
-	compatEditAt(t, &child, segs[1:], fn)
+	editSchemaAt(t, &child, segs[1:], fn)
 	p.Properties[segs[0]] = child
 }
 
-// compatRaw wraps a JSON literal as an apiextensions JSON value.
-func compatRaw(s string) apiextensionsv1.JSON { return apiextensionsv1.JSON{Raw: []byte(s)} }
+// rawJSON wraps a JSON literal as an apiextensions JSON value.
+func rawJSON(s string) apiextensionsv1.JSON { return apiextensionsv1.JSON{Raw: []byte(s)} }
 
-func compatRawPtr(s string) *apiextensionsv1.JSON { j := compatRaw(s); return &j }
+func rawJSONPtr(s string) *apiextensionsv1.JSON { j := rawJSON(s); return &j }
 
-func compatI64(v int64) *int64 { return &v }
+func i64(v int64) *int64 { return &v }
 
-func compatF64(v float64) *float64 { return &v }
+func f64(v float64) *float64 { return &v }
 
-func compatStr(s string) *string { return &s }
+func strPtr(s string) *string { return &s }
 
-func compatTrue() *bool { b := true; return &b }
+func truePtr() *bool { b := true; return &b }
 
-// compatFindRule returns the first finding of rule at path, or nil.
-func compatFindRule(r Report, rule, path string) *Finding {
+// findRule returns the first finding of rule at path, or nil.
+func findRule(r Report, rule, path string) *Finding {
 	for i := range r.Findings {
 		if r.Findings[i].Rule == rule && r.Findings[i].Path == path {
 			return &r.Findings[i]

@@ -1,4 +1,4 @@
-package schema
+package compat
 
 import (
 	"encoding/json"
@@ -13,12 +13,12 @@ import (
 // panic, must find nothing when a schema is compared with a copy of itself,
 // and must always produce a well-formed report.
 //
-//	go test -run '^$' -fuzz FuzzCompare -fuzztime 60s ./internal/schema/
+//	go test -run '^$' -fuzz FuzzCompare -fuzztime 60s ./internal/compat/
 func FuzzCompare(f *testing.F) {
-	widget := compatWidget(f)
-	seeds := [][]byte{[]byte(`{}`), []byte(`{"type":"object"}`), compatSchemaJSON(f, widget)}
-	for _, name := range compatKlutchFiles(f) {
-		seeds = append(seeds, compatSchemaJSON(f, compatLoadCRD(f, name)))
+	widget := newWidget(f)
+	seeds := [][]byte{[]byte(`{}`), []byte(`{"type":"object"}`), schemaJSON(f, widget)}
+	for _, name := range klutchFiles(f) {
+		seeds = append(seeds, schemaJSON(f, loadKlutchCRD(f, name)))
 	}
 	for i, a := range seeds {
 		f.Add(a, a)
@@ -28,30 +28,30 @@ func FuzzCompare(f *testing.F) {
 		[]byte(`{"properties":{"spec":{"enum":[{"a":2,"b":1}],"allOf":[{"not":{}}],"additionalProperties":false}}}`))
 
 	f.Fuzz(func(t *testing.T, oldJSON, newJSON []byte) {
-		oldSchema, okOld := compatFuzzSchema(oldJSON)
-		newSchema, okNew := compatFuzzSchema(newJSON)
+		oldSchema, okOld := fuzzSchema(oldJSON)
+		newSchema, okNew := fuzzSchema(newJSON)
 		if okOld {
-			self := Compare(compatFuzzCRD(widget, oldSchema), compatFuzzCRD(widget, oldSchema.DeepCopy()))
+			self := Compare(fuzzCRD(widget, oldSchema), fuzzCRD(widget, oldSchema.DeepCopy()))
 			if len(self.Findings) != 0 || self.Breaking() {
 				t.Fatalf("schema compared with itself has findings: %+v", self.Findings)
 			}
 		}
 		if okOld && okNew {
-			r := Compare(compatFuzzCRD(widget, oldSchema), compatFuzzCRD(widget, newSchema))
-			compatCheckWellFormed(t, r)
+			r := Compare(fuzzCRD(widget, oldSchema), fuzzCRD(widget, newSchema))
+			checkWellFormed(t, r)
 		}
 	})
 }
 
 // FuzzCompareCRDs feeds the engine arbitrary whole CRDs.
 func FuzzCompareCRDs(f *testing.F) {
-	raw, err := json.Marshal(compatWidget(f))
+	raw, err := json.Marshal(newWidget(f))
 	if err != nil {
 		f.Fatal(err)
 	}
 	f.Add(raw, raw)
-	for _, name := range compatKlutchFiles(f) {
-		b, err := json.Marshal(compatLoadCRD(f, name))
+	for _, name := range klutchFiles(f) {
+		b, err := json.Marshal(loadKlutchCRD(f, name))
 		if err != nil {
 			f.Fatal(err)
 		}
@@ -65,19 +65,19 @@ func FuzzCompareCRDs(f *testing.F) {
 		if self := Compare(oldCRD, oldCRD.DeepCopy()); len(self.Findings) != 0 {
 			t.Fatalf("CRD compared with itself has findings: %+v", self.Findings)
 		}
-		compatCheckWellFormed(t, Compare(oldCRD, newCRD))
+		checkWellFormed(t, Compare(oldCRD, newCRD))
 	})
 }
 
-func compatSchemaJSON(t testing.TB, crd *apiextensionsv1.CustomResourceDefinition) []byte {
-	b, err := json.Marshal(compatSchema(crd))
+func schemaJSON(t testing.TB, crd *apiextensionsv1.CustomResourceDefinition) []byte {
+	b, err := json.Marshal(firstSchema(crd))
 	if err != nil {
 		t.Fatal(err)
 	}
 	return b
 }
 
-func compatFuzzSchema(raw []byte) (*apiextensionsv1.JSONSchemaProps, bool) {
+func fuzzSchema(raw []byte) (*apiextensionsv1.JSONSchemaProps, bool) {
 	s := &apiextensionsv1.JSONSchemaProps{}
 	if err := json.Unmarshal(raw, s); err != nil {
 		return nil, false
@@ -85,13 +85,13 @@ func compatFuzzSchema(raw []byte) (*apiextensionsv1.JSONSchemaProps, bool) {
 	return s, true
 }
 
-func compatFuzzCRD(base *apiextensionsv1.CustomResourceDefinition, s *apiextensionsv1.JSONSchemaProps) *apiextensionsv1.CustomResourceDefinition {
+func fuzzCRD(base *apiextensionsv1.CustomResourceDefinition, s *apiextensionsv1.JSONSchemaProps) *apiextensionsv1.CustomResourceDefinition {
 	crd := base.DeepCopy()
 	crd.Spec.Versions[0].Schema.OpenAPIV3Schema = s
 	return crd
 }
 
-func compatCheckWellFormed(t *testing.T, r Report) {
+func checkWellFormed(t *testing.T, r Report) {
 	t.Helper()
 	known := map[string]Severity{}
 	for _, info := range Rules() {
@@ -119,7 +119,7 @@ func compatCheckWellFormed(t *testing.T, r Report) {
 	}
 	again := make([]Finding, len(r.Findings))
 	copy(again, r.Findings)
-	compatSortFindings(again)
+	sortFindings(again)
 	for i := range again {
 		if again[i] != r.Findings[i] {
 			t.Fatalf("findings not in sorted order at %d", i)
@@ -132,23 +132,23 @@ func compatCheckWellFormed(t *testing.T, r Report) {
 // two schemas share most of their shape and every rule gets exercised, which
 // JSON mutation alone rarely reaches.
 //
-//	go test -run '^$' -fuzz FuzzCompareGenerated -fuzztime 60s ./internal/schema/
+//	go test -run '^$' -fuzz FuzzCompareGenerated -fuzztime 60s ./internal/compat/
 func FuzzCompareGenerated(f *testing.F) {
 	f.Add([]byte{0}, []byte{0})
 	f.Add([]byte("spec-and-status"), []byte("spec-and-status!"))
 	f.Add([]byte{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16}, []byte{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 17})
-	widget := compatWidget(f)
+	widget := newWidget(f)
 	f.Fuzz(func(t *testing.T, a, b []byte) {
-		x := (&compatGen{data: a}).schema(0)
-		y := (&compatGen{data: b}).schema(0)
-		self := Compare(compatFuzzCRD(widget, x), compatFuzzCRD(widget, x.DeepCopy()))
+		x := (&schemaGen{data: a}).schema(0)
+		y := (&schemaGen{data: b}).schema(0)
+		self := Compare(fuzzCRD(widget, x), fuzzCRD(widget, x.DeepCopy()))
 		if len(self.Findings) != 0 {
 			t.Fatalf("generated schema compared with itself has findings: %+v", self.Findings)
 		}
-		forward := Compare(compatFuzzCRD(widget, x), compatFuzzCRD(widget, y))
-		backward := Compare(compatFuzzCRD(widget, y), compatFuzzCRD(widget, x))
-		compatCheckWellFormed(t, forward)
-		compatCheckWellFormed(t, backward)
+		forward := Compare(fuzzCRD(widget, x), fuzzCRD(widget, y))
+		backward := Compare(fuzzCRD(widget, y), fuzzCRD(widget, x))
+		checkWellFormed(t, forward)
+		checkWellFormed(t, backward)
 		// No finding one way means no difference, so none the other way.
 		if (len(forward.Findings) == 0) != (len(backward.Findings) == 0) {
 			t.Fatalf("findings only one way:\nforward %+v\nbackward %+v", forward.Findings, backward.Findings)
@@ -156,13 +156,13 @@ func FuzzCompareGenerated(f *testing.F) {
 	})
 }
 
-// compatGen turns bytes into a schema; when the bytes run out it reads zeros.
-type compatGen struct {
+// schemaGen turns bytes into a schema; when the bytes run out it reads zeros.
+type schemaGen struct {
 	data []byte
 	pos  int
 }
 
-func (g *compatGen) next() int {
+func (g *schemaGen) next() int {
 	if g.pos >= len(g.data) {
 		return 0
 	}
@@ -171,25 +171,25 @@ func (g *compatGen) next() int {
 	return int(b)
 }
 
-func (g *compatGen) bit() bool { return g.next()%2 == 1 }
+func (g *schemaGen) bit() bool { return g.next()%2 == 1 }
 
-func (g *compatGen) pick(options ...string) string { return options[g.next()%len(options)] }
+func (g *schemaGen) pick(options ...string) string { return options[g.next()%len(options)] }
 
-func (g *compatGen) i64() *int64 {
+func (g *schemaGen) i64() *int64 {
 	if !g.bit() {
 		return nil
 	}
-	return compatI64(int64(g.next() % 5))
+	return i64(int64(g.next() % 5))
 }
 
-func (g *compatGen) f64() *float64 {
+func (g *schemaGen) f64() *float64 {
 	if !g.bit() {
 		return nil
 	}
-	return compatF64(float64(g.next()%7) - 2)
+	return f64(float64(g.next()%7) - 2)
 }
 
-func (g *compatGen) schema(depth int) *apiextensionsv1.JSONSchemaProps {
+func (g *schemaGen) schema(depth int) *apiextensionsv1.JSONSchemaProps {
 	p := &apiextensionsv1.JSONSchemaProps{Type: g.pick("object", "array", "string", "integer", "number", "boolean", "")}
 	flags := g.next()
 	if flags&1 != 0 {
@@ -197,7 +197,7 @@ func (g *compatGen) schema(depth int) *apiextensionsv1.JSONSchemaProps {
 	}
 	if flags&2 != 0 {
 		for n := g.next() % 3; n >= 0; n-- {
-			p.Enum = append(p.Enum, compatRaw(g.pick(`"a"`, `"b"`, `1`, `{"k":1}`, `null`)))
+			p.Enum = append(p.Enum, rawJSON(g.pick(`"a"`, `"b"`, `1`, `{"k":1}`, `null`)))
 		}
 	}
 	if flags&4 != 0 {
@@ -210,20 +210,20 @@ func (g *compatGen) schema(depth int) *apiextensionsv1.JSONSchemaProps {
 		p.Pattern, p.Format = g.pick("", "^a$", "^b$"), g.pick("", "uri", "date-time")
 		p.Nullable = g.bit()
 		if g.bit() {
-			p.Default = compatRawPtr(g.pick(`"a"`, `1`, `{"a":1,"b":2}`, `{"b":2,"a":1}`))
+			p.Default = rawJSONPtr(g.pick(`"a"`, `1`, `{"a":1,"b":2}`, `{"b":2,"a":1}`))
 		}
 	}
 	if flags&16 != 0 {
 		if g.bit() {
-			p.XPreserveUnknownFields = compatTrue()
+			p.XPreserveUnknownFields = truePtr()
 		}
 		p.XIntOrString, p.XEmbeddedResource = g.bit(), g.bit()
 		if g.bit() {
-			p.XListType = compatStr(g.pick("atomic", "set", "map"))
+			p.XListType = strPtr(g.pick("atomic", "set", "map"))
 			p.XListMapKeys = []string{g.pick("name", "port")}
 		}
 		if g.bit() {
-			p.XMapType = compatStr(g.pick("granular", "atomic"))
+			p.XMapType = strPtr(g.pick("granular", "atomic"))
 		}
 	}
 	if flags&32 != 0 {

@@ -1,4 +1,4 @@
-package schema
+package compat
 
 import (
 	"sort"
@@ -117,19 +117,20 @@ func (r Report) Verdict() string {
 // (rule crd-removed, breaking). Compare never fails: input it cannot
 // interpret is reported as an unknown-change finding, which is breaking.
 func Compare(oldCRD, newCRD *apiextensionsv1.CustomResourceDefinition) Report {
-	c := &compatCollector{}
+	c := &collector{}
 	switch {
 	case oldCRD == nil && newCRD == nil:
 	case oldCRD == nil:
-		c.add(compatCRDFinding(RuleCRDAdded, "", newCRD.Name,
+		c.add(crdFinding(RuleCRDAdded, "", newCRD.Name,
 			"CRD "+newCRD.Name+" is new"))
 	case newCRD == nil:
-		c.add(compatCRDFinding(RuleCRDRemoved, oldCRD.Name, "",
+		c.add(crdFinding(RuleCRDRemoved, oldCRD.Name, "",
 			"CRD "+oldCRD.Name+" is removed: its API and every object of it go away"))
 	default:
+		c.oldCRD = oldCRD
 		compareCRDs(c, oldCRD, newCRD)
 	}
-	compatSortFindings(c.findings)
+	sortFindings(c.findings)
 	return Report{Findings: c.findings}
 }
 
@@ -137,42 +138,47 @@ func Compare(oldCRD, newCRD *apiextensionsv1.CustomResourceDefinition) Report {
 // what Compare runs for every version present in both CRDs; version names
 // the version in the findings.
 func CompareSchemas(version string, oldSchema, newSchema *apiextensionsv1.JSONSchemaProps) Report {
-	c := &compatCollector{}
+	c := &collector{}
 	compareRootSchemas(c, version, oldSchema, newSchema)
-	compatSortFindings(c.findings)
+	sortFindings(c.findings)
 	return Report{Findings: c.findings}
 }
 
-// compatCollector gathers findings while the rules run.
-type compatCollector struct {
+// collector gathers findings while the rules run.
+type collector struct {
 	findings []Finding
-	// scratch holds the two blanked copies compatCheckSchemaResidue compares.
+	// scratch holds the two blanked copies checkSchemaResidue compares.
 	scratch [2]apiextensionsv1.JSONSchemaProps
+	// oldCRD is the old CRD when a whole CRD is compared (nil for
+	// CompareSchemas); shapes is computed from it when a rule needs to know
+	// what any of its versions declared.
+	oldCRD *apiextensionsv1.CustomResourceDefinition
+	shapes *oldShapes
 }
 
-func (c *compatCollector) add(f Finding) { c.findings = append(c.findings, f) }
+func (c *collector) add(f Finding) { c.findings = append(c.findings, f) }
 
-// compatCRDFinding builds a whole-CRD finding for rule id.
-func compatCRDFinding(id, oldValue, newValue, message string) Finding {
-	return compatVersionFinding(id, "", oldValue, newValue, message)
+// crdFinding builds a whole-CRD finding for rule id.
+func crdFinding(id, oldValue, newValue, message string) Finding {
+	return versionFinding(id, "", oldValue, newValue, message)
 }
 
-// compatVersionFinding builds a whole-CRD finding that concerns one version.
-func compatVersionFinding(id, version, oldValue, newValue, message string) Finding {
+// versionFinding builds a whole-CRD finding that concerns one version.
+func versionFinding(id, version, oldValue, newValue, message string) Finding {
 	return Finding{
 		Version:  version,
 		Rule:     id,
 		Side:     SideCRD,
-		Severity: compatSeverity(id),
+		Severity: severityOf(id),
 		Old:      oldValue,
 		New:      newValue,
 		Message:  message,
 	}
 }
 
-// compatSortFindings orders findings: whole-CRD first, then by version, path,
+// sortFindings orders findings: whole-CRD first, then by version, path,
 // rule and values.
-func compatSortFindings(fs []Finding) {
+func sortFindings(fs []Finding) {
 	sort.SliceStable(fs, func(i, j int) bool {
 		a, b := fs[i], fs[j]
 		if (a.Side == SideCRD) != (b.Side == SideCRD) {
@@ -197,19 +203,19 @@ func compatSortFindings(fs []Finding) {
 	})
 }
 
-// compatChildPath appends property name to a path, quoting names that are not
+// childPath appends property name to a path, quoting names that are not
 // plain identifiers.
-func compatChildPath(parent, name string) string {
+func childPath(parent, name string) string {
 	if parent == "." {
 		parent = ""
 	}
-	if compatPlainName(name) {
+	if plainName(name) {
 		return parent + "." + name
 	}
 	return parent + "[" + strconv.Quote(name) + "]"
 }
 
-func compatPlainName(name string) bool {
+func plainName(name string) bool {
 	if name == "" {
 		return false
 	}
@@ -224,16 +230,16 @@ func compatPlainName(name string) bool {
 	return true
 }
 
-// compatItemsPath is the path of an array's items or an object's map values.
-func compatItemsPath(parent string) string {
+// itemsPath is the path of an array's items or an object's map values.
+func itemsPath(parent string) string {
 	if parent == "." {
 		parent = ""
 	}
 	return parent + "[*]"
 }
 
-// compatSideOf names the side of a top-level property.
-func compatSideOf(topLevel string) Side {
+// sideOf names the side of a top-level property.
+func sideOf(topLevel string) Side {
 	switch topLevel {
 	case "status":
 		return SideStatus
@@ -244,8 +250,8 @@ func compatSideOf(topLevel string) Side {
 	}
 }
 
-// compatWhoBreaks is appended to the message of a breaking schema finding.
-func compatWhoBreaks(side Side) string {
+// whoBreaks is appended to the message of a breaking schema finding.
+func whoBreaks(side Side) string {
 	switch side {
 	case SideStatus:
 		return " (breaks readers of status)"
@@ -256,5 +262,5 @@ func compatWhoBreaks(side Side) string {
 	}
 }
 
-// compatJoin joins values for the Old and New columns.
-func compatJoin(values []string) string { return strings.Join(values, ", ") }
+// join joins values for the Old and New columns.
+func join(values []string) string { return strings.Join(values, ", ") }
