@@ -289,15 +289,15 @@ func roundTrip(t *testing.T, c *apiextensionsv1.CustomResourceDefinition) *apiex
 	return back
 }
 
-func TestSnapshotKeepsTheProvidersOrderWhichTheHashIgnores(t *testing.T) {
+func TestSnapshotKeepsTheProvidersOrder(t *testing.T) {
 	base := loadCRD(t, everythingCRD)
 	cases := map[string]struct {
 		read    func(c *apiextensionsv1.CustomResourceDefinition) []string
 		reverse func(c *apiextensionsv1.CustomResourceDefinition)
 		want    []string // the provider's order, as written in the file
-		// orderIsMeaning is true for lists whose order the API server
-		// uses: reordering them is a schema change.
-		orderIsMeaning bool
+		// hashKeepsOrder is true for lists whose order the canonical
+		// form keeps: reordering them is a schema change.
+		hashKeepsOrder bool
 	}{
 		"enum values (DEBUG5 ... PANIC, as kubectl explain shows them)": {
 			read: func(c *apiextensionsv1.CustomResourceDefinition) []string {
@@ -364,6 +364,20 @@ func TestSnapshotKeepsTheProvidersOrderWhichTheHashIgnores(t *testing.T) {
 			reverse: func(c *apiextensionsv1.CustomResourceDefinition) { slices.Reverse(c.Spec.Versions[0].SelectableFields) },
 			want:    []string{".spec.replicas", ".spec.logLevel"},
 		},
+		"printer columns (the column order of kubectl get)": {
+			read: func(c *apiextensionsv1.CustomResourceDefinition) []string {
+				var out []string
+				for _, col := range c.Spec.Versions[0].AdditionalPrinterColumns {
+					out = append(out, col.Name)
+				}
+				return out
+			},
+			reverse: func(c *apiextensionsv1.CustomResourceDefinition) {
+				slices.Reverse(c.Spec.Versions[0].AdditionalPrinterColumns)
+			},
+			want:           []string{"Replicas", "Level", "Owner", "Age"},
+			hashKeepsOrder: true,
+		},
 		"list-map keys": {
 			read: func(c *apiextensionsv1.CustomResourceDefinition) []string {
 				return specOf(c, 0).Properties["ports"].XListMapKeys
@@ -376,7 +390,7 @@ func TestSnapshotKeepsTheProvidersOrderWhichTheHashIgnores(t *testing.T) {
 				})
 			},
 			want:           []string{"protocol", "port"},
-			orderIsMeaning: true,
+			hashKeepsOrder: true,
 		},
 	}
 	for name, tc := range cases {
@@ -390,7 +404,7 @@ func TestSnapshotKeepsTheProvidersOrderWhichTheHashIgnores(t *testing.T) {
 			require.Equal(t, tc.want, tc.read(base), "reordering a copy leaves the original alone")
 			assert.Equal(t, reversed(tc.want), tc.read(roundTrip(t, reordered)), "a reorder reaches the app cluster")
 
-			if tc.orderIsMeaning {
+			if tc.hashKeepsOrder {
 				assert.NotEqual(t, mustHash(t, base), mustHash(t, reordered), "this order is part of the schema")
 			} else {
 				assert.Equal(t, mustHash(t, base), mustHash(t, reordered), "a reorder alone is no schema change")
