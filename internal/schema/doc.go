@@ -8,7 +8,7 @@
 // turns a snapshot back into the CRD an app cluster gets. The snapshot keeps
 // group, names, scope and every version with its schema, subresources,
 // printer columns and selectable fields, and of the CRD's metadata only the
-// annotations listed in TravellingAnnotations (api-approved.kubernetes.io,
+// annotations listed by TravellingAnnotations (api-approved.kubernetes.io,
 // which the API server requires for a CRD in a *.k8s.io or *.kubernetes.io
 // group); it drops everything else that belongs to the provider's cluster
 // (other metadata, status, conversion webhook settings).

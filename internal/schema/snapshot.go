@@ -11,15 +11,17 @@ import (
 	"github.com/bindsync/bindsync/api/v1alpha1"
 )
 
-// TravellingAnnotations are the only annotations of a provider's CRD that
-// its snapshot carries to app clusters. Each is one the app cluster's API
-// server needs to accept the CRD; everything else in metadata belongs to the
-// provider's cluster and its tools (last-applied configuration, tool
+// TravellingAnnotations returns the only annotations of a provider's CRD
+// that its snapshot carries to app clusters. Each is one the app cluster's
+// API server needs to accept the CRD; everything else in metadata belongs to
+// the provider's cluster and its tools (last-applied configuration, tool
 // versions, ownership) and stays behind.
 //
 //   - api-approved.kubernetes.io: a CRD in a *.k8s.io or *.kubernetes.io
 //     group is refused without it.
-var TravellingAnnotations = []string{apiextensionsv1.KubeAPIApprovedAnnotation}
+func TravellingAnnotations() []string {
+	return []string{apiextensionsv1.KubeAPIApprovedAnnotation}
+}
 
 // Snapshot returns the snapshot of crd that an APIServiceExport carries,
 // with every list in the provider's order (Hash takes its own canonical
@@ -81,11 +83,11 @@ func Default(crd *apiextensionsv1.CustomResourceDefinition) *apiextensionsv1.Cus
 	return out
 }
 
-// travellingAnnotations returns the annotations among TravellingAnnotations
-// that in holds, or nil.
+// travellingAnnotations returns the annotations among
+// TravellingAnnotations() that in holds, or nil.
 func travellingAnnotations(in map[string]string) map[string]string {
 	var out map[string]string
-	for _, k := range TravellingAnnotations {
+	for _, k := range TravellingAnnotations() {
 		if v, ok := in[k]; ok {
 			if out == nil {
 				out = map[string]string{}

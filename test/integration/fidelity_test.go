@@ -99,7 +99,7 @@ func TestIntegrationAppClusterGetsTheProvidersCRD(t *testing.T) {
 			assert.Len(t, a.Annotations[bindsyncv1alpha1.SchemaHashAnnotation], 64)
 			for k := range a.Annotations {
 				if !strings.HasPrefix(k, "bindsync.io/") {
-					assert.Contains(t, schema.TravellingAnnotations, k, "annotation %s of the provider's metadata travelled", k)
+					assert.Contains(t, schema.TravellingAnnotations(), k, "annotation %s of the provider's metadata travelled", k)
 				}
 			}
 		})
