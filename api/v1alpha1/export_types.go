@@ -36,9 +36,16 @@ type ExportVersion struct {
 }
 
 // CRDSnapshot is everything an app cluster needs to recreate a CRD: group,
-// names, scope and versions with their schemas. It holds nothing specific to
-// one cluster, so one snapshot serves every cluster that binds the CRD.
+// names, scope and versions with their schemas, in the provider's order. It
+// holds nothing specific to one cluster, so one snapshot serves every cluster
+// that binds the CRD.
 type CRDSnapshot struct {
+	// Annotations are the provider CRD's annotations that travel with it
+	// because the app cluster's API server needs them: only
+	// api-approved.kubernetes.io, without which a CRD in a *.k8s.io or
+	// *.kubernetes.io group is refused.
+	// +optional
+	Annotations map[string]string `json:"annotations,omitempty"`
 	// Group of the CRD, e.g. anynines.com.
 	// +kubebuilder:validation:MinLength=1
 	Group string `json:"group"`
@@ -47,8 +54,8 @@ type CRDSnapshot struct {
 	// Scope is Namespaced or Cluster.
 	// +kubebuilder:validation:Enum=Namespaced;Cluster
 	Scope apiextensionsv1.ResourceScope `json:"scope"`
-	// Versions of the CRD. Under webhook conversion only the storage version
-	// is kept (see DroppedVersions).
+	// Versions of the CRD, in the provider's order. Under webhook conversion
+	// only the storage version is kept (see DroppedVersions).
 	// +kubebuilder:validation:MinItems=1
 	// +listType=atomic
 	Versions []ExportVersion `json:"versions"`

@@ -69,14 +69,21 @@ func (r *renderer) exportFile(b binding) []byte {
 }
 
 // crdFile returns the CRD an app cluster applies for a binding, serialised
-// once per (template, CRD) and shared by every cluster.
+// once per (template, CRD) and shared by every cluster. bindsync's
+// annotations are added to the ones the snapshot carries from the provider
+// (api-approved.kubernetes.io), never in their place.
 func (r *renderer) crdFile(b binding) []byte {
 	tplName := b.template.tpl.Name
 	if out, ok := b.crd.crdFor[tplName]; ok {
 		return out
 	}
 	crd := b.crd.appCRD.DeepCopy()
-	crd.Annotations = annotations(b)
+	if crd.Annotations == nil {
+		crd.Annotations = map[string]string{}
+	}
+	for k, v := range annotations(b) {
+		crd.Annotations[k] = v
+	}
 	out := mustMarshal(crd)
 	b.crd.crdFor[tplName] = out
 	return out

@@ -12,12 +12,15 @@ import (
 
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	utiljson "k8s.io/apimachinery/pkg/util/json"
 
 	"github.com/bindsync/bindsync/api/v1alpha1"
 )
 
 // Canonicalize returns a copy of snap in canonical form (see the package
-// doc). Canonical snapshots of the same schema encode to the same bytes.
+// doc). Canonical snapshots of the same schema encode to the same bytes. The
+// canonical form exists for Hash only: snapshots, exports and CRD files keep
+// the provider's order.
 func Canonicalize(snap v1alpha1.CRDSnapshot) (v1alpha1.CRDSnapshot, error) {
 	out := *snap.DeepCopy()
 	out.Names.ShortNames = sortedCopy(out.Names.ShortNames)
@@ -25,6 +28,10 @@ func Canonicalize(snap v1alpha1.CRDSnapshot) (v1alpha1.CRDSnapshot, error) {
 	out.DroppedVersions = sortedCopy(out.DroppedVersions)
 	sort.Slice(out.Versions, func(i, j int) bool { return out.Versions[i].Name < out.Versions[j].Name })
 	for i := range out.Versions {
+		// selectableFields is a set: the API server refuses a path listed twice.
+		sort.SliceStable(out.Versions[i].SelectableFields, func(a, b int) bool {
+			return out.Versions[i].SelectableFields[a].JSONPath < out.Versions[i].SelectableFields[b].JSONPath
+		})
 		props, err := decodeSchema(out.Versions[i].Schema.Raw)
 		if err != nil {
 			return snap, fmt.Errorf("canonicalize %s version %s: %w", CRDName(snap), out.Versions[i].Name, err)
@@ -66,6 +73,10 @@ func canonicalizeProps(p *apiextensionsv1.JSONSchemaProps) {
 		return
 	}
 	sort.Strings(p.Required)
+	if p.XPreserveUnknownFields != nil && !*p.XPreserveUnknownFields {
+		// false says what leaving it out says.
+		p.XPreserveUnknownFields = nil
+	}
 	for i := range p.Enum {
 		canonicalizeJSON(&p.Enum[i])
 	}
@@ -126,16 +137,16 @@ func validationKey(v apiextensionsv1.ValidationRule) string {
 }
 
 // canonicalizeJSON re-encodes a JSON value (a default, an example, an enum
-// value) with sorted object keys and no insignificant white space. A value
-// that does not decode is left as it is.
+// value) the way the API server stores it: decoded with integers as int64
+// and other numbers as float64, then encoded with sorted object keys and no
+// insignificant white space. So 1.0 and 1 are one value, as they are to the
+// API server. A value that does not decode is left as it is.
 func canonicalizeJSON(v *apiextensionsv1.JSON) {
 	if v == nil || len(v.Raw) == 0 {
 		return
 	}
-	dec := json.NewDecoder(bytes.NewReader(v.Raw))
-	dec.UseNumber()
 	var x any
-	if err := dec.Decode(&x); err != nil {
+	if err := utiljson.Unmarshal(v.Raw, &x); err != nil {
 		return
 	}
 	if b, err := json.Marshal(x); err == nil {

@@ -3,7 +3,6 @@ package schema
 import (
 	"encoding/json"
 	"fmt"
-	"sort"
 
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -12,16 +11,34 @@ import (
 	"github.com/bindsync/bindsync/api/v1alpha1"
 )
 
-// Snapshot returns the canonical snapshot of crd that an APIServiceExport
-// carries. Under webhook conversion only the storage version is kept and the
-// other served versions are listed in DroppedVersions (see the package doc).
-// It fails when the CRD cannot be exported at all: no versions, no storage
-// version, or a version without a schema.
+// TravellingAnnotations returns the only annotations of a provider's CRD
+// that its snapshot carries to app clusters. Each is one the app cluster's
+// API server needs to accept the CRD; everything else in metadata belongs to
+// the provider's cluster and its tools (last-applied configuration, tool
+// versions, ownership) and stays behind.
+//
+//   - api-approved.kubernetes.io: a CRD in a *.k8s.io or *.kubernetes.io
+//     group is refused without it.
+func TravellingAnnotations() []string {
+	return []string{apiextensionsv1.KubeAPIApprovedAnnotation}
+}
+
+// Snapshot returns the snapshot of crd that an APIServiceExport carries,
+// with every list in the provider's order (Hash takes its own canonical
+// form). The snapshot is taken of a copy of crd with the API server's
+// defaults applied (see Default), so a CRD read from a file and the same CRD
+// read back from an API server give the same snapshot. Under webhook
+// conversion only the storage version is kept and the other served versions
+// are listed in DroppedVersions (see the package doc). It fails when the CRD
+// cannot be exported at all: no versions, no storage version, or a version
+// without a schema.
 func Snapshot(crd *apiextensionsv1.CustomResourceDefinition) (v1alpha1.CRDSnapshot, error) {
+	crd = Default(crd)
 	snap := v1alpha1.CRDSnapshot{
-		Group: crd.Spec.Group,
-		Names: *crd.Spec.Names.DeepCopy(),
-		Scope: crd.Spec.Scope,
+		Annotations: travellingAnnotations(crd.Annotations),
+		Group:       crd.Spec.Group,
+		Names:       *crd.Spec.Names.DeepCopy(),
+		Scope:       crd.Spec.Scope,
 	}
 	if len(crd.Spec.Versions) == 0 {
 		return snap, fmt.Errorf("snapshot CRD %s: it has no versions", crd.Name)
@@ -52,8 +69,33 @@ func Snapshot(crd *apiextensionsv1.CustomResourceDefinition) (v1alpha1.CRDSnapsh
 		// The one version left is what the app cluster serves and stores.
 		snap.Versions[0].Served = true
 	}
-	sort.Strings(snap.DroppedVersions)
-	return Canonicalize(snap)
+	return snap, nil
+}
+
+// Default returns a copy of crd with the defaults the API server applies
+// to an apiextensions.k8s.io/v1 CRD when it stores one: names.singular (the
+// kind in lower case), names.listKind (<kind>List), conversion strategy None,
+// and the port of a conversion webhook's service. These are the generated
+// apiextensions v1 defaulters the API server itself runs.
+func Default(crd *apiextensionsv1.CustomResourceDefinition) *apiextensionsv1.CustomResourceDefinition {
+	out := crd.DeepCopy()
+	apiextensionsv1.SetObjectDefaults_CustomResourceDefinition(out)
+	return out
+}
+
+// travellingAnnotations returns the annotations among
+// TravellingAnnotations() that in holds, or nil.
+func travellingAnnotations(in map[string]string) map[string]string {
+	var out map[string]string
+	for _, k := range TravellingAnnotations() {
+		if v, ok := in[k]; ok {
+			if out == nil {
+				out = map[string]string{}
+			}
+			out[k] = v
+		}
+	}
+	return out
 }
 
 func exportVersion(v *apiextensionsv1.CustomResourceDefinitionVersion) (v1alpha1.ExportVersion, error) {
@@ -79,14 +121,23 @@ func exportVersion(v *apiextensionsv1.CustomResourceDefinitionVersion) (v1alpha1
 }
 
 // ToCRD returns the CRD an app cluster gets for snap: name <plural>.<group>,
-// conversion strategy None, no status. The caller adds labels and annotations.
+// the snapshot's annotations, conversion strategy None, no status, every list
+// in the order the snapshot holds it. The caller adds labels and its own
+// annotations.
 func ToCRD(snap v1alpha1.CRDSnapshot) (*apiextensionsv1.CustomResourceDefinition, error) {
+	var annotations map[string]string
+	for k, v := range snap.Annotations {
+		if annotations == nil {
+			annotations = map[string]string{}
+		}
+		annotations[k] = v
+	}
 	crd := &apiextensionsv1.CustomResourceDefinition{
 		TypeMeta: metav1.TypeMeta{
 			APIVersion: apiextensionsv1.SchemeGroupVersion.String(),
 			Kind:       "CustomResourceDefinition",
 		},
-		ObjectMeta: metav1.ObjectMeta{Name: snap.Names.Plural + "." + snap.Group},
+		ObjectMeta: metav1.ObjectMeta{Name: snap.Names.Plural + "." + snap.Group, Annotations: annotations},
 		Spec: apiextensionsv1.CustomResourceDefinitionSpec{
 			Group:      snap.Group,
 			Names:      *snap.Names.DeepCopy(),

@@ -3,11 +3,14 @@ package schema
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/yaml"
 )
 
@@ -22,9 +25,27 @@ func loadCRD(t testing.TB, path string) *apiextensionsv1.CustomResourceDefinitio
 
 func klutchCRDs(t testing.TB) map[string]*apiextensionsv1.CustomResourceDefinition {
 	t.Helper()
-	paths, err := filepath.Glob("../../testdata/crds/klutch/*.yaml")
+	return crdsIn(t, "../../testdata/crds/klutch/*.yaml")
+}
+
+// everythingCRD is the CRD that uses every schema feature, in a protected
+// group, with its lists in an order that is not alphabetical.
+const everythingCRD = "../../testdata/crds/everything/widgets.fidelity.example.k8s.io.yaml"
+
+// testCRDs are the eleven Klutch CRDs and the everything CRD.
+func testCRDs(t testing.TB) map[string]*apiextensionsv1.CustomResourceDefinition {
+	t.Helper()
+	out := klutchCRDs(t)
+	crd := loadCRD(t, everythingCRD)
+	out[crd.Name] = crd
+	return out
+}
+
+func crdsIn(t testing.TB, glob string) map[string]*apiextensionsv1.CustomResourceDefinition {
+	t.Helper()
+	paths, err := filepath.Glob(glob)
 	require.NoError(t, err)
-	require.NotEmpty(t, paths, "testdata/crds/klutch holds the real CRDs")
+	require.NotEmpty(t, paths, "%s holds real CRDs", glob)
 	out := map[string]*apiextensionsv1.CustomResourceDefinition{}
 	for _, p := range paths {
 		crd := loadCRD(t, p)
@@ -33,31 +54,40 @@ func klutchCRDs(t testing.TB) map[string]*apiextensionsv1.CustomResourceDefiniti
 	return out
 }
 
+// TestSnapshotRoundTripKeepsEverySchemaOfTheRealCRDs: CRD -> snapshot -> CRD
+// gives back the provider's spec exactly, every list in the provider's
+// order, with only what the API server defaults filled in, and the
+// api-approval annotation and nothing else of the provider's metadata.
 func TestSnapshotRoundTripKeepsEverySchemaOfTheRealCRDs(t *testing.T) {
-	for name, crd := range klutchCRDs(t) {
+	for name, crd := range testCRDs(t) {
 		t.Run(name, func(t *testing.T) {
 			snap, err := Snapshot(crd)
 			require.NoError(t, err)
 			back, err := ToCRD(snap)
 			require.NoError(t, err)
 
+			want := crd.Spec.DeepCopy()
+			apiextensionsv1.SetDefaults_CustomResourceDefinitionSpec(want)
+			require.Equal(t, apiextensionsv1.NoneConverter, want.Conversion.Strategy, "these CRDs convert with strategy None")
 			assert.Equal(t, crd.Name, back.Name)
-			assert.Equal(t, crd.Spec.Group, back.Spec.Group)
-			assert.Equal(t, crd.Spec.Names, back.Spec.Names)
-			assert.Equal(t, crd.Spec.Scope, back.Spec.Scope)
-			require.Len(t, back.Spec.Versions, len(crd.Spec.Versions))
-			for i, v := range crd.Spec.Versions {
-				got := back.Spec.Versions[i]
-				want := v.Schema.OpenAPIV3Schema.DeepCopy()
-				canonicalizeProps(want)
-				assert.Equal(t, want, got.Schema.OpenAPIV3Schema, "schema of %s", v.Name)
-				assert.Equal(t, v.AdditionalPrinterColumns, got.AdditionalPrinterColumns)
-				assert.Equal(t, v.Subresources, got.Subresources)
-				assert.Equal(t, v.Served, got.Served)
-				assert.Equal(t, v.Storage, got.Storage)
+			assert.Equal(t, want.Group, back.Spec.Group)
+			assert.Equal(t, want.Names, back.Spec.Names)
+			assert.Equal(t, want.Scope, back.Spec.Scope)
+			require.Len(t, back.Spec.Versions, len(want.Versions))
+			for i, v := range want.Versions {
+				assert.Equal(t, v, back.Spec.Versions[i], "version %d (%s)", i, v.Name)
 			}
+			assert.Equal(t, *want, back.Spec, "the whole spec")
+
+			wantAnnotations := map[string]string(nil)
+			if approval, ok := crd.Annotations[apiextensionsv1.KubeAPIApprovedAnnotation]; ok {
+				wantAnnotations = map[string]string{apiextensionsv1.KubeAPIApprovedAnnotation: approval}
+			}
+			assert.Equal(t, wantAnnotations, back.Annotations)
+
 			again, err := Snapshot(back)
 			require.NoError(t, err)
+			assert.Equal(t, snap, again, "CRD -> snapshot -> CRD -> snapshot is stable")
 			h1, err := Hash(snap)
 			require.NoError(t, err)
 			h2, err := Hash(again)
@@ -227,4 +257,297 @@ func TestHashIgnoresTheOrderOfCELRulesThatShareTheirText(t *testing.T) {
 		return c
 	}
 	assert.Equal(t, mustHash(t, with(rules)), mustHash(t, with(apiextensionsv1.ValidationRules{rules[1], rules[0]})))
+}
+
+// editSpec edits the schema of spec in version i of c.
+func editSpec(c *apiextensionsv1.CustomResourceDefinition, i int, edit func(p *apiextensionsv1.JSONSchemaProps)) {
+	root := c.Spec.Versions[i].Schema.OpenAPIV3Schema
+	spec := root.Properties["spec"]
+	edit(&spec)
+	root.Properties["spec"] = spec
+}
+
+// reversed returns a reversed copy of s. (JSONSchemaProps.DeepCopy shares
+// enum values and list-map keys with the original, so a test never
+// reverses them in place.)
+func reversed[T any](s []T) []T {
+	out := slices.Clone(s)
+	slices.Reverse(out)
+	return out
+}
+
+func specOf(c *apiextensionsv1.CustomResourceDefinition, i int) apiextensionsv1.JSONSchemaProps {
+	return c.Spec.Versions[i].Schema.OpenAPIV3Schema.Properties["spec"]
+}
+
+func roundTrip(t *testing.T, c *apiextensionsv1.CustomResourceDefinition) *apiextensionsv1.CustomResourceDefinition {
+	t.Helper()
+	snap, err := Snapshot(c)
+	require.NoError(t, err)
+	back, err := ToCRD(snap)
+	require.NoError(t, err)
+	return back
+}
+
+func TestSnapshotKeepsTheProvidersOrder(t *testing.T) {
+	base := loadCRD(t, everythingCRD)
+	cases := map[string]struct {
+		read    func(c *apiextensionsv1.CustomResourceDefinition) []string
+		reverse func(c *apiextensionsv1.CustomResourceDefinition)
+		want    []string // the provider's order, as written in the file
+		// hashKeepsOrder is true for lists whose order the canonical
+		// form keeps: reordering them is a schema change.
+		hashKeepsOrder bool
+	}{
+		"enum values (DEBUG5 ... PANIC, as kubectl explain shows them)": {
+			read: func(c *apiextensionsv1.CustomResourceDefinition) []string {
+				var out []string
+				for _, v := range specOf(c, 0).Properties["logLevel"].Enum {
+					out = append(out, string(v.Raw))
+				}
+				return out
+			},
+			reverse: func(c *apiextensionsv1.CustomResourceDefinition) {
+				editSpec(c, 0, func(p *apiextensionsv1.JSONSchemaProps) {
+					logLevel := p.Properties["logLevel"]
+					logLevel.Enum = reversed(logLevel.Enum)
+					p.Properties["logLevel"] = logLevel
+				})
+			},
+			want: []string{`"DEBUG5"`, `"DEBUG4"`, `"DEBUG3"`, `"DEBUG2"`, `"DEBUG1"`, `"INFO"`, `"NOTICE"`, `"WARNING"`, `"ERROR"`, `"LOG"`, `"FATAL"`, `"PANIC"`},
+		},
+		"required fields": {
+			read:    func(c *apiextensionsv1.CustomResourceDefinition) []string { return specOf(c, 0).Required },
+			reverse: func(c *apiextensionsv1.CustomResourceDefinition) { slices.Reverse(specOf(c, 0).Required) },
+			want:    []string{"replicas", "logLevel"},
+		},
+		"CEL rules (their messages are reported in this order)": {
+			read: func(c *apiextensionsv1.CustomResourceDefinition) []string {
+				var out []string
+				for _, r := range specOf(c, 0).XValidations {
+					out = append(out, r.Rule)
+				}
+				return out
+			},
+			reverse: func(c *apiextensionsv1.CustomResourceDefinition) { slices.Reverse(specOf(c, 0).XValidations) },
+			want:    []string{"self.replicas <= 10", "self.logLevel != 'PANIC' || self.replicas == 1", "!has(self.owner) || self.owner.endsWith('.example')"},
+		},
+		"versions": {
+			read: func(c *apiextensionsv1.CustomResourceDefinition) []string {
+				var out []string
+				for _, v := range c.Spec.Versions {
+					out = append(out, v.Name)
+				}
+				return out
+			},
+			reverse: func(c *apiextensionsv1.CustomResourceDefinition) { slices.Reverse(c.Spec.Versions) },
+			want:    []string{"v2", "v1beta1", "v1"},
+		},
+		"short names": {
+			read:    func(c *apiextensionsv1.CustomResourceDefinition) []string { return c.Spec.Names.ShortNames },
+			reverse: func(c *apiextensionsv1.CustomResourceDefinition) { slices.Reverse(c.Spec.Names.ShortNames) },
+			want:    []string{"wdg", "wd"},
+		},
+		"categories": {
+			read:    func(c *apiextensionsv1.CustomResourceDefinition) []string { return c.Spec.Names.Categories },
+			reverse: func(c *apiextensionsv1.CustomResourceDefinition) { slices.Reverse(c.Spec.Names.Categories) },
+			want:    []string{"fidelity", "bindsync-tests"},
+		},
+		"selectable fields": {
+			read: func(c *apiextensionsv1.CustomResourceDefinition) []string {
+				var out []string
+				for _, f := range c.Spec.Versions[0].SelectableFields {
+					out = append(out, f.JSONPath)
+				}
+				return out
+			},
+			reverse: func(c *apiextensionsv1.CustomResourceDefinition) { slices.Reverse(c.Spec.Versions[0].SelectableFields) },
+			want:    []string{".spec.replicas", ".spec.logLevel"},
+		},
+		"printer columns (the column order of kubectl get)": {
+			read: func(c *apiextensionsv1.CustomResourceDefinition) []string {
+				var out []string
+				for _, col := range c.Spec.Versions[0].AdditionalPrinterColumns {
+					out = append(out, col.Name)
+				}
+				return out
+			},
+			reverse: func(c *apiextensionsv1.CustomResourceDefinition) {
+				slices.Reverse(c.Spec.Versions[0].AdditionalPrinterColumns)
+			},
+			want:           []string{"Replicas", "Level", "Owner", "Age"},
+			hashKeepsOrder: true,
+		},
+		"list-map keys": {
+			read: func(c *apiextensionsv1.CustomResourceDefinition) []string {
+				return specOf(c, 0).Properties["ports"].XListMapKeys
+			},
+			reverse: func(c *apiextensionsv1.CustomResourceDefinition) {
+				editSpec(c, 0, func(p *apiextensionsv1.JSONSchemaProps) {
+					ports := p.Properties["ports"]
+					ports.XListMapKeys = reversed(ports.XListMapKeys)
+					p.Properties["ports"] = ports
+				})
+			},
+			want:           []string{"protocol", "port"},
+			hashKeepsOrder: true,
+		},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			require.Equal(t, tc.want, tc.read(base), "the file holds the provider's order")
+			assert.Equal(t, tc.want, tc.read(roundTrip(t, base)), "the app cluster's CRD keeps the provider's order")
+
+			reordered := base.DeepCopy()
+			tc.reverse(reordered)
+			require.Equal(t, reversed(tc.want), tc.read(reordered))
+			require.Equal(t, tc.want, tc.read(base), "reordering a copy leaves the original alone")
+			assert.Equal(t, reversed(tc.want), tc.read(roundTrip(t, reordered)), "a reorder reaches the app cluster")
+
+			if tc.hashKeepsOrder {
+				assert.NotEqual(t, mustHash(t, base), mustHash(t, reordered), "this order is part of the schema")
+			} else {
+				assert.Equal(t, mustHash(t, base), mustHash(t, reordered), "a reorder alone is no schema change")
+			}
+		})
+	}
+}
+
+func TestSnapshotCarriesTheAPIApprovalAnnotationAndNoOther(t *testing.T) {
+	base := loadCRD(t, everythingCRD)
+	approval := base.Annotations[apiextensionsv1.KubeAPIApprovedAnnotation]
+	require.NotEmpty(t, approval, "the everything CRD is in a protected group")
+
+	t.Run("the approval travels into the snapshot and onto the app cluster's CRD", func(t *testing.T) {
+		snap, err := Snapshot(base)
+		require.NoError(t, err)
+		assert.Equal(t, map[string]string{apiextensionsv1.KubeAPIApprovedAnnotation: approval}, snap.Annotations)
+		back, err := ToCRD(snap)
+		require.NoError(t, err)
+		assert.Equal(t, map[string]string{apiextensionsv1.KubeAPIApprovedAnnotation: approval}, back.Annotations)
+	})
+
+	hash := mustHash(t, base)
+	cases := map[string]struct {
+		edit        func(c *apiextensionsv1.CustomResourceDefinition)
+		wantAnnot   map[string]string
+		hashChanges bool
+	}{
+		"another approval is another schema": {
+			edit: func(c *apiextensionsv1.CustomResourceDefinition) {
+				c.Annotations[apiextensionsv1.KubeAPIApprovedAnnotation] = "https://github.com/kubernetes/enhancements/pull/1111"
+			},
+			wantAnnot:   map[string]string{apiextensionsv1.KubeAPIApprovedAnnotation: "https://github.com/kubernetes/enhancements/pull/1111"},
+			hashChanges: true,
+		},
+		"a lost approval is another schema": {
+			edit: func(c *apiextensionsv1.CustomResourceDefinition) {
+				delete(c.Annotations, apiextensionsv1.KubeAPIApprovedAnnotation)
+			},
+			wantAnnot:   nil,
+			hashChanges: true,
+		},
+		"the provider's tools' annotations stay behind": {
+			edit: func(c *apiextensionsv1.CustomResourceDefinition) {
+				c.Annotations["controller-gen.kubebuilder.io/version"] = "v0.99.0"
+				c.Annotations["kubectl.kubernetes.io/last-applied-configuration"] = `{"kind":"CustomResourceDefinition"}`
+				c.Annotations["bindsync.io/schema-hash"] = "forged"
+			},
+			wantAnnot: map[string]string{apiextensionsv1.KubeAPIApprovedAnnotation: approval},
+		},
+		"no annotations at all": {
+			edit:        func(c *apiextensionsv1.CustomResourceDefinition) { c.Annotations = nil },
+			wantAnnot:   nil,
+			hashChanges: true,
+		},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			c := base.DeepCopy()
+			tc.edit(c)
+			back := roundTrip(t, c)
+			assert.Equal(t, tc.wantAnnot, back.Annotations)
+			if tc.hashChanges {
+				assert.NotEqual(t, hash, mustHash(t, c))
+			} else {
+				assert.Equal(t, hash, mustHash(t, c))
+			}
+		})
+	}
+}
+
+// TestHashIsTheSameForACRDFromAFileAndFromTheAPIServer: the API server
+// stores a CRD with its defaults filled in and its JSON values re-encoded;
+// the CLI reads the provider's file. Both must name the schema alike.
+func TestHashIsTheSameForACRDFromAFileAndFromTheAPIServer(t *testing.T) {
+	file := loadCRD(t, everythingCRD)
+	require.Empty(t, file.Spec.Names.Singular, "the file leaves singular to the API server")
+	require.Empty(t, file.Spec.Names.ListKind, "the file leaves listKind to the API server")
+	require.Nil(t, file.Spec.Conversion, "the file leaves the conversion strategy to the API server")
+	hash := mustHash(t, file)
+
+	cases := map[string]func(c *apiextensionsv1.CustomResourceDefinition){
+		"the API server fills in singular, listKind and conversion None": func(c *apiextensionsv1.CustomResourceDefinition) {
+			c.Spec.Names.Singular = "widget"
+			c.Spec.Names.ListKind = "WidgetList"
+			c.Spec.Conversion = &apiextensionsv1.CustomResourceConversion{Strategy: apiextensionsv1.NoneConverter}
+		},
+		"metadata and status the API server adds": func(c *apiextensionsv1.CustomResourceDefinition) {
+			c.UID, c.ResourceVersion, c.Generation = "0b5c3d1e", "4711", 3
+			c.ManagedFields = []metav1.ManagedFieldsEntry{{Manager: "kubectl", Operation: metav1.ManagedFieldsOperationApply}}
+			c.Annotations["kubectl.kubernetes.io/last-applied-configuration"] = "{}"
+			c.Status.StoredVersions = []string{"v1beta1", "v2"}
+			c.Status.AcceptedNames = c.Spec.Names
+		},
+		"selectable fields in another order (a set)": func(c *apiextensionsv1.CustomResourceDefinition) {
+			slices.Reverse(c.Spec.Versions[0].SelectableFields)
+		},
+		"an explicit x-kubernetes-preserve-unknown-fields: false": func(c *apiextensionsv1.CustomResourceDefinition) {
+			editSpec(c, 0, func(p *apiextensionsv1.JSONSchemaProps) {
+				backup := p.Properties["backup"]
+				backup.XPreserveUnknownFields = ptr.To(false)
+				p.Properties["backup"] = backup
+			})
+		},
+		"numbers in defaults written another way (1.0, 5e-1)": func(c *apiextensionsv1.CustomResourceDefinition) {
+			editSpec(c, 0, func(p *apiextensionsv1.JSONSchemaProps) {
+				for field, raw := range map[string]string{"replicas": `1.0`, "ratio": `5e-1`} {
+					prop := p.Properties[field]
+					prop.Default = &apiextensionsv1.JSON{Raw: []byte(raw)}
+					p.Properties[field] = prop
+				}
+			})
+		},
+		"a nested default with its keys in another order": func(c *apiextensionsv1.CustomResourceDefinition) {
+			editSpec(c, 0, func(p *apiextensionsv1.JSONSchemaProps) {
+				backup := p.Properties["backup"]
+				backup.Default = &apiextensionsv1.JSON{Raw: []byte(`{"retention":{"copies":3,"days":7.0},"schedule":"0 3 * * *"}`)}
+				p.Properties["backup"] = backup
+			})
+		},
+	}
+	for name, edit := range cases {
+		t.Run(name, func(t *testing.T) {
+			server := file.DeepCopy()
+			edit(server)
+			assert.Equal(t, hash, mustHash(t, server))
+		})
+	}
+
+	t.Run("Default fills in what the API server fills in and leaves the CRD alone", func(t *testing.T) {
+		d := Default(file)
+		assert.Equal(t, "widget", d.Spec.Names.Singular)
+		assert.Equal(t, "WidgetList", d.Spec.Names.ListKind)
+		assert.Equal(t, &apiextensionsv1.CustomResourceConversion{Strategy: apiextensionsv1.NoneConverter}, d.Spec.Conversion)
+		assert.Empty(t, file.Spec.Names.Singular, "the caller's CRD is not changed")
+
+		hook := file.DeepCopy()
+		hook.Spec.Conversion = &apiextensionsv1.CustomResourceConversion{
+			Strategy: apiextensionsv1.WebhookConverter,
+			Webhook: &apiextensionsv1.WebhookConversion{ClientConfig: &apiextensionsv1.WebhookClientConfig{
+				Service: &apiextensionsv1.ServiceReference{Namespace: "ns", Name: "conv"},
+			}},
+		}
+		assert.Equal(t, ptr.To[int32](443), Default(hook).Spec.Conversion.Webhook.ClientConfig.Service.Port)
+	})
 }
