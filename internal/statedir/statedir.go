@@ -61,6 +61,9 @@ func (o Ownership) String() string {
 // without a marker.
 const legacyReadmeHeading = "# bindsync state repository\n"
 
+// ownedPaths are what a state repository's writer owns besides the marker.
+var ownedPaths = []string{render.ReadmePath, render.ClustersDir + "/"}
+
 // ignoredInUnclaimed are the entries an unclaimed folder may hold: a fresh
 // `git init` or clone.
 var ignoredInUnclaimed = map[string]bool{".git": true}
@@ -247,9 +250,10 @@ func Write(tree render.Tree, dir string) (Changes, error) {
 }
 
 // Adopt is Write for a folder the caller has decided to make a state
-// repository although it holds other files: the marker is written, and
-// README.md and clusters/ become bindsync's, whatever they held. Everything
-// else in the folder stays.
+// repository although it holds other files: the marker is written and
+// everything else in the folder stays. It still refuses a folder whose
+// README.md or clusters/ holds files bindsync did not write, since writing
+// would overwrite or delete them: those must be moved out of the way first.
 func Adopt(tree render.Tree, dir string) (Changes, error) {
 	return write(tree, dir, true)
 }
@@ -266,6 +270,14 @@ func write(tree render.Tree, dir string, adopt bool) (Changes, error) {
 	have, err := Read(dir)
 	if err != nil {
 		return Changes{}, err
+	}
+	if foreign != nil && len(have) > 0 {
+		paths := have.Paths()
+		if len(paths) > 3 {
+			paths = append(paths[:3], "...")
+		}
+		return Changes{}, fmt.Errorf("%w; it cannot be made one as it is: %s would be overwritten or removed (%s); move them out of the way first",
+			foreign, strings.Join(ownedPaths, " and "), strings.Join(paths, ", "))
 	}
 	c := Diff(tree, have)
 	for _, list := range [][]string{c.Added, c.Changed} {

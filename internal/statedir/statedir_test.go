@@ -153,7 +153,7 @@ func TestWriteOnlyWritesAStateRepository(t *testing.T) {
 
 func TestAdoptMakesAFolderAStateRepositoryAndKeepsWhatIsNotBindsyncs(t *testing.T) {
 	dir := t.TempDir()
-	for p, b := range map[string]string{"README.md": "# platform\n", "LICENSE": "MIT\n", ".github/CODEOWNERS": "* @platform\n"} {
+	for p, b := range map[string]string{"LICENSE": "MIT\n", ".github/CODEOWNERS": "* @platform\n"} {
 		require.NoError(t, os.MkdirAll(filepath.Dir(filepath.Join(dir, p)), 0o755))
 		require.NoError(t, os.WriteFile(filepath.Join(dir, p), []byte(b), 0o644))
 	}
@@ -161,17 +161,42 @@ func TestAdoptMakesAFolderAStateRepositoryAndKeepsWhatIsNotBindsyncs(t *testing.
 	_, err := statedir.Write(rendered, dir)
 	var notOurs *statedir.NotStateRepoError
 	require.ErrorAs(t, err, &notOurs)
+	assert.Equal(t, []string{".github/", "LICENSE"}, notOurs.Found)
 
 	c, err := statedir.Adopt(rendered, dir)
 	require.NoError(t, err)
-	assert.Equal(t, []string{render.MarkerPath, "clusters/a/app/kustomization.yaml"}, c.Added)
-	assert.Equal(t, []string{"README.md"}, c.Changed, "adopting hands README.md to bindsync")
+	assert.Equal(t, []string{render.MarkerPath, "README.md", "clusters/a/app/kustomization.yaml"}, c.Added)
 	for _, keep := range []string{"LICENSE", ".github/CODEOWNERS"} {
 		_, err := os.Stat(filepath.Join(dir, keep))
 		assert.NoError(t, err, "%s is not bindsync's and stays", keep)
 	}
 	_, err = statedir.Write(rendered, dir)
 	assert.NoError(t, err, "once adopted, the folder is marked")
+}
+
+func TestAdoptNeverOverwritesAReadmeOrClustersBindsyncDidNotWrite(t *testing.T) {
+	for name, files := range map[string]map[string]string{
+		"a README":       {"README.md": "# platform\n"},
+		"a fleet layout": {"clusters/production/flux-system/gotk-sync.yaml": "kind: Kustomization\n", "LICENSE": "MIT\n"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			dir := t.TempDir()
+			for p, b := range files {
+				require.NoError(t, os.MkdirAll(filepath.Dir(filepath.Join(dir, p)), 0o755))
+				require.NoError(t, os.WriteFile(filepath.Join(dir, p), []byte(b), 0o644))
+			}
+			_, err := statedir.Adopt(tree(map[string]string{"README.md": "# bindsync state repository\n"}), dir)
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), "move them out of the way first")
+			for p, b := range files {
+				got, err := os.ReadFile(filepath.Join(dir, p))
+				require.NoError(t, err)
+				assert.Equal(t, b, string(got))
+			}
+			_, err = os.Stat(filepath.Join(dir, render.MarkerPath))
+			assert.True(t, os.IsNotExist(err), "no marker is written")
+		})
+	}
 }
 
 func TestWriteRefusesATreeWithoutTheMarker(t *testing.T) {
