@@ -17,6 +17,12 @@ ETCD           := $(TESTBIN)/etcd
 
 GENERATED := api/v1alpha1/zz_generated.deepcopy.go config/crd
 
+# `bindsync version` prints this; a build outside make falls back to what Go records.
+VERSION   ?= $(shell git describe --always --dirty 2>/dev/null || echo devel)
+COMMIT    ?= $(shell git rev-parse HEAD 2>/dev/null)
+LDFLAGS   := -X github.com/bindsync/bindsync/internal/cli/version.version=$(VERSION) \
+             -X github.com/bindsync/bindsync/internal/cli/version.commit=$(COMMIT)
+
 .PHONY: all build test unit integration generate verify-generated lint testbin demo bench clean help
 
 all: build
@@ -25,7 +31,7 @@ help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/'
 
 build: ## build bin/bindsync (and the kubectl-bindsync plugin name)
-	$(GO) build -o $(BIN)/bindsync ./cmd/bindsync
+	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN)/bindsync ./cmd/bindsync
 	ln -sf bindsync $(BIN)/kubectl-bindsync
 
 test: testbin verify-generated lint ## everything CI runs: generated code, lint, unit, golden and integration tests
@@ -73,7 +79,7 @@ $(ETCD): hack/tools/etcd/go.mod hack/tools/etcd/go.sum
 	cd $(TOOLS)/etcd && $(GO) build -trimpath -o $@ go.etcd.io/etcd/server/v3
 
 demo: build ## render the example control plane into a state repo and show it
-	./hack/demo.sh
+	BINDSYNC=$(BIN)/bindsync ./hack/demo.sh
 
 bench: ## benchmarks: render at scale, schema comparison
 	$(GO) test -run '^$$' -bench . -benchmem ./internal/...

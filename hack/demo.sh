@@ -4,7 +4,7 @@
 # whether the change may roll out.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bindsync=$PWD/bin/bindsync
+bindsync=${BINDSYNC:-$PWD/bin/bindsync}
 work=$(mktemp -d "${TMPDIR:-/tmp}/bindsync-demo.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 repo=$work/state-repo
@@ -14,9 +14,11 @@ cp -r examples/control-plane "$input"
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 git_() { git -C "$repo" -c user.name=bindsync -c user.email=bindsync@localhost "$@"; }
 
+"$bindsync" version | sed 's/^/  /'
+
 step "render examples/control-plane into a new state repository"
 git init -q -b main "$repo"
-"$bindsync" render --in "$input" --out "$repo"
+"$bindsync" render "$input" --out "$repo"
 git_ add -A && git_ commit -q -m "bind: team-a <- postgresql, messaging; team-b <- postgresql, backups"
 (cd "$repo" && find . -path ./.git -prune -o -type f -print | sort | sed 's|^\./|  |')
 
@@ -28,6 +30,18 @@ echo "  $files files, $blobs distinct blobs"
 step "render again: nothing changes, so there is nothing to commit"
 "$bindsync" render --in "$input" --out "$repo"
 git_ status --porcelain | grep -q . && { echo "unexpected change"; exit 1; } || echo "  working tree clean"
+
+step "a typo in a template: render names it and writes nothing (--partial would keep the clusters it affects as they are)"
+tpl=$input/templates.yaml
+cp "$tpl" "$work/templates.yaml"
+sed -i 's/resource: messaginginstances$/resource: messaginginstnces/' "$tpl"
+"$bindsync" render --in "$input" --out "$repo" && { echo "a typo must fail"; exit 1; } || echo "  -> exit $?"
+git_ status --porcelain | grep -q . && { echo "unexpected change"; exit 1; } || echo "  working tree clean"
+cp "$work/templates.yaml" "$tpl"
+
+step "render refuses a folder that is not a state repository"
+mkdir -p "$work/fleet/clusters/production/flux-system" && echo "# fleet" >"$work/fleet/README.md"
+"$bindsync" render --in "$input" --out "$work/fleet" && { echo "must refuse"; exit 1; } || echo "  -> exit $?"
 
 step "the provider adds an optional field to PostgresqlInstance (non-breaking)"
 crd=$input/crds/postgresqlinstances.anynines.com.yaml

@@ -8,6 +8,7 @@
 //
 // # Layout
 //
+//	.bindsync.yaml       the marker: this folder is a state repository
 //	README.md
 //	clusters/<cluster>/control-plane/kustomization.yaml
 //	clusters/<cluster>/control-plane/namespace.yaml
@@ -32,4 +33,11 @@
 // for the same CRD) becomes a Problem naming the object and the reason. It
 // never stops other clusters from rendering; a cluster whose request is bad
 // still gets every good request rendered.
+//
+// Rendering around a bad object is not the same as publishing the result:
+// the tree lacks whatever the bad object would have rendered, so writing it
+// would remove a cluster's files because of a typo. Each problem therefore
+// names the clusters it holds back (Problem.Clusters), and KeepLastGood
+// builds the tree a writer may publish: every held-back cluster keeps the
+// files it had, every other cluster moves on.
 package render

@@ -13,6 +13,12 @@ type Problem struct {
 	Reason string
 	// Message says what is wrong, for a human.
 	Message string
+	// Clusters are the app clusters the problem holds back, sorted: those
+	// whose render it may have changed (see ClustersOf). A writer that
+	// keeps going despite problems keeps these clusters' last good files
+	// (see KeepLastGood). Empty for warnings and for problems no cluster
+	// depends on, such as a CRD no template binds.
+	Clusters []string
 }
 
 // Object returns "Kind namespace/name", or "Kind name" for cluster-scoped objects.

@@ -36,7 +36,9 @@ func (t Tree) Paths() []string {
 type Output struct {
 	// Tree holds every file of the state repository.
 	Tree Tree
-	// Problems are objects that could not be rendered (sorted).
+	// Problems are objects that could not be rendered (sorted). Each names
+	// the clusters it holds back: Tree renders them without the bad object,
+	// which a writer must not publish as is (see KeepLastGood).
 	Problems []Problem
 	// Warnings are objects rendered with a caveat the operator should see,
 	// such as versions left out of a webhook-converted CRD (sorted).
@@ -70,15 +72,17 @@ type ExportResult struct {
 }
 
 // Render renders in into a state repository tree. It never fails as a whole:
-// bad objects become Problems and everything else is rendered.
+// bad objects become Problems and everything else is rendered. The tree
+// always holds README.md and the marker (MarkerPath).
 func Render(in Input) Output {
 	r := newRenderer(in)
 	r.resolve()
-	out := Output{Tree: Tree{ReadmePath: readme}}
+	out := Output{Tree: Tree{ReadmePath: readme, MarkerPath: marker}}
 	for _, c := range r.clusters {
 		r.renderCluster(out.Tree, c)
 	}
 	out.Problems, out.Warnings = r.problems.sorted(), r.warnings.sorted()
+	out.Problems = withClusters(in, out.Problems)
 	out.Requests = r.results
 	return out
 }

@@ -90,7 +90,7 @@ func TestScaleRenderSharesEverySnapshot(t *testing.T) {
 	}
 	out := render.Render(scaleInput(t, 100, 10))
 	require.Empty(t, out.Problems)
-	require.Equal(t, 1+100*(5+2*10), len(out.Tree), "README plus 25 files a cluster")
+	require.Equal(t, 2+100*(5+2*10), len(out.Tree), "README and marker plus 25 files a cluster")
 	_, unique := treeSizes(out.Tree)
 	var perCluster int
 	for _, p := range out.Tree.Paths() {

@@ -7,24 +7,39 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/bindsync/bindsync/internal/cli/check"
 	"github.com/bindsync/bindsync/internal/cli/exitcode"
 	"github.com/bindsync/bindsync/internal/cli/render"
+	"github.com/bindsync/bindsync/internal/cli/version"
 )
+
+// PluginName is the file name that makes bindsync a kubectl plugin: kubectl
+// runs kubectl-bindsync for `kubectl bindsync`.
+const PluginName = "kubectl-bindsync"
 
 // Main runs bindsync with the process arguments and exits with the code the
 // command chose (see internal/cli/exitcode).
 func Main() {
-	os.Exit(Run(os.Args[1:], os.Stdout, os.Stderr))
+	os.Exit(RunAs(os.Args[0], os.Args[1:], os.Stdout, os.Stderr))
 }
 
 // Run executes bindsync with args, writing data to stdout and progress and
 // errors to stderr. It returns the process exit code.
 func Run(args []string, stdout, stderr io.Writer) int {
+	return RunAs("bindsync", args, stdout, stderr)
+}
+
+// RunAs is Run for a program started as program (argv[0]): started as
+// kubectl-bindsync, help and errors say `kubectl bindsync`.
+func RunAs(program string, args []string, stdout, stderr io.Writer) int {
+	name := DisplayName(program)
 	root := NewRootCommand(stdout, stderr)
+	root.Annotations = map[string]string{cobra.CommandDisplayNameAnnotation: name}
+	renameExamples(root, name)
 	root.SetArgs(args)
 	err := root.Execute()
 	if err == nil {
@@ -33,12 +48,32 @@ func Run(args []string, stdout, stderr io.Writer) int {
 	var coded *exitcode.Error
 	if errors.As(err, &coded) {
 		if coded.Err != nil {
-			fmt.Fprintf(stderr, "bindsync: %v\n", coded.Err)
+			fmt.Fprintf(stderr, "%s: %v\n", name, coded.Err)
 		}
 		return coded.Code
 	}
-	fmt.Fprintf(stderr, "bindsync: %v\n", err)
+	fmt.Fprintf(stderr, "%s: %v\n", name, err)
 	return exitcode.Unusable
+}
+
+// DisplayName is how bindsync names itself when started as program:
+// "kubectl bindsync" for the plugin, "bindsync" otherwise.
+func DisplayName(program string) string {
+	base := program[strings.LastIndexAny(program, `/\`)+1:] // either separator, whatever the OS
+	base = strings.TrimSuffix(base, ".exe")
+	if base == PluginName {
+		return "kubectl bindsync"
+	}
+	return "bindsync"
+}
+
+// renameExamples makes the examples of cmd and its subcommands start with
+// name, as their usage lines do.
+func renameExamples(cmd *cobra.Command, name string) {
+	cmd.Example = strings.ReplaceAll(cmd.Example, "  bindsync ", "  "+name+" ")
+	for _, c := range cmd.Commands() {
+		renameExamples(c, name)
+	}
 }
 
 // NewRootCommand returns the bindsync command with every subcommand attached.
@@ -61,4 +96,5 @@ func NewRootCommand(stdout, stderr io.Writer) *cobra.Command {
 var commands = []func(stdout, stderr io.Writer) *cobra.Command{
 	render.NewCommand,
 	check.NewCommand,
+	version.NewCommand,
 }

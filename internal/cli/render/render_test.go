@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/bindsync/bindsync/internal/cli/app"
+	"github.com/bindsync/bindsync/internal/render"
 	"github.com/bindsync/bindsync/internal/statedir"
 	_ "github.com/bindsync/bindsync/internal/testutil/golden"
 )
@@ -69,35 +70,44 @@ func TestCheckReportsAStaleTree(t *testing.T) {
 	assert.Equal(t, "edited by hand\n", string(b), "--check writes nothing")
 }
 
-func TestBadObjectsExitOneAndTheGoodOnesAreWritten(t *testing.T) {
-	out := t.TempDir()
-	code, _, stderr := run("render", "--in", badInputs, "--out", out)
-	assert.Equal(t, 1, code)
-	lines := strings.Split(strings.TrimSpace(stderr), "\n")
-	var errs []string
-	for _, l := range lines {
-		if strings.HasPrefix(l, "error: ") {
-			errs = append(errs, l)
-		}
+func TestBadObjectsExitOneWithOneLineEach(t *testing.T) {
+	for _, partial := range []bool{false, true} {
+		t.Run(map[bool]string{false: "without --partial nothing is written", true: "with --partial the clusters they affect keep what they had"}[partial], func(t *testing.T) {
+			out := t.TempDir()
+			args := []string{"render", "--in", badInputs, "--out", out}
+			if partial {
+				args = append(args, "--partial")
+			}
+			code, _, stderr := run(args...)
+			assert.Equal(t, 1, code)
+			lines := strings.Split(strings.TrimSpace(stderr), "\n")
+			var errs []string
+			for _, l := range lines {
+				if strings.HasPrefix(l, "error: ") {
+					errs = append(errs, l)
+				}
+			}
+			assert.Len(t, errs, 14, "one line per problem:\n%s", stderr)
+			for _, want := range []string{
+				"AppCluster ../x: InvalidClusterName",
+				"AppCluster A_B: InvalidClusterName",
+				"APIServiceExportRequest bindsync-good/unknown: TemplateNotFound: template \"no-such-template\" does not exist",
+				"APIServiceExportTemplate mongodb: CRDNotFound",
+				"APIServiceExportRequest bindsync-good/everything: ConflictingRequest",
+			} {
+				assert.Contains(t, stderr, want)
+			}
+			got, err := statedir.Read(out)
+			require.NoError(t, err)
+			if !partial {
+				assert.Empty(t, got, "nothing is written")
+				return
+			}
+			assert.Contains(t, stderr, "clusters good, nobody kept their last rendered files")
+			assert.Equal(t, []string{render.MarkerPath, render.ReadmePath}, got.Paths(),
+				"cluster good has problems and had no files before, so it gets none; no folder for ../x")
+		})
 	}
-	assert.Len(t, errs, 14, "one line per problem:\n%s", stderr)
-	for _, want := range []string{
-		"AppCluster ../x: InvalidClusterName",
-		"AppCluster A_B: InvalidClusterName",
-		"APIServiceExportRequest bindsync-good/unknown: TemplateNotFound: template \"no-such-template\" does not exist",
-		"APIServiceExportTemplate mongodb: CRDNotFound",
-		"APIServiceExportRequest bindsync-good/everything: ConflictingRequest",
-	} {
-		assert.Contains(t, stderr, want)
-	}
-	_, err := os.Stat(filepath.Join(out, "clusters/good/app/crds/postgresqlinstances.anynines.com.yaml"))
-	assert.NoError(t, err, "the good request is rendered")
-	_, err = os.Stat(filepath.Join(out, "clusters/..")) // never a folder for ../x
-	assert.NoError(t, err)
-	entries, err := os.ReadDir(filepath.Join(out, "clusters"))
-	require.NoError(t, err)
-	require.Len(t, entries, 1)
-	assert.Equal(t, "good", entries[0].Name())
 }
 
 func TestUnusableInputExitsTwo(t *testing.T) {
