@@ -165,7 +165,7 @@ func wantedGrants(t *testing.T, in render.Input, templates []string) grantSet {
 func allowedByPolicy(g grant, boundGroups []string) string {
 	if g.Name != anyName {
 		if errs := validation.IsDNS1123Subdomain(g.Name); len(errs) > 0 {
-			return fmt.Sprintf("names object %q, which is no object name", g.Name)
+			return fmt.Sprintf("uses %q as an object name, which is not a DNS subdomain", g.Name)
 		}
 	}
 	switch {
