@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/yaml"
 
 	"github.com/bindsync/bindsync/api/v1alpha1"
@@ -20,9 +21,7 @@ import (
 func legitOnly(t *testing.T, claims ...v1alpha1.PermissionClaim) render.Input {
 	t.Helper()
 	in := loadCase(t, "hostile-claims")
-	in.Clusters = in.Clusters[:0]
-	in.Clusters = append(in.Clusters, v1alpha1.AppCluster{})
-	in.Clusters[0].Name = "legit"
+	in.Clusters = []v1alpha1.AppCluster{{ObjectMeta: metav1.ObjectMeta{Name: "legit"}}}
 	var reqs []v1alpha1.APIServiceExportRequest
 	for _, r := range in.Requests {
 		if r.Namespace == "bindsync-legit" {
