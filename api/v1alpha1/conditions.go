@@ -53,8 +53,14 @@ const (
 	// cluster bind the same CRD.
 	ConflictingRequestReason = "ConflictingRequest"
 	// InvalidTemplateReason represents the fact that a template's spec cannot
-	// be rendered (for example a permission claim with the verb "*").
+	// be rendered (for example a permission claim with the verb "*", or on a
+	// resource outside the claim allowlist).
 	InvalidTemplateReason = "InvalidTemplate"
+	// IneffectiveClaimReason represents the fact that a template renders, but
+	// a permission claim asks for access Kubernetes RBAC will not give as
+	// asked (for example create on named objects). It is a warning: the
+	// template's other grants are rendered.
+	IneffectiveClaimReason = "IneffectiveClaim"
 	// DuplicateReason represents the fact that the input holds two different
 	// objects of one kind and name; neither is used.
 	DuplicateReason = "Duplicate"

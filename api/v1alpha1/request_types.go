@@ -54,10 +54,25 @@ type APIServiceExportRequestStatus struct {
 	// +optional
 	Revision string `json:"revision,omitempty"`
 
-	// Exports are the names of the APIServiceExports this request produced.
+	// Exports are the APIServiceExports this request produced, each with the
+	// schema hash it was rendered with.
 	// +optional
-	// +listType=set
-	Exports []string `json:"exports,omitempty"`
+	// +listType=map
+	// +listMapKey=name
+	Exports []ExportStatus `json:"exports,omitempty"`
+}
+
+// ExportStatus names one APIServiceExport of a request and its schema.
+type ExportStatus struct {
+	// Name of the APIServiceExport, <plural>.<group>.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	Name string `json:"name"`
+	// SchemaHash is the export's bindsync.io/schema-hash: the sha256 of its
+	// canonical schema.
+	// +optional
+	// +kubebuilder:validation:MaxLength=128
+	SchemaHash string `json:"schemaHash,omitempty"`
 }
 
 // APIServiceExportRequest is an app cluster's request to bind a template. It

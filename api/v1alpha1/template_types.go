@@ -6,9 +6,11 @@ import (
 
 // GroupResource names a resource by API group and plural name.
 type GroupResource struct {
-	// Group is the API group; empty for the core group.
+	// Group is the API group; empty for the core group, otherwise a DNS
+	// subdomain (lower-case labels separated by dots).
 	// +optional
 	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:Pattern=`^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*)?$`
 	Group string `json:"group,omitempty"`
 	// Resource is the plural resource name, e.g. "postgresqlinstances".
 	// +kubebuilder:validation:MinLength=1
@@ -29,8 +31,23 @@ func (g GroupResource) String() string {
 // +kubebuilder:validation:Enum=get;list;watch;create;update;patch;delete;deletecollection
 type Verb string
 
-// PermissionClaim asks for access to related objects (typically Secrets and
-// ConfigMaps that a bound resource refers to) in the app cluster's namespace.
+// ClaimVerbs are the verbs a permission claim may grant, and the only ones:
+// the renderer refuses any other. The enum marker on Verb, from which the
+// template CRD's validation is generated, lists exactly these in this order;
+// a test reads the generated CRD and keeps the two equal.
+var ClaimVerbs = []Verb{"get", "list", "watch", "create", "update", "patch", "delete", "deletecollection"}
+
+// ClaimableCoreResources are the resources of the core group a permission
+// claim may name. Anything else of the core group (pods, namespaces,
+// serviceaccounts, resourcequotas, ...) would let an app cluster run code or
+// change the limits of its own namespace on the control plane.
+var ClaimableCoreResources = []string{"configmaps", "secrets"}
+
+// PermissionClaim asks for access to related objects in the app cluster's
+// namespace. Claims are an allowlist: a claim names Secrets or ConfigMaps
+// (core group), or a resource in the group of one of the template's own
+// bound resources. Sub-resources ("pods/exec", "serviceaccounts/token") are
+// never claimable: Resource is a plain DNS label.
 type PermissionClaim struct {
 	GroupResource `json:",inline"`
 
@@ -40,9 +57,18 @@ type PermissionClaim struct {
 	Verbs []Verb `json:"verbs"`
 
 	// ResourceNames narrows the claim to named objects. Empty means every
-	// object of the resource in the cluster's namespace.
+	// object of the resource in the cluster's namespace. Each name is a
+	// non-empty DNS subdomain: RBAC matches the empty name of a list or create
+	// request against "", so an empty name would grant every object. With
+	// names, RBAC grants get, update, patch and delete on those objects, and
+	// list and watch only to requests that select one of them by name (field
+	// selector metadata.name=<name>); it never grants create or
+	// deletecollection.
 	// +optional
 	// +listType=set
+	// +kubebuilder:validation:items:MinLength=1
+	// +kubebuilder:validation:items:MaxLength=253
+	// +kubebuilder:validation:items:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`
 	ResourceNames []string `json:"resourceNames,omitempty"`
 
 	// Selector documents which objects the app cluster may use (for example

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
@@ -29,7 +30,10 @@ func (r *renderer) renderCluster(tree Tree, c *clusterEntry) {
 	cp := ControlPlaneDir(c.name)
 	resources := []string{"namespace.yaml", "serviceaccount.yaml", "rbac.yaml"}
 	tree[cp+"/namespace.yaml"] = mustMarshalPlain(namespaceDoc{
-		APIVersion: "v1", Kind: "Namespace", Metadata: nameMeta{Name: v1alpha1.ClusterNamespace(c.name)},
+		APIVersion: "v1", Kind: "Namespace", Metadata: namespaceMeta{
+			Labels: map[string]string{podSecurityEnforceLabel: "restricted"},
+			Name:   v1alpha1.ClusterNamespace(c.name),
+		},
 	})
 	tree[cp+"/serviceaccount.yaml"] = serviceAccountYAML
 	tree[cp+"/rbac.yaml"] = r.rbacYAML(c)
@@ -119,10 +123,22 @@ type kustomizeLabel struct {
 // to YAML (no JSON round trip): they are written once per cluster, so their
 // cost is what grows with the number of clusters.
 type namespaceDoc struct {
-	APIVersion string   `yaml:"apiVersion"`
-	Kind       string   `yaml:"kind"`
-	Metadata   nameMeta `yaml:"metadata"`
+	APIVersion string        `yaml:"apiVersion"`
+	Kind       string        `yaml:"kind"`
+	Metadata   namespaceMeta `yaml:"metadata"`
 }
+
+type namespaceMeta struct {
+	Labels map[string]string `yaml:"labels"`
+	Name   string            `yaml:"name"`
+}
+
+// podSecurityEnforceLabel on a cluster's namespace makes the control plane's
+// API server refuse any pod there that is not "restricted" (no host
+// namespaces, no privilege, non-root): nothing bindsync grants runs pods, so
+// nothing legitimate is lost, and a grant that slipped through could not
+// start a privileged pod.
+const podSecurityEnforceLabel = "pod-security.kubernetes.io/enforce"
 
 type nameMeta struct {
 	Name string `yaml:"name"`
@@ -165,10 +181,10 @@ func kustomization(cluster, namespace string, resources []string) []byte {
 }
 
 // agentRules are what every cluster's agent may do in its own namespace,
-// whatever it binds: read its exports and report status on them, and create
-// and read its requests.
+// whatever it binds: read its exports and report status on them, and create,
+// read and delete (unbind) its requests.
 var agentRules = []rbacv1.PolicyRule{
-	{APIGroups: []string{v1alpha1.GroupName}, Resources: []string{"apiserviceexportrequests"}, Verbs: []string{"create", "get", "list", "watch"}},
+	{APIGroups: []string{v1alpha1.GroupName}, Resources: []string{"apiserviceexportrequests"}, Verbs: []string{"create", "delete", "get", "list", "watch"}},
 	{APIGroups: []string{v1alpha1.GroupName}, Resources: []string{"apiserviceexports"}, Verbs: []string{"get", "list", "watch"}},
 	{APIGroups: []string{v1alpha1.GroupName}, Resources: []string{"apiserviceexports/status"}, Verbs: []string{"get", "patch", "update"}},
 }
@@ -276,19 +292,39 @@ func claimRule(c v1alpha1.PermissionClaim) rbacv1.PolicyRule {
 	}
 }
 
+// mergeKey says which rules normalizeRules merges: those of one group that
+// grant the same verbs on the same names. It is a struct of the exact lists,
+// so two rules whose strings would join to the same text (a group "g|x", a
+// name "a,b") never share a key.
+type mergeKey struct {
+	groups, names, verbs string // each list encoded as JSON, which is unambiguous
+}
+
+func newMergeKey(r rbacv1.PolicyRule) mergeKey {
+	enc := func(list []string) string {
+		b, err := json.Marshal(list)
+		if err != nil {
+			panic(fmt.Sprintf("render: encode %q: %v", list, err))
+		}
+		return string(b)
+	}
+	return mergeKey{groups: enc(r.APIGroups), names: enc(r.ResourceNames), verbs: enc(r.Verbs)}
+}
+
 // normalizeRules merges rules that grant the same verbs on the same names in
 // one group into one rule, sorts every list inside them and sorts the rules,
 // so the same grants always render the same bytes.
 func normalizeRules(rules []rbacv1.PolicyRule) []rbacv1.PolicyRule {
-	merged := map[string]*rbacv1.PolicyRule{}
-	var keys []string
+	merged := map[mergeKey]*rbacv1.PolicyRule{}
+	var keys []mergeKey
 	for _, r := range rules {
+		r.APIGroups = append([]string(nil), r.APIGroups...)
 		r.Verbs = sortedCopy(r.Verbs)
 		r.ResourceNames = sortedCopy(r.ResourceNames)
 		if len(r.ResourceNames) == 0 {
 			r.ResourceNames = nil
 		}
-		key := strings.Join(r.APIGroups, ",") + "|" + strings.Join(r.ResourceNames, ",") + "|" + strings.Join(r.Verbs, ",")
+		key := newMergeKey(r)
 		if m, ok := merged[key]; ok {
 			m.Resources = append(m.Resources, r.Resources...)
 			continue
@@ -303,13 +339,21 @@ func normalizeRules(rules []rbacv1.PolicyRule) []rbacv1.PolicyRule {
 		r.Resources = uniqueSorted(r.Resources)
 		out = append(out, *r)
 	}
-	sort.Slice(out, func(i, j int) bool { return ruleKey(out[i]) < ruleKey(out[j]) })
+	sort.Slice(out, func(i, j int) bool { return compareRules(out[i], out[j]) < 0 })
 	return out
 }
 
-func ruleKey(r rbacv1.PolicyRule) string {
-	return strings.Join(r.APIGroups, ",") + "\x00" + strings.Join(r.Resources, ",") + "\x00" +
-		strings.Join(r.ResourceNames, ",") + "\x00" + strings.Join(r.Verbs, ",")
+// compareRules orders rules by group, resources, names and verbs, comparing
+// the lists element by element, so distinct rules never compare equal.
+func compareRules(a, b rbacv1.PolicyRule) int {
+	for _, c := range [][2][]string{
+		{a.APIGroups, b.APIGroups}, {a.Resources, b.Resources}, {a.ResourceNames, b.ResourceNames}, {a.Verbs, b.Verbs},
+	} {
+		if n := slices.Compare(c[0], c[1]); n != 0 {
+			return n
+		}
+	}
+	return 0
 }
 
 func uniqueSorted(in []string) []string {

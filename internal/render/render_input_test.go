@@ -84,14 +84,3 @@ func TestDifferingDuplicatesAreNeitherUsedWhateverTheOrder(t *testing.T) {
 		require.Equal(t, first.Problems, again.Problems)
 	}
 }
-
-func TestClaimVerbsThatNamedObjectsCannotGetAreWarnedAbout(t *testing.T) {
-	in := loadCase(t, "permission-claims")
-	in.Templates[0].Spec.PermissionClaims = append(in.Templates[0].Spec.PermissionClaims, v1alpha1.PermissionClaim{
-		GroupResource: v1alpha1.GroupResource{Resource: "configmaps"}, Verbs: []v1alpha1.Verb{"get", "watch", "list"}, ResourceNames: []string{"settings"},
-	})
-	out := render.Render(in)
-	require.Empty(t, out.Problems)
-	require.Len(t, out.Warnings, 1)
-	assert.Contains(t, out.Warnings[0].String(), "RBAC never allows list, watch on named objects")
-}

@@ -93,42 +93,6 @@ func TestIdenticalSchemasAreOneSharedSerialisation(t *testing.T) {
 	}
 }
 
-func TestRBACIsLeastPrivilege(t *testing.T) {
-	for _, name := range []string{"permission-claims", "two-clusters-shared-template", "cluster-scoped-crd", "bad-inputs"} {
-		t.Run(name, func(t *testing.T) {
-			out := render.Render(loadCase(t, name))
-			for _, p := range out.Tree.Paths() {
-				if !strings.HasSuffix(p, "/rbac.yaml") {
-					continue
-				}
-				cluster := strings.Split(p, "/")[1]
-				for _, doc := range bytes.Split(out.Tree[p], []byte("\n---\n")) {
-					var obj struct {
-						Kind     string              `json:"kind"`
-						Rules    []rbacv1.PolicyRule `json:"rules"`
-						Subjects []rbacv1.Subject    `json:"subjects"`
-					}
-					require.NoError(t, yaml.Unmarshal(doc, &obj))
-					for _, r := range obj.Rules {
-						for _, list := range [][]string{r.APIGroups, r.Resources, r.Verbs, r.ResourceNames} {
-							for _, v := range list {
-								assert.NotContains(t, v, "*", "%s: %s grants a wildcard", p, obj.Kind)
-							}
-						}
-						for _, g := range r.APIGroups {
-							assert.NotEqual(t, "rbac.authorization.k8s.io", g, "%s grants RBAC", p)
-						}
-					}
-					for _, s := range obj.Subjects {
-						assert.Equal(t, "bindsync-"+cluster, s.Namespace, "%s binds a subject of another cluster", p)
-						assert.Equal(t, "bindsync-agent", s.Name)
-					}
-				}
-			}
-		})
-	}
-}
-
 func TestPermissionClaimsBecomeRulesWithTheClaimedVerbs(t *testing.T) {
 	out := render.Render(loadCase(t, "permission-claims"))
 	require.Empty(t, out.Problems)

@@ -3,6 +3,7 @@ package render
 import (
 	"fmt"
 	"reflect"
+	"slices"
 	"sort"
 	"strings"
 
@@ -21,12 +22,6 @@ const (
 	kindCluster  = "AppCluster"
 	kindRequest  = "APIServiceExportRequest"
 )
-
-// claimVerbs are the verbs a permission claim may grant.
-var claimVerbs = map[v1alpha1.Verb]bool{
-	"get": true, "list": true, "watch": true, "create": true, "update": true,
-	"patch": true, "delete": true, "deletecollection": true,
-}
 
 // forbiddenGroups may never be bound or claimed: access to them would let an
 // app cluster grant itself more than its templates do.
@@ -184,6 +179,9 @@ func (r *renderer) checkTemplate(e *templateEntry) (reason, msg string) {
 			return v1alpha1.InvalidTemplateReason, fmt.Sprintf("spec.resources[%d]: %s is listed twice", i, name)
 		}
 		seen[name] = true
+		if m := checkGroup(res.Group); m != "" {
+			return v1alpha1.InvalidTemplateReason, fmt.Sprintf("spec.resources[%d]: %s", i, m)
+		}
 		if forbiddenGroups[res.Group] {
 			return v1alpha1.InvalidTemplateReason, fmt.Sprintf("spec.resources[%d]: %s cannot be bound: it would let an app cluster widen its own access", i, name)
 		}
@@ -197,8 +195,8 @@ func (r *renderer) checkTemplate(e *templateEntry) (reason, msg string) {
 		e.crds = append(e.crds, crd)
 	}
 	for i, claim := range spec.PermissionClaims {
-		if m := checkClaim(claim); m != "" {
-			return v1alpha1.InvalidTemplateReason, fmt.Sprintf("spec.permissionClaims[%d]: %s", i, m)
+		if m := checkClaim(claim, spec.Resources); m != "" {
+			return v1alpha1.InvalidTemplateReason, fmt.Sprintf("spec.permissionClaims[%d] %s: %s", i, claimName(claim), m)
 		}
 	}
 	if p := spec.SchemaUpdatePolicy; p != "" && p != v1alpha1.SchemaUpdateNonBreaking &&
@@ -210,7 +208,7 @@ func (r *renderer) checkTemplate(e *templateEntry) (reason, msg string) {
 	}
 	for i, claim := range spec.PermissionClaims {
 		if m := ineffectiveNames(claim); m != "" {
-			r.warnings.add(kindTemplate, "", e.tpl.Name, v1alpha1.InvalidTemplateReason, fmt.Sprintf("spec.permissionClaims[%d]: %s", i, m))
+			r.warnings.add(kindTemplate, "", e.tpl.Name, v1alpha1.IneffectiveClaimReason, fmt.Sprintf("spec.permissionClaims[%d] %s: %s", i, claimName(claim), m))
 		}
 	}
 	for _, crd := range e.crds {
@@ -224,45 +222,136 @@ func (r *renderer) checkTemplate(e *templateEntry) (reason, msg string) {
 	return "", ""
 }
 
-func checkClaim(c v1alpha1.PermissionClaim) string {
-	switch {
-	case c.Resource == "" || strings.Contains(c.Resource, "*") || strings.Contains(c.Group, "*"):
-		return fmt.Sprintf("resource %q in group %q: a claim names one resource, never a wildcard", c.Resource, c.Group)
-	case forbiddenGroups[c.Group]:
-		return fmt.Sprintf("group %q cannot be claimed: it would let an app cluster widen its own access", c.Group)
-	case c.Group == "" && (c.Resource == "serviceaccounts" || strings.HasPrefix(c.Resource, "serviceaccounts/")):
-		return "serviceaccounts cannot be claimed: tokens would let an app cluster act as another identity"
-	case len(c.Verbs) == 0:
-		return fmt.Sprintf("%s: verbs is empty", c.String())
+// claimName names a claim in messages by its group and resource, quoted, so
+// that a claim on the core group and a group holding odd characters both read
+// unambiguously.
+func claimName(c v1alpha1.PermissionClaim) string {
+	return fmt.Sprintf("(group %q, resource %q)", c.Group, c.Resource)
+}
+
+// checkGroup says why group cannot name an API group, or "": it must be
+// empty (the core group) or a DNS subdomain, so no separator or wildcard can
+// hide in it.
+func checkGroup(group string) string {
+	if group == "" {
+		return ""
+	}
+	if errs := validation.IsDNS1123Subdomain(group); len(errs) > 0 {
+		return fmt.Sprintf("group %q is neither empty (the core group) nor a DNS subdomain", group)
+	}
+	return ""
+}
+
+// reservedGroup reports whether group belongs to Kubernetes itself. Built-in
+// APIs with dotted groups live there (leases in coordination.k8s.io, network
+// policies in networking.k8s.io, ...), and RBAC cannot tell a CRD's resource
+// from a built-in one of the same group, so claims there are refused even
+// when a bound CRD shares the group.
+func reservedGroup(group string) bool {
+	for _, suffix := range []string{"k8s.io", "kubernetes.io"} {
+		if group == suffix || strings.HasSuffix(group, "."+suffix) {
+			return true
+		}
+	}
+	return false
+}
+
+// checkClaim says why a permission claim cannot be rendered, or "". Claims are
+// an allowlist: Secrets and ConfigMaps of the core group, and resources in the
+// (non-reserved) groups of the template's own bound resources. Everything
+// else (pods, namespaces, resourcequotas, leases, serviceaccounts, any
+// sub-resource) is refused, because each would let an app cluster act on the
+// control plane beyond the objects it binds.
+func checkClaim(c v1alpha1.PermissionClaim, bound []v1alpha1.GroupResource) string {
+	if m := checkGroup(c.Group); m != "" {
+		return m
+	}
+	if errs := validation.IsDNS1123Label(c.Resource); len(errs) > 0 {
+		return fmt.Sprintf("resource %q is not a plain resource name: wildcards and sub-resources (such as pods/exec or serviceaccounts/token) cannot be claimed", c.Resource)
+	}
+	if c.Group == "" {
+		if !slices.Contains(v1alpha1.ClaimableCoreResources, c.Resource) {
+			return fmt.Sprintf("core resource %q cannot be claimed: of the core group only %s are claimable",
+				c.Resource, strings.Join(v1alpha1.ClaimableCoreResources, " and "))
+		}
+	} else {
+		var groups []string
+		for _, b := range bound {
+			if !slices.Contains(groups, b.Group) {
+				groups = append(groups, b.Group)
+			}
+		}
+		switch {
+		case forbiddenGroups[c.Group]:
+			return fmt.Sprintf("group %q cannot be claimed: it would let an app cluster widen its own access", c.Group)
+		case reservedGroup(c.Group):
+			return fmt.Sprintf("group %q cannot be claimed: it is reserved for Kubernetes' own APIs, which RBAC cannot tell apart from a CRD's", c.Group)
+		case !slices.Contains(groups, c.Group):
+			sort.Strings(groups)
+			return fmt.Sprintf("group %q is not the group of a resource this template binds (%s): only secrets, configmaps and resources of those groups are claimable",
+				c.Group, strings.Join(groups, ", "))
+		}
+	}
+	if len(c.Verbs) == 0 {
+		return "verbs is empty"
 	}
 	for _, v := range c.Verbs {
-		if !claimVerbs[v] {
-			return fmt.Sprintf("%s: verb %q is not one of get, list, watch, create, update, patch, delete, deletecollection", c.String(), v)
+		if !slices.Contains(v1alpha1.ClaimVerbs, v) {
+			return fmt.Sprintf("verb %q is not one of %s", v, joinVerbs(v1alpha1.ClaimVerbs))
+		}
+	}
+	for i, n := range c.ResourceNames {
+		if n == "" {
+			return fmt.Sprintf("resourceNames[%d] is empty: RBAC matches an empty name against list and create requests, which name no object, so it would grant every object", i)
+		}
+		if errs := validation.IsDNS1123Subdomain(n); len(errs) > 0 {
+			return fmt.Sprintf("resourceNames[%d] %q is not a DNS subdomain", i, n)
 		}
 	}
 	return ""
 }
 
-// ineffectiveNames says which verbs of a claim Kubernetes RBAC will never
-// allow because the claim names objects: create, list, watch and
-// deletecollection do not address one object by name.
+func joinVerbs(verbs []v1alpha1.Verb) string {
+	s := make([]string, len(verbs))
+	for i, v := range verbs {
+		s[i] = string(v)
+	}
+	return strings.Join(s, ", ")
+}
+
+// ineffectiveNames says which verbs of a claim Kubernetes RBAC will not allow
+// as asked because the claim names objects. RBAC matches resourceNames against
+// the name a request carries: create and deletecollection never carry one, so
+// they are never allowed; list and watch carry one only when they select a
+// single object by name (field selector metadata.name=<name>), so only such
+// requests are allowed.
 func ineffectiveNames(c v1alpha1.PermissionClaim) string {
 	if len(c.ResourceNames) == 0 {
 		return ""
 	}
-	var never []string
+	var never, byName []string
 	for _, v := range c.Verbs {
 		switch v {
-		case "create", "list", "watch", "deletecollection":
+		case "create", "deletecollection":
 			never = append(never, string(v))
+		case "list", "watch":
+			byName = append(byName, string(v))
 		}
 	}
-	if len(never) == 0 {
+	sort.Strings(never)
+	sort.Strings(byName)
+	var parts []string
+	if len(byName) > 0 {
+		parts = append(parts, fmt.Sprintf("RBAC allows %s only for requests that select one named object (field selector metadata.name=<name>), never for all of them",
+			strings.Join(byName, " and ")))
+	}
+	if len(never) > 0 {
+		parts = append(parts, fmt.Sprintf("RBAC never allows %s on named objects", strings.Join(never, " or ")))
+	}
+	if len(parts) == 0 {
 		return ""
 	}
-	sort.Strings(never)
-	return fmt.Sprintf("%s with resourceNames: RBAC never allows %s on named objects, so the app cluster will not get them",
-		c.String(), strings.Join(never, ", "))
+	return "with resourceNames, " + strings.Join(parts, "; ")
 }
 
 func (r *renderer) indexClusters() {

@@ -261,7 +261,7 @@ func checkOwnNamespace(ctx context.Context, t *testing.T, agent client.Client, a
 		}), "status updates on its exports")
 	})
 
-	t.Run("creates and reads export requests", func(t *testing.T) {
+	t.Run("creates, reads and deletes export requests", func(t *testing.T) {
 		req := &bindsyncv1alpha1.APIServiceExportRequest{
 			ObjectMeta: metav1.ObjectMeta{Name: "rbac-check", Namespace: ns},
 			Spec:       bindsyncv1alpha1.APIServiceExportRequestSpec{TemplateRef: a.exports[0].Spec.TemplateRef},
@@ -272,6 +272,7 @@ func checkOwnNamespace(ctx context.Context, t *testing.T, agent client.Client, a
 		var list bindsyncv1alpha1.APIServiceExportRequestList
 		require.NoError(t, agent.List(ctx, &list, client.InNamespace(ns)))
 		assert.NotEmpty(t, list.Items)
+		assert.NoError(t, agent.Delete(ctx, req), "unbind: delete its own request")
 	})
 
 	t.Run("creates its bound resources", func(t *testing.T) {
@@ -363,6 +364,9 @@ func checkOtherCluster(ctx context.Context, t *testing.T, agent client.Client, a
 			ObjectMeta: metav1.ObjectMeta{Name: "from-" + a.name, Namespace: ns},
 			Spec:       bindsyncv1alpha1.APIServiceExportRequestSpec{TemplateRef: b.exports[0].Spec.TemplateRef},
 		}), "create a request for "+b.name)
+		requireForbidden(t, agent.Delete(ctx, &bindsyncv1alpha1.APIServiceExportRequest{
+			ObjectMeta: metav1.ObjectMeta{Name: "rbac-check", Namespace: ns},
+		}), "delete a request of "+b.name)
 		bound := b.bound()
 		for _, name := range sortedKeys(bound) {
 			requireForbidden(t, agent.List(ctx, bound[name].list(), client.InNamespace(ns)), fmt.Sprintf("list %s of %s", name, b.name))
