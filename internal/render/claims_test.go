@@ -59,7 +59,7 @@ func TestPermissionClaimsAreAnAllowlist(t *testing.T) {
 		"a wildcard resource":             {claim: claim("", "*", nil, "get"), problem: `resource "*" is not a plain resource name`},
 		"a wildcard verb":                 {claim: claim("", "secrets", nil, "*"), problem: `verb "*" is not one of get, list, watch, create, update, patch, delete, deletecollection`},
 		"no verbs":                        {claim: claim("", "secrets", nil), problem: `verbs is empty`},
-		"leases":                          {claim: claim("coordination.k8s.io", "leases", nil, "create", "update"), problem: `group "coordination.k8s.io" cannot be claimed: it is reserved for Kubernetes' own APIs`},
+		"leases":                          {claim: claim("coordination.k8s.io", "leases", nil, "create", "update"), problem: `group "coordination.k8s.io" cannot be claimed: it is served by Kubernetes itself`},
 		"a group no bound resource is in": {claim: claim("other.org", "things", nil, "get"), problem: `group "other.org" is not the group of a resource this template binds (example.org)`},
 		"RBAC":                            {claim: claim("rbac.authorization.k8s.io", "roles", nil, "create"), problem: `group "rbac.authorization.k8s.io" cannot be claimed: it would let an app cluster widen its own access`},
 		"a group holding a separator":     {claim: claim("g|x", "secrets", []string{"y"}, "get"), problem: `group "g|x" is neither empty (the core group) nor a DNS subdomain`},
@@ -86,7 +86,7 @@ func TestPermissionClaimsAreAnAllowlist(t *testing.T) {
 	}
 }
 
-func TestAClaimInAKubernetesGroupIsRefusedEvenWhenABoundCRDSharesIt(t *testing.T) {
+func TestNothingInAGroupKubernetesServesItselfIsBoundOrClaimed(t *testing.T) {
 	in := legitOnly(t, claim("coordination.k8s.io", "leases", nil, "create"))
 	crd := findCRD(t, in, "widgets.example.org")
 	crd.Spec.Group = "coordination.k8s.io"
@@ -94,7 +94,24 @@ func TestAClaimInAKubernetesGroupIsRefusedEvenWhenABoundCRDSharesIt(t *testing.T
 	in.CRDs = append(in.CRDs, crd)
 	in.Templates[0].Spec.Resources = append(in.Templates[0].Spec.Resources, v1alpha1.GroupResource{Group: crd.Spec.Group, Resource: "widgets"})
 	out := render.Render(in)
-	assert.Contains(t, problemsOf(out), `group "coordination.k8s.io" cannot be claimed: it is reserved for Kubernetes' own APIs`)
+	assert.Contains(t, problemsOf(out), `widgets.coordination.k8s.io cannot be bound: group "coordination.k8s.io" is served by Kubernetes itself`)
+	assert.NotContains(t, string(out.Tree["clusters/legit/control-plane/rbac.yaml"]), "leases")
+
+	in = legitOnly(t, claim("coordination.k8s.io", "leases", nil, "create"))
+	out = render.Render(in)
+	assert.Contains(t, problemsOf(out), `group "coordination.k8s.io" cannot be claimed: it is served by Kubernetes itself`)
+}
+
+func TestAClaimInAKubernetesCRDGroupTheTemplateBindsIsGranted(t *testing.T) {
+	in := legitOnly(t, claim("gateway.networking.k8s.io", "referencegrants", nil, "get"))
+	crd := findCRD(t, in, "widgets.example.org")
+	crd.Spec.Group = "gateway.networking.k8s.io"
+	crd.Name = "widgets.gateway.networking.k8s.io"
+	in.CRDs = append(in.CRDs, crd)
+	in.Templates[0].Spec.Resources = append(in.Templates[0].Spec.Resources, v1alpha1.GroupResource{Group: crd.Spec.Group, Resource: "widgets"})
+	out := render.Render(in)
+	assert.Empty(t, problemsOf(out))
+	assert.Contains(t, string(out.Tree["clusters/legit/control-plane/rbac.yaml"]), "referencegrants")
 }
 
 func TestABoundResourceGroupMustBeADNSSubdomain(t *testing.T) {

@@ -161,7 +161,7 @@ func wantedGrants(t *testing.T, in render.Input, templates []string) grantSet {
 // allowedByPolicy says whether a grant is one bindsync may ever give an
 // agent, independently of what the renderer decided to render: the fixed
 // agent grants, the bound resources, Secrets and ConfigMaps, and resources in
-// a bound, non-Kubernetes group; names are every object or a DNS subdomain.
+// a bound group Kubernetes does not serve itself; names are every object or a DNS subdomain.
 func allowedByPolicy(g grant, boundGroups []string) string {
 	if g.Name != anyName {
 		if errs := validation.IsDNS1123Subdomain(g.Name); len(errs) > 0 {
@@ -181,8 +181,8 @@ func allowedByPolicy(g grant, boundGroups []string) string {
 			return ""
 		}
 		return "is a core resource other than secrets and configmaps"
-	case strings.HasSuffix(g.Group, ".k8s.io") || strings.HasSuffix(g.Group, ".kubernetes.io"):
-		return "is in a Kubernetes group"
+	case render.IsBuiltinGroup(g.Group):
+		return "is in a group Kubernetes serves itself"
 	case !slices.Contains(boundGroups, g.Group):
 		return "is in a group no rendered template binds"
 	}

@@ -1,6 +1,6 @@
 // Package schema owns bindsync's view of a CRD: the snapshot that travels in an
-// APIServiceExport, the content hash that names a schema, and the
-// compatibility rules that decide whether a schema change may roll out.
+// APIServiceExport and the content hash that names a schema. The rules that
+// decide whether a schema change may roll out live in internal/compat.
 //
 // # Snapshots
 //

@@ -12,6 +12,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/yaml"
+
+	_ "github.com/bindsync/bindsync/internal/testutil/golden"
 )
 
 func loadCRD(t testing.TB, path string) *apiextensionsv1.CustomResourceDefinition {

@@ -79,7 +79,7 @@ type jsonReport struct {
 		PathCount     int                 `json:"pathCount"`
 		Compatible    bool                `json:"compatible"`
 		BreakingRules []string            `json:"breakingRules"`
-		OrderOnly     bool                `json:"orderOnly"`
+		SameSchema    bool                `json:"sameSchema"`
 		SchemaHash    string              `json:"schemaHash"`
 		Findings      []map[string]string `json:"findings"`
 	} `json:"results"`

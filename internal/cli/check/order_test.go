@@ -95,14 +95,14 @@ func TestCheckOrderOnlyChange(t *testing.T) {
 
 			code, stdout, stderr := run("check", oldPath, newPath)
 			assert.Equal(t, 0, code, "stdout:\n%s\nstderr:\n%s", stdout, stderr)
-			assert.Contains(t, stdout, "compatible: order-only change (same schema hash ")
+			assert.Contains(t, stdout, "compatible: same schema (hash ")
 			assert.NotContains(t, stdout, "BREAKING")
 
 			code, stdout, _ = run("check", "-o", "json", oldPath, newPath)
 			assert.Equal(t, 0, code)
 			r := decode(t, stdout)
 			require.Len(t, r.Results, 1)
-			assert.True(t, r.Results[0].OrderOnly)
+			assert.True(t, r.Results[0].SameSchema)
 			assert.NotEmpty(t, r.Results[0].SchemaHash)
 			assert.Empty(t, r.Results[0].Findings)
 			assert.Zero(t, r.Breaking)
@@ -113,7 +113,7 @@ func TestCheckOrderOnlyChange(t *testing.T) {
 		p := writeFile(t, t.TempDir(), "same.yaml", gadget(base))
 		code, stdout, _ := run("check", p, p)
 		assert.Equal(t, 0, code)
-		assert.NotContains(t, stdout, "order-only change")
+		assert.NotContains(t, stdout, "same schema")
 	})
 	t.Run("a real change is not called order-only", func(t *testing.T) {
 		dir := t.TempDir()
@@ -121,7 +121,7 @@ func TestCheckOrderOnlyChange(t *testing.T) {
 		changed.enum = "[DEBUG, INFO, WARN, ERROR]"
 		code, stdout, _ := run("check", writeFile(t, dir, "old.yaml", gadget(base)), writeFile(t, dir, "new.yaml", gadget(changed)))
 		assert.Equal(t, 0, code)
-		assert.NotContains(t, stdout, "order-only change")
+		assert.NotContains(t, stdout, "same schema")
 	})
 }
 

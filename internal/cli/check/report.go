@@ -49,10 +49,11 @@ type result struct {
 	PathCount     int      `json:"pathCount,omitempty"`
 	Compatible    bool     `json:"compatible"`
 	BreakingRules []string `json:"breakingRules,omitempty"`
-	// OrderOnly is set when the two CRD specs differ only in order that
-	// carries no meaning (enum values, required, CEL rules, versions): no
-	// finding, and the same schema hash, SchemaHash.
-	OrderOnly  bool             `json:"orderOnly,omitempty"`
+	// SameSchema is set when the two CRD specs differ only in order that
+	// carries no meaning (enum values, required, CEL rules, versions) or in
+	// values the API server fills in by default: no finding, and the same
+	// schema hash, SchemaHash.
+	SameSchema bool             `json:"sameSchema,omitempty"`
 	SchemaHash string           `json:"schemaHash,omitempty"`
 	Findings   []compat.Finding `json:"findings"`
 }
@@ -77,7 +78,7 @@ func newResult(oldCRD, newCRD *apiextensionsv1.CustomResourceDefinition) result 
 	}
 	if len(res.Findings) == 0 && oldCRD != nil && newCRD != nil && !reflect.DeepEqual(oldCRD.Spec, newCRD.Spec) {
 		if h, ok := sameSchemaHash(oldCRD, newCRD); ok {
-			res.OrderOnly, res.SchemaHash = true, h
+			res.SameSchema, res.SchemaHash = true, h
 		}
 	}
 	return res
@@ -202,9 +203,9 @@ func resultHeader(r result) string {
 		}
 	}
 	verdict := "compatible"
-	if r.OrderOnly {
-		verdict = "compatible: order-only change (same schema hash " + short(r.SchemaHash) +
-			"; the bytes differ only in order that carries no meaning: enum values, required fields, CEL rules, versions)"
+	if r.SameSchema {
+		verdict = "compatible: same schema (hash " + short(r.SchemaHash) +
+			"); the files differ only in order that carries no meaning (enum values, required fields, CEL rules, versions) or in defaults the API server fills in"
 	}
 	if !r.Compatible {
 		verdict = "BREAKING: " + strings.Join(r.BreakingRules, ", ")
