@@ -264,4 +264,3 @@ func resourceVersions(ctx context.Context, t *testing.T, c *testenv.Cluster, obj
 	}
 	return out
 }
-
