@@ -144,7 +144,11 @@ func checkDecoded(o *unstructured.Unstructured) error {
 		missing = append(missing, "metadata.name")
 	}
 	if len(missing) > 0 {
-		return fmt.Errorf("%s %q has no %s", o.GetKind(), o.GetName(), strings.Join(missing, ", "))
+		kind := o.GetKind()
+		if kind == "" {
+			kind = "object"
+		}
+		return fmt.Errorf("%s %q has no %s", kind, o.GetName(), strings.Join(missing, ", "))
 	}
 	if o.IsList() {
 		return fmt.Errorf("%s: lists are not applied; list the items as documents", o.GetKind())
