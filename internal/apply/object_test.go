@@ -12,6 +12,8 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+
+	_ "github.com/bindsync/bindsync/internal/testutil/golden" // defines -update for go test ./... -update
 )
 
 func obj(apiVersion, kind, namespace, name string) *unstructured.Unstructured {
