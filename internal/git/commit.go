@@ -369,7 +369,9 @@ func (b *builder) splice(r *Repo, base plumbing.Hash, dir string, edits map[stri
 			out.subtrees = append(out.subtrees, sub)
 		}
 	}
-	sort.Slice(entries, func(i, j int) bool { return entryKey(entries[i].name, entries[i].mode) < entryKey(entries[j].name, entries[j].mode) })
+	sort.Slice(entries, func(i, j int) bool {
+		return entryKey(entries[i].name, entries[i].mode) < entryKey(entries[j].name, entries[j].mode)
+	})
 	for _, e := range entries {
 		if e.name != "" {
 			out.data = appendEntry(out.data, e.mode, e.name, e.hash)

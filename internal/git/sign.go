@@ -65,7 +65,6 @@ func (s *pgpSigner) Sign(message io.Reader) ([]byte, error) {
 	return b.Bytes(), nil
 }
 
-
 // sshsig constants (the format of ssh-keygen -Y sign, which git uses for
 // gpg.format=ssh).
 const (
