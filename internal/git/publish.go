@@ -45,7 +45,7 @@ func (r *Repo) PublishCommit(ctx context.Context, branch string, attempts int,
 			r.stats.pushRetries.Add(1)
 		}
 		if err := r.Fetch(ctx); err != nil {
-			return Revision{}, false, fmt.Errorf("publish %s to %s: %w", branch, r.where, err)
+			return Revision{}, false, fmt.Errorf("publish %s: %w", branch, err)
 		}
 		head, err := r.Head(branch)
 		if err != nil {
