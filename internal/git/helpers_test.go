@@ -152,7 +152,6 @@ func httpRemote(t *testing.T) testRemote {
 	}
 }
 
-
 func openRepo(t testing.TB, o Options) *Repo {
 	t.Helper()
 	o.Now = fixedClock()
