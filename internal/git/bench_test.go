@@ -291,4 +291,11 @@ func TestSchemaChangeWritesTwoBlobsAndTheTreesAbove(t *testing.T) {
 	assert.Equal(t, 2+3*clusters+2, trees)
 	assert.Equal(t, 1, commits)
 	assert.Equal(t, before+blobs+trees+commits, countObjects(t, r.Dir()), "exactly these objects were written")
+	gitCLI(t, r.Dir(), "fsck", "--strict", "--no-dangling") // the packs bindsync wrote are valid
+	packs, err := filepath.Glob(filepath.Join(r.Dir(), "objects", "pack", "*.idx"))
+	require.NoError(t, err)
+	require.Len(t, packs, 2, "the base and the schema change, each one pack")
+	for _, idx := range packs {
+		gitCLI(t, r.Dir(), "verify-pack", idx)
+	}
 }

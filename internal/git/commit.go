@@ -1,11 +1,18 @@
 package git
 
 import (
+	"bufio"
 	"bytes"
+	"compress/zlib"
 	"crypto/sha1"
+	"encoding/binary"
 	"fmt"
 	"hash"
+	"hash/crc32"
+	"io"
+	"os"
 	"path"
+	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
@@ -406,13 +413,25 @@ func validPath(p string) error {
 	return nil
 }
 
-// objectWriter writes the objects of a builtTree the store lacks, children
-// before parents, so a stored tree always has its children stored: a tree
-// found in the store is skipped with everything under it.
+// objectWriter writes the objects of a builtTree the store lacks. It
+// collects them children first and then stores them: as loose objects when
+// they are few, else as one pack (one file, not thousands). Either way a
+// stored tree always has its children stored, so a tree found in the store
+// is skipped with everything under it.
 type objectWriter struct {
 	r       *Repo
 	present map[plumbing.Hash]bool
+	pending []pendingObject
 }
+
+type pendingObject struct {
+	typ     plumbing.ObjectType
+	content []byte
+	hash    plumbing.Hash
+}
+
+// looseMax is the most objects a commit writes loose; more go into a pack.
+const looseMax = 64
 
 func (w *objectWriter) has(h plumbing.Hash) bool {
 	if w.present[h] {
@@ -425,46 +444,204 @@ func (w *objectWriter) has(h plumbing.Hash) bool {
 	return false
 }
 
-func (w *objectWriter) writeTree(t *builtTree) error {
+func (w *objectWriter) add(t plumbing.ObjectType, content []byte, h plumbing.Hash) {
+	w.present[h] = true
+	w.pending = append(w.pending, pendingObject{t, content, h})
+}
+
+func (w *objectWriter) collect(t *builtTree) {
 	if w.has(t.hash) {
-		return nil
+		return
 	}
 	for _, b := range t.blobs {
-		if w.has(b.hash) {
-			continue
-		}
-		if err := w.write(plumbing.BlobObject, b.content, b.hash); err != nil {
-			return err
+		if !w.has(b.hash) {
+			w.add(plumbing.BlobObject, b.content, b.hash)
 		}
 	}
 	for _, s := range t.subtrees {
-		if err := w.writeTree(s); err != nil {
+		w.collect(s)
+	}
+	w.add(plumbing.TreeObject, t.data, t.hash)
+}
+
+func (w *objectWriter) writeTree(t *builtTree) error {
+	w.collect(t)
+	if len(w.pending) > looseMax {
+		return w.writePack()
+	}
+	for _, o := range w.pending {
+		if err := w.writeLoose(o); err != nil {
 			return err
 		}
 	}
-	return w.write(plumbing.TreeObject, t.data, t.hash)
+	return nil
 }
 
-func (w *objectWriter) write(t plumbing.ObjectType, content []byte, want plumbing.Hash) error {
+func (w *objectWriter) writeLoose(o pendingObject) error {
 	obj := w.r.st.NewEncodedObject()
-	obj.SetType(t)
-	obj.SetSize(int64(len(content)))
+	obj.SetType(o.typ)
+	obj.SetSize(int64(len(o.content)))
 	wr, err := obj.Writer()
 	if err != nil {
-		return fmt.Errorf("write %s %s: %w", t, want, err)
+		return fmt.Errorf("write %s %s: %w", o.typ, o.hash, err)
 	}
-	if _, err := wr.Write(content); err != nil {
-		return fmt.Errorf("write %s %s: %w", t, want, err)
+	if _, err := wr.Write(o.content); err != nil {
+		return fmt.Errorf("write %s %s: %w", o.typ, o.hash, err)
 	}
 	_ = wr.Close()
 	h, err := w.r.st.SetEncodedObject(obj)
 	if err != nil {
-		return fmt.Errorf("write %s %s: %w", t, want, err)
+		return fmt.Errorf("write %s %s: %w", o.typ, o.hash, err)
 	}
-	if h != want {
-		return fmt.Errorf("write %s: store computed %s, expected %s", t, h, want)
+	if h != o.hash {
+		return fmt.Errorf("write %s: store computed %s, expected %s", o.typ, h, o.hash)
 	}
-	w.present[h] = true
 	w.r.stats.objectsWritten.Add(1)
 	return nil
+}
+
+// writePack stores the pending objects as one pack file and its index
+// (no deltas; small objects stored, larger ones compressed fast), then
+// makes the store see it.
+func (w *objectWriter) writePack() error {
+	if err := writePackFiles(filepath.Join(w.r.opts.Dir, "objects", "pack"), w.pending); err != nil {
+		return fmt.Errorf("write pack of %d objects: %w", len(w.pending), err)
+	}
+	w.r.reindex()
+	w.r.stats.objectsWritten.Add(int64(len(w.pending)))
+	return nil
+}
+
+// compressMin is the size from which pack entries are compressed; smaller
+// ones (trees, kustomizations) are stored, which costs little space and
+// saves most of the time.
+const compressMin = 4 << 10
+
+func writePackFiles(dir string, objs []pendingObject) (err error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(dir, "tmp_pack_")
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			_ = tmp.Close()
+			_ = os.Remove(tmp.Name())
+		}
+	}()
+	type idxEntry struct {
+		hash   plumbing.Hash
+		crc    uint32
+		offset uint64
+	}
+	entries := make([]idxEntry, len(objs))
+	bw := bufio.NewWriterSize(tmp, 1<<20)
+	sum := sha1.New()
+	crc := crc32.NewIEEE()
+	var offset uint64
+	counted := &countingWriter{}
+	out := io.MultiWriter(bw, sum, counted)
+	var hdr [12]byte
+	copy(hdr[:], "PACK")
+	binary.BigEndian.PutUint32(hdr[4:], 2)
+	binary.BigEndian.PutUint32(hdr[8:], uint32(len(objs)))
+	if _, err := out.Write(hdr[:]); err != nil {
+		return err
+	}
+	offset = counted.n
+	zw, _ := zlib.NewWriterLevel(io.Discard, zlib.BestSpeed)
+	zs, _ := zlib.NewWriterLevel(io.Discard, zlib.NoCompression)
+	for i, o := range objs {
+		crc.Reset()
+		obj := io.MultiWriter(out, crc)
+		if _, err := obj.Write(packObjectHeader(o.typ, len(o.content))); err != nil {
+			return err
+		}
+		z := zs
+		if len(o.content) >= compressMin {
+			z = zw
+		}
+		z.Reset(obj)
+		if _, err := z.Write(o.content); err != nil {
+			return err
+		}
+		if err := z.Close(); err != nil {
+			return err
+		}
+		entries[i] = idxEntry{o.hash, crc.Sum32(), offset}
+		offset = counted.n
+	}
+	packSum := sum.Sum(nil)
+	if _, err := bw.Write(packSum); err != nil {
+		return err
+	}
+	if err := bw.Flush(); err != nil {
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+
+	// the index (version 2): fan-out, sorted names, CRCs, offsets
+	sort.Slice(entries, func(i, j int) bool { return bytes.Compare(entries[i].hash[:], entries[j].hash[:]) < 0 })
+	var idx bytes.Buffer
+	idx.Write([]byte{0xff, 't', 'O', 'c', 0, 0, 0, 2})
+	var fan [256]uint32
+	for _, e := range entries {
+		fan[e.hash[0]]++
+	}
+	var total uint32
+	for i := range fan {
+		total += fan[i]
+		idx.Write(binary.BigEndian.AppendUint32(nil, total))
+	}
+	for _, e := range entries {
+		idx.Write(e.hash[:])
+	}
+	for _, e := range entries {
+		idx.Write(binary.BigEndian.AppendUint32(nil, e.crc))
+	}
+	var large []uint64
+	for _, e := range entries {
+		if e.offset < 1<<31 {
+			idx.Write(binary.BigEndian.AppendUint32(nil, uint32(e.offset)))
+			continue
+		}
+		idx.Write(binary.BigEndian.AppendUint32(nil, 1<<31|uint32(len(large))))
+		large = append(large, e.offset)
+	}
+	for _, o := range large {
+		idx.Write(binary.BigEndian.AppendUint64(nil, o))
+	}
+	idx.Write(packSum)
+	idxSum := sha1.Sum(idx.Bytes())
+	idx.Write(idxSum[:])
+
+	base := filepath.Join(dir, fmt.Sprintf("pack-%x", packSum))
+	if err := os.Rename(tmp.Name(), base+".pack"); err != nil {
+		return err
+	}
+	tmpIdx := base + ".idx.tmp"
+	if err := os.WriteFile(tmpIdx, idx.Bytes(), 0o444); err != nil {
+		return err
+	}
+	return os.Rename(tmpIdx, base+".idx")
+}
+
+type countingWriter struct{ n uint64 }
+
+func (c *countingWriter) Write(p []byte) (int, error) { c.n += uint64(len(p)); return len(p), nil }
+
+// packObjectHeader is the type and size header of an object in a pack.
+func packObjectHeader(t plumbing.ObjectType, size int) []byte {
+	b := []byte{byte(t)<<4 | byte(size&0x0f)}
+	size >>= 4
+	for size > 0 {
+		b[len(b)-1] |= 0x80
+		b = append(b, byte(size&0x7f))
+		size >>= 7
+	}
+	return b
 }
