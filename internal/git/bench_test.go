@@ -148,8 +148,8 @@ func BenchmarkGitCLIAddCommit(b *testing.B) {
 			require.NoError(b, os.WriteFile(full, content, 0o644))
 		}
 		b.StartTimer()
-		gitCLI(b, dir, "add", "-A")
-		gitCLI(b, dir, "commit", "-q", "-m", "render")
+		gitCLI(b, dir, "-c", "gc.auto=0", "-c", "maintenance.auto=false", "add", "-A")
+		gitCLI(b, dir, "-c", "gc.auto=0", "-c", "maintenance.auto=false", "commit", "-q", "-m", "render")
 	}
 }
 

@@ -402,7 +402,13 @@ func validPath(p string) error {
 	if p == "" || strings.HasPrefix(p, "/") || strings.HasSuffix(p, "/") {
 		return fmt.Errorf("path %q is empty, absolute or ends in a slash: %w", p, ErrInvalidPath)
 	}
-	for _, seg := range strings.Split(p, "/") {
+	for rest := p; rest != ""; {
+		seg := rest
+		if i := strings.IndexByte(rest, '/'); i >= 0 {
+			seg, rest = rest[:i], rest[i+1:]
+		} else {
+			rest = ""
+		}
 		switch {
 		case seg == "", seg == ".", seg == "..", strings.EqualFold(seg, ".git"):
 			return fmt.Errorf("path %q has a segment git refuses (%q): %w", p, seg, ErrInvalidPath)
@@ -437,7 +443,7 @@ func (w *objectWriter) has(h plumbing.Hash) bool {
 	if w.present[h] {
 		return true
 	}
-	if w.r.st.HasEncodedObject(h) == nil {
+	if w.r.objects.has(h) {
 		w.present[h] = true
 		return true
 	}

@@ -35,6 +35,8 @@ type Repo struct {
 	mu    sync.Mutex // serialises ref updates and the pack index
 	packs string     // pack names seen at the last reindex (local mode)
 	stats stats
+	// objects answers Commit's existence checks.
+	objects *objectIndex
 }
 
 // Open opens the bare repository at o.Dir, creating it when missing. With
@@ -45,7 +47,7 @@ func Open(ctx context.Context, o Options) (*Repo, error) {
 	if err := o.Validate(); err != nil {
 		return nil, err
 	}
-	r := &Repo{opts: o, where: o.where()}
+	r := &Repo{opts: o, where: o.where(), objects: newObjectIndex(o.Dir)}
 	if err := os.MkdirAll(o.Dir, 0o755); err != nil {
 		return nil, fmt.Errorf("open %s: create folder %s: %w", r.where, o.Dir, err)
 	}
