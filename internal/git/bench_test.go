@@ -299,3 +299,43 @@ func TestSchemaChangeWritesTwoBlobsAndTheTreesAbove(t *testing.T) {
 		gitCLI(t, r.Dir(), "verify-pack", idx)
 	}
 }
+
+// BenchmarkSchemaChangeCommitOnly is the git half of BenchmarkSchemaChange
+// (the render is done outside the timer).
+func BenchmarkSchemaChangeCommitOnly(b *testing.B) {
+	in := scaleInput(b, benchClusters, benchBindings)
+	r := benchRepo(b)
+	base, _, err := r.Commit(plumbing.ZeroHash, renderTree(b, in), Message{Subject: "base"})
+	require.NoError(b, err)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		tree := renderTree(b, withSchemaChange(in, i))
+		b.StartTimer()
+		_, ok, err := r.Commit(base, tree, Message{Subject: "schema"})
+		require.NoError(b, err)
+		require.True(b, ok)
+	}
+}
+
+// BenchmarkNewRequestCommitOnly is the git half of BenchmarkNewRequest.
+func BenchmarkNewRequestCommitOnly(b *testing.B) {
+	in := scaleInput(b, benchClusters, benchBindings-1)
+	in.Templates = scaleInput(b, 0, benchBindings).Templates
+	r := benchRepo(b)
+	base, _, err := r.Commit(plumbing.ZeroHash, renderTree(b, in), Message{Subject: "base"})
+	require.NoError(b, err)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		cluster := clusterName(i % benchClusters)
+		one := render.Input{CRDs: in.CRDs, Templates: in.Templates}
+		addCluster(&one, cluster, in.Templates)
+		dir := render.ClusterDir(cluster)
+		files := sub(renderTree(b, one), dir)
+		b.StartTimer()
+		_, changed, err := r.CommitDirs(base, []string{dir}, files, bindMessage(cluster, "x"))
+		require.NoError(b, err)
+		require.True(b, changed)
+	}
+}

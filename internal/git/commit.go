@@ -471,6 +471,7 @@ func (w *objectWriter) collect(t *builtTree) {
 }
 
 func (w *objectWriter) writeTree(t *builtTree) error {
+	w.r.objects.refresh()
 	w.collect(t)
 	if len(w.pending) > looseMax {
 		return w.writePack()

@@ -35,7 +35,6 @@ func (x *objectIndex) has(h plumbing.Hash) bool {
 	}
 	x.mu.Lock()
 	defer x.mu.Unlock()
-	x.refresh()
 	for _, idx := range x.packs {
 		if ok, err := idx.Contains(h); err == nil && ok {
 			return true
@@ -45,8 +44,10 @@ func (x *objectIndex) has(h plumbing.Hash) bool {
 }
 
 // refresh loads the indexes of packs written since the last call and
-// forgets removed ones.
+// forgets removed ones. Commit calls it once before its checks.
 func (x *objectIndex) refresh() {
+	x.mu.Lock()
+	defer x.mu.Unlock()
 	m, _ := filepath.Glob(filepath.Join(x.dir, "objects", "pack", "pack-*.idx"))
 	names := strings.Join(m, "\n")
 	if names == x.names {
