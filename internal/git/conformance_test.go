@@ -65,6 +65,7 @@ func runConformance(t *testing.T, newRemote remoteFactory) {
 			assert.Equal(t, localBefore, countObjects(t, r.Dir()), "no object written locally")
 			assert.Equal(t, remoteBefore, countObjects(t, rem.Bare), "no object pushed")
 			after := r.Stats()
+			assert.Equal(t, statsBefore.Fetches, after.Fetches, "nothing moved: the fetch transferred nothing")
 			assert.Equal(t, statsBefore.ObjectsWritten, after.ObjectsWritten)
 			assert.Equal(t, statsBefore.Pushes, after.Pushes)
 			assert.Equal(t, first.Hash.String(), gitCLI(t, rem.Bare, "rev-parse", "main"))
@@ -277,4 +278,37 @@ func TestHTTPWrongPasswordIsAClearError(t *testing.T) {
 
 	_, _, err = r.Publish(context.Background(), "main", 3, constTree(sampleTree("c1"), bindMessage("c1", "pg")))
 	assert.True(t, errors.Is(err, ErrRemote), "publish fails the same way: %v", err)
+}
+
+func TestHTTPBearerToken(t *testing.T) {
+	rem := httpRemote(t)
+	tok := filepath.Join(t.TempDir(), "token")
+	require.NoError(t, os.WriteFile(tok, []byte(httpToken+"\n"), 0o600))
+	rem.Options.Auth = Auth{BearerTokenFile: tok}
+	r := openRepo(t, rem.Options)
+	rev, changed, err := r.Publish(context.Background(), "main", 3, constTree(sampleTree("c1"), bindMessage("c1", "pg")))
+	require.NoError(t, err)
+	assert.True(t, changed)
+	assert.Equal(t, rev.Hash.String(), gitCLI(t, rem.Bare, "rev-parse", "main"))
+}
+
+func TestFetchTransfersOnlyWhenBranchesMoved(t *testing.T) {
+	ctx := context.Background()
+	rem := fileRemote(t)
+	r := openRepo(t, rem.Options)
+	_, _, err := r.Publish(ctx, "main", 3, constTree(sampleTree("c1"), bindMessage("c1", "pg")))
+	require.NoError(t, err)
+	require.NoError(t, r.Fetch(ctx))
+	assert.Equal(t, int64(0), r.Stats().Fetches, "our own push is already here")
+
+	clone := cloneCLI(t, rem.CLIURL)
+	gitCLI(t, clone, "commit", "-q", "--allow-empty", "-m", "elsewhere")
+	gitCLI(t, clone, "push", "-q", "origin", "main")
+	require.NoError(t, r.Fetch(ctx))
+	assert.Equal(t, int64(1), r.Stats().Fetches, "a moved branch is fetched")
+	head, err := r.Head("main")
+	require.NoError(t, err)
+	assert.Equal(t, gitCLI(t, clone, "rev-parse", "main"), head.String())
+	require.NoError(t, r.Fetch(ctx))
+	assert.Equal(t, int64(1), r.Stats().Fetches, "and not again")
 }

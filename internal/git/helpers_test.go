@@ -99,6 +99,7 @@ func fileRemote(t *testing.T) testRemote {
 const (
 	httpUser     = "bindsync"
 	httpPassword = "s3cret"
+	httpToken    = "t0ken"
 )
 
 // httpServer serves the bare repositories under root over smart HTTP
@@ -116,7 +117,8 @@ func httpServer(t *testing.T, root string) *httptest.Server {
 	}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		u, p, ok := req.BasicAuth()
-		if !ok || u != httpUser || p != httpPassword {
+		bearer := req.Header.Get("Authorization") == "Bearer "+httpToken
+		if !bearer && (!ok || u != httpUser || p != httpPassword) {
 			w.Header().Set("WWW-Authenticate", `Basic realm="bindsync test"`)
 			http.Error(w, "unauthorized", http.StatusUnauthorized)
 			return
