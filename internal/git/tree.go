@@ -1,7 +1,3 @@
-// Package git owns bindsync's access to Git repositories. It works through
-// go-git's object plumbing (commits, trees, blobs) rather than the worktree
-// and status machinery, which is slow on the large trees of a state
-// repository.
 package git
 
 import (

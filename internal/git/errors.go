@@ -1,0 +1,20 @@
+package git
+
+import "errors"
+
+var (
+	// ErrNonFastForward means a branch was no longer where the caller
+	// expected it (another writer moved it): fetch and rebuild on the new head.
+	ErrNonFastForward = errors.New("non-fast-forward")
+	// ErrInvalidOptions means Options failed Validate.
+	ErrInvalidOptions = errors.New("invalid git options")
+	// ErrRemote means the remote could not be reached or refused the
+	// request (network, authentication, missing repository). It is
+	// transient from bindsync's point of view: nothing local is lost.
+	ErrRemote = errors.New("git remote unavailable")
+	// ErrInvalidRevision means a revision string is not "<branch>@sha1:<hash>".
+	ErrInvalidRevision = errors.New("invalid revision")
+	// ErrInvalidPath means a tree holds a path git cannot store (empty,
+	// absolute, "." or ".." segments, or a file and a folder of one name).
+	ErrInvalidPath = errors.New("invalid path in tree")
+)

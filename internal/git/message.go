@@ -1,0 +1,120 @@
+package git
+
+import (
+	"strings"
+)
+
+// Trailer keys of bindsync's commits (see docs/design.md, "Commits").
+const (
+	TrailerCluster    = "Bindsync-Cluster"
+	TrailerRequest    = "Bindsync-Request"
+	TrailerTemplate   = "Bindsync-Template"
+	TrailerSchemaHash = "Bindsync-Schema-Hash"
+	// TrailerCompat is "non-breaking" or "breaking: <rules>".
+	TrailerCompat = "Bindsync-Compat"
+	TrailerCause  = "Bindsync-Cause"
+)
+
+// Trailer is one "Key: Value" line of a commit message's trailer block.
+type Trailer struct{ Key, Value string }
+
+// Message is a commit message: a one-line subject, an optional body and
+// trailers, laid out as git interpret-trailers expects them (the trailers
+// are the last paragraph), so `git log --format='%(trailers)'` reads them.
+type Message struct {
+	Subject  string
+	Body     string
+	Trailers []Trailer
+}
+
+// String renders the message. Newlines in the subject, a trailer's key or
+// value are replaced by spaces, so a value cannot forge another trailer.
+func (m Message) String() string {
+	var b strings.Builder
+	b.WriteString(oneLine(m.Subject))
+	b.WriteString("\n")
+	if body := strings.Trim(m.Body, "\n"); body != "" {
+		b.WriteString("\n")
+		b.WriteString(body)
+		b.WriteString("\n")
+	}
+	if len(m.Trailers) > 0 {
+		b.WriteString("\n")
+		for _, t := range m.Trailers {
+			b.WriteString(strings.ReplaceAll(oneLine(t.Key), " ", "-"))
+			b.WriteString(": ")
+			b.WriteString(oneLine(t.Value))
+			b.WriteString("\n")
+		}
+	}
+	return b.String()
+}
+
+// Get returns the value of the first trailer with key (case-insensitive,
+// as git compares trailer keys) and whether there is one.
+func (m Message) Get(key string) (string, bool) {
+	for _, t := range m.Trailers {
+		if strings.EqualFold(t.Key, key) {
+			return t.Value, true
+		}
+	}
+	return "", false
+}
+
+// ParseMessage reads a commit message: the first line is the subject; the
+// last paragraph is the trailer block when every line of it is "Key: Value"
+// (continuation lines indented); what lies between is the body.
+func ParseMessage(s string) Message {
+	s = strings.ReplaceAll(s, "\r\n", "\n")
+	subject, rest, _ := strings.Cut(s, "\n")
+	m := Message{Subject: strings.TrimSpace(subject)}
+	rest = strings.Trim(rest, "\n")
+	if rest == "" {
+		return m
+	}
+	body, last := "", rest
+	if i := strings.LastIndex(rest, "\n\n"); i >= 0 {
+		body, last = rest[:i], rest[i+2:]
+	}
+	if trailers, ok := parseTrailers(last); ok {
+		m.Trailers = trailers
+		m.Body = strings.Trim(body, "\n")
+		return m
+	}
+	m.Body = rest
+	return m
+}
+
+func parseTrailers(block string) ([]Trailer, bool) {
+	var out []Trailer
+	for _, line := range strings.Split(block, "\n") {
+		if (strings.HasPrefix(line, " ") || strings.HasPrefix(line, "\t")) && len(out) > 0 {
+			out[len(out)-1].Value += " " + strings.TrimSpace(line)
+			continue
+		}
+		t, ok := parseTrailerLine(line)
+		if !ok {
+			return nil, false
+		}
+		out = append(out, t)
+	}
+	return out, len(out) > 0
+}
+
+// parseTrailerLine reads "Key: Value" where Key is letters, digits and '-'.
+func parseTrailerLine(line string) (Trailer, bool) {
+	key, value, ok := strings.Cut(line, ":")
+	if !ok || key == "" {
+		return Trailer{}, false
+	}
+	for _, r := range key {
+		if !(r == '-' || r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z') {
+			return Trailer{}, false
+		}
+	}
+	return Trailer{Key: key, Value: strings.TrimSpace(value)}, true
+}
+
+func oneLine(s string) string {
+	return strings.TrimSpace(strings.NewReplacer("\r\n", " ", "\n", " ", "\r", " ").Replace(s))
+}

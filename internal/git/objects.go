@@ -1,0 +1,79 @@
+package git
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+
+	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/format/idxfile"
+)
+
+// objectIndex answers "does the store hold this object?" quickly: a stat
+// for a loose object, then the pack indexes, loaded once per pack. It is
+// what Commit asks for every object it might write, so on a large tree it
+// must not go through go-git's path-resolving file system layer.
+type objectIndex struct {
+	dir   string
+	mu    sync.Mutex
+	packs map[string]*idxfile.MemoryIndex // by .idx path
+	names string
+}
+
+func newObjectIndex(dir string) *objectIndex {
+	return &objectIndex{dir: dir, packs: map[string]*idxfile.MemoryIndex{}}
+}
+
+// has reports whether the object h is stored; when unsure (an index it
+// cannot read) it answers false, and the object is written again, which
+// is harmless.
+func (x *objectIndex) has(h plumbing.Hash) bool {
+	hex := h.String()
+	if _, err := os.Stat(filepath.Join(x.dir, "objects", hex[:2], hex[2:])); err == nil {
+		return true
+	}
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	for _, idx := range x.packs {
+		if ok, err := idx.Contains(h); err == nil && ok {
+			return true
+		}
+	}
+	return false
+}
+
+// refresh loads the indexes of packs written since the last call and
+// forgets removed ones. Commit calls it once before its checks.
+func (x *objectIndex) refresh() {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	m, _ := filepath.Glob(filepath.Join(x.dir, "objects", "pack", "pack-*.idx"))
+	names := strings.Join(m, "\n")
+	if names == x.names {
+		return
+	}
+	seen := map[string]bool{}
+	for _, p := range m {
+		seen[p] = true
+		if _, ok := x.packs[p]; ok {
+			continue
+		}
+		f, err := os.Open(p)
+		if err != nil {
+			continue
+		}
+		idx := idxfile.NewMemoryIndex()
+		err = idxfile.NewDecoder(f).Decode(idx)
+		_ = f.Close()
+		if err == nil {
+			x.packs[p] = idx
+		}
+	}
+	for p := range x.packs {
+		if !seen[p] {
+			delete(x.packs, p)
+		}
+	}
+	x.names = names
+}

@@ -1,0 +1,188 @@
+package git
+
+import (
+	"fmt"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/go-git/go-git/v5/plumbing/transport"
+	githttp "github.com/go-git/go-git/v5/plumbing/transport/http"
+	gitssh "github.com/go-git/go-git/v5/plumbing/transport/ssh"
+)
+
+// Auth says where the credentials for the remote are. Credentials always
+// come from files (mounted secrets), never from flag values, and are read
+// again on every connection, so a rotated secret is picked up.
+type Auth struct {
+	// Username is the basic-auth user (http) or the ssh user when the URL
+	// names none (default "git").
+	Username string
+	// PasswordFile holds the basic-auth password (http).
+	PasswordFile string
+	// BearerTokenFile holds an http bearer token.
+	BearerTokenFile string
+	// SSHKeyFile holds an unencrypted ssh private key.
+	SSHKeyFile string
+	// KnownHostsFile holds the ssh server's host keys (known_hosts format).
+	// It is required with ssh: bindsync never trusts an unknown host key.
+	KnownHostsFile string
+}
+
+// Options say which repository Open opens and how bindsync commits to it.
+type Options struct {
+	// URL of the remote: file://, http(s)://, ssh://. Empty: no remote; Dir
+	// is then a local bare repository that Open creates if missing (the
+	// backend's --data-dir mode), and agents read it over file://.
+	URL string
+	// Dir is the local bare repository (no URL) or the cache folder for the
+	// clone of URL.
+	Dir string
+	// Auth says where the remote's credentials are.
+	Auth Auth
+	// AuthorName and AuthorEmail are the author and committer of bindsync's
+	// commits (defaults "bindsync", "bindsync@localhost").
+	AuthorName, AuthorEmail string
+	// Signer signs commits when non-nil: see NewSSHSigner, NewOpenPGPSigner.
+	Signer Signer
+	// Now is the clock for commit times (nil: time.Now), so tests can pin it.
+	Now func() time.Time
+}
+
+// Defaults of Options.
+const (
+	DefaultAuthorName  = "bindsync"
+	DefaultAuthorEmail = "bindsync@localhost"
+	remoteName         = "origin"
+)
+
+// Validate fills defaults and checks that the fields make sense together.
+// Errors wrap ErrInvalidOptions.
+func (o *Options) Validate() error {
+	if o.AuthorName == "" {
+		o.AuthorName = DefaultAuthorName
+	}
+	if o.AuthorEmail == "" {
+		o.AuthorEmail = DefaultAuthorEmail
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if err := o.check(); err != nil {
+		return fmt.Errorf("git options for %s: %w: %w", o.where(), err, ErrInvalidOptions)
+	}
+	return nil
+}
+
+func (o *Options) check() error {
+	if o.Dir == "" {
+		return fmt.Errorf("no folder (Dir) for the repository")
+	}
+	a := o.Auth
+	if o.URL == "" {
+		if a != (Auth{}) {
+			return fmt.Errorf("credentials given but no remote URL")
+		}
+		return nil
+	}
+	scheme, err := urlScheme(o.URL)
+	if err != nil {
+		return err
+	}
+	switch scheme {
+	case "file":
+		if a != (Auth{}) {
+			return fmt.Errorf("credentials given for a file:// remote")
+		}
+	case "http", "https":
+		if a.SSHKeyFile != "" || a.KnownHostsFile != "" {
+			return fmt.Errorf("ssh key or known_hosts given for an %s:// remote", scheme)
+		}
+		if a.BearerTokenFile != "" && (a.PasswordFile != "" || a.Username != "") {
+			return fmt.Errorf("both a bearer token and basic auth given; choose one")
+		}
+		if a.PasswordFile != "" && a.Username == "" {
+			return fmt.Errorf("a password file needs a username")
+		}
+	case "ssh":
+		if a.PasswordFile != "" || a.BearerTokenFile != "" {
+			return fmt.Errorf("password or bearer token given for an ssh:// remote; ssh uses a key file")
+		}
+		if a.SSHKeyFile == "" {
+			return fmt.Errorf("an ssh:// remote needs an ssh key file")
+		}
+		if a.KnownHostsFile == "" {
+			return fmt.Errorf("an ssh:// remote needs a known_hosts file (unknown host keys are never trusted)")
+		}
+	default:
+		return fmt.Errorf("remote URL %q: scheme %q is not one of file, http, https, ssh", o.URL, scheme)
+	}
+	return nil
+}
+
+func (o *Options) where() string {
+	if o.URL != "" {
+		return o.URL
+	}
+	return o.Dir
+}
+
+func urlScheme(raw string) (string, error) {
+	u, err := url.Parse(raw)
+	if err != nil || u.Scheme == "" {
+		return "", fmt.Errorf("remote URL %q is not a URL with a scheme (file://, http(s)://, ssh://)", raw)
+	}
+	return strings.ToLower(u.Scheme), nil
+}
+
+// authMethod reads the credentials files and returns the transport's auth
+// (nil when none is needed).
+func (o *Options) authMethod() (transport.AuthMethod, error) {
+	a := o.Auth
+	switch {
+	case a.BearerTokenFile != "":
+		tok, err := readSecret(a.BearerTokenFile, "bearer token")
+		if err != nil {
+			return nil, err
+		}
+		return &githttp.TokenAuth{Token: tok}, nil
+	case a.PasswordFile != "":
+		pw, err := readSecret(a.PasswordFile, "password")
+		if err != nil {
+			return nil, err
+		}
+		return &githttp.BasicAuth{Username: a.Username, Password: pw}, nil
+	case a.SSHKeyFile != "":
+		user := a.Username
+		if u, err := url.Parse(o.URL); err == nil && u.User != nil && u.User.Username() != "" {
+			user = u.User.Username()
+		}
+		if user == "" {
+			user = "git"
+		}
+		keys, err := gitssh.NewPublicKeysFromFile(user, a.SSHKeyFile, "")
+		if err != nil {
+			return nil, fmt.Errorf("read ssh key %s: %w", a.SSHKeyFile, err)
+		}
+		cb, err := gitssh.NewKnownHostsCallback(a.KnownHostsFile)
+		if err != nil {
+			return nil, fmt.Errorf("read known_hosts %s: %w", a.KnownHostsFile, err)
+		}
+		keys.HostKeyCallback = cb
+		return keys, nil
+	}
+	return nil, nil
+}
+
+func readSecret(path, what string) (string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", fmt.Errorf("read %s file: %w", what, err)
+	}
+	s := strings.TrimRight(string(b), "\r\n")
+	if s == "" {
+		return "", fmt.Errorf("%s file %s is empty", what, path)
+	}
+	return s, nil
+}
