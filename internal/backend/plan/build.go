@@ -34,7 +34,7 @@ func (p *planner) build() Plan {
 	}
 	prev := p.in.Main
 	out, tree := renderKeeping(base, prev)
-	if !treesEqual(tree, prev) {
+	if !TreesEqual(tree, prev) {
 		p.out.Steps = append(p.out.Steps, Step{Tree: tree, Message: updateMessage(p.main, indexTree(tree), prev, tree)})
 		prev = tree
 	}
@@ -42,7 +42,7 @@ func (p *planner) build() Plan {
 		rolled[crd] = true
 		base.CRDs = p.approvedCRDs(rolled)
 		out, tree = renderKeeping(base, prev)
-		if !treesEqual(tree, prev) {
+		if !TreesEqual(tree, prev) {
 			p.out.Steps = append(p.out.Steps, Step{Tree: tree, Message: p.schemaMessage(crd, indexTree(tree))})
 			prev = tree
 		}
@@ -50,7 +50,7 @@ func (p *planner) build() Plan {
 	for _, i := range binds {
 		base.Requests = append(base.Requests, p.request(i))
 		out, tree = renderKeeping(base, prev)
-		if !treesEqual(tree, prev) {
+		if !TreesEqual(tree, prev) {
 			p.out.Steps = append(p.out.Steps, Step{Tree: tree, Message: bindMessage(p.request(i), resultOf(out, p.requests[i]))})
 			prev = tree
 		}
@@ -116,7 +116,10 @@ func (p *planner) pendingBranches(base render.Input, mainTree render.Tree) {
 		in.Requests = append(append([]v1alpha1.APIServiceExportRequest(nil), base.Requests...), p.request(i))
 		out, tree := renderKeeping(in, mainTree)
 		p.judge(i, out, tree)
-		if treesEqual(tree, mainTree) {
+		if TreesEqual(tree, mainTree) {
+			// Nothing to approve: a problem holds the request back.
+			p.requests[i].Branch = ""
+			p.requests[i].Message = "nothing to approve until the request renders"
 			continue
 		}
 		p.out.Branches = append(p.out.Branches, BranchPlan{Name: d.Branch, Tree: tree,
@@ -141,7 +144,7 @@ func (p *planner) schemaBranches(base render.Input, mainTree render.Tree) {
 			in.CRDs = append(in.CRDs, c)
 		}
 		_, tree := renderKeeping(in, mainTree)
-		if treesEqual(tree, mainTree) {
+		if TreesEqual(tree, mainTree) {
 			continue
 		}
 		p.out.Branches = append(p.out.Branches, BranchPlan{Name: d.Branch, Tree: tree, Message: p.heldMessage(d.CRD, indexTree(tree))})
@@ -178,9 +181,18 @@ func (p *planner) heldFor(template string) []SchemaDecision {
 
 // renderKeeping renders in; every cluster a problem holds back keeps its
 // files from last.
+// Files bindsync does not own (outside clusters/, other than README.md and
+// the marker: a CODEOWNERS, a CI workflow another writer added) are carried
+// over from last unchanged.
 func renderKeeping(in render.Input, last render.Tree) (render.Output, render.Tree) {
 	out := render.Render(in)
-	return out, render.KeepLastGood(out, last)
+	tree := render.KeepLastGood(out, last)
+	for p, b := range last {
+		if _, ours := out.Tree[p]; !ours && !strings.HasPrefix(p, render.ClustersDir+"/") {
+			tree[p] = b // tree is this render's own map (or KeepLastGood's copy): safe to extend
+		}
+	}
+	return out, tree
 }
 
 func bindMessage(q v1alpha1.APIServiceExportRequest, res render.RequestResult) Message {

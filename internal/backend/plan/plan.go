@@ -154,16 +154,28 @@ func Unbound(in Input) []v1alpha1.APIServiceExportRequest {
 	return out
 }
 
-// Make plans main's commits and the approval branches.
-func Make(in Input) Plan {
+// Make plans main's commits and the approval branches: Decide, then Render.
+func Make(in Input) Plan { return Decide(in).Render() }
+
+// Decisions are the approvals of every request and the approved schema of
+// every (template, CRD), before anything is rendered.
+type Decisions struct{ p *planner }
+
+// Decide decides, per request, whether it is approved and, per (template,
+// CRD), which schema is approved.
+func Decide(in Input) Decisions {
 	p := &planner{in: in, main: indexTree(in.Main), live: map[string]*apiextensionsv1.CustomResourceDefinition{}}
 	for i := range in.CRDs {
 		p.live[in.CRDs[i].Name] = &in.CRDs[i]
 	}
 	p.decideSchemas()
 	p.decideRequests()
-	return p.build()
+	return Decisions{p: p}
 }
+
+// Render renders main from the approved inputs only, one step per cause,
+// and each pending branch from main plus its one change.
+func (d Decisions) Render() Plan { return d.p.build() }
 
 type planner struct {
 	in   Input
@@ -319,8 +331,11 @@ func (p *planner) decideRequests() {
 			d.Branch = ApproveBranch(d.Cluster, q.Name)
 		}
 		switch {
+		case p.main.holds(d.Cluster, d.Template) && !manual:
+			d.Approval, d.Reason, d.Message = Approved, v1alpha1.SucceededReason, "approval is Automatic"
+			d.Branch = ""
 		case p.main.holds(d.Cluster, d.Template):
-			d.Approval, d.Reason, d.Message = Approved, v1alpha1.SucceededReason, "main holds the request's exports"
+			d.Approval, d.Reason, d.Message = Approved, v1alpha1.SucceededReason, "approved: main holds the request's exports"
 			d.Branch = ""
 		case p.in.Revoked[q.UID] != "":
 			d.Approval, d.Reason = Rejected, v1alpha1.RejectedReason
@@ -373,7 +388,8 @@ func sortedSet(m map[string]bool) []string {
 	return out
 }
 
-func treesEqual(a, b render.Tree) bool {
+// TreesEqual reports whether two trees hold the same paths with the same bytes.
+func TreesEqual(a, b render.Tree) bool {
 	if len(a) != len(b) {
 		return false
 	}

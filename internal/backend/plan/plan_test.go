@@ -425,3 +425,17 @@ func TestMessageString(t *testing.T) {
 	m := plan.Message{Subject: "bind: c1 <- pg", Body: "why\n", Trailers: []plan.Trailer{{Key: plan.TrailerCluster, Value: "c1"}}}
 	assert.Equal(t, "bind: c1 <- pg\n\nwhy\n\nBindsync-Cluster: c1\n", m.String())
 }
+
+func TestFilesBindsyncDoesNotOwnAreKept(t *testing.T) {
+	w := newWorld(t, "")
+	main := w.settled(t, render.Tree{})
+	main["CODEOWNERS"] = []byte("* @platform\n")
+	w.requests = []v1alpha1.APIServiceExportRequest{request("c1", "pg", "postgresql")}
+
+	p := plan.Make(w.input(main))
+
+	require.NotEmpty(t, p.Steps)
+	for _, s := range p.Steps {
+		assert.Equal(t, "* @platform\n", string(s.Tree["CODEOWNERS"]), s.Message.Subject)
+	}
+}
