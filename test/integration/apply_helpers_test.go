@@ -1,0 +1,99 @@
+package integration
+
+import (
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"testing/fstest"
+
+	"github.com/stretchr/testify/require"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/client-go/rest"
+
+	"github.com/bindsync/bindsync/internal/apply"
+	"github.com/bindsync/bindsync/internal/kustomize"
+	"github.com/bindsync/bindsync/internal/manifest"
+	"github.com/bindsync/bindsync/internal/render"
+)
+
+// writeCounter counts the requests that change the API server's state:
+// every POST, PUT, PATCH and DELETE that is not a dry run. Reads and dry-run
+// requests are counted apart.
+type writeCounter struct {
+	mu             sync.Mutex
+	writes, dryRun []string
+	reads          int
+}
+
+// wrap returns a copy of cfg whose requests go through the counter.
+func (c *writeCounter) wrap(cfg *rest.Config) *rest.Config {
+	cfg = rest.CopyConfig(cfg)
+	cfg.Wrap(func(rt http.RoundTripper) http.RoundTripper {
+		return roundTripperFunc(func(req *http.Request) (*http.Response, error) {
+			c.count(req)
+			return rt.RoundTrip(req)
+		})
+	})
+	return cfg
+}
+
+func (c *writeCounter) count(req *http.Request) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	line := req.Method + " " + req.URL.Path
+	switch {
+	case req.Method == http.MethodGet || req.Method == http.MethodHead:
+		c.reads++
+	case strings.Contains(req.URL.RawQuery, "dryRun=All"):
+		c.dryRun = append(c.dryRun, line)
+	default:
+		c.writes = append(c.writes, line)
+	}
+}
+
+// reset forgets what was counted and returns the writes seen so far.
+func (c *writeCounter) reset() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	w := c.writes
+	c.writes, c.dryRun, c.reads = nil, nil, 0
+	return w
+}
+
+type roundTripperFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripperFunc) RoundTrip(req *http.Request) (*http.Response, error) { return f(req) }
+
+// renderedControlPlane renders examples/control-plane in memory and builds
+// clusters/<cluster>/control-plane with kustomize from the same fs.FS a Git
+// tree gives, as the backend does.
+func renderedControlPlane(t *testing.T, cluster string) []*unstructured.Unstructured {
+	t.Helper()
+	in, problems, err := manifest.LoadDir(repoPath(t, "examples", "control-plane"))
+	require.NoError(t, err)
+	require.Empty(t, problems)
+	out := render.Render(in)
+	fsys := fstest.MapFS{}
+	for p, data := range out.Tree {
+		fsys[p] = &fstest.MapFile{Data: data}
+	}
+	objs, err := kustomize.BuildFS(fsys, render.ControlPlaneDir(cluster))
+	require.NoError(t, err)
+	require.NotEmpty(t, objs)
+	return objs
+}
+
+// clusterSelector is the prune selector of one cluster's objects.
+func clusterSelector(t *testing.T, cluster string) labels.Selector {
+	t.Helper()
+	sel, err := labels.Parse("bindsync.io/managed=true,bindsync.io/cluster=" + cluster)
+	require.NoError(t, err)
+	return sel
+}
+
+// refsOf lists the refs of objs, for comparing with a Result.
+func refsOf(objs []*unstructured.Unstructured) []apply.ObjectRef {
+	return apply.InventoryOf(objs).Entries
+}
