@@ -86,6 +86,12 @@ const (
 	// fetch from or push to the state repository; nothing was lost, and the
 	// backend retries with backoff.
 	GitUnavailableReason = "GitUnavailable"
+	// ControlPlaneUnavailableReason represents the fact that the backend could
+	// not read the control plane's objects; it retries.
+	ControlPlaneUnavailableReason = "ControlPlaneUnavailable"
+	// CommitFailedReason represents the fact that the backend could not write
+	// a commit into its local repository.
+	CommitFailedReason = "CommitFailed"
 	// SchemaHeldReason represents the fact that a CRD changed and the
 	// template's schemaUpdatePolicy Never keeps the schema main holds.
 	SchemaHeldReason = "SchemaHeld"

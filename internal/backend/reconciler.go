@@ -200,7 +200,7 @@ func (rc *Reconciler) revision(h plumbing.Hash) string {
 // A failure here stops the run before anything is written or pruned.
 func (rc *Reconciler) fetch(ctx context.Context, r *run) error {
 	if err := rc.readObjects(ctx, r); err != nil {
-		return &waitingError{Reason: "ControlPlaneUnavailable", Err: err, RequeueAfter: 5 * time.Second}
+		return &waitingError{Reason: v1alpha1.ControlPlaneUnavailableReason, Err: err, RequeueAfter: 5 * time.Second}
 	}
 	if err := rc.opts.Repo.Fetch(ctx); err != nil {
 		return gitUnavailable(err)
@@ -298,7 +298,7 @@ func (rc *Reconciler) commit(_ context.Context, r *run) error {
 	for _, s := range r.plan.Steps {
 		h, changed, err := rc.opts.Repo.Commit(parent, s.Tree, s.Message)
 		if err != nil {
-			return &genericError{Reason: "CommitFailed", Err: fmt.Errorf("commit %q: %w", s.Message.Subject, err)}
+			return &genericError{Reason: v1alpha1.CommitFailedReason, Err: fmt.Errorf("commit %q: %w", s.Message.Subject, err)}
 		}
 		if changed {
 			parent = h
@@ -316,7 +316,7 @@ func (rc *Reconciler) commit(_ context.Context, r *run) error {
 		msg.Trailers = append(append([]plan.Trailer(nil), msg.Trailers...), plan.Trailer{Key: plan.TrailerBase, Value: r.newMain.String()})
 		h, _, err := rc.opts.Repo.Commit(r.newMain, b.Tree, msg)
 		if err != nil {
-			return &genericError{Reason: "CommitFailed", Err: fmt.Errorf("commit branch %s: %w", b.Name, err)}
+			return &genericError{Reason: v1alpha1.CommitFailedReason, Err: fmt.Errorf("commit branch %s: %w", b.Name, err)}
 		}
 		r.newBranches[b.Name] = h
 		r.commits++
