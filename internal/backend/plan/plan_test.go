@@ -439,3 +439,48 @@ func TestFilesBindsyncDoesNotOwnAreKept(t *testing.T) {
 		assert.Equal(t, "* @platform\n", string(s.Tree["CODEOWNERS"]), s.Message.Subject)
 	}
 }
+
+func TestBadInputGetsAClearProblemAndOtherClustersAreUnaffected(t *testing.T) {
+	cases := []struct {
+		name    string
+		add     func(w *world)
+		ns, req string
+		reason  string
+	}{
+		{name: "a template with a missing CRD", reason: v1alpha1.CRDNotFoundReason, ns: "bindsync-c2", req: "x",
+			add: func(w *world) {
+				w.templates = append(w.templates, v1alpha1.APIServiceExportTemplate{ObjectMeta: metav1.ObjectMeta{Name: "ghost"},
+					Spec: v1alpha1.APIServiceExportTemplateSpec{Resources: []v1alpha1.GroupResource{{Group: "example.com", Resource: "ghosts"}}}})
+				w.requests = append(w.requests, request("c2", "x", "ghost"))
+			}},
+		{name: "a request for an unknown template", reason: v1alpha1.TemplateNotFoundReason, ns: "bindsync-c2", req: "x",
+			add: func(w *world) { w.requests = append(w.requests, request("c2", "x", "no-such-template")) }},
+		{name: "an invalid cluster name", reason: v1alpha1.InvalidClusterNameReason, ns: "bindsync-Bad_Name", req: "x",
+			add: func(w *world) {
+				w.clusters = append(w.clusters, v1alpha1.AppCluster{ObjectMeta: metav1.ObjectMeta{Name: "Bad_Name"}})
+				w.requests = append(w.requests, request("Bad_Name", "x", "postgresql"))
+			}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			w := newWorld(t, "")
+			w.requests = []v1alpha1.APIServiceExportRequest{request("c1", "pg", "postgresql")}
+			main := w.settled(t, render.Tree{})
+			tc.add(w)
+
+			p := plan.Make(w.input(main))
+
+			assert.Empty(t, p.Steps, "nothing to commit")
+			d := decision(t, p, tc.ns, tc.req)
+			assert.False(t, d.Rendered)
+			var reasons []string
+			for _, pr := range d.Problems {
+				reasons = append(reasons, pr.Reason)
+			}
+			assert.Contains(t, reasons, tc.reason)
+			other := decision(t, p, "bindsync-c1", "pg")
+			assert.True(t, other.Rendered)
+			assert.Empty(t, other.Problems)
+		})
+	}
+}
