@@ -82,6 +82,23 @@ const (
 	// existing users and is held back by the template's schemaUpdatePolicy.
 	SchemaBreakingReason = "SchemaBreaking"
 
+	// GitUnavailableReason represents the fact that the backend could not
+	// fetch from or push to the state repository; nothing was lost, and the
+	// backend retries with backoff.
+	GitUnavailableReason = "GitUnavailable"
+	// ControlPlaneUnavailableReason represents the fact that the backend could
+	// not read the control plane's objects; it retries.
+	ControlPlaneUnavailableReason = "ControlPlaneUnavailable"
+	// CommitFailedReason represents the fact that the backend could not write
+	// a commit into its local repository.
+	CommitFailedReason = "CommitFailed"
+	// SchemaHeldReason represents the fact that a CRD changed and the
+	// template's schemaUpdatePolicy Never keeps the schema main holds.
+	SchemaHeldReason = "SchemaHeld"
+	// RenderFailedReason represents the fact that a request, or an object it
+	// depends on, cannot be rendered; its cluster keeps its last good files.
+	RenderFailedReason = "RenderFailed"
+
 	// ExportNotFoundReason represents the fact that the state repository holds
 	// no CRD for a binding in this cluster's folder.
 	ExportNotFoundReason = "ExportNotFound"

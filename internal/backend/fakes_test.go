@@ -1,0 +1,187 @@
+package backend
+
+import (
+	"context"
+	"crypto/sha1"
+	"errors"
+	"fmt"
+	"path"
+	"sort"
+	"strings"
+
+	"github.com/go-git/go-git/v5/plumbing"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
+	"github.com/bindsync/bindsync/internal/backend/plan"
+	"github.com/bindsync/bindsync/internal/render"
+)
+
+// fakeRepo is an in-memory Repo for the phase tests; the integration tests
+// run against internal/git.
+type fakeRepo struct {
+	commits  map[plumbing.Hash]fakeCommit
+	refs     map[string]plumbing.Hash
+	n        int
+	fetchErr error
+	pushErr  error
+	// beforePush runs once before the next push (another writer).
+	beforePush func()
+	pushes     int
+	written    int
+}
+
+type fakeCommit struct {
+	parent plumbing.Hash
+	tree   render.Tree
+	msg    plan.Message
+}
+
+func newFakeRepo() *fakeRepo {
+	return &fakeRepo{commits: map[plumbing.Hash]fakeCommit{}, refs: map[string]plumbing.Hash{}}
+}
+
+func (f *fakeRepo) Fetch(context.Context) error { return f.fetchErr }
+
+func (f *fakeRepo) Head(branch string) (plumbing.Hash, error) { return f.refs[branch], nil }
+
+func (f *fakeRepo) Branches(prefix string) (map[string]plumbing.Hash, error) {
+	out := map[string]plumbing.Hash{}
+	for b, h := range f.refs {
+		if strings.HasPrefix(b, prefix) {
+			out[b] = h
+		}
+	}
+	return out, nil
+}
+
+func (f *fakeRepo) Tree(h plumbing.Hash) (render.Tree, error) {
+	if h.IsZero() {
+		return render.Tree{}, nil
+	}
+	c, ok := f.commits[h]
+	if !ok {
+		return nil, fmt.Errorf("no commit %s", h)
+	}
+	return c.tree, nil
+}
+
+func (f *fakeRepo) Commit(parent plumbing.Hash, tree render.Tree, msg plan.Message) (plumbing.Hash, bool, error) {
+	old, _ := f.Tree(parent)
+	if !parent.IsZero() && plan.TreesEqual(old, tree) {
+		return parent, false, nil
+	}
+	f.n++
+	h := plumbing.Hash(sha1.Sum([]byte(fmt.Sprint(f.n))))
+	f.commits[h] = fakeCommit{parent: parent, tree: tree, msg: msg}
+	f.written++
+	return h, true, nil
+}
+
+func (f *fakeRepo) Push(_ context.Context, branch string, old, new plumbing.Hash) error {
+	if f.beforePush != nil {
+		fn := f.beforePush
+		f.beforePush = nil
+		fn()
+	}
+	if f.pushErr != nil {
+		return f.pushErr
+	}
+	if f.refs[branch] != old {
+		return fmt.Errorf("push %s: %w", branch, ErrNonFastForward)
+	}
+	f.pushes++
+	if new.IsZero() {
+		delete(f.refs, branch)
+		return nil
+	}
+	f.refs[branch] = new
+	return nil
+}
+
+func (f *fakeRepo) FindTrailer(head plumbing.Hash, key, value string, limit int) (plumbing.Hash, bool, error) {
+	for h, i := head, 0; !h.IsZero() && i < limit; i++ {
+		c := f.commits[h]
+		for _, v := range c.msg.Values(key) {
+			if v == value {
+				return h, true, nil
+			}
+		}
+		h = c.parent
+	}
+	return plumbing.ZeroHash, false, nil
+}
+
+func (f *fakeRepo) ChangedDirs(old, new plumbing.Hash, prefix string) ([]string, error) {
+	a, _ := f.Tree(old)
+	b, _ := f.Tree(new)
+	dirs := map[string]bool{}
+	for _, t := range []render.Tree{a, b} {
+		for p := range t {
+			if rest, ok := strings.CutPrefix(p, prefix+"/"); ok {
+				c, _, _ := strings.Cut(rest, "/")
+				dirs[path.Join(prefix, c)] = true
+			}
+		}
+	}
+	var out []string
+	for d := range dirs {
+		if old.IsZero() || !plan.TreesEqual(sub(a, d), sub(b, d)) {
+			if old.IsZero() && len(sub(b, d)) == 0 {
+				continue
+			}
+			out = append(out, d)
+		}
+	}
+	sort.Strings(out)
+	return out, nil
+}
+
+func sub(t render.Tree, dir string) render.Tree {
+	out := render.Tree{}
+	for p, b := range t {
+		if strings.HasPrefix(p, dir+"/") {
+			out[p] = b
+		}
+	}
+	return out
+}
+
+// commit commits tree on top of branch as another writer would.
+func (f *fakeRepo) commitOn(branch string, tree render.Tree, subject string) {
+	h, _, _ := f.Commit(f.refs[branch], tree, plan.Message{Subject: subject})
+	f.refs[branch] = h
+}
+
+// fakeApplier records what the apply phase did.
+type fakeApplier struct {
+	applied map[string][]string // cluster -> kinds/names applied last
+	pruned  []string            // clusters pruned (keep nil)
+	calls   int
+	err     error
+}
+
+func (a *fakeApplier) Apply(_ context.Context, objs []*unstructured.Unstructured) error {
+	a.calls++
+	if a.err != nil {
+		return a.err
+	}
+	if a.applied == nil {
+		a.applied = map[string][]string{}
+	}
+	for _, o := range objs {
+		c := o.GetLabels()["bindsync.io/cluster"]
+		a.applied[c] = append(a.applied[c], o.GetKind()+"/"+o.GetName())
+	}
+	return nil
+}
+
+func (a *fakeApplier) PruneCluster(_ context.Context, cluster string, keep []*unstructured.Unstructured) error {
+	if keep == nil {
+		a.pruned = append(a.pruned, cluster)
+	}
+	return a.err
+}
+
+func (a *fakeApplier) PruneOtherClusters(context.Context, []string) error { return a.err }
+
+var errUnreachable = errors.New("dial tcp 127.0.0.1:1: connection refused")

@@ -1,0 +1,54 @@
+package backend
+
+import (
+	"context"
+	"errors"
+
+	"github.com/go-git/go-git/v5/plumbing"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
+	"github.com/bindsync/bindsync/internal/backend/plan"
+	"github.com/bindsync/bindsync/internal/render"
+)
+
+// ErrNonFastForward is returned (wrapped) by Repo.Push when the remote
+// branch moved since it was read.
+var ErrNonFastForward = errors.New("non-fast-forward")
+
+// Repo is what the backend uses of the state repository (internal/git).
+type Repo interface {
+	// Fetch updates the local copies of the remote's branches.
+	Fetch(ctx context.Context) error
+	// Head is the commit a branch points at; ZeroHash when it is missing.
+	Head(branch string) (plumbing.Hash, error)
+	// Branches returns every branch under prefix with its head.
+	Branches(prefix string) (map[string]plumbing.Hash, error)
+	// Tree returns every file of a commit (empty for ZeroHash).
+	Tree(commit plumbing.Hash) (render.Tree, error)
+	// Commit writes tree as one commit on parent without moving a branch;
+	// changed is false (and the hash is parent) when the trees are equal.
+	Commit(parent plumbing.Hash, tree render.Tree, msg plan.Message) (plumbing.Hash, bool, error)
+	// Push moves branch from old to new as a compare-and-swap
+	// (ErrNonFastForward); new == ZeroHash deletes it.
+	Push(ctx context.Context, branch string, old, new plumbing.Hash) error
+	// FindTrailer finds the first commit in head's first-parent history
+	// (at most limit commits) carrying trailer key: value.
+	FindTrailer(head plumbing.Hash, key, value string, limit int) (plumbing.Hash, bool, error)
+	// ChangedDirs lists the folders prefix/<name> whose subtree differs
+	// between two commits (every folder of new when old is ZeroHash).
+	ChangedDirs(old, new plumbing.Hash, prefix string) ([]string, error)
+}
+
+// Applier applies control-plane folders (internal/apply).
+type Applier interface {
+	// Apply server-side applies objs, writing only what differs.
+	Apply(ctx context.Context, objs []*unstructured.Unstructured) error
+	// PruneCluster deletes the objects bindsync rendered for cluster
+	// (labelled bindsync.io/managed=true, bindsync.io/cluster=<cluster>)
+	// that are not in keep. Objects without those labels are never touched.
+	PruneCluster(ctx context.Context, cluster string, keep []*unstructured.Unstructured) error
+	// PruneOtherClusters deletes every object bindsync rendered for a
+	// cluster not in clusters: folders that left main while the backend
+	// was not running.
+	PruneOtherClusters(ctx context.Context, clusters []string) error
+}

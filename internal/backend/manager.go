@@ -1,0 +1,57 @@
+package backend
+
+import (
+	"context"
+
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	"k8s.io/apimachinery/pkg/types"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	"sigs.k8s.io/controller-runtime/pkg/source"
+
+	"github.com/bindsync/bindsync/api/v1alpha1"
+)
+
+// stateKey is the one work-queue key: every change re-plans the whole state.
+var stateKey = reconcile.Request{NamespacedName: types.NamespacedName{Name: "state"}}
+
+// SetupWithManager registers the reconciler. AppClusters, templates and
+// requests are watched in full (the manager's cache); CRDs as metadata only,
+// and only a CRD some template references enqueues anything: a control plane
+// with thousands of CRDs never caches their schemas.
+func (rc *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
+	all := handler.EnqueueRequestsFromMapFunc(func(context.Context, client.Object) []reconcile.Request {
+		return []reconcile.Request{stateKey}
+	})
+	referenced := handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, o client.Object) []reconcile.Request {
+		var tpls v1alpha1.APIServiceExportTemplateList
+		if err := rc.opts.Client.List(ctx, &tpls); err != nil {
+			return []reconcile.Request{stateKey}
+		}
+		for _, t := range tpls.Items {
+			for _, r := range t.Spec.Resources {
+				if r.String() == o.GetName() {
+					return []reconcile.Request{stateKey}
+				}
+			}
+		}
+		return nil
+	})
+	// One event at start-up: the first reconcile applies every folder and
+	// notices merges even when no object changes.
+	start := make(chan event.GenericEvent, 1)
+	start <- event.GenericEvent{Object: &v1alpha1.AppCluster{}}
+	return ctrl.NewControllerManagedBy(mgr).
+		Named("bindsync-backend").
+		Watches(&v1alpha1.AppCluster{}, all).
+		Watches(&v1alpha1.APIServiceExportTemplate{}, all).
+		Watches(&v1alpha1.APIServiceExportRequest{}, all).
+		WatchesMetadata(&apiextensionsv1.CustomResourceDefinition{}, referenced).
+		WatchesRawSource(source.Channel(start, all)).
+		WithOptions(controller.Options{MaxConcurrentReconciles: 1}).
+		Complete(rc)
+}

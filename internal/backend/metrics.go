@@ -1,0 +1,29 @@
+package backend
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+	"sigs.k8s.io/controller-runtime/pkg/metrics"
+)
+
+// The backend's Prometheus metrics, served by the manager's metrics endpoint.
+var (
+	metricReconcileDuration = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name: "bindsync_backend_reconcile_duration_seconds", Help: "Duration of one state reconcile.",
+		Buckets: prometheus.ExponentialBuckets(0.01, 2, 12),
+	})
+	metricCommits = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "bindsync_backend_commits_total", Help: "Commits written to main and approval branches."})
+	metricPushes = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "bindsync_backend_pushes_total", Help: "Branch updates pushed to the state repository."})
+	metricPushRetries = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "bindsync_backend_push_retries_total", Help: "Pushes rejected as non-fast-forward and retried on a fresh fetch."})
+	metricPendingApprovals = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "bindsync_backend_pending_approvals", Help: "Requests waiting on an approval branch."})
+	metricBreakingHeld = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "bindsync_backend_breaking_changes_held", Help: "Breaking schema changes held on a schema branch."})
+)
+
+func init() {
+	metrics.Registry.MustRegister(metricReconcileDuration, metricCommits, metricPushes,
+		metricPushRetries, metricPendingApprovals, metricBreakingHeld)
+}

@@ -1,0 +1,362 @@
+package plan
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/bindsync/bindsync/api/v1alpha1"
+	"github.com/bindsync/bindsync/internal/compat"
+	"github.com/bindsync/bindsync/internal/render"
+)
+
+// maxFindings caps the findings written into a commit body.
+const maxFindings = 20
+
+// build renders main step by step (one commit per cause: unbinds and other
+// updates, then each schema roll-out, then each new bind) and then every
+// pending branch on top of the result.
+func (p *planner) build() Plan {
+	var inMain, binds []int
+	for i, d := range p.requests {
+		switch {
+		case d.Approval != Approved:
+		case p.main.holds(d.Cluster, d.Template):
+			inMain = append(inMain, i)
+		default:
+			binds = append(binds, i)
+		}
+	}
+	rolled := map[string]bool{}
+	base := render.Input{Templates: p.in.Templates, Clusters: p.in.Clusters, CRDs: p.approvedCRDs(rolled)}
+	for _, i := range inMain {
+		base.Requests = append(base.Requests, p.request(i))
+	}
+	prev := p.in.Main
+	out, tree := renderKeeping(base, prev)
+	if !TreesEqual(tree, prev) {
+		p.out.Steps = append(p.out.Steps, Step{Tree: tree, Message: updateMessage(p.main, indexTree(tree), prev, tree)})
+		prev = tree
+	}
+	for _, crd := range p.rollOuts() {
+		rolled[crd] = true
+		base.CRDs = p.approvedCRDs(rolled)
+		out, tree = renderKeeping(base, prev)
+		if !TreesEqual(tree, prev) {
+			p.out.Steps = append(p.out.Steps, Step{Tree: tree, Message: p.schemaMessage(crd, indexTree(tree))})
+			prev = tree
+		}
+	}
+	for _, i := range binds {
+		base.Requests = append(base.Requests, p.request(i))
+		out, tree = renderKeeping(base, prev)
+		if !TreesEqual(tree, prev) {
+			p.out.Steps = append(p.out.Steps, Step{Tree: tree, Message: bindMessage(p.request(i), resultOf(out, p.requests[i]))})
+			prev = tree
+		}
+	}
+	p.out.Main = prev
+	p.out.Problems, p.out.Warnings = out.Problems, out.Warnings
+	for _, i := range append(append([]int(nil), inMain...), binds...) {
+		p.judge(i, out, prev)
+	}
+	p.pendingBranches(base, prev)
+	p.schemaBranches(base, prev)
+	sort.Slice(p.out.Branches, func(i, j int) bool { return p.out.Branches[i].Name < p.out.Branches[j].Name })
+	for i := range p.requests {
+		p.requests[i].Held = p.heldFor(p.requests[i].Template)
+	}
+	p.out.Requests = p.requests
+	return p.out
+}
+
+func (p *planner) request(i int) v1alpha1.APIServiceExportRequest { return p.objs[i] }
+
+// judge fills Rendered, Exports and Problems of a request from a render.
+func (p *planner) judge(i int, out render.Output, tree render.Tree) {
+	d := &p.requests[i]
+	res := resultOf(out, *d)
+	d.Exports = res.Exports
+	d.Rendered = res.Rendered && indexTree(tree).holds(d.Cluster, d.Template)
+	tpl := p.templates()[d.Template]
+	crds := map[string]bool{}
+	if tpl != nil {
+		for _, r := range tpl.Spec.Resources {
+			crds[r.String()] = true
+		}
+	}
+	d.Problems = nil
+	for _, pr := range out.Problems {
+		switch {
+		case pr.Kind == "APIServiceExportRequest" && pr.Namespace == d.Namespace && pr.Name == d.Name,
+			pr.Kind == "APIServiceExportTemplate" && pr.Name == d.Template,
+			pr.Kind == "AppCluster" && pr.Name == d.Cluster,
+			pr.Kind == "CustomResourceDefinition" && crds[pr.Name]:
+			d.Problems = append(d.Problems, pr)
+		}
+	}
+}
+
+func resultOf(out render.Output, d RequestDecision) render.RequestResult {
+	for _, r := range out.Requests {
+		if r.Namespace == d.Namespace && r.Name == d.Name {
+			return r
+		}
+	}
+	return render.RequestResult{}
+}
+
+// pendingBranches renders main plus each pending request.
+func (p *planner) pendingBranches(base render.Input, mainTree render.Tree) {
+	for i, d := range p.requests {
+		if d.Approval != Pending {
+			continue
+		}
+		in := base
+		in.Requests = append(append([]v1alpha1.APIServiceExportRequest(nil), base.Requests...), p.request(i))
+		out, tree := renderKeeping(in, mainTree)
+		p.judge(i, out, tree)
+		if TreesEqual(tree, mainTree) {
+			// Nothing to approve: a problem holds the request back.
+			p.requests[i].Branch = ""
+			p.requests[i].Message = "nothing to approve until the request renders"
+			continue
+		}
+		p.out.Branches = append(p.out.Branches, BranchPlan{Name: d.Branch, Tree: tree,
+			Message: bindMessage(p.request(i), resultOf(out, d))})
+	}
+}
+
+// schemaBranches renders main with each held CRD at its live version.
+func (p *planner) schemaBranches(base render.Input, mainTree render.Tree) {
+	done := map[string]bool{}
+	for _, d := range p.schemas {
+		if d.Branch == "" || done[d.Branch] {
+			continue
+		}
+		done[d.Branch] = true
+		in := base
+		in.CRDs = nil
+		for _, c := range base.CRDs {
+			if c.Name == d.CRD {
+				c = *p.live[d.CRD]
+			}
+			in.CRDs = append(in.CRDs, c)
+		}
+		_, tree := renderKeeping(in, mainTree)
+		if TreesEqual(tree, mainTree) {
+			continue
+		}
+		p.out.Branches = append(p.out.Branches, BranchPlan{Name: d.Branch, Tree: tree, Message: p.heldMessage(d.CRD, indexTree(tree))})
+	}
+}
+
+// rollOuts returns the CRDs whose live schema replaces main's, sorted: at
+// least one template rolls it out and none holds it.
+func (p *planner) rollOuts() []string {
+	roll, held := map[string]bool{}, map[string]bool{}
+	for _, d := range p.schemas {
+		switch d.State {
+		case SchemaRollOut:
+			roll[d.CRD] = true
+		case SchemaHeld, SchemaGone:
+			held[d.CRD] = true
+		}
+	}
+	for c := range held {
+		delete(roll, c)
+	}
+	return sortedSet(roll)
+}
+
+func (p *planner) heldFor(template string) []SchemaDecision {
+	var out []SchemaDecision
+	for _, d := range p.schemas {
+		if d.Template == template && d.State == SchemaHeld {
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
+// renderKeeping renders in; every cluster a problem holds back keeps its
+// files from last.
+// Files bindsync does not own (outside clusters/, other than README.md and
+// the marker: a CODEOWNERS, a CI workflow another writer added) are carried
+// over from last unchanged.
+func renderKeeping(in render.Input, last render.Tree) (render.Output, render.Tree) {
+	out := render.Render(in)
+	tree := render.KeepLastGood(out, last)
+	for p, b := range last {
+		if _, ours := out.Tree[p]; !ours && !strings.HasPrefix(p, render.ClustersDir+"/") {
+			tree[p] = b // tree is this render's own map (or KeepLastGood's copy): safe to extend
+		}
+	}
+	return out, tree
+}
+
+func bindMessage(q v1alpha1.APIServiceExportRequest, res render.RequestResult) Message {
+	c := clusterOf(q.Namespace)
+	m := Message{Subject: fmt.Sprintf("bind: %s <- %s", c, q.Spec.TemplateRef.Name)}
+	m.Trailers = []Trailer{
+		{TrailerCluster, c},
+		{TrailerRequest, q.Namespace + "/" + q.Name},
+		{TrailerRequestUID, string(q.UID)},
+		{TrailerTemplate, q.Spec.TemplateRef.Name},
+	}
+	for _, e := range res.Exports {
+		m.Trailers = append(m.Trailers, Trailer{TrailerSchemaHash, e.Name + "=" + e.SchemaHash})
+	}
+	m.Trailers = append(m.Trailers, Trailer{TrailerCause, CauseBind})
+	return m
+}
+
+// updateMessage describes the first step: bindings main held that the
+// control plane no longer asks for (unbind), or any other re-render.
+func updateMessage(before, after *treeIndex, prev, tree render.Tree) Message {
+	var gone [][2]string
+	for _, pr := range before.pairs() {
+		if !after.holds(pr[0], pr[1]) {
+			gone = append(gone, pr)
+		}
+	}
+	if len(gone) > 0 {
+		m := Message{Subject: fmt.Sprintf("unbind: %s <- %s", gone[0][0], gone[0][1])}
+		if len(gone) > 1 {
+			m.Subject += fmt.Sprintf(" (and %d more)", len(gone)-1)
+		}
+		for _, g := range gone {
+			m.Trailers = append(m.Trailers, Trailer{TrailerCluster, g[0]}, Trailer{TrailerTemplate, g[1]})
+		}
+		m.Trailers = append(m.Trailers, Trailer{TrailerCause, CauseUnbind})
+		return m
+	}
+	changed := changedClusters(prev, tree)
+	m := Message{Subject: "update: " + summarize(changed)}
+	for _, c := range changed {
+		m.Trailers = append(m.Trailers, Trailer{TrailerCluster, c})
+	}
+	m.Trailers = append(m.Trailers, Trailer{TrailerCause, CauseUpdate})
+	return m
+}
+
+func (p *planner) schemaMessage(crd string, after *treeIndex) Message {
+	d, tpls := p.schemaOf(crd)
+	verdict := d.Report.Verdict()
+	m := Message{Subject: fmt.Sprintf("schema: %s %s -> %s (%s)", crd, short(d.MainHash), short(d.LiveHash), verdict)}
+	m.Body = fmt.Sprintf("Re-renders the %s snapshot for %d clusters.", crd, countBound(after, crd))
+	if f := findingsText(d.Report); f != "" {
+		m.Body += "\n\n" + f
+	}
+	for _, t := range tpls {
+		m.Trailers = append(m.Trailers, Trailer{TrailerTemplate, t})
+	}
+	m.Trailers = append(m.Trailers, Trailer{TrailerSchemaHash, crd + "=" + d.LiveHash},
+		Trailer{TrailerCompat, verdict}, Trailer{TrailerCause, CauseSchema})
+	return m
+}
+
+func (p *planner) heldMessage(crd string, after *treeIndex) Message {
+	d, tpls := p.schemaOf(crd)
+	m := Message{Subject: fmt.Sprintf("schema: %s %s -> %s (breaking)", crd, short(d.MainHash), short(d.LiveHash))}
+	m.Body = fmt.Sprintf("Held by schemaUpdatePolicy %s of template %s: this change breaks existing users.\n"+
+		"Merging this branch into main rolls it out to %d clusters.\n\n%s",
+		d.Policy, strings.Join(tpls, ", "), countBound(after, crd), findingsText(d.Report))
+	for _, t := range tpls {
+		m.Trailers = append(m.Trailers, Trailer{TrailerTemplate, t})
+	}
+	m.Trailers = append(m.Trailers, Trailer{TrailerSchemaHash, crd + "=" + d.LiveHash},
+		Trailer{TrailerCompat, d.Report.Verdict()}, Trailer{TrailerCause, CauseSchema})
+	return m
+}
+
+// schemaOf returns the first decision about crd and the templates binding it.
+func (p *planner) schemaOf(crd string) (SchemaDecision, []string) {
+	var first *SchemaDecision
+	var tpls []string
+	for i, d := range p.schemas {
+		if d.CRD != crd || d.State == SchemaNew {
+			continue
+		}
+		if first == nil || (first.State != SchemaHeld && d.State == SchemaHeld) {
+			first = &p.schemas[i]
+		}
+		tpls = append(tpls, d.Template)
+	}
+	if first == nil {
+		return SchemaDecision{CRD: crd}, tpls
+	}
+	return *first, tpls
+}
+
+// findingsText lists the breaking findings (rule, version, path, old, new).
+func findingsText(r compat.Report) string {
+	fs := r.BreakingFindings()
+	if len(fs) == 0 {
+		return ""
+	}
+	var b strings.Builder
+	b.WriteString("Breaking findings:\n")
+	for i, f := range fs {
+		if i == maxFindings {
+			fmt.Fprintf(&b, "... and %d more\n", len(fs)-maxFindings)
+			break
+		}
+		b.WriteString("- " + FindingLine(f) + "\n")
+	}
+	return b.String()
+}
+
+// FindingLine formats one finding: rule, version and path, old and new.
+func FindingLine(f compat.Finding) string {
+	where := f.Path
+	if f.Version != "" {
+		where = f.Version + " " + where
+	}
+	return fmt.Sprintf("%s at %s: %q -> %q", f.Rule, strings.TrimSpace(where), f.Old, f.New)
+}
+
+func countBound(ix *treeIndex, crd string) int {
+	n := 0
+	for _, e := range ix.exports {
+		if e.CRD == crd {
+			n++
+		}
+	}
+	return n
+}
+
+func changedClusters(a, b render.Tree) []string {
+	set := map[string]bool{}
+	for p, x := range a {
+		if y, ok := b[p]; !ok || string(x) != string(y) {
+			set[clusterOfPath(p)] = true
+		}
+	}
+	for p := range b {
+		if _, ok := a[p]; !ok {
+			set[clusterOfPath(p)] = true
+		}
+	}
+	delete(set, "")
+	return sortedSet(set)
+}
+
+func clusterOfPath(p string) string {
+	rest, ok := strings.CutPrefix(p, render.ClustersDir+"/")
+	if !ok {
+		return ""
+	}
+	c, _, _ := strings.Cut(rest, "/")
+	return c
+}
+
+func summarize(clusters []string) string {
+	switch {
+	case len(clusters) == 0:
+		return "repository files"
+	case len(clusters) <= 3:
+		return strings.Join(clusters, ", ")
+	}
+	return fmt.Sprintf("%s and %d more clusters", strings.Join(clusters[:3], ", "), len(clusters)-3)
+}

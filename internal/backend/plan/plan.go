@@ -1,0 +1,403 @@
+package plan
+
+import (
+	"bytes"
+	"fmt"
+	"sort"
+	"strings"
+
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/bindsync/bindsync/api/v1alpha1"
+	"github.com/bindsync/bindsync/internal/compat"
+	"github.com/bindsync/bindsync/internal/render"
+	"github.com/bindsync/bindsync/internal/schema"
+)
+
+// Branch name prefixes. Every branch under BranchPrefix belongs to bindsync.
+const (
+	BranchPrefix        = "bindsync/"
+	ApproveBranchPrefix = BranchPrefix + "approve/"
+	SchemaBranchPrefix  = BranchPrefix + "schema/"
+)
+
+// ApproveBranch is the approval branch of a Manual request.
+func ApproveBranch(cluster, request string) string {
+	return ApproveBranchPrefix + cluster + "/" + request
+}
+
+// SchemaBranch is the branch that holds a breaking change of a CRD.
+func SchemaBranch(crd, hash string) string { return SchemaBranchPrefix + crd + "/" + short(hash) }
+
+// Input is what Make reads.
+type Input struct {
+	// CRDs are the live CRDs the templates reference, in full.
+	CRDs      []apiextensionsv1.CustomResourceDefinition
+	Templates []v1alpha1.APIServiceExportTemplate
+	Clusters  []v1alpha1.AppCluster
+	// Requests are the live requests, with the status the backend wrote
+	// last (a request whose status says PendingApproval and whose branch is
+	// gone was rejected).
+	Requests []v1alpha1.APIServiceExportRequest
+	// Main is the tree at main's head.
+	Main render.Tree
+	// Branches are the bindsync/ branches that exist.
+	Branches map[string]bool
+	// Revoked maps the UID of a request main does not hold to the bind
+	// commit of it that main's history holds (see Unbound): a human
+	// reverted it.
+	Revoked map[types.UID]string
+}
+
+// Approval is the state of a request's approval.
+type Approval string
+
+const (
+	// Approved: main holds the request, or will after this plan's commits.
+	Approved Approval = "Approved"
+	// Pending: the request waits on its approval branch.
+	Pending Approval = "Pending"
+	// Rejected: its approval branch was deleted, or its bind commit reverted.
+	Rejected Approval = "Rejected"
+)
+
+// RequestDecision is the plan for one request.
+type RequestDecision struct {
+	Namespace, Name string
+	UID             types.UID
+	Cluster         string
+	Template        string
+	Approval        Approval
+	// Reason and Message explain Approval (for the Approved condition).
+	Reason, Message string
+	// Branch is the approval branch (Pending, or Rejected by deletion).
+	Branch string
+	// Rendered is true when the request's exports are in the tree it is
+	// judged by: main's for Approved, its branch's for Pending.
+	Rendered bool
+	Exports  []render.ExportResult
+	// Problems are the render problems that concern this request: its own,
+	// its cluster's, its template's and its template's CRDs'.
+	Problems []render.Problem
+	// Held lists the schema changes held for this request's template.
+	Held []SchemaDecision
+}
+
+// SchemaState says what happens to a (template, CRD) schema.
+type SchemaState string
+
+const (
+	SchemaNew     SchemaState = "New"     // main holds no snapshot yet: the live CRD is used
+	SchemaSame    SchemaState = "Same"    // main holds the live schema
+	SchemaRollOut SchemaState = "RollOut" // the live schema replaces main's
+	SchemaHeld    SchemaState = "Held"    // main keeps its snapshot
+	SchemaGone    SchemaState = "Gone"    // the CRD is not on the control plane; main keeps its snapshot
+)
+
+// SchemaDecision is the plan for one (template, CRD) that main holds or the
+// template references.
+type SchemaDecision struct {
+	Template, CRD      string
+	Policy             v1alpha1.SchemaUpdatePolicy
+	State              SchemaState
+	MainHash, LiveHash string
+	Report             compat.Report
+	// Branch holds the change when State is Held under NonBreaking.
+	Branch string
+}
+
+// Step is one commit on main: the whole tree after it and its message.
+type Step struct {
+	Tree    render.Tree
+	Message Message
+}
+
+// BranchPlan is the desired content of one approval branch: one commit on
+// top of main's head after Steps.
+type BranchPlan struct {
+	Name    string
+	Tree    render.Tree
+	Message Message
+}
+
+// Plan is what Make returns.
+type Plan struct {
+	// Steps are main's commits, in order; none when main is up to date.
+	Steps []Step
+	// Main is the tree main holds after Steps.
+	Main render.Tree
+	// Branches are the approval branches that should exist, sorted by name.
+	Branches  []BranchPlan
+	Requests  []RequestDecision
+	Schemas   []SchemaDecision
+	Problems  []render.Problem
+	Warnings  []render.Problem
+	errorsOut []error
+}
+
+// Errors returns what Make could not read (an export file in main that no
+// longer decodes); the affected CRDs were left at their live version.
+func (p Plan) Errors() []error { return p.errorsOut }
+
+// Unbound returns the requests main does not hold (by namespace/name): the
+// ones whose history a caller checks for a reverted bind commit.
+func Unbound(in Input) []v1alpha1.APIServiceExportRequest {
+	ix := indexTree(in.Main)
+	var out []v1alpha1.APIServiceExportRequest
+	for _, q := range in.Requests {
+		if !ix.holds(clusterOf(q.Namespace), q.Spec.TemplateRef.Name) {
+			out = append(out, q)
+		}
+	}
+	return out
+}
+
+// Make plans main's commits and the approval branches: Decide, then Render.
+func Make(in Input) Plan { return Decide(in).Render() }
+
+// Decisions are the approvals of every request and the approved schema of
+// every (template, CRD), before anything is rendered.
+type Decisions struct{ p *planner }
+
+// Decide decides, per request, whether it is approved and, per (template,
+// CRD), which schema is approved.
+func Decide(in Input) Decisions {
+	p := &planner{in: in, main: indexTree(in.Main), live: map[string]*apiextensionsv1.CustomResourceDefinition{}}
+	for i := range in.CRDs {
+		p.live[in.CRDs[i].Name] = &in.CRDs[i]
+	}
+	p.decideSchemas()
+	p.decideRequests()
+	return Decisions{p: p}
+}
+
+// Render renders main from the approved inputs only, one step per cause,
+// and each pending branch from main plus its one change.
+func (d Decisions) Render() Plan { return d.p.build() }
+
+type planner struct {
+	in   Input
+	main *treeIndex
+	live map[string]*apiextensionsv1.CustomResourceDefinition
+	// mainCRD: CRD name -> the CRD main holds (read back from its export).
+	mainCRD  map[string]*apiextensionsv1.CustomResourceDefinition
+	schemas  []SchemaDecision
+	requests []RequestDecision
+	objs     []v1alpha1.APIServiceExportRequest // objs[i] is the request of requests[i]
+	out      Plan
+}
+
+func (p *planner) templates() map[string]*v1alpha1.APIServiceExportTemplate {
+	m := map[string]*v1alpha1.APIServiceExportTemplate{}
+	for i := range p.in.Templates {
+		m[p.in.Templates[i].Name] = &p.in.Templates[i]
+	}
+	return m
+}
+
+// decideSchemas compares, for every (template, CRD) main holds, main's
+// snapshot with the live CRD.
+func (p *planner) decideSchemas() {
+	p.mainCRD = map[string]*apiextensionsv1.CustomResourceDefinition{}
+	tpls := p.templates()
+	keys := make([]string, 0, len(p.main.byPair))
+	for k := range p.main.byPair {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		e := p.main.byPair[k]
+		old, err := p.main.crdOf(e)
+		if err != nil {
+			p.out.errorsOut = append(p.out.errorsOut, err)
+			continue
+		}
+		if _, ok := p.mainCRD[e.CRD]; !ok {
+			p.mainCRD[e.CRD] = old
+		}
+		policy := v1alpha1.SchemaUpdateNonBreaking
+		if t := tpls[e.Template]; t != nil && t.Spec.SchemaUpdatePolicy != "" {
+			policy = t.Spec.SchemaUpdatePolicy
+		}
+		d := SchemaDecision{Template: e.Template, CRD: e.CRD, Policy: policy, MainHash: e.Hash}
+		live := p.live[e.CRD]
+		switch {
+		case live == nil:
+			d.State = SchemaGone
+		default:
+			d.LiveHash = liveHash(live)
+			d.State = decide(policy, e.Hash, d.LiveHash, old, live, &d.Report)
+			if d.State == SchemaHeld && policy == v1alpha1.SchemaUpdateNonBreaking {
+				d.Branch = SchemaBranch(e.CRD, d.LiveHash)
+			}
+		}
+		p.schemas = append(p.schemas, d)
+	}
+	// Templates that reference a live CRD main does not hold yet.
+	for _, t := range p.in.Templates {
+		for _, r := range t.Spec.Resources {
+			if _, ok := p.main.pair(t.Name, r.String()); ok {
+				continue
+			}
+			if live := p.live[r.String()]; live != nil {
+				p.schemas = append(p.schemas, SchemaDecision{Template: t.Name, CRD: r.String(),
+					Policy: t.Spec.SchemaUpdatePolicy, State: SchemaNew, LiveHash: liveHash(live)})
+			}
+		}
+	}
+	p.out.Schemas = p.schemas
+}
+
+// decide judges one schema change under policy.
+func decide(policy v1alpha1.SchemaUpdatePolicy, mainHash, liveHash string,
+	old, live *apiextensionsv1.CustomResourceDefinition, report *compat.Report) SchemaState {
+	if liveHash != "" && liveHash == mainHash {
+		return SchemaSame
+	}
+	*report = compat.Compare(old, live)
+	switch policy {
+	case v1alpha1.SchemaUpdateAlways:
+		return SchemaRollOut
+	case v1alpha1.SchemaUpdateNever:
+		return SchemaHeld
+	}
+	if report.Breaking() {
+		return SchemaHeld
+	}
+	return SchemaRollOut
+}
+
+func liveHash(crd *apiextensionsv1.CustomResourceDefinition) string {
+	snap, err := schema.Snapshot(crd)
+	if err != nil {
+		return ""
+	}
+	h, err := schema.Hash(snap)
+	if err != nil {
+		return ""
+	}
+	return h
+}
+
+// mainCRDs returns, per CRD name, the CRD main approves: main's snapshot when
+// any template holds its change (or it is gone), else the live one.
+func (p *planner) approvedCRDs(rollOut map[string]bool) []apiextensionsv1.CustomResourceDefinition {
+	held := map[string]bool{}
+	for _, d := range p.schemas {
+		if d.State == SchemaHeld || d.State == SchemaGone {
+			held[d.CRD] = true
+		}
+	}
+	names := map[string]bool{}
+	for n := range p.live {
+		names[n] = true
+	}
+	for n := range p.mainCRD {
+		names[n] = true
+	}
+	var out []apiextensionsv1.CustomResourceDefinition
+	for _, n := range sortedSet(names) {
+		useMain := p.mainCRD[n] != nil && (held[n] || !rollOut[n])
+		switch {
+		case useMain:
+			out = append(out, *p.mainCRD[n])
+		case p.live[n] != nil:
+			out = append(out, *p.live[n])
+		}
+	}
+	return out
+}
+
+// decideRequests decides each request's approval.
+func (p *planner) decideRequests() {
+	tpls := p.templates()
+	reqs := append([]v1alpha1.APIServiceExportRequest(nil), p.in.Requests...)
+	sort.Slice(reqs, func(i, j int) bool {
+		if reqs[i].Namespace != reqs[j].Namespace {
+			return reqs[i].Namespace < reqs[j].Namespace
+		}
+		return reqs[i].Name < reqs[j].Name
+	})
+	for _, q := range reqs {
+		d := RequestDecision{Namespace: q.Namespace, Name: q.Name, UID: q.UID,
+			Cluster: clusterOf(q.Namespace), Template: q.Spec.TemplateRef.Name}
+		manual := false
+		if t := tpls[d.Template]; t != nil && t.Spec.Approval == v1alpha1.ApprovalManual {
+			manual = true
+		}
+		if d.Cluster != "" {
+			d.Branch = ApproveBranch(d.Cluster, q.Name)
+		}
+		switch {
+		case p.main.holds(d.Cluster, d.Template) && !manual:
+			d.Approval, d.Reason, d.Message = Approved, v1alpha1.SucceededReason, "approval is Automatic"
+			d.Branch = ""
+		case p.main.holds(d.Cluster, d.Template):
+			d.Approval, d.Reason, d.Message = Approved, v1alpha1.SucceededReason, "approved: main holds the request's exports"
+			d.Branch = ""
+		case p.in.Revoked[q.UID] != "":
+			d.Approval, d.Reason = Rejected, v1alpha1.RejectedReason
+			d.Message = fmt.Sprintf("bind commit %s was reverted on main; delete and re-create the request to bind again", short(p.in.Revoked[q.UID]))
+			d.Branch = ""
+		case !manual:
+			d.Approval, d.Reason, d.Message = Approved, v1alpha1.SucceededReason, "approval is Automatic"
+			d.Branch = ""
+		case wasRejected(q, d.Branch, p.in.Branches):
+			d.Approval, d.Reason = Rejected, v1alpha1.RejectedReason
+			d.Message = fmt.Sprintf("approval branch %s was deleted without being merged; delete and re-create the request to ask again", d.Branch)
+		default:
+			d.Approval, d.Reason = Pending, v1alpha1.PendingApprovalReason
+			d.Message = fmt.Sprintf("waiting for branch %s to be merged into main", d.Branch)
+		}
+		p.requests = append(p.requests, d)
+		p.objs = append(p.objs, q)
+	}
+}
+
+// wasRejected: the request was pending on branch and the branch is gone.
+func wasRejected(q v1alpha1.APIServiceExportRequest, branch string, branches map[string]bool) bool {
+	c := meta.FindStatusCondition(q.Status.Conditions, v1alpha1.ApprovedCondition)
+	if c == nil {
+		return false
+	}
+	switch c.Reason {
+	case v1alpha1.RejectedReason:
+		return true
+	case v1alpha1.PendingApprovalReason:
+		return !branches[branch] && strings.Contains(c.Message, branch)
+	}
+	return false
+}
+
+func clusterOf(ns string) string {
+	c, ok := strings.CutPrefix(ns, v1alpha1.ClusterNamespacePrefix)
+	if !ok {
+		return ""
+	}
+	return c
+}
+
+func sortedSet(m map[string]bool) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// TreesEqual reports whether two trees hold the same paths with the same bytes.
+func TreesEqual(a, b render.Tree) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for p, x := range a {
+		y, ok := b[p]
+		if !ok || !bytes.Equal(x, y) {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,394 @@
+package backend
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-logr/logr"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/events"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/bindsync/bindsync/api/v1alpha1"
+	"github.com/bindsync/bindsync/internal/backend/plan"
+)
+
+// Defaults of Options.
+const (
+	DefaultBranch         = "main"
+	DefaultInterval       = 30 * time.Second
+	DefaultResyncInterval = 10 * time.Minute
+	DefaultPushAttempts   = 5
+	DefaultHistoryLimit   = 1000
+	// FieldManager is the field manager of the backend's applies.
+	FieldManager = "bindsync-backend"
+)
+
+// Options configure a Reconciler.
+type Options struct {
+	// Client reads templates, clusters and requests (the manager's cache)
+	// and writes status.
+	Client client.Client
+	// APIReader reads the referenced CRDs in full, uncached.
+	APIReader client.Reader
+	Repo      Repo
+	Applier   Applier
+	// Recorder writes Kubernetes events on requests and templates (nil: none).
+	Recorder events.EventRecorder
+	// Branch is the approved branch (main).
+	Branch string
+	// Interval is the poll interval: how soon a merge or a deleted branch
+	// is noticed without any object changing.
+	Interval time.Duration
+	// ResyncInterval is how often every cluster folder is applied again,
+	// whatever changed.
+	ResyncInterval time.Duration
+	// PushAttempts bounds the fetch-render-push loop on a non-fast-forward.
+	PushAttempts int
+	// HistoryLimit bounds the history walked to find a request's bind commit.
+	HistoryLimit int
+	// Now is the clock (nil: time.Now).
+	Now func() time.Time
+}
+
+// Validate fills defaults and checks the combination.
+func (o *Options) Validate() error {
+	if o.Client == nil || o.APIReader == nil || o.Repo == nil || o.Applier == nil {
+		return errors.New("backend: Client, APIReader, Repo and Applier are required")
+	}
+	if o.Branch == "" {
+		o.Branch = DefaultBranch
+	}
+	if o.Interval <= 0 {
+		o.Interval = DefaultInterval
+	}
+	if o.ResyncInterval <= 0 {
+		o.ResyncInterval = DefaultResyncInterval
+	}
+	if o.PushAttempts <= 0 {
+		o.PushAttempts = DefaultPushAttempts
+	}
+	if o.HistoryLimit <= 0 {
+		o.HistoryLimit = DefaultHistoryLimit
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	return nil
+}
+
+// Reconciler is the one global state reconcile.
+type Reconciler struct {
+	opts Options
+
+	mu sync.Mutex
+	// lastApplied is main's commit whose control-plane folders are applied.
+	lastApplied plumbing.Hash
+	lastResync  time.Time
+}
+
+// New returns a Reconciler.
+func New(o Options) (*Reconciler, error) {
+	if err := o.Validate(); err != nil {
+		return nil, err
+	}
+	return &Reconciler{opts: o}, nil
+}
+
+// run is the state of one reconcile, passed from phase to phase.
+type run struct {
+	log      logr.Logger
+	in       plan.Input
+	requests []v1alpha1.APIServiceExportRequest
+	tpls     []v1alpha1.APIServiceExportTemplate
+	// mainHead is main's head when fetched; branches the bindsync/ heads.
+	mainHead plumbing.Hash
+	branches map[string]plumbing.Hash
+	decided  plan.Decisions
+	plan     plan.Plan
+	// newMain and newBranches are the commits written, not yet pushed.
+	newMain     plumbing.Hash
+	newBranches map[string]plumbing.Hash
+	// pushed is true once main is pushed: newMain is then main's head.
+	pushed bool
+	// applied is main's commit whose folders are now on the control plane.
+	applied   plumbing.Hash
+	commits   int
+	conflicts int
+}
+
+// phase is one named step of the reconcile.
+type phase struct {
+	name string
+	fn   func(ctx context.Context, r *run) error
+}
+
+// phases lists the reconcile's steps, in order. The loop stops at the first
+// error; report runs in any case.
+func (rc *Reconciler) phases() []phase {
+	return []phase{
+		{"fetch", rc.fetch},
+		{"decide", rc.decide},
+		{"render", rc.render},
+		{"commit", rc.commit},
+		{"push", rc.push},
+		{"apply", rc.apply},
+	}
+}
+
+// Reconcile runs every phase for the whole state. A push that loses a race
+// with another writer starts again from fetch, up to PushAttempts times.
+func (rc *Reconciler) Reconcile(ctx context.Context, _ ctrl.Request) (ctrl.Result, error) {
+	start := rc.opts.Now()
+	log := ctrl.LoggerFrom(ctx).WithValues("branch", rc.opts.Branch)
+	var r *run
+	var err error
+	for attempt := 1; ; attempt++ {
+		r = &run{log: log}
+		err = rc.runPhases(ctx, r)
+		if !errors.Is(err, ErrNonFastForward) || attempt >= rc.opts.PushAttempts {
+			break
+		}
+		metricPushRetries.Inc()
+		log.Info("main moved while pushing; fetching and rendering again", "attempt", attempt)
+	}
+	if rerr := rc.report(ctx, r, err); rerr != nil && err == nil {
+		err = &genericError{Reason: "StatusFailed", Err: rerr}
+	}
+	metricReconcileDuration.Observe(time.Since(start).Seconds())
+	if err != nil {
+		log.Error(err, "reconcile did not complete", "reason", reasonOf(err), "revision", rc.revision(r.head()))
+	}
+	return result(err, rc.opts.Interval)
+}
+
+func (rc *Reconciler) runPhases(ctx context.Context, r *run) error {
+	for _, p := range rc.phases() {
+		if err := p.fn(ctx, r); err != nil {
+			if errors.Is(err, ErrNonFastForward) {
+				return err
+			}
+			return fmt.Errorf("%s: %w", p.name, err)
+		}
+	}
+	return nil
+}
+
+// head is main's head as far as this run knows it.
+func (r *run) head() plumbing.Hash {
+	if r == nil {
+		return plumbing.ZeroHash
+	}
+	if r.pushed {
+		return r.newMain
+	}
+	return r.mainHead
+}
+
+func (rc *Reconciler) revision(h plumbing.Hash) string {
+	return rc.opts.Branch + "@sha1:" + h.String()
+}
+
+// fetch reads the control plane's objects and the repository's heads.
+// A failure here stops the run before anything is written or pruned.
+func (rc *Reconciler) fetch(ctx context.Context, r *run) error {
+	if err := rc.readObjects(ctx, r); err != nil {
+		return &waitingError{Reason: v1alpha1.ControlPlaneUnavailableReason, Err: err, RequeueAfter: 5 * time.Second}
+	}
+	if err := rc.opts.Repo.Fetch(ctx); err != nil {
+		return gitUnavailable(err)
+	}
+	head, err := rc.opts.Repo.Head(rc.opts.Branch)
+	if err != nil {
+		return gitUnavailable(err)
+	}
+	r.mainHead = head
+	if r.branches, err = rc.opts.Repo.Branches(plan.BranchPrefix); err != nil {
+		return gitUnavailable(err)
+	}
+	if r.in.Main, err = rc.opts.Repo.Tree(head); err != nil {
+		return gitUnavailable(err)
+	}
+	r.in.Branches = map[string]bool{}
+	for b := range r.branches {
+		r.in.Branches[b] = true
+	}
+	r.log = r.log.WithValues("revision", rc.revision(head))
+	return nil
+}
+
+func gitUnavailable(err error) error {
+	return &waitingError{Reason: v1alpha1.GitUnavailableReason, Err: err, RequeueAfter: 5 * time.Second}
+}
+
+// readObjects lists templates, clusters and requests from the cache and
+// reads every CRD a template references in full, uncached.
+func (rc *Reconciler) readObjects(ctx context.Context, r *run) error {
+	var tpls v1alpha1.APIServiceExportTemplateList
+	var clusters v1alpha1.AppClusterList
+	var reqs v1alpha1.APIServiceExportRequestList
+	for _, l := range []client.ObjectList{&tpls, &clusters, &reqs} {
+		if err := rc.opts.Client.List(ctx, l); err != nil {
+			return fmt.Errorf("list %T: %w", l, err)
+		}
+	}
+	r.tpls, r.requests = tpls.Items, reqs.Items
+	r.in.Templates, r.in.Clusters, r.in.Requests = tpls.Items, clusters.Items, reqs.Items
+	seen := map[string]bool{}
+	for _, t := range tpls.Items {
+		for _, res := range t.Spec.Resources {
+			name := res.String()
+			if seen[name] {
+				continue
+			}
+			seen[name] = true
+			var crd apiextensionsv1.CustomResourceDefinition
+			err := rc.opts.APIReader.Get(ctx, types.NamespacedName{Name: name}, &crd)
+			switch {
+			case apierrors.IsNotFound(err):
+				continue
+			case err != nil:
+				return fmt.Errorf("get CRD %s: %w", name, err)
+			}
+			r.in.CRDs = append(r.in.CRDs, crd)
+		}
+	}
+	return nil
+}
+
+// decide finds reverted bind commits of requests main does not hold and
+// decides every approval and schema (plan.Decide).
+func (rc *Reconciler) decide(_ context.Context, r *run) error {
+	r.in.Revoked = map[types.UID]string{}
+	if !r.mainHead.IsZero() {
+		for _, q := range plan.Unbound(r.in) {
+			c, found, err := rc.opts.Repo.FindTrailer(r.mainHead, plan.TrailerRequestUID, string(q.UID), rc.opts.HistoryLimit)
+			if err != nil {
+				return gitUnavailable(err)
+			}
+			if found {
+				r.in.Revoked[q.UID] = c.String()
+			}
+		}
+	}
+	r.decided = plan.Decide(r.in)
+	return nil
+}
+
+// render renders main from approved inputs and each pending branch.
+func (rc *Reconciler) render(_ context.Context, r *run) error {
+	r.plan = r.decided.Render()
+	for _, err := range r.plan.Errors() {
+		r.log.Error(err, "main holds an export that does not decode; its CRD is taken live")
+	}
+	return nil
+}
+
+// commit writes main's steps as a chain of commits on main's head, then
+// every approval branch that is not already main's head plus its change.
+func (rc *Reconciler) commit(_ context.Context, r *run) error {
+	parent := r.mainHead
+	for _, s := range r.plan.Steps {
+		h, changed, err := rc.opts.Repo.Commit(parent, s.Tree, s.Message)
+		if err != nil {
+			return &genericError{Reason: v1alpha1.CommitFailedReason, Err: fmt.Errorf("commit %q: %w", s.Message.Subject, err)}
+		}
+		if changed {
+			parent = h
+			r.commits++
+			r.log.Info("committed", "subject", s.Message.Subject, "commit", h.String())
+		}
+	}
+	r.newMain = parent
+	r.newBranches = map[string]plumbing.Hash{}
+	for _, b := range r.plan.Branches {
+		if rc.branchCurrent(r, b) {
+			continue
+		}
+		msg := b.Message
+		msg.Trailers = append(append([]plan.Trailer(nil), msg.Trailers...), plan.Trailer{Key: plan.TrailerBase, Value: r.newMain.String()})
+		h, _, err := rc.opts.Repo.Commit(r.newMain, b.Tree, msg)
+		if err != nil {
+			return &genericError{Reason: v1alpha1.CommitFailedReason, Err: fmt.Errorf("commit branch %s: %w", b.Name, err)}
+		}
+		r.newBranches[b.Name] = h
+		r.commits++
+	}
+	return nil
+}
+
+// branchCurrent: the branch exists, was built on main's new head and holds
+// the planned tree.
+func (rc *Reconciler) branchCurrent(r *run, b plan.BranchPlan) bool {
+	head, ok := r.branches[b.Name]
+	if !ok {
+		return false
+	}
+	_, found, err := rc.opts.Repo.FindTrailer(head, plan.TrailerBase, r.newMain.String(), 1)
+	if err != nil || !found {
+		return false
+	}
+	tree, err := rc.opts.Repo.Tree(head)
+	return err == nil && plan.TreesEqual(tree, b.Tree)
+}
+
+// push moves main, then the approval branches, and deletes the bindsync/
+// branches nothing asks for any more (approved, withdrawn, superseded).
+func (rc *Reconciler) push(ctx context.Context, r *run) error {
+	if r.newMain != r.mainHead {
+		if err := rc.opts.Repo.Push(ctx, rc.opts.Branch, r.mainHead, r.newMain); err != nil {
+			if errors.Is(err, ErrNonFastForward) {
+				return err
+			}
+			return gitUnavailable(fmt.Errorf("push %s: %w", rc.opts.Branch, err))
+		}
+		metricPushes.Inc()
+		metricCommits.Add(float64(len(r.plan.Steps)))
+	}
+	r.pushed = true
+	for name, h := range r.newBranches {
+		if err := rc.opts.Repo.Push(ctx, name, r.branches[name], h); err != nil {
+			if errors.Is(err, ErrNonFastForward) {
+				return err
+			}
+			return gitUnavailable(fmt.Errorf("push %s: %w", name, err))
+		}
+		metricPushes.Inc()
+		metricCommits.Inc()
+		r.log.Info("pushed approval branch", "branchName", name, "commit", h.String())
+	}
+	for name, old := range r.branches {
+		if !rc.stale(r, name) {
+			continue
+		}
+		if err := rc.opts.Repo.Push(ctx, name, old, plumbing.ZeroHash); err != nil && !errors.Is(err, ErrNonFastForward) {
+			return gitUnavailable(fmt.Errorf("delete %s: %w", name, err))
+		}
+		r.log.Info("deleted branch nothing waits on", "branchName", name)
+	}
+	return nil
+}
+
+// stale: a bindsync/ branch no plan wants. An approval branch of a request
+// that is still pending is never deleted (its deletion is a human's
+// rejection).
+func (rc *Reconciler) stale(r *run, name string) bool {
+	for _, b := range r.plan.Branches {
+		if b.Name == name {
+			return false
+		}
+	}
+	for _, d := range r.plan.Requests {
+		if d.Approval == plan.Pending && plan.ApproveBranch(d.Cluster, d.Name) == name {
+			return false
+		}
+	}
+	return true
+}

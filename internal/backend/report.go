@@ -1,0 +1,275 @@
+package backend
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"k8s.io/apimachinery/pkg/api/equality"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/bindsync/bindsync/api/v1alpha1"
+	"github.com/bindsync/bindsync/internal/backend/plan"
+	"github.com/bindsync/bindsync/internal/render"
+)
+
+// report writes the status of every request and template, once per
+// reconcile and only where it changed, and records events on transitions.
+// It always runs: when an earlier phase failed (git or the API server
+// away), requests keep what they had and their Ready condition says why.
+//
+// Request conditions: Rendered (exports in main or on the approval branch),
+// Approved (PendingApproval, Rejected), Ready (applied at main's head; or
+// the reason it is not: GitUnavailable, SchemaBreaking, ApplyFailed, a
+// render problem). Template conditions: Ready (SchemaBreaking, SchemaHeld,
+// a render problem).
+func (rc *Reconciler) report(ctx context.Context, r *run, runErr error) error {
+	if r == nil {
+		return nil
+	}
+	var errs []error
+	decisions := map[string]plan.RequestDecision{}
+	planned := r.plan.Requests != nil || r.plan.Main != nil
+	for _, d := range r.plan.Requests {
+		decisions[d.Namespace+"/"+d.Name] = d
+	}
+	pending, held := 0, map[string]bool{}
+	for i := range r.requests {
+		q := &r.requests[i]
+		old := q.DeepCopy()
+		if d, ok := decisions[q.Namespace+"/"+q.Name]; ok && planned {
+			rc.requestStatus(r, q, d, runErr)
+			if d.Approval == plan.Pending {
+				pending++
+			}
+		} else {
+			rc.failedStatus(q, runErr)
+		}
+		errs = append(errs, rc.patch(ctx, old, q, &old.Status, &q.Status))
+		rc.requestEvents(old, q)
+	}
+	for _, d := range r.plan.Schemas {
+		if d.Branch != "" {
+			held[d.Branch] = true
+		}
+	}
+	if planned {
+		metricPendingApprovals.Set(float64(pending))
+		metricBreakingHeld.Set(float64(len(held)))
+		for i := range r.tpls {
+			t := &r.tpls[i]
+			old := t.DeepCopy()
+			rc.templateStatus(r, t)
+			errs = append(errs, rc.patch(ctx, old, t, &old.Status, &t.Status))
+			rc.templateEvents(old, t)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// patch writes obj's status when it differs from old's.
+func (rc *Reconciler) patch(ctx context.Context, old, obj client.Object, oldStatus, newStatus any) error {
+	if equality.Semantic.DeepEqual(oldStatus, newStatus) {
+		return nil
+	}
+	err := rc.opts.Client.Status().Patch(ctx, obj, client.MergeFrom(old))
+	if client.IgnoreNotFound(err) != nil {
+		return fmt.Errorf("status of %s %s: %w", obj.GetObjectKind().GroupVersionKind().Kind, client.ObjectKeyFromObject(obj), err)
+	}
+	return nil
+}
+
+func (rc *Reconciler) requestStatus(r *run, q *v1alpha1.APIServiceExportRequest, d plan.RequestDecision, runErr error) {
+	st := &q.Status
+	gen := q.Generation
+	set := func(typ string, ok bool, reason, msg string) {
+		status := metav1.ConditionFalse
+		if ok {
+			status = metav1.ConditionTrue
+		}
+		meta.SetStatusCondition(&st.Conditions, metav1.Condition{Type: typ, Status: status, Reason: reason,
+			Message: msg, ObservedGeneration: gen})
+	}
+	st.ObservedGeneration = gen
+	problem := firstProblem(d.Problems)
+
+	where := rc.opts.Branch
+	inRepo := d.Rendered && r.pushed
+	if d.Approval == plan.Pending {
+		where = "branch " + d.Branch
+		_, inRepo = r.branches[d.Branch]
+		if _, ok := r.newBranches[d.Branch]; ok {
+			inRepo = r.pushed && runErr == nil
+		}
+		inRepo = inRepo && d.Rendered
+	}
+	switch {
+	case inRepo:
+		set(v1alpha1.RenderedCondition, true, v1alpha1.SucceededReason, "exports rendered in "+where)
+	case problem != nil:
+		set(v1alpha1.RenderedCondition, false, problem.Reason, problem.String())
+	case runErr != nil:
+		set(v1alpha1.RenderedCondition, false, reasonOf(runErr), runErr.Error())
+	default:
+		set(v1alpha1.RenderedCondition, false, v1alpha1.ProgressingReason, "not in the repository yet")
+	}
+	switch d.Approval {
+	case plan.Approved:
+		set(v1alpha1.ApprovedCondition, true, v1alpha1.SucceededReason, d.Message)
+	default:
+		set(v1alpha1.ApprovedCondition, false, d.Reason, d.Message)
+	}
+
+	head := r.head()
+	onMain := d.Approval == plan.Approved && d.Rendered && r.pushed
+	ready, reason, msg := false, v1alpha1.ProgressingReason, "waiting for the control-plane apply"
+	switch {
+	case d.Approval != plan.Approved:
+		reason, msg = d.Reason, d.Message
+	case problem != nil && !d.Rendered:
+		reason, msg = problem.Reason, problem.String()
+	case runErr != nil:
+		reason, msg = reasonOf(runErr), runErr.Error()
+	case onMain && r.applied == head && len(d.Held) > 0:
+		reason, msg = heldReason(d.Held[0]), heldMessage(d.Held[0])
+	case onMain && r.applied == head:
+		ready, reason, msg = true, v1alpha1.SucceededReason, "applied at "+rc.revision(head)
+	}
+	if problem != nil && d.Rendered && ready {
+		ready, reason = false, v1alpha1.RenderFailedReason
+		msg = "keeps its last good files: " + problem.String()
+	}
+	set(v1alpha1.ReadyCondition, ready, reason, msg)
+
+	switch {
+	case d.Approval == plan.Rejected, problem != nil && !d.Rendered:
+		st.Phase = v1alpha1.RequestFailed
+	case onMain:
+		st.Phase = v1alpha1.RequestSucceeded
+	default:
+		st.Phase = v1alpha1.RequestPending
+	}
+	switch {
+	case onMain:
+		st.Revision = rc.revision(head)
+	case d.Approval == plan.Pending && d.Branch != "":
+		if h, ok := r.newBranches[d.Branch]; ok {
+			st.Revision = d.Branch + "@sha1:" + h.String()
+		} else if h, ok := r.branches[d.Branch]; ok {
+			st.Revision = d.Branch + "@sha1:" + h.String()
+		}
+	}
+	st.Exports = nil
+	for _, e := range d.Exports {
+		st.Exports = append(st.Exports, v1alpha1.ExportStatus{Name: e.Name, SchemaHash: e.SchemaHash})
+	}
+}
+
+// failedStatus marks a request when the run stopped before deciding.
+func (rc *Reconciler) failedStatus(q *v1alpha1.APIServiceExportRequest, runErr error) {
+	if runErr == nil {
+		return
+	}
+	meta.SetStatusCondition(&q.Status.Conditions, metav1.Condition{Type: v1alpha1.ReadyCondition,
+		Status: metav1.ConditionFalse, Reason: reasonOf(runErr), Message: runErr.Error(), ObservedGeneration: q.Generation})
+}
+
+func (rc *Reconciler) templateStatus(r *run, t *v1alpha1.APIServiceExportTemplate) {
+	st := &t.Status
+	st.ObservedGeneration = t.Generation
+	ready, reason, msg := true, v1alpha1.SucceededReason, "rendered"
+	for _, pr := range r.plan.Problems {
+		if pr.Kind == "APIServiceExportTemplate" && pr.Name == t.Name {
+			ready, reason, msg = false, pr.Reason, pr.String()+"; its clusters keep their last good files"
+			break
+		}
+	}
+	for _, d := range r.plan.Schemas {
+		if d.Template == t.Name && d.State == plan.SchemaHeld {
+			ready, reason, msg = false, heldReason(d), heldMessage(d)
+			break
+		}
+	}
+	status := metav1.ConditionFalse
+	if ready {
+		status = metav1.ConditionTrue
+	}
+	meta.SetStatusCondition(&st.Conditions, metav1.Condition{Type: v1alpha1.ReadyCondition, Status: status,
+		Reason: reason, Message: msg, ObservedGeneration: t.Generation})
+	clusters := map[string]bool{}
+	for _, d := range r.plan.Requests {
+		if d.Template == t.Name && d.Approval == plan.Approved && d.Rendered {
+			clusters[d.Cluster] = true
+		}
+	}
+	st.BoundClusters = int32(len(clusters))
+}
+
+func heldReason(d plan.SchemaDecision) string {
+	if d.Policy == v1alpha1.SchemaUpdateNever {
+		return v1alpha1.SchemaHeldReason
+	}
+	return v1alpha1.SchemaBreakingReason
+}
+
+// heldMessage names the CRD, the branch and the first findings.
+func heldMessage(d plan.SchemaDecision) string {
+	if d.Policy == v1alpha1.SchemaUpdateNever {
+		return fmt.Sprintf("CRD %s changed (%s -> %s); schemaUpdatePolicy Never keeps the schema main holds",
+			d.CRD, shortHash(d.MainHash), shortHash(d.LiveHash))
+	}
+	var fs []string
+	for i, f := range d.Report.BreakingFindings() {
+		if i == 3 {
+			fs = append(fs, "...")
+			break
+		}
+		fs = append(fs, plan.FindingLine(f))
+	}
+	return fmt.Sprintf("breaking change of CRD %s held on branch %s until it is merged into main: %s",
+		d.CRD, d.Branch, strings.Join(fs, "; "))
+}
+
+func shortHash(h string) string {
+	if len(h) > 8 {
+		return h[:8]
+	}
+	return h
+}
+
+func firstProblem(ps []render.Problem) *render.Problem {
+	if len(ps) == 0 {
+		return nil
+	}
+	return &ps[0]
+}
+
+// requestEvents records a transition of Approved or Ready.
+func (rc *Reconciler) requestEvents(old, q *v1alpha1.APIServiceExportRequest) {
+	rc.conditionEvents(q, old.Status.Conditions, q.Status.Conditions, v1alpha1.ApprovedCondition, v1alpha1.ReadyCondition)
+}
+
+func (rc *Reconciler) templateEvents(old, t *v1alpha1.APIServiceExportTemplate) {
+	rc.conditionEvents(t, old.Status.Conditions, t.Status.Conditions, v1alpha1.ReadyCondition)
+}
+
+func (rc *Reconciler) conditionEvents(obj runtime.Object, before, after []metav1.Condition, types ...string) {
+	if rc.opts.Recorder == nil {
+		return
+	}
+	for _, typ := range types {
+		b, a := meta.FindStatusCondition(before, typ), meta.FindStatusCondition(after, typ)
+		if a == nil || (b != nil && b.Status == a.Status && b.Reason == a.Reason) {
+			continue
+		}
+		kind := "Normal"
+		if a.Status != metav1.ConditionTrue {
+			kind = "Warning"
+		}
+		rc.opts.Recorder.Eventf(obj, nil, kind, a.Reason, typ, "%s", a.Message)
+	}
+}

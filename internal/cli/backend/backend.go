@@ -1,0 +1,170 @@
+// Package backend implements `bindsync backend`: the control-plane half of
+// bindsync. It runs internal/backend's reconciler in a controller-runtime
+// manager (leader election, metrics, health probes) against a state
+// repository opened with internal/git.
+package backend
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	"github.com/bindsync/bindsync/internal/backend"
+	"github.com/bindsync/bindsync/internal/cli/exitcode"
+	"github.com/bindsync/bindsync/internal/git"
+)
+
+// flags are the command's options. Credentials are paths to files, never
+// values: a flag's value shows in `ps` and in shell history.
+type flags struct {
+	kubeconfig      string
+	repo            string
+	branch          string
+	dataDir         string
+	username        string
+	passwordFile    string
+	tokenFile       string
+	sshKeyFile      string
+	knownHostsFile  string
+	authorName      string
+	authorEmail     string
+	interval        time.Duration
+	resync          time.Duration
+	leaderElect     bool
+	leaderNamespace string
+	leaderID        string
+	metricsAddr     string
+	probeAddr       string
+}
+
+// NewCommand returns `bindsync backend`.
+func NewCommand(_, stderr io.Writer) *cobra.Command {
+	f := &flags{}
+	cmd := &cobra.Command{
+		Use:   "backend --kubeconfig FILE [--repo URL] [--branch main] [--data-dir DIR]",
+		Short: "Turn binding requests and schema changes into commits, and apply what main approves to the control plane",
+		Long: `backend watches AppClusters, APIServiceExportTemplates, APIServiceExportRequests
+and the CRDs templates reference on the control plane, commits what is approved to
+the state repository's main branch (and what waits for approval to bindsync/
+branches), applies main's control-plane folders and writes request status.
+
+Without --repo it keeps a bare repository in --data-dir, which agents on the same
+machine read over file://.`,
+		Example: `  bindsync backend --kubeconfig cp.kubeconfig --data-dir /var/lib/bindsync
+  bindsync backend --kubeconfig cp.kubeconfig --repo https://git.example.com/platform/state.git \
+      --git-username bindsync --git-password-file /etc/bindsync/git-password --data-dir /var/cache/bindsync`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return run(cmd.Context(), f, stderr)
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&f.kubeconfig, "kubeconfig", "", "kubeconfig of the control plane (default: $KUBECONFIG, then in-cluster)")
+	fl.StringVar(&f.repo, "repo", "", "URL of the state repository (file://, http(s)://, ssh://); empty: a local bare repository in --data-dir")
+	fl.StringVar(&f.branch, "branch", backend.DefaultBranch, "the approved branch")
+	fl.StringVar(&f.dataDir, "data-dir", "", "folder for the local repository or the clone of --repo (required)")
+	fl.StringVar(&f.username, "git-username", "", "basic-auth user (http) or ssh user")
+	fl.StringVar(&f.passwordFile, "git-password-file", "", "file holding the basic-auth password")
+	fl.StringVar(&f.tokenFile, "git-bearer-token-file", "", "file holding an http bearer token")
+	fl.StringVar(&f.sshKeyFile, "git-ssh-key-file", "", "file holding the ssh private key")
+	fl.StringVar(&f.knownHostsFile, "git-known-hosts-file", "", "known_hosts file for ssh remotes")
+	fl.StringVar(&f.authorName, "git-author-name", git.DefaultAuthorName, "author and committer name of bindsync's commits")
+	fl.StringVar(&f.authorEmail, "git-author-email", git.DefaultAuthorEmail, "author and committer email of bindsync's commits")
+	fl.DurationVar(&f.interval, "interval", backend.DefaultInterval, "how often to look for merged and deleted approval branches")
+	fl.DurationVar(&f.resync, "resync-interval", backend.DefaultResyncInterval, "how often to apply every control-plane folder again")
+	fl.BoolVar(&f.leaderElect, "leader-elect", true, "run only while holding the leader lease")
+	fl.StringVar(&f.leaderNamespace, "leader-election-namespace", "bindsync-system", "namespace of the leader lease")
+	fl.StringVar(&f.leaderID, "leader-election-id", "bindsync-backend", "name of the leader lease")
+	fl.StringVar(&f.metricsAddr, "metrics-bind-address", ":8080", "address of the Prometheus metrics endpoint (0 to disable)")
+	fl.StringVar(&f.probeAddr, "health-probe-bind-address", ":8081", "address of /healthz and /readyz")
+	return cmd
+}
+
+func run(ctx context.Context, f *flags, stderr io.Writer) error {
+	if f.dataDir == "" {
+		return exitcode.New(exitcode.Unusable, errors.New("--data-dir is required: the local repository or the clone of --repo lives there"))
+	}
+	log := zap.New(zap.WriteTo(stderr), zap.JSONEncoder())
+	ctrl.SetLogger(log)
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	cfg, err := restConfig(f.kubeconfig)
+	if err != nil {
+		return exitcode.New(exitcode.Unusable, err)
+	}
+	repo, err := git.Open(ctx, git.Options{URL: f.repo, Dir: f.dataDir, AuthorName: f.authorName, AuthorEmail: f.authorEmail,
+		Auth: git.Auth{Username: f.username, PasswordFile: f.passwordFile, BearerTokenFile: f.tokenFile,
+			SSHKeyFile: f.sshKeyFile, KnownHostsFile: f.knownHostsFile}})
+	if err != nil {
+		return exitcode.New(exitcode.Unusable, fmt.Errorf("open state repository: %w", err))
+	}
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+		Scheme:                  backend.Scheme(),
+		Logger:                  log,
+		LeaderElection:          f.leaderElect,
+		LeaderElectionID:        f.leaderID,
+		LeaderElectionNamespace: f.leaderNamespace,
+		Metrics:                 metricsserver.Options{BindAddress: f.metricsAddr},
+		HealthProbeBindAddress:  f.probeAddr,
+	})
+	if err != nil {
+		return exitcode.New(exitcode.Unusable, fmt.Errorf("manager: %w", err))
+	}
+	applier, err := backend.ControlPlaneApplier(cfg)
+	if err != nil {
+		return exitcode.New(exitcode.Unusable, err)
+	}
+	rc, err := backend.New(backend.Options{
+		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(),
+		Repo: backend.GitRepo(repo), Applier: applier,
+		Recorder: mgr.GetEventRecorder("bindsync-backend"),
+		Branch:   f.branch, Interval: f.interval, ResyncInterval: f.resync,
+	})
+	if err != nil {
+		return exitcode.New(exitcode.Unusable, err)
+	}
+	if err := rc.SetupWithManager(mgr); err != nil {
+		return exitcode.New(exitcode.Unusable, err)
+	}
+	if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {
+		return err
+	}
+	if err := mgr.AddReadyzCheck("ping", healthz.Ping); err != nil {
+		return err
+	}
+	log.Info("starting backend", "repo", f.repo, "dataDir", f.dataDir, "branch", f.branch)
+	return mgr.Start(ctx)
+}
+
+// restConfig reads --kubeconfig, or else $KUBECONFIG, ~/.kube/config or the
+// in-cluster configuration.
+func restConfig(path string) (*rest.Config, error) {
+	if path != "" {
+		cfg, err := clientcmd.BuildConfigFromFlags("", path)
+		if err != nil {
+			return nil, fmt.Errorf("kubeconfig %s: %w", path, err)
+		}
+		return cfg, nil
+	}
+	cfg, err := ctrl.GetConfig()
+	if err != nil {
+		return nil, fmt.Errorf("no kubeconfig (--kubeconfig, $KUBECONFIG or in-cluster): %w", err)
+	}
+	return cfg, nil
+}
