@@ -88,7 +88,9 @@ func TestIntegrationBackend(t *testing.T) {
 		e := newBackendEnv(t, cp)
 		e.world("flow-m", "pg-manual", v1alpha1.ApprovalManual)
 		merges := map[string]func(dir, branch string){
-			"merge": func(dir, branch string) { runGit(t, dir, "merge", "-q", "--no-ff", "-m", "Merge "+branch, "origin/"+branch) },
+			"merge": func(dir, branch string) {
+				runGit(t, dir, "merge", "-q", "--no-ff", "-m", "Merge "+branch, "origin/"+branch)
+			},
 			"squash": func(dir, branch string) {
 				runGit(t, dir, "merge", "-q", "--squash", "origin/"+branch)
 				runGit(t, dir, "commit", "-q", "-m", "Approve "+branch)
