@@ -14,6 +14,8 @@ import (
 
 	"github.com/bindsync/bindsync/internal/backend/plan"
 	"github.com/bindsync/bindsync/internal/render"
+
+	_ "github.com/bindsync/bindsync/internal/testutil/golden"
 )
 
 // fakeRepo is an in-memory Repo for the phase tests; the integration tests

@@ -17,6 +17,7 @@ import (
 	"github.com/bindsync/bindsync/api/v1alpha1"
 	"github.com/bindsync/bindsync/internal/backend/plan"
 	"github.com/bindsync/bindsync/internal/render"
+	_ "github.com/bindsync/bindsync/internal/testutil/golden"
 )
 
 const pgCRD = "postgresqlinstances.anynines.com"
