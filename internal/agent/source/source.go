@@ -64,7 +64,7 @@ type Options struct {
 	// Dir is the folder of the repository the agent builds
 	// (clusters/<cluster>/app): only files under it are kept in memory.
 	// Empty keeps the whole tree.
-	Dir string
+	Dir  string
 	Auth Auth
 	// Verifier, when set, checks the head commit before its files are
 	// exposed; its error is wrapped in ErrSignatureInvalid.
