@@ -15,9 +15,12 @@ import (
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/object"
 	"github.com/stretchr/testify/require"
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/client-go/tools/record"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -158,7 +161,7 @@ resources:
 	return files
 }
 
-// agentUnderTest is an Agent on the shared app cluster reading repo, with its
+// agentUnderTest is an Agent on an app cluster reading repo, with its
 // API requests and fetches counted.
 type agentUnderTest struct {
 	*agent.Agent
@@ -208,13 +211,34 @@ func getCRD(ctx context.Context, t *testing.T, app *testenv.Cluster, name string
 	return &crd, err
 }
 
-// setupAgentTest installs bindsync's CRDs (once; Apply is idempotent) and
-// returns the shared app cluster.
+// setupAgentTest starts an app cluster of the test's own, with bindsync's
+// CRDs: an agent owns every APIServiceBinding of its cluster, so two agents
+// must not share one API server.
 func setupAgentTest(t *testing.T) (context.Context, *testenv.Cluster) {
 	t.Helper()
-	_, app := testenv.SharedPair(t)
+	app := testenv.Start(t, testenv.AppName)
 	ctx := testContext(t)
 	names := installBindsyncCRDs(ctx, t, app)
 	require.NoError(t, app.WaitEstablished(ctx, names...))
 	return ctx, app
+}
+
+type (
+	corev1Namespace          = corev1.Namespace
+	rbacv1ClusterRoleBinding = rbacv1.ClusterRoleBinding
+)
+
+func testenvDecode(yaml string) ([]*unstructured.Unstructured, error) {
+	return testenv.DecodeObjects([]byte(yaml))
+}
+
+// deleteBindingNow deletes a binding without the agent (its finalizer
+// dropped), so the next case of a test starts clean.
+func deleteBindingNow(ctx context.Context, t *testing.T, app *testenv.Cluster, name string) {
+	t.Helper()
+	b := getBinding(ctx, t, app, name)
+	patch := client.MergeFrom(b.DeepCopy())
+	b.Finalizers = nil
+	require.NoError(t, app.Client.Patch(ctx, b, patch))
+	require.NoError(t, client.IgnoreNotFound(app.Client.Delete(ctx, b)))
 }

@@ -21,7 +21,6 @@ import (
 // the CRD and grows the history; a pass with nothing new fetches nothing and
 // writes nothing; a hand edit is set back.
 func TestIntegrationAgentSyncsBoundCRDs(t *testing.T) {
-	t.Parallel()
 	ctx, app := setupAgentTest(t)
 	const cluster = "agent-sync"
 	bound := testKind{plural: "widgets", kind: "Widget", group: "sync.agent.bindsync.test", fields: map[string]string{"size": "integer"}}
