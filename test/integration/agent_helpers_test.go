@@ -242,3 +242,5 @@ func deleteBindingNow(ctx context.Context, t *testing.T, app *testenv.Cluster, n
 	require.NoError(t, app.Client.Patch(ctx, b, patch))
 	require.NoError(t, client.IgnoreNotFound(app.Client.Delete(ctx, b)))
 }
+
+func clientKey(name string) client.ObjectKey { return client.ObjectKey{Name: name} }
