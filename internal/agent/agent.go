@@ -47,6 +47,9 @@ type Options struct {
 	Now func() time.Time
 	// Events records refusals and releases (nil: none).
 	Events EventRecorder
+	// ControlPlane, when set, is the cluster's ServiceAccount on the control
+	// plane: the agent reports ConsumerInSync on its APIServiceExports there.
+	ControlPlane *rest.Config
 }
 
 // Validate fills defaults and checks o.

@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/bindsync/bindsync/internal/cli/agent"
 	"github.com/bindsync/bindsync/internal/cli/check"
 	"github.com/bindsync/bindsync/internal/cli/exitcode"
 	"github.com/bindsync/bindsync/internal/cli/render"
@@ -96,5 +97,6 @@ func NewRootCommand(stdout, stderr io.Writer) *cobra.Command {
 var commands = []func(stdout, stderr io.Writer) *cobra.Command{
 	render.NewCommand,
 	check.NewCommand,
+	agent.NewCommand,
 	version.NewCommand,
 }
