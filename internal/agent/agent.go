@@ -72,11 +72,12 @@ func (o *Options) Validate() error {
 // Agent syncs one app cluster from the state repository. Sync is safe to
 // call from several goroutines; passes run one at a time.
 type Agent struct {
-	opts    Options
-	src     Source
-	client  client.Client
-	meta    metadata.Interface
-	applier *apply.Applier
+	opts     Options
+	src      Source
+	client   client.Client
+	meta     metadata.Interface
+	applier  *apply.Applier
+	reporter *reporter // nil without Options.ControlPlane
 
 	mu       sync.Mutex
 	lastRev  source.Revision
@@ -103,7 +104,13 @@ func New(cfg *rest.Config, c client.Client, src Source, o Options) (*Agent, erro
 	if err != nil {
 		return nil, fmt.Errorf("agent: metadata client: %w", err)
 	}
-	return &Agent{opts: o, src: src, client: c, meta: m, applier: a}, nil
+	ag := &Agent{opts: o, src: src, client: c, meta: m, applier: a}
+	if o.ControlPlane != nil {
+		if ag.reporter, err = newReporter(o.ControlPlane, o.Cluster); err != nil {
+			return nil, err
+		}
+	}
+	return ag, nil
 }
 
 // clusterSelector selects what bindsync rendered for cluster.
@@ -172,6 +179,9 @@ func (a *Agent) Sync(ctx context.Context) (Result, error) {
 	}
 	errs = append(errs, a.releaseDeleted(ctx, p, &res))
 	errs = append(errs, a.writeStatus(ctx, p))
+	if a.reporter != nil {
+		errs = append(errs, a.reporter.report(ctx, p))
+	}
 	return res, errors.Join(errs...)
 }
 

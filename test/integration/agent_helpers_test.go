@@ -244,3 +244,7 @@ func deleteBindingNow(ctx context.Context, t *testing.T, app *testenv.Cluster, n
 }
 
 func clientKey(name string) client.ObjectKey { return client.ObjectKey{Name: name} }
+
+func findCondition(conds []metav1.Condition, typ string) *metav1.Condition {
+	return meta.FindStatusCondition(conds, typ)
+}
