@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ProtonMail/go-crypto/openpgp"
 	gogit "github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/object"
@@ -55,6 +56,12 @@ func (r *stateRepo) url() string { return "file://" + r.dir }
 // commits them; it returns the revision as the agent names it.
 func (r *stateRepo) commit(files map[string]string) string {
 	r.t.Helper()
+	return r.commitSigned(files, nil)
+}
+
+// commitSigned is commit with an OpenPGP signature by key (nil: unsigned).
+func (r *stateRepo) commitSigned(files map[string]string, key *openpgp.Entity) string {
+	r.t.Helper()
 	wt, err := r.repo.Worktree()
 	require.NoError(r.t, err)
 	entries, err := os.ReadDir(r.dir)
@@ -72,6 +79,7 @@ func (r *stateRepo) commit(files map[string]string) string {
 	require.NoError(r.t, wt.AddWithOptions(&gogit.AddOptions{All: true}))
 	h, err := wt.Commit("state", &gogit.CommitOptions{
 		Author: &object.Signature{Name: "bindsync", Email: "bindsync@localhost", When: time.Now()}, AllowEmptyCommits: true,
+		SignKey: key,
 	})
 	require.NoError(r.t, err)
 	return "main@sha1:" + h.String()

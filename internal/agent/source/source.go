@@ -99,6 +99,10 @@ type Source struct {
 
 	mu   sync.Mutex
 	last *Snapshot
+	// rejected is a head whose signature failed, and why: it is not fetched
+	// again until the branch moves.
+	rejected    plumbing.Hash
+	rejectedErr error
 
 	lists, fetches atomic.Int64
 }
@@ -154,12 +158,20 @@ func (s *Source) Get(ctx context.Context) (snap *Snapshot, fetched bool, err err
 		return nil, false, err
 	}
 	s.mu.Lock()
-	last := s.last
+	last, rejected, rejectedErr := s.last, s.rejected, s.rejectedErr
 	s.mu.Unlock()
 	if last != nil && last.Revision.Hash == head {
 		return last, false, nil
 	}
+	if rejectedErr != nil && rejected == head {
+		return nil, false, rejectedErr
+	}
 	snap, err = s.fetch(ctx, head)
+	if errors.Is(err, ErrSignatureInvalid) {
+		s.mu.Lock()
+		s.rejected, s.rejectedErr = head, err
+		s.mu.Unlock()
+	}
 	if err != nil {
 		return nil, true, err
 	}

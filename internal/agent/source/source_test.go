@@ -157,6 +157,9 @@ func TestSignatureVerification(t *testing.T) {
 			}
 			assert.ErrorIs(t, err, source.ErrSignatureInvalid)
 			assert.Nil(t, snap)
+			_, fetched, err := src.Get(context.Background())
+			assert.ErrorIs(t, err, source.ErrSignatureInvalid, "still refused")
+			assert.False(t, fetched, "a refused head is not fetched again")
 		})
 	}
 }
