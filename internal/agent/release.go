@@ -77,6 +77,11 @@ func (a *Agent) releaseOne(ctx context.Context, p *pass, b *v1alpha1.APIServiceB
 		return nil
 	}
 	n, err := a.hasInstances(ctx, &crd)
+	if apierrors.IsForbidden(err) {
+		s.reason = v1alpha1.InstancesExistReason
+		s.message = fmt.Sprintf("deletionPolicy Delete: the agent may not list instances of %s (%v), so it keeps the CRD; grant list on that resource, or delete the CRD by hand", crd.Name, err)
+		return nil
+	}
 	if err != nil {
 		return err
 	}
