@@ -54,6 +54,9 @@ func (o *RunOptions) defaults() error {
 	if o.Interval < 0 || o.RetryInterval < 0 {
 		return errors.New("agent: intervals must not be negative")
 	}
+	if o.Webhook.Addr != "" && o.Webhook.SecretFile == "" {
+		return errors.New("agent: --webhook-bind-address needs --webhook-secret-file: unsigned calls are never accepted")
+	}
 	if o.RetryInterval == 0 {
 		o.RetryInterval = min(o.Interval/2, 30*time.Second)
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/assert"
 
 	"github.com/bindsync/bindsync/internal/agent"
+	_ "github.com/bindsync/bindsync/internal/testutil/golden" // go test ./... -update
 )
 
 func sign(secret, body string) string {

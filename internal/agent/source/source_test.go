@@ -17,6 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/bindsync/bindsync/internal/agent/source"
+	_ "github.com/bindsync/bindsync/internal/testutil/golden" // go test ./... -update
 )
 
 // testRepo is a repository on disk that tests commit to and read over file://.
