@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"testing"
 	"time"
@@ -181,4 +182,26 @@ func keys(s *source.Snapshot) []string {
 		out = append(out, k)
 	}
 	return out
+}
+
+func TestGetFollowsARewrittenBranch(t *testing.T) {
+	repo := newTestRepo(t)
+	repo.commit(map[string]string{"clusters/c1/app/a.yaml": "old\n"}, nil)
+	src, err := source.New(source.Options{URL: repo.url(), Dir: "clusters/c1/app"})
+	require.NoError(t, err)
+	_, _, err = src.Get(context.Background())
+	require.NoError(t, err)
+
+	// Rewrite history: main now points at an unrelated root commit, as after
+	// a force push of a rebuilt repository.
+	out, err := exec.Command("git", "-C", repo.dir, "checkout", "-q", "--orphan", "rewritten").CombinedOutput()
+	require.NoError(t, err, string(out))
+	rewritten := repo.commit(map[string]string{"clusters/c1/app/a.yaml": "new\n"}, nil)
+	require.NoError(t, repo.repo.Storer.SetReference(plumbing.NewHashReference(plumbing.NewBranchReferenceName("main"), rewritten)))
+
+	snap, fetched, err := src.Get(context.Background())
+	require.NoError(t, err)
+	assert.True(t, fetched)
+	assert.Equal(t, rewritten, snap.Revision.Hash)
+	assert.Equal(t, "new\n", string(snap.FS["clusters/c1/app/a.yaml"].Data))
 }
