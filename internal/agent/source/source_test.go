@@ -205,3 +205,5 @@ func TestGetFollowsARewrittenBranch(t *testing.T) {
 	assert.Equal(t, rewritten, snap.Revision.Hash)
 	assert.Equal(t, "new\n", string(snap.FS["clusters/c1/app/a.yaml"].Data))
 }
+
+func writeFile(p, content string) error { return os.WriteFile(p, []byte(content), 0o600) }

@@ -71,7 +71,7 @@ writes each binding's status. Credentials come from files only.`,
 	fl.StringVar(&f.auth.BearerTokenFile, "bearer-token-file", "", "file holding an http bearer token")
 	fl.StringVar(&f.auth.SSHKeyFile, "ssh-key-file", "", "ssh private key file (with --known-hosts-file)")
 	fl.StringVar(&f.auth.KnownHostsFile, "known-hosts-file", "", "ssh known_hosts file")
-	fl.StringSliceVar(&f.verifyKeys, "verify-keys", nil, "armored OpenPGP public key files: when set, a head commit not signed by one of them is not applied (SignatureInvalid)")
+	fl.StringSliceVar(&f.verifyKeys, "verify-keys", nil, "trusted key files, armored OpenPGP public keys or SSH public keys (authorized_keys form): when set, a head commit not signed by one of them is not applied (SignatureInvalid)")
 	fl.StringVar(&f.webhookAddr, "webhook-bind-address", "", "address of the push-notification webhook, e.g. :9292 (off when empty)")
 	fl.StringVar(&f.webhookSecretFile, "webhook-secret-file", "", "file holding the webhook's HMAC-SHA256 secret")
 	fl.StringVar(&f.metricsAddr, "metrics-bind-address", ":8080", "address of /metrics (0 disables)")
@@ -123,7 +123,7 @@ func sourceFor(f *flags) (agent.Options, *source.Source, error) {
 	}
 	so := source.Options{URL: f.repo, Branch: f.branch, Dir: opts.Path, Auth: f.auth}
 	if len(f.verifyKeys) > 0 {
-		v, err := source.NewOpenPGPVerifier(f.verifyKeys...)
+		v, err := source.NewVerifier(f.verifyKeys...)
 		if err != nil {
 			return opts, nil, err
 		}
