@@ -119,6 +119,19 @@ const (
 	CRDNotEstablishedReason = "CRDNotEstablished"
 	// ApplyFailedReason represents the fact that the API server refused the apply.
 	ApplyFailedReason = "ApplyFailed"
+	// RefusedReason represents the fact that the agent will not apply an
+	// object of the cluster's folder: a kind other than
+	// CustomResourceDefinition, a CRD without an APIServiceBinding, or a CRD
+	// whose name, labels or cluster do not match what bindsync renders.
+	RefusedReason = "Refused"
+	// InstancesExistReason represents the fact that a binding with
+	// deletionPolicy Delete is being deleted, and its CRD is kept because
+	// instances of it exist.
+	InstancesExistReason = "InstancesExist"
+	// OrphanedReason represents the fact that the CRD a binding brought was
+	// released (bindsync's labels and field ownership dropped, CRD and
+	// instances kept) because its export left the state repository.
+	OrphanedReason = "Orphaned"
 )
 
 // Labels and annotations on everything bindsync renders.
@@ -132,6 +145,13 @@ const (
 	SchemaHashAnnotation = "bindsync.io/schema-hash"
 	// TemplateAnnotation names the APIServiceExportTemplate an object comes from.
 	TemplateAnnotation = "bindsync.io/template"
+	// ReconcileRequestedAnnotation on any APIServiceBinding asks the agent to
+	// reconcile now instead of at its next interval; its value is free (a
+	// timestamp by convention: kubectl annotate --overwrite ...=$(date +%s)).
+	ReconcileRequestedAnnotation = "bindsync.io/reconcile-requested-at"
+	// AgentFinalizer on an APIServiceBinding lets the agent apply the
+	// binding's deletionPolicy to its CRD before the binding goes away.
+	AgentFinalizer = "bindsync.io/agent"
 	// DroppedVersionsAnnotation lists the CRD versions left out of an export
 	// (comma-separated) because they need webhook conversion.
 	DroppedVersionsAnnotation = "bindsync.io/dropped-versions"

@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/bindsync/bindsync/internal/cli/agent"
 	"github.com/bindsync/bindsync/internal/cli/backend"
 	"github.com/bindsync/bindsync/internal/cli/check"
 	"github.com/bindsync/bindsync/internal/cli/exitcode"
@@ -98,5 +99,6 @@ var commands = []func(stdout, stderr io.Writer) *cobra.Command{
 	render.NewCommand,
 	check.NewCommand,
 	backend.NewCommand,
+	agent.NewCommand,
 	version.NewCommand,
 }

@@ -1,0 +1,342 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/metadata"
+	"k8s.io/client-go/rest"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/bindsync/bindsync/api/v1alpha1"
+	"github.com/bindsync/bindsync/internal/agent/source"
+	"github.com/bindsync/bindsync/internal/apply"
+	"github.com/bindsync/bindsync/internal/render"
+)
+
+// FieldManager is the agent's server-side apply field manager.
+const FieldManager = "bindsync-agent"
+
+// Source is what Sync needs of the state repository (see package source).
+type Source interface {
+	Get(ctx context.Context) (snap *source.Snapshot, fetched bool, err error)
+}
+
+// EventRecorder records Kubernetes events (client-go's record.EventRecorder
+// satisfies it).
+type EventRecorder interface {
+	Eventf(object runtime.Object, eventtype, reason, messageFmt string, args ...any)
+}
+
+// Options configure an Agent.
+type Options struct {
+	// Cluster is this app cluster's name in the state repository. Required.
+	Cluster string
+	// Path is the folder to build (default clusters/<Cluster>/app).
+	Path string
+	// WaitEstablished bounds the wait for applied CRDs (default 30s).
+	WaitEstablished time.Duration
+	// Now is the clock for history entries (default time.Now).
+	Now func() time.Time
+	// Events records refusals and releases (nil: none).
+	Events EventRecorder
+	// ControlPlane, when set, is the cluster's ServiceAccount on the control
+	// plane: the agent reports ConsumerInSync on its APIServiceExports there.
+	ControlPlane *rest.Config
+}
+
+// Validate fills defaults and checks o.
+func (o *Options) Validate() error {
+	if o.Cluster == "" {
+		return errors.New("agent: cluster name is required")
+	}
+	if o.Path == "" {
+		o.Path = render.AppDir(o.Cluster)
+	}
+	if o.WaitEstablished == 0 {
+		o.WaitEstablished = 30 * time.Second
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	return nil
+}
+
+// Agent syncs one app cluster from the state repository. Sync is safe to
+// call from several goroutines; passes run one at a time.
+type Agent struct {
+	opts     Options
+	src      Source
+	client   client.Client
+	meta     metadata.Interface
+	applier  *apply.Applier
+	reporter *reporter // nil without Options.ControlPlane
+
+	mu       sync.Mutex
+	lastRev  source.Revision
+	lastObjs []built
+	reported string // revision whose refusals were reported
+}
+
+// New returns an Agent writing to the cluster of cfg. c reads bindings and
+// labelled CRDs (a manager's cached client, or a direct one) and writes
+// binding status.
+func New(cfg *rest.Config, c client.Client, src Source, o Options) (*Agent, error) {
+	if err := o.Validate(); err != nil {
+		return nil, err
+	}
+	a, err := apply.New(cfg, apply.Options{
+		FieldManager:    FieldManager,
+		PruneSelector:   clusterSelector(o.Cluster),
+		WaitEstablished: o.WaitEstablished,
+	})
+	if err != nil {
+		return nil, err
+	}
+	m, err := metadata.NewForConfig(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("agent: metadata client: %w", err)
+	}
+	ag := &Agent{opts: o, src: src, client: c, meta: m, applier: a}
+	if o.ControlPlane != nil {
+		if ag.reporter, err = newReporter(o.ControlPlane, o.Cluster); err != nil {
+			return nil, err
+		}
+	}
+	return ag, nil
+}
+
+// clusterSelector selects what bindsync rendered for cluster.
+func clusterSelector(cluster string) labels.Selector {
+	return labels.SelectorFromSet(labels.Set{v1alpha1.ManagedLabel: "true", v1alpha1.ClusterLabel: cluster})
+}
+
+// Refusal is one object of the folder the agent did not apply.
+type Refusal struct {
+	Ref apply.ObjectRef
+	// File is the repository path of the object's file, when known.
+	File   string
+	Reason string
+}
+
+func (r Refusal) String() string {
+	if r.File == "" {
+		return fmt.Sprintf("%s: %s", r.Ref, r.Reason)
+	}
+	return fmt.Sprintf("%s (%s): %s", r.Ref, r.File, r.Reason)
+}
+
+// Result is what one pass did.
+type Result struct {
+	// Revision built, zero when the source failed.
+	Revision source.Revision
+	// Fetched says whether the pass fetched (the head moved).
+	Fetched bool
+	// Applied is the apply result of the bound CRDs.
+	Applied apply.Result
+	// Released lists CRDs orphaned or deleted.
+	Released apply.Result
+	// Refused lists objects of the folder that were not applied.
+	Refused []Refusal
+}
+
+// Sync runs one pass. Its error says the pass failed somewhere (the source,
+// the build, an apply, a status write); the caller retries sooner. Every
+// binding's status says what happened to it either way.
+func (a *Agent) Sync(ctx context.Context) (Result, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	var res Result
+	var errs []error
+
+	var bindings v1alpha1.APIServiceBindingList
+	if err := a.client.List(ctx, &bindings); err != nil {
+		return res, fmt.Errorf("list APIServiceBindings: %w", err)
+	}
+	errs = append(errs, a.ensureFinalizers(ctx, bindings.Items))
+
+	p := newPass(a.opts, bindings.Items)
+	snap, fetched, err := a.src.Get(ctx)
+	res.Fetched = fetched
+	switch {
+	case errors.Is(err, source.ErrSignatureInvalid):
+		p.failAll(v1alpha1.SignatureInvalidReason, err.Error())
+		errs = append(errs, err)
+	case err != nil:
+		p.failAll(v1alpha1.SourceUnavailableReason, err.Error())
+		errs = append(errs, err)
+	default:
+		res.Revision = snap.Revision
+		p.rev = snap.Revision.String()
+		errs = append(errs, a.syncRevision(ctx, p, snap, &res))
+	}
+	errs = append(errs, a.releaseDeleted(ctx, p, &res))
+	errs = append(errs, a.writeStatus(ctx, p))
+	if a.reporter != nil {
+		errs = append(errs, a.reporter.report(ctx, p))
+	}
+	return res, errors.Join(errs...)
+}
+
+// syncRevision builds the snapshot, selects the bound CRDs, applies them and
+// orphans the managed CRDs the folder no longer holds.
+func (a *Agent) syncRevision(ctx context.Context, p *pass, snap *source.Snapshot, res *Result) error {
+	objs, err := a.build(snap)
+	if err != nil {
+		p.failAll(v1alpha1.BuildFailedReason, err.Error())
+		return err
+	}
+	bound, refused := p.selectBound(objs)
+	res.Refused = refused
+	a.report(snap.Revision.String(), refused)
+
+	applied, applyErr := a.applier.Apply(ctx, bound)
+	res.Applied = applied
+	p.applied(bound, applied)
+
+	orphaned, orphanErr := a.orphanUnexported(ctx, p, objs)
+	res.Released.Add(orphaned)
+	if applyErr != nil {
+		applyErr = fmt.Errorf("apply %s: %w", snap.Revision, applyErr)
+	}
+	return errors.Join(applyErr, orphanErr)
+}
+
+// build returns the build of snap, reusing the last one for an unmoved head.
+func (a *Agent) build(snap *source.Snapshot) ([]built, error) {
+	if a.lastObjs != nil && a.lastRev == snap.Revision {
+		return cloneBuilt(a.lastObjs), nil
+	}
+	objs, err := build(snap.FS, a.opts.Path)
+	if err != nil {
+		return nil, err
+	}
+	a.lastRev, a.lastObjs = snap.Revision, objs
+	return cloneBuilt(objs), nil
+}
+
+func cloneBuilt(in []built) []built {
+	out := make([]built, len(in))
+	for i, b := range in {
+		out[i] = built{obj: b.obj.DeepCopy(), file: b.file}
+	}
+	return out
+}
+
+// report records each refusal as a Warning event on the refused object, once
+// per revision: a pass with nothing new writes nothing, events included.
+func (a *Agent) report(rev string, refused []Refusal) {
+	if a.reported == rev {
+		return
+	}
+	a.reported = rev
+	if a.opts.Events == nil {
+		return
+	}
+	for _, r := range refused {
+		ref := &unstructured.Unstructured{}
+		ref.SetGroupVersionKind(r.Ref.GroupVersionKind())
+		ref.SetName(r.Ref.Name)
+		ref.SetNamespace(r.Ref.Namespace)
+		a.opts.Events.Eventf(ref, "Warning", v1alpha1.RefusedReason, "%s at %s: not applied", r, rev)
+	}
+}
+
+// orphanUnexported releases the managed CRDs of this cluster that the build
+// no longer holds, or whose binding is gone without the agent's finalizer:
+// labels and field ownership dropped, CRD and instances kept. It runs only
+// after a successful, non-empty build.
+func (a *Agent) orphanUnexported(ctx context.Context, p *pass, objs []built) (apply.Result, error) {
+	inGit := map[string]bool{}
+	for _, b := range objs {
+		if isCRD(b.obj) {
+			inGit[b.obj.GetName()] = true
+		}
+	}
+	var crds apiextensionsv1.CustomResourceDefinitionList
+	if err := a.client.List(ctx, &crds, client.MatchingLabelsSelector{Selector: clusterSelector(a.opts.Cluster)}); err != nil {
+		return apply.Result{}, fmt.Errorf("list managed CRDs: %w", err)
+	}
+	var refs []apply.ObjectRef
+	for _, c := range crds.Items {
+		b := p.binding(c.Name)
+		if b != nil && b.DeletionTimestamp != nil {
+			continue // releaseDeleted applies its policy
+		}
+		if b != nil && inGit[c.Name] {
+			continue
+		}
+		refs = append(refs, crdRef(c.Name))
+		if b != nil {
+			p.orphaned(c.Name)
+		}
+	}
+	if len(refs) == 0 {
+		return apply.Result{}, nil
+	}
+	res, err := a.applier.Orphan(ctx, refs)
+	for _, r := range res.Orphaned {
+		a.event(r, "Normal", v1alpha1.OrphanedReason, "%s released: no export or binding for it in %s; CRD and instances kept", r, p.rev)
+	}
+	return res, err
+}
+
+func (a *Agent) event(r apply.ObjectRef, kind, reason, msg string, args ...any) {
+	if a.opts.Events == nil {
+		return
+	}
+	ref := &unstructured.Unstructured{}
+	ref.SetGroupVersionKind(r.GroupVersionKind())
+	ref.SetName(r.Name)
+	a.opts.Events.Eventf(ref, kind, reason, msg, args...)
+}
+
+func crdRef(name string) apply.ObjectRef {
+	return apply.ObjectRef{Group: "apiextensions.k8s.io", Version: "v1", Kind: "CustomResourceDefinition", Name: name}
+}
+
+func isCRD(o *unstructured.Unstructured) bool {
+	gvk := o.GroupVersionKind()
+	return gvk.Group == "apiextensions.k8s.io" && gvk.Kind == "CustomResourceDefinition"
+}
+
+// ensureFinalizers adds the agent's finalizer to bindings that lack it, so
+// that their deletionPolicy is applied before they go.
+func (a *Agent) ensureFinalizers(ctx context.Context, bindings []v1alpha1.APIServiceBinding) error {
+	var errs []error
+	for i := range bindings {
+		b := &bindings[i]
+		if b.DeletionTimestamp != nil || hasFinalizer(b) {
+			continue
+		}
+		patch := client.MergeFrom(b.DeepCopy())
+		b.Finalizers = append(b.Finalizers, v1alpha1.AgentFinalizer)
+		if err := a.client.Patch(ctx, b, patch); err != nil {
+			errs = append(errs, fmt.Errorf("add finalizer to APIServiceBinding %s: %w", b.Name, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func hasFinalizer(b *v1alpha1.APIServiceBinding) bool {
+	for _, f := range b.Finalizers {
+		if f == v1alpha1.AgentFinalizer {
+			return true
+		}
+	}
+	return false
+}
+
+func shortHash(h string) string {
+	if len(h) > 12 {
+		return h[:12]
+	}
+	return h
+}

@@ -1,0 +1,162 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"time"
+
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
+	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	ctrlsource "sigs.k8s.io/controller-runtime/pkg/source"
+
+	"github.com/bindsync/bindsync/api/v1alpha1"
+)
+
+// RunOptions configure the agent's controller-runtime manager.
+type RunOptions struct {
+	// Interval between passes when the last one succeeded (default 1m); each
+	// wait is spread by up to 10% (jitter) so a fleet does not poll in step.
+	Interval time.Duration
+	// RetryInterval after a failed pass (default Interval/2, at most 30s).
+	RetryInterval time.Duration
+	// MetricsBindAddress serves /metrics ("0" disables; default ":8080").
+	MetricsBindAddress string
+	// HealthProbeBindAddress serves /healthz and /readyz (default ":8081").
+	HealthProbeBindAddress string
+	// LeaderElection makes two replicas never sync at once.
+	LeaderElection          bool
+	LeaderElectionNamespace string
+	// Webhook, when its Addr is set, serves signed push notifications.
+	Webhook WebhookOptions
+}
+
+func (o *RunOptions) defaults() error {
+	if o.Interval == 0 {
+		o.Interval = time.Minute
+	}
+	if o.Interval < 0 || o.RetryInterval < 0 {
+		return errors.New("agent: intervals must not be negative")
+	}
+	if o.Webhook.Addr != "" && o.Webhook.SecretFile == "" {
+		return errors.New("agent: --webhook-bind-address needs --webhook-secret-file: unsigned calls are never accepted")
+	}
+	if o.RetryInterval == 0 {
+		o.RetryInterval = min(o.Interval/2, 30*time.Second)
+	}
+	if o.MetricsBindAddress == "" {
+		o.MetricsBindAddress = ":8080"
+	}
+	if o.HealthProbeBindAddress == "" {
+		o.HealthProbeBindAddress = ":8081"
+	}
+	return nil
+}
+
+func newScheme() *runtime.Scheme {
+	s := runtime.NewScheme()
+	utilruntime.Must(clientgoscheme.AddToScheme(s))
+	utilruntime.Must(apiextensionsv1.AddToScheme(s))
+	utilruntime.Must(v1alpha1.AddToScheme(s))
+	return s
+}
+
+// jitter spreads d by up to +10%.
+func jitter(d time.Duration) time.Duration {
+	return d + time.Duration(rand.Int64N(int64(d)/10+1))
+}
+
+// syncRequest is the one work item: every event leads to one full pass.
+var syncRequest = reconcile.Request{NamespacedName: types.NamespacedName{Name: "sync"}}
+
+// NewManager returns a controller-runtime manager that runs a's passes. It
+// watches APIServiceBindings and only the CRDs carrying this cluster's
+// bindsync labels (the cache is limited to them), polls on the interval, and
+// serves metrics, probes and the webhook.
+func NewManager(cfg *rest.Config, src Source, o Options, ro RunOptions) (manager.Manager, *Agent, error) {
+	if err := o.Validate(); err != nil {
+		return nil, nil, err
+	}
+	if err := ro.defaults(); err != nil {
+		return nil, nil, err
+	}
+	mgr, err := ctrl.NewManager(cfg, manager.Options{
+		Scheme: newScheme(),
+		Cache: cache.Options{ByObject: map[client.Object]cache.ByObject{
+			&apiextensionsv1.CustomResourceDefinition{}: {Label: clusterSelector(o.Cluster)},
+		}},
+		Metrics:                 metricsserver.Options{BindAddress: ro.MetricsBindAddress},
+		HealthProbeBindAddress:  ro.HealthProbeBindAddress,
+		LeaderElection:          ro.LeaderElection,
+		LeaderElectionID:        "bindsync-agent-" + o.Cluster,
+		LeaderElectionNamespace: ro.LeaderElectionNamespace,
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("agent: manager: %w", err)
+	}
+	if o.Events == nil {
+		o.Events = mgr.GetEventRecorderFor(FieldManager) //nolint:staticcheck // the events API recorder needs events.k8s.io RBAC; core events are what kubectl describe shows
+	}
+	a, err := New(mgr.GetConfig(), mgr.GetClient(), src, o)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {
+		return nil, nil, err
+	}
+	if err := mgr.AddReadyzCheck("ping", healthz.Ping); err != nil {
+		return nil, nil, err
+	}
+
+	triggers := make(chan event.GenericEvent, 1)
+	triggers <- event.GenericEvent{Object: &v1alpha1.APIServiceBinding{}} // the first pass, even with no binding
+	if ro.Webhook.Addr != "" {
+		wh, err := newWebhook(ro.Webhook, triggers)
+		if err != nil {
+			return nil, nil, err
+		}
+		if err := mgr.Add(wh); err != nil {
+			return nil, nil, err
+		}
+	}
+	toSync := handler.EnqueueRequestsFromMapFunc(func(context.Context, client.Object) []reconcile.Request {
+		return []reconcile.Request{syncRequest}
+	})
+	bindingChanged := predicate.Or(predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{})
+	crdChanged := predicate.Or(predicate.GenerationChangedPredicate{}, predicate.LabelChangedPredicate{})
+	err = ctrl.NewControllerManagedBy(mgr).
+		Named("bindsync-agent").
+		Watches(&v1alpha1.APIServiceBinding{}, toSync, builder.WithPredicates(bindingChanged)).
+		Watches(&apiextensionsv1.CustomResourceDefinition{}, toSync, builder.WithPredicates(crdChanged)).
+		WatchesRawSource(ctrlsource.Channel(triggers, toSync)).
+		Complete(reconcile.Func(func(ctx context.Context, _ reconcile.Request) (reconcile.Result, error) {
+			begin := time.Now()
+			res, err := a.Sync(ctx)
+			observe(res, err, time.Since(begin))
+			if err != nil {
+				ctrl.LoggerFrom(ctx).Error(err, "sync failed", "revision", res.Revision.String())
+				return reconcile.Result{RequeueAfter: jitter(ro.RetryInterval)}, nil
+			}
+			return reconcile.Result{RequeueAfter: jitter(ro.Interval)}, nil
+		}))
+	if err != nil {
+		return nil, nil, fmt.Errorf("agent: controller: %w", err)
+	}
+	return mgr, a, nil
+}

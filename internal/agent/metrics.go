@@ -1,0 +1,58 @@
+package agent
+
+import (
+	"errors"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"sigs.k8s.io/controller-runtime/pkg/metrics"
+
+	"github.com/bindsync/bindsync/internal/agent/source"
+)
+
+// The agent's metrics, served with controller-runtime's on /metrics.
+var (
+	syncDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name: "bindsync_agent_sync_duration_seconds", Help: "Duration of one agent pass, by result.",
+		Buckets: prometheus.ExponentialBuckets(0.01, 2, 12),
+	}, []string{"result"})
+	fetches = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "bindsync_agent_fetches_total", Help: "Passes by what the source did: fetched (the head moved), skipped (it did not), failed.",
+	}, []string{"result"})
+	crdsApplied = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "bindsync_agent_crds_applied_total", Help: "CustomResourceDefinitions created or changed.",
+	})
+	driftCorrected = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "bindsync_agent_drift_corrected_total", Help: "CustomResourceDefinitions set back to git while the revision did not move (hand edits).",
+	})
+	refusals = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "bindsync_agent_refusals_total", Help: "Objects of the cluster's folder the agent did not apply, per pass that built a new revision.",
+	})
+	webhookCalls = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "bindsync_agent_webhook_calls_total", Help: "Webhook calls by result: accepted, unsigned, bad_signature, bad_request.",
+	}, []string{"result"})
+)
+
+func init() {
+	metrics.Registry.MustRegister(syncDuration, fetches, crdsApplied, driftCorrected, refusals, webhookCalls)
+}
+
+// observe records one pass.
+func observe(res Result, err error, d time.Duration) {
+	result := "success"
+	if err != nil {
+		result = "failure"
+	}
+	syncDuration.WithLabelValues(result).Observe(d.Seconds())
+	switch {
+	case errors.Is(err, source.ErrUnavailable) || errors.Is(err, source.ErrSignatureInvalid):
+		fetches.WithLabelValues("failed").Inc()
+	case res.Fetched:
+		fetches.WithLabelValues("fetched").Inc()
+		refusals.Add(float64(len(res.Refused)))
+	default:
+		fetches.WithLabelValues("skipped").Inc()
+		driftCorrected.Add(float64(len(res.Applied.Configured)))
+	}
+	crdsApplied.Add(float64(len(res.Applied.Created) + len(res.Applied.Configured)))
+}

@@ -1,0 +1,319 @@
+// Package source owns the agent's view of the state repository: it asks the
+// remote for the head of one branch (ls-remote) and, only when that head
+// moved, fetches that one commit (shallow, single branch) into memory and
+// exposes its files as an fs.FS limited to the folder the agent builds.
+//
+// Nothing is written to disk: every fetch clones into a fresh in-memory
+// store, so a force-pushed or rewritten branch is simply a new head, and
+// the previous snapshot stays in use until the new one is complete.
+package source
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing/fstest"
+
+	gogit "github.com/go-git/go-git/v5"
+	"github.com/go-git/go-git/v5/config"
+	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/object"
+	"github.com/go-git/go-git/v5/plumbing/transport"
+	githttp "github.com/go-git/go-git/v5/plumbing/transport/http"
+	gitssh "github.com/go-git/go-git/v5/plumbing/transport/ssh"
+	"github.com/go-git/go-git/v5/storage/memory"
+)
+
+// Revision names a commit on a branch. String() is "main@sha1:<40 hex>",
+// the form of lastAppliedRevision on a binding.
+type Revision struct {
+	Branch string
+	Hash   plumbing.Hash
+}
+
+func (r Revision) String() string { return r.Branch + "@sha1:" + r.Hash.String() }
+
+// Auth holds credentials. Secrets always come from files, read on every
+// call, so a rotated token is picked up without a restart.
+type Auth struct {
+	// Username for http basic auth (default "git" when PasswordFile is set).
+	Username string
+	// PasswordFile holds the http basic auth password.
+	PasswordFile string
+	// BearerTokenFile holds an http bearer token.
+	BearerTokenFile string
+	// SSHKeyFile is a private key for ssh:// remotes.
+	SSHKeyFile string
+	// KnownHostsFile lists the ssh host keys to trust (required with SSHKeyFile).
+	KnownHostsFile string
+}
+
+// Options configure a Source.
+type Options struct {
+	// URL of the state repository: file://, http(s):// or ssh://.
+	URL string
+	// Branch to follow (default main).
+	Branch string
+	// Dir is the folder of the repository the agent builds
+	// (clusters/<cluster>/app): only files under it are kept in memory.
+	// Empty keeps the whole tree.
+	Dir  string
+	Auth Auth
+	// Verifier, when set, checks the head commit before its files are
+	// exposed; its error is wrapped in ErrSignatureInvalid.
+	Verifier Verifier
+}
+
+// Verifier checks a commit's signature.
+type Verifier interface {
+	Verify(c *object.Commit) error
+}
+
+var (
+	// ErrUnavailable wraps every failure to reach or read the remote.
+	ErrUnavailable = errors.New("state repository unavailable")
+	// ErrSignatureInvalid marks a head commit that is not signed by a
+	// trusted key; its files are not exposed.
+	ErrSignatureInvalid = errors.New("head commit signature invalid")
+	// ErrBranchNotFound marks a remote without the branch.
+	ErrBranchNotFound = errors.New("branch not found")
+)
+
+// Snapshot is one commit's files under Options.Dir.
+type Snapshot struct {
+	Revision Revision
+	// FS holds the files under Options.Dir, with their repository paths.
+	FS fstest.MapFS
+}
+
+// Source follows one branch of one remote. It is safe for concurrent use.
+type Source struct {
+	opts Options
+
+	mu   sync.Mutex
+	last *Snapshot
+	// rejected is a head whose signature failed, and why: it is not fetched
+	// again until the branch moves.
+	rejected    plumbing.Hash
+	rejectedErr error
+
+	lists, fetches atomic.Int64
+}
+
+// New checks o and returns a Source.
+func New(o Options) (*Source, error) {
+	if o.URL == "" {
+		return nil, errors.New("source: URL is required")
+	}
+	if o.Branch == "" {
+		o.Branch = "main"
+	}
+	if _, err := transport.NewEndpoint(o.URL); err != nil {
+		return nil, fmt.Errorf("source: URL %q: %w", o.URL, err)
+	}
+	if o.Auth.SSHKeyFile != "" && o.Auth.KnownHostsFile == "" {
+		return nil, errors.New("source: an ssh key needs a known_hosts file: bindsync never trusts an unknown host")
+	}
+	return &Source{opts: o}, nil
+}
+
+// Stats returns how many ls-remote calls and fetches the Source made.
+func (s *Source) Stats() (lists, fetches int64) { return s.lists.Load(), s.fetches.Load() }
+
+// Head asks the remote for the branch's head (ls-remote), without fetching.
+func (s *Source) Head(ctx context.Context) (plumbing.Hash, error) {
+	auth, err := s.auth()
+	if err != nil {
+		return plumbing.ZeroHash, err
+	}
+	s.lists.Add(1)
+	remote := gogit.NewRemote(memory.NewStorage(), &config.RemoteConfig{Name: "origin", URLs: []string{s.opts.URL}})
+	refs, err := remote.ListContext(ctx, &gogit.ListOptions{Auth: auth})
+	if err != nil {
+		return plumbing.ZeroHash, fmt.Errorf("%w: ls-remote %s: %v", ErrUnavailable, s.opts.URL, err)
+	}
+	want := plumbing.NewBranchReferenceName(s.opts.Branch)
+	for _, r := range refs {
+		if r.Name() == want {
+			return r.Hash(), nil
+		}
+	}
+	return plumbing.ZeroHash, fmt.Errorf("%w: %s: %w %s", ErrUnavailable, s.opts.URL, ErrBranchNotFound, s.opts.Branch)
+}
+
+// Get returns the snapshot of the branch's head. It asks the remote for the
+// head first and fetches only when it moved since the last successful Get
+// (fetched says whether it did). On any error the previous snapshot stays
+// current, and nothing is returned: callers keep what they applied.
+func (s *Source) Get(ctx context.Context) (snap *Snapshot, fetched bool, err error) {
+	head, err := s.Head(ctx)
+	if err != nil {
+		return nil, false, err
+	}
+	s.mu.Lock()
+	last, rejected, rejectedErr := s.last, s.rejected, s.rejectedErr
+	s.mu.Unlock()
+	if last != nil && last.Revision.Hash == head {
+		return last, false, nil
+	}
+	if rejectedErr != nil && rejected == head {
+		return nil, false, rejectedErr
+	}
+	snap, err = s.fetch(ctx, head)
+	if errors.Is(err, ErrSignatureInvalid) {
+		s.mu.Lock()
+		s.rejected, s.rejectedErr = head, err
+		s.mu.Unlock()
+	}
+	if err != nil {
+		return nil, true, err
+	}
+	s.mu.Lock()
+	s.last = snap
+	s.mu.Unlock()
+	return snap, true, nil
+}
+
+// fetch clones the branch at depth 1 into memory and reads head's files.
+func (s *Source) fetch(ctx context.Context, head plumbing.Hash) (*Snapshot, error) {
+	auth, err := s.auth()
+	if err != nil {
+		return nil, err
+	}
+	s.fetches.Add(1)
+	st := memory.NewStorage()
+	ref := plumbing.NewBranchReferenceName(s.opts.Branch)
+	repo, err := gogit.CloneContext(ctx, st, nil, &gogit.CloneOptions{
+		URL: s.opts.URL, Auth: auth, ReferenceName: ref, SingleBranch: true,
+		Depth: 1, NoCheckout: true, Tags: gogit.NoTags,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("%w: fetch %s %s: %v", ErrUnavailable, s.opts.URL, s.opts.Branch, err)
+	}
+	r, err := repo.Reference(ref, true)
+	if err != nil {
+		return nil, fmt.Errorf("%w: fetch %s %s: %v", ErrUnavailable, s.opts.URL, s.opts.Branch, err)
+	}
+	// The branch may have moved between ls-remote and the clone: use what
+	// was cloned, it is the newer head.
+	commit, err := repo.CommitObject(r.Hash())
+	if err != nil {
+		return nil, fmt.Errorf("%w: read commit %s: %v", ErrUnavailable, r.Hash(), err)
+	}
+	rev := Revision{Branch: s.opts.Branch, Hash: commit.Hash}
+	if s.opts.Verifier != nil {
+		if err := s.opts.Verifier.Verify(commit); err != nil {
+			return nil, fmt.Errorf("%w: %s: %v", ErrSignatureInvalid, rev, err)
+		}
+	}
+	files, err := readTree(commit, s.opts.Dir)
+	if err != nil {
+		return nil, fmt.Errorf("%w: read tree of %s: %v", ErrUnavailable, rev, err)
+	}
+	return &Snapshot{Revision: rev, FS: files}, nil
+}
+
+// readTree reads the files of commit under dir into memory. Symlinks and
+// submodules are left out: the build sees regular files only.
+func readTree(commit *object.Commit, dir string) (fstest.MapFS, error) {
+	tree, err := commit.Tree()
+	if err != nil {
+		return nil, err
+	}
+	out := fstest.MapFS{}
+	if dir != "" && dir != "." {
+		sub, err := tree.Tree(dir)
+		if errors.Is(err, object.ErrDirectoryNotFound) {
+			return out, nil // an absent folder is an empty snapshot; the build says so
+		}
+		if err != nil {
+			return nil, err
+		}
+		tree = sub
+	}
+	walker := object.NewTreeWalker(tree, true, nil)
+	defer walker.Close()
+	for {
+		name, entry, err := walker.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+		if !entry.Mode.IsFile() || entry.Mode == 0o120000 {
+			continue
+		}
+		blob, err := tree.TreeEntryFile(&entry)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", name, err)
+		}
+		data, err := blob.Contents()
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", name, err)
+		}
+		p := name
+		if dir != "" && dir != "." {
+			p = path.Join(dir, name)
+		}
+		out[p] = &fstest.MapFile{Data: []byte(data), Mode: fs.FileMode(0o644)}
+	}
+	return out, nil
+}
+
+// auth builds the transport auth from the files, per call.
+func (s *Source) auth() (transport.AuthMethod, error) {
+	a := s.opts.Auth
+	read := func(f string) (string, error) {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return "", fmt.Errorf("%w: credentials: %v", ErrUnavailable, err)
+		}
+		return strings.TrimSpace(string(b)), nil
+	}
+	switch {
+	case a.BearerTokenFile != "":
+		tok, err := read(a.BearerTokenFile)
+		if err != nil {
+			return nil, err
+		}
+		return &githttp.TokenAuth{Token: tok}, nil
+	case a.PasswordFile != "":
+		pw, err := read(a.PasswordFile)
+		if err != nil {
+			return nil, err
+		}
+		user := a.Username
+		if user == "" {
+			user = "git"
+		}
+		return &githttp.BasicAuth{Username: user, Password: pw}, nil
+	case a.SSHKeyFile != "":
+		ep, err := transport.NewEndpoint(s.opts.URL)
+		if err != nil {
+			return nil, err
+		}
+		user := ep.User
+		if user == "" {
+			user = "git"
+		}
+		keys, err := gitssh.NewPublicKeysFromFile(user, a.SSHKeyFile, "")
+		if err != nil {
+			return nil, fmt.Errorf("%w: ssh key %s: %v", ErrUnavailable, a.SSHKeyFile, err)
+		}
+		cb, err := gitssh.NewKnownHostsCallback(a.KnownHostsFile)
+		if err != nil {
+			return nil, fmt.Errorf("%w: known_hosts %s: %v", ErrUnavailable, a.KnownHostsFile, err)
+		}
+		keys.HostKeyCallback = cb
+		return keys, nil
+	}
+	return nil, nil
+}

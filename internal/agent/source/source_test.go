@@ -1,0 +1,209 @@
+package source_test
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/ProtonMail/go-crypto/openpgp"
+	"github.com/ProtonMail/go-crypto/openpgp/armor"
+	gogit "github.com/go-git/go-git/v5"
+	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/object"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/bindsync/bindsync/internal/agent/source"
+	_ "github.com/bindsync/bindsync/internal/testutil/golden" // go test ./... -update
+)
+
+// testRepo is a repository on disk that tests commit to and read over file://.
+type testRepo struct {
+	t    *testing.T
+	dir  string
+	repo *gogit.Repository
+}
+
+func newTestRepo(t *testing.T) *testRepo {
+	t.Helper()
+	dir := t.TempDir()
+	repo, err := gogit.PlainInitWithOptions(dir, &gogit.PlainInitOptions{
+		InitOptions: gogit.InitOptions{DefaultBranch: plumbing.NewBranchReferenceName("main")},
+	})
+	require.NoError(t, err)
+	return &testRepo{t: t, dir: dir, repo: repo}
+}
+
+func (r *testRepo) url() string { return "file://" + r.dir }
+
+// commit writes files (path -> content; empty content deletes) and commits.
+func (r *testRepo) commit(files map[string]string, key *openpgp.Entity) plumbing.Hash {
+	r.t.Helper()
+	wt, err := r.repo.Worktree()
+	require.NoError(r.t, err)
+	for p, c := range files {
+		full := filepath.Join(r.dir, p)
+		if c == "" {
+			_, err := wt.Remove(p)
+			require.NoError(r.t, err)
+			continue
+		}
+		require.NoError(r.t, os.MkdirAll(filepath.Dir(full), 0o755))
+		require.NoError(r.t, os.WriteFile(full, []byte(c), 0o644))
+		_, err := wt.Add(p)
+		require.NoError(r.t, err)
+	}
+	h, err := wt.Commit("test", &gogit.CommitOptions{
+		Author:  &object.Signature{Name: "t", Email: "t@localhost", When: time.Unix(1700000000, 0)},
+		SignKey: key, AllowEmptyCommits: true,
+	})
+	require.NoError(r.t, err)
+	return h
+}
+
+func TestGetFetchesOnlyWhenTheHeadMoved(t *testing.T) {
+	repo := newTestRepo(t)
+	first := repo.commit(map[string]string{
+		"clusters/c1/app/kustomization.yaml": "resources: []\n",
+		"clusters/c2/app/kustomization.yaml": "other cluster\n",
+	}, nil)
+	src, err := source.New(source.Options{URL: repo.url(), Dir: "clusters/c1/app"})
+	require.NoError(t, err)
+	ctx := context.Background()
+
+	snap, fetched, err := src.Get(ctx)
+	require.NoError(t, err)
+	assert.True(t, fetched, "first Get fetches")
+	assert.Equal(t, "main@sha1:"+first.String(), snap.Revision.String())
+	assert.Equal(t, []string{"clusters/c1/app/kustomization.yaml"}, keys(snap), "only the agent's folder is read")
+
+	again, fetched, err := src.Get(ctx)
+	require.NoError(t, err)
+	assert.False(t, fetched, "an unmoved head is not fetched")
+	assert.Same(t, snap, again)
+	lists, fetches := src.Stats()
+	assert.Equal(t, []int64{2, 1}, []int64{lists, fetches})
+
+	second := repo.commit(map[string]string{"clusters/c1/app/crds/a.yaml": "a: 1\n"}, nil)
+	snap, fetched, err = src.Get(ctx)
+	require.NoError(t, err)
+	assert.True(t, fetched, "a new head is fetched")
+	assert.Equal(t, second, snap.Revision.Hash)
+	assert.Equal(t, "a: 1\n", string(snap.FS["clusters/c1/app/crds/a.yaml"].Data))
+}
+
+func TestGetFailures(t *testing.T) {
+	repo := newTestRepo(t)
+	repo.commit(map[string]string{"clusters/c1/app/kustomization.yaml": "resources: []\n"}, nil)
+	ctx := context.Background()
+
+	tests := []struct {
+		name string
+		opts source.Options
+	}{
+		{"unreachable remote", source.Options{URL: "file://" + filepath.Join(t.TempDir(), "missing")}},
+		{"missing branch", source.Options{URL: repo.url(), Branch: "nope"}},
+		{"missing password file", source.Options{URL: "http://127.0.0.1:1/repo", Auth: source.Auth{PasswordFile: "/nonexistent"}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			src, err := source.New(tt.opts)
+			require.NoError(t, err)
+			_, _, err = src.Get(ctx)
+			assert.ErrorIs(t, err, source.ErrUnavailable)
+		})
+	}
+}
+
+func TestNewRefusesBadOptions(t *testing.T) {
+	_, err := source.New(source.Options{})
+	assert.Error(t, err, "no URL")
+	_, err = source.New(source.Options{URL: "ssh://git@example.com/repo", Auth: source.Auth{SSHKeyFile: "k"}})
+	assert.ErrorContains(t, err, "known_hosts")
+}
+
+func TestSignatureVerification(t *testing.T) {
+	trusted, err := openpgp.NewEntity("trusted", "", "trusted@localhost", nil)
+	require.NoError(t, err)
+	other, err := openpgp.NewEntity("other", "", "other@localhost", nil)
+	require.NoError(t, err)
+	keyFile := filepath.Join(t.TempDir(), "trusted.asc")
+	require.NoError(t, os.WriteFile(keyFile, armoredPublic(t, trusted), 0o600))
+	verifier, err := source.NewOpenPGPVerifier(keyFile)
+	require.NoError(t, err)
+
+	tests := []struct {
+		name  string
+		key   *openpgp.Entity
+		valid bool
+	}{
+		{"head signed by a trusted key is exposed", trusted, true},
+		{"unsigned head is refused", nil, false},
+		{"head signed by another key is refused", other, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			repo := newTestRepo(t)
+			repo.commit(map[string]string{"f": "x"}, tt.key)
+			src, err := source.New(source.Options{URL: repo.url(), Verifier: verifier})
+			require.NoError(t, err)
+			snap, _, err := src.Get(context.Background())
+			if tt.valid {
+				require.NoError(t, err)
+				assert.Contains(t, snap.FS, "f")
+				return
+			}
+			assert.ErrorIs(t, err, source.ErrSignatureInvalid)
+			assert.Nil(t, snap)
+			_, fetched, err := src.Get(context.Background())
+			assert.ErrorIs(t, err, source.ErrSignatureInvalid, "still refused")
+			assert.False(t, fetched, "a refused head is not fetched again")
+		})
+	}
+}
+
+func armoredPublic(t *testing.T, e *openpgp.Entity) []byte {
+	t.Helper()
+	var b bytes.Buffer
+	w, err := armor.Encode(&b, openpgp.PublicKeyType, nil)
+	require.NoError(t, err)
+	require.NoError(t, e.Serialize(w))
+	require.NoError(t, w.Close())
+	return b.Bytes()
+}
+
+func keys(s *source.Snapshot) []string {
+	var out []string
+	for k := range s.FS {
+		out = append(out, k)
+	}
+	return out
+}
+
+func TestGetFollowsARewrittenBranch(t *testing.T) {
+	repo := newTestRepo(t)
+	repo.commit(map[string]string{"clusters/c1/app/a.yaml": "old\n"}, nil)
+	src, err := source.New(source.Options{URL: repo.url(), Dir: "clusters/c1/app"})
+	require.NoError(t, err)
+	_, _, err = src.Get(context.Background())
+	require.NoError(t, err)
+
+	// Rewrite history: main now points at an unrelated root commit, as after
+	// a force push of a rebuilt repository.
+	out, err := exec.Command("git", "-C", repo.dir, "checkout", "-q", "--orphan", "rewritten").CombinedOutput()
+	require.NoError(t, err, string(out))
+	rewritten := repo.commit(map[string]string{"clusters/c1/app/a.yaml": "new\n"}, nil)
+	require.NoError(t, repo.repo.Storer.SetReference(plumbing.NewHashReference(plumbing.NewBranchReferenceName("main"), rewritten)))
+
+	snap, fetched, err := src.Get(context.Background())
+	require.NoError(t, err)
+	assert.True(t, fetched)
+	assert.Equal(t, rewritten, snap.Revision.Hash)
+	assert.Equal(t, "new\n", string(snap.FS["clusters/c1/app/a.yaml"].Data))
+}
+
+func writeFile(p, content string) error { return os.WriteFile(p, []byte(content), 0o600) }

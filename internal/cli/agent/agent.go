@@ -1,0 +1,146 @@
+// Package agent implements `bindsync agent`: the app-cluster loop that pulls
+// the state repository and applies the bound CRDs (see internal/agent).
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/go-logr/logr"
+	"github.com/go-logr/logr/funcr"
+	"github.com/spf13/cobra"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	ctrl "sigs.k8s.io/controller-runtime"
+
+	"github.com/bindsync/bindsync/internal/agent"
+	"github.com/bindsync/bindsync/internal/agent/source"
+)
+
+// flags of `bindsync agent`.
+type flags struct {
+	kubeconfig, controlPlaneKubeconfig string
+	cluster, repo, branch, path        string
+	interval, retryInterval            time.Duration
+	auth                               source.Auth
+	verifyKeys                         []string
+	webhookAddr, webhookSecretFile     string
+	metricsAddr, probeAddr             string
+	leaderElect                        bool
+	leaderElectionNamespace            string
+	waitEstablished                    time.Duration
+}
+
+// NewCommand returns the agent command.
+func NewCommand(stdout, stderr io.Writer) *cobra.Command {
+	f := &flags{}
+	cmd := &cobra.Command{
+		Use:   "agent --kubeconfig FILE --cluster NAME --repo URL",
+		Short: "Pull the state repository and apply the bound CRDs in this app cluster",
+		Long: `Runs in an app cluster. Polls the state repository's branch (ls-remote; a fetch only when the
+head moved), builds clusters/<cluster>/app with kustomize confined to that folder, applies the
+CustomResourceDefinitions that have an APIServiceBinding, refuses and reports everything else, and
+writes each binding's status. Credentials come from files only.`,
+		Example: `  bindsync agent --kubeconfig app.kubeconfig --cluster team-a --repo https://git.example.com/state.git \
+    --password-file /secrets/git-token --interval 1m`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			return run(ctx, f, stderr)
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&f.kubeconfig, "kubeconfig", "", "kubeconfig of the app cluster (default: $KUBECONFIG, then in-cluster)")
+	fl.StringVar(&f.controlPlaneKubeconfig, "control-plane-kubeconfig", "", "kubeconfig of this cluster's ServiceAccount on the control plane, to report back (optional)")
+	fl.StringVar(&f.cluster, "cluster", "", "this app cluster's name in the state repository (required)")
+	fl.StringVar(&f.repo, "repo", "", "URL of the state repository: file://, http(s):// or ssh:// (required)")
+	fl.StringVar(&f.branch, "branch", "main", "branch to follow (the approved branch)")
+	fl.StringVar(&f.path, "path", "", "folder to build (default clusters/<cluster>/app)")
+	fl.DurationVar(&f.interval, "interval", time.Minute, "time between passes, spread by up to 10%")
+	fl.DurationVar(&f.retryInterval, "retry-interval", 0, "time before the next pass after a failed one (default interval/2, at most 30s)")
+	fl.DurationVar(&f.waitEstablished, "wait-established", 30*time.Second, "how long to wait for an applied CRD to be Established")
+	fl.StringVar(&f.auth.Username, "username", "", "http basic auth user (with --password-file; default git)")
+	fl.StringVar(&f.auth.PasswordFile, "password-file", "", "file holding the http basic auth password or token")
+	fl.StringVar(&f.auth.BearerTokenFile, "bearer-token-file", "", "file holding an http bearer token")
+	fl.StringVar(&f.auth.SSHKeyFile, "ssh-key-file", "", "ssh private key file (with --known-hosts-file)")
+	fl.StringVar(&f.auth.KnownHostsFile, "known-hosts-file", "", "ssh known_hosts file")
+	fl.StringSliceVar(&f.verifyKeys, "verify-keys", nil, "trusted key files, armored OpenPGP public keys or SSH public keys (authorized_keys form): when set, a head commit not signed by one of them is not applied (SignatureInvalid)")
+	fl.StringVar(&f.webhookAddr, "webhook-bind-address", "", "address of the push-notification webhook, e.g. :9292 (off when empty)")
+	fl.StringVar(&f.webhookSecretFile, "webhook-secret-file", "", "file holding the webhook's HMAC-SHA256 secret")
+	fl.StringVar(&f.metricsAddr, "metrics-bind-address", ":8080", "address of /metrics (0 disables)")
+	fl.StringVar(&f.probeAddr, "health-probe-bind-address", ":8081", "address of /healthz and /readyz")
+	fl.BoolVar(&f.leaderElect, "leader-elect", false, "elect a leader so two replicas never sync at once")
+	fl.StringVar(&f.leaderElectionNamespace, "leader-election-namespace", "", "namespace of the leader election lease (default: the pod's)")
+	return cmd
+}
+
+func run(ctx context.Context, f *flags, stderr io.Writer) error {
+	if f.cluster == "" || f.repo == "" {
+		return errors.New("agent: --cluster and --repo are required")
+	}
+	cfg, err := loadConfig(f.kubeconfig)
+	if err != nil {
+		return err
+	}
+	log := funcr.New(func(prefix, args string) { fmt.Fprintln(stderr, prefix, args) }, funcr.Options{})
+	ctrl.SetLogger(log)
+	opts, src, err := sourceFor(f)
+	if err != nil {
+		return err
+	}
+	if f.controlPlaneKubeconfig != "" {
+		cp, err := clientcmd.BuildConfigFromFlags("", f.controlPlaneKubeconfig)
+		if err != nil {
+			return fmt.Errorf("agent: --control-plane-kubeconfig: %w", err)
+		}
+		opts.ControlPlane = cp
+	}
+	mgr, _, err := agent.NewManager(cfg, src, opts, agent.RunOptions{
+		Interval: f.interval, RetryInterval: f.retryInterval,
+		MetricsBindAddress: f.metricsAddr, HealthProbeBindAddress: f.probeAddr,
+		LeaderElection: f.leaderElect, LeaderElectionNamespace: f.leaderElectionNamespace,
+		Webhook: agent.WebhookOptions{Addr: f.webhookAddr, SecretFile: f.webhookSecretFile},
+	})
+	if err != nil {
+		return err
+	}
+	log.Info("agent starting", "cluster", f.cluster, "repo", f.repo, "branch", f.branch, "path", opts.Path)
+	return mgr.Start(logr.NewContext(ctx, log))
+}
+
+// sourceFor builds the agent's options and source from the flags.
+func sourceFor(f *flags) (agent.Options, *source.Source, error) {
+	opts := agent.Options{Cluster: f.cluster, Path: f.path, WaitEstablished: f.waitEstablished}
+	if err := opts.Validate(); err != nil {
+		return opts, nil, err
+	}
+	so := source.Options{URL: f.repo, Branch: f.branch, Dir: opts.Path, Auth: f.auth}
+	if len(f.verifyKeys) > 0 {
+		v, err := source.NewVerifier(f.verifyKeys...)
+		if err != nil {
+			return opts, nil, err
+		}
+		so.Verifier = v
+	}
+	src, err := source.New(so)
+	return opts, src, err
+}
+
+// loadConfig reads --kubeconfig, else $KUBECONFIG and the default rules,
+// else the in-cluster config.
+func loadConfig(path string) (*rest.Config, error) {
+	rules := clientcmd.NewDefaultClientConfigLoadingRules()
+	rules.ExplicitPath = path
+	cfg, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{}).ClientConfig()
+	if err != nil {
+		return nil, fmt.Errorf("agent: kubeconfig: %w", err)
+	}
+	return cfg, nil
+}

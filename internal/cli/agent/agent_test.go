@@ -1,0 +1,42 @@
+package agent_test
+
+import (
+	"bytes"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+
+	"github.com/bindsync/bindsync/internal/cli/app"
+	_ "github.com/bindsync/bindsync/internal/testutil/golden" // go test ./... -update
+)
+
+func TestAgentCommandRefusesIncompleteFlags(t *testing.T) {
+	tests := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"no cluster", []string{"agent", "--repo", "file:///tmp/x"}, "--cluster and --repo are required"},
+		{"no repo", []string{"agent", "--cluster", "c1"}, "--cluster and --repo are required"},
+		{"a secret as a flag value is not a flag", []string{"agent", "--password", "hunter2"}, "unknown flag: --password"},
+		{"webhook without secret", []string{"agent", "--cluster", "c1", "--repo", "file:///tmp/x", "--kubeconfig", "testdata/kubeconfig",
+			"--webhook-bind-address", "127.0.0.1:0", "--metrics-bind-address", "0", "--health-probe-bind-address", "0"}, "needs --webhook-secret-file"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var out, errb bytes.Buffer
+			code := app.Run(tt.args, &out, &errb)
+			assert.NotEqual(t, 0, code)
+			assert.Contains(t, errb.String(), tt.want)
+		})
+	}
+}
+
+func TestAgentCommandIsListed(t *testing.T) {
+	var out, errb bytes.Buffer
+	assert.Equal(t, 0, app.Run([]string{"agent", "--help"}, &out, &errb))
+	for _, flag := range []string{"--kubeconfig", "--cluster", "--repo", "--branch", "--interval", "--path", "--control-plane-kubeconfig",
+		"--webhook-bind-address", "--webhook-secret-file", "--verify-keys", "--password-file", "--bearer-token-file", "--ssh-key-file"} {
+		assert.Contains(t, out.String(), flag)
+	}
+}

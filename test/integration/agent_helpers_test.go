@@ -1,0 +1,258 @@
+package integration
+
+import (
+	"context"
+	"crypto/sha256"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ProtonMail/go-crypto/openpgp"
+	gogit "github.com/go-git/go-git/v5"
+	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/object"
+	"github.com/stretchr/testify/require"
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/client-go/tools/record"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/bindsync/bindsync/api/v1alpha1"
+	"github.com/bindsync/bindsync/internal/agent"
+	"github.com/bindsync/bindsync/internal/agent/source"
+	"github.com/bindsync/bindsync/internal/render"
+	"github.com/bindsync/bindsync/internal/testenv"
+)
+
+// stateRepo is a state repository on disk that a test commits to and an
+// agent reads over file://.
+type stateRepo struct {
+	t    *testing.T
+	dir  string
+	repo *gogit.Repository
+}
+
+func newStateRepo(t *testing.T) *stateRepo {
+	t.Helper()
+	dir := t.TempDir()
+	repo, err := gogit.PlainInitWithOptions(dir, &gogit.PlainInitOptions{
+		InitOptions: gogit.InitOptions{DefaultBranch: plumbing.NewBranchReferenceName("main")},
+	})
+	require.NoError(t, err)
+	return &stateRepo{t: t, dir: dir, repo: repo}
+}
+
+func (r *stateRepo) url() string { return "file://" + r.dir }
+
+// commit makes the repository's files exactly files (path -> content) and
+// commits them; it returns the revision as the agent names it.
+func (r *stateRepo) commit(files map[string]string) string {
+	r.t.Helper()
+	return r.commitSigned(files, nil)
+}
+
+// commitSigned is commit with an OpenPGP signature by key (nil: unsigned).
+func (r *stateRepo) commitSigned(files map[string]string, key *openpgp.Entity) string {
+	r.t.Helper()
+	wt, err := r.repo.Worktree()
+	require.NoError(r.t, err)
+	entries, err := os.ReadDir(r.dir)
+	require.NoError(r.t, err)
+	for _, e := range entries {
+		if e.Name() != ".git" {
+			require.NoError(r.t, os.RemoveAll(filepath.Join(r.dir, e.Name())))
+		}
+	}
+	for p, c := range files {
+		full := filepath.Join(r.dir, p)
+		require.NoError(r.t, os.MkdirAll(filepath.Dir(full), 0o755))
+		require.NoError(r.t, os.WriteFile(full, []byte(c), 0o644))
+	}
+	require.NoError(r.t, wt.AddWithOptions(&gogit.AddOptions{All: true}))
+	h, err := wt.Commit("state", &gogit.CommitOptions{
+		Author: &object.Signature{Name: "bindsync", Email: "bindsync@localhost", When: time.Now()}, AllowEmptyCommits: true,
+		SignKey: key,
+	})
+	require.NoError(r.t, err)
+	return "main@sha1:" + h.String()
+}
+
+// testKind is one CRD of a test, kind <Kind> in group <group>.
+type testKind struct {
+	plural, kind, group string
+	// fields are the spec properties of the schema (name -> type).
+	fields map[string]string
+}
+
+func (k testKind) name() string { return k.plural + "." + k.group }
+
+// crdFile renders the CRD as render writes it into an app folder: no
+// cluster labels (the kustomization adds them), a schema-hash annotation.
+func (k testKind) crdFile() string {
+	var props strings.Builder
+	names := make([]string, 0, len(k.fields))
+	for f := range k.fields {
+		names = append(names, f)
+	}
+	sort.Strings(names)
+	for _, f := range names {
+		fmt.Fprintf(&props, "                %s: {type: %s}\n", f, k.fields[f])
+	}
+	body := fmt.Sprintf(`spec:
+  group: %s
+  scope: Namespaced
+  names: {plural: %s, singular: %s, kind: %s, listKind: %sList}
+  versions:
+  - name: v1
+    served: true
+    storage: true
+    schema:
+      openAPIV3Schema:
+        type: object
+        properties:
+          spec:
+            type: object
+            properties:
+%s`, k.group, k.plural, strings.ToLower(k.kind), k.kind, k.kind, props.String())
+	return fmt.Sprintf(`apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata:
+  name: %s
+  annotations:
+    %s: %s
+%s`, k.name(), v1alpha1.SchemaHashAnnotation, k.hash(), body)
+}
+
+// hash stands for the schema hash render computes: it changes with the schema.
+func (k testKind) hash() string {
+	names := make([]string, 0, len(k.fields))
+	for f, typ := range k.fields {
+		names = append(names, f+"="+typ)
+	}
+	sort.Strings(names)
+	return fmt.Sprintf("%x", sha256.Sum256([]byte(k.name()+strings.Join(names, ","))))
+}
+
+// appFolder returns the files of clusters/<cluster>/app holding kinds, laid
+// out as render lays it out, plus extra files listed as resources.
+func appFolder(cluster string, kinds []testKind, extra map[string]string) map[string]string {
+	dir := render.AppDir(cluster)
+	files := map[string]string{}
+	var resources []string
+	for _, k := range kinds {
+		p := "crds/" + k.name() + ".yaml"
+		files[dir+"/"+p] = k.crdFile()
+		resources = append(resources, p)
+	}
+	for p, c := range extra {
+		files[dir+"/"+p] = c
+		resources = append(resources, p)
+	}
+	sort.Strings(resources)
+	files[dir+"/kustomization.yaml"] = fmt.Sprintf(`apiVersion: kustomize.config.k8s.io/v1beta1
+kind: Kustomization
+labels:
+- pairs:
+    bindsync.io/cluster: %s
+    bindsync.io/managed: "true"
+resources:
+- %s
+`, cluster, strings.Join(resources, "\n- "))
+	return files
+}
+
+// agentUnderTest is an Agent on an app cluster reading repo, with its
+// API requests and fetches counted.
+type agentUnderTest struct {
+	*agent.Agent
+	src     *source.Source
+	writes  *writeCounter
+	events  *record.FakeRecorder
+	cluster string
+}
+
+func newTestAgent(t *testing.T, app *testenv.Cluster, repo *stateRepo, cluster string) *agentUnderTest {
+	t.Helper()
+	src, err := source.New(source.Options{URL: repo.url(), Dir: render.AppDir(cluster)})
+	require.NoError(t, err)
+	counter := &writeCounter{}
+	cfg := counter.wrap(app.Config)
+	c, err := client.New(cfg, client.Options{Scheme: testenv.Scheme()})
+	require.NoError(t, err)
+	events := record.NewFakeRecorder(100)
+	a, err := agent.New(cfg, c, src, agent.Options{Cluster: cluster, WaitEstablished: 30 * time.Second, Events: events})
+	require.NoError(t, err)
+	return &agentUnderTest{Agent: a, src: src, writes: counter, events: events, cluster: cluster}
+}
+
+// createBinding creates an APIServiceBinding for kind.
+func createBinding(ctx context.Context, t *testing.T, app *testenv.Cluster, name string, policy v1alpha1.DeletionPolicy) {
+	t.Helper()
+	b := &v1alpha1.APIServiceBinding{ObjectMeta: metav1.ObjectMeta{Name: name}, Spec: v1alpha1.APIServiceBindingSpec{DeletionPolicy: policy}}
+	require.NoError(t, app.Client.Create(ctx, b))
+}
+
+func getBinding(ctx context.Context, t *testing.T, app *testenv.Cluster, name string) *v1alpha1.APIServiceBinding {
+	t.Helper()
+	var b v1alpha1.APIServiceBinding
+	require.NoError(t, app.Client.Get(ctx, client.ObjectKey{Name: name}, &b))
+	return &b
+}
+
+// condition returns a binding's condition of that type, nil when absent.
+func condition(b *v1alpha1.APIServiceBinding, typ string) *metav1.Condition {
+	return meta.FindStatusCondition(b.Status.Conditions, typ)
+}
+
+func getCRD(ctx context.Context, t *testing.T, app *testenv.Cluster, name string) (*apiextensionsv1.CustomResourceDefinition, error) {
+	t.Helper()
+	var crd apiextensionsv1.CustomResourceDefinition
+	err := app.Client.Get(ctx, client.ObjectKey{Name: name}, &crd)
+	return &crd, err
+}
+
+// setupAgentTest starts an app cluster of the test's own, with bindsync's
+// CRDs: an agent owns every APIServiceBinding of its cluster, so two agents
+// must not share one API server.
+func setupAgentTest(t *testing.T) (context.Context, *testenv.Cluster) {
+	t.Helper()
+	app := testenv.Start(t, testenv.AppName)
+	ctx := testContext(t)
+	names := installBindsyncCRDs(ctx, t, app)
+	require.NoError(t, app.WaitEstablished(ctx, names...))
+	return ctx, app
+}
+
+type (
+	corev1Namespace          = corev1.Namespace
+	rbacv1ClusterRoleBinding = rbacv1.ClusterRoleBinding
+)
+
+func testenvDecode(yaml string) ([]*unstructured.Unstructured, error) {
+	return testenv.DecodeObjects([]byte(yaml))
+}
+
+// deleteBindingNow deletes a binding without the agent (its finalizer
+// dropped), so the next case of a test starts clean.
+func deleteBindingNow(ctx context.Context, t *testing.T, app *testenv.Cluster, name string) {
+	t.Helper()
+	b := getBinding(ctx, t, app, name)
+	patch := client.MergeFrom(b.DeepCopy())
+	b.Finalizers = nil
+	require.NoError(t, app.Client.Patch(ctx, b, patch))
+	require.NoError(t, client.IgnoreNotFound(app.Client.Delete(ctx, b)))
+}
+
+func clientKey(name string) client.ObjectKey { return client.ObjectKey{Name: name} }
+
+func findCondition(conds []metav1.Condition, typ string) *metav1.Condition {
+	return meta.FindStatusCondition(conds, typ)
+}
