@@ -30,7 +30,8 @@ names=()
 cleanup() {
   local rc=$? i
   trap - EXIT INT TERM
-  if [ "$rc" -ne 0 ] && [ "${#pids[@]}" -gt 0 ]; then
+  # On failure (not on Ctrl-C), the processes' last words say why.
+  if [ "$rc" -ne 0 ] && [ "$rc" -ne 130 ] && [ "${#pids[@]}" -gt 0 ]; then
     for log in backend.log agent.log; do
       [ -s "$log" ] && { printf '\n--- last lines of %s\n' "$log"; tail -n 15 "$log"; }
     done
