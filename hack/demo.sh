@@ -112,8 +112,26 @@ has_field() { jp "${app[@]}" $crd $pg --jsonpath "{.spec.versions[0].schema.open
 expose_values() { jp "$@" $crd $pg --jsonpath '{.spec.versions[0].schema.openAPIV3Schema.properties.spec.properties.expose.enum}'; }
 main_subject() { git --git-dir state.git log -1 --format=%s main 2>/dev/null; }
 
-# --- the journey commands. Until `bindsync cluster add|bind|approve|status|log`
-# exist, these do what they will do with devenv and git.
+# --- the journey commands: `bindsync cluster add|bind|approve|status|log`;
+# a bindsync without them (older than the journey commands) gets the same
+# steps done with devenv and git.
+if "$bindsync" cluster add --help >/dev/null 2>&1; then
+  cluster_add() {
+    show "$bindsync" cluster add "$1" "${cp_[@]}" -o "$1.kubeconfig"
+    agent_report=(--control-plane-kubeconfig "$work/$1.kubeconfig")
+  }
+  bind() {
+    show "$bindsync" bind "$1" "${app[@]}" --control-plane-kubeconfig team-a.kubeconfig --timeout "${timeout}s"
+  }
+  approve() {
+    show "$bindsync" approve "$1" --repo "$work/state.git" --approver "Platform Operator <operator@example.com>"
+  }
+  status() {
+    wait_for "every export in sync (bindsync status --check exits 0)" "$bindsync" status "${cp_[@]}" --check
+    show "$bindsync" status "${cp_[@]}"
+  }
+  log() { show "$bindsync" log --repo "$work/state.git"; }
+else
 cluster_add() {
   show "$devenv" apply "${cp_[@]}" - 2>&1 <<EOF | sed 's/^/  /'
 apiVersion: bindsync.io/v1alpha1
@@ -152,6 +170,8 @@ status() {
 log() {
   show git --git-dir state.git log --first-parent --format='%h %s%n%(trailers:only,unfold)' main | sed 's/^/  /'
 }
+fi
+agent_report=()
 
 "$bindsync" version | sed 's/^/  /'
 
@@ -185,7 +205,7 @@ cluster_add team-a
 
 step "start the agent in the app cluster; it reads the state repository over file://"
 start agent "$bindsync" agent "${app[@]}" --cluster team-a --repo "file://$work/state.git" --interval "$interval" \
-  --metrics-bind-address 0 --health-probe-bind-address 0
+  --metrics-bind-address 0 --health-probe-bind-address 0 ${agent_report[@]+"${agent_report[@]}"}
 
 step "a developer binds PostgreSQL into the app cluster (bindsync bind postgresql)"
 bind postgresql
