@@ -9,8 +9,10 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -46,16 +48,23 @@ const (
 // journey is one installation: a control plane, an app cluster, a bare
 // state repository, the backend and the agent as processes.
 type journey struct {
-	t           *testing.T
-	ctx         context.Context
-	cp, app     *testenv.Cluster
-	bin         string
-	dir         string // the test's folder
-	remote      string // the bare state repository
-	backend     *process
-	agent       *process
-	clusterNS   string
-	mainHistory []string // main's first-parent subjects as the test saw them grow
+	t            *testing.T
+	ctx          context.Context
+	cp, app      *testenv.Cluster
+	bin          string
+	dir          string // the test's folder
+	remote       string // the bare state repository
+	backend      *process
+	agent        *process
+	clusterNS    string
+	cpKubeconfig string
+	// cli says whether the binary has the journey commands (cluster add,
+	// bind, approve, status, log); without them the test does their steps
+	// through the API and git.
+	cli bool
+	// agentKubeconfig is the kubeconfig `cluster add` wrote for the
+	// cluster's agent ("" without the CLI).
+	agentKubeconfig string
 }
 
 func TestIntegrationEndToEndJourney(t *testing.T) {
@@ -68,9 +77,13 @@ func TestIntegrationEndToEndJourney(t *testing.T) {
 			Resources:          []v1alpha1.GroupResource{{Group: "anynines.com", Resource: "postgresqlinstances"}},
 			SchemaUpdatePolicy: v1alpha1.SchemaUpdatePolicy("NonBreaking"), Approval: v1alpha1.ApprovalPolicy("Automatic")}})
 	j.clusterAdd()
-	j.agent = startProcess(t, "agent", j.bin, "agent", "--kubeconfig", j.app.WriteKubeconfig(t), "--cluster", cluster,
-		"--repo", "file://"+j.remote, "--interval", "1s", "--retry-interval", "1s",
-		"--metrics-bind-address", "0", "--health-probe-bind-address", "0")
+	agentArgs := []string{j.bin, "agent", "--kubeconfig", j.app.WriteKubeconfig(t), "--cluster", cluster,
+		"--repo", "file://" + j.remote, "--interval", "1s", "--retry-interval", "1s",
+		"--metrics-bind-address", "0", "--health-probe-bind-address", "0"}
+	if j.agentKubeconfig != "" {
+		agentArgs = append(agentArgs, "--control-plane-kubeconfig", j.agentKubeconfig)
+	}
+	j.agent = startProcess(t, "agent", agentArgs...)
 
 	// The developer binds PostgreSQL and creates an instance.
 	j.bind()
@@ -151,6 +164,37 @@ func TestIntegrationEndToEndJourney(t *testing.T) {
 		j.waitInSync("the binding is at the merge")
 	})
 
+	j.step("status and log tell the story", func(t *testing.T) {
+		if !j.cli {
+			t.Skip("this bindsync has no status and log commands")
+		}
+		j.eventually("bindsync status --check: every export in sync", func() (bool, string) {
+			out, err := exec.Command(j.bin, "status", "--kubeconfig", j.cpKubeconfig, "--check").CombinedOutput()
+			return err == nil, string(out)
+		})
+		var fleet []struct {
+			Cluster, Export, MainSchema, AgentSchema string
+			InSync                                   bool
+		}
+		require.NoError(t, json.Unmarshal([]byte(run(t, j.dir, j.bin, "status", "--kubeconfig", j.cpKubeconfig, "-o", "json")), &fleet))
+		require.Len(t, fleet, 1)
+		assert.Equal(t, cluster, fleet[0].Cluster)
+		assert.Equal(t, pgCRD, fleet[0].Export)
+		assert.True(t, fleet[0].InSync)
+		assert.Equal(t, fleet[0].MainSchema, j.binding().Status.BoundSchemaHash, "main's schema is the one the app cluster has")
+
+		var entries []struct{ Cause, Approval, ApprovedBy, Subject string }
+		require.NoError(t, json.Unmarshal([]byte(run(t, j.dir, j.bin, "log", "--repo", j.remote, "--cluster", cluster, "-o", "json")), &entries))
+		var causes []string
+		for _, e := range entries {
+			causes = append(causes, e.Cause)
+		}
+		assert.Equal(t, []string{"bind"}, slices.DeleteFunc(slices.Clone(causes), func(c string) bool { return c != "bind" }),
+			"one bind in the cluster's log: %q", causes)
+		all := run(t, j.dir, j.bin, "log", "--repo", j.remote, "-o", "json")
+		assert.Contains(t, all, "Platform Operator <operator@example.com>", "the log names who approved the held change")
+	})
+
 	j.step("nothing is lost", func(t *testing.T) {
 		assert.True(t, j.instanceExists(instance), "the PostgresqlInstance made before every outage is still there")
 		subjects := j.subjects()
@@ -213,9 +257,12 @@ func newJourney(t *testing.T) *journey {
 	require.NoError(t, <-built)
 
 	j := &journey{t: t, ctx: ctx, cp: cp, app: app, bin: bin, dir: dir,
-		remote: filepath.Join(dir, "state.git"), clusterNS: v1alpha1.ClusterNamespace(cluster)}
+		remote: filepath.Join(dir, "state.git"), clusterNS: v1alpha1.ClusterNamespace(cluster),
+		cpKubeconfig: cp.WriteKubeconfig(t),
+		cli:          exec.Command(bin, "cluster", "add", "--help").Run() == nil}
+	t.Logf("journey commands in the binary: %v", j.cli)
 	run(t, "", "git", "init", "-q", "--bare", "-b", "main", j.remote)
-	j.backend = startProcess(t, "backend", bin, "backend", "--kubeconfig", cp.WriteKubeconfig(t),
+	j.backend = startProcess(t, "backend", bin, "backend", "--kubeconfig", j.cpKubeconfig,
 		"--repo", "file://"+j.remote, "--data-dir", filepath.Join(dir, "backend"), "--interval", "1s",
 		"--leader-elect=false", "--metrics-bind-address", "0", "--health-probe-bind-address", "0")
 	return j
@@ -224,7 +271,13 @@ func newJourney(t *testing.T) *journey {
 // clusterAdd onboards the app cluster: the AppCluster, then its namespace,
 // which the backend creates.
 func (j *journey) clusterAdd() {
-	j.create(j.cp, &v1alpha1.AppCluster{ObjectMeta: metav1.ObjectMeta{Name: cluster}})
+	if j.cli {
+		j.agentKubeconfig = filepath.Join(j.dir, cluster+".kubeconfig")
+		run(j.t, j.dir, j.bin, "cluster", "add", cluster, "--kubeconfig", j.cpKubeconfig, "-o", j.agentKubeconfig)
+		require.FileExists(j.t, j.agentKubeconfig)
+	} else {
+		j.create(j.cp, &v1alpha1.AppCluster{ObjectMeta: metav1.ObjectMeta{Name: cluster}})
+	}
 	j.eventually("the backend created namespace "+j.clusterNS, func() (bool, string) {
 		err := j.cp.Client.Get(j.ctx, client.ObjectKey{Name: j.clusterNS}, &corev1.Namespace{})
 		return err == nil, fmt.Sprint(err)
@@ -235,8 +288,13 @@ func (j *journey) clusterAdd() {
 // cluster, and checks that every side agrees on the revision and schema.
 func (j *journey) bind() {
 	t := j.t
-	j.create(j.cp, &v1alpha1.APIServiceExportRequest{ObjectMeta: metav1.ObjectMeta{Name: request, Namespace: j.clusterNS},
-		Spec: v1alpha1.APIServiceExportRequestSpec{TemplateRef: v1alpha1.TemplateReference{Name: template}}})
+	if j.cli {
+		run(t, j.dir, j.bin, "bind", template, "--kubeconfig", j.app.WriteKubeconfig(t),
+			"--control-plane-kubeconfig", j.agentKubeconfig, "--timeout", waitLimit.String())
+	} else {
+		j.create(j.cp, &v1alpha1.APIServiceExportRequest{ObjectMeta: metav1.ObjectMeta{Name: request, Namespace: j.clusterNS},
+			Spec: v1alpha1.APIServiceExportRequestSpec{TemplateRef: v1alpha1.TemplateReference{Name: template}}})
+	}
 	j.eventually("the request is Ready", func() (bool, string) {
 		c := condition(j.request().Status.Conditions, v1alpha1.ReadyCondition)
 		return c.Status == metav1.ConditionTrue, c.Reason + ": " + c.Message
@@ -248,7 +306,9 @@ func (j *journey) bind() {
 	assert.Contains(t, trailers, "Bindsync-Request-UID: "+string(q.UID))
 	require.Len(t, q.Status.Exports, 1)
 
-	j.create(j.app, &v1alpha1.APIServiceBinding{ObjectMeta: metav1.ObjectMeta{Name: pgCRD}})
+	if !j.cli {
+		j.create(j.app, &v1alpha1.APIServiceBinding{ObjectMeta: metav1.ObjectMeta{Name: pgCRD}})
+	}
 	j.waitInSync("the binding is Ready")
 	b := j.binding()
 	assert.Equal(t, q.Status.Exports[0].SchemaHash, b.Status.BoundSchemaHash, "the app cluster has the schema main holds")
@@ -261,6 +321,10 @@ func (j *journey) bind() {
 // approve merges a held branch into main with git, as a human would without
 // a forge, and pushes it.
 func (j *journey) approve(branch string) {
+	if j.cli {
+		run(j.t, j.dir, j.bin, "approve", branch, "--repo", j.remote, "--approver", "Platform Operator <operator@example.com>")
+		return
+	}
 	work := filepath.Join(j.dir, "approve")
 	run(j.t, "", "git", "clone", "-q", j.remote, work)
 	run(j.t, work, "git", "merge", "-q", "--no-ff", "-m", "approve "+branch, "origin/"+branch)
