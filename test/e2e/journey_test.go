@@ -191,8 +191,10 @@ func TestIntegrationEndToEndJourney(t *testing.T) {
 		}
 		assert.Equal(t, []string{"bind"}, slices.DeleteFunc(slices.Clone(causes), func(c string) bool { return c != "bind" }),
 			"one bind in the cluster's log: %q", causes)
-		all := run(t, j.dir, j.bin, "log", "--repo", j.remote, "-o", "json")
-		assert.Contains(t, all, "Platform Operator <operator@example.com>", "the log names who approved the held change")
+		require.NoError(t, json.Unmarshal([]byte(run(t, j.dir, j.bin, "log", "--repo", j.remote, "-o", "json")), &entries))
+		require.NotEmpty(t, entries)
+		assert.Equal(t, "Platform Operator <operator@example.com>", entries[0].ApprovedBy, "the newest entry is the approval, naming who approved")
+		assert.Equal(t, "merged", entries[0].Approval)
 	})
 
 	j.step("nothing is lost", func(t *testing.T) {
