@@ -84,8 +84,11 @@ $(ETCD): hack/tools/etcd/go.mod hack/tools/etcd/go.sum
 	@mkdir -p $(TESTBIN)
 	cd $(TOOLS)/etcd && $(GO) build -trimpath -o $@ go.etcd.io/etcd/server/v3
 
-demo: build ## render the example control plane into a state repo and show it
-	BINDSYNC=$(BIN)/bindsync ./hack/demo.sh
+# The demo starts the test API servers (hack/devenv) and runs the backend and
+# the agent as real processes; see hack/demo.sh.
+demo: build testbin ## the whole journey with real processes: bind, a compatible change, a held breaking change, approve
+	$(GO) build -o $(BIN)/devenv ./hack/devenv
+	BIN=$(BIN) ./hack/demo.sh
 
 bench: ## benchmarks: render at scale, schema comparison
 	$(GO) test -run '^$$' -bench . -benchmem ./internal/...
