@@ -16,6 +16,8 @@ import (
 	"github.com/bindsync/bindsync/internal/cli/exitcode"
 	"github.com/bindsync/bindsync/internal/git"
 	"github.com/bindsync/bindsync/internal/render"
+
+	_ "github.com/bindsync/bindsync/internal/testutil/golden" // accepts -update like every test package
 )
 
 func TestCheckBranchAcceptsOnlyBindsyncBranches(t *testing.T) {

@@ -9,6 +9,8 @@ import (
 	"github.com/stretchr/testify/require"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
+
+	_ "github.com/bindsync/bindsync/internal/testutil/golden" // accepts -update like every test package
 )
 
 func TestKubeconfigIsTheServiceAccountsInItsNamespace(t *testing.T) {

@@ -8,6 +8,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	_ "github.com/bindsync/bindsync/internal/testutil/golden" // accepts -update like every test package
 )
 
 const twoContexts = `apiVersion: v1

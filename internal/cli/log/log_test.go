@@ -11,6 +11,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/bindsync/bindsync/internal/git"
+
+	_ "github.com/bindsync/bindsync/internal/testutil/golden" // accepts -update like every test package
 )
 
 var when = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)

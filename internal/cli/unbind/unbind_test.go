@@ -6,6 +6,8 @@ import (
 	"github.com/stretchr/testify/assert"
 
 	"github.com/bindsync/bindsync/api/v1alpha1"
+
+	_ "github.com/bindsync/bindsync/internal/testutil/golden" // accepts -update like every test package
 )
 
 func TestPolicySaysWhatHappensToTheCRD(t *testing.T) {
