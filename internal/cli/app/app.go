@@ -12,10 +12,16 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/bindsync/bindsync/internal/cli/agent"
+	"github.com/bindsync/bindsync/internal/cli/approve"
 	"github.com/bindsync/bindsync/internal/cli/backend"
+	"github.com/bindsync/bindsync/internal/cli/bind"
 	"github.com/bindsync/bindsync/internal/cli/check"
+	"github.com/bindsync/bindsync/internal/cli/cluster"
 	"github.com/bindsync/bindsync/internal/cli/exitcode"
+	logcmd "github.com/bindsync/bindsync/internal/cli/log"
 	"github.com/bindsync/bindsync/internal/cli/render"
+	"github.com/bindsync/bindsync/internal/cli/status"
+	"github.com/bindsync/bindsync/internal/cli/unbind"
 	"github.com/bindsync/bindsync/internal/cli/version"
 )
 
@@ -96,6 +102,12 @@ func NewRootCommand(stdout, stderr io.Writer) *cobra.Command {
 
 // commands lists the constructors of every command word, in help order.
 var commands = []func(stdout, stderr io.Writer) *cobra.Command{
+	cluster.NewCommand,
+	bind.NewCommand,
+	unbind.NewCommand,
+	approve.NewCommand,
+	status.NewCommand,
+	logcmd.NewCommand,
 	render.NewCommand,
 	check.NewCommand,
 	backend.NewCommand,

@@ -81,3 +81,52 @@ func TestVersion(t *testing.T) {
 	assert.Equal(t, 2, code)
 	assert.Equal(t, "bindsync: unknown output format \"yaml\": use text or json\n", stderr)
 }
+
+// TestJourneyCommandsAreListedWithTheirExitCodes: every command of the
+// journey is a command word, and bind documents its exit codes in --help.
+func TestJourneyCommandsAreListedWithTheirExitCodes(t *testing.T) {
+	code, stdout, _ := runAs("bindsync", "--help")
+	require.Equal(t, 0, code)
+	for _, word := range []string{"cluster", "bind", "unbind", "approve", "log", "status", "version"} {
+		assert.Regexp(t, `(?m)^  `+word+` `, stdout, word)
+	}
+	code, stdout, _ = runAs("kubectl-bindsync", "bind", "--help")
+	require.Equal(t, 0, code)
+	for _, line := range []string{"4  TemplateNotFound", "5  approval timed out", "6  rejected", "7  agent not running", "kubectl bindsync bind postgresql"} {
+		assert.Contains(t, stdout, line)
+	}
+	code, stdout, _ = runAs("bindsync", "cluster", "add", "--help")
+	require.Equal(t, 0, code)
+	for _, flag := range []string{"--kubeconfig", "--context", "--token-ttl", "--output", "--timeout"} {
+		assert.Contains(t, stdout, flag)
+	}
+}
+
+// TestJourneyCommandsRefuseBadInputWithExitCode2 checks flags before any
+// cluster or repository is contacted.
+func TestJourneyCommandsRefuseBadInputWithExitCode2(t *testing.T) {
+	for name, tc := range map[string]struct {
+		args []string
+		want string
+	}{
+		"cluster add needs a name":                 {[]string{"cluster", "add"}, "accepts 1 arg"},
+		"cluster add refuses a bad name":           {[]string{"cluster", "add", "Team_A"}, `cluster name "Team_A"`},
+		"cluster add refuses a too short token":    {[]string{"cluster", "add", "a", "--token-ttl", "1m"}, "--token-ttl"},
+		"bind refuses a bad deletion policy":       {[]string{"bind", "pg", "--deletion-policy", "Keep"}, "--deletion-policy"},
+		"bind refuses an unknown output":           {[]string{"bind", "pg", "-o", "table"}, "json or yaml"},
+		"bind refuses a bad template name":         {[]string{"bind", "PG!"}, `template name "PG!"`},
+		"approve refuses a branch not bindsync's":  {[]string{"approve", "main", "--repo", "."}, "refusing to merge"},
+		"approve needs a repo":                     {[]string{"approve", "bindsync/approve/a/b", "--approver", "A <a@b.c>"}, "--repo is required"},
+		"log refuses an unknown output":            {[]string{"log", "--repo", ".", "-o", "wide"}, "json or yaml"},
+		"status refuses an unknown output":         {[]string{"status", "-o", "wide"}, "json or yaml"},
+		"unbind refuses a bad name":                {[]string{"unbind", "No Such"}, `request name "No Such"`},
+		"status with a missing kubeconfig says so": {[]string{"status", "--kubeconfig", "/nonexistent/kc"}, "/nonexistent/kc"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			code, stdout, stderr := runAs("bindsync", tc.args...)
+			assert.Equal(t, 2, code)
+			assert.Empty(t, stdout)
+			assert.Contains(t, stderr, tc.want)
+		})
+	}
+}

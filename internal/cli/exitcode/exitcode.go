@@ -13,6 +13,26 @@ const (
 	// Unusable means the command could not do its job at all
 	// (unreadable input, YAML that does not parse, bad flags).
 	Unusable = 2
+	// Timeout means a command waited --timeout for something that did not
+	// happen, for a reason none of the codes below names (cluster add: the
+	// backend did not create the cluster's namespace; bind: a binding that
+	// the agent reports as not Ready).
+	Timeout = 3
+	// TemplateNotFound means bind asked for a template the control plane
+	// does not have.
+	TemplateNotFound = 4
+	// ApprovalTimedOut means bind's request waited for approval (a pending
+	// bindsync/approve/ branch) longer than --timeout.
+	ApprovalTimedOut = 5
+	// Rejected means the request was rejected: its approval branch was
+	// deleted without a merge, or its bind commit was reverted on main.
+	Rejected = 6
+	// AgentNotRunning means bind's APIServiceBindings got no status from the
+	// app cluster's agent within --timeout.
+	AgentNotRunning = 7
+	// Conflict means approve found main moved since the branch was built;
+	// the backend rebuilds the branch on main, then approve can run again.
+	Conflict = 8
 )
 
 // Error carries an exit code to app.Run. A nil Err means the command already

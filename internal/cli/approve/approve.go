@@ -1,0 +1,179 @@
+// Package approve implements `bindsync approve`: merge a pending bindsync
+// branch into main, for teams without a forge's pull requests.
+package approve
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/mail"
+	"strings"
+
+	gitconfig "github.com/go-git/go-git/v5/config"
+	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/spf13/cobra"
+
+	"github.com/bindsync/bindsync/internal/backend/plan"
+	"github.com/bindsync/bindsync/internal/cli/exitcode"
+	"github.com/bindsync/bindsync/internal/cli/gitflags"
+	"github.com/bindsync/bindsync/internal/git"
+)
+
+// TrailerApprovedBy names who approved a merge: "Name <email>".
+const TrailerApprovedBy = "Bindsync-Approved-By"
+
+type flags struct {
+	repo     gitflags.Flags
+	approver string
+}
+
+// NewCommand returns `bindsync approve`.
+func NewCommand(stdout, stderr io.Writer) *cobra.Command {
+	f := &flags{}
+	cmd := &cobra.Command{
+		Use:   "approve BRANCH --repo URL|DIR",
+		Short: "Merge a pending bindsync/approve/ or bindsync/schema/ branch into main and push",
+		Long: `approve merges BRANCH, a branch the backend keeps for a change that waits for a
+human (bindsync/approve/<cluster>/<request>: a new binding under Manual approval;
+bindsync/schema/<crd>/<hash>: a breaking schema change), into main and pushes main.
+Any other branch is refused.
+
+The merge commit's parents are main's head and the branch's head, and its tree is the
+branch's tree: the backend builds each branch as one commit on main's head, so that
+tree is main plus the change. When main moved since the branch was built, approve
+refuses: the backend rebuilds the branch on the new main within its --interval; run
+approve again then. The merge commit carries the branch commit's trailers and
+Bindsync-Approved-By (--approver, or git config user.name and user.email). The
+backend sees main holding the change and rolls it out.
+
+Exit codes: 0 merged and pushed; 2 not a bindsync branch, no such branch, no approver,
+or the repository is unreachable; 8 main moved since the branch was built (wait for the
+backend to rebuild it, then approve again).`,
+		Example: `  bindsync approve bindsync/approve/team-a/postgresql --repo https://git.example.com/platform/state.git \
+      --git-username me --git-password-file ~/.git-token
+  bindsync approve bindsync/schema/postgresqlinstances.anynines.com/1a2b3c4d --repo /var/lib/bindsync --approver "Ada <ada@example.com>"`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return run(cmd.Context(), f, args[0], stdout, stderr)
+		},
+	}
+	fl := cmd.Flags()
+	f.repo.Add(fl)
+	fl.StringVar(&f.approver, "approver", "", `who approves, "Name <email>" (default: git config user.name and user.email)`)
+	return cmd
+}
+
+// CheckBranch refuses anything that is not a bindsync approval or schema branch.
+func CheckBranch(branch string) error {
+	for _, p := range []string{plan.ApproveBranchPrefix, plan.SchemaBranchPrefix} {
+		if rest, ok := strings.CutPrefix(branch, p); ok && rest != "" && !strings.Contains(branch, "..") {
+			return nil
+		}
+	}
+	return fmt.Errorf("refusing to merge %q: approve merges only the backend's branches, %s... and %s...",
+		branch, plan.ApproveBranchPrefix, plan.SchemaBranchPrefix)
+}
+
+// Approver parses "Name <email>", or reads git's global user config when s is empty.
+func Approver(s string) (name, email string, err error) {
+	if s != "" {
+		a, err := mail.ParseAddress(s)
+		if err != nil || a.Name == "" {
+			return "", "", fmt.Errorf(`--approver %q is not "Name <email>"`, s)
+		}
+		return a.Name, a.Address, nil
+	}
+	cfg, err := gitconfig.LoadConfig(gitconfig.GlobalScope)
+	if err == nil && cfg.User.Name != "" && cfg.User.Email != "" {
+		return cfg.User.Name, cfg.User.Email, nil
+	}
+	return "", "", errors.New(`who approves? pass --approver "Name <email>" or set git config --global user.name and user.email`)
+}
+
+func run(ctx context.Context, f *flags, branch string, stdout, stderr io.Writer) error {
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	if err := CheckBranch(branch); err != nil {
+		return exitcode.New(exitcode.Unusable, err)
+	}
+	name, email, err := Approver(f.approver)
+	if err != nil {
+		return exitcode.New(exitcode.Unusable, err)
+	}
+	repo, cleanup, err := f.repo.Open(ctx, name, email)
+	if err != nil {
+		return exitcode.New(exitcode.Unusable, err)
+	}
+	defer cleanup()
+	main := f.repo.Branch
+	mainHead, err := repo.Head(main)
+	if err != nil {
+		return exitcode.New(exitcode.Unusable, err)
+	}
+	if mainHead.IsZero() {
+		return exitcode.New(exitcode.Unusable, fmt.Errorf("%s has no branch %s", f.repo.Repo, main))
+	}
+	branches, err := repo.Branches(plan.BranchPrefix)
+	if err != nil {
+		return exitcode.New(exitcode.Unusable, err)
+	}
+	head, ok := branches[branch]
+	if !ok {
+		return exitcode.New(exitcode.Unusable, fmt.Errorf("%s has no branch %s: merged already, rejected, or never pending (see the request's Approved condition)", f.repo.Repo, branch))
+	}
+	merge, err := Merge(repo, main, mainHead, branch, head, name+" <"+email+">")
+	if err != nil {
+		return err
+	}
+	if err := repo.Push(ctx, main, mainHead, merge); err != nil {
+		if errors.Is(err, git.ErrNonFastForward) {
+			return exitcode.New(exitcode.Conflict, fmt.Errorf("%s moved while approving %s: run approve again once the backend rebuilt the branch: %w", main, branch, err))
+		}
+		return exitcode.New(exitcode.Unusable, err)
+	}
+	fmt.Fprintf(stderr, "merged %s into %s and pushed; the backend rolls it out\n", branch, main)
+	fmt.Fprintf(stdout, "%s@sha1:%s\n", main, merge)
+	return nil
+}
+
+// Merge writes the merge commit of branch (at head) into main (at
+// mainHead) with approver in its trailers, without moving any branch.
+func Merge(repo *git.Repo, main string, mainHead plumbing.Hash, branch string, head plumbing.Hash, approver string) (plumbing.Hash, error) {
+	bc, err := repo.CommitInfo(head)
+	if err != nil {
+		return plumbing.ZeroHash, exitcode.New(exitcode.Unusable, err)
+	}
+	if len(bc.Parents) == 0 || bc.Parents[0] != mainHead {
+		base, _ := bc.Message.Get(plan.TrailerBase)
+		if base == "" && len(bc.Parents) > 0 {
+			base = bc.Parents[0].String()
+		}
+		return plumbing.ZeroHash, exitcode.New(exitcode.Conflict, fmt.Errorf(
+			"branch %s was built on %s, but %s is at %s now: the backend rebuilds the branch on %s within its --interval; run approve again then",
+			branch, shortHash(base), main, shortHash(mainHead.String()), main))
+	}
+	msg := git.Message{Subject: "approve: " + bc.Message.Subject, Body: fmt.Sprintf("Merge branch %s into %s.", branch, main)}
+	if b := strings.TrimSpace(bc.Message.Body); b != "" {
+		msg.Body += "\n\n" + b
+	}
+	for _, t := range bc.Message.Trailers {
+		if !strings.EqualFold(t.Key, plan.TrailerBase) {
+			msg.Trailers = append(msg.Trailers, t)
+		}
+	}
+	msg.Trailers = append(msg.Trailers, git.Trailer{Key: TrailerApprovedBy, Value: approver})
+	h, err := repo.MergeCommit([]plumbing.Hash{mainHead, head}, head, msg)
+	if err != nil {
+		return plumbing.ZeroHash, exitcode.New(exitcode.Unusable, err)
+	}
+	return h, nil
+}
+
+func shortHash(h string) string {
+	if len(h) > 12 {
+		return h[:12]
+	}
+	return h
+}

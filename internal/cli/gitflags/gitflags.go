@@ -1,0 +1,82 @@
+// Package gitflags opens the state repository for bindsync's user commands
+// (approve, log) from --repo URL|DIR and the backend's credential-file flags.
+package gitflags
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/spf13/pflag"
+
+	"github.com/bindsync/bindsync/internal/git"
+)
+
+// Flags say where the state repository is and where its credentials are.
+type Flags struct {
+	Repo           string
+	Branch         string
+	Username       string
+	PasswordFile   string
+	TokenFile      string
+	SSHKeyFile     string
+	KnownHostsFile string
+}
+
+// Add registers the flags on fs, named as `bindsync backend` names them.
+func (f *Flags) Add(fs *pflag.FlagSet) {
+	fs.StringVar(&f.Repo, "repo", "", "the state repository: a URL (file://, http(s)://, ssh://) or a local folder (required)")
+	fs.StringVar(&f.Branch, "branch", "main", "the approved branch")
+	fs.StringVar(&f.Username, "git-username", "", "basic-auth user (http) or ssh user")
+	fs.StringVar(&f.PasswordFile, "git-password-file", "", "file holding the basic-auth password")
+	fs.StringVar(&f.TokenFile, "git-bearer-token-file", "", "file holding an http bearer token")
+	fs.StringVar(&f.SSHKeyFile, "git-ssh-key-file", "", "file holding the ssh private key")
+	fs.StringVar(&f.KnownHostsFile, "git-known-hosts-file", "", "known_hosts file for ssh remotes")
+}
+
+// URL is --repo as a URL: a folder becomes file://<absolute folder>.
+func (f *Flags) URL() (string, error) {
+	if f.Repo == "" {
+		return "", fmt.Errorf("--repo is required: the state repository's URL or folder")
+	}
+	if strings.Contains(f.Repo, "://") {
+		return f.Repo, nil
+	}
+	abs, err := filepath.Abs(f.Repo)
+	if err != nil {
+		return "", fmt.Errorf("--repo %s: %w", f.Repo, err)
+	}
+	if _, err := os.Stat(abs); err != nil {
+		return "", fmt.Errorf("--repo %s: no such folder and not a URL", f.Repo)
+	}
+	return "file://" + abs, nil
+}
+
+// Open clones or fetches the repository into a temporary cache and returns
+// it with a cleanup that removes the cache. author is the identity of the
+// commits it writes (empty: bindsync's).
+func (f *Flags) Open(ctx context.Context, authorName, authorEmail string) (*git.Repo, func(), error) {
+	u, err := f.URL()
+	if err != nil {
+		return nil, nil, err
+	}
+	dir, err := os.MkdirTemp("", "bindsync-repo-")
+	if err != nil {
+		return nil, nil, err
+	}
+	cleanup := func() { _ = os.RemoveAll(dir) }
+	repo, err := git.Open(ctx, git.Options{URL: u, Dir: filepath.Join(dir, "cache"), AuthorName: authorName, AuthorEmail: authorEmail,
+		Auth: git.Auth{Username: f.Username, PasswordFile: f.PasswordFile, BearerTokenFile: f.TokenFile,
+			SSHKeyFile: f.SSHKeyFile, KnownHostsFile: f.KnownHostsFile}})
+	if err != nil {
+		cleanup()
+		return nil, nil, err
+	}
+	if err := repo.Fetch(ctx); err != nil {
+		cleanup()
+		return nil, nil, err
+	}
+	return repo, cleanup, nil
+}

@@ -1,0 +1,214 @@
+// Package status implements `bindsync status`: the fleet, each app cluster
+// by each export, and whether its agent applied the schema main holds.
+package status
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/bindsync/bindsync/api/v1alpha1"
+	"github.com/bindsync/bindsync/internal/cli/exitcode"
+	"github.com/bindsync/bindsync/internal/cli/kube"
+)
+
+// Row is one export of one app cluster.
+type Row struct {
+	Cluster  string `json:"cluster"`
+	Export   string `json:"export"`
+	Template string `json:"template,omitempty"`
+	// MainSchema is the schema hash main holds (the export's spec.schemaHash).
+	MainSchema string `json:"mainSchema"`
+	// AgentSchema is the hash the agent reports it applied (as short as it
+	// reports it); empty when it has not reported.
+	AgentSchema string `json:"agentSchema,omitempty"`
+	// AgentRevision is the revision the agent last applied.
+	AgentRevision string `json:"agentRevision,omitempty"`
+	// InSync: the agent applied this export's current schema.
+	InSync bool `json:"inSync"`
+	// State is InSync, NotInSync, or NotReported.
+	State string `json:"state"`
+	// Reason and Message are the agent's ConsumerInSync condition's.
+	Reason  string `json:"reason,omitempty"`
+	Message string `json:"message,omitempty"`
+	// Since is when the condition last changed.
+	Since *metav1.Time `json:"since,omitempty"`
+}
+
+// States of a row.
+const (
+	StateInSync      = "InSync"
+	StateNotInSync   = "NotInSync"
+	StateNotReported = "NotReported"
+)
+
+type flags struct {
+	cp      kube.Config
+	cluster string
+	output  string
+	check   bool
+}
+
+// NewCommand returns `bindsync status`.
+func NewCommand(stdout, stderr io.Writer) *cobra.Command {
+	f := &flags{}
+	cmd := &cobra.Command{
+		Use:   "status --kubeconfig CP [--cluster C] [-o json|yaml]",
+		Short: "The fleet: each app cluster and export, the schema main holds and the one its agent applied",
+		Long: `status lists every APIServiceExport on the control plane: its cluster, the schema hash
+main holds for it (spec.schemaHash), the hash and revision its agent reports
+(ConsumerInSync, consumerRevision; written by agents run with --control-plane-kubeconfig),
+whether the agent applied the current schema, and since when (the condition's
+lastTransitionTime). NotReported means the agent has said nothing about the export yet.
+
+Exit codes: 0 done (with --check: every export in sync); 1 with --check, some export
+not in sync or not reported; 2 the control plane could not be read.`,
+		Example: `  bindsync status --kubeconfig cp.kubeconfig
+  bindsync status --cluster team-a -o json`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return run(cmd.Context(), f, stdout)
+		},
+	}
+	fl := cmd.Flags()
+	f.cp.AddFlags(fl, "", "control plane")
+	fl.StringVar(&f.cluster, "cluster", "", "only this app cluster")
+	fl.StringVarP(&f.output, "output", "o", "", "json or yaml instead of a table")
+	fl.BoolVar(&f.check, "check", false, "exit 1 unless every export is in sync")
+	return cmd
+}
+
+func run(ctx context.Context, f *flags, stdout io.Writer) error {
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	if err := kube.CheckFormat(f.output); err != nil {
+		return exitcode.New(exitcode.Unusable, err)
+	}
+	cp, err := f.cp.Load()
+	if err != nil {
+		return exitcode.New(exitcode.Unusable, err)
+	}
+	c, err := cp.Client()
+	if err != nil {
+		return exitcode.New(exitcode.Unusable, err)
+	}
+	var exports v1alpha1.APIServiceExportList
+	if err := c.List(ctx, &exports); err != nil {
+		return exitcode.New(exitcode.Unusable, fmt.Errorf("list APIServiceExports on %s: %w", cp.REST.Host, err))
+	}
+	rows := Rows(exports.Items)
+	if f.cluster != "" {
+		kept := rows[:0]
+		for _, r := range rows {
+			if r.Cluster == f.cluster {
+				kept = append(kept, r)
+			}
+		}
+		rows = kept
+	}
+	if f.output != kube.Table {
+		err = kube.Print(stdout, f.output, rows)
+	} else {
+		err = PrintTable(stdout, rows, time.Now())
+	}
+	if err != nil {
+		return err
+	}
+	for _, r := range rows {
+		if f.check && !r.InSync {
+			return exitcode.Silent(exitcode.Problems)
+		}
+	}
+	return nil
+}
+
+// Rows turns exports into rows, sorted by cluster and export.
+func Rows(exports []v1alpha1.APIServiceExport) []Row {
+	rows := make([]Row, 0, len(exports))
+	for i := range exports {
+		rows = append(rows, RowOf(&exports[i]))
+	}
+	sort.Slice(rows, func(i, j int) bool {
+		if rows[i].Cluster != rows[j].Cluster {
+			return rows[i].Cluster < rows[j].Cluster
+		}
+		return rows[i].Export < rows[j].Export
+	})
+	return rows
+}
+
+// RowOf reads one export: in sync when the agent's ConsumerInSync is True
+// for the export's current generation and the hash it names is main's.
+func RowOf(e *v1alpha1.APIServiceExport) Row {
+	cluster := strings.TrimPrefix(e.Namespace, v1alpha1.ClusterNamespacePrefix)
+	r := Row{Cluster: cluster, Export: e.Name, Template: e.Spec.TemplateRef.Name, MainSchema: e.Spec.SchemaHash,
+		AgentRevision: e.Status.ConsumerRevision, State: StateNotReported}
+	cond := meta.FindStatusCondition(e.Status.Conditions, v1alpha1.ConsumerInSyncCondition)
+	if cond == nil {
+		return r
+	}
+	since := cond.LastTransitionTime
+	r.Since, r.Reason, r.Message = &since, cond.Reason, cond.Message
+	r.AgentSchema = reportedHash(cond.Message)
+	current := cond.ObservedGeneration >= e.Generation
+	r.InSync = cond.Status == metav1.ConditionTrue && current &&
+		r.AgentSchema != "" && strings.HasPrefix(e.Spec.SchemaHash, r.AgentSchema)
+	r.State = StateNotInSync
+	if r.InSync {
+		r.State = StateInSync
+	}
+	return r
+}
+
+// reportedHash is the hash in the agent's message "applied at <rev>, schema <hash>".
+func reportedHash(msg string) string {
+	_, after, ok := strings.Cut(msg, "schema ")
+	if !ok {
+		return ""
+	}
+	h := strings.TrimRight(strings.Fields(after + " ")[0], ",.;")
+	for _, r := range h {
+		if !(r >= '0' && r <= '9' || r >= 'a' && r <= 'f') {
+			return ""
+		}
+	}
+	return h
+}
+
+// PrintTable writes rows as a table; SINCE is relative to now.
+func PrintTable(w io.Writer, rows []Row, now time.Time) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "CLUSTER\tEXPORT\tTEMPLATE\tMAIN SCHEMA\tAGENT SCHEMA\tSTATE\tSINCE\tREASON")
+	for _, r := range rows {
+		since := "-"
+		if r.Since != nil {
+			since = now.Sub(r.Since.Time).Round(time.Second).String()
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Cluster, r.Export, dash(r.Template), short(r.MainSchema),
+			dash(short(r.AgentSchema)), r.State, since, dash(r.Reason))
+	}
+	return tw.Flush()
+}
+
+func short(h string) string {
+	if len(h) > 12 {
+		return h[:12]
+	}
+	return h
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}

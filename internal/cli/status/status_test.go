@@ -1,0 +1,69 @@
+package status
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/bindsync/bindsync/api/v1alpha1"
+
+	_ "github.com/bindsync/bindsync/internal/testutil/golden" // accepts -update like every test package
+)
+
+const hash = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+
+func export(gen int64, conds ...metav1.Condition) v1alpha1.APIServiceExport {
+	e := v1alpha1.APIServiceExport{ObjectMeta: metav1.ObjectMeta{Name: "pg.example.com", Namespace: "bindsync-team-a", Generation: gen}}
+	e.Spec.SchemaHash = hash
+	e.Spec.TemplateRef.Name = "pg"
+	e.Status.Conditions = conds
+	return e
+}
+
+var since = metav1.NewTime(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+
+func inSync(status metav1.ConditionStatus, gen int64, msg string) metav1.Condition {
+	return metav1.Condition{Type: v1alpha1.ConsumerInSyncCondition, Status: status, ObservedGeneration: gen,
+		Reason: v1alpha1.SucceededReason, Message: msg, LastTransitionTime: since}
+}
+
+func TestRowOfAnExport(t *testing.T) {
+	for name, tc := range map[string]struct {
+		e                v1alpha1.APIServiceExport
+		state, agentHash string
+	}{
+		"no report":                    {e: export(1), state: StateNotReported},
+		"applied main's schema":        {e: export(1, inSync(metav1.ConditionTrue, 1, "applied at main@sha1:aa, schema 0123456789ab")), state: StateInSync, agentHash: "0123456789ab"},
+		"applied an older generation":  {e: export(2, inSync(metav1.ConditionTrue, 1, "applied at main@sha1:aa, schema 0123456789ab")), state: StateNotInSync, agentHash: "0123456789ab"},
+		"applied another schema":       {e: export(1, inSync(metav1.ConditionTrue, 1, "applied at main@sha1:aa, schema ffffffffffff")), state: StateNotInSync, agentHash: "ffffffffffff"},
+		"the agent could not apply it": {e: export(1, inSync(metav1.ConditionFalse, 1, "CRD not established")), state: StateNotInSync},
+	} {
+		t.Run(name, func(t *testing.T) {
+			r := RowOf(&tc.e)
+			assert.Equal(t, "team-a", r.Cluster)
+			assert.Equal(t, hash, r.MainSchema)
+			assert.Equal(t, tc.state, r.State)
+			assert.Equal(t, tc.state == StateInSync, r.InSync)
+			assert.Equal(t, tc.agentHash, r.AgentSchema)
+			if tc.state != StateNotReported {
+				require.NotNil(t, r.Since)
+				assert.Equal(t, since.Time, r.Since.Time)
+			}
+		})
+	}
+}
+
+func TestPrintTable(t *testing.T) {
+	rows := Rows([]v1alpha1.APIServiceExport{export(1, inSync(metav1.ConditionTrue, 1, "applied at main@sha1:aa, schema 0123456789ab"))})
+	var b bytes.Buffer
+	require.NoError(t, PrintTable(&b, rows, since.Add(90*time.Second)))
+	lines := strings.Split(strings.TrimSpace(b.String()), "\n")
+	require.Len(t, lines, 2)
+	assert.Equal(t, []string{"CLUSTER", "EXPORT", "TEMPLATE", "MAIN", "SCHEMA", "AGENT", "SCHEMA", "STATE", "SINCE", "REASON"}, strings.Fields(lines[0]))
+	assert.Equal(t, []string{"team-a", "pg.example.com", "pg", "0123456789ab", "0123456789ab", "InSync", "1m30s", "Succeeded"}, strings.Fields(lines[1]))
+}
