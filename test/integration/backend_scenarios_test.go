@@ -16,6 +16,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	"github.com/bindsync/bindsync/api/v1alpha1"
 	"github.com/bindsync/bindsync/internal/backend"
@@ -88,9 +89,13 @@ func TestIntegrationBackendScenarios(t *testing.T) {
 			}}
 		})
 
+		retries, pushes := registryValue(t, "bindsync_backend_push_retries_total"), registryValue(t, "bindsync_backend_pushes_total")
+
 		e.reconcile()
 
 		require.NotEmpty(t, other, "the other writer pushed while the backend was between fetch and push")
+		assert.Equal(t, 1.0, registryValue(t, "bindsync_backend_push_retries_total")-retries, "push_retries_total counts the lost race")
+		assert.Equal(t, 1.0, registryValue(t, "bindsync_backend_pushes_total")-pushes, "pushes_total counts the push that succeeded")
 		head := e.head("main")
 		assert.Equal(t, "bind: race <- pg-race", e.subjects()[0], "the backend's commit is on main")
 		assert.True(t, e.isAncestor(other, head), "the other writer's commit %s is in main's history", other)
@@ -273,6 +278,27 @@ func TestIntegrationBackendScenarios(t *testing.T) {
 		e.reconcile()
 		assert.Equal(t, head, e.head("main"), "the bad requests cause no commit on the next reconcile")
 	})
+}
+
+// registryValue reads a counter or gauge of the backend's from the
+// process's metrics registry (the one the metrics endpoint serves).
+func registryValue(t *testing.T, name string) float64 {
+	t.Helper()
+	families, err := metrics.Registry.Gather()
+	require.NoError(t, err)
+	for _, f := range families {
+		if f.GetName() != name {
+			continue
+		}
+		require.Len(t, f.GetMetric(), 1, name)
+		m := f.GetMetric()[0]
+		if c := m.GetCounter(); c != nil {
+			return c.GetValue()
+		}
+		return m.GetGauge().GetValue()
+	}
+	require.Failf(t, "no such metric", "%s is not registered", name)
+	return 0
 }
 
 func editTemplate(t *testing.T, c client.Client, name string, edit func(*v1alpha1.APIServiceExportTemplateSpec)) {
