@@ -50,6 +50,9 @@ type flags struct {
 	leaderElect     bool
 	leaderNamespace string
 	leaderID        string
+	leaseDuration   time.Duration
+	renewDeadline   time.Duration
+	retryPeriod     time.Duration
 	metricsAddr     string
 	probeAddr       string
 }
@@ -94,6 +97,9 @@ machine read over file://.`,
 	fl.BoolVar(&f.leaderElect, "leader-elect", true, "run only while holding the leader lease")
 	fl.StringVar(&f.leaderNamespace, "leader-election-namespace", "bindsync-system", "namespace of the leader lease")
 	fl.StringVar(&f.leaderID, "leader-election-id", "bindsync-backend", "name of the leader lease")
+	fl.DurationVar(&f.leaseDuration, "leader-election-lease-duration", 15*time.Second, "how long a lease lasts without renewal: a leader that dies is replaced after at most this long")
+	fl.DurationVar(&f.renewDeadline, "leader-election-renew-deadline", 10*time.Second, "how long the leader tries to renew before it gives up leading (less than the lease duration)")
+	fl.DurationVar(&f.retryPeriod, "leader-election-retry-period", 2*time.Second, "how often candidates try to acquire or renew the lease")
 	fl.StringVar(&f.metricsAddr, "metrics-bind-address", ":8080", "address of the Prometheus metrics endpoint (0 to disable)")
 	fl.StringVar(&f.probeAddr, "health-probe-bind-address", ":8081", "address of /healthz and /readyz")
 	return cmd
@@ -103,6 +109,10 @@ func run(ctx context.Context, f *flags, stderr io.Writer) error {
 	gitOpts, err := f.gitOptions()
 	if err != nil {
 		return exitcode.New(exitcode.Unusable, err)
+	}
+	if f.leaderElect && (f.retryPeriod <= 0 || f.renewDeadline <= f.retryPeriod || f.leaseDuration <= f.renewDeadline) {
+		return exitcode.New(exitcode.Unusable, fmt.Errorf("leader election needs 0 < --leader-election-retry-period (%s) < --leader-election-renew-deadline (%s) < --leader-election-lease-duration (%s)",
+			f.retryPeriod, f.renewDeadline, f.leaseDuration))
 	}
 	log := zap.New(zap.WriteTo(stderr), zap.JSONEncoder())
 	ctrl.SetLogger(log)
@@ -125,8 +135,15 @@ func run(ctx context.Context, f *flags, stderr io.Writer) error {
 		LeaderElection:          f.leaderElect,
 		LeaderElectionID:        f.leaderID,
 		LeaderElectionNamespace: f.leaderNamespace,
-		Metrics:                 metricsserver.Options{BindAddress: f.metricsAddr},
-		HealthProbeBindAddress:  f.probeAddr,
+		LeaseDuration:           &f.leaseDuration,
+		RenewDeadline:           &f.renewDeadline,
+		RetryPeriod:             &f.retryPeriod,
+		// run returns as soon as the manager stops, so a leader that is
+		// stopped (SIGTERM) can hand the lease over at once; one that dies
+		// is replaced when the lease runs out.
+		LeaderElectionReleaseOnCancel: true,
+		Metrics:                       metricsserver.Options{BindAddress: f.metricsAddr},
+		HealthProbeBindAddress:        f.probeAddr,
 	})
 	if err != nil {
 		return exitcode.New(exitcode.Unusable, fmt.Errorf("manager: %w", err))

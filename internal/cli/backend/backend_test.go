@@ -91,6 +91,9 @@ func TestBackendFlagErrors(t *testing.T) {
 		{name: "a --signing-key-file that is not an OpenPGP key", args: []string{"--kubeconfig", kc, "--data-dir", data,
 			"--signing-key-file", junkKey, "--signing-key-format", "openpgp"},
 			want: []string{"--signing-key-file " + junkKey, "--signing-key-format openpgp"}},
+		{name: "a renew deadline not shorter than the lease", args: []string{"--kubeconfig", kc, "--data-dir", data, "--leader-elect=true",
+			"--leader-election-lease-duration", "10s", "--leader-election-renew-deadline", "10s"},
+			want: []string{"--leader-election-renew-deadline (10s) < --leader-election-lease-duration (10s)"}},
 		{name: "a missing --signing-key-file", args: []string{"--kubeconfig", kc, "--data-dir", data,
 			"--signing-key-file", missing},
 			want: []string{"--signing-key-file " + missing}},
@@ -102,7 +105,7 @@ func TestBackendFlagErrors(t *testing.T) {
 			}
 			var stderr bytes.Buffer
 			cmd := backendcmd.NewCommand(io.Discard, &stderr)
-			cmd.SetArgs(append(tc.args, "--leader-elect=false", "--metrics-bind-address", "0", "--health-probe-bind-address", "0"))
+			cmd.SetArgs(append([]string{"--leader-elect=false", "--metrics-bind-address", "0", "--health-probe-bind-address", "0"}, tc.args...))
 			cmd.SilenceUsage, cmd.SilenceErrors = true, true
 			ctx, cancel := context.WithCancel(context.Background())
 			cancel() // a case that gets past the flags stops at once instead of running
