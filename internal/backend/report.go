@@ -130,6 +130,8 @@ func (rc *Reconciler) requestStatus(r *run, q *v1alpha1.APIServiceExportRequest,
 	switch {
 	case d.Approval != plan.Approved:
 		reason, msg = d.Reason, d.Message
+	case d.Kept:
+		reason, msg = problem.Reason, "keeps its last good files in "+rc.opts.Branch+": "+problem.String()
 	case problem != nil && !d.Rendered:
 		reason, msg = problem.Reason, problem.String()
 	case runErr != nil:
@@ -146,6 +148,8 @@ func (rc *Reconciler) requestStatus(r *run, q *v1alpha1.APIServiceExportRequest,
 	set(v1alpha1.ReadyCondition, ready, reason, msg)
 
 	switch {
+	case d.Kept:
+		// still bound by the files main keeps: the phase stays
 	case d.Approval == plan.Rejected, problem != nil && !d.Rendered:
 		st.Phase = v1alpha1.RequestFailed
 	case onMain:
@@ -162,6 +166,9 @@ func (rc *Reconciler) requestStatus(r *run, q *v1alpha1.APIServiceExportRequest,
 		} else if h, ok := r.branches[d.Branch]; ok {
 			st.Revision = d.Branch + "@sha1:" + h.String()
 		}
+	}
+	if d.Kept {
+		return // the exports main keeps are the ones status lists
 	}
 	st.Exports = nil
 	for _, e := range d.Exports {
@@ -202,7 +209,7 @@ func (rc *Reconciler) templateStatus(r *run, t *v1alpha1.APIServiceExportTemplat
 		Reason: reason, Message: msg, ObservedGeneration: t.Generation})
 	clusters := map[string]bool{}
 	for _, d := range r.plan.Requests {
-		if d.Template == t.Name && d.Approval == plan.Approved && d.Rendered {
+		if d.Template == t.Name && d.Approval == plan.Approved && (d.Rendered || d.Kept) {
 			clusters[d.Cluster] = true
 		}
 	}

@@ -180,6 +180,8 @@ func TestIntegrationBackendScenarios(t *testing.T) {
 		e.request("typo-b", "pg", "pg-typo")
 		e.reconcile()
 		good := e.head("main")
+		exportsBefore := e.getRequest("typo-a", "pg").Status.Exports
+		require.Len(t, exportsBefore, 1)
 		folders := func() string {
 			return runGit(t, "", "--git-dir", e.remote, "rev-parse", "main:clusters/typo-a", "main:clusters/typo-b")
 		}
@@ -206,6 +208,7 @@ func TestIntegrationBackendScenarios(t *testing.T) {
 		assert.Equal(t, v1alpha1.CRDNotFoundReason, tready.Reason)
 		assert.Contains(t, tready.Message, "postgresqlinstance.anynines.com")
 		assert.Contains(t, tready.Message, "last good files")
+		assert.Equal(t, int32(2), tpl.Status.BoundClusters, "both clusters are still bound")
 		for _, c := range []string{"typo-a", "typo-b"} {
 			q := e.getRequest(c, "pg")
 			ready := requestCondition(q, v1alpha1.ReadyCondition)
@@ -213,6 +216,14 @@ func TestIntegrationBackendScenarios(t *testing.T) {
 			assert.Equal(t, v1alpha1.InvalidTemplateReason, ready.Reason, c)
 			assert.Contains(t, ready.Message, `template "pg-typo" cannot be rendered`, c)
 			assert.Contains(t, ready.Message, "postgresqlinstance.anynines.com", c)
+			assert.Contains(t, ready.Message, "keeps its last good files in main", c)
+			assert.Equal(t, v1alpha1.RequestSucceeded, q.Status.Phase, "%s: still bound, not Failed", c)
+			assert.Equal(t, exportsBefore[0].SchemaHash, func() string {
+				if len(q.Status.Exports) == 0 {
+					return ""
+				}
+				return q.Status.Exports[0].SchemaHash
+			}(), "%s: status keeps the exports main still holds", c)
 			assert.Equal(t, metav1.ConditionTrue, requestCondition(q, v1alpha1.ApprovedCondition).Status, c)
 			assert.True(t, e.exists(&v1alpha1.APIServiceExport{}, v1alpha1.ClusterNamespace(c), backendPGCRD), "%s keeps its export", c)
 		}

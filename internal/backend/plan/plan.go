@@ -77,7 +77,11 @@ type RequestDecision struct {
 	// Rendered is true when the request's exports are in the tree it is
 	// judged by: main's for Approved, its branch's for Pending.
 	Rendered bool
-	Exports  []render.ExportResult
+	// Kept is true when this render failed for an approved request (a
+	// problem of its template, CRD or cluster) and main keeps the files
+	// it had: the binding stays in effect.
+	Kept    bool
+	Exports []render.ExportResult
 	// Problems are the render problems that concern this request: its own,
 	// its cluster's, its template's and its template's CRDs'.
 	Problems []render.Problem
