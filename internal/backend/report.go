@@ -112,6 +112,8 @@ func (rc *Reconciler) requestStatus(r *run, q *v1alpha1.APIServiceExportRequest,
 		set(v1alpha1.RenderedCondition, true, v1alpha1.SucceededReason, "exports rendered in "+where)
 	case problem != nil:
 		set(v1alpha1.RenderedCondition, false, problem.Reason, problem.String())
+	case d.HeldBack != nil:
+		set(v1alpha1.RenderedCondition, false, v1alpha1.RenderFailedReason, heldBackMessage(d))
 	case runErr != nil:
 		set(v1alpha1.RenderedCondition, false, reasonOf(runErr), runErr.Error())
 	default:
@@ -134,6 +136,8 @@ func (rc *Reconciler) requestStatus(r *run, q *v1alpha1.APIServiceExportRequest,
 		reason, msg = problem.Reason, "keeps its last good files in "+rc.opts.Branch+": "+problem.String()
 	case problem != nil && !d.Rendered:
 		reason, msg = problem.Reason, problem.String()
+	case d.HeldBack != nil:
+		reason, msg = v1alpha1.RenderFailedReason, heldBackMessage(d)
 	case runErr != nil:
 		reason, msg = reasonOf(runErr), runErr.Error()
 	case onMain && r.applied == head && len(d.Held) > 0:
@@ -214,6 +218,12 @@ func (rc *Reconciler) templateStatus(r *run, t *v1alpha1.APIServiceExportTemplat
 		}
 	}
 	st.BoundClusters = int32(len(clusters))
+}
+
+// heldBackMessage says which other object's problem holds the request's
+// cluster back.
+func heldBackMessage(d plan.RequestDecision) string {
+	return fmt.Sprintf("cluster %s is held back until this is fixed: %s", d.Cluster, d.HeldBack.String())
 }
 
 func heldReason(d plan.SchemaDecision) string {

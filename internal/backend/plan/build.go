@@ -2,6 +2,7 @@ package plan
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
@@ -100,6 +101,16 @@ func (p *planner) judge(i int, out render.Output, tree render.Tree) {
 	}
 	d.Kept = d.Approval == Approved && !d.Rendered && !own && len(d.Problems) > 0 &&
 		p.main.holds(d.Cluster, d.Template) && indexTree(tree).holds(d.Cluster, d.Template)
+	d.HeldBack = nil
+	if d.Rendered || len(d.Problems) > 0 {
+		return
+	}
+	for i, pr := range out.Problems {
+		if slices.Contains(pr.Clusters, d.Cluster) {
+			d.HeldBack = &out.Problems[i]
+			return
+		}
+	}
 }
 
 func resultOf(out render.Output, d RequestDecision) render.RequestResult {

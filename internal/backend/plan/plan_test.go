@@ -503,3 +503,20 @@ func TestBadInputGetsAClearProblemAndOtherClustersAreUnaffected(t *testing.T) {
 		})
 	}
 }
+
+func TestARequestHeldBackByAnotherObjectsProblemNamesIt(t *testing.T) {
+	w := newWorld(t, "")
+	main := w.settled(t, render.Tree{})
+	w.requests = []v1alpha1.APIServiceExportRequest{request("c1", "ghost", "no-such-template"), request("c1", "pg", "postgresql")}
+
+	p := plan.Make(w.input(main))
+
+	assert.Empty(t, p.Steps, "the bad request holds its cluster back")
+	d := decision(t, p, "bindsync-c1", "pg")
+	assert.False(t, d.Rendered)
+	assert.Empty(t, d.Problems, "it has no problem of its own")
+	require.NotNil(t, d.HeldBack, "it says what holds its cluster back")
+	assert.Equal(t, "ghost", d.HeldBack.Name)
+	assert.Equal(t, v1alpha1.TemplateNotFoundReason, d.HeldBack.Reason)
+	assert.Nil(t, decision(t, p, "bindsync-c1", "ghost").HeldBack, "the bad request has its own problem")
+}
