@@ -62,9 +62,11 @@ func scrape(t *testing.T, url string) map[string]float64 {
 // backendEvent is one Kubernetes event the backend recorded.
 // Count is how often it was recorded (events of one object, type, reason,
 // action and note form a series).
+// Last is when it was last recorded.
 type backendEvent struct {
 	Kind, Namespace, Name, Type, Reason, Action, Note string
 	Count                                             int32
+	Last                                              time.Time
 }
 
 func (e backendEvent) String() string {
@@ -84,9 +86,12 @@ func backendEvents(t *testing.T, cp *testenv.Cluster) []backendEvent {
 			continue
 		}
 		be := backendEvent{Kind: ev.Regarding.Kind, Namespace: ev.Regarding.Namespace, Name: ev.Regarding.Name,
-			Type: ev.Type, Reason: ev.Reason, Action: ev.Action, Note: ev.Note, Count: 1}
+			Type: ev.Type, Reason: ev.Reason, Action: ev.Action, Note: ev.Note, Count: 1, Last: ev.EventTime.Time}
 		if ev.Series != nil {
 			be.Count = ev.Series.Count
+			if ev.Series.LastObservedTime.After(be.Last) {
+				be.Last = ev.Series.LastObservedTime.Time
+			}
 		}
 		out = append(out, be)
 	}
@@ -96,19 +101,20 @@ func backendEvents(t *testing.T, cp *testenv.Cluster) []backendEvent {
 // hasEvent reports whether events holds one on the object with type, reason
 // and action whose note contains note.
 func hasEvent(events []backendEvent, kind, namespace, name, typ, reason, action, note string) bool {
-	return eventCount(events, kind, namespace, name, typ, reason, action, note) > 0
+	return !lastEvent(events, kind, namespace, name, typ, reason, action, note).IsZero()
 }
 
-// eventCount is how often such an event was recorded.
-func eventCount(events []backendEvent, kind, namespace, name, typ, reason, action, note string) int32 {
-	var n int32
+// lastEvent is when such an event was last recorded (zero: never). A repeat
+// may be written as a new Event object or as the series of an earlier one.
+func lastEvent(events []backendEvent, kind, namespace, name, typ, reason, action, note string) time.Time {
+	var last time.Time
 	for _, e := range events {
 		if e.Kind == kind && e.Namespace == namespace && e.Name == name && e.Type == typ && e.Reason == reason &&
-			e.Action == action && strings.Contains(e.Note, note) {
-			n += e.Count
+			e.Action == action && strings.Contains(e.Note, note) && e.Last.After(last) {
+			last = e.Last
 		}
 	}
-	return n
+	return last
 }
 
 // TestIntegrationBackendEventsAndMetrics runs `bindsync backend` with its
@@ -210,12 +216,15 @@ func TestIntegrationBackendEventsAndMetrics(t *testing.T) {
 			return hasEvent(backendEvents(t, cp), "APIServiceExportTemplate", "", "pg-obs", "Warning", v1alpha1.SchemaBreakingReason, v1alpha1.ReadyCondition, ".spec.expose")
 		}, wait, tick, "events:\n%v", backendEvents(t, cp))
 
+		undone := time.Now().Truncate(time.Microsecond)
 		editCRD(t, cp.Client, func(spec *apiextensionsv1.JSONSchemaProps) { spec.Properties["expose"] = expose })
 		require.Eventually(t, func() bool { return scrape(t, metricsURL)["bindsync_backend_breaking_changes_held"] == 0 }, wait, tick,
 			"the CRD is back to what main holds; logs:\n%s", logs)
-		require.Eventually(t, func() bool {
-			return eventCount(backendEvents(t, cp), "APIServiceExportTemplate", "", "pg-obs", "Normal", v1alpha1.SucceededReason, v1alpha1.ReadyCondition, "rendered") == 2
-		}, wait, tick, "Ready again: a second Normal event (the first was at creation); events:\n%v", backendEvents(t, cp))
+		require.EventuallyWithT(t, func(c *assert.CollectT) {
+			evs := backendEvents(t, cp)
+			last := lastEvent(evs, "APIServiceExportTemplate", "", "pg-obs", "Normal", v1alpha1.SucceededReason, v1alpha1.ReadyCondition, "rendered")
+			assert.False(c, last.Before(undone), "Ready again: a Normal event recorded after the undo (last %s, undone %s); events:\n%v", last, undone, evs)
+		}, wait, tick)
 		var tpl v1alpha1.APIServiceExportTemplate
 		require.NoError(t, cp.Client.Get(context.Background(), client.ObjectKey{Name: "pg-obs"}, &tpl))
 		assert.Equal(t, metav1.ConditionTrue, templateCondition(&tpl, v1alpha1.ReadyCondition).Status)
