@@ -76,9 +76,13 @@ func (rc *Reconciler) patch(ctx context.Context, old, obj client.Object, oldStat
 	if equality.Semantic.DeepEqual(oldStatus, newStatus) {
 		return nil
 	}
+	from := old.GetResourceVersion()
 	err := rc.opts.Client.Status().Patch(ctx, obj, client.MergeFrom(old))
 	if client.IgnoreNotFound(err) != nil {
 		return fmt.Errorf("status of %s %s: %w", obj.GetObjectKind().GroupVersionKind().Kind, client.ObjectKeyFromObject(obj), err)
+	}
+	if err == nil {
+		rc.wrote(from, obj)
 	}
 	return nil
 }
