@@ -14,6 +14,7 @@ import (
 
 	backendcmd "github.com/bindsync/bindsync/internal/cli/backend"
 	"github.com/bindsync/bindsync/internal/cli/exitcode"
+	_ "github.com/bindsync/bindsync/internal/testutil/golden" // defines -update for go test ./... -update
 )
 
 // kubeconfig is a well-formed kubeconfig of a server nothing listens on:
