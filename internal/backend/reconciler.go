@@ -92,6 +92,16 @@ type Reconciler struct {
 	// lastApplied is main's commit whose control-plane folders are applied.
 	lastApplied plumbing.Hash
 	lastResync  time.Time
+	// written holds the status this reconciler last wrote, by object UID,
+	// until the cache has caught up with it (see fresh).
+	written map[types.UID]writtenStatus
+}
+
+// writtenStatus is an object as a status patch left it, and the
+// resourceVersion it was patched from.
+type writtenStatus struct {
+	from string
+	obj  client.Object
 }
 
 // New returns a Reconciler.
@@ -239,6 +249,9 @@ func (rc *Reconciler) readObjects(ctx context.Context, r *run) error {
 			return fmt.Errorf("list %T: %w", l, err)
 		}
 	}
+	fresh(rc, reqs.Items)
+	fresh(rc, tpls.Items)
+	rc.forgetGone(reqs.Items, tpls.Items)
 	r.tpls, r.requests = tpls.Items, reqs.Items
 	r.in.Templates, r.in.Clusters, r.in.Requests = tpls.Items, clusters.Items, reqs.Items
 	seen := map[string]bool{}
@@ -261,6 +274,61 @@ func (rc *Reconciler) readObjects(ctx context.Context, r *run) error {
 		}
 	}
 	return nil
+}
+
+// fresh replaces each cached object that is still the version this
+// reconciler patched the status of by the object the patch returned. Right
+// after a status write the cache often serves the object as it was before;
+// taking that for the truth would record each transition's event twice and
+// write the status twice.
+func fresh[T any, P interface {
+	*T
+	client.Object
+}](rc *Reconciler, items []T) {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	for i := range items {
+		o := P(&items[i])
+		w, ok := rc.written[o.GetUID()]
+		switch {
+		case !ok:
+		case o.GetResourceVersion() == w.from:
+			items[i] = *w.obj.DeepCopyObject().(P)
+		default: // the cache has caught up, or someone else wrote since
+			delete(rc.written, o.GetUID())
+		}
+	}
+}
+
+// forgetGone drops what fresh remembers of objects no longer listed.
+func (rc *Reconciler) forgetGone(reqs []v1alpha1.APIServiceExportRequest, tpls []v1alpha1.APIServiceExportTemplate) {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	if len(rc.written) == 0 {
+		return
+	}
+	listed := make(map[types.UID]bool, len(reqs)+len(tpls))
+	for i := range reqs {
+		listed[reqs[i].UID] = true
+	}
+	for i := range tpls {
+		listed[tpls[i].UID] = true
+	}
+	for uid := range rc.written {
+		if !listed[uid] {
+			delete(rc.written, uid)
+		}
+	}
+}
+
+// wrote remembers the status patch of obj, which was at version from.
+func (rc *Reconciler) wrote(from string, obj client.Object) {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	if rc.written == nil {
+		rc.written = map[types.UID]writtenStatus{}
+	}
+	rc.written[obj.GetUID()] = writtenStatus{from: from, obj: obj.DeepCopyObject().(client.Object)}
 }
 
 // decide finds reverted bind commits of requests main does not hold and

@@ -76,9 +76,13 @@ func (rc *Reconciler) patch(ctx context.Context, old, obj client.Object, oldStat
 	if equality.Semantic.DeepEqual(oldStatus, newStatus) {
 		return nil
 	}
+	from := old.GetResourceVersion()
 	err := rc.opts.Client.Status().Patch(ctx, obj, client.MergeFrom(old))
 	if client.IgnoreNotFound(err) != nil {
 		return fmt.Errorf("status of %s %s: %w", obj.GetObjectKind().GroupVersionKind().Kind, client.ObjectKeyFromObject(obj), err)
+	}
+	if err == nil {
+		rc.wrote(from, obj)
 	}
 	return nil
 }
@@ -112,6 +116,8 @@ func (rc *Reconciler) requestStatus(r *run, q *v1alpha1.APIServiceExportRequest,
 		set(v1alpha1.RenderedCondition, true, v1alpha1.SucceededReason, "exports rendered in "+where)
 	case problem != nil:
 		set(v1alpha1.RenderedCondition, false, problem.Reason, problem.String())
+	case d.HeldBack != nil:
+		set(v1alpha1.RenderedCondition, false, v1alpha1.RenderFailedReason, heldBackMessage(d))
 	case runErr != nil:
 		set(v1alpha1.RenderedCondition, false, reasonOf(runErr), runErr.Error())
 	default:
@@ -130,8 +136,12 @@ func (rc *Reconciler) requestStatus(r *run, q *v1alpha1.APIServiceExportRequest,
 	switch {
 	case d.Approval != plan.Approved:
 		reason, msg = d.Reason, d.Message
+	case d.Kept:
+		reason, msg = problem.Reason, "keeps its last good files in "+rc.opts.Branch+": "+problem.String()
 	case problem != nil && !d.Rendered:
 		reason, msg = problem.Reason, problem.String()
+	case d.HeldBack != nil:
+		reason, msg = v1alpha1.RenderFailedReason, heldBackMessage(d)
 	case runErr != nil:
 		reason, msg = reasonOf(runErr), runErr.Error()
 	case onMain && r.applied == head && len(d.Held) > 0:
@@ -146,6 +156,8 @@ func (rc *Reconciler) requestStatus(r *run, q *v1alpha1.APIServiceExportRequest,
 	set(v1alpha1.ReadyCondition, ready, reason, msg)
 
 	switch {
+	case d.Kept:
+		// still bound by the files main keeps: the phase stays
 	case d.Approval == plan.Rejected, problem != nil && !d.Rendered:
 		st.Phase = v1alpha1.RequestFailed
 	case onMain:
@@ -162,6 +174,9 @@ func (rc *Reconciler) requestStatus(r *run, q *v1alpha1.APIServiceExportRequest,
 		} else if h, ok := r.branches[d.Branch]; ok {
 			st.Revision = d.Branch + "@sha1:" + h.String()
 		}
+	}
+	if d.Kept {
+		return // the exports main keeps are the ones status lists
 	}
 	st.Exports = nil
 	for _, e := range d.Exports {
@@ -202,11 +217,17 @@ func (rc *Reconciler) templateStatus(r *run, t *v1alpha1.APIServiceExportTemplat
 		Reason: reason, Message: msg, ObservedGeneration: t.Generation})
 	clusters := map[string]bool{}
 	for _, d := range r.plan.Requests {
-		if d.Template == t.Name && d.Approval == plan.Approved && d.Rendered {
+		if d.Template == t.Name && d.Approval == plan.Approved && (d.Rendered || d.Kept) {
 			clusters[d.Cluster] = true
 		}
 	}
 	st.BoundClusters = int32(len(clusters))
+}
+
+// heldBackMessage says which other object's problem holds the request's
+// cluster back.
+func heldBackMessage(d plan.RequestDecision) string {
+	return fmt.Sprintf("cluster %s is held back until this is fixed: %s", d.Cluster, d.HeldBack.String())
 }
 
 func heldReason(d plan.SchemaDecision) string {

@@ -38,12 +38,13 @@ func (s *syncBuffer) String() string {
 }
 
 // backendCommand runs `bindsync backend` with a local bare repository in
-// --data-dir (no git server) until the test ends.
-func backendCommand(t *testing.T, cp *testenv.Cluster, dataDir string) *syncBuffer {
+// --data-dir (no git server) until the test ends. extra flags come last,
+// so they override the defaults here.
+func backendCommand(t *testing.T, cp *testenv.Cluster, dataDir string, extra ...string) *syncBuffer {
 	logs := &syncBuffer{}
 	cmd := backendcmd.NewCommand(io.Discard, logs)
-	cmd.SetArgs([]string{"--kubeconfig", cp.WriteKubeconfig(t), "--data-dir", dataDir,
-		"--leader-elect=false", "--metrics-bind-address", "0", "--health-probe-bind-address", "0", "--interval", "2s"})
+	cmd.SetArgs(append([]string{"--kubeconfig", cp.WriteKubeconfig(t), "--data-dir", dataDir,
+		"--leader-elect=false", "--metrics-bind-address", "0", "--health-probe-bind-address", "0", "--interval", "2s"}, extra...))
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- cmd.ExecuteContext(ctx) }()

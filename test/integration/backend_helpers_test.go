@@ -66,12 +66,22 @@ func newBackendEnv(t *testing.T, cp *testenv.Cluster) *backendEnv {
 
 // newReconciler is a backend process: a fresh clone cache, nothing applied yet.
 func newReconciler(t *testing.T, cp *testenv.Cluster, remote string) *backend.Reconciler {
-	repo, err := git.Open(context.Background(), git.Options{URL: "file://" + remote, Dir: filepath.Join(t.TempDir(), "cache")})
+	return newReconcilerWith(t, cp, git.Options{URL: "file://" + remote}, nil)
+}
+
+// newReconcilerWith is newReconciler with git options of the test's (Dir is
+// filled in) and the repository wrapped by wrap (nil: not wrapped).
+func newReconcilerWith(t *testing.T, cp *testenv.Cluster, o git.Options, wrap func(backend.Repo) backend.Repo) *backend.Reconciler {
+	o.Dir = filepath.Join(t.TempDir(), "cache")
+	repo, err := git.Open(context.Background(), o)
 	require.NoError(t, err)
 	applier, err := backend.ControlPlaneApplier(cp.Config)
 	require.NoError(t, err)
-	rc, err := backend.New(backend.Options{Client: cp.Client, APIReader: cp.Client,
-		Repo: backend.GitRepo(repo), Applier: applier})
+	r := backend.GitRepo(repo)
+	if wrap != nil {
+		r = wrap(r)
+	}
+	rc, err := backend.New(backend.Options{Client: cp.Client, APIReader: cp.Client, Repo: r, Applier: applier})
 	require.NoError(t, err)
 	return rc
 }

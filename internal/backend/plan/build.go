@@ -2,6 +2,7 @@ package plan
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
@@ -86,13 +87,28 @@ func (p *planner) judge(i int, out render.Output, tree render.Tree) {
 		}
 	}
 	d.Problems = nil
+	own := false // a problem of the request itself (a conflict, a duplicate)
 	for _, pr := range out.Problems {
 		switch {
-		case pr.Kind == "APIServiceExportRequest" && pr.Namespace == d.Namespace && pr.Name == d.Name,
-			pr.Kind == "APIServiceExportTemplate" && pr.Name == d.Template,
+		case pr.Kind == "APIServiceExportRequest" && pr.Namespace == d.Namespace && pr.Name == d.Name:
+			d.Problems = append(d.Problems, pr)
+			own = own || pr.Reason == v1alpha1.ConflictingRequestReason || pr.Reason == v1alpha1.DuplicateReason
+		case pr.Kind == "APIServiceExportTemplate" && pr.Name == d.Template,
 			pr.Kind == "AppCluster" && pr.Name == d.Cluster,
 			pr.Kind == "CustomResourceDefinition" && crds[pr.Name]:
 			d.Problems = append(d.Problems, pr)
+		}
+	}
+	d.Kept = d.Approval == Approved && !d.Rendered && !own && len(d.Problems) > 0 &&
+		p.main.holds(d.Cluster, d.Template) && indexTree(tree).holds(d.Cluster, d.Template)
+	d.HeldBack = nil
+	if d.Rendered || len(d.Problems) > 0 {
+		return
+	}
+	for i, pr := range out.Problems {
+		if slices.Contains(pr.Clusters, d.Cluster) {
+			d.HeldBack = &out.Problems[i]
+			return
 		}
 	}
 }

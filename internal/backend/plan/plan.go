@@ -77,6 +77,14 @@ type RequestDecision struct {
 	// Rendered is true when the request's exports are in the tree it is
 	// judged by: main's for Approved, its branch's for Pending.
 	Rendered bool
+	// Kept is true when this render failed for an approved request (a
+	// problem of its template, CRD or cluster) and main keeps the files
+	// it had: the binding stays in effect.
+	Kept bool
+	// HeldBack is the problem of another object (another request of the
+	// cluster, say) that holds this request's cluster back, when the
+	// request has no problem of its own and is not rendered.
+	HeldBack *render.Problem
 	Exports  []render.ExportResult
 	// Problems are the render problems that concern this request: its own,
 	// its cluster's, its template's and its template's CRDs'.

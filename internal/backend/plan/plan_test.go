@@ -385,6 +385,8 @@ func TestABadObjectKeepsTheLastGoodFiles(t *testing.T) {
 			assert.Equal(t, main, p.Main)
 			d := decision(t, p, "bindsync-c1", "pg")
 			assert.Equal(t, plan.Approved, d.Approval)
+			assert.True(t, d.Rendered != d.Kept, "the binding stays in effect: rendered again (%v) or kept (%v)", d.Rendered, d.Kept)
+			assert.Equal(t, tc.reason != "", d.Kept, "main keeps the last good files exactly when the request's render failed")
 			if tc.reason != "" {
 				require.NotEmpty(t, d.Problems)
 				assert.Equal(t, tc.reason, d.Problems[0].Reason)
@@ -407,6 +409,22 @@ func TestARequestForAnUnknownTemplateRendersNothingAndCommitsNothing(t *testing.
 	require.NotEmpty(t, d.Problems)
 	assert.Equal(t, v1alpha1.TemplateNotFoundReason, d.Problems[0].Reason)
 	assert.True(t, decision(t, p, "bindsync-c1", "pg").Rendered, "other clusters are unaffected")
+	assert.False(t, d.Kept, "main never held it")
+}
+
+func TestARequestConflictingWithABoundOneIsNotKept(t *testing.T) {
+	w := newWorld(t, "")
+	w.requests = []v1alpha1.APIServiceExportRequest{request("c1", "pg", "postgresql")}
+	main := w.settled(t, render.Tree{})
+	w.requests = append(w.requests, request("c1", "pg-again", "postgresql"))
+
+	p := plan.Make(w.input(main))
+
+	again := decision(t, p, "bindsync-c1", "pg-again")
+	require.NotEmpty(t, again.Problems)
+	assert.Equal(t, v1alpha1.ConflictingRequestReason, again.Problems[0].Reason)
+	assert.False(t, again.Kept, "main holds the files of the other request, not of this one")
+	assert.False(t, again.Rendered)
 }
 
 func TestUnboundListsTheRequestsMainDoesNotHold(t *testing.T) {
@@ -484,4 +502,21 @@ func TestBadInputGetsAClearProblemAndOtherClustersAreUnaffected(t *testing.T) {
 			assert.Empty(t, other.Problems)
 		})
 	}
+}
+
+func TestARequestHeldBackByAnotherObjectsProblemNamesIt(t *testing.T) {
+	w := newWorld(t, "")
+	main := w.settled(t, render.Tree{})
+	w.requests = []v1alpha1.APIServiceExportRequest{request("c1", "ghost", "no-such-template"), request("c1", "pg", "postgresql")}
+
+	p := plan.Make(w.input(main))
+
+	assert.Empty(t, p.Steps, "the bad request holds its cluster back")
+	d := decision(t, p, "bindsync-c1", "pg")
+	assert.False(t, d.Rendered)
+	assert.Empty(t, d.Problems, "it has no problem of its own")
+	require.NotNil(t, d.HeldBack, "it says what holds its cluster back")
+	assert.Equal(t, "ghost", d.HeldBack.Name)
+	assert.Equal(t, v1alpha1.TemplateNotFoundReason, d.HeldBack.Reason)
+	assert.Nil(t, decision(t, p, "bindsync-c1", "ghost").HeldBack, "the bad request has its own problem")
 }

@@ -9,8 +9,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -41,11 +43,16 @@ type flags struct {
 	knownHostsFile  string
 	authorName      string
 	authorEmail     string
+	signingKeyFile  string
+	signingFormat   string
 	interval        time.Duration
 	resync          time.Duration
 	leaderElect     bool
 	leaderNamespace string
 	leaderID        string
+	leaseDuration   time.Duration
+	renewDeadline   time.Duration
+	retryPeriod     time.Duration
 	metricsAddr     string
 	probeAddr       string
 }
@@ -83,19 +90,29 @@ machine read over file://.`,
 	fl.StringVar(&f.knownHostsFile, "git-known-hosts-file", "", "known_hosts file for ssh remotes")
 	fl.StringVar(&f.authorName, "git-author-name", git.DefaultAuthorName, "author and committer name of bindsync's commits")
 	fl.StringVar(&f.authorEmail, "git-author-email", git.DefaultAuthorEmail, "author and committer email of bindsync's commits")
+	fl.StringVar(&f.signingKeyFile, "signing-key-file", "", "file holding an unencrypted private key that signs every commit (empty: unsigned)")
+	fl.StringVar(&f.signingFormat, "signing-key-format", signingSSH, "format of --signing-key-file: ssh (an ssh private key, as git's gpg.format=ssh) or openpgp (an armored OpenPGP private key)")
 	fl.DurationVar(&f.interval, "interval", backend.DefaultInterval, "how often to look for merged and deleted approval branches")
 	fl.DurationVar(&f.resync, "resync-interval", backend.DefaultResyncInterval, "how often to apply every control-plane folder again")
 	fl.BoolVar(&f.leaderElect, "leader-elect", true, "run only while holding the leader lease")
 	fl.StringVar(&f.leaderNamespace, "leader-election-namespace", "bindsync-system", "namespace of the leader lease")
 	fl.StringVar(&f.leaderID, "leader-election-id", "bindsync-backend", "name of the leader lease")
+	fl.DurationVar(&f.leaseDuration, "leader-election-lease-duration", 15*time.Second, "how long a lease lasts without renewal: a leader that dies is replaced after at most this long")
+	fl.DurationVar(&f.renewDeadline, "leader-election-renew-deadline", 10*time.Second, "how long the leader tries to renew before it gives up leading (less than the lease duration)")
+	fl.DurationVar(&f.retryPeriod, "leader-election-retry-period", 2*time.Second, "how often candidates try to acquire or renew the lease")
 	fl.StringVar(&f.metricsAddr, "metrics-bind-address", ":8080", "address of the Prometheus metrics endpoint (0 to disable)")
 	fl.StringVar(&f.probeAddr, "health-probe-bind-address", ":8081", "address of /healthz and /readyz")
 	return cmd
 }
 
 func run(ctx context.Context, f *flags, stderr io.Writer) error {
-	if f.dataDir == "" {
-		return exitcode.New(exitcode.Unusable, errors.New("--data-dir is required: the local repository or the clone of --repo lives there"))
+	gitOpts, err := f.gitOptions()
+	if err != nil {
+		return exitcode.New(exitcode.Unusable, err)
+	}
+	if f.leaderElect && (f.retryPeriod <= 0 || f.renewDeadline <= f.retryPeriod || f.leaseDuration <= f.renewDeadline) {
+		return exitcode.New(exitcode.Unusable, fmt.Errorf("leader election needs 0 < --leader-election-retry-period (%s) < --leader-election-renew-deadline (%s) < --leader-election-lease-duration (%s)",
+			f.retryPeriod, f.renewDeadline, f.leaseDuration))
 	}
 	log := zap.New(zap.WriteTo(stderr), zap.JSONEncoder())
 	ctrl.SetLogger(log)
@@ -108,11 +125,9 @@ func run(ctx context.Context, f *flags, stderr io.Writer) error {
 	if err != nil {
 		return exitcode.New(exitcode.Unusable, err)
 	}
-	repo, err := git.Open(ctx, git.Options{URL: f.repo, Dir: f.dataDir, AuthorName: f.authorName, AuthorEmail: f.authorEmail,
-		Auth: git.Auth{Username: f.username, PasswordFile: f.passwordFile, BearerTokenFile: f.tokenFile,
-			SSHKeyFile: f.sshKeyFile, KnownHostsFile: f.knownHostsFile}})
+	repo, err := git.Open(ctx, gitOpts)
 	if err != nil {
-		return exitcode.New(exitcode.Unusable, fmt.Errorf("open state repository: %w", err))
+		return exitcode.New(exitcode.Unusable, fmt.Errorf("--data-dir %s: open the state repository: %w", f.dataDir, err))
 	}
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                  backend.Scheme(),
@@ -120,8 +135,15 @@ func run(ctx context.Context, f *flags, stderr io.Writer) error {
 		LeaderElection:          f.leaderElect,
 		LeaderElectionID:        f.leaderID,
 		LeaderElectionNamespace: f.leaderNamespace,
-		Metrics:                 metricsserver.Options{BindAddress: f.metricsAddr},
-		HealthProbeBindAddress:  f.probeAddr,
+		LeaseDuration:           &f.leaseDuration,
+		RenewDeadline:           &f.renewDeadline,
+		RetryPeriod:             &f.retryPeriod,
+		// run returns as soon as the manager stops, so a leader that is
+		// stopped (SIGTERM) can hand the lease over at once; one that dies
+		// is replaced when the lease runs out.
+		LeaderElectionReleaseOnCancel: true,
+		Metrics:                       metricsserver.Options{BindAddress: f.metricsAddr},
+		HealthProbeBindAddress:        f.probeAddr,
 	})
 	if err != nil {
 		return exitcode.New(exitcode.Unusable, fmt.Errorf("manager: %w", err))
@@ -152,19 +174,110 @@ func run(ctx context.Context, f *flags, stderr io.Writer) error {
 	return mgr.Start(ctx)
 }
 
+// Formats of --signing-key-format.
+const (
+	signingSSH     = "ssh"
+	signingOpenPGP = "openpgp"
+)
+
+// gitOptions checks the flags that configure the state repository, before
+// anything connects anywhere, and returns the repository's options. Every
+// error names the flag and the problem.
+func (f *flags) gitOptions() (git.Options, error) {
+	if f.dataDir == "" {
+		return git.Options{}, errors.New("--data-dir is required: the local repository or the clone of --repo lives there")
+	}
+	if st, err := os.Stat(f.dataDir); err == nil && !st.IsDir() {
+		return git.Options{}, fmt.Errorf("--data-dir %s is a file, not a folder", f.dataDir)
+	}
+	creds := []struct{ flag, value string }{
+		{"--git-username", f.username}, {"--git-password-file", f.passwordFile}, {"--git-bearer-token-file", f.tokenFile},
+		{"--git-ssh-key-file", f.sshKeyFile}, {"--git-known-hosts-file", f.knownHostsFile},
+	}
+	for _, c := range creds {
+		if c.value == "" {
+			continue
+		}
+		if f.repo == "" {
+			return git.Options{}, fmt.Errorf("%s given without --repo: the local repository in --data-dir needs no credentials", c.flag)
+		}
+		if c.flag == "--git-username" {
+			continue
+		}
+		if _, err := os.Stat(c.value); err != nil {
+			return git.Options{}, fmt.Errorf("%s %s: %w", c.flag, c.value, err)
+		}
+	}
+	if f.repo != "" {
+		u, err := url.Parse(f.repo)
+		if err != nil || u.Scheme == "" {
+			return git.Options{}, fmt.Errorf("--repo %q is not a URL (file://, http(s)://, ssh://)", f.repo)
+		}
+		switch strings.ToLower(u.Scheme) {
+		case "ssh":
+			if f.sshKeyFile == "" {
+				return git.Options{}, fmt.Errorf("--repo %s is an ssh:// remote: --git-ssh-key-file is required", f.repo)
+			}
+			if f.knownHostsFile == "" {
+				return git.Options{}, fmt.Errorf("--repo %s is an ssh:// remote: --git-known-hosts-file is required (unknown host keys are never trusted)", f.repo)
+			}
+		case "http", "https":
+			if f.passwordFile != "" && f.username == "" {
+				return git.Options{}, errors.New("--git-password-file needs --git-username")
+			}
+			if f.passwordFile != "" && f.tokenFile != "" {
+				return git.Options{}, errors.New("--git-password-file and --git-bearer-token-file both given: choose one")
+			}
+		}
+	}
+	o := git.Options{URL: f.repo, Dir: f.dataDir, AuthorName: f.authorName, AuthorEmail: f.authorEmail,
+		Auth: git.Auth{Username: f.username, PasswordFile: f.passwordFile, BearerTokenFile: f.tokenFile,
+			SSHKeyFile: f.sshKeyFile, KnownHostsFile: f.knownHostsFile}}
+	signer, err := f.signer()
+	if err != nil {
+		return git.Options{}, err
+	}
+	o.Signer = signer
+	if err := o.Validate(); err != nil {
+		return git.Options{}, fmt.Errorf("--repo and --git-* flags: %w", err)
+	}
+	return o, nil
+}
+
+// signer reads --signing-key-file in --signing-key-format (nil: unsigned).
+func (f *flags) signer() (git.Signer, error) {
+	if f.signingFormat != signingSSH && f.signingFormat != signingOpenPGP {
+		return nil, fmt.Errorf("--signing-key-format %q is not %s or %s", f.signingFormat, signingSSH, signingOpenPGP)
+	}
+	if f.signingKeyFile == "" {
+		return nil, nil
+	}
+	var s git.Signer
+	var err error
+	if f.signingFormat == signingSSH {
+		s, err = git.NewSSHSigner(f.signingKeyFile)
+	} else {
+		s, err = git.NewOpenPGPSignerFromFile(f.signingKeyFile)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("--signing-key-file %s (--signing-key-format %s): %w", f.signingKeyFile, f.signingFormat, err)
+	}
+	return s, nil
+}
+
 // restConfig reads --kubeconfig, or else $KUBECONFIG, ~/.kube/config or the
 // in-cluster configuration.
 func restConfig(path string) (*rest.Config, error) {
 	if path != "" {
 		cfg, err := clientcmd.BuildConfigFromFlags("", path)
 		if err != nil {
-			return nil, fmt.Errorf("kubeconfig %s: %w", path, err)
+			return nil, fmt.Errorf("--kubeconfig %s: %w", path, err)
 		}
 		return cfg, nil
 	}
 	cfg, err := ctrl.GetConfig()
 	if err != nil {
-		return nil, fmt.Errorf("no kubeconfig (--kubeconfig, $KUBECONFIG or in-cluster): %w", err)
+		return nil, fmt.Errorf("no kubeconfig: give --kubeconfig, set $KUBECONFIG, or run in a cluster: %w", err)
 	}
 	return cfg, nil
 }
