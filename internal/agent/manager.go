@@ -13,10 +13,12 @@ import (
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
+	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
@@ -142,6 +144,8 @@ func NewManager(cfg *rest.Config, src Source, o Options, ro RunOptions) (manager
 	crdChanged := predicate.Or(predicate.GenerationChangedPredicate{}, predicate.LabelChangedPredicate{})
 	err = ctrl.NewControllerManagedBy(mgr).
 		Named("bindsync-agent").
+		// Tests run several agents in one process; a production process has one.
+		WithOptions(controller.Options{SkipNameValidation: ptr.To(true)}).
 		Watches(&v1alpha1.APIServiceBinding{}, toSync, builder.WithPredicates(bindingChanged)).
 		Watches(&apiextensionsv1.CustomResourceDefinition{}, toSync, builder.WithPredicates(crdChanged)).
 		WatchesRawSource(ctrlsource.Channel(triggers, toSync)).
