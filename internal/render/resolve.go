@@ -12,7 +12,6 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation"
 
 	"github.com/bindsync/bindsync/api/v1alpha1"
-	"github.com/bindsync/bindsync/internal/schema"
 )
 
 // Kinds named in problems.
@@ -56,22 +55,24 @@ func IsBuiltinGroup(group string) bool { return builtinGroups[group] }
 
 // crdEntry is one CRD of the control plane and its snapshot, made on first use.
 type crdEntry struct {
-	crd       *apiextensionsv1.CustomResourceDefinition
-	snap      v1alpha1.CRDSnapshot
-	hash      string
-	appCRD    *apiextensionsv1.CustomResourceDefinition // the CRD app clusters get, without annotations
-	err       error
-	snapped   bool
-	warned    bool
-	exportFor map[string][]byte // template name -> export file bytes
-	crdFor    map[string][]byte // template name -> CRD file bytes
+	crd     *apiextensionsv1.CustomResourceDefinition
+	snap    v1alpha1.CRDSnapshot
+	hash    string
+	appCRD  *apiextensionsv1.CustomResourceDefinition // the CRD app clusters get, without annotations
+	err     error
+	snapped bool
+	warned  bool
+	id      uint64 // the cache's number for this content
+	shape   uint64 // the cache's number for its crdShape (0 until needed)
 }
 
 // templateEntry is a template and, when it can be rendered, the CRDs it binds.
 type templateEntry struct {
 	tpl     *v1alpha1.APIServiceExportTemplate
 	crds    []*crdEntry
-	problem string // why the template cannot be rendered; "" when it can
+	problem string         // why the template cannot be rendered; "" when it can
+	id      uint64         // the cache's number for this content
+	files   []*cachedFiles // files[i] are crds[i]'s, found on first use
 }
 
 // roleEntry is a serialised Role and the cluster-scoped rules that go with it.
@@ -84,6 +85,7 @@ type roleEntry struct {
 type binding struct {
 	template *templateEntry
 	crd      *crdEntry
+	index    int // of crd in template.crds
 }
 
 // clusterEntry is a valid app cluster and what it binds, sorted by CRD name.
@@ -94,6 +96,7 @@ type clusterEntry struct {
 
 type renderer struct {
 	in        Input
+	cache     *Cache
 	crds      map[string]*crdEntry
 	templates map[string]*templateEntry
 	clusters  []*clusterEntry
@@ -101,13 +104,16 @@ type renderer struct {
 	invalid   map[string]bool      // cluster names that exist but are invalid
 	roles     map[string]roleEntry // binding set -> Role, see roleYAML
 	results   []RequestResult
+	keyBuf    []byte // scratch for cluster cache keys
+	hint      int    // bindings the current namespace's requests ask for, see bindingsHint
 	problems  problemList
 	warnings  problemList
 }
 
-func newRenderer(in Input) *renderer {
+func newRenderer(in Input, cache *Cache) *renderer {
 	return &renderer{
 		in:        in,
+		cache:     cache,
 		crds:      map[string]*crdEntry{},
 		templates: map[string]*templateEntry{},
 		byName:    map[string]*clusterEntry{},
@@ -131,7 +137,7 @@ func (r *renderer) indexCRDs() {
 			r.problems.add(kindCRD, "", crd.Name, v1alpha1.InvalidCRDReason, msg)
 			continue
 		}
-		r.crds[crd.Name] = &crdEntry{crd: crd, exportFor: map[string][]byte{}, crdFor: map[string][]byte{}}
+		r.crds[crd.Name] = &crdEntry{crd: crd}
 	}
 }
 
@@ -160,13 +166,8 @@ func (r *renderer) snapshot(e *crdEntry) error {
 		return e.err
 	}
 	e.snapped = true
-	e.snap, e.err = schema.Snapshot(e.crd)
-	if e.err == nil {
-		e.hash, e.err = schema.Hash(e.snap)
-	}
-	if e.err == nil {
-		e.appCRD, e.err = schema.ToCRD(e.snap)
-	}
+	c := r.cache.crd(e.crd)
+	e.id, e.snap, e.hash, e.appCRD, e.err = c.id, c.snap, c.hash, c.appCRD, c.err
 	if e.err != nil {
 		r.problems.add(kindCRD, "", e.crd.Name, v1alpha1.InvalidCRDReason, e.err.Error())
 	}
@@ -176,7 +177,7 @@ func (r *renderer) snapshot(e *crdEntry) error {
 func (r *renderer) indexTemplates() {
 	tpls := unique(r, kindTemplate, r.in.Templates, func(t *v1alpha1.APIServiceExportTemplate) (string, string) { return "", t.Name })
 	for _, tpl := range tpls {
-		e := &templateEntry{tpl: tpl}
+		e := &templateEntry{tpl: tpl, id: r.cache.template(tpl)}
 		r.templates[tpl.Name] = e
 		reason, msg := r.checkTemplate(e)
 		if reason != "" {
@@ -397,37 +398,41 @@ func ValidateClusterName(name string) string {
 // the same CRD the older one keeps it and the newer one is reported.
 func (r *renderer) assignRequests() {
 	reqs := unique(r, kindRequest, r.in.Requests, func(q *v1alpha1.APIServiceExportRequest) (string, string) { return q.Namespace, q.Name })
-	sort.SliceStable(reqs, func(i, j int) bool {
-		a, b := reqs[i], reqs[j]
-		if a.Namespace != b.Namespace {
-			return a.Namespace < b.Namespace
+	slices.SortStableFunc(reqs, func(a, b *v1alpha1.APIServiceExportRequest) int {
+		if c := strings.Compare(a.Namespace, b.Namespace); c != 0 {
+			return c
 		}
-		if !a.CreationTimestamp.Equal(&b.CreationTimestamp) {
-			return a.CreationTimestamp.Before(&b.CreationTimestamp)
+		if c := a.CreationTimestamp.Compare(b.CreationTimestamp.Time); c != 0 {
+			return c
 		}
-		return a.Name < b.Name
+		return strings.Compare(a.Name, b.Name)
 	})
-	boundBy := map[string]map[string]string{} // cluster -> CRD -> request
-	for _, req := range reqs {
+	boundBy := make(map[[2]string]string, len(reqs)) // (cluster, CRD) -> request
+	if len(reqs) > 0 {
+		r.results = make([]RequestResult, 0, len(reqs))
+	}
+	for i, req := range reqs {
+		if i == 0 || req.Namespace != reqs[i-1].Namespace {
+			r.hint = r.bindingsHint(reqs, i)
+		}
 		res := RequestResult{Namespace: req.Namespace, Name: req.Name, Template: req.Spec.TemplateRef.Name}
 		if reason, msg := r.assign(req, &res, boundBy); reason != "" {
 			r.problems.add(kindRequest, req.Namespace, req.Name, reason, msg)
 		}
 		r.results = append(r.results, res)
 	}
-	sort.Slice(r.results, func(i, j int) bool {
-		a, b := r.results[i], r.results[j]
-		if a.Namespace != b.Namespace {
-			return a.Namespace < b.Namespace
+	slices.SortFunc(r.results, func(a, b RequestResult) int {
+		if c := strings.Compare(a.Namespace, b.Namespace); c != 0 {
+			return c
 		}
-		return a.Name < b.Name
+		return strings.Compare(a.Name, b.Name)
 	})
 	for _, c := range r.clusters {
-		sort.Slice(c.bindings, func(i, j int) bool { return c.bindings[i].crd.crd.Name < c.bindings[j].crd.crd.Name })
+		slices.SortFunc(c.bindings, func(a, b binding) int { return strings.Compare(a.crd.crd.Name, b.crd.crd.Name) })
 	}
 }
 
-func (r *renderer) assign(req *v1alpha1.APIServiceExportRequest, res *RequestResult, boundBy map[string]map[string]string) (reason, msg string) {
+func (r *renderer) assign(req *v1alpha1.APIServiceExportRequest, res *RequestResult, boundBy map[[2]string]string) (reason, msg string) {
 	name, ok := strings.CutPrefix(req.Namespace, v1alpha1.ClusterNamespacePrefix)
 	switch {
 	case !ok || name == "":
@@ -449,24 +454,39 @@ func (r *renderer) assign(req *v1alpha1.APIServiceExportRequest, res *RequestRes
 	case tpl.problem != "":
 		return v1alpha1.InvalidTemplateReason, fmt.Sprintf("template %q cannot be rendered: %s", tpl.tpl.Name, tpl.problem)
 	}
-	bound := boundBy[name]
-	if bound == nil {
-		bound = map[string]string{}
-		boundBy[name] = bound
-	}
 	for _, crd := range tpl.crds {
-		if other, taken := bound[crd.crd.Name]; taken {
+		if other, taken := boundBy[[2]string{name, crd.crd.Name}]; taken {
 			return v1alpha1.ConflictingRequestReason, fmt.Sprintf("CRD %s is already bound in cluster %s by request %s", crd.crd.Name, name, other)
 		}
 	}
-	for _, crd := range tpl.crds {
-		bound[crd.crd.Name] = req.Name
-		cluster.bindings = append(cluster.bindings, binding{template: tpl, crd: crd})
+	res.Exports = make([]ExportResult, 0, len(tpl.crds))
+	if cluster.bindings == nil {
+		cluster.bindings = make([]binding, 0, r.hint)
+	}
+	for i, crd := range tpl.crds {
+		boundBy[[2]string{name, crd.crd.Name}] = req.Name
+		cluster.bindings = append(cluster.bindings, binding{template: tpl, crd: crd, index: i})
 		res.Exports = append(res.Exports, ExportResult{Name: crd.crd.Name, SchemaHash: crd.hash})
 	}
-	sort.Slice(res.Exports, func(i, j int) bool { return res.Exports[i].Name < res.Exports[j].Name })
+	slices.SortFunc(res.Exports, func(a, b ExportResult) int { return strings.Compare(a.Name, b.Name) })
 	res.Rendered = true
 	return "", ""
+}
+
+// bindingsHint returns how many CRDs reqs[i] and the requests after it in
+// the same namespace ask for at most (reqs is sorted by namespace), to size
+// their cluster's bindings once.
+func (r *renderer) bindingsHint(reqs []*v1alpha1.APIServiceExportRequest, i int) int {
+	n := 0
+	for _, q := range reqs[i:] {
+		if q.Namespace != reqs[i].Namespace {
+			break
+		}
+		if t := r.templates[q.Spec.TemplateRef.Name]; t != nil {
+			n += len(t.crds)
+		}
+	}
+	return n
 }
 
 func storageVersion(s v1alpha1.CRDSnapshot) string {
@@ -484,35 +504,42 @@ func storageVersion(s v1alpha1.CRDSnapshot) string {
 // author meant cannot be known, and picking one would make the render depend
 // on the order of the input.
 func unique[T any](r *renderer, kind string, items []T, key func(*T) (namespace, name string)) []*T {
-	byKey := map[[2]string][]*T{}
-	var keys [][2]string
+	type group struct {
+		namespace, name string
+		first           int
+		more            []int // further copies, rare
+	}
+	index := make(map[[2]string]int, len(items))
+	groups := make([]group, 0, len(items))
 	for i := range items {
 		ns, name := key(&items[i])
 		k := [2]string{ns, name}
-		if _, ok := byKey[k]; !ok {
-			keys = append(keys, k)
-		}
-		byKey[k] = append(byKey[k], &items[i])
-	}
-	sort.Slice(keys, func(i, j int) bool {
-		if keys[i][0] != keys[j][0] {
-			return keys[i][0] < keys[j][0]
-		}
-		return keys[i][1] < keys[j][1]
-	})
-	out := make([]*T, 0, len(keys))
-	for _, k := range keys {
-		copies := byKey[k]
-		same := true
-		for _, c := range copies[1:] {
-			same = same && reflect.DeepEqual(copies[0], c)
-		}
-		if !same {
-			r.problems.add(kind, k[0], k[1], v1alpha1.DuplicateReason,
-				fmt.Sprintf("defined %d times with different contents; none is used", len(copies)))
+		if g, ok := index[k]; ok {
+			groups[g].more = append(groups[g].more, i)
 			continue
 		}
-		out = append(out, copies[0])
+		index[k] = len(groups)
+		groups = append(groups, group{namespace: ns, name: name, first: i})
+	}
+	slices.SortFunc(groups, func(a, b group) int {
+		if c := strings.Compare(a.namespace, b.namespace); c != 0 {
+			return c
+		}
+		return strings.Compare(a.name, b.name)
+	})
+	out := make([]*T, 0, len(groups))
+	for _, g := range groups {
+		first := &items[g.first]
+		same := true
+		for _, i := range g.more {
+			same = same && reflect.DeepEqual(first, &items[i])
+		}
+		if !same {
+			r.problems.add(kind, g.namespace, g.name, v1alpha1.DuplicateReason,
+				fmt.Sprintf("defined %d times with different contents; none is used", 1+len(g.more)))
+			continue
+		}
+		out = append(out, first)
 	}
 	return out
 }
