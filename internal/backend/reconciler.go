@@ -18,6 +18,7 @@ import (
 
 	"github.com/bindsync/bindsync/api/v1alpha1"
 	"github.com/bindsync/bindsync/internal/backend/plan"
+	"github.com/bindsync/bindsync/internal/render"
 )
 
 // Defaults of Options.
@@ -92,6 +93,9 @@ type Reconciler struct {
 	// lastApplied is main's commit whose control-plane folders are applied.
 	lastApplied plumbing.Hash
 	lastResync  time.Time
+	// cache keeps what unchanged objects rendered to from one reconcile to
+	// the next (render.Cache).
+	cache *render.Cache
 }
 
 // New returns a Reconciler.
@@ -99,7 +103,7 @@ func New(o Options) (*Reconciler, error) {
 	if err := o.Validate(); err != nil {
 		return nil, err
 	}
-	return &Reconciler{opts: o}, nil
+	return &Reconciler{opts: o, cache: render.NewCache()}, nil
 }
 
 // run is the state of one reconcile, passed from phase to phase.
@@ -278,6 +282,7 @@ func (rc *Reconciler) decide(_ context.Context, r *run) error {
 			}
 		}
 	}
+	r.in.Cache = rc.cache
 	r.decided = plan.Decide(r.in)
 	return nil
 }
