@@ -6,6 +6,7 @@ import (
 	"math/rand"
 	"os"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -218,5 +219,38 @@ func requestFor(cluster, name, template string) v1alpha1.APIServiceExportRequest
 	return v1alpha1.APIServiceExportRequest{
 		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: v1alpha1.ClusterNamespace(cluster)},
 		Spec:       v1alpha1.APIServiceExportRequestSpec{TemplateRef: v1alpha1.TemplateReference{Name: template}},
+	}
+}
+
+// TestValidateClusterName pins which names can name an app cluster (its
+// quick path for valid names must agree with the full check).
+func TestValidateClusterName(t *testing.T) {
+	cases := []struct {
+		name  string
+		valid bool
+	}{
+		{"c1", true},
+		{"a", true},
+		{"0", true},
+		{"cluster-0001", true},
+		{"a-b-c", true},
+		{strings.Repeat("a", v1alpha1.MaxClusterNameLength), true},
+		{strings.Repeat("a", v1alpha1.MaxClusterNameLength+1), false},
+		{"", false},
+		{"-a", false},
+		{"a-", false},
+		{"A", false},
+		{"a_b", false},
+		{"a.b", false},
+		{"../x", false},
+		{"a b", false},
+		{"é", false},
+	}
+	for _, c := range cases {
+		msg := render.ValidateClusterName(c.name)
+		assert.Equal(t, c.valid, msg == "", "%q: %s", c.name, msg)
+		if !c.valid {
+			assert.Contains(t, msg, fmt.Sprintf("%q", c.name), "the message names the cluster")
+		}
 	}
 }

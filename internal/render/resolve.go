@@ -85,13 +85,15 @@ type roleEntry struct {
 type binding struct {
 	template *templateEntry
 	crd      *crdEntry
-	index    int // of crd in template.crds
+	index    int    // of crd in template.crds
+	request  string // the request's name
 }
 
 // clusterEntry is a valid app cluster and what it binds, sorted by CRD name.
 type clusterEntry struct {
 	name     string
 	bindings []binding
+	bound    map[*crdEntry]string // CRD -> request, once it binds many (see boundBy)
 }
 
 type renderer struct {
@@ -105,7 +107,6 @@ type renderer struct {
 	roles     map[string]roleEntry // binding set -> Role, see roleYAML
 	results   []RequestResult
 	keyBuf    []byte // scratch for cluster cache keys
-	hint      int    // bindings the current namespace's requests ask for, see bindingsHint
 	problems  problemList
 	warnings  problemList
 }
@@ -383,6 +384,9 @@ func (r *renderer) indexClusters() {
 // it can: it must be a DNS-1123 label short enough that bindsync-<name> is one
 // too, which also keeps it a safe folder name.
 func ValidateClusterName(name string) string {
+	if isShortDNSLabel(name) {
+		return ""
+	}
 	if errs := validation.IsDNS1123Label(name); len(errs) > 0 {
 		return fmt.Sprintf("name %q is not a DNS-1123 label: %s", name, strings.Join(errs, "; "))
 	}
@@ -393,11 +397,30 @@ func ValidateClusterName(name string) string {
 	return ""
 }
 
+// isShortDNSLabel is the quick yes of ValidateClusterName: name is a
+// DNS-1123 label ([a-z0-9]([-a-z0-9]*[a-z0-9])?) of at most
+// MaxClusterNameLength characters. Names it refuses get the full check and
+// its message.
+func isShortDNSLabel(name string) bool {
+	if name == "" || len(name) > v1alpha1.MaxClusterNameLength || name[0] == '-' || name[len(name)-1] == '-' {
+		return false
+	}
+	for i := 0; i < len(name); i++ {
+		if c := name[i]; (c < 'a' || c > 'z') && (c < '0' || c > '9') && c != '-' {
+			return false
+		}
+	}
+	return true
+}
+
 // assignRequests binds each request's CRDs into its cluster. Requests are
 // taken oldest first (then by name), so when two requests of one cluster bind
 // the same CRD the older one keeps it and the newer one is reported.
 func (r *renderer) assignRequests() {
-	reqs := unique(r, kindRequest, r.in.Requests, func(q *v1alpha1.APIServiceExportRequest) (string, string) { return q.Namespace, q.Name })
+	reqs := make([]*v1alpha1.APIServiceExportRequest, len(r.in.Requests))
+	for i := range r.in.Requests {
+		reqs[i] = &r.in.Requests[i]
+	}
 	slices.SortStableFunc(reqs, func(a, b *v1alpha1.APIServiceExportRequest) int {
 		if c := strings.Compare(a.Namespace, b.Namespace); c != 0 {
 			return c
@@ -407,16 +430,26 @@ func (r *renderer) assignRequests() {
 		}
 		return strings.Compare(a.Name, b.Name)
 	})
-	boundBy := make(map[[2]string]string, len(reqs)) // (cluster, CRD) -> request
+	reqs = r.uniqueRequests(reqs)
 	if len(reqs) > 0 {
 		r.results = make([]RequestResult, 0, len(reqs))
 	}
+	tpls := make([]*templateEntry, len(reqs))
+	for i, req := range reqs {
+		tpls[i] = r.templates[req.Spec.TemplateRef.Name]
+	}
+	hint := 0 // bindings the requests of the current namespace ask for at most
 	for i, req := range reqs {
 		if i == 0 || req.Namespace != reqs[i-1].Namespace {
-			r.hint = r.bindingsHint(reqs, i)
+			hint = 0
+			for j := i; j < len(reqs) && reqs[j].Namespace == req.Namespace; j++ {
+				if tpls[j] != nil {
+					hint += len(tpls[j].crds)
+				}
+			}
 		}
 		res := RequestResult{Namespace: req.Namespace, Name: req.Name, Template: req.Spec.TemplateRef.Name}
-		if reason, msg := r.assign(req, &res, boundBy); reason != "" {
+		if reason, msg := r.assign(req, tpls[i], hint, &res); reason != "" {
 			r.problems.add(kindRequest, req.Namespace, req.Name, reason, msg)
 		}
 		r.results = append(r.results, res)
@@ -432,7 +465,83 @@ func (r *renderer) assignRequests() {
 	}
 }
 
-func (r *renderer) assign(req *v1alpha1.APIServiceExportRequest, res *RequestResult, boundBy map[[2]string]string) (reason, msg string) {
+// uniqueRequests is unique for requests sorted by namespace: copies of a
+// request (same namespace and name) that are equal collapse to one; copies
+// that differ are all left out and reported as Duplicate. Copies can only be
+// in one namespace's run, so each run is checked on its own.
+func (r *renderer) uniqueRequests(reqs []*v1alpha1.APIServiceExportRequest) []*v1alpha1.APIServiceExportRequest {
+	out := make([]*v1alpha1.APIServiceExportRequest, 0, len(reqs))
+	for start := 0; start < len(reqs); {
+		end := start + 1
+		for end < len(reqs) && reqs[end].Namespace == reqs[start].Namespace {
+			end++
+		}
+		run := reqs[start:end]
+		start = end
+		if !hasDuplicateName(run) {
+			out = append(out, run...)
+			continue
+		}
+		copies := map[string][]*v1alpha1.APIServiceExportRequest{}
+		for _, q := range run {
+			copies[q.Name] = append(copies[q.Name], q)
+		}
+		dropped := map[string]bool{}
+		for _, name := range sortedKeys(boolSet(copies)) {
+			c := copies[name]
+			same := true
+			for _, q := range c[1:] {
+				same = same && reflect.DeepEqual(c[0], q)
+			}
+			if !same {
+				dropped[name] = true
+				r.problems.add(kindRequest, c[0].Namespace, name, v1alpha1.DuplicateReason,
+					fmt.Sprintf("defined %d times with different contents; none is used", len(c)))
+			}
+		}
+		seen := map[string]bool{}
+		for _, q := range run {
+			if !dropped[q.Name] && !seen[q.Name] {
+				seen[q.Name] = true
+				out = append(out, q)
+			}
+		}
+	}
+	return out
+}
+
+// hasDuplicateName reports whether two requests of one namespace's run
+// share a name.
+func hasDuplicateName(run []*v1alpha1.APIServiceExportRequest) bool {
+	if len(run) > 32 {
+		seen := make(map[string]bool, len(run))
+		for _, q := range run {
+			if seen[q.Name] {
+				return true
+			}
+			seen[q.Name] = true
+		}
+		return false
+	}
+	for i, q := range run {
+		for _, p := range run[:i] {
+			if p.Name == q.Name {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func boolSet[V any](m map[string]V) map[string]bool {
+	out := make(map[string]bool, len(m))
+	for k := range m {
+		out[k] = true
+	}
+	return out
+}
+
+func (r *renderer) assign(req *v1alpha1.APIServiceExportRequest, tpl *templateEntry, hint int, res *RequestResult) (reason, msg string) {
 	name, ok := strings.CutPrefix(req.Namespace, v1alpha1.ClusterNamespacePrefix)
 	switch {
 	case !ok || name == "":
@@ -445,7 +554,6 @@ func (r *renderer) assign(req *v1alpha1.APIServiceExportRequest, res *RequestRes
 		return v1alpha1.ClusterNotFoundReason, fmt.Sprintf("no AppCluster %q for namespace %s", name, req.Namespace)
 	}
 	res.Cluster = name
-	tpl := r.templates[req.Spec.TemplateRef.Name]
 	switch {
 	case req.Spec.TemplateRef.Name == "":
 		return v1alpha1.TemplateNotFoundReason, "spec.templateRef.name is empty"
@@ -455,17 +563,16 @@ func (r *renderer) assign(req *v1alpha1.APIServiceExportRequest, res *RequestRes
 		return v1alpha1.InvalidTemplateReason, fmt.Sprintf("template %q cannot be rendered: %s", tpl.tpl.Name, tpl.problem)
 	}
 	for _, crd := range tpl.crds {
-		if other, taken := boundBy[[2]string{name, crd.crd.Name}]; taken {
+		if other, taken := cluster.boundBy(crd); taken {
 			return v1alpha1.ConflictingRequestReason, fmt.Sprintf("CRD %s is already bound in cluster %s by request %s", crd.crd.Name, name, other)
 		}
 	}
 	res.Exports = make([]ExportResult, 0, len(tpl.crds))
 	if cluster.bindings == nil {
-		cluster.bindings = make([]binding, 0, r.hint)
+		cluster.bindings = make([]binding, 0, hint)
 	}
 	for i, crd := range tpl.crds {
-		boundBy[[2]string{name, crd.crd.Name}] = req.Name
-		cluster.bindings = append(cluster.bindings, binding{template: tpl, crd: crd, index: i})
+		cluster.bind(binding{template: tpl, crd: crd, index: i, request: req.Name})
 		res.Exports = append(res.Exports, ExportResult{Name: crd.crd.Name, SchemaHash: crd.hash})
 	}
 	slices.SortFunc(res.Exports, func(a, b ExportResult) int { return strings.Compare(a.Name, b.Name) })
@@ -473,20 +580,33 @@ func (r *renderer) assign(req *v1alpha1.APIServiceExportRequest, res *RequestRes
 	return "", ""
 }
 
-// bindingsHint returns how many CRDs reqs[i] and the requests after it in
-// the same namespace ask for at most (reqs is sorted by namespace), to size
-// their cluster's bindings once.
-func (r *renderer) bindingsHint(reqs []*v1alpha1.APIServiceExportRequest, i int) int {
-	n := 0
-	for _, q := range reqs[i:] {
-		if q.Namespace != reqs[i].Namespace {
-			break
-		}
-		if t := r.templates[q.Spec.TemplateRef.Name]; t != nil {
-			n += len(t.crds)
+// boundBy returns the request that already binds crd in the cluster. A
+// cluster binds a few CRDs, so its bindings are searched in order; one that
+// binds many gets an index.
+func (c *clusterEntry) boundBy(crd *crdEntry) (string, bool) {
+	if c.bound != nil {
+		req, ok := c.bound[crd]
+		return req, ok
+	}
+	for _, b := range c.bindings {
+		if b.crd == crd {
+			return b.request, true
 		}
 	}
-	return n
+	return "", false
+}
+
+func (c *clusterEntry) bind(b binding) {
+	c.bindings = append(c.bindings, b)
+	switch {
+	case c.bound != nil:
+		c.bound[b.crd] = b.request
+	case len(c.bindings) > 32:
+		c.bound = make(map[*crdEntry]string, 2*len(c.bindings))
+		for _, b := range c.bindings {
+			c.bound[b.crd] = b.request
+		}
+	}
 }
 
 func storageVersion(s v1alpha1.CRDSnapshot) string {
