@@ -49,7 +49,14 @@ func TestCachedRenderIsRender(t *testing.T) {
 	order := append(append(slices.Clone(names), names...), reversed(names)...)
 	for i, name := range order {
 		in := loadCase(t, name)
-		assertSameOutput(t, render.Render(copyInput(in)), cache.Render(in), fmt.Sprintf("render %d (%s)", i, name))
+		out := cache.Render(in)
+		assertSameOutput(t, render.Render(copyInput(in)), out, fmt.Sprintf("render %d (%s)", i, name))
+		for _, r := range out.Requests {
+			for _, e := range r.Exports {
+				assert.Contains(t, out.Tree, render.ExportPath(r.Cluster, e.Name), "%s: the export is where ExportPath says", name)
+				assert.Contains(t, out.Tree, render.CRDPath(r.Cluster, e.Name), "%s: the CRD is where CRDPath says", name)
+			}
+		}
 	}
 }
 

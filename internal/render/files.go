@@ -9,7 +9,6 @@ import (
 	"sort"
 	"strings"
 
-	goyaml "go.yaml.in/yaml/v2"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
@@ -97,8 +96,12 @@ func (r *renderer) makeClusterFiles(c *clusterEntry) *cachedCluster {
 			kustomization(c.name, "", crds),
 		},
 	}
+	// ExportPath and CRDPath, joined without path.Join's cleaning: the
+	// cluster's name is a DNS label and the CRD's a DNS subdomain, so there
+	// is nothing to clean (TestCachedRenderIsRender checks).
+	app := AppDir(c.name)
 	for _, b := range c.bindings {
-		e.paths = append(e.paths, ExportPath(c.name, b.crd.crd.Name), CRDPath(c.name, b.crd.crd.Name))
+		e.paths = append(e.paths, cp+"/exports/"+b.crd.crd.Name+".yaml", app+"/crds/"+b.crd.crd.Name+".yaml")
 	}
 	return e
 }
@@ -438,16 +441,6 @@ func sortedCopy(in []string) []string {
 	out := append([]string(nil), in...)
 	sort.Strings(out)
 	return out
-}
-
-// mustMarshalPlain encodes a value of one of this package's yaml-tagged
-// document types.
-func mustMarshalPlain(doc any) []byte {
-	y, err := goyaml.Marshal(doc)
-	if err != nil {
-		panic(fmt.Sprintf("render: encode %T as YAML: %v", doc, err))
-	}
-	return y
 }
 
 // mustMarshal renders obj as YAML with sorted keys, without the fields a
