@@ -18,6 +18,7 @@ import (
 
 	"github.com/bindsync/bindsync/api/v1alpha1"
 	"github.com/bindsync/bindsync/internal/backend/plan"
+	"github.com/bindsync/bindsync/internal/render"
 )
 
 // Defaults of Options.
@@ -95,6 +96,9 @@ type Reconciler struct {
 	// written holds the status this reconciler last wrote, by object UID,
 	// until the cache has caught up with it (see fresh).
 	written map[types.UID]writtenStatus
+	// cache keeps what unchanged objects rendered to from one reconcile to
+	// the next (render.Cache).
+	cache *render.Cache
 }
 
 // writtenStatus is an object as a status patch left it, and the
@@ -109,7 +113,7 @@ func New(o Options) (*Reconciler, error) {
 	if err := o.Validate(); err != nil {
 		return nil, err
 	}
-	return &Reconciler{opts: o}, nil
+	return &Reconciler{opts: o, cache: render.NewCache()}, nil
 }
 
 // run is the state of one reconcile, passed from phase to phase.
@@ -346,6 +350,7 @@ func (rc *Reconciler) decide(_ context.Context, r *run) error {
 			}
 		}
 	}
+	r.in.Cache = rc.cache
 	r.decided = plan.Decide(r.in)
 	return nil
 }

@@ -2,13 +2,13 @@ package render
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"slices"
 	"sort"
 	"strings"
 
-	goyaml "go.yaml.in/yaml/v2"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
@@ -27,36 +27,114 @@ var serviceAccountYAML = mustMarshal(&corev1.ServiceAccount{
 
 // renderCluster writes one cluster's two folders into tree.
 func (r *renderer) renderCluster(tree Tree, c *clusterEntry) {
+	own := r.clusterFiles(c)
+	for i, f := range own.files {
+		tree[own.paths[i]] = f
+	}
+	shared := own.paths[len(own.files):]
+	for i, b := range c.bindings {
+		f := r.bindingFiles(b)
+		tree[shared[2*i]] = f.export
+		tree[shared[2*i+1]] = f.crd
+	}
+}
+
+// clusterFiles returns a cluster's own files (namespace, ServiceAccount,
+// RBAC, kustomizations) and all its paths, from the cache when an earlier
+// render made them from the same content.
+func (r *renderer) clusterFiles(c *clusterEntry) *cachedCluster {
+	key := append(r.keyBuf[:0], c.name...)
+	key = append(key, 0)
+	for _, b := range c.bindings {
+		key = binary.LittleEndian.AppendUint64(key, b.template.id)
+		key = binary.LittleEndian.AppendUint64(key, r.shapeOf(b.crd))
+	}
+	r.keyBuf = key
+	if e, ok := r.cache.clusters[string(key)]; ok {
+		e.used = r.cache.gen
+		return e
+	}
+	e := r.makeClusterFiles(c)
+	e.used = r.cache.gen
+	r.cache.clusters[string(key)] = e
+	return e
+}
+
+// shapeOf returns the cache's number for what a cluster's own files read of
+// a CRD (see crdShape).
+func (r *renderer) shapeOf(e *crdEntry) uint64 {
+	if e.shape == 0 {
+		e.shape = r.cache.shape(crdShape{name: e.crd.Name, group: e.snap.Group, plural: e.snap.Names.Plural, scope: e.snap.Scope})
+	}
+	return e.shape
+}
+
+func (r *renderer) makeClusterFiles(c *clusterEntry) *cachedCluster {
 	cp := ControlPlaneDir(c.name)
 	resources := []string{"namespace.yaml", "serviceaccount.yaml", "rbac.yaml"}
-	tree[cp+"/namespace.yaml"] = mustMarshalPlain(namespaceDoc{
-		APIVersion: "v1", Kind: "Namespace", Metadata: namespaceMeta{
-			Labels: map[string]string{podSecurityEnforceLabel: "restricted"},
-			Name:   v1alpha1.ClusterNamespace(c.name),
-		},
-	})
-	tree[cp+"/serviceaccount.yaml"] = serviceAccountYAML
-	tree[cp+"/rbac.yaml"] = r.rbacYAML(c)
-
 	var crds []string
 	for _, b := range c.bindings {
 		name := b.crd.crd.Name
-		tree[ExportPath(c.name, name)] = r.exportFile(b)
-		tree[CRDPath(c.name, name)] = r.crdFile(b)
 		resources = append(resources, "exports/"+name+".yaml")
 		crds = append(crds, "crds/"+name+".yaml")
 	}
-	tree[cp+"/"+KustomizationFile] = kustomization(c.name, v1alpha1.ClusterNamespace(c.name), resources)
-	tree[AppDir(c.name)+"/"+KustomizationFile] = kustomization(c.name, "", crds)
+	e := &cachedCluster{
+		paths: []string{
+			cp + "/namespace.yaml", cp + "/serviceaccount.yaml", cp + "/rbac.yaml",
+			cp + "/" + KustomizationFile, AppDir(c.name) + "/" + KustomizationFile,
+		},
+		files: [][]byte{
+			mustMarshalPlain(namespaceDoc{
+				APIVersion: "v1", Kind: "Namespace", Metadata: namespaceMeta{
+					Labels: map[string]string{podSecurityEnforceLabel: "restricted"},
+					Name:   v1alpha1.ClusterNamespace(c.name),
+				},
+			}),
+			serviceAccountYAML,
+			r.rbacYAML(c),
+			kustomization(c.name, v1alpha1.ClusterNamespace(c.name), resources),
+			kustomization(c.name, "", crds),
+		},
+	}
+	// ExportPath and CRDPath, joined without path.Join's cleaning: the
+	// cluster's name is a DNS label and the CRD's a DNS subdomain, so there
+	// is nothing to clean (TestCachedRenderIsRender checks).
+	app := AppDir(c.name)
+	for _, b := range c.bindings {
+		e.paths = append(e.paths, cp+"/exports/"+b.crd.crd.Name+".yaml", app+"/crds/"+b.crd.crd.Name+".yaml")
+	}
+	return e
 }
 
-// exportFile returns the APIServiceExport of a binding, serialised once per
-// (template, CRD) and shared by every cluster.
-func (r *renderer) exportFile(b binding) []byte {
-	tplName := b.template.tpl.Name
-	if out, ok := b.crd.exportFor[tplName]; ok {
-		return out
+// bindingFiles returns the export and CRD files of a binding, serialised
+// once per (CRD, template) content and shared by every cluster.
+func (r *renderer) bindingFiles(b binding) *cachedFiles {
+	t := b.template
+	if t.files == nil {
+		t.files = make([]*cachedFiles, len(t.crds))
 	}
+	if f := t.files[b.index]; f != nil {
+		return f
+	}
+	f := r.cachedBindingFiles(b)
+	t.files[b.index] = f
+	return f
+}
+
+func (r *renderer) cachedBindingFiles(b binding) *cachedFiles {
+	key := fileKey{crd: b.crd.id, template: b.template.id}
+	if f, ok := r.cache.files[key]; ok {
+		f.used = r.cache.gen
+		return f
+	}
+	f := &cachedFiles{used: r.cache.gen, export: exportFile(b), crd: crdFile(b)}
+	r.cache.files[key] = f
+	return f
+}
+
+// exportFile serialises the APIServiceExport of a binding.
+func exportFile(b binding) []byte {
+	tplName := b.template.tpl.Name
 	exp := &v1alpha1.APIServiceExport{
 		TypeMeta:   metav1.TypeMeta{APIVersion: v1alpha1.GroupVersion.String(), Kind: "APIServiceExport"},
 		ObjectMeta: metav1.ObjectMeta{Name: b.crd.crd.Name, Annotations: annotations(b)},
@@ -67,20 +145,13 @@ func (r *renderer) exportFile(b binding) []byte {
 			PermissionClaims: b.template.tpl.Spec.PermissionClaims,
 		},
 	}
-	out := mustMarshal(exp)
-	b.crd.exportFor[tplName] = out
-	return out
+	return mustMarshal(exp)
 }
 
-// crdFile returns the CRD an app cluster applies for a binding, serialised
-// once per (template, CRD) and shared by every cluster. bindsync's
-// annotations are added to the ones the snapshot carries from the provider
-// (api-approved.kubernetes.io), never in their place.
-func (r *renderer) crdFile(b binding) []byte {
-	tplName := b.template.tpl.Name
-	if out, ok := b.crd.crdFor[tplName]; ok {
-		return out
-	}
+// crdFile serialises the CRD an app cluster applies for a binding.
+// bindsync's annotations are added to the ones the snapshot carries from the
+// provider (api-approved.kubernetes.io), never in their place.
+func crdFile(b binding) []byte {
 	crd := b.crd.appCRD.DeepCopy()
 	if crd.Annotations == nil {
 		crd.Annotations = map[string]string{}
@@ -88,9 +159,7 @@ func (r *renderer) crdFile(b binding) []byte {
 	for k, v := range annotations(b) {
 		crd.Annotations[k] = v
 	}
-	out := mustMarshal(crd)
-	b.crd.crdFor[tplName] = out
-	return out
+	return mustMarshal(crd)
 }
 
 func annotations(b binding) map[string]string {
@@ -372,16 +441,6 @@ func sortedCopy(in []string) []string {
 	out := append([]string(nil), in...)
 	sort.Strings(out)
 	return out
-}
-
-// mustMarshalPlain encodes a value of one of this package's yaml-tagged
-// document types.
-func mustMarshalPlain(doc any) []byte {
-	y, err := goyaml.Marshal(doc)
-	if err != nil {
-		panic(fmt.Sprintf("render: encode %T as YAML: %v", doc, err))
-	}
-	return y
 }
 
 // mustMarshal renders obj as YAML with sorted keys, without the fields a

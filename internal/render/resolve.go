@@ -12,7 +12,6 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation"
 
 	"github.com/bindsync/bindsync/api/v1alpha1"
-	"github.com/bindsync/bindsync/internal/schema"
 )
 
 // Kinds named in problems.
@@ -56,22 +55,24 @@ func IsBuiltinGroup(group string) bool { return builtinGroups[group] }
 
 // crdEntry is one CRD of the control plane and its snapshot, made on first use.
 type crdEntry struct {
-	crd       *apiextensionsv1.CustomResourceDefinition
-	snap      v1alpha1.CRDSnapshot
-	hash      string
-	appCRD    *apiextensionsv1.CustomResourceDefinition // the CRD app clusters get, without annotations
-	err       error
-	snapped   bool
-	warned    bool
-	exportFor map[string][]byte // template name -> export file bytes
-	crdFor    map[string][]byte // template name -> CRD file bytes
+	crd     *apiextensionsv1.CustomResourceDefinition
+	snap    v1alpha1.CRDSnapshot
+	hash    string
+	appCRD  *apiextensionsv1.CustomResourceDefinition // the CRD app clusters get, without annotations
+	err     error
+	snapped bool
+	warned  bool
+	id      uint64 // the cache's number for this content
+	shape   uint64 // the cache's number for its crdShape (0 until needed)
 }
 
 // templateEntry is a template and, when it can be rendered, the CRDs it binds.
 type templateEntry struct {
 	tpl     *v1alpha1.APIServiceExportTemplate
 	crds    []*crdEntry
-	problem string // why the template cannot be rendered; "" when it can
+	problem string         // why the template cannot be rendered; "" when it can
+	id      uint64         // the cache's number for this content
+	files   []*cachedFiles // files[i] are crds[i]'s, found on first use
 }
 
 // roleEntry is a serialised Role and the cluster-scoped rules that go with it.
@@ -84,16 +85,20 @@ type roleEntry struct {
 type binding struct {
 	template *templateEntry
 	crd      *crdEntry
+	index    int    // of crd in template.crds
+	request  string // the request's name
 }
 
 // clusterEntry is a valid app cluster and what it binds, sorted by CRD name.
 type clusterEntry struct {
 	name     string
 	bindings []binding
+	bound    map[*crdEntry]string // CRD -> request, once it binds many (see boundBy)
 }
 
 type renderer struct {
 	in        Input
+	cache     *Cache
 	crds      map[string]*crdEntry
 	templates map[string]*templateEntry
 	clusters  []*clusterEntry
@@ -101,13 +106,15 @@ type renderer struct {
 	invalid   map[string]bool      // cluster names that exist but are invalid
 	roles     map[string]roleEntry // binding set -> Role, see roleYAML
 	results   []RequestResult
+	keyBuf    []byte // scratch for cluster cache keys
 	problems  problemList
 	warnings  problemList
 }
 
-func newRenderer(in Input) *renderer {
+func newRenderer(in Input, cache *Cache) *renderer {
 	return &renderer{
 		in:        in,
+		cache:     cache,
 		crds:      map[string]*crdEntry{},
 		templates: map[string]*templateEntry{},
 		byName:    map[string]*clusterEntry{},
@@ -131,7 +138,7 @@ func (r *renderer) indexCRDs() {
 			r.problems.add(kindCRD, "", crd.Name, v1alpha1.InvalidCRDReason, msg)
 			continue
 		}
-		r.crds[crd.Name] = &crdEntry{crd: crd, exportFor: map[string][]byte{}, crdFor: map[string][]byte{}}
+		r.crds[crd.Name] = &crdEntry{crd: crd}
 	}
 }
 
@@ -160,13 +167,8 @@ func (r *renderer) snapshot(e *crdEntry) error {
 		return e.err
 	}
 	e.snapped = true
-	e.snap, e.err = schema.Snapshot(e.crd)
-	if e.err == nil {
-		e.hash, e.err = schema.Hash(e.snap)
-	}
-	if e.err == nil {
-		e.appCRD, e.err = schema.ToCRD(e.snap)
-	}
+	c := r.cache.crd(e.crd)
+	e.id, e.snap, e.hash, e.appCRD, e.err = c.id, c.snap, c.hash, c.appCRD, c.err
 	if e.err != nil {
 		r.problems.add(kindCRD, "", e.crd.Name, v1alpha1.InvalidCRDReason, e.err.Error())
 	}
@@ -176,7 +178,7 @@ func (r *renderer) snapshot(e *crdEntry) error {
 func (r *renderer) indexTemplates() {
 	tpls := unique(r, kindTemplate, r.in.Templates, func(t *v1alpha1.APIServiceExportTemplate) (string, string) { return "", t.Name })
 	for _, tpl := range tpls {
-		e := &templateEntry{tpl: tpl}
+		e := &templateEntry{tpl: tpl, id: r.cache.template(tpl)}
 		r.templates[tpl.Name] = e
 		reason, msg := r.checkTemplate(e)
 		if reason != "" {
@@ -382,6 +384,9 @@ func (r *renderer) indexClusters() {
 // it can: it must be a DNS-1123 label short enough that bindsync-<name> is one
 // too, which also keeps it a safe folder name.
 func ValidateClusterName(name string) string {
+	if isShortDNSLabel(name) {
+		return ""
+	}
 	if errs := validation.IsDNS1123Label(name); len(errs) > 0 {
 		return fmt.Sprintf("name %q is not a DNS-1123 label: %s", name, strings.Join(errs, "; "))
 	}
@@ -392,42 +397,151 @@ func ValidateClusterName(name string) string {
 	return ""
 }
 
+// isShortDNSLabel is the quick yes of ValidateClusterName: name is a
+// DNS-1123 label ([a-z0-9]([-a-z0-9]*[a-z0-9])?) of at most
+// MaxClusterNameLength characters. Names it refuses get the full check and
+// its message.
+func isShortDNSLabel(name string) bool {
+	if name == "" || len(name) > v1alpha1.MaxClusterNameLength || name[0] == '-' || name[len(name)-1] == '-' {
+		return false
+	}
+	for i := 0; i < len(name); i++ {
+		if c := name[i]; (c < 'a' || c > 'z') && (c < '0' || c > '9') && c != '-' {
+			return false
+		}
+	}
+	return true
+}
+
 // assignRequests binds each request's CRDs into its cluster. Requests are
 // taken oldest first (then by name), so when two requests of one cluster bind
 // the same CRD the older one keeps it and the newer one is reported.
 func (r *renderer) assignRequests() {
-	reqs := unique(r, kindRequest, r.in.Requests, func(q *v1alpha1.APIServiceExportRequest) (string, string) { return q.Namespace, q.Name })
-	sort.SliceStable(reqs, func(i, j int) bool {
-		a, b := reqs[i], reqs[j]
-		if a.Namespace != b.Namespace {
-			return a.Namespace < b.Namespace
+	reqs := make([]*v1alpha1.APIServiceExportRequest, len(r.in.Requests))
+	for i := range r.in.Requests {
+		reqs[i] = &r.in.Requests[i]
+	}
+	slices.SortStableFunc(reqs, func(a, b *v1alpha1.APIServiceExportRequest) int {
+		if c := strings.Compare(a.Namespace, b.Namespace); c != 0 {
+			return c
 		}
-		if !a.CreationTimestamp.Equal(&b.CreationTimestamp) {
-			return a.CreationTimestamp.Before(&b.CreationTimestamp)
+		if c := a.CreationTimestamp.Compare(b.CreationTimestamp.Time); c != 0 {
+			return c
 		}
-		return a.Name < b.Name
+		return strings.Compare(a.Name, b.Name)
 	})
-	boundBy := map[string]map[string]string{} // cluster -> CRD -> request
-	for _, req := range reqs {
+	reqs = r.uniqueRequests(reqs)
+	if len(reqs) > 0 {
+		r.results = make([]RequestResult, 0, len(reqs))
+	}
+	tpls := make([]*templateEntry, len(reqs))
+	for i, req := range reqs {
+		tpls[i] = r.templates[req.Spec.TemplateRef.Name]
+	}
+	hint := 0 // bindings the requests of the current namespace ask for at most
+	for i, req := range reqs {
+		if i == 0 || req.Namespace != reqs[i-1].Namespace {
+			hint = 0
+			for j := i; j < len(reqs) && reqs[j].Namespace == req.Namespace; j++ {
+				if tpls[j] != nil {
+					hint += len(tpls[j].crds)
+				}
+			}
+		}
 		res := RequestResult{Namespace: req.Namespace, Name: req.Name, Template: req.Spec.TemplateRef.Name}
-		if reason, msg := r.assign(req, &res, boundBy); reason != "" {
+		if reason, msg := r.assign(req, tpls[i], hint, &res); reason != "" {
 			r.problems.add(kindRequest, req.Namespace, req.Name, reason, msg)
 		}
 		r.results = append(r.results, res)
 	}
-	sort.Slice(r.results, func(i, j int) bool {
-		a, b := r.results[i], r.results[j]
-		if a.Namespace != b.Namespace {
-			return a.Namespace < b.Namespace
+	slices.SortFunc(r.results, func(a, b RequestResult) int {
+		if c := strings.Compare(a.Namespace, b.Namespace); c != 0 {
+			return c
 		}
-		return a.Name < b.Name
+		return strings.Compare(a.Name, b.Name)
 	})
 	for _, c := range r.clusters {
-		sort.Slice(c.bindings, func(i, j int) bool { return c.bindings[i].crd.crd.Name < c.bindings[j].crd.crd.Name })
+		slices.SortFunc(c.bindings, func(a, b binding) int { return strings.Compare(a.crd.crd.Name, b.crd.crd.Name) })
 	}
 }
 
-func (r *renderer) assign(req *v1alpha1.APIServiceExportRequest, res *RequestResult, boundBy map[string]map[string]string) (reason, msg string) {
+// uniqueRequests is unique for requests sorted by namespace: copies of a
+// request (same namespace and name) that are equal collapse to one; copies
+// that differ are all left out and reported as Duplicate. Copies can only be
+// in one namespace's run, so each run is checked on its own.
+func (r *renderer) uniqueRequests(reqs []*v1alpha1.APIServiceExportRequest) []*v1alpha1.APIServiceExportRequest {
+	out := make([]*v1alpha1.APIServiceExportRequest, 0, len(reqs))
+	for start := 0; start < len(reqs); {
+		end := start + 1
+		for end < len(reqs) && reqs[end].Namespace == reqs[start].Namespace {
+			end++
+		}
+		run := reqs[start:end]
+		start = end
+		if !hasDuplicateName(run) {
+			out = append(out, run...)
+			continue
+		}
+		copies := map[string][]*v1alpha1.APIServiceExportRequest{}
+		for _, q := range run {
+			copies[q.Name] = append(copies[q.Name], q)
+		}
+		dropped := map[string]bool{}
+		for _, name := range sortedKeys(boolSet(copies)) {
+			c := copies[name]
+			same := true
+			for _, q := range c[1:] {
+				same = same && reflect.DeepEqual(c[0], q)
+			}
+			if !same {
+				dropped[name] = true
+				r.problems.add(kindRequest, c[0].Namespace, name, v1alpha1.DuplicateReason,
+					fmt.Sprintf("defined %d times with different contents; none is used", len(c)))
+			}
+		}
+		seen := map[string]bool{}
+		for _, q := range run {
+			if !dropped[q.Name] && !seen[q.Name] {
+				seen[q.Name] = true
+				out = append(out, q)
+			}
+		}
+	}
+	return out
+}
+
+// hasDuplicateName reports whether two requests of one namespace's run
+// share a name.
+func hasDuplicateName(run []*v1alpha1.APIServiceExportRequest) bool {
+	if len(run) > 32 {
+		seen := make(map[string]bool, len(run))
+		for _, q := range run {
+			if seen[q.Name] {
+				return true
+			}
+			seen[q.Name] = true
+		}
+		return false
+	}
+	for i, q := range run {
+		for _, p := range run[:i] {
+			if p.Name == q.Name {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func boolSet[V any](m map[string]V) map[string]bool {
+	out := make(map[string]bool, len(m))
+	for k := range m {
+		out[k] = true
+	}
+	return out
+}
+
+func (r *renderer) assign(req *v1alpha1.APIServiceExportRequest, tpl *templateEntry, hint int, res *RequestResult) (reason, msg string) {
 	name, ok := strings.CutPrefix(req.Namespace, v1alpha1.ClusterNamespacePrefix)
 	switch {
 	case !ok || name == "":
@@ -440,7 +554,6 @@ func (r *renderer) assign(req *v1alpha1.APIServiceExportRequest, res *RequestRes
 		return v1alpha1.ClusterNotFoundReason, fmt.Sprintf("no AppCluster %q for namespace %s", name, req.Namespace)
 	}
 	res.Cluster = name
-	tpl := r.templates[req.Spec.TemplateRef.Name]
 	switch {
 	case req.Spec.TemplateRef.Name == "":
 		return v1alpha1.TemplateNotFoundReason, "spec.templateRef.name is empty"
@@ -449,24 +562,51 @@ func (r *renderer) assign(req *v1alpha1.APIServiceExportRequest, res *RequestRes
 	case tpl.problem != "":
 		return v1alpha1.InvalidTemplateReason, fmt.Sprintf("template %q cannot be rendered: %s", tpl.tpl.Name, tpl.problem)
 	}
-	bound := boundBy[name]
-	if bound == nil {
-		bound = map[string]string{}
-		boundBy[name] = bound
-	}
 	for _, crd := range tpl.crds {
-		if other, taken := bound[crd.crd.Name]; taken {
+		if other, taken := cluster.boundBy(crd); taken {
 			return v1alpha1.ConflictingRequestReason, fmt.Sprintf("CRD %s is already bound in cluster %s by request %s", crd.crd.Name, name, other)
 		}
 	}
-	for _, crd := range tpl.crds {
-		bound[crd.crd.Name] = req.Name
-		cluster.bindings = append(cluster.bindings, binding{template: tpl, crd: crd})
+	res.Exports = make([]ExportResult, 0, len(tpl.crds))
+	if cluster.bindings == nil {
+		cluster.bindings = make([]binding, 0, hint)
+	}
+	for i, crd := range tpl.crds {
+		cluster.bind(binding{template: tpl, crd: crd, index: i, request: req.Name})
 		res.Exports = append(res.Exports, ExportResult{Name: crd.crd.Name, SchemaHash: crd.hash})
 	}
-	sort.Slice(res.Exports, func(i, j int) bool { return res.Exports[i].Name < res.Exports[j].Name })
+	slices.SortFunc(res.Exports, func(a, b ExportResult) int { return strings.Compare(a.Name, b.Name) })
 	res.Rendered = true
 	return "", ""
+}
+
+// boundBy returns the request that already binds crd in the cluster. A
+// cluster binds a few CRDs, so its bindings are searched in order; one that
+// binds many gets an index.
+func (c *clusterEntry) boundBy(crd *crdEntry) (string, bool) {
+	if c.bound != nil {
+		req, ok := c.bound[crd]
+		return req, ok
+	}
+	for _, b := range c.bindings {
+		if b.crd == crd {
+			return b.request, true
+		}
+	}
+	return "", false
+}
+
+func (c *clusterEntry) bind(b binding) {
+	c.bindings = append(c.bindings, b)
+	switch {
+	case c.bound != nil:
+		c.bound[b.crd] = b.request
+	case len(c.bindings) > 32:
+		c.bound = make(map[*crdEntry]string, 2*len(c.bindings))
+		for _, b := range c.bindings {
+			c.bound[b.crd] = b.request
+		}
+	}
 }
 
 func storageVersion(s v1alpha1.CRDSnapshot) string {
@@ -484,35 +624,42 @@ func storageVersion(s v1alpha1.CRDSnapshot) string {
 // author meant cannot be known, and picking one would make the render depend
 // on the order of the input.
 func unique[T any](r *renderer, kind string, items []T, key func(*T) (namespace, name string)) []*T {
-	byKey := map[[2]string][]*T{}
-	var keys [][2]string
+	type group struct {
+		namespace, name string
+		first           int
+		more            []int // further copies, rare
+	}
+	index := make(map[[2]string]int, len(items))
+	groups := make([]group, 0, len(items))
 	for i := range items {
 		ns, name := key(&items[i])
 		k := [2]string{ns, name}
-		if _, ok := byKey[k]; !ok {
-			keys = append(keys, k)
-		}
-		byKey[k] = append(byKey[k], &items[i])
-	}
-	sort.Slice(keys, func(i, j int) bool {
-		if keys[i][0] != keys[j][0] {
-			return keys[i][0] < keys[j][0]
-		}
-		return keys[i][1] < keys[j][1]
-	})
-	out := make([]*T, 0, len(keys))
-	for _, k := range keys {
-		copies := byKey[k]
-		same := true
-		for _, c := range copies[1:] {
-			same = same && reflect.DeepEqual(copies[0], c)
-		}
-		if !same {
-			r.problems.add(kind, k[0], k[1], v1alpha1.DuplicateReason,
-				fmt.Sprintf("defined %d times with different contents; none is used", len(copies)))
+		if g, ok := index[k]; ok {
+			groups[g].more = append(groups[g].more, i)
 			continue
 		}
-		out = append(out, copies[0])
+		index[k] = len(groups)
+		groups = append(groups, group{namespace: ns, name: name, first: i})
+	}
+	slices.SortFunc(groups, func(a, b group) int {
+		if c := strings.Compare(a.namespace, b.namespace); c != 0 {
+			return c
+		}
+		return strings.Compare(a.name, b.name)
+	})
+	out := make([]*T, 0, len(groups))
+	for _, g := range groups {
+		first := &items[g.first]
+		same := true
+		for _, i := range g.more {
+			same = same && reflect.DeepEqual(first, &items[i])
+		}
+		if !same {
+			r.problems.add(kind, g.namespace, g.name, v1alpha1.DuplicateReason,
+				fmt.Sprintf("defined %d times with different contents; none is used", 1+len(g.more)))
+			continue
+		}
+		out = append(out, first)
 	}
 	return out
 }

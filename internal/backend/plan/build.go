@@ -34,7 +34,7 @@ func (p *planner) build() Plan {
 		base.Requests = append(base.Requests, p.request(i))
 	}
 	prev := p.in.Main
-	out, tree := renderKeeping(base, prev)
+	out, tree := p.renderKeeping(base, prev)
 	if !TreesEqual(tree, prev) {
 		p.out.Steps = append(p.out.Steps, Step{Tree: tree, Message: updateMessage(p.main, indexTree(tree), prev, tree)})
 		prev = tree
@@ -42,7 +42,7 @@ func (p *planner) build() Plan {
 	for _, crd := range p.rollOuts() {
 		rolled[crd] = true
 		base.CRDs = p.approvedCRDs(rolled)
-		out, tree = renderKeeping(base, prev)
+		out, tree = p.renderKeeping(base, prev)
 		if !TreesEqual(tree, prev) {
 			p.out.Steps = append(p.out.Steps, Step{Tree: tree, Message: p.schemaMessage(crd, indexTree(tree))})
 			prev = tree
@@ -50,7 +50,7 @@ func (p *planner) build() Plan {
 	}
 	for _, i := range binds {
 		base.Requests = append(base.Requests, p.request(i))
-		out, tree = renderKeeping(base, prev)
+		out, tree = p.renderKeeping(base, prev)
 		if !TreesEqual(tree, prev) {
 			p.out.Steps = append(p.out.Steps, Step{Tree: tree, Message: bindMessage(p.request(i), resultOf(out, p.requests[i]))})
 			prev = tree
@@ -130,7 +130,7 @@ func (p *planner) pendingBranches(base render.Input, mainTree render.Tree) {
 		}
 		in := base
 		in.Requests = append(append([]v1alpha1.APIServiceExportRequest(nil), base.Requests...), p.request(i))
-		out, tree := renderKeeping(in, mainTree)
+		out, tree := p.renderKeeping(in, mainTree)
 		p.judge(i, out, tree)
 		if TreesEqual(tree, mainTree) {
 			// Nothing to approve: a problem holds the request back.
@@ -159,7 +159,7 @@ func (p *planner) schemaBranches(base render.Input, mainTree render.Tree) {
 			}
 			in.CRDs = append(in.CRDs, c)
 		}
-		_, tree := renderKeeping(in, mainTree)
+		_, tree := p.renderKeeping(in, mainTree)
 		if TreesEqual(tree, mainTree) {
 			continue
 		}
@@ -200,8 +200,8 @@ func (p *planner) heldFor(template string) []SchemaDecision {
 // Files bindsync does not own (outside clusters/, other than README.md and
 // the marker: a CODEOWNERS, a CI workflow another writer added) are carried
 // over from last unchanged.
-func renderKeeping(in render.Input, last render.Tree) (render.Output, render.Tree) {
-	out := render.Render(in)
+func (p *planner) renderKeeping(in render.Input, last render.Tree) (render.Output, render.Tree) {
+	out := p.in.Cache.Render(in)
 	tree := render.KeepLastGood(out, last)
 	for p, b := range last {
 		if _, ours := out.Tree[p]; !ours && !strings.HasPrefix(p, render.ClustersDir+"/") {

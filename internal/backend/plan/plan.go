@@ -49,6 +49,10 @@ type Input struct {
 	// commit of it that main's history holds (see Unbound): a human
 	// reverted it.
 	Revoked map[types.UID]string
+	// Cache, when set, is kept by the caller from one plan to the next:
+	// every render of the plan goes through it, so what did not change is
+	// not rendered again. The plan is the same with or without it.
+	Cache *render.Cache
 }
 
 // Approval is the state of a request's approval.

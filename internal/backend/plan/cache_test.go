@@ -1,0 +1,50 @@
+package plan_test
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/bindsync/bindsync/internal/backend/plan"
+	"github.com/bindsync/bindsync/internal/render"
+)
+
+// TestAPlanThroughAKeptCacheIsThePlanWithoutOne plans a sequence of
+// reconciles with one render.Cache kept from each to the next (as the
+// backend does) and without one: every plan is the same, branches,
+// decisions and trees included.
+func TestAPlanThroughAKeptCacheIsThePlanWithoutOne(t *testing.T) {
+	w := newWorld(t, "")
+	cache := render.NewCache()
+	main := render.Tree{}
+	steps := []struct {
+		name              string
+		change            func()
+		commits, branches int
+	}{
+		{"empty control plane", func() {}, 1, 0},
+		{"an automatic request", func() { w.requests = append(w.requests, request("c1", "pg", "postgresql")) }, 1, 0},
+		{"a manual request", func() { w.requests = append(w.requests, request("c2", "pg", "pg-manual")) }, 0, 1},
+		{"nothing new", func() {}, 0, 1},
+		{"a non-breaking schema change", func() { addOptionalField(&w.crd) }, 1, 1},
+		{"a breaking schema change, held", func() { removeField(&w.crd) }, 0, 2},
+		{"the held change again", func() {}, 0, 2},
+		{"a cluster with an invalid name", func() {
+			w.clusters = append(w.clusters, clusters("Bad_Name")...)
+		}, 0, 2},
+		{"the request deleted", func() { w.requests = w.requests[1:] }, 1, 1},
+	}
+	for _, s := range steps {
+		s.change()
+		in := w.input(main)
+		without := plan.Make(in)
+		in.Cache = cache
+		with := plan.Make(in)
+		assert.Equal(t, without, with, s.name)
+		assert.Len(t, with.Steps, s.commits, s.name)
+		assert.Len(t, with.Branches, s.branches, s.name)
+		main = with.Main
+	}
+	require.Positive(t, cache.Len(), "the plans rendered through the cache")
+}
