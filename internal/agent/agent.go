@@ -96,6 +96,10 @@ func New(cfg *rest.Config, c client.Client, src Source, o Options) (*Agent, erro
 		FieldManager:    FieldManager,
 		PruneSelector:   clusterSelector(o.Cluster),
 		WaitEstablished: o.WaitEstablished,
+		// Every pass applies the same bound CRDs: those found in sync
+		// before, and untouched since (same resourceVersion), are not
+		// read and compared again one by one.
+		RememberUnchanged: true,
 	})
 	if err != nil {
 		return nil, err
