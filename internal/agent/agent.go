@@ -82,7 +82,8 @@ type Agent struct {
 	mu       sync.Mutex
 	lastRev  source.Revision
 	lastObjs []built
-	reported string // revision whose refusals were reported
+	files    fileBuilds // the last build, file by file
+	reported string     // revision whose refusals were reported
 }
 
 // New returns an Agent writing to the cluster of cfg. c reads bindings and
@@ -218,9 +219,13 @@ func (a *Agent) build(snap *source.Snapshot) ([]built, error) {
 	if a.lastObjs != nil && a.lastRev == snap.Revision {
 		return cloneBuilt(a.lastObjs), nil
 	}
-	objs, err := build(snap.FS, a.opts.Path)
-	if err != nil {
-		return nil, err
+	objs, ok := a.files.build(snap.FS, a.opts.Path)
+	if !ok {
+		a.files = fileBuilds{} // nothing of it is reused
+		var err error
+		if objs, err = build(snap.FS, a.opts.Path); err != nil {
+			return nil, err
+		}
 	}
 	a.lastRev, a.lastObjs = snap.Revision, objs
 	return cloneBuilt(objs), nil

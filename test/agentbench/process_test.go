@@ -67,6 +67,13 @@ func BenchmarkAgentProcess(b *testing.B) {
 			}
 		}
 		rss, hwm := sampler.stop()
+		goMem := []string{"go_memstats_heap_alloc_bytes", "go_memstats_heap_inuse_bytes", "go_memstats_heap_sys_bytes",
+			"go_memstats_heap_released_bytes", "go_memstats_next_gc_bytes", "go_memstats_sys_bytes"}
+		if m, err := p.metricValues(goMem...); err == nil {
+			for _, n := range goMem {
+				b.Logf("%s %.1f MB", n, m[n]/(1<<20))
+			}
+		}
 		b.ReportMetric(rss, "rss-MB")
 		b.ReportMetric(hwm, "hwm-MB")
 		b.ReportMetric(float64(len(names)), "bound-crds")
