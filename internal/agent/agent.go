@@ -221,11 +221,12 @@ func (a *Agent) build(snap *source.Snapshot) ([]built, error) {
 	}
 	objs, ok := a.files.build(snap.FS, a.opts.Path)
 	if !ok {
-		a.files = fileBuilds{} // nothing of it is reused
 		var err error
 		if objs, err = build(snap.FS, a.opts.Path); err != nil {
+			a.files = fileBuilds{}
 			return nil, err
 		}
+		a.files.fill(snap.FS, a.opts.Path, objs)
 	}
 	a.lastRev, a.lastObjs = snap.Revision, objs
 	return cloneBuilt(objs), nil

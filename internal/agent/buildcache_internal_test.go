@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"fmt"
 	"io/fs"
 	"os"
 	"path"
@@ -127,5 +128,57 @@ func TestFileBuildsLeaveOtherFoldersToTheWholeBuild(t *testing.T) {
 			_, ok := c.build(fsys, dir)
 			assert.False(t, ok)
 		})
+	}
+}
+
+// TestFileBuildsColdStartIsBuiltWhole: with more new files than
+// maxFileBuilds the folder is built whole, and that build's objects are kept
+// by file: the next revision, changing one file, builds that file alone and
+// gives what a whole build gives.
+func TestFileBuildsColdStartIsBuiltWhole(t *testing.T) {
+	const dir = "clusters/c/app"
+	fsys := fstest.MapFS{}
+	resources := ""
+	for i := range maxFileBuilds + 4 {
+		name := fmt.Sprintf("widget%02ds.g.test", i)
+		p := "crds/" + name + ".yaml"
+		resources += "- " + p + "\n"
+		fsys[path.Join(dir, p)] = &fstest.MapFile{Data: []byte(fmt.Sprintf(
+			"apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nmetadata:\n  name: %s\nspec:\n  group: g.test\n", name)), Mode: 0o644}
+	}
+	fsys[path.Join(dir, "kustomization.yaml")] = &fstest.MapFile{Data: []byte(
+		"apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nlabels:\n- pairs:\n    bindsync.io/cluster: c\nresources:\n" + resources), Mode: 0o644}
+
+	var c fileBuilds
+	_, ok := c.build(fsys, dir)
+	require.False(t, ok, "a cold start of %d files is built whole", maxFileBuilds+4)
+	whole, err := build(fsys, dir)
+	require.NoError(t, err)
+	c.fill(fsys, dir, whole)
+
+	again, ok := c.build(fsys, dir)
+	require.True(t, ok, "the same revision again: every file kept")
+	require.Len(t, again, len(whole))
+	for i := range whole {
+		assert.Same(t, whole[i].obj, again[i].obj)
+	}
+
+	edited := whole[3].file
+	changed := fstest.MapFS{}
+	for p, f := range fsys {
+		changed[p] = f
+	}
+	changed[edited] = &fstest.MapFile{Data: append(append([]byte(nil), fsys[edited].Data...), "  scope: Cluster\n"...), Mode: 0o644}
+	got, ok := c.build(changed, dir)
+	require.True(t, ok, "one changed file is built alone")
+	want, err := build(changed, dir)
+	require.NoError(t, err)
+	require.Len(t, got, len(want))
+	for i := range want {
+		assert.Equal(t, want[i].obj.Object, got[i].obj.Object)
+		assert.Equal(t, want[i].file, got[i].file)
+		if want[i].file != edited {
+			assert.Same(t, whole[i].obj, got[i].obj, "%s unchanged: reused", want[i].file)
+		}
 	}
 }
