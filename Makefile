@@ -82,7 +82,7 @@ $(ETCD): hack/tools/etcd/go.mod hack/tools/etcd/go.sum
 demo: build ## render the example control plane into a state repo and show it
 	BINDSYNC=$(BIN)/bindsync ./hack/demo.sh
 
-bench: testbin $(KUBECTL) ## benchmarks: render at scale, schema comparison, the agent against kubectl
+bench: $(KUBECTL) ## benchmarks: render at scale, schema comparison, the agent against kubectl
 	$(GO) test -run '^$$' -bench . -benchmem ./internal/...
 	$(GO) test -run '^$$' -bench . -timeout 30m ./test/agentbench/...
 
