@@ -14,6 +14,7 @@ export KUBEBUILDER_ASSETS := $(TESTBIN)
 CONTROLLER_GEN := $(BIN)/controller-gen
 KUBE_APISERVER := $(TESTBIN)/kube-apiserver
 ETCD           := $(TESTBIN)/etcd
+KUBECTL        := $(BIN)/kubectl
 
 GENERATED := api/v1alpha1/zz_generated.deepcopy.go config/crd
 
@@ -90,8 +91,14 @@ demo: build testbin ## the whole journey with real processes: bind, a compatible
 	$(GO) build -o $(BIN)/devenv ./hack/devenv
 	BIN=$(BIN) ./hack/demo.sh
 
-bench: ## benchmarks: render at scale, schema comparison
+bench: $(KUBECTL) ## benchmarks: render at scale, schema comparison, the agent against kubectl
 	$(GO) test -run '^$$' -bench . -benchmem ./internal/...
+	$(GO) test -run '^$$' -bench . -timeout 30m ./test/agentbench/...
+
+# kubectl, for the agent benchmark only (a server-side apply of the same CRD
+# files); its own module, so building it never touches the cached kube-apiserver.
+$(KUBECTL): hack/tools/kubectl/go.mod hack/tools/kubectl/go.sum
+	cd $(TOOLS)/kubectl && $(GO) build -trimpath -o $@ k8s.io/kubernetes/cmd/kubectl
 
 clean:
 	rm -rf $(BIN)

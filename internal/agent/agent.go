@@ -82,7 +82,8 @@ type Agent struct {
 	mu       sync.Mutex
 	lastRev  source.Revision
 	lastObjs []built
-	reported string // revision whose refusals were reported
+	files    fileBuilds // the last build, file by file
+	reported string     // revision whose refusals were reported
 }
 
 // New returns an Agent writing to the cluster of cfg. c reads bindings and
@@ -96,6 +97,10 @@ func New(cfg *rest.Config, c client.Client, src Source, o Options) (*Agent, erro
 		FieldManager:    FieldManager,
 		PruneSelector:   clusterSelector(o.Cluster),
 		WaitEstablished: o.WaitEstablished,
+		// Every pass applies the same bound CRDs: those found in sync
+		// before, and untouched since (same resourceVersion), are not
+		// read and compared again one by one.
+		RememberUnchanged: true,
 	})
 	if err != nil {
 		return nil, err
@@ -214,9 +219,14 @@ func (a *Agent) build(snap *source.Snapshot) ([]built, error) {
 	if a.lastObjs != nil && a.lastRev == snap.Revision {
 		return cloneBuilt(a.lastObjs), nil
 	}
-	objs, err := build(snap.FS, a.opts.Path)
-	if err != nil {
-		return nil, err
+	objs, ok := a.files.build(snap.FS, a.opts.Path)
+	if !ok {
+		var err error
+		if objs, err = build(snap.FS, a.opts.Path); err != nil {
+			a.files = fileBuilds{}
+			return nil, err
+		}
+		a.files.fill(snap.FS, a.opts.Path, objs)
 	}
 	a.lastRev, a.lastObjs = snap.Revision, objs
 	return cloneBuilt(objs), nil

@@ -87,6 +87,21 @@ func jitter(d time.Duration) time.Duration {
 // syncRequest is the one work item: every event leads to one full pass.
 var syncRequest = reconcile.Request{NamespacedName: types.NamespacedName{Name: "sync"}}
 
+// ClientConfig returns a copy of cfg with the client-side rate limit the
+// agent's clients use. A config that sets none (QPS 0, no RateLimiter: what a
+// kubeconfig file gives) gets no client-side limit, as controller-runtime's
+// own config loader does, and the API server's priority and fairness does the
+// limiting: client-go's fallback of 5 requests per second would make the
+// first pass over a few hundred bindings (a finalizer and a status write
+// each) take minutes. A config that sets a limit keeps it.
+func ClientConfig(cfg *rest.Config) *rest.Config {
+	cfg = rest.CopyConfig(cfg)
+	if cfg.QPS == 0 && cfg.RateLimiter == nil {
+		cfg.QPS = -1
+	}
+	return cfg
+}
+
 // NewManager returns a controller-runtime manager that runs a's passes. It
 // watches APIServiceBindings and only the CRDs carrying this cluster's
 // bindsync labels (the cache is limited to them), polls on the interval, and
@@ -98,6 +113,7 @@ func NewManager(cfg *rest.Config, src Source, o Options, ro RunOptions) (manager
 	if err := ro.defaults(); err != nil {
 		return nil, nil, err
 	}
+	cfg = ClientConfig(cfg)
 	mgr, err := ctrl.NewManager(cfg, manager.Options{
 		Scheme: newScheme(),
 		Cache: cache.Options{ByObject: map[client.Object]cache.ByObject{

@@ -18,6 +18,7 @@ import (
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/discovery/cached/memory"
 	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/metadata"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/restmapper"
 )
@@ -38,6 +39,16 @@ type Options struct {
 	// become Established before it applies the rest (their instances). 0: no
 	// wait, instances of a CRD created in the same call may then fail to map.
 	WaitEstablished time.Duration
+	// RememberUnchanged makes the Applier remember each object Apply found
+	// equal to git (and, for a CRD, Established): a digest of the desired
+	// object and the resourceVersion of the live object it compared with.
+	// A later Apply of the same desired object reads the metadata of the
+	// kind's live objects (one list per kind, with PruneSelector) and counts
+	// the object unchanged, without its read and dry run, while that
+	// resourceVersion has not moved: any change to the object, by hand or by
+	// a controller, moves it, and then the object is compared in full. The
+	// agent sets it: every pass applies the same few hundred CRDs.
+	RememberUnchanged bool
 }
 
 // Validate checks the options.
@@ -58,7 +69,9 @@ func (o *Options) Validate() error {
 type Applier struct {
 	opts   Options
 	dyn    dynamic.Interface
+	meta   metadata.Interface
 	mapper *restmapper.DeferredDiscoveryRESTMapper
+	known  *memo // what Options.RememberUnchanged remembers
 }
 
 // Default client rate limits, used when the rest.Config sets none: client-go's
@@ -91,10 +104,16 @@ func New(cfg *rest.Config, o Options) (*Applier, error) {
 	if err != nil {
 		return nil, fmt.Errorf("apply: discovery client: %w", err)
 	}
+	meta, err := metadata.NewForConfig(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("apply: metadata client: %w", err)
+	}
 	return &Applier{
 		opts:   o,
 		dyn:    dyn,
+		meta:   meta,
 		mapper: restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(disco)),
+		known:  newMemo(),
 	}, nil
 }
 
@@ -155,16 +174,23 @@ func (a *Applier) Apply(ctx context.Context, objs []*unstructured.Unstructured) 
 			failedKinds[definedKind(o)] = ref.Name
 		}
 	}
+	unchanged := a.stillUnchanged(ctx, objs)
 	var crds []*unstructured.Unstructured
 	crdsChanged := false
 	for _, o := range first {
 		ref := RefOf(o)
-		outcome, ok := a.applyOne(ctx, o, &res)
+		if unchanged[ref.key()] {
+			res.Unchanged = append(res.Unchanged, ref)
+			continue // and, for a CRD, Established: it was when remembered
+		}
+		outcome, live, ok := a.applyOne(ctx, o, &res)
 		switch {
 		case !ok && isNamespace(ref):
 			failedNamespaces[ref.Name] = true
 		case !ok:
 			failedKinds[definedKind(o)] = ref.Name
+		case isCRD(ref) && outcome == outcomeUnchanged && isEstablished(live):
+			// nothing to wait for
 		case isCRD(ref):
 			crds = append(crds, o)
 			crdsChanged = crdsChanged || outcome != outcomeUnchanged
@@ -187,6 +213,10 @@ func (a *Applier) Apply(ctx context.Context, objs []*unstructured.Unstructured) 
 		}
 		if crd, failed := failedKinds[schema.GroupKind{Group: ref.Group, Kind: ref.Kind}]; failed {
 			res.fail(ref, StepCheck, fmt.Errorf("%w: CustomResourceDefinition %s", ErrDependency, crd))
+			continue
+		}
+		if unchanged[ref.key()] {
+			res.Unchanged = append(res.Unchanged, ref)
 			continue
 		}
 		a.applyOne(ctx, o, &res)
@@ -239,20 +269,23 @@ const (
 const conflictRetries = 3
 
 // applyOne applies one object, records the outcome in res and reports
-// whether it succeeded.
-func (a *Applier) applyOne(ctx context.Context, o *unstructured.Unstructured, res *Result) (outcome, bool) {
+// whether it succeeded. For an unchanged object it also returns the live
+// object it compared with.
+func (a *Applier) applyOne(ctx context.Context, o *unstructured.Unstructured, res *Result) (outcome, *unstructured.Unstructured, bool) {
 	ref := RefOf(o)
 	var (
 		out  outcome
+		live *unstructured.Unstructured
 		step Step
 		err  error
 	)
 	for range conflictRetries {
-		out, step, err = a.tryApply(ctx, o)
+		out, live, step, err = a.tryApply(ctx, o)
 		if !apierrors.IsConflict(err) {
 			break
 		}
 	}
+	a.remember(o, out, live)
 	switch out {
 	case outcomeCreated:
 		res.Created = append(res.Created, ref)
@@ -262,9 +295,9 @@ func (a *Applier) applyOne(ctx context.Context, o *unstructured.Unstructured, re
 		res.Unchanged = append(res.Unchanged, ref)
 	default:
 		res.fail(ref, step, err)
-		return out, false
+		return out, nil, false
 	}
-	return out, true
+	return out, live, true
 }
 
 // tryApply reads the object, refuses a foreign one, compares through a
@@ -272,27 +305,27 @@ func (a *Applier) applyOne(ctx context.Context, o *unstructured.Unstructured, re
 // resourceVersion that was read, so an object replaced in between (by
 // someone else, without bindsync's labels) is not taken over: the API
 // server answers Conflict and applyOne starts over.
-func (a *Applier) tryApply(ctx context.Context, o *unstructured.Unstructured) (outcome, Step, error) {
+func (a *Applier) tryApply(ctx context.Context, o *unstructured.Unstructured) (outcome, *unstructured.Unstructured, Step, error) {
 	ri, err := a.resourceFor(RefOf(o))
 	if err != nil {
-		return outcomeFailed, StepMap, err
+		return outcomeFailed, nil, StepMap, err
 	}
 	live, err := ri.Get(ctx, o.GetName(), metav1.GetOptions{})
 	switch {
 	case apierrors.IsNotFound(err):
 		live = nil
 	case err != nil:
-		return outcomeFailed, StepGet, err
+		return outcomeFailed, nil, StepGet, err
 	}
 	opts := metav1.ApplyOptions{FieldManager: a.opts.FieldManager, Force: true}
 	if live == nil {
 		if _, err := ri.Apply(ctx, o.GetName(), o, opts); err != nil {
-			return outcomeFailed, StepApply, err
+			return outcomeFailed, nil, StepApply, err
 		}
-		return outcomeCreated, "", nil
+		return outcomeCreated, nil, "", nil
 	}
 	if !a.opts.PruneSelector.Matches(labels.Set(live.GetLabels())) {
-		return outcomeFailed, StepCheck, ErrForeign
+		return outcomeFailed, nil, StepCheck, ErrForeign
 	}
 	desired := o.DeepCopy()
 	desired.SetResourceVersion(live.GetResourceVersion())
@@ -300,15 +333,15 @@ func (a *Applier) tryApply(ctx context.Context, o *unstructured.Unstructured) (o
 	dryOpts.DryRun = []string{metav1.DryRunAll}
 	dry, err := ri.Apply(ctx, o.GetName(), desired, dryOpts)
 	if err != nil {
-		return outcomeFailed, StepDryRun, err
+		return outcomeFailed, nil, StepDryRun, err
 	}
 	if apiequality.Semantic.DeepEqual(live.Object, dry.Object) {
-		return outcomeUnchanged, "", nil
+		return outcomeUnchanged, live, "", nil
 	}
 	if _, err := ri.Apply(ctx, o.GetName(), desired, opts); err != nil {
-		return outcomeFailed, StepApply, err
+		return outcomeFailed, nil, StepApply, err
 	}
-	return outcomeConfigured, "", nil
+	return outcomeConfigured, nil, "", nil
 }
 
 // resourceFor maps ref's kind to its resource and checks its scope against
