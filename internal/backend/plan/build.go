@@ -47,7 +47,21 @@ func (p *planner) build() Plan {
 			prev = tree
 		}
 	}
-	for _, i := range binds {
+	oneEach := binds
+	if len(binds) > MaxBindCommits {
+		// Thousands of new requests at once (a first start, a restore): one
+		// render and one commit, not a full tree per request.
+		for _, i := range binds {
+			base.Requests = append(base.Requests, p.request(i))
+		}
+		out, tree = renderKeeping(base, prev)
+		if !TreesEqual(tree, prev) {
+			p.out.Steps = append(p.out.Steps, Step{Tree: tree, Message: p.batchBindMessage(binds, indexTree(tree))})
+			prev = tree
+		}
+		oneEach = nil
+	}
+	for _, i := range oneEach {
 		base.Requests = append(base.Requests, p.request(i))
 		out, tree = renderKeeping(base, prev)
 		if !TreesEqual(tree, prev) {
@@ -207,6 +221,35 @@ func bindMessage(q v1alpha1.APIServiceExportRequest, res render.RequestResult) M
 	for _, e := range res.Exports {
 		m.Trailers = append(m.Trailers, Trailer{TrailerSchemaHash, e.Name + "=" + e.SchemaHash})
 	}
+	m.Trailers = append(m.Trailers, Trailer{TrailerCause, CauseBind})
+	return m
+}
+
+// MaxBindCommits bounds the bind commits of one plan. Each is a render of
+// the whole state, held until it is committed: at a thousand clusters that
+// is some 15 MB per commit, so a backend that starts on a control plane
+// with ten thousand requests main does not hold yet would render and hold
+// ten thousand trees. Beyond this many new binds, they are one commit.
+const MaxBindCommits = 20
+
+// batchBindMessage describes one commit binding many requests: the subject
+// counts them, the body lists them, and each keeps its Bindsync-Request and
+// Bindsync-Request-UID trailers (a revert of the commit revokes them all).
+func (p *planner) batchBindMessage(binds []int, after *treeIndex) Message {
+	clusters := map[string]bool{}
+	var body strings.Builder
+	m := Message{}
+	for _, i := range binds {
+		q, d := p.request(i), p.requests[i]
+		if !after.holds(d.Cluster, d.Template) {
+			continue
+		}
+		clusters[d.Cluster] = true
+		fmt.Fprintf(&body, "%s <- %s\n", d.Cluster, q.Spec.TemplateRef.Name)
+		m.Trailers = append(m.Trailers, Trailer{TrailerRequest, q.Namespace + "/" + q.Name}, Trailer{TrailerRequestUID, string(q.UID)})
+	}
+	m.Subject = fmt.Sprintf("bind: %d requests in %d clusters", len(m.Trailers)/2, len(clusters))
+	m.Body = strings.TrimSuffix(body.String(), "\n")
 	m.Trailers = append(m.Trailers, Trailer{TrailerCause, CauseBind})
 	return m
 }
