@@ -65,3 +65,22 @@ func TestManyNewRequestsAreOneBindCommit(t *testing.T) {
 		})
 	}
 }
+
+// BenchmarkPlanNothingNew1000 plans a reconcile with nothing new at 1000
+// clusters with one request each: what every poll interval costs.
+func BenchmarkPlanNothingNew1000(b *testing.B) {
+	w := newWorld(&testing.T{}, "")
+	w.clusters = nil
+	for i := range 1000 {
+		n := fmt.Sprintf("c%04d", i)
+		w.clusters = append(w.clusters, clusters(n)...)
+		w.requests = append(w.requests, request(n, "pg", "postgresql"))
+	}
+	main := plan.Make(w.input(nil)).Main
+	b.ResetTimer()
+	for b.Loop() {
+		if p := plan.Make(w.input(main)); len(p.Steps) != 0 {
+			b.Fatalf("nothing new planned %d steps", len(p.Steps))
+		}
+	}
+}

@@ -71,8 +71,13 @@ func (p *planner) build() Plan {
 	}
 	p.out.Main = prev
 	p.out.Problems, p.out.Warnings = out.Problems, out.Warnings
+	// One index of main and one lookup of render's results for every
+	// request: at 10,000 requests, indexing the tree per request cost
+	// minutes of CPU in every reconcile (docs/scale.md).
+	ix, results := indexTree(prev), resultsByRequest(out)
+	tpls := p.templates()
 	for _, i := range append(append([]int(nil), inMain...), binds...) {
-		p.judge(i, out, prev)
+		p.judge(i, out, results, ix, tpls)
 	}
 	p.pendingBranches(base, prev)
 	p.schemaBranches(base, prev)
@@ -87,12 +92,13 @@ func (p *planner) build() Plan {
 func (p *planner) request(i int) v1alpha1.APIServiceExportRequest { return p.objs[i] }
 
 // judge fills Rendered, Exports and Problems of a request from a render.
-func (p *planner) judge(i int, out render.Output, tree render.Tree) {
+func (p *planner) judge(i int, out render.Output, results map[string]render.RequestResult, ix *treeIndex,
+	tpls map[string]*v1alpha1.APIServiceExportTemplate) {
 	d := &p.requests[i]
-	res := resultOf(out, *d)
+	res := results[d.Namespace+"/"+d.Name]
 	d.Exports = res.Exports
-	d.Rendered = res.Rendered && indexTree(tree).holds(d.Cluster, d.Template)
-	tpl := p.templates()[d.Template]
+	d.Rendered = res.Rendered && ix.holds(d.Cluster, d.Template)
+	tpl := tpls[d.Template]
 	crds := map[string]bool{}
 	if tpl != nil {
 		for _, r := range tpl.Spec.Resources {
@@ -109,6 +115,17 @@ func (p *planner) judge(i int, out render.Output, tree render.Tree) {
 			d.Problems = append(d.Problems, pr)
 		}
 	}
+}
+
+// resultsByRequest maps "<namespace>/<name>" to render's result for it.
+func resultsByRequest(out render.Output) map[string]render.RequestResult {
+	m := make(map[string]render.RequestResult, len(out.Requests))
+	for _, r := range out.Requests {
+		if _, seen := m[r.Namespace+"/"+r.Name]; !seen {
+			m[r.Namespace+"/"+r.Name] = r
+		}
+	}
+	return m
 }
 
 func resultOf(out render.Output, d RequestDecision) render.RequestResult {
@@ -129,7 +146,7 @@ func (p *planner) pendingBranches(base render.Input, mainTree render.Tree) {
 		in := base
 		in.Requests = append(append([]v1alpha1.APIServiceExportRequest(nil), base.Requests...), p.request(i))
 		out, tree := renderKeeping(in, mainTree)
-		p.judge(i, out, tree)
+		p.judge(i, out, map[string]render.RequestResult{d.Namespace + "/" + d.Name: resultOf(out, d)}, indexTree(tree), p.templates())
 		if TreesEqual(tree, mainTree) {
 			// Nothing to approve: a problem holds the request back.
 			p.requests[i].Branch = ""
