@@ -135,6 +135,7 @@ func run(ctx context.Context, f *flags, stderr io.Writer) error {
 		Repo: backend.GitRepo(repo), Applier: applier,
 		Recorder: mgr.GetEventRecorder("bindsync-backend"),
 		Branch:   f.branch, Interval: f.interval, ResyncInterval: f.resync,
+		ApplyWorkers: backend.DefaultApplyWorkers,
 	})
 	if err != nil {
 		return exitcode.New(exitcode.Unusable, err)
