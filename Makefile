@@ -81,8 +81,9 @@ $(ETCD): hack/tools/etcd/go.mod hack/tools/etcd/go.sum
 demo: build ## render the example control plane into a state repo and show it
 	BINDSYNC=$(BIN)/bindsync ./hack/demo.sh
 
-bench: ## benchmarks: render at scale, schema comparison
+bench: testbin ## benchmarks: render at scale, schema comparison, the backend at 1000 clusters (docs/scale.md)
 	$(GO) test -run '^$$' -bench . -benchmem ./internal/...
+	$(GO) test -v -run '^$$' -bench . -benchtime=1x -timeout 120m ./test/scale/
 
 clean:
 	rm -rf $(BIN)

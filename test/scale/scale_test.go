@@ -3,8 +3,8 @@
 // requests and a thousand unrelated CRDs. It is a benchmark, so `go test
 // ./...` does not run it; `make bench` does:
 //
-//	go test -run '^$' -bench . -benchtime=1x -timeout 90m ./test/scale/
-//	go test -run '^$' -bench . -benchtime=1x ./test/scale/ -args -clusters=100 -unrelated=0
+//	go test -v -run '^$' -bench . -benchtime=1x -timeout 120m ./test/scale/
+//	go test -v -run '^$' -bench . -benchtime=1x ./test/scale/ -args -clusters=100 -unrelated=0
 //
 // See docs/scale.md for the figures.
 package scale
