@@ -91,9 +91,10 @@ demo: build testbin ## the whole journey with real processes: bind, a compatible
 	$(GO) build -o $(BIN)/devenv ./hack/devenv
 	BIN=$(BIN) ./hack/demo.sh
 
-bench: $(KUBECTL) ## benchmarks: render at scale, schema comparison, the agent against kubectl
-	$(GO) test -run '^$$' -bench . -benchmem ./internal/...
+bench: testbin $(KUBECTL) ## benchmarks: render at scale, schema comparison, the agent against kubectl, the backend at 1000 clusters (docs/scale.md)
+	$(GO) test -run '^$$' -bench . -benchmem -timeout 0 ./internal/...
 	$(GO) test -run '^$$' -bench . -timeout 30m ./test/agentbench/...
+	$(GO) test -v -run '^$$' -bench . -benchtime=1x -timeout 120m ./test/scale/
 
 # kubectl, for the agent benchmark only (a server-side apply of the same CRD
 # files); its own module, so building it never touches the cached kube-apiserver.

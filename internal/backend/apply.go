@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"path"
+	"slices"
+	"sync"
 	"testing/fstest"
 
 	"github.com/go-git/go-git/v5/plumbing"
@@ -40,12 +42,21 @@ func (rc *Reconciler) apply(ctx context.Context, r *run) error {
 	}
 	tree := r.plan.Main
 	fsys := treeFS(tree)
-	var errs []error
-	for _, dir := range dirs {
-		if err := rc.applyCluster(ctx, fsys, tree, path.Base(dir)); err != nil {
-			errs = append(errs, err)
-		}
+	errs := make([]error, len(dirs))
+	var (
+		wg    sync.WaitGroup
+		build sync.Mutex // kustomize's builds are not known to be safe to run at once
+		slots = make(chan struct{}, rc.opts.ApplyWorkers)
+	)
+	for i, dir := range dirs {
+		slots <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-slots }()
+			errs[i] = rc.applyCluster(ctx, fsys, tree, path.Base(dir), &build)
+		})
 	}
+	wg.Wait()
+	errs = slices.DeleteFunc(errs, func(err error) bool { return err == nil })
 	if full && len(errs) == 0 {
 		if err := rc.opts.Applier.PruneOtherClusters(ctx, render.TreeClusters(tree)); err != nil {
 			errs = append(errs, fmt.Errorf("prune clusters no longer in %s: %w", rc.opts.Branch, err))
@@ -65,7 +76,7 @@ func (rc *Reconciler) apply(ctx context.Context, r *run) error {
 	return nil
 }
 
-func (rc *Reconciler) applyCluster(ctx context.Context, fsys fstest.MapFS, tree render.Tree, cluster string) error {
+func (rc *Reconciler) applyCluster(ctx context.Context, fsys fstest.MapFS, tree render.Tree, cluster string, build *sync.Mutex) error {
 	dir := render.ControlPlaneDir(cluster)
 	if _, ok := tree[dir+"/"+render.KustomizationFile]; !ok {
 		if err := rc.opts.Applier.PruneCluster(ctx, cluster, nil); err != nil {
@@ -73,7 +84,9 @@ func (rc *Reconciler) applyCluster(ctx context.Context, fsys fstest.MapFS, tree 
 		}
 		return nil
 	}
+	build.Lock()
 	objs, err := kustomize.BuildFS(fsys, dir)
+	build.Unlock()
 	if err != nil {
 		return fmt.Errorf("build %s: %w", dir, err)
 	}

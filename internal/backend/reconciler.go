@@ -27,7 +27,9 @@ const (
 	DefaultInterval       = 30 * time.Second
 	DefaultResyncInterval = 10 * time.Minute
 	DefaultPushAttempts   = 5
-	DefaultHistoryLimit   = 1000
+	// DefaultApplyWorkers is what bindsync backend passes as ApplyWorkers.
+	DefaultApplyWorkers = 8
+	DefaultHistoryLimit = 1000
 	// FieldManager is the field manager of the backend's applies.
 	FieldManager = "bindsync-backend"
 )
@@ -51,6 +53,10 @@ type Options struct {
 	// ResyncInterval is how often every cluster folder is applied again,
 	// whatever changed.
 	ResyncInterval time.Duration
+	// ApplyWorkers is how many cluster folders are applied at once (0: one
+	// after another). Each object costs round trips to the API server, so a
+	// start-up apply of a thousand folders one by one is bound by latency.
+	ApplyWorkers int
 	// PushAttempts bounds the fetch-render-push loop on a non-fast-forward.
 	PushAttempts int
 	// HistoryLimit bounds the history walked to find a request's bind commit.
@@ -72,6 +78,9 @@ func (o *Options) Validate() error {
 	}
 	if o.ResyncInterval <= 0 {
 		o.ResyncInterval = DefaultResyncInterval
+	}
+	if o.ApplyWorkers <= 0 {
+		o.ApplyWorkers = 1
 	}
 	if o.PushAttempts <= 0 {
 		o.PushAttempts = DefaultPushAttempts

@@ -48,7 +48,21 @@ func (p *planner) build() Plan {
 			prev = tree
 		}
 	}
-	for _, i := range binds {
+	oneEach := binds
+	if len(binds) > MaxBindCommits {
+		// Thousands of new requests at once (a first start, a restore): one
+		// render and one commit, not a full tree per request.
+		for _, i := range binds {
+			base.Requests = append(base.Requests, p.request(i))
+		}
+		out, tree = p.renderKeeping(base, prev)
+		if !TreesEqual(tree, prev) {
+			p.out.Steps = append(p.out.Steps, Step{Tree: tree, Message: p.batchBindMessage(binds, indexTree(tree))})
+			prev = tree
+		}
+		oneEach = nil
+	}
+	for _, i := range oneEach {
 		base.Requests = append(base.Requests, p.request(i))
 		out, tree = p.renderKeeping(base, prev)
 		if !TreesEqual(tree, prev) {
@@ -58,8 +72,13 @@ func (p *planner) build() Plan {
 	}
 	p.out.Main = prev
 	p.out.Problems, p.out.Warnings = out.Problems, out.Warnings
+	// One index of main and one lookup of render's results for every
+	// request: at 10,000 requests, indexing the tree per request cost
+	// minutes of CPU in every reconcile (docs/scale.md).
+	ix, results := indexTree(prev), resultsByRequest(out)
+	tpls := p.templates()
 	for _, i := range append(append([]int(nil), inMain...), binds...) {
-		p.judge(i, out, prev)
+		p.judge(i, out, results, ix, tpls)
 	}
 	p.pendingBranches(base, prev)
 	p.schemaBranches(base, prev)
@@ -74,12 +93,13 @@ func (p *planner) build() Plan {
 func (p *planner) request(i int) v1alpha1.APIServiceExportRequest { return p.objs[i] }
 
 // judge fills Rendered, Exports and Problems of a request from a render.
-func (p *planner) judge(i int, out render.Output, tree render.Tree) {
+func (p *planner) judge(i int, out render.Output, results map[string]render.RequestResult, ix *treeIndex,
+	tpls map[string]*v1alpha1.APIServiceExportTemplate) {
 	d := &p.requests[i]
-	res := resultOf(out, *d)
+	res := results[d.Namespace+"/"+d.Name]
 	d.Exports = res.Exports
-	d.Rendered = res.Rendered && indexTree(tree).holds(d.Cluster, d.Template)
-	tpl := p.templates()[d.Template]
+	d.Rendered = res.Rendered && ix.holds(d.Cluster, d.Template)
+	tpl := tpls[d.Template]
 	crds := map[string]bool{}
 	if tpl != nil {
 		for _, r := range tpl.Spec.Resources {
@@ -100,7 +120,7 @@ func (p *planner) judge(i int, out render.Output, tree render.Tree) {
 		}
 	}
 	d.Kept = d.Approval == Approved && !d.Rendered && !own && len(d.Problems) > 0 &&
-		p.main.holds(d.Cluster, d.Template) && indexTree(tree).holds(d.Cluster, d.Template)
+		p.main.holds(d.Cluster, d.Template) && ix.holds(d.Cluster, d.Template)
 	d.HeldBack = nil
 	if d.Rendered || len(d.Problems) > 0 {
 		return
@@ -111,6 +131,17 @@ func (p *planner) judge(i int, out render.Output, tree render.Tree) {
 			return
 		}
 	}
+}
+
+// resultsByRequest maps "<namespace>/<name>" to render's result for it.
+func resultsByRequest(out render.Output) map[string]render.RequestResult {
+	m := make(map[string]render.RequestResult, len(out.Requests))
+	for _, r := range out.Requests {
+		if _, seen := m[r.Namespace+"/"+r.Name]; !seen {
+			m[r.Namespace+"/"+r.Name] = r
+		}
+	}
+	return m
 }
 
 func resultOf(out render.Output, d RequestDecision) render.RequestResult {
@@ -131,7 +162,7 @@ func (p *planner) pendingBranches(base render.Input, mainTree render.Tree) {
 		in := base
 		in.Requests = append(append([]v1alpha1.APIServiceExportRequest(nil), base.Requests...), p.request(i))
 		out, tree := p.renderKeeping(in, mainTree)
-		p.judge(i, out, tree)
+		p.judge(i, out, map[string]render.RequestResult{d.Namespace + "/" + d.Name: resultOf(out, d)}, indexTree(tree), p.templates())
 		if TreesEqual(tree, mainTree) {
 			// Nothing to approve: a problem holds the request back.
 			p.requests[i].Branch = ""
@@ -223,6 +254,35 @@ func bindMessage(q v1alpha1.APIServiceExportRequest, res render.RequestResult) M
 	for _, e := range res.Exports {
 		m.Trailers = append(m.Trailers, Trailer{TrailerSchemaHash, e.Name + "=" + e.SchemaHash})
 	}
+	m.Trailers = append(m.Trailers, Trailer{TrailerCause, CauseBind})
+	return m
+}
+
+// MaxBindCommits bounds the bind commits of one plan. Each is a render of
+// the whole state, held until it is committed: at a thousand clusters that
+// is some 15 MB per commit, so a backend that starts on a control plane
+// with ten thousand requests main does not hold yet would render and hold
+// ten thousand trees. Beyond this many new binds, they are one commit.
+const MaxBindCommits = 20
+
+// batchBindMessage describes one commit binding many requests: the subject
+// counts them, the body lists them, and each keeps its Bindsync-Request and
+// Bindsync-Request-UID trailers (a revert of the commit revokes them all).
+func (p *planner) batchBindMessage(binds []int, after *treeIndex) Message {
+	clusters := map[string]bool{}
+	var body strings.Builder
+	m := Message{}
+	for _, i := range binds {
+		q, d := p.request(i), p.requests[i]
+		if !after.holds(d.Cluster, d.Template) {
+			continue
+		}
+		clusters[d.Cluster] = true
+		fmt.Fprintf(&body, "%s <- %s\n", d.Cluster, q.Spec.TemplateRef.Name)
+		m.Trailers = append(m.Trailers, Trailer{TrailerRequest, q.Namespace + "/" + q.Name}, Trailer{TrailerRequestUID, string(q.UID)})
+	}
+	m.Subject = fmt.Sprintf("bind: %d requests in %d clusters", len(m.Trailers)/2, len(clusters))
+	m.Body = strings.TrimSuffix(body.String(), "\n")
 	m.Trailers = append(m.Trailers, Trailer{TrailerCause, CauseBind})
 	return m
 }

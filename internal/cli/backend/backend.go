@@ -157,6 +157,7 @@ func run(ctx context.Context, f *flags, stderr io.Writer) error {
 		Repo: backend.GitRepo(repo), Applier: applier,
 		Recorder: mgr.GetEventRecorder("bindsync-backend"),
 		Branch:   f.branch, Interval: f.interval, ResyncInterval: f.resync,
+		ApplyWorkers: backend.DefaultApplyWorkers,
 	})
 	if err != nil {
 		return exitcode.New(exitcode.Unusable, err)
@@ -268,16 +269,23 @@ func (f *flags) signer() (git.Signer, error) {
 // restConfig reads --kubeconfig, or else $KUBECONFIG, ~/.kube/config or the
 // in-cluster configuration.
 func restConfig(path string) (*rest.Config, error) {
+	var cfg *rest.Config
+	var err error
 	if path != "" {
-		cfg, err := clientcmd.BuildConfigFromFlags("", path)
-		if err != nil {
+		if cfg, err = clientcmd.BuildConfigFromFlags("", path); err != nil {
 			return nil, fmt.Errorf("--kubeconfig %s: %w", path, err)
 		}
-		return cfg, nil
-	}
-	cfg, err := ctrl.GetConfig()
-	if err != nil {
+	} else if cfg, err = ctrl.GetConfig(); err != nil {
 		return nil, fmt.Errorf("no kubeconfig: give --kubeconfig, set $KUBECONFIG, or run in a cluster: %w", err)
+	}
+	// A kubeconfig file sets no rate limit, and client-go's default is 5
+	// requests per second: the status of 10,000 requests would take over
+	// half an hour (docs/scale.md). Without --kubeconfig, controller-runtime
+	// turns the client-side limit off and leaves it to the API server's
+	// priority and fairness; --kubeconfig does the same. The backend's
+	// writes are sequential, so round trips bound its rate.
+	if cfg.QPS == 0 && cfg.Burst == 0 && cfg.RateLimiter == nil {
+		cfg.QPS = -1
 	}
 	return cfg, nil
 }

@@ -1,0 +1,235 @@
+package scale
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/bindsync/bindsync/internal/testenv"
+)
+
+// buildBindsync builds cmd/bindsync into a temporary folder.
+func buildBindsync(b *testing.B) string {
+	root, err := testenv.ModuleRoot()
+	require.NoError(b, err)
+	out := filepath.Join(b.TempDir(), "bindsync")
+	cmd := exec.Command("go", "build", "-o", out, "./cmd/bindsync")
+	cmd.Dir = root
+	msg, err := cmd.CombinedOutput()
+	require.NoError(b, err, "go build ./cmd/bindsync: %s", msg)
+	return out
+}
+
+func freeAddr(b *testing.B) string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(b, err)
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// backendProcess is `bindsync backend` running as its own process, its RSS
+// sampled every 200 ms from /proc.
+type backendProcess struct {
+	cmd         *exec.Cmd
+	metricsAddr string
+	logFile     string
+	done        chan struct{}
+
+	mu       sync.Mutex
+	peakRSS  int64 // bytes, highest VmRSS sampled
+	samples  int
+	lastRSS  int64
+	finalHWM int64
+}
+
+func startBackend(b *testing.B, bin, kubeconfig, dataDir string, interval time.Duration) *backendProcess {
+	p := &backendProcess{metricsAddr: freeAddr(b), logFile: filepath.Join(b.TempDir(), "backend.log"), done: make(chan struct{})}
+	logs, err := os.Create(p.logFile)
+	require.NoError(b, err)
+	p.cmd = exec.Command(bin, "backend", "--kubeconfig", kubeconfig, "--data-dir", dataDir,
+		"--leader-elect=false", "--interval", interval.String(),
+		"--metrics-bind-address", p.metricsAddr, "--health-probe-bind-address", freeAddr(b))
+	p.cmd.Stdout, p.cmd.Stderr = logs, logs
+	require.NoError(b, p.cmd.Start())
+	go p.sample()
+	b.Cleanup(func() { p.stop(b); logs.Close() })
+	return p
+}
+
+func (p *backendProcess) sample() {
+	t := time.NewTicker(200 * time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-p.done:
+			return
+		case <-t.C:
+		}
+		rss, _, err := procMemory(p.cmd.Process.Pid)
+		if err != nil {
+			continue
+		}
+		p.mu.Lock()
+		p.samples++
+		p.lastRSS = rss
+		if rss > p.peakRSS {
+			p.peakRSS = rss
+		}
+		p.mu.Unlock()
+	}
+}
+
+// memory returns the peak sampled VmRSS and the kernel's VmHWM (the high
+// water mark of RSS over the process's life, so nothing between samples is
+// missed), in bytes.
+func (p *backendProcess) memory() (peakSampled, hwm, last int64, samples int) {
+	_, hwm, _ = procMemory(p.cmd.Process.Pid)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.peakRSS, hwm, p.lastRSS, p.samples
+}
+
+// procMemory reads VmRSS and VmHWM of pid.
+func procMemory(pid int) (rss, hwm int64, err error) {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, 0, err
+	}
+	s := bufio.NewScanner(bytes.NewReader(data))
+	for s.Scan() {
+		f := strings.Fields(s.Text())
+		if len(f) < 2 {
+			continue
+		}
+		kb, _ := strconv.ParseInt(f[1], 10, 64)
+		switch f[0] {
+		case "VmRSS:":
+			rss = kb * 1024
+		case "VmHWM:":
+			hwm = kb * 1024
+		}
+	}
+	return rss, hwm, nil
+}
+
+func (p *backendProcess) exited() bool {
+	return p.cmd.ProcessState != nil || syscall.Kill(p.cmd.Process.Pid, 0) != nil
+}
+
+func (p *backendProcess) stop(b *testing.B) {
+	select {
+	case <-p.done:
+		return
+	default:
+		close(p.done)
+	}
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	exited := make(chan struct{})
+	go func() { _ = p.cmd.Wait(); close(exited) }()
+	select {
+	case <-exited:
+	case <-time.After(30 * time.Second):
+		_ = p.cmd.Process.Kill()
+		<-exited
+		b.Log("bindsync backend did not stop on SIGTERM within 30s; killed")
+	}
+}
+
+// logTail returns the last n bytes of the backend's log.
+func (p *backendProcess) logTail(n int64) string {
+	f, err := os.Open(p.logFile)
+	if err != nil {
+		return err.Error()
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return err.Error()
+	}
+	if st.Size() > n {
+		_, _ = f.Seek(st.Size()-n, io.SeekStart)
+	}
+	data, _ := io.ReadAll(f)
+	return string(data)
+}
+
+// metrics scrapes the backend's Prometheus endpoint: sample line (name and
+// labels as written) to value.
+func (p *backendProcess) metrics(ctx context.Context) (map[string]float64, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+p.metricsAddr+"/metrics", nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	out := map[string]float64{}
+	s := bufio.NewScanner(resp.Body)
+	s.Buffer(make([]byte, 1<<20), 1<<20)
+	for s.Scan() {
+		line := s.Text()
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		i := strings.LastIndexByte(line, ' ')
+		if i < 0 {
+			continue
+		}
+		v, err := strconv.ParseFloat(line[i+1:], 64)
+		if err != nil {
+			continue
+		}
+		out[line[:i]] = v
+	}
+	return out, s.Err()
+}
+
+// sum adds the samples of metric name whose labels contain every one of
+// the given `key="value"` pairs.
+func sum(m map[string]float64, name string, labels ...string) float64 {
+	var total float64
+	for k, v := range m {
+		if k != name && !strings.HasPrefix(k, name+"{") {
+			continue
+		}
+		ok := true
+		for _, l := range labels {
+			if !strings.Contains(k, l) {
+				ok = false
+			}
+		}
+		if ok {
+			total += v
+		}
+	}
+	return total
+}
+
+// writes counts the backend's API requests that change something: every
+// method but GET (client-go's request metrics cannot tell a dry run from a
+// write, so a dry-run PATCH counts as a write here; the backend makes dry
+// runs only while applying, which a no-op reconcile does not do).
+func writes(m map[string]float64) map[string]float64 {
+	out := map[string]float64{}
+	for _, method := range []string{"POST", "PUT", "PATCH", "DELETE"} {
+		out[method] = sum(m, "rest_client_requests_total", `method="`+method+`"`)
+	}
+	return out
+}
