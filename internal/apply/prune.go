@@ -14,6 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/selection"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/dynamic"
 )
 
 // Prune deletes the objects of scope (the inventory of what an earlier
@@ -99,24 +100,8 @@ func (a *Applier) pruneOne(ctx context.Context, ref ObjectRef, res *Result) {
 		res.Skipped = append(res.Skipped, ref)
 		return
 	}
-	ri, err := a.resourceFor(ref)
-	if meta.IsNoMatchError(err) {
-		return // the kind is gone, and its objects with it
-	}
-	if err != nil {
-		res.fail(ref, StepMap, err)
-		return
-	}
-	live, err := ri.Get(ctx, ref.Name, metav1.GetOptions{})
-	switch {
-	case apierrors.IsNotFound(err):
-		return
-	case err != nil:
-		res.fail(ref, StepGet, err)
-		return
-	}
-	if !a.opts.PruneSelector.Matches(labels.Set(live.GetLabels())) {
-		res.Skipped = append(res.Skipped, ref)
+	ri, live, ok := a.liveManaged(ctx, ref, res, true)
+	if !ok {
 		return
 	}
 	if live.GetDeletionTimestamp() != nil {
@@ -124,7 +109,7 @@ func (a *Applier) pruneOne(ctx context.Context, ref ObjectRef, res *Result) {
 	}
 	uid, rv := live.GetUID(), live.GetResourceVersion()
 	policy := metav1.DeletePropagationBackground
-	err = ri.Delete(ctx, ref.Name, metav1.DeleteOptions{
+	err := ri.Delete(ctx, ref.Name, metav1.DeleteOptions{
 		Preconditions:     &metav1.Preconditions{UID: &uid, ResourceVersion: &rv},
 		PropagationPolicy: &policy,
 	})
@@ -153,21 +138,8 @@ func (a *Applier) Orphan(ctx context.Context, refs []ObjectRef) (Result, error) 
 }
 
 func (a *Applier) orphanOne(ctx context.Context, ref ObjectRef, res *Result) {
-	ri, err := a.resourceFor(ref)
-	if err != nil {
-		res.fail(ref, StepMap, err)
-		return
-	}
-	live, err := ri.Get(ctx, ref.Name, metav1.GetOptions{})
-	switch {
-	case apierrors.IsNotFound(err):
-		return
-	case err != nil:
-		res.fail(ref, StepGet, err)
-		return
-	}
-	if !a.opts.PruneSelector.Matches(labels.Set(live.GetLabels())) {
-		res.Skipped = append(res.Skipped, ref)
+	ri, live, ok := a.liveManaged(ctx, ref, res, false)
+	if !ok {
 		return
 	}
 	patch, err := a.orphanPatch(live)
@@ -180,6 +152,33 @@ func (a *Applier) orphanOne(ctx context.Context, ref ObjectRef, res *Result) {
 		return
 	}
 	res.Orphaned = append(res.Orphaned, ref)
+}
+
+// liveManaged reads the live object of ref for Prune and Orphan. ok is false
+// when there is nothing to do: the object is gone (or, with goneKindOK, its
+// kind is), it is not bindsync's (Skipped), or reading it failed (Failed).
+func (a *Applier) liveManaged(ctx context.Context, ref ObjectRef, res *Result, goneKindOK bool) (dynamic.ResourceInterface, *unstructured.Unstructured, bool) {
+	ri, err := a.resourceFor(ref)
+	if goneKindOK && meta.IsNoMatchError(err) {
+		return nil, nil, false // the kind is gone, and its objects with it
+	}
+	if err != nil {
+		res.fail(ref, StepMap, err)
+		return nil, nil, false
+	}
+	live, err := ri.Get(ctx, ref.Name, metav1.GetOptions{})
+	switch {
+	case apierrors.IsNotFound(err):
+		return nil, nil, false
+	case err != nil:
+		res.fail(ref, StepGet, err)
+		return nil, nil, false
+	}
+	if !a.opts.PruneSelector.Matches(labels.Set(live.GetLabels())) {
+		res.Skipped = append(res.Skipped, ref)
+		return nil, nil, false
+	}
+	return ri, live, true
 }
 
 // orphanPatch is a JSON patch that, if the object is still at the version
