@@ -22,12 +22,15 @@ func (g gitRepo) Head(b string) (plumbing.Hash, error)                { return g
 func (g gitRepo) Tree(c plumbing.Hash) (render.Tree, error)           { return g.r.Tree(c) }
 func (g gitRepo) Branches(p string) (map[string]plumbing.Hash, error) { return g.r.Branches(p) }
 
-func (g gitRepo) Commit(parent plumbing.Hash, tree render.Tree, msg plan.Message) (plumbing.Hash, bool, error) {
+func (g gitRepo) Commit(parent plumbing.Hash, tree render.Tree, dirs []string, msg plan.Message) (plumbing.Hash, bool, error) {
 	m := git.Message{Subject: msg.Subject, Body: msg.Body}
 	for _, t := range msg.Trailers {
 		m.Trailers = append(m.Trailers, git.Trailer{Key: t.Key, Value: t.Value})
 	}
-	return g.r.Commit(parent, tree, m)
+	if dirs == nil {
+		return g.r.Commit(parent, tree, m)
+	}
+	return g.r.CommitDirs(parent, dirs, git.FilesUnder(tree, dirs), m)
 }
 
 func (g gitRepo) Push(ctx context.Context, branch string, old, new plumbing.Hash) error {

@@ -97,6 +97,41 @@ func (r *Repo) commitDirs(parent plumbing.Hash, dirs []string, files render.Tree
 	return r.commitTree(parent, root, msg)
 }
 
+// FilesUnder returns the files of tree that lie in one of the folders
+// dirs (for CommitDirs, given a whole tree and the folders where it
+// differs from the parent's). The result shares tree's slices.
+func FilesUnder(tree render.Tree, dirs []string) render.Tree {
+	set := make(map[string]bool, len(dirs))
+	depths := map[int]bool{} // slashes in a folder's path
+	for _, d := range dirs {
+		set[d] = true
+		depths[strings.Count(d, "/")] = true
+	}
+	out := render.Tree{}
+	for p, b := range tree {
+		for k := range depths {
+			if i := nthSlash(p, k); i > 0 && set[p[:i]] {
+				out[p] = b
+				break
+			}
+		}
+	}
+	return out
+}
+
+// nthSlash returns the index of the (n+1)th slash of p, or -1.
+func nthSlash(p string, n int) int {
+	i := -1
+	for ; n >= 0; n-- {
+		j := strings.IndexByte(p[i+1:], '/')
+		if j < 0 {
+			return -1
+		}
+		i += 1 + j
+	}
+	return i
+}
+
 // owningDir returns the folder of dirs that holds p ("" when none).
 func owningDir(p string, dirs map[string]render.Tree) string {
 	for d := path.Dir(p); d != "." && d != "/"; d = path.Dir(d) {

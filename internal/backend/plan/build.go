@@ -35,16 +35,16 @@ func (p *planner) build() Plan {
 	}
 	prev := p.in.Main
 	out, tree := p.renderKeeping(base, prev)
-	if !TreesEqual(tree, prev) {
-		p.out.Steps = append(p.out.Steps, Step{Tree: tree, Message: updateMessage(p.main, indexTree(tree), prev, tree)})
+	if dirs, changed := ChangedDirs(prev, tree); changed {
+		p.out.Steps = append(p.out.Steps, Step{Tree: tree, Dirs: dirs, Message: updateMessage(p.main, indexTree(tree), prev, tree)})
 		prev = tree
 	}
 	for _, crd := range p.rollOuts() {
 		rolled[crd] = true
 		base.CRDs = p.approvedCRDs(rolled)
 		out, tree = p.renderKeeping(base, prev)
-		if !TreesEqual(tree, prev) {
-			p.out.Steps = append(p.out.Steps, Step{Tree: tree, Message: p.schemaMessage(crd, indexTree(tree))})
+		if dirs, changed := ChangedDirs(prev, tree); changed {
+			p.out.Steps = append(p.out.Steps, Step{Tree: tree, Dirs: dirs, Message: p.schemaMessage(crd, indexTree(tree))})
 			prev = tree
 		}
 	}
@@ -56,8 +56,8 @@ func (p *planner) build() Plan {
 			base.Requests = append(base.Requests, p.request(i))
 		}
 		out, tree = p.renderKeeping(base, prev)
-		if !TreesEqual(tree, prev) {
-			p.out.Steps = append(p.out.Steps, Step{Tree: tree, Message: p.batchBindMessage(binds, indexTree(tree))})
+		if dirs, changed := ChangedDirs(prev, tree); changed {
+			p.out.Steps = append(p.out.Steps, Step{Tree: tree, Dirs: dirs, Message: p.batchBindMessage(binds, indexTree(tree))})
 			prev = tree
 		}
 		oneEach = nil
@@ -65,8 +65,8 @@ func (p *planner) build() Plan {
 	for _, i := range oneEach {
 		base.Requests = append(base.Requests, p.request(i))
 		out, tree = p.renderKeeping(base, prev)
-		if !TreesEqual(tree, prev) {
-			p.out.Steps = append(p.out.Steps, Step{Tree: tree, Message: bindMessage(p.request(i), resultOf(out, p.requests[i]))})
+		if dirs, changed := ChangedDirs(prev, tree); changed {
+			p.out.Steps = append(p.out.Steps, Step{Tree: tree, Dirs: dirs, Message: bindMessage(p.request(i), resultOf(out, p.requests[i]))})
 			prev = tree
 		}
 	}
@@ -163,13 +163,14 @@ func (p *planner) pendingBranches(base render.Input, mainTree render.Tree) {
 		in.Requests = append(append([]v1alpha1.APIServiceExportRequest(nil), base.Requests...), p.request(i))
 		out, tree := p.renderKeeping(in, mainTree)
 		p.judge(i, out, map[string]render.RequestResult{d.Namespace + "/" + d.Name: resultOf(out, d)}, indexTree(tree), p.templates())
-		if TreesEqual(tree, mainTree) {
+		dirs, changed := ChangedDirs(mainTree, tree)
+		if !changed {
 			// Nothing to approve: a problem holds the request back.
 			p.requests[i].Branch = ""
 			p.requests[i].Message = "nothing to approve until the request renders"
 			continue
 		}
-		p.out.Branches = append(p.out.Branches, BranchPlan{Name: d.Branch, Tree: tree,
+		p.out.Branches = append(p.out.Branches, BranchPlan{Name: d.Branch, Tree: tree, Dirs: dirs,
 			Message: bindMessage(p.request(i), resultOf(out, d))})
 	}
 }
@@ -191,10 +192,11 @@ func (p *planner) schemaBranches(base render.Input, mainTree render.Tree) {
 			in.CRDs = append(in.CRDs, c)
 		}
 		_, tree := p.renderKeeping(in, mainTree)
-		if TreesEqual(tree, mainTree) {
+		dirs, changed := ChangedDirs(mainTree, tree)
+		if !changed {
 			continue
 		}
-		p.out.Branches = append(p.out.Branches, BranchPlan{Name: d.Branch, Tree: tree, Message: p.heldMessage(d.CRD, indexTree(tree))})
+		p.out.Branches = append(p.out.Branches, BranchPlan{Name: d.Branch, Tree: tree, Dirs: dirs, Message: p.heldMessage(d.CRD, indexTree(tree))})
 	}
 }
 

@@ -124,6 +124,13 @@ type SchemaDecision struct {
 type Step struct {
 	Tree    render.Tree
 	Message Message
+	// Dirs are the cluster folders (clusters/<name>) where Tree differs
+	// from the tree before the step, sorted: outside them the two hold the
+	// same paths with the same bytes, so a commit need only hash and write
+	// these folders (git.Repo.CommitDirs). nil when a file outside every
+	// cluster folder changed: commit the whole tree. Dirs is computed by
+	// comparing the two trees, never claimed by whoever caused the step.
+	Dirs []string
 }
 
 // BranchPlan is the desired content of one approval branch: one commit on
@@ -132,6 +139,8 @@ type BranchPlan struct {
 	Name    string
 	Tree    render.Tree
 	Message Message
+	// Dirs are the folders where Tree differs from Plan.Main, as for Step.
+	Dirs []string
 }
 
 // Plan is what Make returns.
@@ -398,6 +407,58 @@ func sortedSet(m map[string]bool) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// ChangedDirs compares two trees. changed is false when they hold the same
+// paths with the same bytes. Otherwise dirs lists, sorted, the cluster
+// folders (clusters/<name>) that hold every difference, or is nil when a
+// difference lies outside every cluster folder. Slices that trees share
+// (render.Cache's output) compare at the cost of a pointer comparison.
+func ChangedDirs(before, after render.Tree) (dirs []string, changed bool) {
+	set := map[string]bool{}
+	outside := false
+	note := func(p string) {
+		changed = true
+		if d, ok := clusterDirOf(p); ok {
+			set[d] = true
+		} else {
+			outside = true
+		}
+	}
+	common := 0
+	for p, x := range after {
+		y, ok := before[p]
+		if ok {
+			common++
+		}
+		if !ok || !bytes.Equal(x, y) {
+			note(p)
+		}
+	}
+	if common < len(before) {
+		for p := range before {
+			if _, ok := after[p]; !ok {
+				note(p)
+			}
+		}
+	}
+	if !changed || outside {
+		return nil, changed
+	}
+	return sortedSet(set), true
+}
+
+// clusterDirOf returns clusters/<name> for a path inside that folder.
+func clusterDirOf(p string) (string, bool) {
+	rest, ok := strings.CutPrefix(p, render.ClustersDir+"/")
+	if !ok {
+		return "", false
+	}
+	c, tail, ok := strings.Cut(rest, "/")
+	if !ok || c == "" || tail == "" {
+		return "", false
+	}
+	return p[:len(render.ClustersDir)+1+len(c)], true
 }
 
 // TreesEqual reports whether two trees hold the same paths with the same bytes.
