@@ -84,11 +84,10 @@ func (r *Repo) commitDirs(parent plumbing.Hash, dirs []string, files render.Tree
 	}
 	base := emptyTree
 	if !parent.IsZero() {
-		c, err := r.commitObject(parent)
-		if err != nil {
+		var err error
+		if base, err = r.treeOfCommit(parent); err != nil {
 			return plumbing.ZeroHash, false, err
 		}
-		base = c.TreeHash
 	}
 	root, err := b.splice(r, base, "", edits)
 	if err != nil {
@@ -148,11 +147,10 @@ func (r *Repo) commitTree(parent plumbing.Hash, root *builtTree, msg Message) (p
 	parentTree := emptyTree
 	var parents []plumbing.Hash
 	if !parent.IsZero() {
-		c, err := r.commitObject(parent)
-		if err != nil {
+		var err error
+		if parentTree, err = r.treeOfCommit(parent); err != nil {
 			return plumbing.ZeroHash, false, err
 		}
-		parentTree = c.TreeHash
 		parents = []plumbing.Hash{parent}
 	}
 	if root.hash == parentTree {

@@ -75,7 +75,10 @@ func (p *planner) build() Plan {
 	// One index of main and one lookup of render's results for every
 	// request: at 10,000 requests, indexing the tree per request cost
 	// minutes of CPU in every reconcile (docs/scale.md).
-	ix, results := indexTree(prev), resultsByRequest(out)
+	ix, results := p.main, resultsByRequest(out)
+	if len(p.out.Steps) > 0 {
+		ix = indexTree(prev)
+	}
 	tpls := p.templates()
 	for _, i := range append(append([]int(nil), inMain...), binds...) {
 		p.judge(i, out, results, ix, tpls)
