@@ -79,7 +79,8 @@ func newBenchState(tb testing.TB, clusters, bindings int) *benchState {
 			in.Requests = append(in.Requests, benchRequest(name, t.Name))
 		}
 	}
-	repo, err := git.Open(context.Background(), git.Options{Dir: filepath.Join(tb.TempDir(), "state.git")})
+	repo, err := git.Open(context.Background(), git.Options{Dir: filepath.Join(tb.TempDir(), "state.git"),
+		Now: func() time.Time { return time.Unix(1e9, 0) }})
 	require.NoError(tb, err)
 	c := fake.NewClientBuilder().WithScheme(testenv.Scheme()).Build()
 	rc, err := New(Options{Client: c, APIReader: c, Repo: GitRepo(repo), Applier: &fakeApplier{}})
