@@ -240,7 +240,10 @@ func (p *planner) renderKeeping(in render.Input, last render.Tree) (render.Outpu
 	out := p.in.Cache.Render(in)
 	tree := render.KeepLastGood(out, last)
 	for p, b := range last {
-		if _, ours := out.Tree[p]; !ours && !strings.HasPrefix(p, render.ClustersDir+"/") {
+		if strings.HasPrefix(p, render.ClustersDir+"/") {
+			continue
+		}
+		if _, ours := out.Tree[p]; !ours {
 			tree[p] = b // tree is this render's own map (or KeepLastGood's copy): safe to extend
 		}
 	}
