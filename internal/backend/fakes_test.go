@@ -67,8 +67,15 @@ func (f *fakeRepo) Tree(h plumbing.Hash) (render.Tree, error) {
 	return c.tree, nil
 }
 
-func (f *fakeRepo) Commit(parent plumbing.Hash, tree render.Tree, msg plan.Message) (plumbing.Hash, bool, error) {
+// Commit checks dirs as internal/git cannot afford to: a tree that differs
+// from parent's outside dirs would lose that difference in git.Repo.CommitDirs.
+func (f *fakeRepo) Commit(parent plumbing.Hash, tree render.Tree, dirs []string, msg plan.Message) (plumbing.Hash, bool, error) {
 	old, _ := f.Tree(parent)
+	if dirs != nil {
+		if err := sameOutside(old, tree, dirs); err != nil {
+			return plumbing.ZeroHash, false, fmt.Errorf("commit %q: %w", msg.Subject, err)
+		}
+	}
 	if !parent.IsZero() && plan.TreesEqual(old, tree) {
 		return parent, false, nil
 	}
@@ -138,6 +145,28 @@ func (f *fakeRepo) ChangedDirs(old, new plumbing.Hash, prefix string) ([]string,
 	return out, nil
 }
 
+// sameOutside fails when a and b differ at a path outside dirs.
+func sameOutside(a, b render.Tree, dirs []string) error {
+	inside := func(p string) bool {
+		for _, d := range dirs {
+			if strings.HasPrefix(p, d+"/") {
+				return true
+			}
+		}
+		return false
+	}
+	for _, t := range []render.Tree{a, b} {
+		for p := range t {
+			x, inA := a[p]
+			y, inB := b[p]
+			if !inside(p) && (inA != inB || string(x) != string(y)) {
+				return fmt.Errorf("%s differs outside the folders %v said to hold every change", p, dirs)
+			}
+		}
+	}
+	return nil
+}
+
 func sub(t render.Tree, dir string) render.Tree {
 	out := render.Tree{}
 	for p, b := range t {
@@ -150,7 +179,7 @@ func sub(t render.Tree, dir string) render.Tree {
 
 // commit commits tree on top of branch as another writer would.
 func (f *fakeRepo) commitOn(branch string, tree render.Tree, subject string) {
-	h, _, _ := f.Commit(f.refs[branch], tree, plan.Message{Subject: subject})
+	h, _, _ := f.Commit(f.refs[branch], tree, nil, plan.Message{Subject: subject})
 	f.refs[branch] = h
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 
 	"github.com/go-git/go-git/v5/plumbing"
 
@@ -13,24 +14,88 @@ import (
 )
 
 // GitRepo adapts an internal/git repository to Repo.
-func GitRepo(r *git.Repo) Repo { return gitRepo{r} }
+//
+// It remembers the trees of the last commits it wrote: the next
+// reconcile's Tree of main's head is then the tree the plan committed, the
+// very slices render.Cache made, not a fresh read of every blob (at 1000
+// clusters a read of main costs more than the whole rest of a reconcile),
+// and comparing it with the next render costs a pointer comparison per
+// unchanged file. A commit's tree never changes, and Tree of a commit this
+// adapter wrote gives the files it was given
+// (TestBackendCommitsAreTheFullTreeCommit).
+func GitRepo(r *git.Repo) Repo { return &gitRepo{r: r} }
 
-type gitRepo struct{ r *git.Repo }
+type gitRepo struct {
+	r *git.Repo
 
-func (g gitRepo) Fetch(ctx context.Context) error                     { return g.r.Fetch(ctx) }
-func (g gitRepo) Head(b string) (plumbing.Hash, error)                { return g.r.Head(b) }
-func (g gitRepo) Tree(c plumbing.Hash) (render.Tree, error)           { return g.r.Tree(c) }
-func (g gitRepo) Branches(p string) (map[string]plumbing.Hash, error) { return g.r.Branches(p) }
+	mu sync.Mutex
+	// written are the trees of the last commits written, newest last.
+	written []writtenTree
+}
 
-func (g gitRepo) Commit(parent plumbing.Hash, tree render.Tree, msg plan.Message) (plumbing.Hash, bool, error) {
+type writtenTree struct {
+	commit plumbing.Hash
+	tree   render.Tree
+}
+
+// rememberedTrees bounds the trees kept: main's new head and the approval
+// branches a reconcile rebuilt.
+const rememberedTrees = 8
+
+func (g *gitRepo) Fetch(ctx context.Context) error                     { return g.r.Fetch(ctx) }
+func (g *gitRepo) Head(b string) (plumbing.Hash, error)                { return g.r.Head(b) }
+func (g *gitRepo) Branches(p string) (map[string]plumbing.Hash, error) { return g.r.Branches(p) }
+
+func (g *gitRepo) Tree(c plumbing.Hash) (render.Tree, error) {
+	if t := g.remembered(c); t != nil {
+		return t, nil
+	}
+	return g.r.Tree(c)
+}
+
+func (g *gitRepo) remembered(c plumbing.Hash) render.Tree {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for _, w := range g.written {
+		if w.commit == c {
+			return w.tree
+		}
+	}
+	return nil
+}
+
+func (g *gitRepo) remember(c plumbing.Hash, t render.Tree) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.written = append(g.written, writtenTree{c, t})
+	if n := len(g.written) - rememberedTrees; n > 0 {
+		g.written = append(g.written[:0:0], g.written[n:]...)
+	}
+}
+
+// Commit commits only dirs when it has them: tree equals parent's tree
+// outside them (plan.Step.Dirs, computed from the two trees), so the
+// commit is the one a full Commit of tree would write.
+func (g *gitRepo) Commit(parent plumbing.Hash, tree render.Tree, dirs []string, msg plan.Message) (plumbing.Hash, bool, error) {
 	m := git.Message{Subject: msg.Subject, Body: msg.Body}
 	for _, t := range msg.Trailers {
 		m.Trailers = append(m.Trailers, git.Trailer{Key: t.Key, Value: t.Value})
 	}
-	return g.r.Commit(parent, tree, m)
+	var h plumbing.Hash
+	var changed bool
+	var err error
+	if dirs == nil {
+		h, changed, err = g.r.Commit(parent, tree, m)
+	} else {
+		h, changed, err = g.r.CommitDirs(parent, dirs, git.FilesUnder(tree, dirs), m)
+	}
+	if err == nil && changed {
+		g.remember(h, tree)
+	}
+	return h, changed, err
 }
 
-func (g gitRepo) Push(ctx context.Context, branch string, old, new plumbing.Hash) error {
+func (g *gitRepo) Push(ctx context.Context, branch string, old, new plumbing.Hash) error {
 	err := g.r.Push(ctx, branch, old, new)
 	if errors.Is(err, git.ErrNonFastForward) {
 		return fmt.Errorf("%w: %w", ErrNonFastForward, err)
@@ -38,10 +103,10 @@ func (g gitRepo) Push(ctx context.Context, branch string, old, new plumbing.Hash
 	return err
 }
 
-func (g gitRepo) FindTrailer(head plumbing.Hash, key, value string, limit int) (plumbing.Hash, bool, error) {
+func (g *gitRepo) FindTrailer(head plumbing.Hash, key, value string, limit int) (plumbing.Hash, bool, error) {
 	return g.r.FindTrailer(head, key, value, limit)
 }
 
-func (g gitRepo) ChangedDirs(old, new plumbing.Hash, prefix string) ([]string, error) {
+func (g *gitRepo) ChangedDirs(old, new plumbing.Hash, prefix string) ([]string, error) {
 	return g.r.ChangedDirs(old, new, prefix)
 }

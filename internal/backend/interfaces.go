@@ -27,7 +27,9 @@ type Repo interface {
 	Tree(commit plumbing.Hash) (render.Tree, error)
 	// Commit writes tree as one commit on parent without moving a branch;
 	// changed is false (and the hash is parent) when the trees are equal.
-	Commit(parent plumbing.Hash, tree render.Tree, msg plan.Message) (plumbing.Hash, bool, error)
+	// dirs, when not nil, are the folders outside which tree equals
+	// parent's tree (plan.Step.Dirs): only they are hashed and written.
+	Commit(parent plumbing.Hash, tree render.Tree, dirs []string, msg plan.Message) (plumbing.Hash, bool, error)
 	// Push moves branch from old to new as a compare-and-swap
 	// (ErrNonFastForward); new == ZeroHash deletes it.
 	Push(ctx context.Context, branch string, old, new plumbing.Hash) error

@@ -375,10 +375,12 @@ func (rc *Reconciler) render(_ context.Context, r *run) error {
 
 // commit writes main's steps as a chain of commits on main's head, then
 // every approval branch that is not already main's head plus its change.
+// Each commit hashes and writes only the cluster folders its step changed
+// (plan.Step.Dirs), so one new request costs one folder, not the repository.
 func (rc *Reconciler) commit(_ context.Context, r *run) error {
 	parent := r.mainHead
 	for _, s := range r.plan.Steps {
-		h, changed, err := rc.opts.Repo.Commit(parent, s.Tree, s.Message)
+		h, changed, err := rc.opts.Repo.Commit(parent, s.Tree, s.Dirs, s.Message)
 		if err != nil {
 			return &genericError{Reason: v1alpha1.CommitFailedReason, Err: fmt.Errorf("commit %q: %w", s.Message.Subject, err)}
 		}
@@ -396,7 +398,7 @@ func (rc *Reconciler) commit(_ context.Context, r *run) error {
 		}
 		msg := b.Message
 		msg.Trailers = append(append([]plan.Trailer(nil), msg.Trailers...), plan.Trailer{Key: plan.TrailerBase, Value: r.newMain.String()})
-		h, _, err := rc.opts.Repo.Commit(r.newMain, b.Tree, msg)
+		h, _, err := rc.opts.Repo.Commit(r.newMain, b.Tree, b.Dirs, msg)
 		if err != nil {
 			return &genericError{Reason: v1alpha1.CommitFailedReason, Err: fmt.Errorf("commit branch %s: %w", b.Name, err)}
 		}

@@ -84,17 +84,51 @@ func (r *Repo) commitDirs(parent plumbing.Hash, dirs []string, files render.Tree
 	}
 	base := emptyTree
 	if !parent.IsZero() {
-		c, err := r.commitObject(parent)
-		if err != nil {
+		var err error
+		if base, err = r.treeOfCommit(parent); err != nil {
 			return plumbing.ZeroHash, false, err
 		}
-		base = c.TreeHash
 	}
 	root, err := b.splice(r, base, "", edits)
 	if err != nil {
 		return plumbing.ZeroHash, false, err
 	}
 	return r.commitTree(parent, root, msg)
+}
+
+// FilesUnder returns the files of tree that lie in one of the folders
+// dirs (for CommitDirs, given a whole tree and the folders where it
+// differs from the parent's). The result shares tree's slices.
+func FilesUnder(tree render.Tree, dirs []string) render.Tree {
+	set := make(map[string]bool, len(dirs))
+	depths := map[int]bool{} // slashes in a folder's path
+	for _, d := range dirs {
+		set[d] = true
+		depths[strings.Count(d, "/")] = true
+	}
+	out := render.Tree{}
+	for p, b := range tree {
+		for k := range depths {
+			if i := nthSlash(p, k); i > 0 && set[p[:i]] {
+				out[p] = b
+				break
+			}
+		}
+	}
+	return out
+}
+
+// nthSlash returns the index of the (n+1)th slash of p, or -1.
+func nthSlash(p string, n int) int {
+	i := -1
+	for ; n >= 0; n-- {
+		j := strings.IndexByte(p[i+1:], '/')
+		if j < 0 {
+			return -1
+		}
+		i += 1 + j
+	}
+	return i
 }
 
 // owningDir returns the folder of dirs that holds p ("" when none).
@@ -113,11 +147,10 @@ func (r *Repo) commitTree(parent plumbing.Hash, root *builtTree, msg Message) (p
 	parentTree := emptyTree
 	var parents []plumbing.Hash
 	if !parent.IsZero() {
-		c, err := r.commitObject(parent)
-		if err != nil {
+		var err error
+		if parentTree, err = r.treeOfCommit(parent); err != nil {
 			return plumbing.ZeroHash, false, err
 		}
-		parentTree = c.TreeHash
 		parents = []plumbing.Hash{parent}
 	}
 	if root.hash == parentTree {

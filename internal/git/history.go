@@ -54,6 +54,9 @@ func (r *Repo) FindTrailer(head plumbing.Hash, key, value string, limit int) (pl
 var errStop = errors.New("stop")
 
 func hasTrailer(message, key, value string) bool {
+	if !strings.Contains(message, value) {
+		return false // most commits: no parse of a message that cannot match
+	}
 	for _, t := range ParseMessage(message).Trailers {
 		if strings.EqualFold(t.Key, key) && t.Value == value {
 			return true

@@ -1,9 +1,11 @@
 package git
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"sort"
@@ -255,6 +257,30 @@ func (r *Repo) commitObject(h plumbing.Hash) (*object.Commit, error) {
 		return nil, fmt.Errorf("read commit %s in %s: %w", h, r.where, err)
 	}
 	return c, nil
+}
+
+// treeOfCommit returns the tree hash of commit h from the first line of
+// the commit object, without decoding its message (a commit binding
+// thousands of requests carries a trailer for each).
+func (r *Repo) treeOfCommit(h plumbing.Hash) (plumbing.Hash, error) {
+	obj, err := r.st.EncodedObject(plumbing.CommitObject, h)
+	if err != nil {
+		return plumbing.ZeroHash, fmt.Errorf("read commit %s in %s: %w", h, r.where, err)
+	}
+	rd, err := obj.Reader()
+	if err != nil {
+		return plumbing.ZeroHash, fmt.Errorf("read commit %s in %s: %w", h, r.where, err)
+	}
+	defer rd.Close()
+	var line [len("tree ") + 2*len(plumbing.ZeroHash)]byte
+	if _, err := io.ReadFull(rd, line[:]); err != nil {
+		return plumbing.ZeroHash, fmt.Errorf("read commit %s in %s: %w", h, r.where, err)
+	}
+	hex, ok := bytes.CutPrefix(line[:], []byte("tree "))
+	if !ok || !plumbing.IsHash(string(hex)) {
+		return plumbing.ZeroHash, fmt.Errorf("read commit %s in %s: no tree on its first line", h, r.where)
+	}
+	return plumbing.NewHash(string(hex)), nil
 }
 
 func (r *Repo) treeObject(h plumbing.Hash) (*object.Tree, error) {

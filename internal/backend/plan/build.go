@@ -35,16 +35,16 @@ func (p *planner) build() Plan {
 	}
 	prev := p.in.Main
 	out, tree := p.renderKeeping(base, prev)
-	if !TreesEqual(tree, prev) {
-		p.out.Steps = append(p.out.Steps, Step{Tree: tree, Message: updateMessage(p.main, indexTree(tree), prev, tree)})
+	if dirs, changed := ChangedDirs(prev, tree); changed {
+		p.out.Steps = append(p.out.Steps, Step{Tree: tree, Dirs: dirs, Message: updateMessage(p.main, indexTree(tree), prev, tree)})
 		prev = tree
 	}
 	for _, crd := range p.rollOuts() {
 		rolled[crd] = true
 		base.CRDs = p.approvedCRDs(rolled)
 		out, tree = p.renderKeeping(base, prev)
-		if !TreesEqual(tree, prev) {
-			p.out.Steps = append(p.out.Steps, Step{Tree: tree, Message: p.schemaMessage(crd, indexTree(tree))})
+		if dirs, changed := ChangedDirs(prev, tree); changed {
+			p.out.Steps = append(p.out.Steps, Step{Tree: tree, Dirs: dirs, Message: p.schemaMessage(crd, indexTree(tree))})
 			prev = tree
 		}
 	}
@@ -56,8 +56,8 @@ func (p *planner) build() Plan {
 			base.Requests = append(base.Requests, p.request(i))
 		}
 		out, tree = p.renderKeeping(base, prev)
-		if !TreesEqual(tree, prev) {
-			p.out.Steps = append(p.out.Steps, Step{Tree: tree, Message: p.batchBindMessage(binds, indexTree(tree))})
+		if dirs, changed := ChangedDirs(prev, tree); changed {
+			p.out.Steps = append(p.out.Steps, Step{Tree: tree, Dirs: dirs, Message: p.batchBindMessage(binds, indexTree(tree))})
 			prev = tree
 		}
 		oneEach = nil
@@ -65,8 +65,8 @@ func (p *planner) build() Plan {
 	for _, i := range oneEach {
 		base.Requests = append(base.Requests, p.request(i))
 		out, tree = p.renderKeeping(base, prev)
-		if !TreesEqual(tree, prev) {
-			p.out.Steps = append(p.out.Steps, Step{Tree: tree, Message: bindMessage(p.request(i), resultOf(out, p.requests[i]))})
+		if dirs, changed := ChangedDirs(prev, tree); changed {
+			p.out.Steps = append(p.out.Steps, Step{Tree: tree, Dirs: dirs, Message: bindMessage(p.request(i), resultOf(out, p.requests[i]))})
 			prev = tree
 		}
 	}
@@ -75,7 +75,10 @@ func (p *planner) build() Plan {
 	// One index of main and one lookup of render's results for every
 	// request: at 10,000 requests, indexing the tree per request cost
 	// minutes of CPU in every reconcile (docs/scale.md).
-	ix, results := indexTree(prev), resultsByRequest(out)
+	ix, results := p.main, resultsByRequest(out)
+	if len(p.out.Steps) > 0 {
+		ix = indexTree(prev)
+	}
 	tpls := p.templates()
 	for _, i := range append(append([]int(nil), inMain...), binds...) {
 		p.judge(i, out, results, ix, tpls)
@@ -163,13 +166,14 @@ func (p *planner) pendingBranches(base render.Input, mainTree render.Tree) {
 		in.Requests = append(append([]v1alpha1.APIServiceExportRequest(nil), base.Requests...), p.request(i))
 		out, tree := p.renderKeeping(in, mainTree)
 		p.judge(i, out, map[string]render.RequestResult{d.Namespace + "/" + d.Name: resultOf(out, d)}, indexTree(tree), p.templates())
-		if TreesEqual(tree, mainTree) {
+		dirs, changed := ChangedDirs(mainTree, tree)
+		if !changed {
 			// Nothing to approve: a problem holds the request back.
 			p.requests[i].Branch = ""
 			p.requests[i].Message = "nothing to approve until the request renders"
 			continue
 		}
-		p.out.Branches = append(p.out.Branches, BranchPlan{Name: d.Branch, Tree: tree,
+		p.out.Branches = append(p.out.Branches, BranchPlan{Name: d.Branch, Tree: tree, Dirs: dirs,
 			Message: bindMessage(p.request(i), resultOf(out, d))})
 	}
 }
@@ -191,10 +195,11 @@ func (p *planner) schemaBranches(base render.Input, mainTree render.Tree) {
 			in.CRDs = append(in.CRDs, c)
 		}
 		_, tree := p.renderKeeping(in, mainTree)
-		if TreesEqual(tree, mainTree) {
+		dirs, changed := ChangedDirs(mainTree, tree)
+		if !changed {
 			continue
 		}
-		p.out.Branches = append(p.out.Branches, BranchPlan{Name: d.Branch, Tree: tree, Message: p.heldMessage(d.CRD, indexTree(tree))})
+		p.out.Branches = append(p.out.Branches, BranchPlan{Name: d.Branch, Tree: tree, Dirs: dirs, Message: p.heldMessage(d.CRD, indexTree(tree))})
 	}
 }
 
@@ -235,7 +240,10 @@ func (p *planner) renderKeeping(in render.Input, last render.Tree) (render.Outpu
 	out := p.in.Cache.Render(in)
 	tree := render.KeepLastGood(out, last)
 	for p, b := range last {
-		if _, ours := out.Tree[p]; !ours && !strings.HasPrefix(p, render.ClustersDir+"/") {
+		if strings.HasPrefix(p, render.ClustersDir+"/") {
+			continue
+		}
+		if _, ours := out.Tree[p]; !ours {
 			tree[p] = b // tree is this render's own map (or KeepLastGood's copy): safe to extend
 		}
 	}

@@ -3,9 +3,9 @@ package plan
 import (
 	"bytes"
 	"fmt"
-	"path"
 	"sort"
 	"strings"
+	"unsafe"
 
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	"sigs.k8s.io/yaml"
@@ -25,7 +25,8 @@ type exportEntry struct {
 // only the two annotations of each export file, never the whole file, so an
 // index of a thousand clusters costs a scan of their export files' first lines.
 type treeIndex struct {
-	tree    render.Tree
+	tree render.Tree
+	// exports are in no particular order.
 	exports []exportEntry
 	// bound: cluster -> template -> true.
 	bound map[string]map[string]bool
@@ -35,13 +36,24 @@ type treeIndex struct {
 
 func indexTree(t render.Tree) *treeIndex {
 	ix := &treeIndex{tree: t, bound: map[string]map[string]bool{}, byPair: map[string]exportEntry{}}
-	for _, p := range t.Paths() {
+	// Export files of one (CRD, template) are the same bytes in every
+	// cluster, one shared slice when the tree comes from render.Cache or
+	// git: their annotations are read once per slice.
+	type annotations struct{ template, hash string }
+	seen := map[blobKey]annotations{}
+	first := map[[2]string]exportEntry{}
+	for p, b := range t {
 		e, ok := exportOfPath(p)
 		if !ok {
 			continue
 		}
-		e.Template = annotation(t[p], v1alpha1.TemplateAnnotation)
-		e.Hash = annotation(t[p], v1alpha1.SchemaHashAnnotation)
+		k := blobKey{unsafe.SliceData(b), len(b)}
+		a, ok := seen[k]
+		if !ok {
+			a = annotations{annotation(b, v1alpha1.TemplateAnnotation), annotation(b, v1alpha1.SchemaHashAnnotation)}
+			seen[k] = a
+		}
+		e.Template, e.Hash = a.template, a.hash
 		if e.Template == "" {
 			continue
 		}
@@ -50,11 +62,21 @@ func indexTree(t render.Tree) *treeIndex {
 			ix.bound[e.Cluster] = map[string]bool{}
 		}
 		ix.bound[e.Cluster][e.Template] = true
-		if _, seen := ix.byPair[pairKey(e.Template, e.CRD)]; !seen {
-			ix.byPair[pairKey(e.Template, e.CRD)] = e
+		// the first export file by path holds the pair, whatever the map's order
+		if have, ok := first[[2]string{e.Template, e.CRD}]; !ok || e.Path < have.Path {
+			first[[2]string{e.Template, e.CRD}] = e
 		}
 	}
+	for k, e := range first {
+		ix.byPair[pairKey(k[0], k[1])] = e
+	}
 	return ix
+}
+
+// blobKey identifies a byte slice by its backing array and length.
+type blobKey struct {
+	p *byte
+	n int
 }
 
 // holds reports whether the tree binds template in cluster.
@@ -98,17 +120,26 @@ func (ix *treeIndex) pairs() [][2]string {
 
 func pairKey(template, crd string) string { return template + "\x00" + crd }
 
-// exportOfPath recognises clusters/<c>/control-plane/exports/<crd>.yaml.
+// exportOfPath recognises clusters/<c>/control-plane/exports/<crd>.yaml
+// (render.ExportPath), cheaply: it is asked about every path of a tree.
 func exportOfPath(p string) (exportEntry, bool) {
-	parts := strings.Split(p, "/")
-	if len(parts) != 5 || parts[0] != render.ClustersDir || parts[2] != "control-plane" || parts[3] != "exports" {
+	rest, ok := strings.CutPrefix(p, render.ClustersDir+"/")
+	if !ok {
 		return exportEntry{}, false
 	}
-	crd, ok := strings.CutSuffix(parts[4], ".yaml")
-	if !ok || render.ExportPath(parts[1], crd) != path.Clean(p) {
+	c, rest, ok := strings.Cut(rest, "/")
+	if !ok || c == "" || c == "." || c == ".." {
 		return exportEntry{}, false
 	}
-	return exportEntry{Cluster: parts[1], CRD: crd, Path: p}, true
+	rest, ok = strings.CutPrefix(rest, "control-plane/exports/")
+	if !ok {
+		return exportEntry{}, false
+	}
+	crd, ok := strings.CutSuffix(rest, ".yaml")
+	if !ok || crd == "" || strings.IndexByte(crd, '/') >= 0 {
+		return exportEntry{}, false
+	}
+	return exportEntry{Cluster: c, CRD: crd, Path: p}, true
 }
 
 // annotation finds "    <key>: <value>" in a rendered file's metadata. The

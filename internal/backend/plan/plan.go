@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"unsafe"
 
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -124,6 +125,13 @@ type SchemaDecision struct {
 type Step struct {
 	Tree    render.Tree
 	Message Message
+	// Dirs are the cluster folders (clusters/<name>) where Tree differs
+	// from the tree before the step, sorted: outside them the two hold the
+	// same paths with the same bytes, so a commit need only hash and write
+	// these folders (git.Repo.CommitDirs). nil when a file outside every
+	// cluster folder changed: commit the whole tree. Dirs is computed by
+	// comparing the two trees, never claimed by whoever caused the step.
+	Dirs []string
 }
 
 // BranchPlan is the desired content of one approval branch: one commit on
@@ -132,6 +140,8 @@ type BranchPlan struct {
 	Name    string
 	Tree    render.Tree
 	Message Message
+	// Dirs are the folders where Tree differs from Plan.Main, as for Step.
+	Dirs []string
 }
 
 // Plan is what Make returns.
@@ -325,14 +335,24 @@ func (p *planner) approvedCRDs(rollOut map[string]bool) []apiextensionsv1.Custom
 // decideRequests decides each request's approval.
 func (p *planner) decideRequests() {
 	tpls := p.templates()
-	reqs := append([]v1alpha1.APIServiceExportRequest(nil), p.in.Requests...)
-	sort.Slice(reqs, func(i, j int) bool {
-		if reqs[i].Namespace != reqs[j].Namespace {
-			return reqs[i].Namespace < reqs[j].Namespace
+	// sorted by namespace and name; the requests are large, so their
+	// indexes are sorted, not copies of them
+	order := make([]int, len(p.in.Requests))
+	for i := range order {
+		order[i] = i
+	}
+	reqs := p.in.Requests
+	sort.Slice(order, func(i, j int) bool {
+		a, b := &reqs[order[i]], &reqs[order[j]]
+		if a.Namespace != b.Namespace {
+			return a.Namespace < b.Namespace
 		}
-		return reqs[i].Name < reqs[j].Name
+		return a.Name < b.Name
 	})
-	for _, q := range reqs {
+	p.requests = make([]RequestDecision, 0, len(order))
+	p.objs = make([]v1alpha1.APIServiceExportRequest, 0, len(order))
+	for _, qi := range order {
+		q := &reqs[qi]
 		d := RequestDecision{Namespace: q.Namespace, Name: q.Name, UID: q.UID,
 			Cluster: clusterOf(q.Namespace), Template: q.Spec.TemplateRef.Name}
 		manual := false
@@ -364,12 +384,12 @@ func (p *planner) decideRequests() {
 			d.Message = fmt.Sprintf("waiting for branch %s to be merged into main", d.Branch)
 		}
 		p.requests = append(p.requests, d)
-		p.objs = append(p.objs, q)
+		p.objs = append(p.objs, *q)
 	}
 }
 
 // wasRejected: the request was pending on branch and the branch is gone.
-func wasRejected(q v1alpha1.APIServiceExportRequest, branch string, branches map[string]bool) bool {
+func wasRejected(q *v1alpha1.APIServiceExportRequest, branch string, branches map[string]bool) bool {
 	c := meta.FindStatusCondition(q.Status.Conditions, v1alpha1.ApprovedCondition)
 	if c == nil {
 		return false
@@ -398,6 +418,84 @@ func sortedSet(m map[string]bool) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// ChangedDirs compares two trees. changed is false when they hold the same
+// paths with the same bytes. Otherwise dirs lists, sorted, the cluster
+// folders (clusters/<name>) that hold every difference, or is nil when a
+// difference lies outside every cluster folder. Slices that trees share
+// (render.Cache's output) compare at the cost of a pointer comparison.
+func ChangedDirs(before, after render.Tree) (dirs []string, changed bool) {
+	set := map[string]bool{}
+	outside := false
+	note := func(p string) {
+		changed = true
+		if d, ok := clusterDirOf(p); ok {
+			set[d] = true
+		} else {
+			outside = true
+		}
+	}
+	common := 0
+	eq := sameBytes{}
+	for p, x := range after {
+		y, ok := before[p]
+		if ok {
+			common++
+		}
+		if !ok || !eq.equal(x, y) {
+			note(p)
+		}
+	}
+	if common < len(before) {
+		for p := range before {
+			if _, ok := after[p]; !ok {
+				note(p)
+			}
+		}
+	}
+	if !changed || outside {
+		return nil, changed
+	}
+	return sortedSet(set), true
+}
+
+// sameBytes compares byte slices, remembering the result for large ones by
+// their identity: a tree read from git shares one slice per blob, a
+// rendered one one slice per content, so the exports and CRDs that a
+// thousand clusters share are compared once, not a thousand times.
+type sameBytes map[[2]blobKey]bool
+
+// sameBytesMin is the size from which a comparison is remembered.
+const sameBytesMin = 1 << 10
+
+func (m sameBytes) equal(x, y []byte) bool {
+	if len(x) != len(y) {
+		return false
+	}
+	if len(x) < sameBytesMin {
+		return bytes.Equal(x, y)
+	}
+	k := [2]blobKey{{unsafe.SliceData(x), len(x)}, {unsafe.SliceData(y), len(y)}}
+	eq, ok := m[k]
+	if !ok {
+		eq = bytes.Equal(x, y)
+		m[k] = eq
+	}
+	return eq
+}
+
+// clusterDirOf returns clusters/<name> for a path inside that folder.
+func clusterDirOf(p string) (string, bool) {
+	rest, ok := strings.CutPrefix(p, render.ClustersDir+"/")
+	if !ok {
+		return "", false
+	}
+	c, tail, ok := strings.Cut(rest, "/")
+	if !ok || c == "" || tail == "" {
+		return "", false
+	}
+	return p[:len(render.ClustersDir)+1+len(c)], true
 }
 
 // TreesEqual reports whether two trees hold the same paths with the same bytes.
