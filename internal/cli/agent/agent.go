@@ -66,7 +66,7 @@ writes each binding's status. Credentials come from files only.`,
 	fl.DurationVar(&f.interval, "interval", time.Minute, "time between passes, spread by up to 10%")
 	fl.DurationVar(&f.retryInterval, "retry-interval", 0, "time before the next pass after a failed one (default interval/2, at most 30s)")
 	fl.DurationVar(&f.waitEstablished, "wait-established", 30*time.Second, "how long to wait for an applied CRD to be Established")
-	fl.StringVar(&f.auth.Username, "username", "", "http basic auth user (with --password-file; default git)")
+	fl.StringVar(&f.auth.Username, "username", "", "http basic auth user (with --password-file), or the ssh user when the URL names none (default git)")
 	fl.StringVar(&f.auth.PasswordFile, "password-file", "", "file holding the http basic auth password or token")
 	fl.StringVar(&f.auth.BearerTokenFile, "bearer-token-file", "", "file holding an http bearer token")
 	fl.StringVar(&f.auth.SSHKeyFile, "ssh-key-file", "", "ssh private key file (with --known-hosts-file)")
