@@ -194,6 +194,9 @@ func (a *Agent) Sync(ctx context.Context) (Result, error) {
 // orphans the managed CRDs the folder no longer holds.
 func (a *Agent) syncRevision(ctx context.Context, p *pass, snap *source.Snapshot, res *Result) error {
 	objs, err := a.build(snap)
+	if errors.Is(err, ErrEmptyBuild) {
+		return a.emptyFolder(ctx, p, err)
+	}
 	if err != nil {
 		p.failAll(v1alpha1.BuildFailedReason, err.Error())
 		return err

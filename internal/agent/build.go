@@ -18,8 +18,9 @@ import (
 // when the kustomization asks for buildMetadata: [originAnnotations].
 const originAnnotation = "config.kubernetes.io/origin"
 
-// ErrEmptyBuild marks a folder whose build holds no object. It is treated as
-// a failed build: an empty folder never removes anything.
+// ErrEmptyBuild marks a folder whose build holds no object. An empty folder
+// never removes anything: for a cluster that has no managed CRD it is a
+// clean pass (nothing bound yet), otherwise a failed build (see emptyFolder).
 var ErrEmptyBuild = errors.New("the build holds no object")
 
 // built is one object of the build with the file it came from.

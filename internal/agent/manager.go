@@ -42,9 +42,16 @@ type RunOptions struct {
 	MetricsBindAddress string
 	// HealthProbeBindAddress serves /healthz and /readyz (default ":8081").
 	HealthProbeBindAddress string
-	// LeaderElection makes two replicas never sync at once.
+	// LeaderElection makes two replicas never sync at once: only the holder
+	// of the lease bindsync-agent-<cluster> runs passes. The lease is
+	// released when the manager stops (the process ends right after), so a
+	// successor of a gracefully stopped replica does not wait it out.
 	LeaderElection          bool
 	LeaderElectionNamespace string
+	// LeaseDuration, RenewDeadline and RetryPeriod tune the election (zero:
+	// controller-runtime's 15s, 10s, 2s). A leader that dies is replaced
+	// after at most LeaseDuration.
+	LeaseDuration, RenewDeadline, RetryPeriod time.Duration
 	// Webhook, when its Addr is set, serves signed push notifications.
 	Webhook WebhookOptions
 }
@@ -55,6 +62,9 @@ func (o *RunOptions) defaults() error {
 	}
 	if o.Interval < 0 || o.RetryInterval < 0 {
 		return errors.New("agent: intervals must not be negative")
+	}
+	if o.LeaseDuration < 0 || o.RenewDeadline < 0 || o.RetryPeriod < 0 {
+		return errors.New("agent: leader election timings must not be negative")
 	}
 	if o.Webhook.Addr != "" && o.Webhook.SecretFile == "" {
 		return errors.New("agent: --webhook-bind-address needs --webhook-secret-file: unsigned calls are never accepted")
@@ -77,6 +87,14 @@ func newScheme() *runtime.Scheme {
 	utilruntime.Must(apiextensionsv1.AddToScheme(s))
 	utilruntime.Must(v1alpha1.AddToScheme(s))
 	return s
+}
+
+// nonZero is d for a manager option, nil (the default) when zero.
+func nonZero(d time.Duration) *time.Duration {
+	if d == 0 {
+		return nil
+	}
+	return &d
 }
 
 // jitter spreads d by up to +10%.
@@ -119,11 +137,15 @@ func NewManager(cfg *rest.Config, src Source, o Options, ro RunOptions) (manager
 		Cache: cache.Options{ByObject: map[client.Object]cache.ByObject{
 			&apiextensionsv1.CustomResourceDefinition{}: {Label: clusterSelector(o.Cluster)},
 		}},
-		Metrics:                 metricsserver.Options{BindAddress: ro.MetricsBindAddress},
-		HealthProbeBindAddress:  ro.HealthProbeBindAddress,
-		LeaderElection:          ro.LeaderElection,
-		LeaderElectionID:        "bindsync-agent-" + o.Cluster,
-		LeaderElectionNamespace: ro.LeaderElectionNamespace,
+		Metrics:                       metricsserver.Options{BindAddress: ro.MetricsBindAddress},
+		HealthProbeBindAddress:        ro.HealthProbeBindAddress,
+		LeaderElection:                ro.LeaderElection,
+		LeaderElectionID:              "bindsync-agent-" + o.Cluster,
+		LeaderElectionNamespace:       ro.LeaderElectionNamespace,
+		LeaderElectionReleaseOnCancel: true,
+		LeaseDuration:                 nonZero(ro.LeaseDuration),
+		RenewDeadline:                 nonZero(ro.RenewDeadline),
+		RetryPeriod:                   nonZero(ro.RetryPeriod),
 	})
 	if err != nil {
 		return nil, nil, fmt.Errorf("agent: manager: %w", err)

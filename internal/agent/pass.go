@@ -1,8 +1,13 @@
 package agent
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"strings"
+
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
@@ -151,6 +156,37 @@ func (p *pass) applied(bound []*unstructured.Unstructured, res apply.Result) {
 		}
 		p.fail(o.GetName(), reason, f.Error())
 	}
+}
+
+// emptyFolder decides a pass whose folder built to no object (emptyErr).
+// Nothing is ever released on an empty build. When this cluster has no
+// managed CRD that is simply a cluster that binds nothing yet (a freshly
+// onboarded one): the pass succeeds, and live bindings wait with
+// ExportNotFound. When it has managed CRDs, an empty folder would release
+// them all; that looks like a broken render rather than an intent, so the
+// pass fails as a build does (BuildFailed), keeping everything.
+func (a *Agent) emptyFolder(ctx context.Context, p *pass, emptyErr error) error {
+	var crds apiextensionsv1.CustomResourceDefinitionList
+	if err := a.client.List(ctx, &crds, client.MatchingLabelsSelector{Selector: clusterSelector(p.opts.Cluster)}); err != nil {
+		err = fmt.Errorf("%w; list managed CRDs: %w", emptyErr, err)
+		p.failAll(v1alpha1.BuildFailedReason, err.Error())
+		return err
+	}
+	if n := len(crds.Items); n > 0 {
+		var names []string
+		for _, c := range crds.Items[:min(n, 3)] {
+			names = append(names, c.Name)
+		}
+		if n > 3 {
+			names = append(names, "...")
+		}
+		err := fmt.Errorf("%w while %d CustomResourceDefinitions are managed for cluster %s (%s): nothing is released on an empty build",
+			emptyErr, n, p.opts.Cluster, strings.Join(names, ", "))
+		p.failAll(v1alpha1.BuildFailedReason, err.Error())
+		return err
+	}
+	p.selectBound(nil)
+	return nil
 }
 
 // orphaned records that a live binding's CRD was released because its export

@@ -79,7 +79,9 @@ func (a *Agent) releaseOne(ctx context.Context, p *pass, b *v1alpha1.APIServiceB
 	n, err := a.hasInstances(ctx, &crd)
 	if apierrors.IsForbidden(err) {
 		s.reason = v1alpha1.InstancesExistReason
-		s.message = fmt.Sprintf("deletionPolicy Delete: the agent may not list instances of %s (%v), so it keeps the CRD; grant list on that resource, or delete the CRD by hand", crd.Name, err)
+		s.message = fmt.Sprintf("deletionPolicy Delete: the agent may not list %s in API group %s in all namespaces, so it cannot tell that none exists and keeps CustomResourceDefinition %s; "+
+			"grant its ServiceAccount {apiGroups: [%s], resources: [%s], verbs: [list]} in a ClusterRole (config/agent/delete-policy), or delete the CRD by hand (%v)",
+			crd.Spec.Names.Plural, crd.Spec.Group, crd.Name, crd.Spec.Group, crd.Spec.Names.Plural, err)
 		return nil
 	}
 	if err != nil {

@@ -17,12 +17,15 @@ import (
 
 // TestConformance runs one suite against every kind of state repository
 // bindsync writes: a local bare repository (no remote), a file:// remote
-// and a smart-HTTP remote (git http-backend behind basic auth).
+// a smart-HTTP remote (git http-backend behind basic auth) and an ssh remote
+// (git upload-pack and receive-pack behind an ssh server, with a client key
+// and known_hosts).
 func TestConformance(t *testing.T) {
 	for name, factory := range map[string]remoteFactory{
 		"local bare repository": localRemote,
 		"file remote":           fileRemote,
 		"smart http remote":     httpRemote,
+		"ssh remote":            sshRemote,
 	} {
 		t.Run(name, func(t *testing.T) { runConformance(t, factory) })
 	}

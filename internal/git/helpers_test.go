@@ -18,6 +18,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/bindsync/bindsync/internal/render"
+	"github.com/bindsync/bindsync/internal/testutil/sshgit"
 )
 
 // gitCLI runs the git command line in dir with a clean, fixed environment
@@ -152,6 +153,28 @@ func httpRemote(t *testing.T) testRemote {
 		},
 		Restore: func() { srv.Config.Handler = saved },
 	}
+}
+
+// sshRemote serves a bare repository over ssh (internal/testutil/sshgit:
+// git's own upload-pack and receive-pack behind an in-process ssh server),
+// with a client key and a known_hosts file. The git command line, the
+// "other writer" of the suite, reaches the same repository over file://.
+func sshRemote(t *testing.T) testRemote {
+	rem, _ := sshRemoteServer(t)
+	return rem
+}
+
+func sshRemoteServer(t *testing.T) (testRemote, *sshgit.Server) {
+	bare := newBare(t)
+	srv := sshgit.Start(t, filepath.Dir(bare))
+	return testRemote{
+		Options: Options{URL: srv.URL(filepath.Base(bare)), Dir: filepath.Join(t.TempDir(), "cache"),
+			Auth: Auth{SSHKeyFile: srv.ClientKeyFile, KnownHostsFile: srv.KnownHostsFile}},
+		CLIURL:  "file://" + bare,
+		Bare:    bare,
+		Break:   func() { srv.SetDown(true) },
+		Restore: func() { srv.SetDown(false) },
+	}, srv
 }
 
 func openRepo(t testing.TB, o Options) *Repo {

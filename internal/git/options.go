@@ -9,7 +9,6 @@ import (
 
 	"github.com/go-git/go-git/v5/plumbing/transport"
 	githttp "github.com/go-git/go-git/v5/plumbing/transport/http"
-	gitssh "github.com/go-git/go-git/v5/plumbing/transport/ssh"
 )
 
 // Auth says where the credentials for the remote are. Credentials always
@@ -154,23 +153,7 @@ func (o *Options) authMethod() (transport.AuthMethod, error) {
 		}
 		return &githttp.BasicAuth{Username: a.Username, Password: pw}, nil
 	case a.SSHKeyFile != "":
-		user := a.Username
-		if u, err := url.Parse(o.URL); err == nil && u.User != nil && u.User.Username() != "" {
-			user = u.User.Username()
-		}
-		if user == "" {
-			user = "git"
-		}
-		keys, err := gitssh.NewPublicKeysFromFile(user, a.SSHKeyFile, "")
-		if err != nil {
-			return nil, fmt.Errorf("read ssh key %s: %w", a.SSHKeyFile, err)
-		}
-		cb, err := gitssh.NewKnownHostsCallback(a.KnownHostsFile)
-		if err != nil {
-			return nil, fmt.Errorf("read known_hosts %s: %w", a.KnownHostsFile, err)
-		}
-		keys.HostKeyCallback = cb
-		return keys, nil
+		return SSHAuth(o.URL, a.Username, a.SSHKeyFile, a.KnownHostsFile)
 	}
 	return nil, nil
 }

@@ -53,7 +53,7 @@ func (r *Repo) Stats() Stats {
 // remoteErr wraps a transport failure so it names the remote and is
 // recognisable as ErrRemote.
 func (r *Repo) remoteErr(step string, err error) error {
-	return fmt.Errorf("%s %s: %w: %w", step, r.opts.URL, ErrRemote, err)
+	return fmt.Errorf("%s %s: %w: %w", step, r.opts.URL, ErrRemote, ExplainSSHRefusal(err, r.opts.Auth.SSHKeyFile))
 }
 
 func (r *Repo) endpoint() (transport.Transport, *transport.Endpoint, transport.AuthMethod, error) {

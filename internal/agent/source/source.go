@@ -27,8 +27,9 @@ import (
 	"github.com/go-git/go-git/v5/plumbing/object"
 	"github.com/go-git/go-git/v5/plumbing/transport"
 	githttp "github.com/go-git/go-git/v5/plumbing/transport/http"
-	gitssh "github.com/go-git/go-git/v5/plumbing/transport/ssh"
 	"github.com/go-git/go-git/v5/storage/memory"
+
+	"github.com/bindsync/bindsync/internal/git"
 )
 
 // Revision names a commit on a branch. String() is "main@sha1:<40 hex>",
@@ -43,7 +44,8 @@ func (r Revision) String() string { return r.Branch + "@sha1:" + r.Hash.String()
 // Auth holds credentials. Secrets always come from files, read on every
 // call, so a rotated token is picked up without a restart.
 type Auth struct {
-	// Username for http basic auth (default "git" when PasswordFile is set).
+	// Username for http basic auth (default "git" when PasswordFile is
+	// set), or the ssh user when the ssh:// URL names none (default "git").
 	Username string
 	// PasswordFile holds the http basic auth password.
 	PasswordFile string
@@ -115,11 +117,15 @@ func New(o Options) (*Source, error) {
 	if o.Branch == "" {
 		o.Branch = "main"
 	}
-	if _, err := transport.NewEndpoint(o.URL); err != nil {
+	ep, err := transport.NewEndpoint(o.URL)
+	if err != nil {
 		return nil, fmt.Errorf("source: URL %q: %w", o.URL, err)
 	}
 	if o.Auth.SSHKeyFile != "" && o.Auth.KnownHostsFile == "" {
 		return nil, errors.New("source: an ssh key needs a known_hosts file: bindsync never trusts an unknown host")
+	}
+	if ep.Protocol == "ssh" && o.Auth.SSHKeyFile == "" {
+		return nil, fmt.Errorf("source: %s is an ssh remote: it needs a key file and a known_hosts file (--ssh-key-file, --known-hosts-file)", o.URL)
 	}
 	return &Source{opts: o}, nil
 }
@@ -137,7 +143,7 @@ func (s *Source) Head(ctx context.Context) (plumbing.Hash, error) {
 	remote := gogit.NewRemote(memory.NewStorage(), &config.RemoteConfig{Name: "origin", URLs: []string{s.opts.URL}})
 	refs, err := remote.ListContext(ctx, &gogit.ListOptions{Auth: auth})
 	if err != nil {
-		return plumbing.ZeroHash, fmt.Errorf("%w: ls-remote %s: %v", ErrUnavailable, s.opts.URL, err)
+		return plumbing.ZeroHash, fmt.Errorf("%w: ls-remote %s: %v", ErrUnavailable, s.opts.URL, git.ExplainSSHRefusal(err, s.opts.Auth.SSHKeyFile))
 	}
 	want := plumbing.NewBranchReferenceName(s.opts.Branch)
 	for _, r := range refs {
@@ -195,7 +201,7 @@ func (s *Source) fetch(ctx context.Context, head plumbing.Hash) (*Snapshot, erro
 		Depth: 1, NoCheckout: true, Tags: gogit.NoTags,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("%w: fetch %s %s: %v", ErrUnavailable, s.opts.URL, s.opts.Branch, err)
+		return nil, fmt.Errorf("%w: fetch %s %s: %v", ErrUnavailable, s.opts.URL, s.opts.Branch, git.ExplainSSHRefusal(err, s.opts.Auth.SSHKeyFile))
 	}
 	r, err := repo.Reference(ref, true)
 	if err != nil {
@@ -296,24 +302,11 @@ func (s *Source) auth() (transport.AuthMethod, error) {
 		}
 		return &githttp.BasicAuth{Username: user, Password: pw}, nil
 	case a.SSHKeyFile != "":
-		ep, err := transport.NewEndpoint(s.opts.URL)
+		auth, err := git.SSHAuth(s.opts.URL, a.Username, a.SSHKeyFile, a.KnownHostsFile)
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("%w: %v", ErrUnavailable, err)
 		}
-		user := ep.User
-		if user == "" {
-			user = "git"
-		}
-		keys, err := gitssh.NewPublicKeysFromFile(user, a.SSHKeyFile, "")
-		if err != nil {
-			return nil, fmt.Errorf("%w: ssh key %s: %v", ErrUnavailable, a.SSHKeyFile, err)
-		}
-		cb, err := gitssh.NewKnownHostsCallback(a.KnownHostsFile)
-		if err != nil {
-			return nil, fmt.Errorf("%w: known_hosts %s: %v", ErrUnavailable, a.KnownHostsFile, err)
-		}
-		keys.HostKeyCallback = cb
-		return keys, nil
+		return auth, nil
 	}
 	return nil, nil
 }

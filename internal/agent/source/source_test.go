@@ -124,6 +124,10 @@ func TestNewRefusesBadOptions(t *testing.T) {
 	assert.Error(t, err, "no URL")
 	_, err = source.New(source.Options{URL: "ssh://git@example.com/repo", Auth: source.Auth{SSHKeyFile: "k"}})
 	assert.ErrorContains(t, err, "known_hosts")
+	for _, url := range []string{"ssh://git@example.com/repo", "git@example.com:repo.git"} {
+		_, err = source.New(source.Options{URL: url})
+		assert.ErrorContains(t, err, "needs a key file and a known_hosts file", "%s without a key (no ssh-agent, no default known_hosts)", url)
+	}
 }
 
 func TestSignatureVerification(t *testing.T) {

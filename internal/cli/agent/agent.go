@@ -34,6 +34,8 @@ type flags struct {
 	metricsAddr, probeAddr             string
 	leaderElect                        bool
 	leaderElectionNamespace            string
+	leaseDuration, renewDeadline       time.Duration
+	retryPeriod                        time.Duration
 	waitEstablished                    time.Duration
 }
 
@@ -66,7 +68,7 @@ writes each binding's status. Credentials come from files only.`,
 	fl.DurationVar(&f.interval, "interval", time.Minute, "time between passes, spread by up to 10%")
 	fl.DurationVar(&f.retryInterval, "retry-interval", 0, "time before the next pass after a failed one (default interval/2, at most 30s)")
 	fl.DurationVar(&f.waitEstablished, "wait-established", 30*time.Second, "how long to wait for an applied CRD to be Established")
-	fl.StringVar(&f.auth.Username, "username", "", "http basic auth user (with --password-file; default git)")
+	fl.StringVar(&f.auth.Username, "username", "", "http basic auth user (with --password-file), or the ssh user when the URL names none (default git)")
 	fl.StringVar(&f.auth.PasswordFile, "password-file", "", "file holding the http basic auth password or token")
 	fl.StringVar(&f.auth.BearerTokenFile, "bearer-token-file", "", "file holding an http bearer token")
 	fl.StringVar(&f.auth.SSHKeyFile, "ssh-key-file", "", "ssh private key file (with --known-hosts-file)")
@@ -78,12 +80,19 @@ writes each binding's status. Credentials come from files only.`,
 	fl.StringVar(&f.probeAddr, "health-probe-bind-address", ":8081", "address of /healthz and /readyz")
 	fl.BoolVar(&f.leaderElect, "leader-elect", false, "elect a leader so two replicas never sync at once")
 	fl.StringVar(&f.leaderElectionNamespace, "leader-election-namespace", "", "namespace of the leader election lease (default: the pod's)")
+	fl.DurationVar(&f.leaseDuration, "leader-election-lease-duration", 15*time.Second, "how long a lease lasts without renewal: a leader that dies is replaced after at most this long")
+	fl.DurationVar(&f.renewDeadline, "leader-election-renew-deadline", 10*time.Second, "how long the leader tries to renew before it gives up leading (less than the lease duration)")
+	fl.DurationVar(&f.retryPeriod, "leader-election-retry-period", 2*time.Second, "how often candidates try to acquire or renew the lease")
 	return cmd
 }
 
 func run(ctx context.Context, f *flags, stderr io.Writer) error {
 	if f.cluster == "" || f.repo == "" {
 		return errors.New("agent: --cluster and --repo are required")
+	}
+	if f.leaderElect && (f.retryPeriod <= 0 || f.renewDeadline <= f.retryPeriod || f.leaseDuration <= f.renewDeadline) {
+		return fmt.Errorf("agent: leader election needs 0 < --leader-election-retry-period (%s) < --leader-election-renew-deadline (%s) < --leader-election-lease-duration (%s)",
+			f.retryPeriod, f.renewDeadline, f.leaseDuration)
 	}
 	cfg, err := loadConfig(f.kubeconfig)
 	if err != nil {
@@ -106,6 +115,7 @@ func run(ctx context.Context, f *flags, stderr io.Writer) error {
 		Interval: f.interval, RetryInterval: f.retryInterval,
 		MetricsBindAddress: f.metricsAddr, HealthProbeBindAddress: f.probeAddr,
 		LeaderElection: f.leaderElect, LeaderElectionNamespace: f.leaderElectionNamespace,
+		LeaseDuration: f.leaseDuration, RenewDeadline: f.renewDeadline, RetryPeriod: f.retryPeriod,
 		Webhook: agent.WebhookOptions{Addr: f.webhookAddr, SecretFile: f.webhookSecretFile},
 	})
 	if err != nil {

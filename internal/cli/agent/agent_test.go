@@ -21,6 +21,10 @@ func TestAgentCommandRefusesIncompleteFlags(t *testing.T) {
 		{"a secret as a flag value is not a flag", []string{"agent", "--password", "hunter2"}, "unknown flag: --password"},
 		{"webhook without secret", []string{"agent", "--cluster", "c1", "--repo", "file:///tmp/x", "--kubeconfig", "testdata/kubeconfig",
 			"--webhook-bind-address", "127.0.0.1:0", "--metrics-bind-address", "0", "--health-probe-bind-address", "0"}, "needs --webhook-secret-file"},
+		{"leader election timings out of order", []string{"agent", "--cluster", "c1", "--repo", "file:///tmp/x", "--leader-elect",
+			"--leader-election-lease-duration", "2s", "--leader-election-renew-deadline", "3s"}, "leader election needs 0 < --leader-election-retry-period"},
+		{"an ssh remote without a key", []string{"agent", "--cluster", "c1", "--repo", "ssh://git@example.invalid/state.git", "--kubeconfig", "testdata/kubeconfig"},
+			"needs a key file and a known_hosts file"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -36,7 +40,8 @@ func TestAgentCommandIsListed(t *testing.T) {
 	var out, errb bytes.Buffer
 	assert.Equal(t, 0, app.Run([]string{"agent", "--help"}, &out, &errb))
 	for _, flag := range []string{"--kubeconfig", "--cluster", "--repo", "--branch", "--interval", "--path", "--control-plane-kubeconfig",
-		"--webhook-bind-address", "--webhook-secret-file", "--verify-keys", "--password-file", "--bearer-token-file", "--ssh-key-file"} {
+		"--webhook-bind-address", "--webhook-secret-file", "--verify-keys", "--password-file", "--bearer-token-file", "--ssh-key-file", "--known-hosts-file",
+		"--leader-elect", "--leader-election-lease-duration", "--leader-election-renew-deadline", "--leader-election-retry-period"} {
 		assert.Contains(t, out.String(), flag)
 	}
 }
