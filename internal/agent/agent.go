@@ -8,6 +8,7 @@ import (
 	"time"
 
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -270,7 +271,8 @@ func (a *Agent) orphanUnexported(ctx context.Context, p *pass, objs []built) (ap
 			inGit[b.obj.GetName()] = true
 		}
 	}
-	var crds apiextensionsv1.CustomResourceDefinitionList
+	var crds metav1.PartialObjectMetadataList // names are all this needs
+	crds.SetGroupVersionKind(apiextensionsv1.SchemeGroupVersion.WithKind("CustomResourceDefinitionList"))
 	if err := a.client.List(ctx, &crds, client.MatchingLabelsSelector{Selector: clusterSelector(a.opts.Cluster)}); err != nil {
 		return apply.Result{}, fmt.Errorf("list managed CRDs: %w", err)
 	}

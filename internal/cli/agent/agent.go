@@ -31,7 +31,7 @@ type flags struct {
 	auth                               source.Auth
 	verifyKeys                         []string
 	webhookAddr, webhookSecretFile     string
-	metricsAddr, probeAddr             string
+	metricsAddr, probeAddr, pprofAddr  string
 	leaderElect                        bool
 	leaderElectionNamespace            string
 	waitEstablished                    time.Duration
@@ -76,6 +76,7 @@ writes each binding's status. Credentials come from files only.`,
 	fl.StringVar(&f.webhookSecretFile, "webhook-secret-file", "", "file holding the webhook's HMAC-SHA256 secret")
 	fl.StringVar(&f.metricsAddr, "metrics-bind-address", ":8080", "address of /metrics (0 disables)")
 	fl.StringVar(&f.probeAddr, "health-probe-bind-address", ":8081", "address of /healthz and /readyz")
+	fl.StringVar(&f.pprofAddr, "pprof-bind-address", "", "address of Go's /debug/pprof profiles, e.g. 127.0.0.1:6060 (off when empty)")
 	fl.BoolVar(&f.leaderElect, "leader-elect", false, "elect a leader so two replicas never sync at once")
 	fl.StringVar(&f.leaderElectionNamespace, "leader-election-namespace", "", "namespace of the leader election lease (default: the pod's)")
 	return cmd
@@ -104,7 +105,7 @@ func run(ctx context.Context, f *flags, stderr io.Writer) error {
 	}
 	mgr, _, err := agent.NewManager(cfg, src, opts, agent.RunOptions{
 		Interval: f.interval, RetryInterval: f.retryInterval,
-		MetricsBindAddress: f.metricsAddr, HealthProbeBindAddress: f.probeAddr,
+		MetricsBindAddress: f.metricsAddr, HealthProbeBindAddress: f.probeAddr, PprofBindAddress: f.pprofAddr,
 		LeaderElection: f.leaderElect, LeaderElectionNamespace: f.leaderElectionNamespace,
 		Webhook: agent.WebhookOptions{Addr: f.webhookAddr, SecretFile: f.webhookSecretFile},
 	})
