@@ -82,7 +82,7 @@ type Agent struct {
 
 	mu       sync.Mutex
 	lastRev  source.Revision
-	lastObjs []built
+	lastObjs []frozen   // the build of lastRev
 	files    fileBuilds // the last build, file by file
 	reported string     // revision whose refusals were reported
 }
@@ -216,29 +216,25 @@ func (a *Agent) syncRevision(ctx context.Context, p *pass, snap *source.Snapshot
 }
 
 // build returns the build of snap, reusing the last one for an unmoved head.
+// The build is kept frozen (as JSON) between passes, and every pass gets
+// objects of its own.
 func (a *Agent) build(snap *source.Snapshot) ([]built, error) {
 	if a.lastObjs != nil && a.lastRev == snap.Revision {
-		return cloneBuilt(a.lastObjs), nil
+		return thawAll(a.lastObjs)
 	}
 	objs, ok := a.files.build(snap.FS, a.opts.Path)
 	if !ok {
-		var err error
-		if objs, err = build(snap.FS, a.opts.Path); err != nil {
-			a.files = fileBuilds{}
+		a.files = fileBuilds{}
+		whole, err := build(snap.FS, a.opts.Path)
+		if err != nil {
 			return nil, err
 		}
-		a.files.fill(snap.FS, a.opts.Path, objs)
+		if objs, err = freezeAll(whole); err != nil {
+			return nil, err
+		}
 	}
 	a.lastRev, a.lastObjs = snap.Revision, objs
-	return cloneBuilt(objs), nil
-}
-
-func cloneBuilt(in []built) []built {
-	out := make([]built, len(in))
-	for i, b := range in {
-		out[i] = built{obj: b.obj.DeepCopy(), file: b.file}
-	}
-	return out
+	return thawAll(objs)
 }
 
 // report records each refusal as a Warning event on the refused object, once
