@@ -48,7 +48,9 @@ import (
 //     Established; target a median under 1 s.
 //
 // With BINDSYNC_BENCH_PROFILE_DIR set, the RSS run also writes the agent's
-// heap profile (heap.pprof) and /proc/<pid>/smaps (smaps.txt) there.
+// heap profile (heap.pprof) and /proc/<pid>/smaps (smaps.txt) there;
+// BINDSYNC_BENCH_AGENT_ARGS adds flags to the agent's command line (for
+// example --memory-limit=48Mi).
 func BenchmarkAgentProcess(b *testing.B) {
 	ctx := context.Background()
 	crds := benchCRDs(b, syntheticCRDs)
@@ -173,6 +175,7 @@ func startAgent(b *testing.B, bin string, app *appServer, url string) *agentProc
 		"--webhook-bind-address", p.webhook, "--webhook-secret-file", secretFile,
 		"--metrics-bind-address", p.metrics, "--health-probe-bind-address", freeAddr(b),
 		"--pprof-bind-address", p.pprof)
+	p.cmd.Args = append(p.cmd.Args, strings.Fields(os.Getenv("BINDSYNC_BENCH_AGENT_ARGS"))...)
 	p.cmd.Stdout, p.cmd.Stderr = logFile, logFile
 	require.NoError(b, p.cmd.Start())
 	b.Cleanup(func() {

@@ -35,6 +35,7 @@ type flags struct {
 	leaderElect                        bool
 	leaderElectionNamespace            string
 	waitEstablished                    time.Duration
+	memoryLimit                        string
 }
 
 // NewCommand returns the agent command.
@@ -77,6 +78,7 @@ writes each binding's status. Credentials come from files only.`,
 	fl.StringVar(&f.metricsAddr, "metrics-bind-address", ":8080", "address of /metrics (0 disables)")
 	fl.StringVar(&f.probeAddr, "health-probe-bind-address", ":8081", "address of /healthz and /readyz")
 	fl.StringVar(&f.pprofAddr, "pprof-bind-address", "", "address of Go's /debug/pprof profiles, e.g. 127.0.0.1:6060 (off when empty)")
+	fl.StringVar(&f.memoryLimit, "memory-limit", "", "soft memory limit of the Go runtime, e.g. 48Mi: the collector works harder near it (0: none; default: GOMEMLIMIT if set, else 90% of the container's memory limit, if any)")
 	fl.BoolVar(&f.leaderElect, "leader-elect", false, "elect a leader so two replicas never sync at once")
 	fl.StringVar(&f.leaderElectionNamespace, "leader-election-namespace", "", "namespace of the leader election lease (default: the pod's)")
 	return cmd
@@ -85,6 +87,10 @@ writes each binding's status. Credentials come from files only.`,
 func run(ctx context.Context, f *flags, stderr io.Writer) error {
 	if f.cluster == "" || f.repo == "" {
 		return errors.New("agent: --cluster and --repo are required")
+	}
+	memLimit, err := setMemoryLimit(f.memoryLimit)
+	if err != nil {
+		return err
 	}
 	cfg, err := loadConfig(f.kubeconfig)
 	if err != nil {
@@ -112,7 +118,7 @@ func run(ctx context.Context, f *flags, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	log.Info("agent starting", "cluster", f.cluster, "repo", f.repo, "branch", f.branch, "path", opts.Path)
+	log.Info("agent starting", "cluster", f.cluster, "repo", f.repo, "branch", f.branch, "path", opts.Path, "memoryLimit", memLimit)
 	return mgr.Start(logr.NewContext(ctx, log))
 }
 

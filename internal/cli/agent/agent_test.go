@@ -36,7 +36,8 @@ func TestAgentCommandIsListed(t *testing.T) {
 	var out, errb bytes.Buffer
 	assert.Equal(t, 0, app.Run([]string{"agent", "--help"}, &out, &errb))
 	for _, flag := range []string{"--kubeconfig", "--cluster", "--repo", "--branch", "--interval", "--path", "--control-plane-kubeconfig",
-		"--webhook-bind-address", "--webhook-secret-file", "--verify-keys", "--password-file", "--bearer-token-file", "--ssh-key-file"} {
+		"--webhook-bind-address", "--webhook-secret-file", "--verify-keys", "--password-file", "--bearer-token-file", "--ssh-key-file",
+		"--memory-limit", "--pprof-bind-address"} {
 		assert.Contains(t, out.String(), flag)
 	}
 }
