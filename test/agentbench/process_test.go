@@ -96,6 +96,9 @@ func BenchmarkAgentProcess(b *testing.B) {
 				b.Logf("%s %.1f MB", n, m[n]/(1<<20))
 			}
 		}
+		cpu := p.cpuSeconds()
+		b.ReportMetric(cpu, "cpu-s")
+		b.Logf("agent process CPU time (user+system) from start through the cold sync and the no-op passes: %.2f s", cpu)
 		p.writeProfile(b)
 		b.Logf("agent RSS with %d bound CRDs (MB = 2^20 bytes): peak VmHWM %.1f MB (largest sample %.1f = RssAnon %.1f + RssFile %.1f); "+
 			"steady, during no-op passes, largest VmRSS sample %.1f MB (RssAnon %.1f + RssFile %.1f); target: peak under 80 MB; %s",
@@ -299,6 +302,23 @@ func (p *agentProcess) status() map[string]float64 {
 		out[strings.TrimSuffix(f[0], ":")] = kb / 1024
 	}
 	return out
+}
+
+// cpuSeconds returns the process's user and system CPU time so far
+// (/proc/<pid>/stat), in seconds.
+func (p *agentProcess) cpuSeconds() float64 {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.cmd.Process.Pid))
+	if err != nil {
+		return 0
+	}
+	// The fields after the command name, which is in parentheses.
+	f := strings.Fields(string(data[bytes.LastIndexByte(data, ')')+1:]))
+	if len(f) < 13 {
+		return 0
+	}
+	utime, _ := strconv.ParseFloat(f[11], 64)
+	stime, _ := strconv.ParseFloat(f[12], 64)
+	return (utime + stime) / 100 // USER_HZ, 100 on Linux
 }
 
 // memorySample is one reading of /proc/<pid>/status, in MB.
