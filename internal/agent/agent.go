@@ -8,6 +8,7 @@ import (
 	"time"
 
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -81,7 +82,7 @@ type Agent struct {
 
 	mu       sync.Mutex
 	lastRev  source.Revision
-	lastObjs []built
+	lastObjs []frozen   // the build of lastRev
 	files    fileBuilds // the last build, file by file
 	reported string     // revision whose refusals were reported
 }
@@ -190,10 +191,17 @@ func (a *Agent) Sync(ctx context.Context) (Result, error) {
 	return res, errors.Join(errs...)
 }
 
+// applyBatch bounds how many objects of the build a pass decodes and
+// applies at once: the decoded objects, not the build kept as JSON, are most
+// of a pass's memory (a few hundred real CRDs are several MB of maps).
+const applyBatch = 64
+
 // syncRevision builds the snapshot, selects the bound CRDs, applies them and
-// orphans the managed CRDs the folder no longer holds.
+// orphans the managed CRDs the folder no longer holds. The build is decoded
+// and applied applyBatch objects at a time; the agent applies CRDs only, and
+// they do not depend on one another.
 func (a *Agent) syncRevision(ctx context.Context, p *pass, snap *source.Snapshot, res *Result) error {
-	objs, err := a.build(snap)
+	kept, err := a.build(snap)
 	if errors.Is(err, ErrEmptyBuild) {
 		return a.emptyFolder(ctx, p, err)
 	}
@@ -201,46 +209,51 @@ func (a *Agent) syncRevision(ctx context.Context, p *pass, snap *source.Snapshot
 		p.failAll(v1alpha1.BuildFailedReason, err.Error())
 		return err
 	}
-	bound, refused := p.selectBound(objs)
-	res.Refused = refused
-	a.report(snap.Revision.String(), refused)
+	var applyErrs []error
+	for start := 0; start < len(kept); start += applyBatch {
+		objs, err := thawAll(kept[start:min(start+applyBatch, len(kept))])
+		if err != nil {
+			p.failAll(v1alpha1.BuildFailedReason, err.Error())
+			return err
+		}
+		bound, refused := p.selectBound(objs)
+		res.Refused = append(res.Refused, refused...)
+		applied, err := a.applier.Apply(ctx, bound)
+		res.Applied.Add(applied)
+		p.applied(bound, applied)
+		applyErrs = append(applyErrs, err)
+	}
+	p.exportsNotFound()
+	a.report(snap.Revision.String(), res.Refused)
 
-	applied, applyErr := a.applier.Apply(ctx, bound)
-	res.Applied = applied
-	p.applied(bound, applied)
-
-	orphaned, orphanErr := a.orphanUnexported(ctx, p, objs)
+	orphaned, orphanErr := a.orphanUnexported(ctx, p, kept)
 	res.Released.Add(orphaned)
+	applyErr := errors.Join(applyErrs...)
 	if applyErr != nil {
 		applyErr = fmt.Errorf("apply %s: %w", snap.Revision, applyErr)
 	}
 	return errors.Join(applyErr, orphanErr)
 }
 
-// build returns the build of snap, reusing the last one for an unmoved head.
-func (a *Agent) build(snap *source.Snapshot) ([]built, error) {
+// build returns the build of snap, kept frozen (as JSON) between passes and
+// reused for an unmoved head; the caller thaws it part by part.
+func (a *Agent) build(snap *source.Snapshot) ([]frozen, error) {
 	if a.lastObjs != nil && a.lastRev == snap.Revision {
-		return cloneBuilt(a.lastObjs), nil
+		return a.lastObjs, nil
 	}
 	objs, ok := a.files.build(snap.FS, a.opts.Path)
 	if !ok {
-		var err error
-		if objs, err = build(snap.FS, a.opts.Path); err != nil {
-			a.files = fileBuilds{}
+		a.files = fileBuilds{}
+		whole, err := build(snap.FS, a.opts.Path)
+		if err != nil {
 			return nil, err
 		}
-		a.files.fill(snap.FS, a.opts.Path, objs)
+		if objs, err = freezeAll(whole); err != nil {
+			return nil, err
+		}
 	}
 	a.lastRev, a.lastObjs = snap.Revision, objs
-	return cloneBuilt(objs), nil
-}
-
-func cloneBuilt(in []built) []built {
-	out := make([]built, len(in))
-	for i, b := range in {
-		out[i] = built{obj: b.obj.DeepCopy(), file: b.file}
-	}
-	return out
+	return objs, nil
 }
 
 // report records each refusal as a Warning event on the refused object, once
@@ -266,14 +279,15 @@ func (a *Agent) report(rev string, refused []Refusal) {
 // no longer holds, or whose binding is gone without the agent's finalizer:
 // labels and field ownership dropped, CRD and instances kept. It runs only
 // after a successful, non-empty build.
-func (a *Agent) orphanUnexported(ctx context.Context, p *pass, objs []built) (apply.Result, error) {
+func (a *Agent) orphanUnexported(ctx context.Context, p *pass, objs []frozen) (apply.Result, error) {
 	inGit := map[string]bool{}
-	for _, b := range objs {
-		if isCRD(b.obj) {
-			inGit[b.obj.GetName()] = true
+	for _, f := range objs {
+		if isCRD(f.head) {
+			inGit[f.head.GetName()] = true
 		}
 	}
-	var crds apiextensionsv1.CustomResourceDefinitionList
+	var crds metav1.PartialObjectMetadataList // names are all this needs
+	crds.SetGroupVersionKind(apiextensionsv1.SchemeGroupVersion.WithKind("CustomResourceDefinitionList"))
 	if err := a.client.List(ctx, &crds, client.MatchingLabelsSelector{Selector: clusterSelector(a.opts.Cluster)}); err != nil {
 		return apply.Result{}, fmt.Errorf("list managed CRDs: %w", err)
 	}

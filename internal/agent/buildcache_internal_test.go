@@ -43,6 +43,25 @@ func exampleFolders(t *testing.T) (fstest.MapFS, []string) {
 	return fsys, dirs
 }
 
+// thawed decodes a build kept by fileBuilds.
+func thawed(t *testing.T, objs []frozen) []built {
+	t.Helper()
+	out, err := thawAll(objs)
+	require.NoError(t, err)
+	return out
+}
+
+// assertSameBuild checks that got has exactly the objects, order and files
+// of want.
+func assertSameBuild(t *testing.T, want, got []built) {
+	t.Helper()
+	require.Len(t, got, len(want))
+	for i := range want {
+		assert.Equal(t, want[i].obj.Object, got[i].obj.Object, "object %d", i)
+		assert.Equal(t, want[i].file, got[i].file, "file of object %d", i)
+	}
+}
+
 // TestFileBuildsEqualTheWholeBuild: the rendered folders, built file by file,
 // give exactly the objects, order and files of kustomize's whole build.
 func TestFileBuildsEqualTheWholeBuild(t *testing.T) {
@@ -54,17 +73,14 @@ func TestFileBuildsEqualTheWholeBuild(t *testing.T) {
 			var c fileBuilds
 			got, ok := c.build(fsys, dir)
 			require.True(t, ok, "a rendered folder is built file by file")
-			require.Len(t, got, len(want))
-			for i := range want {
-				assert.Equal(t, want[i].obj.Object, got[i].obj.Object, "object %d", i)
-				assert.Equal(t, want[i].file, got[i].file, "file of object %d", i)
-			}
+			assertSameBuild(t, want, thawed(t, got))
 		})
 	}
 }
 
 // TestFileBuildsReuseUnchangedFiles: a new revision that changes one file
-// builds that file again and reuses the others' objects.
+// builds that file again, in one kustomize run, and reuses the others'
+// objects.
 func TestFileBuildsReuseUnchangedFiles(t *testing.T) {
 	fsys, dirs := exampleFolders(t)
 	dir := dirs[0]
@@ -81,14 +97,16 @@ func TestFileBuildsReuseUnchangedFiles(t *testing.T) {
 	changed[edited] = &fstest.MapFile{Data: append(append([]byte(nil), fsys[edited].Data...), []byte("\n# a change\n")...), Mode: 0o644}
 	second, ok := c.build(changed, dir)
 	require.True(t, ok)
+	assert.Equal(t, 1, c.runs, "one kustomize run, on the changed file")
 	require.Len(t, second, len(first))
 	for i := range first {
-		if first[i].file == edited {
-			assert.NotSame(t, first[i].obj, second[i].obj, "%s changed: built again", edited)
-		} else {
-			assert.Same(t, first[i].obj, second[i].obj, "%s unchanged: reused", first[i].file)
+		if first[i].file != edited {
+			assert.Same(t, &first[i].data[0], &second[i].data[0], "%s unchanged: reused", first[i].file)
 		}
 	}
+	want, err := build(changed, dir)
+	require.NoError(t, err)
+	assertSameBuild(t, want, thawed(t, second))
 }
 
 // TestFileBuildsLeaveOtherFoldersToTheWholeBuild: anything but the rendered
@@ -131,37 +149,42 @@ func TestFileBuildsLeaveOtherFoldersToTheWholeBuild(t *testing.T) {
 	}
 }
 
-// TestFileBuildsColdStartIsBuiltWhole: with more new files than
-// maxFileBuilds the folder is built whole, and that build's objects are kept
-// by file: the next revision, changing one file, builds that file alone and
-// gives what a whole build gives.
-func TestFileBuildsColdStartIsBuiltWhole(t *testing.T) {
+// TestFileBuildsColdStartRunsInChunks: a cold start is not built whole
+// (kustomize would hold every file's YAML trees at once) but in runs of
+// chunkFiles files, whose objects are told apart by file; the result is the
+// whole build's. The same revision again runs nothing; a change to one file
+// runs kustomize on that file alone.
+func TestFileBuildsColdStartRunsInChunks(t *testing.T) {
 	const dir = "clusters/c/app"
 	fsys := fstest.MapFS{}
 	resources := ""
-	for i := range maxFileBuilds + 4 {
+	files := 2*chunkFiles + 4
+	for i := range files {
 		name := fmt.Sprintf("widget%02ds.g.test", i)
 		p := "crds/" + name + ".yaml"
 		resources += "- " + p + "\n"
 		fsys[path.Join(dir, p)] = &fstest.MapFile{Data: []byte(fmt.Sprintf(
 			"apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nmetadata:\n  name: %s\nspec:\n  group: g.test\n", name)), Mode: 0o644}
 	}
+	// One file holds two objects: both are its.
+	two := path.Join(dir, "crds/widget05s.g.test.yaml")
+	fsys[two].Data = append(fsys[two].Data, "---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: extra\n  namespace: ns\n"...)
 	fsys[path.Join(dir, "kustomization.yaml")] = &fstest.MapFile{Data: []byte(
 		"apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nlabels:\n- pairs:\n    bindsync.io/cluster: c\nresources:\n" + resources), Mode: 0o644}
-
-	var c fileBuilds
-	_, ok := c.build(fsys, dir)
-	require.False(t, ok, "a cold start of %d files is built whole", maxFileBuilds+4)
 	whole, err := build(fsys, dir)
 	require.NoError(t, err)
-	c.fill(fsys, dir, whole)
+	require.Len(t, whole, files+1)
+
+	var c fileBuilds
+	cold, ok := c.build(fsys, dir)
+	require.True(t, ok, "a cold start of %d files is built file by file", files)
+	assert.Equal(t, 3, c.runs, "%d files in runs of %d", files, chunkFiles)
+	assertSameBuild(t, whole, thawed(t, cold))
 
 	again, ok := c.build(fsys, dir)
 	require.True(t, ok, "the same revision again: every file kept")
-	require.Len(t, again, len(whole))
-	for i := range whole {
-		assert.Same(t, whole[i].obj, again[i].obj)
-	}
+	assert.Zero(t, c.runs)
+	assertSameBuild(t, whole, thawed(t, again))
 
 	edited := whole[3].file
 	changed := fstest.MapFS{}
@@ -171,14 +194,23 @@ func TestFileBuildsColdStartIsBuiltWhole(t *testing.T) {
 	changed[edited] = &fstest.MapFile{Data: append(append([]byte(nil), fsys[edited].Data...), "  scope: Cluster\n"...), Mode: 0o644}
 	got, ok := c.build(changed, dir)
 	require.True(t, ok, "one changed file is built alone")
+	assert.Equal(t, 1, c.runs)
 	want, err := build(changed, dir)
 	require.NoError(t, err)
-	require.Len(t, got, len(want))
-	for i := range want {
-		assert.Equal(t, want[i].obj.Object, got[i].obj.Object)
-		assert.Equal(t, want[i].file, got[i].file)
-		if want[i].file != edited {
-			assert.Same(t, whole[i].obj, got[i].obj, "%s unchanged: reused", want[i].file)
-		}
-	}
+	assertSameBuild(t, want, thawed(t, got))
+}
+
+// TestThawGivesObjectsOfTheirOwn: a kept build is thawed anew for every
+// pass: equal to what was built, and a change to one thawed object is not
+// seen by the next pass.
+func TestThawGivesObjectsOfTheirOwn(t *testing.T) {
+	fsys, dirs := exampleFolders(t)
+	want, err := build(fsys, dirs[0])
+	require.NoError(t, err)
+	kept, err := freezeAll(want)
+	require.NoError(t, err)
+	first := thawed(t, kept)
+	assertSameBuild(t, want, first)
+	first[0].obj.SetName("changed-by-a-pass")
+	assertSameBuild(t, want, thawed(t, kept))
 }

@@ -42,6 +42,8 @@ type RunOptions struct {
 	MetricsBindAddress string
 	// HealthProbeBindAddress serves /healthz and /readyz (default ":8081").
 	HealthProbeBindAddress string
+	// PprofBindAddress serves Go's /debug/pprof profiles (empty or "0": off).
+	PprofBindAddress string
 	// LeaderElection makes two replicas never sync at once: only the holder
 	// of the lease bindsync-agent-<cluster> runs passes. The lease is
 	// released when the manager stops (the process ends right after), so a
@@ -97,6 +99,25 @@ func nonZero(d time.Duration) *time.Duration {
 	return &d
 }
 
+// cacheOptions limit what the manager's cache holds, which is most of the
+// agent's memory besides the build: CRDs only with this cluster's labels, and
+// (the watch asks for metadata only) only their metadata, since a pass needs
+// their names, labels, generation and resourceVersion: a whole CRD of a real
+// provider is 4 to 20 KiB of schema, decoded several times that. No cached
+// object keeps its managedFields, which the agent never reads: for a CRD or a
+// binding they are often as large as the rest of its metadata. An update
+// made from a cached object (a binding's status) sends no managedFields, and
+// the API server then keeps them as they are.
+func cacheOptions(cluster string) cache.Options {
+	return cache.Options{
+		ByObject: map[client.Object]cache.ByObject{
+			// Keyed by kind: it limits the metadata watch too.
+			&apiextensionsv1.CustomResourceDefinition{}: {Label: clusterSelector(cluster)},
+		},
+		DefaultTransform: cache.TransformStripManagedFields(),
+	}
+}
+
 // jitter spreads d by up to +10%.
 func jitter(d time.Duration) time.Duration {
 	return d + time.Duration(rand.Int64N(int64(d)/10+1))
@@ -121,9 +142,9 @@ func ClientConfig(cfg *rest.Config) *rest.Config {
 }
 
 // NewManager returns a controller-runtime manager that runs a's passes. It
-// watches APIServiceBindings and only the CRDs carrying this cluster's
-// bindsync labels (the cache is limited to them), polls on the interval, and
-// serves metrics, probes and the webhook.
+// watches APIServiceBindings and the metadata of only the CRDs carrying this
+// cluster's bindsync labels (see cacheOptions), polls on the interval, and
+// serves metrics, probes, the webhook and, when asked, pprof.
 func NewManager(cfg *rest.Config, src Source, o Options, ro RunOptions) (manager.Manager, *Agent, error) {
 	if err := o.Validate(); err != nil {
 		return nil, nil, err
@@ -134,11 +155,15 @@ func NewManager(cfg *rest.Config, src Source, o Options, ro RunOptions) (manager
 	cfg = ClientConfig(cfg)
 	mgr, err := ctrl.NewManager(cfg, manager.Options{
 		Scheme: newScheme(),
-		Cache: cache.Options{ByObject: map[client.Object]cache.ByObject{
-			&apiextensionsv1.CustomResourceDefinition{}: {Label: clusterSelector(o.Cluster)},
+		Cache:  cacheOptions(o.Cluster),
+		Client: client.Options{Cache: &client.CacheOptions{
+			// The CRDs are watched as metadata only (see cacheOptions): a
+			// whole CRD is read from the API server, when one is needed.
+			DisableFor: []client.Object{&apiextensionsv1.CustomResourceDefinition{}},
 		}},
 		Metrics:                       metricsserver.Options{BindAddress: ro.MetricsBindAddress},
 		HealthProbeBindAddress:        ro.HealthProbeBindAddress,
+		PprofBindAddress:              ro.PprofBindAddress,
 		LeaderElection:                ro.LeaderElection,
 		LeaderElectionID:              "bindsync-agent-" + o.Cluster,
 		LeaderElectionNamespace:       ro.LeaderElectionNamespace,
@@ -185,7 +210,7 @@ func NewManager(cfg *rest.Config, src Source, o Options, ro RunOptions) (manager
 		// Tests run several agents in one process; a production process has one.
 		WithOptions(controller.Options{SkipNameValidation: ptr.To(true)}).
 		Watches(&v1alpha1.APIServiceBinding{}, toSync, builder.WithPredicates(bindingChanged)).
-		Watches(&apiextensionsv1.CustomResourceDefinition{}, toSync, builder.WithPredicates(crdChanged)).
+		Watches(&apiextensionsv1.CustomResourceDefinition{}, toSync, builder.WithPredicates(crdChanged), builder.OnlyMetadata).
 		WatchesRawSource(ctrlsource.Channel(triggers, toSync)).
 		Complete(reconcile.Func(func(ctx context.Context, _ reconcile.Request) (reconcile.Result, error) {
 			begin := time.Now()

@@ -72,9 +72,10 @@ func (p *pass) failAll(reason, msg string) {
 	}
 }
 
-// selectBound splits the build into the CRDs to apply and the refused rest:
-// only CustomResourceDefinitions named like a live binding, rendered for this
-// cluster. Live bindings with no CRD in the build are ExportNotFound.
+// selectBound splits objects of the build into the CRDs to apply and the
+// refused rest: only CustomResourceDefinitions named like a live binding,
+// rendered for this cluster. It may be called on the build part by part;
+// exportsNotFound then marks the bindings none of the parts had.
 func (p *pass) selectBound(objs []built) (bound []*unstructured.Unstructured, refused []Refusal) {
 	sel := clusterSelector(p.opts.Cluster)
 	for _, b := range objs {
@@ -100,6 +101,13 @@ func (p *pass) selectBound(objs []built) (bound []*unstructured.Unstructured, re
 		s.hash = o.GetAnnotations()[v1alpha1.SchemaHashAnnotation]
 		bound = append(bound, o)
 	}
+	return bound, refused
+}
+
+// exportsNotFound marks the live bindings that no object of the build
+// selected ExportNotFound; it runs once, after selectBound saw the whole
+// build.
+func (p *pass) exportsNotFound() {
 	for _, b := range p.bindings {
 		if b.DeletionTimestamp != nil {
 			continue
@@ -108,7 +116,6 @@ func (p *pass) selectBound(objs []built) (bound []*unstructured.Unstructured, re
 			p.fail(b.Name, v1alpha1.ExportNotFoundReason, fmt.Sprintf("%s at %s holds no CustomResourceDefinition %s", p.opts.Path, p.rev, b.Name))
 		}
 	}
-	return bound, refused
 }
 
 // checkCRD says why a CRD named like a binding is still refused: a name that

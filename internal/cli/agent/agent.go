@@ -31,12 +31,13 @@ type flags struct {
 	auth                               source.Auth
 	verifyKeys                         []string
 	webhookAddr, webhookSecretFile     string
-	metricsAddr, probeAddr             string
+	metricsAddr, probeAddr, pprofAddr  string
 	leaderElect                        bool
 	leaderElectionNamespace            string
 	leaseDuration, renewDeadline       time.Duration
 	retryPeriod                        time.Duration
 	waitEstablished                    time.Duration
+	memoryLimit                        string
 }
 
 // NewCommand returns the agent command.
@@ -78,6 +79,8 @@ writes each binding's status. Credentials come from files only.`,
 	fl.StringVar(&f.webhookSecretFile, "webhook-secret-file", "", "file holding the webhook's HMAC-SHA256 secret")
 	fl.StringVar(&f.metricsAddr, "metrics-bind-address", ":8080", "address of /metrics (0 disables)")
 	fl.StringVar(&f.probeAddr, "health-probe-bind-address", ":8081", "address of /healthz and /readyz")
+	fl.StringVar(&f.pprofAddr, "pprof-bind-address", "", "address of Go's /debug/pprof profiles, e.g. 127.0.0.1:6060 (off when empty)")
+	fl.StringVar(&f.memoryLimit, "memory-limit", "", "soft memory limit of the Go runtime, e.g. 48Mi: the collector works harder near it (0: none; default: GOMEMLIMIT if set, else 90% of the container's memory limit, if any)")
 	fl.BoolVar(&f.leaderElect, "leader-elect", false, "elect a leader so two replicas never sync at once")
 	fl.StringVar(&f.leaderElectionNamespace, "leader-election-namespace", "", "namespace of the leader election lease (default: the pod's)")
 	fl.DurationVar(&f.leaseDuration, "leader-election-lease-duration", 15*time.Second, "how long a lease lasts without renewal: a leader that dies is replaced after at most this long")
@@ -93,6 +96,10 @@ func run(ctx context.Context, f *flags, stderr io.Writer) error {
 	if f.leaderElect && (f.retryPeriod <= 0 || f.renewDeadline <= f.retryPeriod || f.leaseDuration <= f.renewDeadline) {
 		return fmt.Errorf("agent: leader election needs 0 < --leader-election-retry-period (%s) < --leader-election-renew-deadline (%s) < --leader-election-lease-duration (%s)",
 			f.retryPeriod, f.renewDeadline, f.leaseDuration)
+	}
+	memLimit, err := setMemoryLimit(f.memoryLimit)
+	if err != nil {
+		return err
 	}
 	cfg, err := loadConfig(f.kubeconfig)
 	if err != nil {
@@ -113,7 +120,7 @@ func run(ctx context.Context, f *flags, stderr io.Writer) error {
 	}
 	mgr, _, err := agent.NewManager(cfg, src, opts, agent.RunOptions{
 		Interval: f.interval, RetryInterval: f.retryInterval,
-		MetricsBindAddress: f.metricsAddr, HealthProbeBindAddress: f.probeAddr,
+		MetricsBindAddress: f.metricsAddr, HealthProbeBindAddress: f.probeAddr, PprofBindAddress: f.pprofAddr,
 		LeaderElection: f.leaderElect, LeaderElectionNamespace: f.leaderElectionNamespace,
 		LeaseDuration: f.leaseDuration, RenewDeadline: f.renewDeadline, RetryPeriod: f.retryPeriod,
 		Webhook: agent.WebhookOptions{Addr: f.webhookAddr, SecretFile: f.webhookSecretFile},
@@ -121,7 +128,7 @@ func run(ctx context.Context, f *flags, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	log.Info("agent starting", "cluster", f.cluster, "repo", f.repo, "branch", f.branch, "path", opts.Path)
+	log.Info("agent starting", "cluster", f.cluster, "repo", f.repo, "branch", f.branch, "path", opts.Path, "memoryLimit", memLimit)
 	return mgr.Start(logr.NewContext(ctx, log))
 }
 

@@ -41,7 +41,8 @@ func TestAgentCommandIsListed(t *testing.T) {
 	assert.Equal(t, 0, app.Run([]string{"agent", "--help"}, &out, &errb))
 	for _, flag := range []string{"--kubeconfig", "--cluster", "--repo", "--branch", "--interval", "--path", "--control-plane-kubeconfig",
 		"--webhook-bind-address", "--webhook-secret-file", "--verify-keys", "--password-file", "--bearer-token-file", "--ssh-key-file", "--known-hosts-file",
-		"--leader-elect", "--leader-election-lease-duration", "--leader-election-renew-deadline", "--leader-election-retry-period"} {
+		"--leader-elect", "--leader-election-lease-duration", "--leader-election-renew-deadline", "--leader-election-retry-period",
+		"--memory-limit", "--pprof-bind-address"} {
 		assert.Contains(t, out.String(), flag)
 	}
 }

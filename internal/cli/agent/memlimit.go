@@ -1,0 +1,87 @@
+package agent
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime/debug"
+	"strconv"
+	"strings"
+
+	"k8s.io/apimachinery/pkg/api/resource"
+)
+
+// autoMemoryFraction of the container's memory limit is the agent's default
+// soft memory limit: the Go collector works harder as the heap nears it,
+// instead of letting garbage grow to twice the live heap and the container
+// be killed for it.
+const autoMemoryFraction = 0.9
+
+// memoryLimit works out the soft memory limit (bytes) for runtime/debug's
+// SetMemoryLimit from --memory-limit, GOMEMLIMIT and the cgroup's limit
+// under cgroupRoot. 0 sets nothing (Go's default: no limit, or GOMEMLIMIT,
+// which the runtime reads itself). how says where the limit came from.
+//
+//   - a quantity ("48Mi", "64M", bytes) sets that limit; "0" sets none;
+//   - empty (the default) leaves a GOMEMLIMIT the environment sets to the
+//     runtime, and otherwise takes 90% of the cgroup's memory limit (the
+//     container's limits.memory), when there is one.
+func memoryLimit(flag string, getenv func(string) string, cgroupRoot string) (limit int64, how string, err error) {
+	if flag != "" {
+		q, err := resource.ParseQuantity(flag)
+		if err != nil {
+			return 0, "", fmt.Errorf("agent: --memory-limit %q: %w", flag, err)
+		}
+		if q.Sign() < 0 {
+			return 0, "", fmt.Errorf("agent: --memory-limit %q is negative", flag)
+		}
+		if q.IsZero() {
+			return 0, "--memory-limit 0: none", nil
+		}
+		return q.Value(), "--memory-limit", nil
+	}
+	if getenv("GOMEMLIMIT") != "" {
+		return 0, "GOMEMLIMIT", nil
+	}
+	cg, ok := cgroupMemoryLimit(cgroupRoot)
+	if !ok {
+		return 0, "none: no --memory-limit, GOMEMLIMIT or cgroup memory limit", nil
+	}
+	return int64(float64(cg) * autoMemoryFraction), fmt.Sprintf("90%% of the cgroup memory limit %d", cg), nil
+}
+
+// cgroupMemoryLimit reads the memory limit of the process's cgroup, as a
+// container sees it: cgroup v2 memory.max, else cgroup v1
+// memory/memory.limit_in_bytes. "max", or v1's huge "unlimited" value, is no
+// limit.
+func cgroupMemoryLimit(root string) (int64, bool) {
+	for _, p := range []string{"memory.max", filepath.Join("memory", "memory.limit_in_bytes")} {
+		data, err := os.ReadFile(filepath.Join(root, p))
+		if err != nil {
+			continue
+		}
+		s := strings.TrimSpace(string(data))
+		if s == "max" {
+			return 0, false
+		}
+		n, err := strconv.ParseInt(s, 10, 64)
+		if err != nil || n <= 0 || n >= 1<<60 {
+			return 0, false
+		}
+		return n, true
+	}
+	return 0, false
+}
+
+// setMemoryLimit applies memoryLimit's answer and says what it did.
+func setMemoryLimit(flag string) (string, error) {
+	limit, how, err := memoryLimit(flag, os.Getenv, "/sys/fs/cgroup")
+	if err != nil {
+		return "", err
+	}
+	if limit > 0 {
+		debug.SetMemoryLimit(limit)
+		return fmt.Sprintf("%d bytes (%s)", limit, how), nil
+	}
+	return how, nil
+}
