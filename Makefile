@@ -31,8 +31,11 @@ all: build
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/'
 
+# Built as the image builds it (Dockerfile): static, so the binary run here is
+# the one shipped. A cgo build also exports every symbol (kustomize links Go's
+# plugin package): 110 MB instead of 41 MB, and some 36 MB more of it resident.
 build: ## build bin/bindsync (and the kubectl-bindsync plugin name)
-	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN)/bindsync ./cmd/bindsync
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS) -s -w' -o $(BIN)/bindsync ./cmd/bindsync
 	ln -sf bindsync $(BIN)/kubectl-bindsync
 
 test: testbin verify-generated lint ## everything CI runs: generated code, lint, unit, golden and integration tests
