@@ -9,6 +9,7 @@ import (
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
 
@@ -173,7 +174,8 @@ func (p *pass) applied(bound []*unstructured.Unstructured, res apply.Result) {
 // them all; that looks like a broken render rather than an intent, so the
 // pass fails as a build does (BuildFailed), keeping everything.
 func (a *Agent) emptyFolder(ctx context.Context, p *pass, emptyErr error) error {
-	var crds apiextensionsv1.CustomResourceDefinitionList
+	var crds metav1.PartialObjectMetadataList // names are all this needs, from the metadata cache
+	crds.SetGroupVersionKind(apiextensionsv1.SchemeGroupVersion.WithKind("CustomResourceDefinitionList"))
 	if err := a.client.List(ctx, &crds, client.MatchingLabelsSelector{Selector: clusterSelector(p.opts.Cluster)}); err != nil {
 		err = fmt.Errorf("%w; list managed CRDs: %w", emptyErr, err)
 		p.failAll(v1alpha1.BuildFailedReason, err.Error())
@@ -193,6 +195,7 @@ func (a *Agent) emptyFolder(ctx context.Context, p *pass, emptyErr error) error 
 		return err
 	}
 	p.selectBound(nil)
+	p.exportsNotFound()
 	return nil
 }
 
