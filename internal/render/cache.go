@@ -46,6 +46,8 @@ type Cache struct {
 	shapes   map[crdShape]*cachedShape
 	files    map[fileKey]*cachedFiles
 	clusters map[string]*cachedCluster
+	// states are the last render of each recent catalog (renderIncremental).
+	states   map[string]*renderState
 	treeSize int // files in the last tree, to size the next one
 }
 
@@ -61,6 +63,7 @@ func NewCache() *Cache {
 		shapes:   map[crdShape]*cachedShape{},
 		files:    map[fileKey]*cachedFiles{},
 		clusters: map[string]*cachedCluster{},
+		states:   map[string]*renderState{},
 	}
 }
 
@@ -73,7 +76,7 @@ func (c *Cache) Render(in Input) Output {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.gen++
-	out := render(in, c)
+	out := renderIncremental(in, c)
 	c.treeSize = len(out.Tree)
 	c.evict()
 	return out
@@ -112,6 +115,11 @@ func (c *Cache) evict() {
 	for k, e := range c.clusters {
 		if stale(e.used) {
 			delete(c.clusters, k)
+		}
+	}
+	for k, e := range c.states {
+		if stale(e.used) {
+			delete(c.states, k)
 		}
 	}
 }
