@@ -47,7 +47,7 @@ type Cache struct {
 	files    map[fileKey]*cachedFiles
 	clusters map[string]*cachedCluster
 	// states are the last render of each recent catalog (renderIncremental).
-	states   map[string]*renderState
+	states   map[string][]*renderState
 	treeSize int // files in the last tree, to size the next one
 }
 
@@ -63,7 +63,7 @@ func NewCache() *Cache {
 		shapes:   map[crdShape]*cachedShape{},
 		files:    map[fileKey]*cachedFiles{},
 		clusters: map[string]*cachedCluster{},
-		states:   map[string]*renderState{},
+		states:   map[string][]*renderState{},
 	}
 }
 
@@ -80,6 +80,15 @@ func (c *Cache) Render(in Input) Output {
 	c.treeSize = len(out.Tree)
 	c.evict()
 	return out
+}
+
+// SchemaHash returns the schema hash of crd's snapshot, "" when it cannot
+// be snapshotted: schema.Hash(schema.Snapshot(crd)), made once per content
+// and shared with the renders that export crd.
+func (c *Cache) SchemaHash(crd *apiextensionsv1.CustomResourceDefinition) string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.crd(crd).hash
 }
 
 // Len returns the number of entries the cache holds (for tests and metrics).
@@ -117,9 +126,17 @@ func (c *Cache) evict() {
 			delete(c.clusters, k)
 		}
 	}
-	for k, e := range c.states {
-		if stale(e.used) {
+	for k, states := range c.states {
+		keep := states[:0:0]
+		for _, s := range states {
+			if !stale(s.used) {
+				keep = append(keep, s)
+			}
+		}
+		if len(keep) == 0 {
 			delete(c.states, k)
+		} else {
+			c.states[k] = keep
 		}
 	}
 }

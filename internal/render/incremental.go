@@ -76,15 +76,8 @@ func renderIncremental(in Input, cache *Cache) Output {
 	r.indexCRDs()
 	r.indexTemplates()
 	catalog := r.catalogKey()
-	st := cache.states[catalog]
-	fresh := st == nil
-	if fresh {
-		st = &renderState{groups: map[string]*groupState{}}
-		cache.states[catalog] = st
-	}
-	st.used = cache.gen
-
-	groups := make(map[string]*group, len(st.groups)+1)
+	states := cache.states[catalog]
+	groups := make(map[string]*group, len(in.Clusters)+1)
 	var names []string
 	get := func(name string) *group {
 		g := groups[name]
@@ -110,22 +103,54 @@ func renderIncremental(in Input, cache *Cache) Output {
 	}
 	slices.Sort(names)
 
+	// The base is the kept render of this catalog that differs in the
+	// fewest groups.
+	keys := make([][]byte, len(names))
+	differ := make([]int, len(states))
+	for i, name := range names {
+		key := r.groupKey(groups[name])
+		if key != nil {
+			keys[i] = key[:len(key):len(key)]
+			r.keyBuf = nil // keys[i] keeps this one
+		}
+		for j, st := range states {
+			if old := st.groups[name]; old == nil || key == nil || !bytes.Equal(old.key, key) {
+				differ[j]++
+			}
+		}
+	}
+	var st *renderState
+	best := -1
+	for j, s := range states {
+		gone := 0
+		for name := range s.groups {
+			if groups[name] == nil {
+				gone++
+			}
+		}
+		if d := differ[j] + gone; best < 0 || d < best {
+			best, st = d, s
+		}
+	}
+	fresh := st == nil
+	if fresh {
+		st = &renderState{groups: map[string]*groupState{}}
+	}
+	st.used = cache.gen
+
 	out := Output{}
 	var changes []ClusterChange
 	next := make(map[string]*groupState, len(names))
 	var problems problemList = r.problems
 	nresults := 0
-	for _, name := range names {
+	for i, name := range names {
 		g := groups[name]
-		key := r.groupKey(g)
+		key := keys[i]
 		old := st.groups[name]
 		if old != nil && key != nil && bytes.Equal(old.key, key) {
 			old.touch(cache)
 			next[name] = old
 		} else {
-			if key != nil {
-				key = bytes.Clone(key) // renderGroup reuses r.keyBuf
-			}
 			gs := r.renderGroup(g)
 			gs.key = key
 			next[name] = gs
@@ -172,7 +197,9 @@ func renderIncremental(in Input, cache *Cache) Output {
 		}
 	}
 	out.Changes = changes
-	st.tree, st.groups = out.Tree, next
+	if fresh || len(changes) > 0 || len(next) != len(st.groups) {
+		cache.states[catalog] = keepState(states, &renderState{used: cache.gen, tree: out.Tree, groups: next})
+	}
 
 	if nresults > 0 {
 		out.Requests = make([]RequestResult, 0, nresults)
@@ -185,6 +212,28 @@ func renderIncremental(in Input, cache *Cache) Output {
 	}
 	out.Problems, out.Warnings = problems.sorted(), r.warnings.sorted()
 	out.Problems = withClusters(in, out.Problems)
+	return out
+}
+
+// keptStates is how many renders of one catalog a Cache keeps: main's,
+// and the approval branches' rendered on it, each found again as the
+// base of the next.
+const keptStates = 3
+
+// keepState adds st to states, dropping the least recently used beyond
+// keptStates.
+func keepState(states []*renderState, st *renderState) []*renderState {
+	out := append(states[:0:0], states...)
+	out = append(out, st)
+	if len(out) > keptStates {
+		lru := 0
+		for i, s := range out {
+			if s.used < out[lru].used {
+				lru = i
+			}
+		}
+		out = append(out[:lru], out[lru+1:]...)
+	}
 	return out
 }
 

@@ -54,6 +54,11 @@ type Input struct {
 	// every render of the plan goes through it, so what did not change is
 	// not rendered again. The plan is the same with or without it.
 	Cache *render.Cache
+	// Memo, when set, is kept by the caller from one plan to the next with
+	// the Cache: a Main that is the tree the last plan ended with is not
+	// indexed or compared again (see Memo). The plan is the same with or
+	// without it.
+	Memo *Memo
 }
 
 // Approval is the state of a request's approval.
@@ -132,6 +137,8 @@ type Step struct {
 	// cluster folder changed: commit the whole tree. Dirs is computed by
 	// comparing the two trees, never claimed by whoever caused the step.
 	Dirs []string
+	// Files are Tree's files under Dirs (nil when Dirs is).
+	Files render.Tree
 }
 
 // BranchPlan is the desired content of one approval branch: one commit on
@@ -142,6 +149,8 @@ type BranchPlan struct {
 	Message Message
 	// Dirs are the folders where Tree differs from Plan.Main, as for Step.
 	Dirs []string
+	// Files are Tree's files under Dirs (nil when Dirs is).
+	Files render.Tree
 }
 
 // Plan is what Make returns.
@@ -166,7 +175,7 @@ func (p Plan) Errors() []error { return p.errorsOut }
 // Unbound returns the requests main does not hold (by namespace/name): the
 // ones whose history a caller checks for a reverted bind commit.
 func Unbound(in Input) []v1alpha1.APIServiceExportRequest {
-	ix := indexTree(in.Main)
+	ix := in.Memo.known(in.Main).index()
 	var out []v1alpha1.APIServiceExportRequest
 	for _, q := range in.Requests {
 		if !ix.holds(clusterOf(q.Namespace), q.Spec.TemplateRef.Name) {
@@ -186,7 +195,8 @@ type Decisions struct{ p *planner }
 // Decide decides, per request, whether it is approved and, per (template,
 // CRD), which schema is approved.
 func Decide(in Input) Decisions {
-	p := &planner{in: in, main: indexTree(in.Main), live: map[string]*apiextensionsv1.CustomResourceDefinition{}}
+	p := &planner{in: in, mainT: in.Memo.known(in.Main), live: map[string]*apiextensionsv1.CustomResourceDefinition{}}
+	p.main = p.mainT.index()
 	for i := range in.CRDs {
 		p.live[in.CRDs[i].Name] = &in.CRDs[i]
 	}
@@ -200,8 +210,9 @@ func Decide(in Input) Decisions {
 func (d Decisions) Render() Plan { return d.p.build() }
 
 type planner struct {
-	in   Input
-	main *treeIndex
+	in    Input
+	mainT *ptree
+	main  *treeIndex
 	live map[string]*apiextensionsv1.CustomResourceDefinition
 	// mainCRD: CRD name -> the CRD main holds (read back from its export).
 	mainCRD  map[string]*apiextensionsv1.CustomResourceDefinition
@@ -224,14 +235,15 @@ func (p *planner) templates() map[string]*v1alpha1.APIServiceExportTemplate {
 func (p *planner) decideSchemas() {
 	p.mainCRD = map[string]*apiextensionsv1.CustomResourceDefinition{}
 	tpls := p.templates()
-	keys := make([]string, 0, len(p.main.byPair))
-	for k := range p.main.byPair {
+	byPair := p.main.pairIndex()
+	keys := make([]string, 0, len(byPair))
+	for k := range byPair {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
 	for _, k := range keys {
-		e := p.main.byPair[k]
-		old, err := p.main.crdOf(e)
+		e := byPair[k]
+		old, err := p.in.Memo.crdOf(p.main, e)
 		if err != nil {
 			p.out.errorsOut = append(p.out.errorsOut, err)
 			continue
@@ -249,7 +261,7 @@ func (p *planner) decideSchemas() {
 		case live == nil:
 			d.State = SchemaGone
 		default:
-			d.LiveHash = liveHash(live)
+			d.LiveHash = p.liveHash(live)
 			d.State = decide(policy, e.Hash, d.LiveHash, old, live, &d.Report)
 			if d.State == SchemaHeld && policy == v1alpha1.SchemaUpdateNonBreaking {
 				d.Branch = SchemaBranch(e.CRD, d.LiveHash)
@@ -265,7 +277,7 @@ func (p *planner) decideSchemas() {
 			}
 			if live := p.live[r.String()]; live != nil {
 				p.schemas = append(p.schemas, SchemaDecision{Template: t.Name, CRD: r.String(),
-					Policy: t.Spec.SchemaUpdatePolicy, State: SchemaNew, LiveHash: liveHash(live)})
+					Policy: t.Spec.SchemaUpdatePolicy, State: SchemaNew, LiveHash: p.liveHash(live)})
 			}
 		}
 	}
@@ -291,7 +303,12 @@ func decide(policy v1alpha1.SchemaUpdatePolicy, mainHash, liveHash string,
 	return SchemaRollOut
 }
 
-func liveHash(crd *apiextensionsv1.CustomResourceDefinition) string {
+// liveHash is the schema hash of a live CRD ("" when it has none), through
+// the Cache when there is one: render needs the same snapshot.
+func (p *planner) liveHash(crd *apiextensionsv1.CustomResourceDefinition) string {
+	if p.in.Cache != nil {
+		return p.in.Cache.SchemaHash(crd)
+	}
 	snap, err := schema.Snapshot(crd)
 	if err != nil {
 		return ""
