@@ -44,6 +44,8 @@ func (p *planner) build() Plan {
 		}
 		p.out.Steps = append(p.out.Steps, p.step(prev, t, dirs, msg))
 		prev = t
+	} else {
+		prev = prev.sameAs(t)
 	}
 	for _, crd := range p.rollOuts() {
 		rolled[crd] = true
@@ -52,6 +54,8 @@ func (p *planner) build() Plan {
 		if dirs, changed := changedDirs(prev, t); changed {
 			p.out.Steps = append(p.out.Steps, p.step(prev, t, dirs, p.schemaMessage(crd, t.index())))
 			prev = t
+		} else {
+			prev = prev.sameAs(t)
 		}
 	}
 	oneEach := binds
@@ -65,6 +69,8 @@ func (p *planner) build() Plan {
 		if dirs, changed := changedDirs(prev, t); changed {
 			p.out.Steps = append(p.out.Steps, p.step(prev, t, dirs, p.batchBindMessage(binds, t.index())))
 			prev = t
+		} else {
+			prev = prev.sameAs(t)
 		}
 		oneEach = nil
 	}
@@ -74,6 +80,8 @@ func (p *planner) build() Plan {
 		if dirs, changed := changedDirs(prev, t); changed {
 			p.out.Steps = append(p.out.Steps, p.step(prev, t, dirs, bindMessage(p.request(i), resultOf(out, p.requests[i]))))
 			prev = t
+		} else {
+			prev = prev.sameAs(t)
 		}
 	}
 	p.out.Main = prev.tree

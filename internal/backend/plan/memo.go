@@ -89,6 +89,18 @@ func (t *ptree) index() *treeIndex {
 	return t.ix
 }
 
+// sameAs returns t as a tree with the same files as u: u's render is its
+// render too, so the next render based on u's compares with t in the
+// folders it wrote alone.
+func (t *ptree) sameAs(u *ptree) *ptree {
+	if u.rendered == nil || sameTree(t.rendered, u.rendered) {
+		return t
+	}
+	c := *t
+	c.rendered = u.rendered
+	return &c
+}
+
 // sameTree reports whether a and b are one map.
 func sameTree(a, b render.Tree) bool {
 	if a == nil || b == nil {
@@ -123,9 +135,10 @@ func (m *Memo) keep(t *ptree) {
 	ix, out := t.index(), t.outside()
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	for _, k := range m.trees {
+	for i, k := range m.trees {
 		if sameTree(k.tree, t.tree) {
-			return
+			m.trees = append(m.trees[:i:i], m.trees[i+1:]...)
+			break
 		}
 	}
 	m.trees = append(m.trees, &ptree{tree: t.tree, rendered: t.rendered, ix: ix, out: out})

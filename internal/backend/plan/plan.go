@@ -213,7 +213,7 @@ type planner struct {
 	in    Input
 	mainT *ptree
 	main  *treeIndex
-	live map[string]*apiextensionsv1.CustomResourceDefinition
+	live  map[string]*apiextensionsv1.CustomResourceDefinition
 	// mainCRD: CRD name -> the CRD main holds (read back from its export).
 	mainCRD  map[string]*apiextensionsv1.CustomResourceDefinition
 	schemas  []SchemaDecision
