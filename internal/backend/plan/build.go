@@ -30,6 +30,7 @@ func (p *planner) build() Plan {
 	}
 	rolled := map[string]bool{}
 	base := render.Input{Templates: p.in.Templates, Clusters: p.in.Clusters, CRDs: p.approvedCRDs(rolled)}
+	base.Requests = make([]v1alpha1.APIServiceExportRequest, 0, len(inMain)+len(binds))
 	for _, i := range inMain {
 		base.Requests = append(base.Requests, p.request(i))
 	}
@@ -92,14 +93,24 @@ func (p *planner) build() Plan {
 	// derived from the one before, reading only the folders it changed.
 	ix, results := prev.index(), resultsByRequest(out)
 	tpls := p.templates()
-	for _, i := range append(append([]int(nil), inMain...), binds...) {
-		p.judge(i, out, results, ix, tpls)
+	for _, i := range inMain {
+		p.judge(i, out, results.of(p.requests[i]), ix, tpls)
+	}
+	for _, i := range binds {
+		p.judge(i, out, results.of(p.requests[i]), ix, tpls)
 	}
 	p.pendingBranches(base, prev)
 	p.schemaBranches(base, prev)
 	sort.Slice(p.out.Branches, func(i, j int) bool { return p.out.Branches[i].Name < p.out.Branches[j].Name })
+	held := map[string][]SchemaDecision{}
 	for i := range p.requests {
-		p.requests[i].Held = p.heldFor(p.requests[i].Template)
+		t := p.requests[i].Template
+		h, ok := held[t]
+		if !ok {
+			h = p.heldFor(t)
+			held[t] = h
+		}
+		p.requests[i].Held = h
 	}
 	p.out.Requests = p.requests
 	p.in.Memo.keep(prev)
@@ -196,18 +207,17 @@ func changedClustersOf(prev, t *ptree, dirs []string) []string {
 	return out
 }
 
-func (p *planner) request(i int) v1alpha1.APIServiceExportRequest { return p.objs[i] }
+func (p *planner) request(i int) v1alpha1.APIServiceExportRequest { return *p.objs[i] }
 
 // judge fills Rendered, Exports and Problems of a request from a render.
-func (p *planner) judge(i int, out render.Output, results map[string]render.RequestResult, ix *treeIndex,
+func (p *planner) judge(i int, out render.Output, res render.RequestResult, ix *treeIndex,
 	tpls map[string]*v1alpha1.APIServiceExportTemplate) {
 	d := &p.requests[i]
-	res := results[d.Namespace+"/"+d.Name]
 	d.Exports = res.Exports
 	d.Rendered = res.Rendered && ix.holds(d.Cluster, d.Template)
 	tpl := tpls[d.Template]
 	crds := map[string]bool{}
-	if tpl != nil {
+	if tpl != nil && len(out.Problems) > 0 {
 		for _, r := range tpl.Spec.Resources {
 			crds[r.String()] = true
 		}
@@ -239,15 +249,39 @@ func (p *planner) judge(i int, out render.Output, results map[string]render.Requ
 	}
 }
 
-// resultsByRequest maps "<namespace>/<name>" to render's result for it.
-func resultsByRequest(out render.Output) map[string]render.RequestResult {
-	m := make(map[string]render.RequestResult, len(out.Requests))
-	for _, r := range out.Requests {
-		if _, seen := m[r.Namespace+"/"+r.Name]; !seen {
-			m[r.Namespace+"/"+r.Name] = r
-		}
+// results finds render's result of a request: out.Requests is sorted by
+// namespace and name, as are the plan's requests, so looking them up in
+// that order walks it once.
+type results struct {
+	rs   []render.RequestResult
+	next int // rs[:next] sort before the last request asked for
+	last [2]string
+}
+
+func resultsByRequest(out render.Output) *results { return &results{rs: out.Requests} }
+
+// of returns the first result for d's namespace and name (an empty one
+// when there is none).
+func (r *results) of(d RequestDecision) render.RequestResult {
+	key := [2]string{d.Namespace, d.Name}
+	if compareKeys(key, r.last) < 0 {
+		r.next = 0 // asked out of order: from the start again
 	}
-	return m
+	r.last = key
+	for r.next < len(r.rs) && compareKeys([2]string{r.rs[r.next].Namespace, r.rs[r.next].Name}, key) < 0 {
+		r.next++
+	}
+	if r.next < len(r.rs) && r.rs[r.next].Namespace == d.Namespace && r.rs[r.next].Name == d.Name {
+		return r.rs[r.next]
+	}
+	return render.RequestResult{}
+}
+
+func compareKeys(a, b [2]string) int {
+	if c := strings.Compare(a[0], b[0]); c != 0 {
+		return c
+	}
+	return strings.Compare(a[1], b[1])
 }
 
 func resultOf(out render.Output, d RequestDecision) render.RequestResult {
@@ -268,7 +302,7 @@ func (p *planner) pendingBranches(base render.Input, mainTree *ptree) {
 		in := base
 		in.Requests = append(append([]v1alpha1.APIServiceExportRequest(nil), base.Requests...), p.request(i))
 		out, t := p.renderKeeping(in, mainTree)
-		p.judge(i, out, map[string]render.RequestResult{d.Namespace + "/" + d.Name: resultOf(out, d)}, t.index(), p.templates())
+		p.judge(i, out, resultOf(out, d), t.index(), p.templates())
 		dirs, changed := changedDirs(mainTree, t)
 		if !changed {
 			// Nothing to approve: a problem holds the request back.

@@ -3,6 +3,7 @@ package plan
 import (
 	"bytes"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"unsafe"
@@ -218,7 +219,7 @@ type planner struct {
 	mainCRD  map[string]*apiextensionsv1.CustomResourceDefinition
 	schemas  []SchemaDecision
 	requests []RequestDecision
-	objs     []v1alpha1.APIServiceExportRequest // objs[i] is the request of requests[i]
+	objs     []*v1alpha1.APIServiceExportRequest // objs[i] is the request of requests[i]
 	out      Plan
 }
 
@@ -352,24 +353,21 @@ func (p *planner) approvedCRDs(rollOut map[string]bool) []apiextensionsv1.Custom
 // decideRequests decides each request's approval.
 func (p *planner) decideRequests() {
 	tpls := p.templates()
-	// sorted by namespace and name; the requests are large, so their
-	// indexes are sorted, not copies of them
-	order := make([]int, len(p.in.Requests))
+	// sorted by namespace and name; the requests are large, so pointers
+	// to them are sorted, not copies of them
+	order := make([]*v1alpha1.APIServiceExportRequest, len(p.in.Requests))
 	for i := range order {
-		order[i] = i
+		order[i] = &p.in.Requests[i]
 	}
-	reqs := p.in.Requests
-	sort.Slice(order, func(i, j int) bool {
-		a, b := &reqs[order[i]], &reqs[order[j]]
-		if a.Namespace != b.Namespace {
-			return a.Namespace < b.Namespace
+	slices.SortFunc(order, func(a, b *v1alpha1.APIServiceExportRequest) int {
+		if c := strings.Compare(a.Namespace, b.Namespace); c != 0 {
+			return c
 		}
-		return a.Name < b.Name
+		return strings.Compare(a.Name, b.Name)
 	})
 	p.requests = make([]RequestDecision, 0, len(order))
-	p.objs = make([]v1alpha1.APIServiceExportRequest, 0, len(order))
-	for _, qi := range order {
-		q := &reqs[qi]
+	p.objs = order
+	for _, q := range order {
 		d := RequestDecision{Namespace: q.Namespace, Name: q.Name, UID: q.UID,
 			Cluster: clusterOf(q.Namespace), Template: q.Spec.TemplateRef.Name}
 		manual := false
@@ -401,7 +399,6 @@ func (p *planner) decideRequests() {
 			d.Message = fmt.Sprintf("waiting for branch %s to be merged into main", d.Branch)
 		}
 		p.requests = append(p.requests, d)
-		p.objs = append(p.objs, *q)
 	}
 }
 
