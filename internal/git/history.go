@@ -114,7 +114,6 @@ func (r *Repo) cachedCommit(h plumbing.Hash) (*object.Commit, error) {
 	return c, nil
 }
 
-
 func hasTrailer(message, key, value string) bool {
 	if !strings.Contains(message, value) {
 		return false // most commits: no parse of a message that cannot match
