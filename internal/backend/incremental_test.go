@@ -212,4 +212,3 @@ func withoutAField(crds []apiextensionsv1.CustomResourceDefinition, i int) []api
 	out[i] = *crd
 	return out
 }
-
