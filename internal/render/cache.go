@@ -4,7 +4,9 @@ import (
 	"crypto/sha256"
 	"encoding/json"
 	"fmt"
+	"reflect"
 	"sync"
+	"unsafe"
 
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 
@@ -48,6 +50,8 @@ type Cache struct {
 	clusters map[string]*cachedCluster
 	// states are the last render of each recent catalog (renderIncremental).
 	states   map[string][]*renderState
+	// held finds CRDs by identity while the cache is held (Hold).
+	held     map[crdIdentity]*cachedCRD
 	treeSize int // files in the last tree, to size the next one
 }
 
@@ -80,6 +84,46 @@ func (c *Cache) Render(in Input) Output {
 	c.treeSize = len(out.Tree)
 	c.evict()
 	return out
+}
+
+// Hold promises that no CRD object rendered through c is modified until
+// Release: a CRD seen again while held (the same versions slice, names,
+// scope, conversion and annotations map) is found by that identity, not
+// encoded and hashed again. The backend holds its cache for one plan, which
+// renders main, each step and each branch from the same objects.
+func (c *Cache) Hold() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.held = map[crdIdentity]*cachedCRD{}
+}
+
+// Release ends Hold.
+func (c *Cache) Release() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.held = nil
+}
+
+// crdIdentity is a CRD object's identity while a Cache is held.
+type crdIdentity struct {
+	versions                 *apiextensionsv1.CustomResourceDefinitionVersion
+	n                        int
+	name, group, plural      string
+	kind, singular, listKind string
+	scope                    apiextensionsv1.ResourceScope
+	conversion               *apiextensionsv1.CustomResourceConversion
+	annotations              uintptr
+	preserve                 bool
+}
+
+func identityOf(crd *apiextensionsv1.CustomResourceDefinition) crdIdentity {
+	return crdIdentity{
+		versions: unsafe.SliceData(crd.Spec.Versions), n: len(crd.Spec.Versions),
+		name: crd.Name, group: crd.Spec.Group, plural: crd.Spec.Names.Plural,
+		kind: crd.Spec.Names.Kind, singular: crd.Spec.Names.Singular, listKind: crd.Spec.Names.ListKind,
+		scope: crd.Spec.Scope, conversion: crd.Spec.Conversion,
+		annotations: reflect.ValueOf(crd.Annotations).Pointer(), preserve: crd.Spec.PreserveUnknownFields,
+	}
 }
 
 // SchemaHash returns the schema hash of crd's snapshot, "" when it cannot
@@ -221,10 +265,22 @@ type cachedCluster struct {
 // A CRD whose content cannot be encoded is made afresh and not kept (its
 // snapshot fails the same way and says why).
 func (c *Cache) crd(crd *apiextensionsv1.CustomResourceDefinition) *cachedCRD {
+	held := c.held != nil && len(crd.Spec.Versions) > 0
+	var id crdIdentity
+	if held {
+		id = identityOf(crd)
+		if e, ok := c.held[id]; ok {
+			e.used = c.gen
+			return e
+		}
+	}
 	key, err := crdKey(crd)
 	if err == nil {
 		if e, ok := c.crds[key]; ok {
 			e.used = c.gen
+			if held {
+				c.held[id] = e
+			}
 			return e
 		}
 	}
@@ -238,6 +294,9 @@ func (c *Cache) crd(crd *apiextensionsv1.CustomResourceDefinition) *cachedCRD {
 	}
 	if err == nil {
 		c.crds[key] = e
+		if held {
+			c.held[id] = e
+		}
 	}
 	return e
 }

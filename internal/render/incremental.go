@@ -237,6 +237,13 @@ func keepState(states []*renderState, st *renderState) []*renderState {
 	return out
 }
 
+func compareRequests(a, b *v1alpha1.APIServiceExportRequest) int {
+	if c := strings.Compare(a.Namespace, b.Namespace); c != 0 {
+		return c
+	}
+	return strings.Compare(a.Name, b.Name)
+}
+
 func compareResults(a, b RequestResult) int {
 	if c := strings.Compare(a.Namespace, b.Namespace); c != 0 {
 		return c
@@ -279,12 +286,9 @@ func (r *renderer) groupKey(g *group) []byte {
 	if len(g.clusters) > 1 {
 		return nil
 	}
-	slices.SortFunc(g.requests, func(a, b *v1alpha1.APIServiceExportRequest) int {
-		if c := strings.Compare(a.Namespace, b.Namespace); c != 0 {
-			return c
-		}
-		return strings.Compare(a.Name, b.Name)
-	})
+	if !slices.IsSortedFunc(g.requests, compareRequests) {
+		slices.SortFunc(g.requests, compareRequests)
+	}
 	b := append(r.keyBuf[:0], g.name...)
 	b = append(b, 0, byte(len(g.clusters)))
 	for i, q := range g.requests {

@@ -198,3 +198,22 @@ func sameMap(a, b render.Tree) bool {
 	delete(a, probe)
 	return same
 }
+
+// TestAHeldCacheFindsCRDsByIdentityUntilReleased: while held, renders of
+// the same CRD objects equal renders without a cache; once released, a CRD
+// changed in place (same objects, same slices) is rendered anew.
+func TestAHeldCacheFindsCRDsByIdentityUntilReleased(t *testing.T) {
+	in := scaleInput(t, 2, 2)
+	cache := render.NewCache()
+	cache.Hold()
+	first := cache.Render(in)
+	assertSameOutput(t, render.Render(copyInput(in)), first, "held")
+	assertSameOutput(t, render.Render(copyInput(in)), cache.Render(in), "held, again")
+	cache.Release()
+
+	addField(&in.CRDs[0], "addedInPlace")
+	after := cache.Render(in)
+
+	assertSameOutput(t, render.Render(copyInput(in)), after, "released, changed in place")
+	assert.Contains(t, string(after.Tree[render.ExportPath("cluster-0000", in.CRDs[0].Name)]), "addedInPlace")
+}

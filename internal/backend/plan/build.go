@@ -115,6 +115,9 @@ func (p *planner) build() Plan {
 	p.out.Requests = p.requests
 	p.in.Memo.keep(prev)
 	p.in.Memo.planned()
+	if p.in.Cache != nil {
+		p.in.Cache.Release()
+	}
 	return p.out
 }
 
