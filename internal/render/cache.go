@@ -50,6 +50,8 @@ type Cache struct {
 	clusters map[string]*cachedCluster
 	// states are the last render of each recent catalog (renderIncremental).
 	states   map[string][]*renderState
+	// keys is the buffer group keys are built in (renderIncremental).
+	keys []byte
 	// held finds CRDs by identity while the cache is held (Hold).
 	held     map[crdIdentity]*cachedCRD
 	treeSize int // files in the last tree, to size the next one

@@ -107,11 +107,20 @@ func renderIncremental(in Input, cache *Cache) Output {
 	// fewest groups.
 	keys := make([][]byte, len(names))
 	differ := make([]int, len(states))
+	// every key is built in one buffer the cache keeps from render to
+	// render; a group rendered anew keeps a copy of its key
+	arena := cache.keys[:0]
 	for i, name := range names {
+		r.keyBuf = arena[len(arena):]
 		key := r.groupKey(groups[name])
 		if key != nil {
+			if len(arena)+len(key) > cap(arena) {
+				// the buffer grew: earlier keys stay where they are
+				arena = key[:len(key):len(key)]
+			} else {
+				arena = arena[:len(arena)+len(key)]
+			}
 			keys[i] = key[:len(key):len(key)]
-			r.keyBuf = nil // keys[i] keeps this one
 		}
 		for j, st := range states {
 			if old := st.groups[name]; old == nil || key == nil || !bytes.Equal(old.key, key) {
@@ -119,6 +128,8 @@ func renderIncremental(in Input, cache *Cache) Output {
 			}
 		}
 	}
+	cache.keys = arena[:0]
+	r.keyBuf = nil
 	var st *renderState
 	best := -1
 	for j, s := range states {
@@ -151,6 +162,9 @@ func renderIncremental(in Input, cache *Cache) Output {
 			old.touch(cache)
 			next[name] = old
 		} else {
+			if key != nil {
+				key = bytes.Clone(key) // the buffer is the cache's
+			}
 			gs := r.renderGroup(g)
 			gs.key = key
 			next[name] = gs

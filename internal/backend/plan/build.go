@@ -30,9 +30,15 @@ func (p *planner) build() Plan {
 	}
 	rolled := map[string]bool{}
 	base := render.Input{Templates: p.in.Templates, Clusters: p.in.Clusters, CRDs: p.approvedCRDs(rolled)}
-	base.Requests = make([]v1alpha1.APIServiceExportRequest, 0, len(inMain)+len(binds))
-	for _, i := range inMain {
-		base.Requests = append(base.Requests, p.request(i))
+	if len(inMain) == len(p.in.Requests) {
+		// every request is on main: render reads them where they are (it
+		// does not care for their order, and nothing is appended)
+		base.Requests = p.in.Requests[:len(p.in.Requests):len(p.in.Requests)]
+	} else {
+		base.Requests = make([]v1alpha1.APIServiceExportRequest, 0, len(inMain)+len(binds))
+		for _, i := range inMain {
+			base.Requests = append(base.Requests, p.request(i))
+		}
 	}
 	prev := p.mainT
 	out, t := p.renderKeeping(base, prev)

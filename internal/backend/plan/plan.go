@@ -379,7 +379,8 @@ func (p *planner) decideRequests() {
 		if t := tpls[d.Template]; t != nil && t.Spec.Approval == v1alpha1.ApprovalManual {
 			manual = true
 		}
-		if d.Cluster != "" {
+		if d.Cluster != "" && manual {
+			// only a Manual request can keep its branch (see below)
 			d.Branch = ApproveBranch(d.Cluster, q.Name)
 		}
 		switch {
