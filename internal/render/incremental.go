@@ -111,16 +111,13 @@ func renderIncremental(in Input, cache *Cache) Output {
 	// render; a group rendered anew keeps a copy of its key
 	arena := cache.keys[:0]
 	for i, name := range names {
-		r.keyBuf = arena[len(arena):]
 		key := r.groupKey(groups[name])
 		if key != nil {
-			if len(arena)+len(key) > cap(arena) {
-				// the buffer grew: earlier keys stay where they are
-				arena = key[:len(key):len(key)]
-			} else {
-				arena = arena[:len(arena)+len(key)]
-			}
-			keys[i] = key[:len(key):len(key)]
+			// when the buffer grows, earlier keys stay where they are
+			start := len(arena)
+			arena = append(arena, key...)
+			key = arena[start:len(arena):len(arena)]
+			keys[i] = key
 		}
 		for j, st := range states {
 			if old := st.groups[name]; old == nil || key == nil || !bytes.Equal(old.key, key) {
@@ -129,7 +126,6 @@ func renderIncremental(in Input, cache *Cache) Output {
 		}
 	}
 	cache.keys = arena[:0]
-	r.keyBuf = nil
 	var st *renderState
 	best := -1
 	for j, s := range states {
