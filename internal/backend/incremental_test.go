@@ -209,6 +209,7 @@ func withoutAField(crds []apiextensionsv1.CustomResourceDefinition, i int) []api
 		delete(spec.Properties, names[0])
 		crd.Spec.Versions[v].Schema.OpenAPIV3Schema.Properties["spec"] = spec
 	}
+	bumpVersion(crd)
 	out[i] = *crd
 	return out
 }

@@ -52,8 +52,9 @@ type Cache struct {
 	states   map[string][]*renderState
 	// keys is the buffer group keys are built in (renderIncremental).
 	keys []byte
-	// held finds CRDs by identity while the cache is held (Hold).
-	held     map[crdIdentity]*cachedCRD
+	// held finds CRDs by identity while the cache is held (Hold); kept
+	// finds the CRDs Keep was given, always.
+	held, kept map[crdIdentity]*cachedCRD
 	treeSize int // files in the last tree, to size the next one
 }
 
@@ -97,6 +98,25 @@ func (c *Cache) Hold() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.held = map[crdIdentity]*cachedCRD{}
+}
+
+// Keep promises that crd is never modified, by anyone: it is found by its
+// identity from now on, held or not, until the renders have not used it
+// for a while. The backend keeps the CRDs it reads back from main's export
+// files, which it owns.
+func (c *Cache) Keep(crd *apiextensionsv1.CustomResourceDefinition) {
+	if len(crd.Spec.Versions) == 0 {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.kept == nil {
+		c.kept = map[crdIdentity]*cachedCRD{}
+	}
+	id := identityOf(crd)
+	if _, ok := c.kept[id]; !ok {
+		c.kept[id] = c.crd(crd)
+	}
 }
 
 // Release ends Hold.
@@ -170,6 +190,11 @@ func (c *Cache) evict() {
 	for k, e := range c.clusters {
 		if stale(e.used) {
 			delete(c.clusters, k)
+		}
+	}
+	for k, e := range c.kept {
+		if stale(e.used) {
+			delete(c.kept, k)
 		}
 	}
 	for k, states := range c.states {
@@ -269,8 +294,14 @@ type cachedCluster struct {
 func (c *Cache) crd(crd *apiextensionsv1.CustomResourceDefinition) *cachedCRD {
 	held := c.held != nil && len(crd.Spec.Versions) > 0
 	var id crdIdentity
-	if held {
+	if held || len(c.kept) > 0 {
 		id = identityOf(crd)
+		if e, ok := c.kept[id]; ok {
+			e.used = c.gen
+			return e
+		}
+	}
+	if held {
 		if e, ok := c.held[id]; ok {
 			e.used = c.gen
 			return e

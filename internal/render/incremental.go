@@ -23,9 +23,10 @@ import (
 
 // renderState is the last render through a Cache of one catalog.
 type renderState struct {
-	used   uint64
-	tree   Tree
-	groups map[string]*groupState
+	used    uint64
+	tree    Tree
+	groups  map[string]*groupState
+	results []RequestResult
 }
 
 // groupState is what one group rendered to.
@@ -207,11 +208,18 @@ func renderIncremental(in Input, cache *Cache) Output {
 		}
 	}
 	out.Changes = changes
-	if fresh || len(changes) > 0 || len(next) != len(st.groups) {
-		cache.states[catalog] = keepState(states, &renderState{used: cache.gen, tree: out.Tree, groups: next})
-	}
 
-	if nresults > 0 {
+	same := !fresh && len(changes) == 0 && len(next) == len(st.groups) && len(st.results) == nresults
+	for name, gs := range next {
+		if !same {
+			break
+		}
+		same = st.groups[name] == gs
+	}
+	switch {
+	case same && nresults > 0:
+		out.Requests = st.results // every group as it was: the same results
+	case nresults > 0:
 		out.Requests = make([]RequestResult, 0, nresults)
 		for _, name := range names {
 			out.Requests = append(out.Requests, next[name].results...)
@@ -219,6 +227,9 @@ func renderIncremental(in Input, cache *Cache) Output {
 		if !slices.IsSortedFunc(out.Requests, compareResults) {
 			slices.SortStableFunc(out.Requests, compareResults)
 		}
+	}
+	if !same {
+		cache.states[catalog] = keepState(states, &renderState{used: cache.gen, tree: out.Tree, groups: next, results: out.Requests})
 	}
 	out.Problems, out.Warnings = problems.sorted(), r.warnings.sorted()
 	out.Problems = withClusters(in, out.Problems)

@@ -50,8 +50,9 @@ type Output struct {
 	// same Cache that Tree was made from: Tree holds the same paths with
 	// the same bytes as Base everywhere but in the cluster folders of
 	// Changes (sorted by cluster), where Before are Base's paths and After
-	// Tree's. Tree is Base itself when nothing changed. Trees a Cache
-	// returns are shared with later outputs: never modify one.
+	// Tree's. Tree is Base itself when nothing changed. Trees and request
+	// results a Cache returns are shared with later outputs: never modify
+	// one.
 	Base    Tree
 	Changes []ClusterChange
 }

@@ -28,6 +28,32 @@ type Memo struct {
 	// crds are the CRDs read back from export files, by the file's bytes;
 	// used are the ones the last plan read.
 	crds, used map[blobKey]crdRead
+	// hashes are the schema hashes of live CRDs by UID and resourceVersion
+	// (an object the API server serves never changes without a new
+	// resourceVersion); used the ones the last plan asked for.
+	hashes, usedHashes map[[2]string]string
+}
+
+// liveHash returns hash(crd) through the memo when crd carries a UID and a
+// resourceVersion.
+func (m *Memo) liveHash(crd *apiextensionsv1.CustomResourceDefinition, hash func(*apiextensionsv1.CustomResourceDefinition) string) string {
+	if m == nil || crd.UID == "" || crd.ResourceVersion == "" {
+		return hash(crd)
+	}
+	k := [2]string{string(crd.UID), crd.ResourceVersion}
+	m.mu.Lock()
+	h, ok := m.hashes[k]
+	m.mu.Unlock()
+	if !ok {
+		h = hash(crd)
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.usedHashes == nil {
+		m.usedHashes = map[[2]string]string{}
+	}
+	m.usedHashes[k] = h
+	return h
 }
 
 // crdRead is an export file read back into its CRD, or why it could not be.
@@ -148,7 +174,7 @@ func (m *Memo) keep(t *ptree) {
 }
 
 // crdOf reads the CRD of an export file of ix, once per byte slice.
-func (m *Memo) crdOf(ix *treeIndex, e exportEntry) (*apiextensionsv1.CustomResourceDefinition, error) {
+func (m *Memo) crdOf(ix *treeIndex, e exportEntry, cache *render.Cache) (*apiextensionsv1.CustomResourceDefinition, error) {
 	if m == nil {
 		return ix.crdOf(e)
 	}
@@ -159,6 +185,9 @@ func (m *Memo) crdOf(ix *treeIndex, e exportEntry) (*apiextensionsv1.CustomResou
 	m.mu.Unlock()
 	if !ok {
 		r.crd, r.err = ix.crdOf(e)
+		if r.err == nil && cache != nil {
+			cache.Keep(r.crd) // the memo's own: never modified
+		}
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -177,9 +206,7 @@ func (m *Memo) planned() {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.crds, m.used = m.used, nil
-	if m.crds == nil {
-		m.crds = map[blobKey]crdRead{}
-	}
+	m.hashes, m.usedHashes = m.usedHashes, nil
 }
 
 // copyTree returns a copy of t that the plan may extend.

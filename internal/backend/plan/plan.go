@@ -249,7 +249,7 @@ func (p *planner) decideSchemas() {
 	sort.Strings(keys)
 	for _, k := range keys {
 		e := byPair[k]
-		old, err := p.in.Memo.crdOf(p.main, e)
+		old, err := p.in.Memo.crdOf(p.main, e, p.in.Cache)
 		if err != nil {
 			p.out.errorsOut = append(p.out.errorsOut, err)
 			continue
@@ -312,6 +312,10 @@ func decide(policy v1alpha1.SchemaUpdatePolicy, mainHash, liveHash string,
 // liveHash is the schema hash of a live CRD ("" when it has none), through
 // the Cache when there is one: render needs the same snapshot.
 func (p *planner) liveHash(crd *apiextensionsv1.CustomResourceDefinition) string {
+	return p.in.Memo.liveHash(crd, p.schemaHash)
+}
+
+func (p *planner) schemaHash(crd *apiextensionsv1.CustomResourceDefinition) string {
 	if p.in.Cache != nil {
 		return p.in.Cache.SchemaHash(crd)
 	}
