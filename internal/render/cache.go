@@ -49,13 +49,13 @@ type Cache struct {
 	files    map[fileKey]*cachedFiles
 	clusters map[string]*cachedCluster
 	// states are the last render of each recent catalog (renderIncremental).
-	states   map[string][]*renderState
+	states map[string][]*renderState
 	// keys is the buffer group keys are built in (renderIncremental).
 	keys []byte
 	// held finds CRDs by identity while the cache is held (Hold); kept
 	// finds the CRDs Keep was given, always.
 	held, kept map[crdIdentity]*cachedCRD
-	treeSize int // files in the last tree, to size the next one
+	treeSize   int // files in the last tree, to size the next one
 }
 
 // cacheKeepRenders is how many renders in a row may leave an entry unused
