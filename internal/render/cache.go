@@ -29,6 +29,10 @@ import (
 //     its name and, per binding, the template and the CRD's name, group,
 //     plural and scope: all its small files are made of.
 //
+// On top of those, a Cache renders at cluster granularity (incremental.go):
+// a cluster whose objects and catalog are what an earlier render saw is not
+// rendered again, and the output says which folders were (Output.Changes).
+//
 // Each cached entry gets a number when it is made, never reused, and keys
 // that build on another entry hold that number: a changed CRD or template is
 // a new entry, so nothing made from its old content can be found again.
