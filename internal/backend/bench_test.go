@@ -61,6 +61,10 @@ func newBenchState(tb testing.TB, clusters, bindings int) *benchState {
 	require.GreaterOrEqual(tb, len(crds.CRDs), benchBindings)
 	var in plan.Input
 	in.CRDs = crds.CRDs[:benchBindings]
+	for i := range in.CRDs { // as the API server serves them
+		in.CRDs[i].UID = types.UID("uid-" + in.CRDs[i].Name)
+		in.CRDs[i].ResourceVersion = "1"
+	}
 	for _, crd := range in.CRDs {
 		in.Templates = append(in.Templates, v1alpha1.APIServiceExportTemplate{
 			ObjectMeta: metav1.ObjectMeta{Name: crd.Spec.Names.Singular},

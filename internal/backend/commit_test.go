@@ -3,6 +3,7 @@ package backend
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"testing"
 
 	"github.com/go-git/go-git/v5/plumbing"
@@ -203,6 +204,14 @@ func withOptionalField(crds []apiextensionsv1.CustomResourceDefinition, i int) [
 		spec.Properties["bindsyncTestField"] = apiextensionsv1.JSONSchemaProps{Type: "string"}
 		crd.Spec.Versions[v].Schema.OpenAPIV3Schema.Properties["spec"] = spec
 	}
+	bumpVersion(crd)
 	out[i] = *crd
 	return out
+}
+
+// bumpVersion gives a changed object the next resourceVersion, as the API
+// server does.
+func bumpVersion(o metav1.Object) {
+	n, _ := strconv.Atoi(o.GetResourceVersion())
+	o.SetResourceVersion(strconv.Itoa(n + 1))
 }

@@ -69,7 +69,7 @@ func (f *fakeRepo) Tree(h plumbing.Hash) (render.Tree, error) {
 
 // Commit checks dirs as internal/git cannot afford to: a tree that differs
 // from parent's outside dirs would lose that difference in git.Repo.CommitDirs.
-func (f *fakeRepo) Commit(parent plumbing.Hash, tree render.Tree, dirs []string, msg plan.Message) (plumbing.Hash, bool, error) {
+func (f *fakeRepo) Commit(parent plumbing.Hash, tree render.Tree, dirs []string, _ render.Tree, msg plan.Message) (plumbing.Hash, bool, error) {
 	old, _ := f.Tree(parent)
 	if dirs != nil {
 		if err := sameOutside(old, tree, dirs); err != nil {
@@ -179,7 +179,7 @@ func sub(t render.Tree, dir string) render.Tree {
 
 // commit commits tree on top of branch as another writer would.
 func (f *fakeRepo) commitOn(branch string, tree render.Tree, subject string) {
-	h, _, _ := f.Commit(f.refs[branch], tree, nil, plan.Message{Subject: subject})
+	h, _, _ := f.Commit(f.refs[branch], tree, nil, nil, plan.Message{Subject: subject})
 	f.refs[branch] = h
 }
 

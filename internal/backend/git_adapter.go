@@ -76,7 +76,7 @@ func (g *gitRepo) remember(c plumbing.Hash, t render.Tree) {
 // Commit commits only dirs when it has them: tree equals parent's tree
 // outside them (plan.Step.Dirs, computed from the two trees), so the
 // commit is the one a full Commit of tree would write.
-func (g *gitRepo) Commit(parent plumbing.Hash, tree render.Tree, dirs []string, msg plan.Message) (plumbing.Hash, bool, error) {
+func (g *gitRepo) Commit(parent plumbing.Hash, tree render.Tree, dirs []string, files render.Tree, msg plan.Message) (plumbing.Hash, bool, error) {
 	m := git.Message{Subject: msg.Subject, Body: msg.Body}
 	for _, t := range msg.Trailers {
 		m.Trailers = append(m.Trailers, git.Trailer{Key: t.Key, Value: t.Value})
@@ -87,7 +87,10 @@ func (g *gitRepo) Commit(parent plumbing.Hash, tree render.Tree, dirs []string, 
 	if dirs == nil {
 		h, changed, err = g.r.Commit(parent, tree, m)
 	} else {
-		h, changed, err = g.r.CommitDirs(parent, dirs, git.FilesUnder(tree, dirs), m)
+		if files == nil {
+			files = git.FilesUnder(tree, dirs)
+		}
+		h, changed, err = g.r.CommitDirs(parent, dirs, files, m)
 	}
 	if err == nil && changed {
 		g.remember(h, tree)

@@ -28,8 +28,9 @@ type Repo interface {
 	// Commit writes tree as one commit on parent without moving a branch;
 	// changed is false (and the hash is parent) when the trees are equal.
 	// dirs, when not nil, are the folders outside which tree equals
-	// parent's tree (plan.Step.Dirs): only they are hashed and written.
-	Commit(parent plumbing.Hash, tree render.Tree, dirs []string, msg plan.Message) (plumbing.Hash, bool, error)
+	// parent's tree (plan.Step.Dirs): only they are hashed and written;
+	// files are tree's files under dirs (plan.Step.Files).
+	Commit(parent plumbing.Hash, tree render.Tree, dirs []string, files render.Tree, msg plan.Message) (plumbing.Hash, bool, error)
 	// Push moves branch from old to new as a compare-and-swap
 	// (ErrNonFastForward); new == ZeroHash deletes it.
 	Push(ctx context.Context, branch string, old, new plumbing.Hash) error

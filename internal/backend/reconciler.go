@@ -108,6 +108,9 @@ type Reconciler struct {
 	// cache keeps what unchanged objects rendered to from one reconcile to
 	// the next (render.Cache).
 	cache *render.Cache
+	// memo keeps, with cache, the index of main as the last plan left it
+	// (plan.Memo).
+	memo *plan.Memo
 }
 
 // writtenStatus is an object as a status patch left it, and the
@@ -122,7 +125,7 @@ func New(o Options) (*Reconciler, error) {
 	if err := o.Validate(); err != nil {
 		return nil, err
 	}
-	return &Reconciler{opts: o, cache: render.NewCache()}, nil
+	return &Reconciler{opts: o, cache: render.NewCache(), memo: plan.NewMemo()}, nil
 }
 
 // run is the state of one reconcile, passed from phase to phase.
@@ -348,6 +351,7 @@ func (rc *Reconciler) wrote(from string, obj client.Object) {
 // decides every approval and schema (plan.Decide).
 func (rc *Reconciler) decide(_ context.Context, r *run) error {
 	r.in.Revoked = map[types.UID]string{}
+	r.in.Cache, r.in.Memo = rc.cache, rc.memo
 	if !r.mainHead.IsZero() {
 		for _, q := range plan.Unbound(r.in) {
 			c, found, err := rc.opts.Repo.FindTrailer(r.mainHead, plan.TrailerRequestUID, string(q.UID), rc.opts.HistoryLimit)
@@ -359,7 +363,6 @@ func (rc *Reconciler) decide(_ context.Context, r *run) error {
 			}
 		}
 	}
-	r.in.Cache = rc.cache
 	r.decided = plan.Decide(r.in)
 	return nil
 }
@@ -380,7 +383,7 @@ func (rc *Reconciler) render(_ context.Context, r *run) error {
 func (rc *Reconciler) commit(_ context.Context, r *run) error {
 	parent := r.mainHead
 	for _, s := range r.plan.Steps {
-		h, changed, err := rc.opts.Repo.Commit(parent, s.Tree, s.Dirs, s.Message)
+		h, changed, err := rc.opts.Repo.Commit(parent, s.Tree, s.Dirs, s.Files, s.Message)
 		if err != nil {
 			return &genericError{Reason: v1alpha1.CommitFailedReason, Err: fmt.Errorf("commit %q: %w", s.Message.Subject, err)}
 		}
@@ -398,7 +401,7 @@ func (rc *Reconciler) commit(_ context.Context, r *run) error {
 		}
 		msg := b.Message
 		msg.Trailers = append(append([]plan.Trailer(nil), msg.Trailers...), plan.Trailer{Key: plan.TrailerBase, Value: r.newMain.String()})
-		h, _, err := rc.opts.Repo.Commit(r.newMain, b.Tree, b.Dirs, msg)
+		h, _, err := rc.opts.Repo.Commit(r.newMain, b.Tree, b.Dirs, b.Files, msg)
 		if err != nil {
 			return &genericError{Reason: v1alpha1.CommitFailedReason, Err: fmt.Errorf("commit branch %s: %w", b.Name, err)}
 		}

@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/emirpasic/gods/trees/binaryheap"
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/filemode"
 	"github.com/go-git/go-git/v5/plumbing/object"
@@ -23,26 +24,24 @@ func (r *Repo) FindTrailer(head plumbing.Hash, key, value string, limit int) (pl
 	if head.IsZero() {
 		return plumbing.ZeroHash, false, nil
 	}
-	c, err := r.commitObject(head)
+	c, err := r.cachedCommit(head)
 	if err != nil {
 		return plumbing.ZeroHash, false, fmt.Errorf("find trailer %s: %w", key, err)
 	}
 	seen := 0
 	var found *object.Commit
-	iter := object.NewCommitIterCTime(c, nil, nil)
-	defer iter.Close()
-	err = iter.ForEach(func(c *object.Commit) error {
+	err = r.walkCTime(c, func(c *object.Commit) bool {
 		if limit > 0 && seen >= limit {
-			return errStop
+			return false
 		}
 		seen++
 		if hasTrailer(c.Message, key, value) {
 			found = c
-			return errStop
+			return false
 		}
-		return nil
+		return true
 	})
-	if err != nil && !errors.Is(err, errStop) {
+	if err != nil {
 		return plumbing.ZeroHash, false, fmt.Errorf("find trailer %s: %s in history of %s in %s: %w", key, value, short(head), r.where, err)
 	}
 	if found == nil {
@@ -51,7 +50,69 @@ func (r *Repo) FindTrailer(head plumbing.Hash, key, value string, limit int) (pl
 	return found.Hash, true, nil
 }
 
-var errStop = errors.New("stop")
+// walkCTime visits the history of c, every commit once, newest committer
+// time first, as object.NewCommitIterCTime does (the same heap, the same
+// order), until fn returns false. Commits are read through the commit
+// cache: a commit never changes, and the backend walks the same history
+// on every reconcile that finds a request main does not hold.
+func (r *Repo) walkCTime(c *object.Commit, fn func(*object.Commit) bool) error {
+	seen := map[plumbing.Hash]bool{}
+	h := binaryheap.NewWith(func(a, b interface{}) int {
+		if a.(*object.Commit).Committer.When.Before(b.(*object.Commit).Committer.When) {
+			return 1
+		}
+		return -1
+	})
+	h.Push(c)
+	for {
+		x, ok := h.Pop()
+		if !ok {
+			return nil
+		}
+		c := x.(*object.Commit)
+		if seen[c.Hash] {
+			continue
+		}
+		seen[c.Hash] = true
+		for _, p := range c.ParentHashes {
+			if seen[p] {
+				continue
+			}
+			pc, err := r.cachedCommit(p)
+			if err != nil {
+				return err
+			}
+			h.Push(pc)
+		}
+		if !fn(c) {
+			return nil
+		}
+	}
+}
+
+// maxCachedCommits bounds the commit cache; when full it starts again.
+const maxCachedCommits = 4096
+
+// cachedCommit returns commit h, decoded once.
+func (r *Repo) cachedCommit(h plumbing.Hash) (*object.Commit, error) {
+	r.commitsMu.Lock()
+	c, ok := r.commits[h]
+	r.commitsMu.Unlock()
+	if ok {
+		return c, nil
+	}
+	c, err := r.commitObject(h)
+	if err != nil {
+		return nil, err
+	}
+	r.commitsMu.Lock()
+	defer r.commitsMu.Unlock()
+	if r.commits == nil || len(r.commits) >= maxCachedCommits {
+		r.commits = map[plumbing.Hash]*object.Commit{}
+	}
+	r.commits[h] = c
+	return c, nil
+}
 
 func hasTrailer(message, key, value string) bool {
 	if !strings.Contains(message, value) {

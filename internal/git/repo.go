@@ -39,6 +39,9 @@ type Repo struct {
 	stats stats
 	// objects answers Commit's existence checks.
 	objects *objectIndex
+	// commits are decoded commits, by hash (cachedCommit).
+	commitsMu sync.Mutex
+	commits   map[plumbing.Hash]*object.Commit
 }
 
 // Open opens the bare repository at o.Dir, creating it when missing. With

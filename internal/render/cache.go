@@ -4,7 +4,9 @@ import (
 	"crypto/sha256"
 	"encoding/json"
 	"fmt"
+	"reflect"
 	"sync"
+	"unsafe"
 
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 
@@ -27,6 +29,10 @@ import (
 //     its name and, per binding, the template and the CRD's name, group,
 //     plural and scope: all its small files are made of.
 //
+// On top of those, a Cache renders at cluster granularity (incremental.go):
+// a cluster whose objects and catalog are what an earlier render saw is not
+// rendered again, and the output says which folders were (Output.Changes).
+//
 // Each cached entry gets a number when it is made, never reused, and keys
 // that build on another entry hold that number: a changed CRD or template is
 // a new entry, so nothing made from its old content can be found again.
@@ -46,7 +52,14 @@ type Cache struct {
 	shapes   map[crdShape]*cachedShape
 	files    map[fileKey]*cachedFiles
 	clusters map[string]*cachedCluster
-	treeSize int // files in the last tree, to size the next one
+	// states are the last render of each recent catalog (renderIncremental).
+	states map[string][]*renderState
+	// keys is the buffer group keys are built in (renderIncremental).
+	keys []byte
+	// held finds CRDs by identity while the cache is held (Hold); kept
+	// finds the CRDs Keep was given, always.
+	held, kept map[crdIdentity]*cachedCRD
+	treeSize   int // files in the last tree, to size the next one
 }
 
 // cacheKeepRenders is how many renders in a row may leave an entry unused
@@ -61,6 +74,7 @@ func NewCache() *Cache {
 		shapes:   map[crdShape]*cachedShape{},
 		files:    map[fileKey]*cachedFiles{},
 		clusters: map[string]*cachedCluster{},
+		states:   map[string][]*renderState{},
 	}
 }
 
@@ -73,10 +87,78 @@ func (c *Cache) Render(in Input) Output {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.gen++
-	out := render(in, c)
+	out := renderIncremental(in, c)
 	c.treeSize = len(out.Tree)
 	c.evict()
 	return out
+}
+
+// Hold promises that no CRD object rendered through c is modified until
+// Release: a CRD seen again while held (the same versions slice, names,
+// scope, conversion and annotations map) is found by that identity, not
+// encoded and hashed again. The backend holds its cache for one plan, which
+// renders main, each step and each branch from the same objects.
+func (c *Cache) Hold() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.held = map[crdIdentity]*cachedCRD{}
+}
+
+// Keep promises that crd is never modified, by anyone: it is found by its
+// identity from now on, held or not, until the renders have not used it
+// for a while. The backend keeps the CRDs it reads back from main's export
+// files, which it owns.
+func (c *Cache) Keep(crd *apiextensionsv1.CustomResourceDefinition) {
+	if len(crd.Spec.Versions) == 0 {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.kept == nil {
+		c.kept = map[crdIdentity]*cachedCRD{}
+	}
+	id := identityOf(crd)
+	if _, ok := c.kept[id]; !ok {
+		c.kept[id] = c.crd(crd)
+	}
+}
+
+// Release ends Hold.
+func (c *Cache) Release() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.held = nil
+}
+
+// crdIdentity is a CRD object's identity while a Cache is held.
+type crdIdentity struct {
+	versions                 *apiextensionsv1.CustomResourceDefinitionVersion
+	n                        int
+	name, group, plural      string
+	kind, singular, listKind string
+	scope                    apiextensionsv1.ResourceScope
+	conversion               *apiextensionsv1.CustomResourceConversion
+	annotations              uintptr
+	preserve                 bool
+}
+
+func identityOf(crd *apiextensionsv1.CustomResourceDefinition) crdIdentity {
+	return crdIdentity{
+		versions: unsafe.SliceData(crd.Spec.Versions), n: len(crd.Spec.Versions),
+		name: crd.Name, group: crd.Spec.Group, plural: crd.Spec.Names.Plural,
+		kind: crd.Spec.Names.Kind, singular: crd.Spec.Names.Singular, listKind: crd.Spec.Names.ListKind,
+		scope: crd.Spec.Scope, conversion: crd.Spec.Conversion,
+		annotations: reflect.ValueOf(crd.Annotations).Pointer(), preserve: crd.Spec.PreserveUnknownFields,
+	}
+}
+
+// SchemaHash returns the schema hash of crd's snapshot, "" when it cannot
+// be snapshotted: schema.Hash(schema.Snapshot(crd)), made once per content
+// and shared with the renders that export crd.
+func (c *Cache) SchemaHash(crd *apiextensionsv1.CustomResourceDefinition) string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.crd(crd).hash
 }
 
 // Len returns the number of entries the cache holds (for tests and metrics).
@@ -112,6 +194,24 @@ func (c *Cache) evict() {
 	for k, e := range c.clusters {
 		if stale(e.used) {
 			delete(c.clusters, k)
+		}
+	}
+	for k, e := range c.kept {
+		if stale(e.used) {
+			delete(c.kept, k)
+		}
+	}
+	for k, states := range c.states {
+		keep := states[:0:0]
+		for _, s := range states {
+			if !stale(s.used) {
+				keep = append(keep, s)
+			}
+		}
+		if len(keep) == 0 {
+			delete(c.states, k)
+		} else {
+			c.states[k] = keep
 		}
 	}
 }
@@ -196,10 +296,28 @@ type cachedCluster struct {
 // A CRD whose content cannot be encoded is made afresh and not kept (its
 // snapshot fails the same way and says why).
 func (c *Cache) crd(crd *apiextensionsv1.CustomResourceDefinition) *cachedCRD {
+	held := c.held != nil && len(crd.Spec.Versions) > 0
+	var id crdIdentity
+	if held || len(c.kept) > 0 {
+		id = identityOf(crd)
+		if e, ok := c.kept[id]; ok {
+			e.used = c.gen
+			return e
+		}
+	}
+	if held {
+		if e, ok := c.held[id]; ok {
+			e.used = c.gen
+			return e
+		}
+	}
 	key, err := crdKey(crd)
 	if err == nil {
 		if e, ok := c.crds[key]; ok {
 			e.used = c.gen
+			if held {
+				c.held[id] = e
+			}
 			return e
 		}
 	}
@@ -213,6 +331,9 @@ func (c *Cache) crd(crd *apiextensionsv1.CustomResourceDefinition) *cachedCRD {
 	}
 	if err == nil {
 		c.crds[key] = e
+		if held {
+			c.held[id] = e
+		}
 	}
 	return e
 }

@@ -46,6 +46,15 @@ type Output struct {
 	// Requests has one entry per input request, sorted by namespace and
 	// name, saying whether and what it rendered.
 	Requests []RequestResult
+	// Base, when not nil, is the tree of an earlier render through the
+	// same Cache that Tree was made from: Tree holds the same paths with
+	// the same bytes as Base everywhere but in the cluster folders of
+	// Changes (sorted by cluster), where Before are Base's paths and After
+	// Tree's. Tree is Base itself when nothing changed. Trees and request
+	// results a Cache returns are shared with later outputs: never modify
+	// one.
+	Base    Tree
+	Changes []ClusterChange
 }
 
 // RequestResult is the outcome of one APIServiceExportRequest.
@@ -78,7 +87,11 @@ type ExportResult struct {
 // Render keeps nothing between calls; a caller that renders again and again
 // (the backend, on every reconcile) renders through a Cache instead, which
 // gives the same bytes faster.
-func Render(in Input) Output { return NewCache().Render(in) }
+func Render(in Input) Output {
+	c := NewCache()
+	c.gen++
+	return render(in, c)
+}
 
 func render(in Input, cache *Cache) Output {
 	r := newRenderer(in, cache)

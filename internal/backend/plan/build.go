@@ -30,22 +30,39 @@ func (p *planner) build() Plan {
 	}
 	rolled := map[string]bool{}
 	base := render.Input{Templates: p.in.Templates, Clusters: p.in.Clusters, CRDs: p.approvedCRDs(rolled)}
-	for _, i := range inMain {
-		base.Requests = append(base.Requests, p.request(i))
+	if len(inMain) == len(p.in.Requests) {
+		// every request is on main: render reads them where they are (it
+		// does not care for their order, and nothing is appended)
+		base.Requests = p.in.Requests[:len(p.in.Requests):len(p.in.Requests)]
+	} else {
+		base.Requests = make([]v1alpha1.APIServiceExportRequest, 0, len(inMain)+len(binds))
+		for _, i := range inMain {
+			base.Requests = append(base.Requests, p.request(i))
+		}
 	}
-	prev := p.in.Main
-	out, tree := p.renderKeeping(base, prev)
-	if dirs, changed := ChangedDirs(prev, tree); changed {
-		p.out.Steps = append(p.out.Steps, Step{Tree: tree, Dirs: dirs, Message: updateMessage(p.main, indexTree(tree), prev, tree)})
-		prev = tree
+	prev := p.mainT
+	out, t := p.renderKeeping(base, prev)
+	if dirs, changed := changedDirs(prev, t); changed {
+		var msg Message
+		if gone := unbound(p.main, t.index()); len(gone) > 0 {
+			msg = unbindMessage(gone)
+		} else {
+			msg = updateMessage(changedClustersOf(prev, t, dirs))
+		}
+		p.out.Steps = append(p.out.Steps, p.step(prev, t, dirs, msg))
+		prev = t
+	} else {
+		prev = prev.sameAs(t)
 	}
 	for _, crd := range p.rollOuts() {
 		rolled[crd] = true
 		base.CRDs = p.approvedCRDs(rolled)
-		out, tree = p.renderKeeping(base, prev)
-		if dirs, changed := ChangedDirs(prev, tree); changed {
-			p.out.Steps = append(p.out.Steps, Step{Tree: tree, Dirs: dirs, Message: p.schemaMessage(crd, indexTree(tree))})
-			prev = tree
+		out, t = p.renderKeeping(base, prev)
+		if dirs, changed := changedDirs(prev, t); changed {
+			p.out.Steps = append(p.out.Steps, p.step(prev, t, dirs, p.schemaMessage(crd, t.index())))
+			prev = t
+		} else {
+			prev = prev.sameAs(t)
 		}
 	}
 	oneEach := binds
@@ -55,56 +72,161 @@ func (p *planner) build() Plan {
 		for _, i := range binds {
 			base.Requests = append(base.Requests, p.request(i))
 		}
-		out, tree = p.renderKeeping(base, prev)
-		if dirs, changed := ChangedDirs(prev, tree); changed {
-			p.out.Steps = append(p.out.Steps, Step{Tree: tree, Dirs: dirs, Message: p.batchBindMessage(binds, indexTree(tree))})
-			prev = tree
+		out, t = p.renderKeeping(base, prev)
+		if dirs, changed := changedDirs(prev, t); changed {
+			p.out.Steps = append(p.out.Steps, p.step(prev, t, dirs, p.batchBindMessage(binds, t.index())))
+			prev = t
+		} else {
+			prev = prev.sameAs(t)
 		}
 		oneEach = nil
 	}
 	for _, i := range oneEach {
 		base.Requests = append(base.Requests, p.request(i))
-		out, tree = p.renderKeeping(base, prev)
-		if dirs, changed := ChangedDirs(prev, tree); changed {
-			p.out.Steps = append(p.out.Steps, Step{Tree: tree, Dirs: dirs, Message: bindMessage(p.request(i), resultOf(out, p.requests[i]))})
-			prev = tree
+		out, t = p.renderKeeping(base, prev)
+		if dirs, changed := changedDirs(prev, t); changed {
+			p.out.Steps = append(p.out.Steps, p.step(prev, t, dirs, bindMessage(p.request(i), resultOf(out, p.requests[i]))))
+			prev = t
+		} else {
+			prev = prev.sameAs(t)
 		}
 	}
-	p.out.Main = prev
+	p.out.Main = prev.tree
 	p.out.Problems, p.out.Warnings = out.Problems, out.Warnings
 	// One index of main and one lookup of render's results for every
 	// request: at 10,000 requests, indexing the tree per request cost
-	// minutes of CPU in every reconcile (docs/scale.md).
-	ix, results := p.main, resultsByRequest(out)
-	if len(p.out.Steps) > 0 {
-		ix = indexTree(prev)
-	}
+	// minutes of CPU in every reconcile (docs/scale.md). A step's index is
+	// derived from the one before, reading only the folders it changed.
+	ix, results := prev.index(), resultsByRequest(out)
 	tpls := p.templates()
-	for _, i := range append(append([]int(nil), inMain...), binds...) {
-		p.judge(i, out, results, ix, tpls)
+	for _, i := range inMain {
+		p.judge(i, out, results.of(p.requests[i]), ix, tpls)
+	}
+	for _, i := range binds {
+		p.judge(i, out, results.of(p.requests[i]), ix, tpls)
 	}
 	p.pendingBranches(base, prev)
 	p.schemaBranches(base, prev)
 	sort.Slice(p.out.Branches, func(i, j int) bool { return p.out.Branches[i].Name < p.out.Branches[j].Name })
+	held := map[string][]SchemaDecision{}
 	for i := range p.requests {
-		p.requests[i].Held = p.heldFor(p.requests[i].Template)
+		t := p.requests[i].Template
+		h, ok := held[t]
+		if !ok {
+			h = p.heldFor(t)
+			held[t] = h
+		}
+		p.requests[i].Held = h
 	}
 	p.out.Requests = p.requests
+	p.in.Memo.keep(prev)
+	p.in.Memo.planned()
+	if p.in.Cache != nil {
+		p.in.Cache.Release()
+	}
 	return p.out
 }
 
-func (p *planner) request(i int) v1alpha1.APIServiceExportRequest { return p.objs[i] }
+// step is one commit on main from prev to t, which differ in dirs.
+func (p *planner) step(prev, t *ptree, dirs []string, msg Message) Step {
+	return Step{Tree: t.tree, Dirs: dirs, Files: filesUnder(t, dirs), Message: msg}
+}
+
+// changedDirs is ChangedDirs of two plan trees: when t was rendered from
+// prev's render (render.Output.Base), only the folders render wrote anew
+// are compared.
+func changedDirs(prev, t *ptree) ([]string, bool) {
+	if sameTree(prev.tree, t.tree) {
+		return nil, false
+	}
+	if t.base != prev {
+		return ChangedDirs(prev.tree, t.tree)
+	}
+	var dirs []string
+	eq := sameBytes{}
+	for _, ch := range t.changes {
+		if folderDiffers(prev.tree, t.tree, ch, eq) {
+			dirs = append(dirs, render.ClustersDir+"/"+ch.Cluster)
+		}
+	}
+	sort.Strings(dirs)
+	return dirs, len(dirs) > 0
+}
+
+// folderDiffers: the folder of ch holds other paths or bytes in after than
+// in before (ch.Before are its paths in before, ch.After in after).
+func folderDiffers(before, after render.Tree, ch render.ClusterChange, eq sameBytes) bool {
+	if len(ch.Before) != len(ch.After) {
+		return true
+	}
+	for _, p := range ch.After {
+		x, ok := before[p]
+		if !ok || !eq.equal(x, after[p]) {
+			return true
+		}
+	}
+	return false
+}
+
+// filesUnder returns the files of t under dirs (nil for nil dirs): from
+// the folders render wrote when t was rendered from its base, else from a
+// scan of the tree.
+func filesUnder(t *ptree, dirs []string) render.Tree {
+	if dirs == nil {
+		return nil
+	}
+	files := render.Tree{}
+	want := make(map[string]bool, len(dirs))
+	for _, d := range dirs {
+		want[d] = true
+	}
+	if t.base != nil {
+		found := 0
+		for _, ch := range t.changes {
+			if want[render.ClustersDir+"/"+ch.Cluster] {
+				found++
+				for _, p := range ch.After {
+					files[p] = t.tree[p]
+				}
+			}
+		}
+		if found == len(dirs) {
+			return files
+		}
+		clear(files)
+	}
+	for p, b := range t.tree {
+		if d, ok := clusterDirOf(p); ok && want[d] {
+			files[p] = b
+		}
+	}
+	return files
+}
+
+// changedClustersOf names the clusters whose files differ between prev and
+// t, which differ in dirs (nil: somewhere outside every cluster folder).
+func changedClustersOf(prev, t *ptree, dirs []string) []string {
+	if dirs == nil {
+		return changedClusters(prev.tree, t.tree)
+	}
+	out := make([]string, len(dirs))
+	for i, d := range dirs {
+		out[i] = strings.TrimPrefix(d, render.ClustersDir+"/")
+	}
+	return out
+}
+
+func (p *planner) request(i int) v1alpha1.APIServiceExportRequest { return *p.objs[i] }
 
 // judge fills Rendered, Exports and Problems of a request from a render.
-func (p *planner) judge(i int, out render.Output, results map[string]render.RequestResult, ix *treeIndex,
+func (p *planner) judge(i int, out render.Output, res render.RequestResult, ix *treeIndex,
 	tpls map[string]*v1alpha1.APIServiceExportTemplate) {
 	d := &p.requests[i]
-	res := results[d.Namespace+"/"+d.Name]
 	d.Exports = res.Exports
 	d.Rendered = res.Rendered && ix.holds(d.Cluster, d.Template)
 	tpl := tpls[d.Template]
 	crds := map[string]bool{}
-	if tpl != nil {
+	if tpl != nil && len(out.Problems) > 0 {
 		for _, r := range tpl.Spec.Resources {
 			crds[r.String()] = true
 		}
@@ -136,15 +258,39 @@ func (p *planner) judge(i int, out render.Output, results map[string]render.Requ
 	}
 }
 
-// resultsByRequest maps "<namespace>/<name>" to render's result for it.
-func resultsByRequest(out render.Output) map[string]render.RequestResult {
-	m := make(map[string]render.RequestResult, len(out.Requests))
-	for _, r := range out.Requests {
-		if _, seen := m[r.Namespace+"/"+r.Name]; !seen {
-			m[r.Namespace+"/"+r.Name] = r
-		}
+// results finds render's result of a request: out.Requests is sorted by
+// namespace and name, as are the plan's requests, so looking them up in
+// that order walks it once.
+type results struct {
+	rs   []render.RequestResult
+	next int // rs[:next] sort before the last request asked for
+	last [2]string
+}
+
+func resultsByRequest(out render.Output) *results { return &results{rs: out.Requests} }
+
+// of returns the first result for d's namespace and name (an empty one
+// when there is none).
+func (r *results) of(d RequestDecision) render.RequestResult {
+	key := [2]string{d.Namespace, d.Name}
+	if compareKeys(key, r.last) < 0 {
+		r.next = 0 // asked out of order: from the start again
 	}
-	return m
+	r.last = key
+	for r.next < len(r.rs) && compareKeys([2]string{r.rs[r.next].Namespace, r.rs[r.next].Name}, key) < 0 {
+		r.next++
+	}
+	if r.next < len(r.rs) && r.rs[r.next].Namespace == d.Namespace && r.rs[r.next].Name == d.Name {
+		return r.rs[r.next]
+	}
+	return render.RequestResult{}
+}
+
+func compareKeys(a, b [2]string) int {
+	if c := strings.Compare(a[0], b[0]); c != 0 {
+		return c
+	}
+	return strings.Compare(a[1], b[1])
 }
 
 func resultOf(out render.Output, d RequestDecision) render.RequestResult {
@@ -157,29 +303,29 @@ func resultOf(out render.Output, d RequestDecision) render.RequestResult {
 }
 
 // pendingBranches renders main plus each pending request.
-func (p *planner) pendingBranches(base render.Input, mainTree render.Tree) {
+func (p *planner) pendingBranches(base render.Input, mainTree *ptree) {
 	for i, d := range p.requests {
 		if d.Approval != Pending {
 			continue
 		}
 		in := base
 		in.Requests = append(append([]v1alpha1.APIServiceExportRequest(nil), base.Requests...), p.request(i))
-		out, tree := p.renderKeeping(in, mainTree)
-		p.judge(i, out, map[string]render.RequestResult{d.Namespace + "/" + d.Name: resultOf(out, d)}, indexTree(tree), p.templates())
-		dirs, changed := ChangedDirs(mainTree, tree)
+		out, t := p.renderKeeping(in, mainTree)
+		p.judge(i, out, resultOf(out, d), t.index(), p.templates())
+		dirs, changed := changedDirs(mainTree, t)
 		if !changed {
 			// Nothing to approve: a problem holds the request back.
 			p.requests[i].Branch = ""
 			p.requests[i].Message = "nothing to approve until the request renders"
 			continue
 		}
-		p.out.Branches = append(p.out.Branches, BranchPlan{Name: d.Branch, Tree: tree, Dirs: dirs,
+		p.out.Branches = append(p.out.Branches, BranchPlan{Name: d.Branch, Tree: t.tree, Dirs: dirs, Files: filesUnder(t, dirs),
 			Message: bindMessage(p.request(i), resultOf(out, d))})
 	}
 }
 
 // schemaBranches renders main with each held CRD at its live version.
-func (p *planner) schemaBranches(base render.Input, mainTree render.Tree) {
+func (p *planner) schemaBranches(base render.Input, mainTree *ptree) {
 	done := map[string]bool{}
 	for _, d := range p.schemas {
 		if d.Branch == "" || done[d.Branch] {
@@ -194,12 +340,13 @@ func (p *planner) schemaBranches(base render.Input, mainTree render.Tree) {
 			}
 			in.CRDs = append(in.CRDs, c)
 		}
-		_, tree := p.renderKeeping(in, mainTree)
-		dirs, changed := ChangedDirs(mainTree, tree)
+		_, t := p.renderKeeping(in, mainTree)
+		dirs, changed := changedDirs(mainTree, t)
 		if !changed {
 			continue
 		}
-		p.out.Branches = append(p.out.Branches, BranchPlan{Name: d.Branch, Tree: tree, Dirs: dirs, Message: p.heldMessage(d.CRD, indexTree(tree))})
+		p.out.Branches = append(p.out.Branches, BranchPlan{Name: d.Branch, Tree: t.tree, Dirs: dirs, Files: filesUnder(t, dirs),
+			Message: p.heldMessage(d.CRD, t.index())})
 	}
 }
 
@@ -235,19 +382,32 @@ func (p *planner) heldFor(template string) []SchemaDecision {
 // files from last.
 // Files bindsync does not own (outside clusters/, other than README.md and
 // the marker: a CODEOWNERS, a CI workflow another writer added) are carried
-// over from last unchanged.
-func (p *planner) renderKeeping(in render.Input, last render.Tree) (render.Output, render.Tree) {
+// over from last unchanged. Every tree of a plan holds the same such files
+// as main, so they are looked for among main's paths outside clusters/.
+func (p *planner) renderKeeping(in render.Input, last *ptree) (render.Output, *ptree) {
 	out := p.in.Cache.Render(in)
-	tree := render.KeepLastGood(out, last)
-	for p, b := range last {
-		if strings.HasPrefix(p, render.ClustersDir+"/") {
+	tree := render.KeepLastGood(out, last.tree)
+	kept := !sameTree(tree, out.Tree)
+	copied := kept // render's trees are shared with later renders: extend a copy
+	for _, path := range p.mainT.outside() {
+		if _, ours := out.Tree[path]; ours {
 			continue
 		}
-		if _, ours := out.Tree[p]; !ours {
-			tree[p] = b // tree is this render's own map (or KeepLastGood's copy): safe to extend
+		if b, ok := last.tree[path]; ok {
+			if !copied {
+				tree, copied = copyTree(tree), true
+			}
+			tree[path] = b
 		}
 	}
-	return out, tree
+	t := &ptree{tree: tree}
+	if !kept {
+		t.rendered = out.Tree
+		if out.Base != nil && sameTree(out.Base, last.rendered) {
+			t.base, t.changes = last, out.Changes
+		}
+	}
+	return out, t
 }
 
 func bindMessage(q v1alpha1.APIServiceExportRequest, res render.RequestResult) Message {
@@ -295,27 +455,34 @@ func (p *planner) batchBindMessage(binds []int, after *treeIndex) Message {
 	return m
 }
 
-// updateMessage describes the first step: bindings main held that the
-// control plane no longer asks for (unbind), or any other re-render.
-func updateMessage(before, after *treeIndex, prev, tree render.Tree) Message {
+// unbound returns the bindings main held that after no longer holds.
+func unbound(before, after *treeIndex) [][2]string {
 	var gone [][2]string
 	for _, pr := range before.pairs() {
 		if !after.holds(pr[0], pr[1]) {
 			gone = append(gone, pr)
 		}
 	}
-	if len(gone) > 0 {
-		m := Message{Subject: fmt.Sprintf("unbind: %s <- %s", gone[0][0], gone[0][1])}
-		if len(gone) > 1 {
-			m.Subject += fmt.Sprintf(" (and %d more)", len(gone)-1)
-		}
-		for _, g := range gone {
-			m.Trailers = append(m.Trailers, Trailer{TrailerCluster, g[0]}, Trailer{TrailerTemplate, g[1]})
-		}
-		m.Trailers = append(m.Trailers, Trailer{TrailerCause, CauseUnbind})
-		return m
+	return gone
+}
+
+// unbindMessage describes the first step when it removes bindings main
+// held that the control plane no longer asks for.
+func unbindMessage(gone [][2]string) Message {
+	m := Message{Subject: fmt.Sprintf("unbind: %s <- %s", gone[0][0], gone[0][1])}
+	if len(gone) > 1 {
+		m.Subject += fmt.Sprintf(" (and %d more)", len(gone)-1)
 	}
-	changed := changedClusters(prev, tree)
+	for _, g := range gone {
+		m.Trailers = append(m.Trailers, Trailer{TrailerCluster, g[0]}, Trailer{TrailerTemplate, g[1]})
+	}
+	m.Trailers = append(m.Trailers, Trailer{TrailerCause, CauseUnbind})
+	return m
+}
+
+// updateMessage describes the first step when it unbinds nothing: any
+// other re-render of the changed clusters.
+func updateMessage(changed []string) Message {
 	m := Message{Subject: "update: " + summarize(changed)}
 	for _, c := range changed {
 		m.Trailers = append(m.Trailers, Trailer{TrailerCluster, c})
@@ -402,9 +569,11 @@ func FindingLine(f compat.Finding) string {
 
 func countBound(ix *treeIndex, crd string) int {
 	n := 0
-	for _, e := range ix.exports {
-		if e.CRD == crd {
-			n++
+	for _, es := range ix.clusters {
+		for _, e := range es {
+			if e.CRD == crd {
+				n++
+			}
 		}
 	}
 	return n

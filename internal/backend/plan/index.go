@@ -26,51 +26,88 @@ type exportEntry struct {
 // index of a thousand clusters costs a scan of their export files' first lines.
 type treeIndex struct {
 	tree render.Tree
-	// exports are in no particular order.
-	exports []exportEntry
-	// bound: cluster -> template -> true.
-	bound map[string]map[string]bool
-	// byPair: template + "\x00" + CRD -> the first export file holding it.
+	// clusters: cluster -> its export files (with a template annotation),
+	// in no particular order.
+	clusters map[string][]exportEntry
+	// byPair: template + "\x00" + CRD -> the first export file holding it,
+	// made on first use (pairIndex).
 	byPair map[string]exportEntry
 }
 
-func indexTree(t render.Tree) *treeIndex {
-	ix := &treeIndex{tree: t, bound: map[string]map[string]bool{}, byPair: map[string]exportEntry{}}
-	// Export files of one (CRD, template) are the same bytes in every
-	// cluster, one shared slice when the tree comes from render.Cache or
-	// git: their annotations are read once per slice.
-	type annotations struct{ template, hash string }
-	seen := map[blobKey]annotations{}
-	first := map[[2]string]exportEntry{}
-	for p, b := range t {
-		e, ok := exportOfPath(p)
-		if !ok {
-			continue
-		}
-		k := blobKey{unsafe.SliceData(b), len(b)}
-		a, ok := seen[k]
-		if !ok {
-			a = annotations{annotation(b, v1alpha1.TemplateAnnotation), annotation(b, v1alpha1.SchemaHashAnnotation)}
-			seen[k] = a
-		}
-		e.Template, e.Hash = a.template, a.hash
-		if e.Template == "" {
-			continue
-		}
-		ix.exports = append(ix.exports, e)
-		if ix.bound[e.Cluster] == nil {
-			ix.bound[e.Cluster] = map[string]bool{}
-		}
-		ix.bound[e.Cluster][e.Template] = true
-		// the first export file by path holds the pair, whatever the map's order
-		if have, ok := first[[2]string{e.Template, e.CRD}]; !ok || e.Path < have.Path {
-			first[[2]string{e.Template, e.CRD}] = e
-		}
+// annotations are the two annotations of an export file that an index reads.
+type annotations struct{ template, hash string }
+
+// annotationsOf reads them once per byte slice: export files of one (CRD,
+// template) are the same bytes in every cluster, one shared slice when the
+// tree comes from render.Cache or git.
+type annotationsOf map[blobKey]annotations
+
+func (m annotationsOf) entry(p string, b []byte) (exportEntry, bool) {
+	e, ok := exportOfPath(p)
+	if !ok {
+		return e, false
 	}
-	for k, e := range first {
-		ix.byPair[pairKey(k[0], k[1])] = e
+	k := blobKey{unsafe.SliceData(b), len(b)}
+	a, ok := m[k]
+	if !ok {
+		a = annotations{annotation(b, v1alpha1.TemplateAnnotation), annotation(b, v1alpha1.SchemaHashAnnotation)}
+		m[k] = a
+	}
+	e.Template, e.Hash = a.template, a.hash
+	return e, e.Template != ""
+}
+
+func indexTree(t render.Tree) *treeIndex {
+	ix := &treeIndex{tree: t, clusters: map[string][]exportEntry{}}
+	seen := annotationsOf{}
+	for p, b := range t {
+		if e, ok := seen.entry(p, b); ok {
+			ix.clusters[e.Cluster] = append(ix.clusters[e.Cluster], e)
+		}
 	}
 	return ix
+}
+
+// deriveIndex indexes tree, which holds the same files as base's tree
+// outside the folders of changes (render.Output.Changes): only those
+// folders are read.
+func deriveIndex(base *treeIndex, tree render.Tree, changes []render.ClusterChange) *treeIndex {
+	ix := &treeIndex{tree: tree, clusters: make(map[string][]exportEntry, len(base.clusters)+len(changes))}
+	for c, es := range base.clusters {
+		ix.clusters[c] = es
+	}
+	seen := annotationsOf{}
+	for _, ch := range changes {
+		delete(ix.clusters, ch.Cluster)
+		var es []exportEntry
+		for _, p := range ch.After {
+			if e, ok := seen.entry(p, tree[p]); ok && e.Cluster == ch.Cluster {
+				es = append(es, e)
+			}
+		}
+		if es != nil {
+			ix.clusters[ch.Cluster] = es
+		}
+	}
+	return ix
+}
+
+// pairIndex returns byPair, making it on first use.
+func (ix *treeIndex) pairIndex() map[string]exportEntry {
+	if ix.byPair != nil {
+		return ix.byPair
+	}
+	ix.byPair = map[string]exportEntry{}
+	for _, es := range ix.clusters {
+		for _, e := range es {
+			// the first export file by path holds the pair, whatever the map's order
+			k := pairKey(e.Template, e.CRD)
+			if have, ok := ix.byPair[k]; !ok || e.Path < have.Path {
+				ix.byPair[k] = e
+			}
+		}
+	}
+	return ix.byPair
 }
 
 // blobKey identifies a byte slice by its backing array and length.
@@ -80,11 +117,18 @@ type blobKey struct {
 }
 
 // holds reports whether the tree binds template in cluster.
-func (ix *treeIndex) holds(cluster, template string) bool { return ix.bound[cluster][template] }
+func (ix *treeIndex) holds(cluster, template string) bool {
+	for _, e := range ix.clusters[cluster] {
+		if e.Template == template {
+			return true
+		}
+	}
+	return false
+}
 
 // pair returns the export main holds for (template, CRD).
 func (ix *treeIndex) pair(template, crd string) (exportEntry, bool) {
-	e, ok := ix.byPair[pairKey(template, crd)]
+	e, ok := ix.pairIndex()[pairKey(template, crd)]
 	return e, ok
 }
 
@@ -104,9 +148,13 @@ func (ix *treeIndex) crdOf(e exportEntry) (*apiextensionsv1.CustomResourceDefini
 // pairs returns every (cluster, template) binding the tree holds, sorted.
 func (ix *treeIndex) pairs() [][2]string {
 	var out [][2]string
-	for c, ts := range ix.bound {
-		for t := range ts {
-			out = append(out, [2]string{c, t})
+	for c, es := range ix.clusters {
+		seen := map[string]bool{}
+		for _, e := range es {
+			if !seen[e.Template] {
+				seen[e.Template] = true
+				out = append(out, [2]string{c, e.Template})
+			}
 		}
 	}
 	sort.Slice(out, func(i, j int) bool {

@@ -3,6 +3,7 @@ package plan
 import (
 	"bytes"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"unsafe"
@@ -54,6 +55,11 @@ type Input struct {
 	// every render of the plan goes through it, so what did not change is
 	// not rendered again. The plan is the same with or without it.
 	Cache *render.Cache
+	// Memo, when set, is kept by the caller from one plan to the next with
+	// the Cache: a Main that is the tree the last plan ended with is not
+	// indexed or compared again (see Memo). The plan is the same with or
+	// without it.
+	Memo *Memo
 }
 
 // Approval is the state of a request's approval.
@@ -132,6 +138,8 @@ type Step struct {
 	// cluster folder changed: commit the whole tree. Dirs is computed by
 	// comparing the two trees, never claimed by whoever caused the step.
 	Dirs []string
+	// Files are Tree's files under Dirs (nil when Dirs is).
+	Files render.Tree
 }
 
 // BranchPlan is the desired content of one approval branch: one commit on
@@ -142,6 +150,8 @@ type BranchPlan struct {
 	Message Message
 	// Dirs are the folders where Tree differs from Plan.Main, as for Step.
 	Dirs []string
+	// Files are Tree's files under Dirs (nil when Dirs is).
+	Files render.Tree
 }
 
 // Plan is what Make returns.
@@ -166,7 +176,7 @@ func (p Plan) Errors() []error { return p.errorsOut }
 // Unbound returns the requests main does not hold (by namespace/name): the
 // ones whose history a caller checks for a reverted bind commit.
 func Unbound(in Input) []v1alpha1.APIServiceExportRequest {
-	ix := indexTree(in.Main)
+	ix := in.Memo.known(in.Main).index()
 	var out []v1alpha1.APIServiceExportRequest
 	for _, q := range in.Requests {
 		if !ix.holds(clusterOf(q.Namespace), q.Spec.TemplateRef.Name) {
@@ -186,7 +196,13 @@ type Decisions struct{ p *planner }
 // Decide decides, per request, whether it is approved and, per (template,
 // CRD), which schema is approved.
 func Decide(in Input) Decisions {
-	p := &planner{in: in, main: indexTree(in.Main), live: map[string]*apiextensionsv1.CustomResourceDefinition{}}
+	if in.Cache != nil {
+		// the plan never modifies its input: the CRDs it renders again and
+		// again are found by identity (released at the end of Render)
+		in.Cache.Hold()
+	}
+	p := &planner{in: in, mainT: in.Memo.known(in.Main), live: map[string]*apiextensionsv1.CustomResourceDefinition{}}
+	p.main = p.mainT.index()
 	for i := range in.CRDs {
 		p.live[in.CRDs[i].Name] = &in.CRDs[i]
 	}
@@ -200,14 +216,15 @@ func Decide(in Input) Decisions {
 func (d Decisions) Render() Plan { return d.p.build() }
 
 type planner struct {
-	in   Input
-	main *treeIndex
-	live map[string]*apiextensionsv1.CustomResourceDefinition
+	in    Input
+	mainT *ptree
+	main  *treeIndex
+	live  map[string]*apiextensionsv1.CustomResourceDefinition
 	// mainCRD: CRD name -> the CRD main holds (read back from its export).
 	mainCRD  map[string]*apiextensionsv1.CustomResourceDefinition
 	schemas  []SchemaDecision
 	requests []RequestDecision
-	objs     []v1alpha1.APIServiceExportRequest // objs[i] is the request of requests[i]
+	objs     []*v1alpha1.APIServiceExportRequest // objs[i] is the request of requests[i]
 	out      Plan
 }
 
@@ -224,14 +241,15 @@ func (p *planner) templates() map[string]*v1alpha1.APIServiceExportTemplate {
 func (p *planner) decideSchemas() {
 	p.mainCRD = map[string]*apiextensionsv1.CustomResourceDefinition{}
 	tpls := p.templates()
-	keys := make([]string, 0, len(p.main.byPair))
-	for k := range p.main.byPair {
+	byPair := p.main.pairIndex()
+	keys := make([]string, 0, len(byPair))
+	for k := range byPair {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
 	for _, k := range keys {
-		e := p.main.byPair[k]
-		old, err := p.main.crdOf(e)
+		e := byPair[k]
+		old, err := p.in.Memo.crdOf(p.main, e, p.in.Cache)
 		if err != nil {
 			p.out.errorsOut = append(p.out.errorsOut, err)
 			continue
@@ -249,7 +267,7 @@ func (p *planner) decideSchemas() {
 		case live == nil:
 			d.State = SchemaGone
 		default:
-			d.LiveHash = liveHash(live)
+			d.LiveHash = p.liveHash(live)
 			d.State = decide(policy, e.Hash, d.LiveHash, old, live, &d.Report)
 			if d.State == SchemaHeld && policy == v1alpha1.SchemaUpdateNonBreaking {
 				d.Branch = SchemaBranch(e.CRD, d.LiveHash)
@@ -265,7 +283,7 @@ func (p *planner) decideSchemas() {
 			}
 			if live := p.live[r.String()]; live != nil {
 				p.schemas = append(p.schemas, SchemaDecision{Template: t.Name, CRD: r.String(),
-					Policy: t.Spec.SchemaUpdatePolicy, State: SchemaNew, LiveHash: liveHash(live)})
+					Policy: t.Spec.SchemaUpdatePolicy, State: SchemaNew, LiveHash: p.liveHash(live)})
 			}
 		}
 	}
@@ -291,7 +309,16 @@ func decide(policy v1alpha1.SchemaUpdatePolicy, mainHash, liveHash string,
 	return SchemaRollOut
 }
 
-func liveHash(crd *apiextensionsv1.CustomResourceDefinition) string {
+// liveHash is the schema hash of a live CRD ("" when it has none), through
+// the Cache when there is one: render needs the same snapshot.
+func (p *planner) liveHash(crd *apiextensionsv1.CustomResourceDefinition) string {
+	return p.in.Memo.liveHash(crd, p.schemaHash)
+}
+
+func (p *planner) schemaHash(crd *apiextensionsv1.CustomResourceDefinition) string {
+	if p.in.Cache != nil {
+		return p.in.Cache.SchemaHash(crd)
+	}
 	snap, err := schema.Snapshot(crd)
 	if err != nil {
 		return ""
@@ -335,31 +362,29 @@ func (p *planner) approvedCRDs(rollOut map[string]bool) []apiextensionsv1.Custom
 // decideRequests decides each request's approval.
 func (p *planner) decideRequests() {
 	tpls := p.templates()
-	// sorted by namespace and name; the requests are large, so their
-	// indexes are sorted, not copies of them
-	order := make([]int, len(p.in.Requests))
+	// sorted by namespace and name; the requests are large, so pointers
+	// to them are sorted, not copies of them
+	order := make([]*v1alpha1.APIServiceExportRequest, len(p.in.Requests))
 	for i := range order {
-		order[i] = i
+		order[i] = &p.in.Requests[i]
 	}
-	reqs := p.in.Requests
-	sort.Slice(order, func(i, j int) bool {
-		a, b := &reqs[order[i]], &reqs[order[j]]
-		if a.Namespace != b.Namespace {
-			return a.Namespace < b.Namespace
+	slices.SortFunc(order, func(a, b *v1alpha1.APIServiceExportRequest) int {
+		if c := strings.Compare(a.Namespace, b.Namespace); c != 0 {
+			return c
 		}
-		return a.Name < b.Name
+		return strings.Compare(a.Name, b.Name)
 	})
 	p.requests = make([]RequestDecision, 0, len(order))
-	p.objs = make([]v1alpha1.APIServiceExportRequest, 0, len(order))
-	for _, qi := range order {
-		q := &reqs[qi]
+	p.objs = order
+	for _, q := range order {
 		d := RequestDecision{Namespace: q.Namespace, Name: q.Name, UID: q.UID,
 			Cluster: clusterOf(q.Namespace), Template: q.Spec.TemplateRef.Name}
 		manual := false
 		if t := tpls[d.Template]; t != nil && t.Spec.Approval == v1alpha1.ApprovalManual {
 			manual = true
 		}
-		if d.Cluster != "" {
+		if d.Cluster != "" && manual {
+			// only a Manual request can keep its branch (see below)
 			d.Branch = ApproveBranch(d.Cluster, q.Name)
 		}
 		switch {
@@ -384,7 +409,6 @@ func (p *planner) decideRequests() {
 			d.Message = fmt.Sprintf("waiting for branch %s to be merged into main", d.Branch)
 		}
 		p.requests = append(p.requests, d)
-		p.objs = append(p.objs, *q)
 	}
 }
 

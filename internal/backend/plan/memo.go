@@ -1,0 +1,213 @@
+package plan
+
+import (
+	"maps"
+	"reflect"
+	"sort"
+	"strings"
+	"sync"
+	"unsafe"
+
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+
+	"github.com/bindsync/bindsync/internal/render"
+)
+
+// Memo is what a plan leaves for the next one (Input.Memo), so that a
+// reconcile after the backend's own commit does not read main again: the
+// index of the main tree the plan ended with, the render it is made of,
+// and the CRDs read back from main's export files. Everything in it is
+// found by identity (the very map, the very byte slice), never by a name or
+// a version: a tree a Memo knows is a map nobody modifies (render.Cache's
+// output, the plan's own trees, the trees internal/git reads), and another
+// tree is indexed afresh. A plan is the same with or without a Memo
+// (TestAPlanThroughAMemoIsThePlanWithoutOne).
+type Memo struct {
+	mu    sync.Mutex
+	trees []*ptree
+	// crds are the CRDs read back from export files, by the file's bytes;
+	// used are the ones the last plan read.
+	crds, used map[blobKey]crdRead
+	// hashes are the schema hashes of live CRDs by UID and resourceVersion
+	// (an object the API server serves never changes without a new
+	// resourceVersion); used the ones the last plan asked for.
+	hashes, usedHashes map[[2]string]string
+}
+
+// liveHash returns hash(crd) through the memo when crd carries a UID and a
+// resourceVersion.
+func (m *Memo) liveHash(crd *apiextensionsv1.CustomResourceDefinition, hash func(*apiextensionsv1.CustomResourceDefinition) string) string {
+	if m == nil || crd.UID == "" || crd.ResourceVersion == "" {
+		return hash(crd)
+	}
+	k := [2]string{string(crd.UID), crd.ResourceVersion}
+	m.mu.Lock()
+	h, ok := m.hashes[k]
+	m.mu.Unlock()
+	if !ok {
+		h = hash(crd)
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.usedHashes == nil {
+		m.usedHashes = map[[2]string]string{}
+	}
+	m.usedHashes[k] = h
+	return h
+}
+
+// crdRead is an export file read back into its CRD, or why it could not be.
+type crdRead struct {
+	crd *apiextensionsv1.CustomResourceDefinition
+	err error
+}
+
+// memoTrees bounds the trees a Memo keeps: main as the last plans left it.
+const memoTrees = 2
+
+// NewMemo returns an empty Memo.
+func NewMemo() *Memo { return &Memo{} }
+
+// ptree is one tree of a plan and what is known of how it was made.
+type ptree struct {
+	tree render.Tree
+	// rendered is the render.Cache output the tree is, plus the files
+	// another writer keeps outside clusters/ (nil: not known, or a
+	// cluster kept its last good files).
+	rendered render.Tree
+	// base and changes, when base is set: the tree holds the same files
+	// as base.tree outside the cluster folders of changes.
+	base    *ptree
+	changes []render.ClusterChange
+	ix      *treeIndex
+	// out are the tree's paths outside clusters/ (nil: not listed yet).
+	out []string
+}
+
+// outside returns the tree's paths outside clusters/, sorted: its base's
+// when it has one (render writes only cluster folders anew).
+func (t *ptree) outside() []string {
+	if t.out == nil {
+		if t.base != nil {
+			t.out = t.base.outside()
+		} else {
+			t.out = []string{}
+			for p := range t.tree {
+				if !strings.HasPrefix(p, render.ClustersDir+"/") {
+					t.out = append(t.out, p)
+				}
+			}
+			sort.Strings(t.out)
+		}
+	}
+	return t.out
+}
+
+// index returns the tree's index, derived from its base's when it has one.
+func (t *ptree) index() *treeIndex {
+	if t.ix == nil {
+		if t.base != nil {
+			t.ix = deriveIndex(t.base.index(), t.tree, t.changes)
+		} else {
+			t.ix = indexTree(t.tree)
+		}
+	}
+	return t.ix
+}
+
+// sameAs returns t as a tree with the same files as u: u's render is its
+// render too, so the next render based on u's compares with t in the
+// folders it wrote alone.
+func (t *ptree) sameAs(u *ptree) *ptree {
+	if u.rendered == nil || sameTree(t.rendered, u.rendered) {
+		return t
+	}
+	c := *t
+	c.rendered = u.rendered
+	return &c
+}
+
+// sameTree reports whether a and b are one map.
+func sameTree(a, b render.Tree) bool {
+	if a == nil || b == nil {
+		return false
+	}
+	return reflect.ValueOf(a).UnsafePointer() == reflect.ValueOf(b).UnsafePointer()
+}
+
+// known returns what the memo knows of tree: the plan tree it is, with its
+// index, or a fresh ptree. A nil Memo knows nothing.
+func (m *Memo) known(tree render.Tree) *ptree {
+	if m != nil {
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		for i, t := range m.trees {
+			if sameTree(t.tree, tree) && len(t.tree) == len(tree) {
+				// the most recently used is kept longest
+				m.trees = append(append(m.trees[:i:i], m.trees[i+1:]...), t)
+				return &ptree{tree: tree, rendered: t.rendered, ix: t.ix, out: t.out}
+			}
+		}
+	}
+	return &ptree{tree: tree}
+}
+
+// keep remembers t (its index made, its base dropped: a kept tree holds
+// nothing older alive).
+func (m *Memo) keep(t *ptree) {
+	if m == nil {
+		return
+	}
+	ix, out := t.index(), t.outside()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for i, k := range m.trees {
+		if sameTree(k.tree, t.tree) {
+			m.trees = append(m.trees[:i:i], m.trees[i+1:]...)
+			break
+		}
+	}
+	m.trees = append(m.trees, &ptree{tree: t.tree, rendered: t.rendered, ix: ix, out: out})
+	if n := len(m.trees) - memoTrees; n > 0 {
+		m.trees = append(m.trees[:0:0], m.trees[n:]...)
+	}
+}
+
+// crdOf reads the CRD of an export file of ix, once per byte slice.
+func (m *Memo) crdOf(ix *treeIndex, e exportEntry, cache *render.Cache) (*apiextensionsv1.CustomResourceDefinition, error) {
+	if m == nil {
+		return ix.crdOf(e)
+	}
+	b := ix.tree[e.Path]
+	k := blobKey{unsafe.SliceData(b), len(b)}
+	m.mu.Lock()
+	r, ok := m.crds[k]
+	m.mu.Unlock()
+	if !ok {
+		r.crd, r.err = ix.crdOf(e)
+		if r.err == nil && cache != nil {
+			cache.Keep(r.crd) // the memo's own: never modified
+		}
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.used == nil {
+		m.used = map[blobKey]crdRead{}
+	}
+	m.used[k] = r
+	return r.crd, r.err
+}
+
+// planned ends a plan: the CRDs it did not read are forgotten.
+func (m *Memo) planned() {
+	if m == nil {
+		return
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.crds, m.used = m.used, nil
+	m.hashes, m.usedHashes = m.usedHashes, nil
+}
+
+// copyTree returns a copy of t that the plan may extend.
+func copyTree(t render.Tree) render.Tree { return maps.Clone(t) }

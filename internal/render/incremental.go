@@ -1,0 +1,391 @@
+package render
+
+import (
+	"bytes"
+	"encoding/binary"
+	"maps"
+	"slices"
+	"strings"
+
+	"github.com/bindsync/bindsync/api/v1alpha1"
+)
+
+// A Cache renders at cluster granularity. What one cluster's folder, its
+// requests' results and its own problems are made of is its group: the
+// AppClusters of its name and the requests of its namespace, read through
+// the catalog (every template and CRD, resolved once per render). The Cache
+// keeps, per catalog, the last render's tree and, per group, the exact key
+// of what the group was rendered from. The next render with the same
+// catalog renders only the groups whose key changed and patches a copy of
+// the last tree; the rest is taken as it was. Render without a Cache
+// renders everything at once (renderWhole), and the two give the same
+// output (TestCachedRenderIsRender, TestIncrementalRenderIsRender).
+
+// renderState is the last render through a Cache of one catalog.
+type renderState struct {
+	used    uint64
+	tree    Tree
+	groups  map[string]*groupState
+	results []RequestResult
+}
+
+// groupState is what one group rendered to.
+type groupState struct {
+	// key is everything render read of the group (groupKey); nil when the
+	// group holds copies of one object, which are never reused.
+	key      []byte
+	paths    []string // the group's files in tree: its cluster's folder
+	results  []RequestResult
+	problems []Problem
+	// entries the group's files came from, marked used when it is reused
+	cluster *cachedCluster
+	files   []*cachedFiles
+	shapes  []*cachedShape
+}
+
+// ClusterChange is one cluster folder a Cache's render wrote anew.
+type ClusterChange struct {
+	Cluster string
+	// Before and After are the folder's paths in Output.Base and in
+	// Output.Tree (nil when the folder is not in that tree).
+	Before, After []string
+}
+
+// group collects the objects of one cluster name.
+type group struct {
+	name     string
+	clusters []*v1alpha1.AppCluster
+	requests []*v1alpha1.APIServiceExportRequest
+}
+
+// orphans is the group of requests whose namespace names no cluster.
+const orphans = ""
+
+// groupOf returns the group a namespace's requests belong to.
+func groupOf(ns string) string {
+	c, ok := strings.CutPrefix(ns, v1alpha1.ClusterNamespacePrefix)
+	if !ok {
+		return orphans
+	}
+	return c
+}
+
+// renderIncremental renders in, reusing the groups of the last render of
+// the same catalog whose key did not change.
+func renderIncremental(in Input, cache *Cache) Output {
+	r := newRenderer(in, cache)
+	r.indexCRDs()
+	r.indexTemplates()
+	catalog := r.catalogKey()
+	states := cache.states[catalog]
+	groups := make(map[string]*group, len(in.Clusters)+1)
+	var names []string
+	get := func(name string) *group {
+		g := groups[name]
+		if g == nil {
+			g = &group{name: name}
+			groups[name] = g
+			names = append(names, name)
+		}
+		return g
+	}
+	for i := range in.Clusters {
+		c := &in.Clusters[i]
+		g := get(c.Name)
+		g.clusters = append(g.clusters, c)
+	}
+	var last *group
+	for i := range in.Requests {
+		q := &in.Requests[i]
+		if last == nil || last.name != groupOf(q.Namespace) {
+			last = get(groupOf(q.Namespace))
+		}
+		last.requests = append(last.requests, q)
+	}
+	slices.Sort(names)
+
+	// The base is the kept render of this catalog that differs in the
+	// fewest groups.
+	keys := make([][]byte, len(names))
+	differ := make([]int, len(states))
+	// every key is built in one buffer the cache keeps from render to
+	// render; a group rendered anew keeps a copy of its key
+	arena := cache.keys[:0]
+	for i, name := range names {
+		key := r.groupKey(groups[name])
+		if key != nil {
+			// when the buffer grows, earlier keys stay where they are
+			start := len(arena)
+			arena = append(arena, key...)
+			key = arena[start:len(arena):len(arena)]
+			keys[i] = key
+		}
+		for j, st := range states {
+			if old := st.groups[name]; old == nil || key == nil || !bytes.Equal(old.key, key) {
+				differ[j]++
+			}
+		}
+	}
+	cache.keys = arena[:0]
+	var st *renderState
+	best := -1
+	for j, s := range states {
+		gone := 0
+		for name := range s.groups {
+			if groups[name] == nil {
+				gone++
+			}
+		}
+		if d := differ[j] + gone; best < 0 || d < best {
+			best, st = d, s
+		}
+	}
+	fresh := st == nil
+	if fresh {
+		st = &renderState{groups: map[string]*groupState{}}
+	}
+	st.used = cache.gen
+
+	out := Output{}
+	var changes []ClusterChange
+	next := make(map[string]*groupState, len(names))
+	var problems problemList = r.problems
+	nresults := 0
+	for i, name := range names {
+		g := groups[name]
+		key := keys[i]
+		old := st.groups[name]
+		if old != nil && key != nil && bytes.Equal(old.key, key) {
+			old.touch(cache)
+			next[name] = old
+		} else {
+			if key != nil {
+				key = bytes.Clone(key) // the buffer is the cache's
+			}
+			gs := r.renderGroup(g)
+			gs.key = key
+			next[name] = gs
+			var before []string
+			if old != nil {
+				before = old.paths
+			}
+			if before != nil || gs.paths != nil {
+				changes = append(changes, ClusterChange{Cluster: name, Before: before, After: gs.paths})
+			}
+		}
+		problems = append(problems, next[name].problems...)
+		nresults += len(next[name].results)
+	}
+	for name, old := range st.groups {
+		if next[name] == nil && old.paths != nil {
+			changes = append(changes, ClusterChange{Cluster: name, Before: old.paths})
+		}
+	}
+	slices.SortFunc(changes, func(a, b ClusterChange) int { return strings.Compare(a.Cluster, b.Cluster) })
+
+	switch {
+	case fresh:
+		out.Tree = make(Tree, max(cache.treeSize, 2))
+		out.Tree[ReadmePath], out.Tree[MarkerPath] = readme, marker
+		for _, name := range names {
+			gs := next[name]
+			gs.write(out.Tree)
+		}
+		changes = nil
+	case len(changes) == 0:
+		out.Tree, out.Base = st.tree, st.tree
+	default:
+		out.Tree, out.Base = maps.Clone(st.tree), st.tree
+		for _, ch := range changes {
+			for _, p := range ch.Before {
+				delete(out.Tree, p)
+			}
+		}
+		for _, ch := range changes {
+			if ch.After != nil {
+				next[ch.Cluster].write(out.Tree)
+			}
+		}
+	}
+	out.Changes = changes
+
+	same := !fresh && len(changes) == 0 && len(next) == len(st.groups) && len(st.results) == nresults
+	for name, gs := range next {
+		if !same {
+			break
+		}
+		same = st.groups[name] == gs
+	}
+	switch {
+	case same && nresults > 0:
+		out.Requests = st.results // every group as it was: the same results
+	case nresults > 0:
+		out.Requests = make([]RequestResult, 0, nresults)
+		for _, name := range names {
+			out.Requests = append(out.Requests, next[name].results...)
+		}
+		if !slices.IsSortedFunc(out.Requests, compareResults) {
+			slices.SortStableFunc(out.Requests, compareResults)
+		}
+	}
+	if !same {
+		cache.states[catalog] = keepState(states, &renderState{used: cache.gen, tree: out.Tree, groups: next, results: out.Requests})
+	}
+	out.Problems, out.Warnings = problems.sorted(), r.warnings.sorted()
+	out.Problems = withClusters(in, out.Problems)
+	return out
+}
+
+// keptStates is how many renders of one catalog a Cache keeps: main's,
+// and the approval branches' rendered on it, each found again as the
+// base of the next.
+const keptStates = 3
+
+// keepState adds st to states, dropping the least recently used beyond
+// keptStates.
+func keepState(states []*renderState, st *renderState) []*renderState {
+	out := append(states[:0:0], states...)
+	out = append(out, st)
+	if len(out) > keptStates {
+		lru := 0
+		for i, s := range out {
+			if s.used < out[lru].used {
+				lru = i
+			}
+		}
+		out = append(out[:lru], out[lru+1:]...)
+	}
+	return out
+}
+
+func compareRequests(a, b *v1alpha1.APIServiceExportRequest) int {
+	if c := strings.Compare(a.Namespace, b.Namespace); c != 0 {
+		return c
+	}
+	return strings.Compare(a.Name, b.Name)
+}
+
+func compareResults(a, b RequestResult) int {
+	if c := strings.Compare(a.Namespace, b.Namespace); c != 0 {
+		return c
+	}
+	return strings.Compare(a.Name, b.Name)
+}
+
+// catalogKey is everything a group's render reads of the catalog: per
+// template (by name), its content's number, why it cannot be rendered and,
+// per CRD it binds, the CRD content's number.
+func (r *renderer) catalogKey() string {
+	names := make([]string, 0, len(r.templates))
+	for n := range r.templates {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	var b []byte
+	for _, n := range names {
+		t := r.templates[n]
+		b = append(b, n...)
+		b = append(b, 0)
+		b = binary.LittleEndian.AppendUint64(b, t.id)
+		b = append(b, t.problem...)
+		b = append(b, 0)
+		for _, c := range t.crds {
+			b = binary.LittleEndian.AppendUint64(b, c.id)
+		}
+		b = append(b, 0xff)
+	}
+	return string(b)
+}
+
+// groupKey is everything render reads of a group's objects: each cluster's
+// name, and each request's namespace, name, creation time and template.
+// A group with two AppClusters of one name, or two requests of one name in
+// one namespace, compares whole objects (see unique): it gets no key and is
+// rendered every time. The key is built in r.keyBuf and valid until the
+// next use of it.
+func (r *renderer) groupKey(g *group) []byte {
+	if len(g.clusters) > 1 {
+		return nil
+	}
+	if !slices.IsSortedFunc(g.requests, compareRequests) {
+		slices.SortFunc(g.requests, compareRequests)
+	}
+	b := append(r.keyBuf[:0], g.name...)
+	b = append(b, 0, byte(len(g.clusters)))
+	for i, q := range g.requests {
+		if i > 0 && q.Namespace == g.requests[i-1].Namespace && q.Name == g.requests[i-1].Name {
+			return nil
+		}
+		b = append(b, q.Namespace...)
+		b = append(b, 0)
+		b = append(b, q.Name...)
+		b = append(b, 0)
+		b = binary.LittleEndian.AppendUint64(b, uint64(q.CreationTimestamp.Unix()))
+		b = binary.LittleEndian.AppendUint64(b, uint64(q.CreationTimestamp.Nanosecond()))
+		b = append(b, q.Spec.TemplateRef.Name...)
+		b = append(b, 0)
+	}
+	r.keyBuf = b
+	return b
+}
+
+// renderGroup renders one group through the catalog r resolved.
+func (r *renderer) renderGroup(g *group) *groupState {
+	in := Input{Clusters: make([]v1alpha1.AppCluster, len(g.clusters)), Requests: make([]v1alpha1.APIServiceExportRequest, len(g.requests))}
+	for i, c := range g.clusters {
+		in.Clusters[i] = *c
+	}
+	for i, q := range g.requests {
+		in.Requests[i] = *q
+	}
+	child := &renderer{
+		in: in, cache: r.cache, crds: r.crds, templates: r.templates,
+		byName: map[string]*clusterEntry{}, invalid: map[string]bool{}, roles: r.roles, keyBuf: r.keyBuf,
+	}
+	child.indexClusters()
+	child.assignRequests()
+	gs := &groupState{results: child.results, problems: child.problems}
+	for _, c := range child.clusters {
+		own := child.clusterFiles(c)
+		gs.cluster = own
+		gs.paths = own.paths
+		for _, b := range c.bindings {
+			gs.files = append(gs.files, child.bindingFiles(b))
+			child.shapeOf(b.crd)
+			gs.shapes = append(gs.shapes, r.cache.shapes[crdShape{name: b.crd.crd.Name, group: b.crd.snap.Group, plural: b.crd.snap.Names.Plural, scope: b.crd.snap.Scope}])
+		}
+	}
+	r.keyBuf = child.keyBuf
+	return gs
+}
+
+// write puts the group's files into tree.
+func (gs *groupState) write(tree Tree) {
+	if gs.cluster == nil {
+		return
+	}
+	own := gs.cluster
+	for i, f := range own.files {
+		tree[own.paths[i]] = f
+	}
+	shared := own.paths[len(own.files):]
+	for i, f := range gs.files {
+		tree[shared[2*i]] = f.export
+		tree[shared[2*i+1]] = f.crd
+	}
+}
+
+// touch marks the cache entries a reused group's files came from as used,
+// as a render of the group would.
+func (gs *groupState) touch(c *Cache) {
+	if gs.cluster == nil {
+		return
+	}
+	gs.cluster.used = c.gen
+	for _, f := range gs.files {
+		f.used = c.gen
+	}
+	for _, e := range gs.shapes {
+		e.used = c.gen
+	}
+}
