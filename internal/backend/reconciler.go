@@ -188,6 +188,7 @@ func (rc *Reconciler) Reconcile(ctx context.Context, _ ctrl.Request) (ctrl.Resul
 	if rerr := rc.report(ctx, r, err); rerr != nil && err == nil {
 		err = &genericError{Reason: "StatusFailed", Err: rerr}
 	}
+	rc.memo.Recycle(r.plan) // nothing reads the plan after the report
 	metricReconcileDuration.Observe(time.Since(start).Seconds())
 	if err != nil {
 		log.Error(err, "reconcile did not complete", "reason", reasonOf(err), "revision", rc.revision(r.head()))

@@ -2,6 +2,7 @@ package git
 
 import (
 	"context"
+	"os"
 	"path/filepath"
 	"testing"
 
@@ -227,4 +228,29 @@ func sub(t render.Tree, dir string) render.Tree {
 func without(t render.Tree, p string) render.Tree {
 	delete(t, p)
 	return t
+}
+
+// Loose objects are written as git writes them: whole (git reads each one
+// back), read-only, and no temporary file is left beside them.
+func TestLooseObjectsAreWholeReadOnlyAndAlone(t *testing.T) {
+	r := newLocal(t)
+	first, _, err := r.Commit(plumbing.ZeroHash, sampleTree("c1", "c2"), bindMessage("c1", "pg"))
+	require.NoError(t, err)
+	second, changed, err := r.Commit(first, with(sampleTree("c1", "c2"), "clusters/c2/extra.yaml", "x: 1\n"), bindMessage("c2", "pg"))
+	require.NoError(t, err)
+	require.True(t, changed)
+	require.Positive(t, r.Stats().ObjectsWritten)
+
+	loose, err := filepath.Glob(filepath.Join(r.Dir(), "objects", "??", "*"))
+	require.NoError(t, err)
+	require.NotEmpty(t, loose, "a small commit writes loose objects")
+	for _, p := range loose {
+		name := filepath.Base(filepath.Dir(p)) + filepath.Base(p)
+		assert.Len(t, name, 40, "%s is an object, not a temporary file", p)
+		fi, err := os.Stat(p)
+		require.NoError(t, err)
+		assert.Equal(t, os.FileMode(0o444), fi.Mode().Perm(), "%s is read-only", p)
+		assert.Equal(t, "", gitCLI(t, r.Dir(), "cat-file", "-e", name), "git reads %s", name)
+	}
+	assert.Contains(t, gitCLI(t, r.Dir(), "cat-file", "-p", second.String()), "bind: c2")
 }

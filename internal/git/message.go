@@ -115,6 +115,13 @@ func parseTrailerLine(line string) (Trailer, bool) {
 	return Trailer{Key: key, Value: strings.TrimSpace(value)}, true
 }
 
+// lineBreaks replaces each line break with a space (built once: a
+// Replacer prepares its tables on first use).
+var lineBreaks = strings.NewReplacer("\r\n", " ", "\n", " ", "\r", " ")
+
 func oneLine(s string) string {
-	return strings.TrimSpace(strings.NewReplacer("\r\n", " ", "\n", " ", "\r", " ").Replace(s))
+	if strings.ContainsAny(s, "\r\n") {
+		s = lineBreaks.Replace(s)
+	}
+	return strings.TrimSpace(s)
 }

@@ -25,14 +25,20 @@ func newObjectIndex(dir string) *objectIndex {
 	return &objectIndex{dir: dir, packs: map[string]*idxfile.MemoryIndex{}}
 }
 
-// has reports whether the object h is stored; when unsure (an index it
+// has reports whether the object h is stored (in a pack it has loaded,
+// else loose); when unsure (an index it
 // cannot read) it answers false, and the object is written again, which
 // is harmless.
 func (x *objectIndex) has(h plumbing.Hash) bool {
-	hex := h.String()
-	if _, err := os.Stat(filepath.Join(x.dir, "objects", hex[:2], hex[2:])); err == nil {
+	if x.packed(h) { // in memory: most objects are packed
 		return true
 	}
+	hex := h.String()
+	_, err := os.Stat(filepath.Join(x.dir, "objects", hex[:2], hex[2:]))
+	return err == nil
+}
+
+func (x *objectIndex) packed(h plumbing.Hash) bool {
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	for _, idx := range x.packs {

@@ -2,6 +2,7 @@ package git
 
 import (
 	"bytes"
+	"compress/zlib"
 	"context"
 	"errors"
 	"fmt"
@@ -42,6 +43,11 @@ type Repo struct {
 	// commits are decoded commits, by hash (cachedCommit).
 	commitsMu sync.Mutex
 	commits   map[plumbing.Hash]*object.Commit
+	// loose compresses loose objects into looseBuf (writeLoose), kept
+	// from commit to commit: a compressor holds ~1 MB of state.
+	looseMu  sync.Mutex
+	loose    *zlib.Writer
+	looseBuf bytes.Buffer
 }
 
 // Open opens the bare repository at o.Dir, creating it when missing. With

@@ -56,6 +56,7 @@ type group struct {
 	name     string
 	clusters []*v1alpha1.AppCluster
 	requests []*v1alpha1.APIServiceExportRequest
+	nreq     int // requests counted before they are collected
 }
 
 // orphans is the group of requests whose namespace names no cluster.
@@ -94,13 +95,24 @@ func renderIncremental(in Input, cache *Cache) Output {
 		g := get(c.Name)
 		g.clusters = append(g.clusters, c)
 	}
+	// two passes: count each group's requests, then share out one slice
+	// of pointers (appending to each group grew a slice per group)
 	var last *group
+	owner := make([]*group, len(in.Requests))
 	for i := range in.Requests {
 		q := &in.Requests[i]
 		if last == nil || last.name != groupOf(q.Namespace) {
 			last = get(groupOf(q.Namespace))
 		}
-		last.requests = append(last.requests, q)
+		owner[i] = last
+		last.nreq++
+	}
+	ptrs := make([]*v1alpha1.APIServiceExportRequest, len(in.Requests))
+	for _, g := range groups {
+		g.requests, ptrs = ptrs[:0:g.nreq], ptrs[g.nreq:]
+	}
+	for i, g := range owner {
+		g.requests = append(g.requests, &in.Requests[i])
 	}
 	slices.Sort(names)
 

@@ -1,11 +1,13 @@
 package plan_test
 
 import (
+	"slices"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/bindsync/bindsync/api/v1alpha1"
 	"github.com/bindsync/bindsync/internal/backend/plan"
 	"github.com/bindsync/bindsync/internal/render"
 )
@@ -47,4 +49,40 @@ func TestAPlanThroughAKeptCacheIsThePlanWithoutOne(t *testing.T) {
 		main = with.Main
 	}
 	require.Positive(t, cache.Len(), "the plans rendered through the cache")
+}
+
+// TestARecycledPlansDecisionsAreReusedAndNoOtherPlanChanges: a plan handed
+// back to the memo (Memo.Recycle) lends its decisions slice to the next
+// plan through the memo, which is still the plan made without a memo; a
+// plan not handed back keeps its decisions whatever is planned after it.
+func TestARecycledPlansDecisionsAreReusedAndNoOtherPlanChanges(t *testing.T) {
+	w := newWorld(t, "")
+	w.requests = []v1alpha1.APIServiceExportRequest{request("c1", "pg", "postgresql"), request("c2", "pg", "postgresql")}
+	memo := plan.NewMemo()
+	in := w.input(w.settled(t, render.Tree{}))
+	in.Memo = memo
+
+	kept := plan.Make(in)
+	require.Len(t, kept.Requests, 2)
+	keptCopy := slices.Clone(kept.Requests)
+	next := plan.Make(in)
+	assert.Equal(t, keptCopy, kept.Requests, "a plan not recycled is not modified")
+	assert.NotSame(t, &kept.Requests[0], &next.Requests[0], "nothing recycled: a fresh slice")
+
+	memo.Recycle(next)
+	w.requests = append(w.requests, request("c1", "other", "postgresql"))
+	in = w.input(in.Main)
+	in.Memo = memo
+	reused := plan.Make(in)
+	in.Memo = nil
+	assert.Equal(t, plan.Make(in), reused, "more requests than the recycled slice holds: the plan without a memo")
+	assert.Equal(t, keptCopy, kept.Requests)
+	w.requests = w.requests[:2]
+	in = w.input(in.Main)
+	in.Memo = memo
+	memo.Recycle(reused)
+	again := plan.Make(in)
+	assert.Same(t, &reused.Requests[0], &again.Requests[0], "the recycled slice holds the next plan's decisions")
+	in.Memo = nil
+	assert.Equal(t, plan.Make(in), again, "the plan in recycled storage is the plan without a memo")
 }

@@ -374,7 +374,7 @@ func (p *planner) decideRequests() {
 		}
 		return strings.Compare(a.Name, b.Name)
 	})
-	p.requests = make([]RequestDecision, 0, len(order))
+	p.requests = p.in.Memo.decisionBuffer(len(order))
 	p.objs = order
 	for _, q := range order {
 		d := RequestDecision{Namespace: q.Namespace, Name: q.Name, UID: q.UID,
