@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	eventsv1client "k8s.io/client-go/kubernetes/typed/events/v1"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -152,10 +153,21 @@ func run(ctx context.Context, f *flags, stderr io.Writer) error {
 	if err != nil {
 		return exitcode.New(exitcode.Unusable, err)
 	}
+	evClient, err := eventsv1client.NewForConfigAndClient(cfg, mgr.GetHTTPClient())
+	if err != nil {
+		return exitcode.New(exitcode.Unusable, fmt.Errorf("events client: %w", err))
+	}
+	// Events go through a bounded queue, not the manager's broadcaster,
+	// which keeps a goroutine and copies per event (docs/scale.md).
+	recorder := backend.NewEventSender(evClient, mgr.GetScheme(),
+		backend.EventSenderOptions{Controller: "bindsync-backend", Log: log.WithName("events")})
+	if err := mgr.Add(recorder); err != nil {
+		return exitcode.New(exitcode.Unusable, err)
+	}
 	rc, err := backend.New(backend.Options{
 		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(),
 		Repo: backend.GitRepo(repo), Applier: applier,
-		Recorder: mgr.GetEventRecorder("bindsync-backend"),
+		Recorder: recorder,
 		Branch:   f.branch, Interval: f.interval, ResyncInterval: f.resync,
 		ApplyWorkers: backend.DefaultApplyWorkers,
 	})
