@@ -7,6 +7,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/event"
@@ -19,6 +20,28 @@ import (
 
 // stateKey is the one work-queue key: every change re-plans the whole state.
 var stateKey = reconcile.Request{NamespacedName: types.NamespacedName{Name: "state"}}
+
+// lastApplied is the annotation kubectl apply keeps a copy of the object in.
+const lastApplied = "kubectl.kubernetes.io/last-applied-configuration"
+
+// CacheOptions are the manager cache's options the backend needs: cached
+// objects (the full AppClusters, templates and requests, and the metadata
+// of every CRD) keep neither managedFields nor kubectl's last-applied copy,
+// which nothing in the backend reads and which, on a control plane with
+// thousands of objects, are a large part of what a cached object weighs.
+func CacheOptions() cache.Options {
+	strip := cache.TransformStripManagedFields()
+	return cache.Options{DefaultTransform: func(in any) (any, error) {
+		out, err := strip(in)
+		if o, ok := out.(client.Object); ok && err == nil {
+			if a := o.GetAnnotations(); a[lastApplied] != "" {
+				delete(a, lastApplied)
+				o.SetAnnotations(a)
+			}
+		}
+		return out, err
+	}}
+}
 
 // SetupWithManager registers the reconciler. AppClusters, templates and
 // requests are watched in full (the manager's cache); CRDs as metadata only,

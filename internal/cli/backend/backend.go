@@ -56,6 +56,7 @@ type flags struct {
 	retryPeriod     time.Duration
 	metricsAddr     string
 	probeAddr       string
+	pprofAddr       string
 }
 
 // NewCommand returns `bindsync backend`.
@@ -103,6 +104,7 @@ machine read over file://.`,
 	fl.DurationVar(&f.retryPeriod, "leader-election-retry-period", 2*time.Second, "how often candidates try to acquire or renew the lease")
 	fl.StringVar(&f.metricsAddr, "metrics-bind-address", ":8080", "address of the Prometheus metrics endpoint (0 to disable)")
 	fl.StringVar(&f.probeAddr, "health-probe-bind-address", ":8081", "address of /healthz and /readyz")
+	fl.StringVar(&f.pprofAddr, "pprof-bind-address", "0", "address of Go's /debug/pprof/ profiles, for finding what uses memory or CPU (0: off; never expose it)")
 	return cmd
 }
 
@@ -145,6 +147,8 @@ func run(ctx context.Context, f *flags, stderr io.Writer) error {
 		LeaderElectionReleaseOnCancel: true,
 		Metrics:                       metricsserver.Options{BindAddress: f.metricsAddr},
 		HealthProbeBindAddress:        f.probeAddr,
+		PprofBindAddress:              f.pprofAddr,
+		Cache:                         backend.CacheOptions(),
 	})
 	if err != nil {
 		return exitcode.New(exitcode.Unusable, fmt.Errorf("manager: %w", err))
