@@ -9,9 +9,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/url"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"strings"
 	"syscall"
 	"time"
@@ -57,6 +59,7 @@ type flags struct {
 	metricsAddr     string
 	probeAddr       string
 	pprofAddr       string
+	memoryLimit     string
 }
 
 // NewCommand returns `bindsync backend`.
@@ -104,6 +107,7 @@ machine read over file://.`,
 	fl.DurationVar(&f.retryPeriod, "leader-election-retry-period", 2*time.Second, "how often candidates try to acquire or renew the lease")
 	fl.StringVar(&f.metricsAddr, "metrics-bind-address", ":8080", "address of the Prometheus metrics endpoint (0 to disable)")
 	fl.StringVar(&f.probeAddr, "health-probe-bind-address", ":8081", "address of /healthz and /readyz")
+	fl.StringVar(&f.memoryLimit, "memory-limit", memoryAuto, "soft limit of the Go runtime's memory, a quantity such as 400Mi: past it the garbage collector works harder instead of growing the heap (auto: $GOMEMLIMIT if set, else 80% of the container's memory limit if any; 0: none)")
 	fl.StringVar(&f.pprofAddr, "pprof-bind-address", "0", "address of Go's /debug/pprof/ profiles, for finding what uses memory or CPU (0: off; never expose it)")
 	return cmd
 }
@@ -117,8 +121,18 @@ func run(ctx context.Context, f *flags, stderr io.Writer) error {
 		return exitcode.New(exitcode.Unusable, fmt.Errorf("leader election needs 0 < --leader-election-retry-period (%s) < --leader-election-renew-deadline (%s) < --leader-election-lease-duration (%s)",
 			f.retryPeriod, f.renewDeadline, f.leaseDuration))
 	}
+	memLimit, memSource, err := memoryLimit(f.memoryLimit, os.Getenv("GOMEMLIMIT"), containerMemoryLimit)
+	if err != nil {
+		return exitcode.New(exitcode.Unusable, err)
+	}
 	log := zap.New(zap.WriteTo(stderr), zap.JSONEncoder())
 	ctrl.SetLogger(log)
+	if memLimit > 0 {
+		debug.SetMemoryLimit(memLimit)
+	}
+	if limit := debug.SetMemoryLimit(-1); limit < math.MaxInt64 {
+		log.Info("soft memory limit", "bytes", limit, "from", memSource)
+	}
 	if ctx == nil {
 		ctx = context.Background()
 	}
