@@ -50,3 +50,30 @@ func TestTheCacheKeepsNoManagedFieldsOrLastAppliedCopy(t *testing.T) {
 		})
 	}
 }
+
+// TestAWrittenStatusIsForgottenOnceTheCacheHoldsIt: what a status patch
+// left is remembered (for a cache that still serves the object as it was)
+// only until the cache holds the object at the version the patch made.
+func TestAWrittenStatusIsForgottenOnceTheCacheHoldsIt(t *testing.T) {
+	cases := []struct {
+		name     string
+		seen     string // resourceVersion the watch delivers
+		remember bool
+	}{
+		{name: "the cache still has the version before the write", seen: "10", remember: true},
+		{name: "the cache has the version the write made", seen: "11", remember: false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			rc := &Reconciler{}
+			answer := &v1alpha1.APIServiceExportRequest{ObjectMeta: metav1.ObjectMeta{Name: "pg", Namespace: "bindsync-c1", UID: "u1", ResourceVersion: "11"}}
+			rc.wrote("u1", "10", answer)
+			require.Contains(t, rc.written, answer.UID)
+
+			rc.cached(&v1alpha1.APIServiceExportRequest{ObjectMeta: metav1.ObjectMeta{Name: "pg", Namespace: "bindsync-c1", UID: "u1", ResourceVersion: tc.seen}})
+
+			_, kept := rc.written["u1"]
+			assert.Equal(t, tc.remember, kept)
+		})
+	}
+}
