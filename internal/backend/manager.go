@@ -93,6 +93,8 @@ func (rc *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 // version that write left it: the first reconcile at 1000 clusters writes
 // 10,000 statuses, which would otherwise all be kept until the next one.
 func (rc *Reconciler) cached(o client.Object) {
+	rc.listing.Lock()
+	defer rc.listing.Unlock()
 	rc.mu.Lock()
 	defer rc.mu.Unlock()
 	if w, ok := rc.written[o.GetUID()]; ok && o.GetResourceVersion() == w.to {

@@ -99,6 +99,9 @@ type Reconciler struct {
 	opts Options
 
 	mu sync.Mutex
+	// listing is held from listing the objects until fresh has looked at
+	// them, so the watch cannot drop a written status in between (cached).
+	listing sync.Mutex
 	// lastApplied is main's commit whose control-plane folders are applied.
 	lastApplied plumbing.Hash
 	lastResync  time.Time
@@ -258,13 +261,16 @@ func (rc *Reconciler) readObjects(ctx context.Context, r *run) error {
 	var tpls v1alpha1.APIServiceExportTemplateList
 	var clusters v1alpha1.AppClusterList
 	var reqs v1alpha1.APIServiceExportRequestList
+	rc.listing.Lock()
 	for _, l := range []client.ObjectList{&tpls, &clusters, &reqs} {
 		if err := rc.opts.Client.List(ctx, l); err != nil {
+			rc.listing.Unlock()
 			return fmt.Errorf("list %T: %w", l, err)
 		}
 	}
 	fresh(rc, reqs.Items)
 	fresh(rc, tpls.Items)
+	rc.listing.Unlock()
 	rc.forgetGone(reqs.Items, tpls.Items)
 	r.tpls, r.requests = tpls.Items, reqs.Items
 	r.in.Templates, r.in.Clusters, r.in.Requests = tpls.Items, clusters.Items, reqs.Items
