@@ -21,9 +21,13 @@ var (
 		Name: "bindsync_backend_pending_approvals", Help: "Requests waiting on an approval branch."})
 	metricBreakingHeld = prometheus.NewGauge(prometheus.GaugeOpts{
 		Name: "bindsync_backend_breaking_changes_held", Help: "Breaking schema changes held on a schema branch."})
+	metricEventsSent = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "bindsync_backend_events_total", Help: "Kubernetes events recorded on requests and templates."})
+	metricEventsDropped = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "bindsync_backend_events_dropped_total", Help: "Kubernetes events the API server refused or could not take; the object's status still says what happened."})
 )
 
 func init() {
 	metrics.Registry.MustRegister(metricReconcileDuration, metricCommits, metricPushes,
-		metricPushRetries, metricPendingApprovals, metricBreakingHeld)
+		metricPushRetries, metricPendingApprovals, metricBreakingHeld, metricEventsSent, metricEventsDropped)
 }

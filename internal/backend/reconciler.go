@@ -99,6 +99,9 @@ type Reconciler struct {
 	opts Options
 
 	mu sync.Mutex
+	// listing is held from listing the objects until fresh has looked at
+	// them, so the watch cannot drop a written status in between (cached).
+	listing sync.Mutex
 	// lastApplied is main's commit whose control-plane folders are applied.
 	lastApplied plumbing.Hash
 	lastResync  time.Time
@@ -113,11 +116,12 @@ type Reconciler struct {
 	memo *plan.Memo
 }
 
-// writtenStatus is an object as a status patch left it, and the
-// resourceVersion it was patched from.
+// writtenStatus is the status a patch left on an object (a
+// *APIServiceExportRequestStatus or *APIServiceExportTemplateStatus), the
+// resourceVersion it was patched from and the one it was patched to.
 type writtenStatus struct {
-	from string
-	obj  client.Object
+	from, to string
+	status   any
 }
 
 // New returns a Reconciler.
@@ -261,13 +265,16 @@ func (rc *Reconciler) readObjects(ctx context.Context, r *run) error {
 	var tpls v1alpha1.APIServiceExportTemplateList
 	var clusters v1alpha1.AppClusterList
 	var reqs v1alpha1.APIServiceExportRequestList
+	rc.listing.Lock()
 	for _, l := range []client.ObjectList{&tpls, &clusters, &reqs} {
 		if err := rc.opts.Client.List(ctx, l); err != nil {
+			rc.listing.Unlock()
 			return fmt.Errorf("list %T: %w", l, err)
 		}
 	}
 	fresh(rc, reqs.Items)
 	fresh(rc, tpls.Items)
+	rc.listing.Unlock()
 	rc.forgetGone(reqs.Items, tpls.Items)
 	r.tpls, r.requests = tpls.Items, reqs.Items
 	r.in.Templates, r.in.Clusters, r.in.Requests = tpls.Items, clusters.Items, reqs.Items
@@ -293,11 +300,11 @@ func (rc *Reconciler) readObjects(ctx context.Context, r *run) error {
 	return nil
 }
 
-// fresh replaces each cached object that is still the version this
-// reconciler patched the status of by the object the patch returned. Right
-// after a status write the cache often serves the object as it was before;
-// taking that for the truth would record each transition's event twice and
-// write the status twice.
+// fresh gives each cached object that is still the version this
+// reconciler patched the status of the status the patch wrote. Right after
+// a status write the cache often serves the object as it was before; taking
+// that for the truth would record each transition's event twice and write
+// the status twice.
 func fresh[T any, P interface {
 	*T
 	client.Object
@@ -310,10 +317,21 @@ func fresh[T any, P interface {
 		switch {
 		case !ok:
 		case o.GetResourceVersion() == w.from:
-			items[i] = *w.obj.DeepCopyObject().(P)
+			setStatus(o, w.status)
+			o.SetResourceVersion(w.to)
 		default: // the cache has caught up, or someone else wrote since
 			delete(rc.written, o.GetUID())
 		}
+	}
+}
+
+// setStatus copies a remembered status into o.
+func setStatus(o client.Object, status any) {
+	switch o := o.(type) {
+	case *v1alpha1.APIServiceExportRequest:
+		status.(*v1alpha1.APIServiceExportRequestStatus).DeepCopyInto(&o.Status)
+	case *v1alpha1.APIServiceExportTemplate:
+		status.(*v1alpha1.APIServiceExportTemplateStatus).DeepCopyInto(&o.Status)
 	}
 }
 
@@ -338,14 +356,27 @@ func (rc *Reconciler) forgetGone(reqs []v1alpha1.APIServiceExportRequest, tpls [
 	}
 }
 
-// wrote remembers the status patch of obj, which was at version from.
-func (rc *Reconciler) wrote(from string, obj client.Object) {
+// wrote remembers the status patch of the object uid, from version from;
+// written is the API server's answer (see patchStatus), of which only the
+// status and version are kept.
+func (rc *Reconciler) wrote(uid types.UID, from string, written client.Object) {
+	var status any
+	switch w := written.(type) {
+	case *v1alpha1.APIServiceExportRequest:
+		st := w.Status
+		status = &st
+	case *v1alpha1.APIServiceExportTemplate:
+		st := w.Status
+		status = &st
+	default:
+		return
+	}
 	rc.mu.Lock()
 	defer rc.mu.Unlock()
 	if rc.written == nil {
 		rc.written = map[types.UID]writtenStatus{}
 	}
-	rc.written[obj.GetUID()] = writtenStatus{from: from, obj: obj.DeepCopyObject().(client.Object)}
+	rc.written[uid] = writtenStatus{from: from, to: written.GetResourceVersion(), status: status}
 }
 
 // decide finds reverted bind commits of requests main does not hold and

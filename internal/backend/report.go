@@ -40,7 +40,7 @@ func (rc *Reconciler) report(ctx context.Context, r *run, runErr error) error {
 	pending, held := 0, map[string]bool{}
 	for i := range r.requests {
 		q := &r.requests[i]
-		old := q.DeepCopy()
+		before := q.Status.DeepCopy()
 		if d, ok := decisions[q.Namespace+"/"+q.Name]; ok && planned {
 			rc.requestStatus(r, q, d, runErr)
 			if d.Approval == plan.Pending {
@@ -49,8 +49,13 @@ func (rc *Reconciler) report(ctx context.Context, r *run, runErr error) error {
 		} else {
 			rc.failedStatus(q, runErr)
 		}
-		errs = append(errs, rc.patch(ctx, old, q, &old.Status, &q.Status))
-		rc.requestEvents(old, q)
+		if !equality.Semantic.DeepEqual(before, &q.Status) {
+			m := statusMeta(q)
+			errs = append(errs, rc.patchStatus(ctx, q,
+				&v1alpha1.APIServiceExportRequest{ObjectMeta: m, Status: *before},
+				&v1alpha1.APIServiceExportRequest{ObjectMeta: m, Status: *q.Status.DeepCopy()}))
+		}
+		rc.requestEvents(before, q)
 	}
 	for _, d := range r.plan.Schemas {
 		if d.Branch != "" {
@@ -62,29 +67,51 @@ func (rc *Reconciler) report(ctx context.Context, r *run, runErr error) error {
 		metricBreakingHeld.Set(float64(len(held)))
 		for i := range r.tpls {
 			t := &r.tpls[i]
-			old := t.DeepCopy()
+			before := t.Status.DeepCopy()
 			rc.templateStatus(r, t)
-			errs = append(errs, rc.patch(ctx, old, t, &old.Status, &t.Status))
-			rc.templateEvents(old, t)
+			if !equality.Semantic.DeepEqual(before, &t.Status) {
+				m := statusMeta(t)
+				errs = append(errs, rc.patchStatus(ctx, t,
+					&v1alpha1.APIServiceExportTemplate{ObjectMeta: m, Status: *before},
+					&v1alpha1.APIServiceExportTemplate{ObjectMeta: m, Status: *t.Status.DeepCopy()}))
+			}
+			rc.templateEvents(before, t)
 		}
 	}
 	return errors.Join(errs...)
 }
 
-// patch writes obj's status when it differs from old's.
-func (rc *Reconciler) patch(ctx context.Context, old, obj client.Object, oldStatus, newStatus any) error {
-	if equality.Semantic.DeepEqual(oldStatus, newStatus) {
-		return nil
-	}
-	from := old.GetResourceVersion()
-	err := rc.opts.Client.Status().Patch(ctx, obj, client.MergeFrom(old))
+// statusMeta is what a status patch needs of obj's metadata.
+func statusMeta(obj client.Object) metav1.ObjectMeta {
+	return metav1.ObjectMeta{Name: obj.GetName(), Namespace: obj.GetNamespace(), UID: obj.GetUID()}
+}
+
+// patchStatus writes obj's status, from before to after: two objects of
+// obj's kind holding its name and a status each, so the merge patch is
+// computed from the statuses alone and the API server's answer, decoded into
+// after, is dropped once its status is remembered (see fresh). At 1000
+// clusters the first reconcile writes 10,000 statuses; keeping whole
+// objects, as written and as answered, was tens of megabytes.
+func (rc *Reconciler) patchStatus(ctx context.Context, obj, before, after client.Object) error {
+	err := rc.opts.Client.Status().Patch(ctx, after, client.MergeFrom(before))
 	if client.IgnoreNotFound(err) != nil {
-		return fmt.Errorf("status of %s %s: %w", obj.GetObjectKind().GroupVersionKind().Kind, client.ObjectKeyFromObject(obj), err)
+		return fmt.Errorf("status of %s %s: %w", kindOf(obj), client.ObjectKeyFromObject(obj), err)
 	}
 	if err == nil {
-		rc.wrote(from, obj)
+		rc.wrote(obj.GetUID(), obj.GetResourceVersion(), after)
 	}
 	return nil
+}
+
+// kindOf is obj's kind for messages.
+func kindOf(obj client.Object) string {
+	switch obj.(type) {
+	case *v1alpha1.APIServiceExportRequest:
+		return "APIServiceExportRequest"
+	case *v1alpha1.APIServiceExportTemplate:
+		return "APIServiceExportTemplate"
+	}
+	return fmt.Sprintf("%T", obj)
 }
 
 func (rc *Reconciler) requestStatus(r *run, q *v1alpha1.APIServiceExportRequest, d plan.RequestDecision, runErr error) {
@@ -269,28 +296,55 @@ func firstProblem(ps []render.Problem) *render.Problem {
 	return &ps[0]
 }
 
-// requestEvents records a transition of Approved or Ready.
-func (rc *Reconciler) requestEvents(old, q *v1alpha1.APIServiceExportRequest) {
-	rc.conditionEvents(q, old.Status.Conditions, q.Status.Conditions, v1alpha1.ApprovedCondition, v1alpha1.ReadyCondition)
+// requestEvents records what changed of Approved and Ready.
+func (rc *Reconciler) requestEvents(before *v1alpha1.APIServiceExportRequestStatus, q *v1alpha1.APIServiceExportRequest) {
+	rc.conditionEvent(q, before.Conditions, q.Status.Conditions, v1alpha1.ApprovedCondition, v1alpha1.ReadyCondition)
 }
 
-func (rc *Reconciler) templateEvents(old, t *v1alpha1.APIServiceExportTemplate) {
-	rc.conditionEvents(t, old.Status.Conditions, t.Status.Conditions, v1alpha1.ReadyCondition)
+func (rc *Reconciler) templateEvents(before *v1alpha1.APIServiceExportTemplateStatus, t *v1alpha1.APIServiceExportTemplate) {
+	rc.conditionEvent(t, before.Conditions, t.Status.Conditions, v1alpha1.ReadyCondition)
 }
 
-func (rc *Reconciler) conditionEvents(obj runtime.Object, before, after []metav1.Condition, types ...string) {
+// conditionEvent records one event on obj when any of the given condition
+// types changed status or reason in this reconcile, whatever their number:
+// a new request that is approved and applied in one reconcile gets one
+// event, not one per condition (at 1000 clusters the first reconcile sends
+// 10,000 events instead of 20,000). The event's action lists the changed
+// types ("Approved,Ready"); its type is Warning when one of them is not
+// True; its reason is that of the first one not True, else of the last one
+// changed; its note is the message of a single change, or each change as
+// "<type> <reason>: <message>" joined by "; ".
+func (rc *Reconciler) conditionEvent(obj runtime.Object, before, after []metav1.Condition, types ...string) {
 	if rc.opts.Recorder == nil {
 		return
 	}
+	var changed []*metav1.Condition
+	var actions []string
 	for _, typ := range types {
 		b, a := meta.FindStatusCondition(before, typ), meta.FindStatusCondition(after, typ)
 		if a == nil || (b != nil && b.Status == a.Status && b.Reason == a.Reason) {
 			continue
 		}
-		kind := "Normal"
-		if a.Status != metav1.ConditionTrue {
-			kind = "Warning"
-		}
-		rc.opts.Recorder.Eventf(obj, nil, kind, a.Reason, typ, "%s", a.Message)
+		changed = append(changed, a)
+		actions = append(actions, typ)
 	}
+	if len(changed) == 0 {
+		return
+	}
+	kind, reason := "Normal", changed[len(changed)-1].Reason
+	for _, c := range changed {
+		if c.Status != metav1.ConditionTrue {
+			kind, reason = "Warning", c.Reason
+			break
+		}
+	}
+	note := changed[0].Message
+	if len(changed) > 1 {
+		parts := make([]string, len(changed))
+		for i, c := range changed {
+			parts[i] = c.Type + " " + c.Reason + ": " + c.Message
+		}
+		note = strings.Join(parts, "; ")
+	}
+	rc.opts.Recorder.Eventf(obj, nil, kind, reason, strings.Join(actions, ","), "%s", note)
 }

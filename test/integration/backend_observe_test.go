@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -88,8 +89,10 @@ func backendEvents(t *testing.T, cp *testenv.Cluster) []backendEvent {
 	return out
 }
 
-// hasEvent reports whether events holds one on the object with type, reason
-// and action whose note contains note.
+// hasEvent reports whether events holds one on the object with type and
+// reason, whose action names action (one event per object and reconcile
+// lists every condition that changed: "Approved,Ready"), and whose note
+// contains note.
 func hasEvent(events []backendEvent, kind, namespace, name, typ, reason, action, note string) bool {
 	return !lastEvent(events, kind, namespace, name, typ, reason, action, note).IsZero()
 }
@@ -100,7 +103,7 @@ func lastEvent(events []backendEvent, kind, namespace, name, typ, reason, action
 	var last time.Time
 	for _, e := range events {
 		if e.Kind == kind && e.Namespace == namespace && e.Name == name && e.Type == typ && e.Reason == reason &&
-			e.Action == action && strings.Contains(e.Note, note) && e.Last.After(last) {
+			slices.Contains(strings.Split(e.Action, ","), action) && strings.Contains(e.Note, note) && e.Last.After(last) {
 			last = e.Last
 		}
 	}

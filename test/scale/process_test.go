@@ -49,6 +49,12 @@ type backendProcess struct {
 	metricsAddr string
 	logFile     string
 	done        chan struct{}
+	// pprofAddr serves the backend's profiles when profileDir is set: a
+	// heap profile is written there each time VmRSS passes its highest
+	// profiled value by 8 MB, so the last one is the profile at the peak.
+	pprofAddr   string
+	profileDir  string
+	profiledRSS int64
 
 	mu       sync.Mutex
 	peakRSS  int64 // bytes, highest VmRSS sampled
@@ -57,13 +63,20 @@ type backendProcess struct {
 	finalHWM int64
 }
 
-func startBackend(b *testing.B, bin, kubeconfig, dataDir string, interval time.Duration) *backendProcess {
-	p := &backendProcess{metricsAddr: freeAddr(b), logFile: filepath.Join(b.TempDir(), "backend.log"), done: make(chan struct{})}
+func startBackend(b *testing.B, bin, kubeconfig, dataDir string, interval time.Duration, profileDir string, extra ...string) *backendProcess {
+	p := &backendProcess{metricsAddr: freeAddr(b), logFile: filepath.Join(b.TempDir(), "backend.log"), done: make(chan struct{}),
+		profileDir: profileDir}
 	logs, err := os.Create(p.logFile)
 	require.NoError(b, err)
-	p.cmd = exec.Command(bin, "backend", "--kubeconfig", kubeconfig, "--data-dir", dataDir,
+	args := []string{"backend", "--kubeconfig", kubeconfig, "--data-dir", dataDir,
 		"--leader-elect=false", "--interval", interval.String(),
-		"--metrics-bind-address", p.metricsAddr, "--health-probe-bind-address", freeAddr(b))
+		"--metrics-bind-address", p.metricsAddr, "--health-probe-bind-address", freeAddr(b)}
+	if profileDir != "" {
+		require.NoError(b, os.MkdirAll(profileDir, 0o755))
+		p.pprofAddr = freeAddr(b)
+		args = append(args, "--pprof-bind-address", p.pprofAddr)
+	}
+	p.cmd = exec.Command(bin, append(args, extra...)...)
 	p.cmd.Stdout, p.cmd.Stderr = logs, logs
 	require.NoError(b, p.cmd.Start())
 	go p.sample()
@@ -90,8 +103,37 @@ func (p *backendProcess) sample() {
 		if rss > p.peakRSS {
 			p.peakRSS = rss
 		}
+		profile := p.pprofAddr != "" && rss > p.profiledRSS+8<<20
 		p.mu.Unlock()
+		if profile && p.heapProfile(rss) == nil {
+			p.mu.Lock()
+			p.profiledRSS = rss
+			p.mu.Unlock()
+		}
 	}
+}
+
+// heapProfile writes the backend's heap profile to heap-at-peak.pb.gz in
+// the profile folder, and the VmRSS it was taken at to heap-at-peak.txt.
+func (p *backendProcess) heapProfile(rss int64) error {
+	c := http.Client{Timeout: 20 * time.Second}
+	resp, err := c.Get("http://" + p.pprofAddr + "/debug/pprof/heap")
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("heap profile: %s", resp.Status)
+	}
+	data, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(p.profileDir, "heap-at-peak.pb.gz"), data, 0o644); err != nil {
+		return err
+	}
+	note := fmt.Sprintf("VmRSS %.1f MB at %s\n", float64(rss)/(1<<20), time.Now().Format(time.RFC3339))
+	return os.WriteFile(filepath.Join(p.profileDir, "heap-at-peak.txt"), []byte(note), 0o644)
 }
 
 // memory returns the peak sampled VmRSS and the kernel's VmHWM (the high

@@ -42,6 +42,8 @@ var (
 	flagInterval   = flag.Duration("interval", 10*time.Second, "the backend's --interval")
 	flagConverge   = flag.Duration("converge-timeout", 45*time.Minute, "how long the backend may take to converge")
 	flagPeakTarget = flag.Int64("peak-rss-target-mb", 250, "peak RSS target, reported against")
+	flagProfileDir = flag.String("profile-dir", "", "folder for the backend's heap profile at its highest RSS (heap-at-peak.pb.gz); empty: none")
+	flagBackendArg = flag.String("backend-args", "", "space-separated extra flags of bindsync backend (e.g. --memory-limit=0)")
 )
 
 const workers = 16
@@ -120,7 +122,11 @@ func runScenario(b *testing.B, bin string, unrelated int) {
 	dataDir := filepath.Join(b.TempDir(), "data")
 	b.Logf("load at backend start: %s", loadavg())
 	start := time.Now()
-	p := startBackend(b, bin, cp.WriteKubeconfig(b), dataDir, *flagInterval)
+	profileDir := *flagProfileDir
+	if profileDir != "" {
+		profileDir = filepath.Join(profileDir, fmt.Sprintf("unrelated-%d", unrelated))
+	}
+	p := startBackend(b, bin, cp.WriteKubeconfig(b), dataDir, *flagInterval, profileDir, strings.Fields(*flagBackendArg)...)
 	conv := waitConverged(b, ctx, c, p, dataDir, w, start)
 	peak, hwm, last, samples := p.memory()
 	head := gitHead(dataDir)
@@ -202,8 +208,12 @@ func waitConverged(b *testing.B, ctx context.Context, c client.Client, p *backen
 		}
 		if time.Since(lastLog) >= 30*time.Second {
 			_, _, rss, _ := p.memory()
-			b.Logf("%s: main %.12s, %d/%d folders, %d exports, %d Ready; VmRSS %s; load %s",
-				now.Round(time.Second), head, folders, w.clusters, exports, ready, mb(rss), loadavg())
+			var heap, goroutines float64
+			if m, err := p.metrics(ctx); err == nil {
+				heap, goroutines = sum(m, "go_memstats_heap_inuse_bytes"), sum(m, "go_goroutines")
+			}
+			b.Logf("%s: main %.12s, %d/%d folders, %d exports, %d Ready; VmRSS %s, heap in use %s, %.0f goroutines; load %s",
+				now.Round(time.Second), head, folders, w.clusters, exports, ready, mb(rss), mb(int64(heap)), goroutines, loadavg())
 			lastLog = time.Now()
 		}
 		time.Sleep(2 * time.Second)

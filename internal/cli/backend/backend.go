@@ -9,14 +9,17 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/url"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
+	eventsv1client "k8s.io/client-go/kubernetes/typed/events/v1"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -55,6 +58,8 @@ type flags struct {
 	retryPeriod     time.Duration
 	metricsAddr     string
 	probeAddr       string
+	pprofAddr       string
+	memoryLimit     string
 }
 
 // NewCommand returns `bindsync backend`.
@@ -102,6 +107,8 @@ machine read over file://.`,
 	fl.DurationVar(&f.retryPeriod, "leader-election-retry-period", 2*time.Second, "how often candidates try to acquire or renew the lease")
 	fl.StringVar(&f.metricsAddr, "metrics-bind-address", ":8080", "address of the Prometheus metrics endpoint (0 to disable)")
 	fl.StringVar(&f.probeAddr, "health-probe-bind-address", ":8081", "address of /healthz and /readyz")
+	fl.StringVar(&f.memoryLimit, "memory-limit", memoryAuto, "soft limit of the Go runtime's memory, a quantity such as 400Mi: past it the garbage collector works harder instead of growing the heap (auto: $GOMEMLIMIT if set, else 170Mi or 80% of a smaller container memory limit; 0: none)")
+	fl.StringVar(&f.pprofAddr, "pprof-bind-address", "0", "address of Go's /debug/pprof/ profiles, for finding what uses memory or CPU (0: off; never expose it)")
 	return cmd
 }
 
@@ -114,8 +121,18 @@ func run(ctx context.Context, f *flags, stderr io.Writer) error {
 		return exitcode.New(exitcode.Unusable, fmt.Errorf("leader election needs 0 < --leader-election-retry-period (%s) < --leader-election-renew-deadline (%s) < --leader-election-lease-duration (%s)",
 			f.retryPeriod, f.renewDeadline, f.leaseDuration))
 	}
+	memLimit, memSource, err := memoryLimit(f.memoryLimit, os.Getenv("GOMEMLIMIT"), containerMemoryLimit)
+	if err != nil {
+		return exitcode.New(exitcode.Unusable, err)
+	}
 	log := zap.New(zap.WriteTo(stderr), zap.JSONEncoder())
 	ctrl.SetLogger(log)
+	if memLimit > 0 {
+		debug.SetMemoryLimit(memLimit)
+	}
+	if limit := debug.SetMemoryLimit(-1); limit < math.MaxInt64 {
+		log.Info("soft memory limit", "bytes", limit, "from", memSource)
+	}
 	if ctx == nil {
 		ctx = context.Background()
 	}
@@ -144,6 +161,8 @@ func run(ctx context.Context, f *flags, stderr io.Writer) error {
 		LeaderElectionReleaseOnCancel: true,
 		Metrics:                       metricsserver.Options{BindAddress: f.metricsAddr},
 		HealthProbeBindAddress:        f.probeAddr,
+		PprofBindAddress:              f.pprofAddr,
+		Cache:                         backend.CacheOptions(),
 	})
 	if err != nil {
 		return exitcode.New(exitcode.Unusable, fmt.Errorf("manager: %w", err))
@@ -152,10 +171,21 @@ func run(ctx context.Context, f *flags, stderr io.Writer) error {
 	if err != nil {
 		return exitcode.New(exitcode.Unusable, err)
 	}
+	evClient, err := eventsv1client.NewForConfigAndClient(cfg, mgr.GetHTTPClient())
+	if err != nil {
+		return exitcode.New(exitcode.Unusable, fmt.Errorf("events client: %w", err))
+	}
+	// Events go through a bounded queue, not the manager's broadcaster,
+	// which keeps a goroutine and copies per event (docs/scale.md).
+	recorder := backend.NewEventSender(evClient, mgr.GetScheme(),
+		backend.EventSenderOptions{Controller: "bindsync-backend", Log: log.WithName("events")})
+	if err := mgr.Add(recorder); err != nil {
+		return exitcode.New(exitcode.Unusable, err)
+	}
 	rc, err := backend.New(backend.Options{
 		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(),
 		Repo: backend.GitRepo(repo), Applier: applier,
-		Recorder: mgr.GetEventRecorder("bindsync-backend"),
+		Recorder: recorder,
 		Branch:   f.branch, Interval: f.interval, ResyncInterval: f.resync,
 		ApplyWorkers: backend.DefaultApplyWorkers,
 	})

@@ -95,6 +95,8 @@ func TestBackendFlagErrors(t *testing.T) {
 		{name: "a renew deadline not shorter than the lease", args: []string{"--kubeconfig", kc, "--data-dir", data, "--leader-elect=true",
 			"--leader-election-lease-duration", "10s", "--leader-election-renew-deadline", "10s"},
 			want: []string{"--leader-election-renew-deadline (10s) < --leader-election-lease-duration (10s)"}},
+		{name: "a --memory-limit that is not a quantity", args: []string{"--kubeconfig", kc, "--data-dir", data, "--memory-limit", "lots"},
+			want: []string{`--memory-limit "lots" is not a quantity`}},
 		{name: "a missing --signing-key-file", args: []string{"--kubeconfig", kc, "--data-dir", data,
 			"--signing-key-file", missing},
 			want: []string{"--signing-key-file " + missing}},
