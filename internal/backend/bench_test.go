@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
-	"runtime"
-	"syscall"
 	"testing"
 	"time"
 
@@ -21,6 +19,7 @@ import (
 	"github.com/bindsync/bindsync/internal/git"
 	"github.com/bindsync/bindsync/internal/manifest"
 	"github.com/bindsync/bindsync/internal/testenv"
+	"github.com/bindsync/bindsync/internal/testutil/benchclock"
 )
 
 // The benchmarks below run the backend's own phases between fetch and push
@@ -129,62 +128,22 @@ func BenchmarkBackendNewRequest(b *testing.B) {
 	reqs := append(make([]v1alpha1.APIServiceExportRequest, 0, len(s.in.Requests)+1), s.in.Requests...)
 	last := s.in.Templates[benchBindings-1].Name
 	var objects int64
-	clk := startClock(b)
+	clk := benchclock.Start(b)
 	for i := 0; i < b.N; i++ {
-		clk.stop()
+		clk.Stop()
 		in := s.in
 		in.Requests = append(reqs[:len(reqs):len(reqs)+1], benchRequest(fmt.Sprintf("cluster-%04d", i%benchClusters), last))
 		before := s.repo.Stats()
-		clk.start()
+		clk.Resume()
 		r := s.run(b, in)
-		clk.stop()
+		clk.Stop()
 		require.Equal(b, 1, r.commits, "one bind commit")
 		require.Equal(b, "bind: "+fmt.Sprintf("cluster-%04d", i%benchClusters)+" <- "+last, r.plan.Steps[0].Message.Subject)
 		objects += s.repo.Stats().ObjectsWritten - before.ObjectsWritten
-		clk.start()
+		clk.Resume()
 	}
-	clk.report()
+	clk.Report()
 	b.ReportMetric(float64(objects)/float64(b.N), "objects/op")
-}
-
-// benchClock keeps the benchmark timer and, beside it, the CPU time of the
-// process while it runs, reported as cpu-ns/op: on a machine shared with
-// other jobs the wall clock grows with their load, CPU time much less.
-type benchClock struct {
-	b         *testing.B
-	cpu, mark time.Duration
-}
-
-func startClock(b *testing.B) *benchClock {
-	// the setup's garbage (the first render of every cluster) is collected
-	// now, not by the reconciles timed
-	runtime.GC()
-	b.ReportAllocs()
-	b.ResetTimer()
-	return &benchClock{b: b, mark: processCPU()}
-}
-
-func (c *benchClock) stop() {
-	c.b.StopTimer()
-	c.cpu += processCPU() - c.mark
-}
-
-func (c *benchClock) start() {
-	c.mark = processCPU()
-	c.b.StartTimer()
-}
-
-func (c *benchClock) report() {
-	c.stop()
-	c.b.ReportMetric(float64(c.cpu.Nanoseconds())/float64(c.b.N), "cpu-ns/op")
-}
-
-func processCPU() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		panic(err)
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // BenchmarkBackendNothingNew is a reconcile with nothing new at the same
@@ -193,13 +152,13 @@ func processCPU() time.Duration {
 func BenchmarkBackendNothingNew(b *testing.B) {
 	s := newBenchState(b, benchClusters, benchBindings-1)
 	before := s.repo.Stats().ObjectsWritten
-	clk := startClock(b)
+	clk := benchclock.Start(b)
 	for i := 0; i < b.N; i++ {
 		if r := s.run(b, s.in); r.commits != 0 {
 			b.Fatalf("nothing new made %d commits", r.commits)
 		}
 	}
-	clk.report()
+	clk.Report()
 	b.ReportMetric(float64(s.repo.Stats().ObjectsWritten-before)/float64(b.N), "objects/op")
 }
 
@@ -208,10 +167,10 @@ func BenchmarkBackendNothingNew(b *testing.B) {
 // first reconcile after a start, or after another writer moved main).
 func BenchmarkBackendReadMain(b *testing.B) {
 	s := newBenchState(b, benchClusters, benchBindings-1)
-	clk := startClock(b)
+	clk := benchclock.Start(b)
 	for i := 0; i < b.N; i++ {
 		_, err := s.repo.Tree(s.head)
 		require.NoError(b, err)
 	}
-	clk.report()
+	clk.Report()
 }

@@ -7,9 +7,7 @@ import (
 	"path"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
-	"time"
 
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/stretchr/testify/assert"
@@ -20,6 +18,7 @@ import (
 	"github.com/bindsync/bindsync/api/v1alpha1"
 	"github.com/bindsync/bindsync/internal/manifest"
 	"github.com/bindsync/bindsync/internal/render"
+	"github.com/bindsync/bindsync/internal/testutil/benchclock"
 )
 
 // The benchmarks below measure what the backend does at scale: 1000 app
@@ -104,47 +103,6 @@ func withSchemaChange(in render.Input, n int) render.Input {
 	return out
 }
 
-// benchClock keeps the benchmark timer and, beside it, the CPU time
-// (user and system, of every thread and of the git processes waited for)
-// spent while it runs, reported as cpu-ns/op. On a machine shared with
-// other jobs the wall clock grows with their load; CPU time much less so.
-type benchClock struct {
-	b         *testing.B
-	cpu, mark time.Duration
-}
-
-func startClock(b *testing.B) *benchClock {
-	b.ResetTimer()
-	return &benchClock{b: b, mark: processCPU()}
-}
-
-func (c *benchClock) stop() {
-	c.b.StopTimer()
-	c.cpu += processCPU() - c.mark
-}
-
-func (c *benchClock) start() {
-	c.mark = processCPU()
-	c.b.StartTimer()
-}
-
-func (c *benchClock) report() {
-	c.stop()
-	c.b.ReportMetric(float64(c.cpu.Nanoseconds())/float64(c.b.N), "cpu-ns/op")
-}
-
-func processCPU() time.Duration {
-	var total time.Duration
-	for _, who := range []int{syscall.RUSAGE_SELF, syscall.RUSAGE_CHILDREN} {
-		var ru syscall.Rusage
-		if err := syscall.Getrusage(who, &ru); err != nil {
-			panic(err)
-		}
-		total += time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-	}
-	return total
-}
-
 func benchRepo(tb testing.TB) *Repo {
 	tb.Helper()
 	r, err := Open(context.Background(), Options{Dir: filepath.Join(tb.TempDir(), "state.git")})
@@ -158,12 +116,12 @@ func benchRepo(tb testing.TB) *Repo {
 func BenchmarkFullRenderCommit(b *testing.B) {
 	in := scaleInput(b, benchClusters, benchBindings)
 	var objects int64
-	clk := startClock(b)
-	defer clk.report()
+	clk := benchclock.Start(b)
+	defer clk.Report()
 	for i := 0; i < b.N; i++ {
-		clk.stop()
+		clk.Stop()
 		r := benchRepo(b)
-		clk.start()
+		clk.Resume()
 		tree := renderTree(b, in)
 		_, changed, err := r.Commit(plumbing.ZeroHash, tree, Message{Subject: "render"})
 		require.NoError(b, err)
@@ -176,12 +134,12 @@ func BenchmarkFullRenderCommit(b *testing.B) {
 // BenchmarkCommitOnly is the commit half of BenchmarkFullRenderCommit.
 func BenchmarkCommitOnly(b *testing.B) {
 	tree := renderTree(b, scaleInput(b, benchClusters, benchBindings))
-	clk := startClock(b)
-	defer clk.report()
+	clk := benchclock.Start(b)
+	defer clk.Report()
 	for i := 0; i < b.N; i++ {
-		clk.stop()
+		clk.Stop()
 		r := benchRepo(b)
-		clk.start()
+		clk.Resume()
 		_, _, err := r.Commit(plumbing.ZeroHash, tree, Message{Subject: "render"})
 		require.NoError(b, err)
 	}
@@ -191,10 +149,10 @@ func BenchmarkCommitOnly(b *testing.B) {
 // written to a worktree (not timed), then `git add -A && git commit`.
 func BenchmarkGitCLIAddCommit(b *testing.B) {
 	tree := renderTree(b, scaleInput(b, benchClusters, benchBindings))
-	clk := startClock(b)
-	defer clk.report()
+	clk := benchclock.Start(b)
+	defer clk.Report()
 	for i := 0; i < b.N; i++ {
-		clk.stop()
+		clk.Stop()
 		dir := b.TempDir()
 		gitCLI(b, dir, "init", "-q", "-b", "main")
 		for p, content := range tree {
@@ -202,7 +160,7 @@ func BenchmarkGitCLIAddCommit(b *testing.B) {
 			require.NoError(b, os.MkdirAll(filepath.Dir(full), 0o755))
 			require.NoError(b, os.WriteFile(full, content, 0o644))
 		}
-		clk.start()
+		clk.Resume()
 		gitCLI(b, dir, "-c", "gc.auto=0", "-c", "maintenance.auto=false", "add", "-A")
 		gitCLI(b, dir, "-c", "gc.auto=0", "-c", "maintenance.auto=false", "commit", "-q", "-m", "render")
 	}
@@ -238,14 +196,14 @@ func withRequest(in render.Input, cluster string) render.Input {
 func BenchmarkNewRequest(b *testing.B) {
 	r, base, in, cache := newRequestRepo(b)
 	var objects int64
-	clk := startClock(b)
-	defer clk.report()
+	clk := benchclock.Start(b)
+	defer clk.Report()
 	for i := 0; i < b.N; i++ {
-		clk.stop()
+		clk.Stop()
 		cluster := clusterName(i % benchClusters)
 		next := withRequest(in, cluster)
 		before := r.Stats().ObjectsWritten
-		clk.start()
+		clk.Resume()
 		tree := renderWith(b, cache, next)
 		dir := render.ClusterDir(cluster)
 		_, changed, err := r.CommitDirs(base, []string{dir}, sub(tree, dir), bindMessage(cluster, in.Templates[benchBindings-1].Name))
@@ -262,13 +220,13 @@ func BenchmarkNewRequest(b *testing.B) {
 func BenchmarkNewRequestCommit(b *testing.B) {
 	r, base, in, cache := newRequestRepo(b)
 	var objects int64
-	clk := startClock(b)
-	defer clk.report()
+	clk := benchclock.Start(b)
+	defer clk.Report()
 	for i := 0; i < b.N; i++ {
-		clk.stop()
+		clk.Stop()
 		next := withRequest(in, clusterName(i%benchClusters))
 		before := r.Stats().ObjectsWritten
-		clk.start()
+		clk.Resume()
 		_, changed, err := r.Commit(base, renderWith(b, cache, next), Message{Subject: "bind"})
 		require.NoError(b, err)
 		require.True(b, changed)
@@ -280,12 +238,12 @@ func BenchmarkNewRequestCommit(b *testing.B) {
 // BenchmarkNewRequestRenderOnly is the render half of BenchmarkNewRequest.
 func BenchmarkNewRequestRenderOnly(b *testing.B) {
 	_, _, in, cache := newRequestRepo(b)
-	clk := startClock(b)
-	defer clk.report()
+	clk := benchclock.Start(b)
+	defer clk.Report()
 	for i := 0; i < b.N; i++ {
-		clk.stop()
+		clk.Stop()
 		next := withRequest(in, clusterName(i%benchClusters))
-		clk.start()
+		clk.Resume()
 		renderWith(b, cache, next)
 	}
 }
@@ -302,13 +260,13 @@ func BenchmarkSchemaChange(b *testing.B) {
 	base, _, err := r.Commit(plumbing.ZeroHash, renderWith(b, cache, in), Message{Subject: "base"})
 	require.NoError(b, err)
 	var objects int64
-	clk := startClock(b)
-	defer clk.report()
+	clk := benchclock.Start(b)
+	defer clk.Report()
 	for i := 0; i < b.N; i++ {
-		clk.stop()
+		clk.Stop()
 		changed := withSchemaChange(in, i)
 		before := r.Stats().ObjectsWritten
-		clk.start()
+		clk.Resume()
 		_, ok, err := r.Commit(base, renderWith(b, cache, changed), Message{Subject: "schema"})
 		require.NoError(b, err)
 		require.True(b, ok)
@@ -327,8 +285,8 @@ func BenchmarkNoopRenderCommit(b *testing.B) {
 	base, _, err := r.Commit(plumbing.ZeroHash, renderWith(b, cache, in), Message{Subject: "base"})
 	require.NoError(b, err)
 	before := r.Stats().ObjectsWritten
-	clk := startClock(b)
-	defer clk.report()
+	clk := benchclock.Start(b)
+	defer clk.Report()
 	for i := 0; i < b.N; i++ {
 		_, changed, err := r.Commit(base, renderWith(b, cache, in), Message{Subject: "again"})
 		require.NoError(b, err)
@@ -410,12 +368,12 @@ func BenchmarkSchemaChangeRenderOnly(b *testing.B) {
 	in := scaleInput(b, benchClusters, benchBindings)
 	cache := render.NewCache()
 	renderWith(b, cache, in)
-	clk := startClock(b)
-	defer clk.report()
+	clk := benchclock.Start(b)
+	defer clk.Report()
 	for i := 0; i < b.N; i++ {
-		clk.stop()
+		clk.Stop()
 		changed := withSchemaChange(in, i)
-		clk.start()
+		clk.Resume()
 		renderWith(b, cache, changed)
 	}
 }
@@ -427,12 +385,12 @@ func BenchmarkSchemaChangeCommitOnly(b *testing.B) {
 	r := benchRepo(b)
 	base, _, err := r.Commit(plumbing.ZeroHash, renderTree(b, in), Message{Subject: "base"})
 	require.NoError(b, err)
-	clk := startClock(b)
-	defer clk.report()
+	clk := benchclock.Start(b)
+	defer clk.Report()
 	for i := 0; i < b.N; i++ {
-		clk.stop()
+		clk.Stop()
 		tree := renderTree(b, withSchemaChange(in, i))
-		clk.start()
+		clk.Resume()
 		_, ok, err := r.Commit(base, tree, Message{Subject: "schema"})
 		require.NoError(b, err)
 		require.True(b, ok)
@@ -446,16 +404,16 @@ func BenchmarkNewRequestCommitOnly(b *testing.B) {
 	r := benchRepo(b)
 	base, _, err := r.Commit(plumbing.ZeroHash, renderTree(b, in), Message{Subject: "base"})
 	require.NoError(b, err)
-	clk := startClock(b)
-	defer clk.report()
+	clk := benchclock.Start(b)
+	defer clk.Report()
 	for i := 0; i < b.N; i++ {
-		clk.stop()
+		clk.Stop()
 		cluster := clusterName(i % benchClusters)
 		one := render.Input{CRDs: in.CRDs, Templates: in.Templates}
 		addCluster(&one, cluster, in.Templates)
 		dir := render.ClusterDir(cluster)
 		files := sub(renderTree(b, one), dir)
-		clk.start()
+		clk.Resume()
 		_, changed, err := r.CommitDirs(base, []string{dir}, files, bindMessage(cluster, "x"))
 		require.NoError(b, err)
 		require.True(b, changed)

@@ -354,20 +354,12 @@ func kubectlPath(tb testing.TB) string {
 	return p
 }
 
-// buildAgent builds the bindsync binary into a temporary folder as the image
-// does (Dockerfile): static (CGO_ENABLED=0), -trimpath, -ldflags "-s -w". The
-// flags matter to the RSS measured: a cgo build of the same code links the
-// dynamic loader and, because kustomize links Go's plugin package, exports
-// every symbol, a 110 MB executable of which about 60 MB end up resident,
-// against about 30 MB of the 41 MB static one.
+// buildAgent builds the bindsync binary into a temporary folder as it ships
+// (testenv.BuildBindsync): the RSS measured depends on it.
 func buildAgent(tb testing.TB) string {
 	tb.Helper()
-	bin := filepath.Join(tb.TempDir(), "bindsync")
-	cmd := exec.Command("go", "build", "-trimpath", "-ldflags", "-s -w", "-o", bin, "./cmd/bindsync")
-	cmd.Dir = repoPath(tb)
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	out, err := cmd.CombinedOutput()
-	require.NoError(tb, err, "go build: %s", out)
+	bin, err := testenv.BuildBindsync(tb.TempDir())
+	require.NoError(tb, err)
 	return bin
 }
 

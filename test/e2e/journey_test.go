@@ -246,7 +246,7 @@ func newJourney(t *testing.T) *journey {
 	dir := t.TempDir()
 	built := make(chan error, 1)
 	var bin string
-	go func() { var err error; bin, err = buildBindsync(root, dir); built <- err }()
+	go func() { var err error; bin, err = testenv.BuildBindsync(dir); built <- err }()
 	cp, app := testenv.StartPair(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	t.Cleanup(cancel)

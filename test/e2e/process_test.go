@@ -12,18 +12,6 @@ import (
 	"time"
 )
 
-// buildBindsync builds cmd/bindsync into a temporary folder with `go build`,
-// as a user would get it, and returns the binary's path.
-func buildBindsync(root, dir string) (string, error) {
-	bin := filepath.Join(dir, "bindsync")
-	cmd := exec.Command("go", "build", "-o", bin, "./cmd/bindsync")
-	cmd.Dir = root
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("go build ./cmd/bindsync: %v\n%s", err, out)
-	}
-	return bin, nil
-}
-
 // process is one bindsync process (backend, agent) the test runs, stops,
 // kills and starts again. Its output goes to a log file, shown when the test
 // fails.

@@ -19,13 +19,10 @@ import (
 	"github.com/bindsync/bindsync/internal/testenv"
 )
 
-// buildBindsync builds the bindsync binary into a temporary folder.
+// buildBindsync builds the bindsync binary into a temporary folder, as it ships.
 func buildBindsync(t *testing.T) string {
-	bin := filepath.Join(t.TempDir(), "bindsync")
-	cmd := exec.Command("go", "build", "-o", bin, "./cmd/bindsync")
-	cmd.Dir = moduleRoot(t)
-	out, err := cmd.CombinedOutput()
-	require.NoError(t, err, "go build: %s", out)
+	bin, err := testenv.BuildBindsync(t.TempDir())
+	require.NoError(t, err)
 	return bin
 }
 

@@ -23,20 +23,12 @@ import (
 	"github.com/bindsync/bindsync/internal/testenv"
 )
 
-// buildBindsync builds cmd/bindsync into a temporary folder as the image
-// (Dockerfile) and `make build` do: static, -trimpath, -ldflags "-s -w". The
-// RSS measured depends on it: a cgo build exports every symbol and keeps
-// some 30 MB more of the executable resident.
+// buildBindsync builds cmd/bindsync into a temporary folder as it ships
+// (testenv.BuildBindsync): the RSS measured depends on it.
 func buildBindsync(b *testing.B) string {
-	root, err := testenv.ModuleRoot()
+	bin, err := testenv.BuildBindsync(b.TempDir())
 	require.NoError(b, err)
-	out := filepath.Join(b.TempDir(), "bindsync")
-	cmd := exec.Command("go", "build", "-trimpath", "-ldflags", "-s -w", "-o", out, "./cmd/bindsync")
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	cmd.Dir = root
-	msg, err := cmd.CombinedOutput()
-	require.NoError(b, err, "go build ./cmd/bindsync: %s", msg)
-	return out
+	return bin
 }
 
 func freeAddr(b *testing.B) string {
