@@ -3,12 +3,11 @@ package agent
 import (
 	"fmt"
 	"os"
-	"path/filepath"
 	"runtime/debug"
-	"strconv"
-	"strings"
 
 	"k8s.io/apimachinery/pkg/api/resource"
+
+	"github.com/bindsync/bindsync/internal/memlimit"
 )
 
 // autoMemoryFraction of the container's memory limit is the agent's default
@@ -43,39 +42,16 @@ func memoryLimit(flag string, getenv func(string) string, cgroupRoot string) (li
 	if getenv("GOMEMLIMIT") != "" {
 		return 0, "GOMEMLIMIT", nil
 	}
-	cg, ok := cgroupMemoryLimit(cgroupRoot)
+	cg, ok := memlimit.Container(cgroupRoot)
 	if !ok {
 		return 0, "none: no --memory-limit, GOMEMLIMIT or cgroup memory limit", nil
 	}
 	return int64(float64(cg) * autoMemoryFraction), fmt.Sprintf("90%% of the cgroup memory limit %d", cg), nil
 }
 
-// cgroupMemoryLimit reads the memory limit of the process's cgroup, as a
-// container sees it: cgroup v2 memory.max, else cgroup v1
-// memory/memory.limit_in_bytes. "max", or v1's huge "unlimited" value, is no
-// limit.
-func cgroupMemoryLimit(root string) (int64, bool) {
-	for _, p := range []string{"memory.max", filepath.Join("memory", "memory.limit_in_bytes")} {
-		data, err := os.ReadFile(filepath.Join(root, p))
-		if err != nil {
-			continue
-		}
-		s := strings.TrimSpace(string(data))
-		if s == "max" {
-			return 0, false
-		}
-		n, err := strconv.ParseInt(s, 10, 64)
-		if err != nil || n <= 0 || n >= 1<<60 {
-			return 0, false
-		}
-		return n, true
-	}
-	return 0, false
-}
-
 // setMemoryLimit applies memoryLimit's answer and says what it did.
 func setMemoryLimit(flag string) (string, error) {
-	limit, how, err := memoryLimit(flag, os.Getenv, "/sys/fs/cgroup")
+	limit, how, err := memoryLimit(flag, os.Getenv, memlimit.Root)
 	if err != nil {
 		return "", err
 	}

@@ -2,11 +2,10 @@ package backend
 
 import (
 	"fmt"
-	"os"
-	"strconv"
-	"strings"
 
 	"k8s.io/apimachinery/pkg/api/resource"
+
+	"github.com/bindsync/bindsync/internal/memlimit"
 )
 
 // memoryAuto is --memory-limit's default.
@@ -23,14 +22,12 @@ const cgroupLimitShare = 0.8
 // each, the backend's live heap peaks near 110 MiB in the first reconcile,
 // and the garbage collector's default headroom (as much again) took RSS to
 // 265 MB; with this limit it stays under 250 MB (docs/scale.md), the
-// binary's own pages (about 60 MB) included. Past it the collector runs
+// binary's own pages included (about 30 MB of the static binary that
+// ships; 194 MB peak in the final scale run, 200 MB with no limit). Past it the collector runs
 // more often rather than the heap growing; a live heap near it (far more
 // clusters) needs a higher --memory-limit, or the collector takes up to
 // half the CPU.
 const defaultMemoryLimit = 170 << 20
-
-// cgroupFiles hold the memory limit of the process's cgroup (v2, then v1).
-var cgroupFiles = []string{"/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"}
 
 // memoryLimit turns --memory-limit into the soft memory limit to set (0:
 // leave the runtime's own, which is $GOMEMLIMIT or none) and says where it
@@ -61,24 +58,4 @@ func memoryLimit(value, gomemlimit string, cgroupLimit func() (int64, bool)) (in
 }
 
 // containerMemoryLimit reads the memory limit of the process's cgroup.
-func containerMemoryLimit() (int64, bool) {
-	for _, f := range cgroupFiles {
-		data, err := os.ReadFile(f)
-		if err != nil {
-			continue
-		}
-		return parseCgroupLimit(string(data))
-	}
-	return 0, false
-}
-
-// parseCgroupLimit reads a cgroup memory limit: "max" (v2) or a number of
-// bytes, where v1 says "none" with a number near the largest int64.
-func parseCgroupLimit(s string) (int64, bool) {
-	s = strings.TrimSpace(s)
-	n, err := strconv.ParseInt(s, 10, 64)
-	if err != nil || n <= 0 || n >= 1<<60 {
-		return 0, false
-	}
-	return n, true
-}
+func containerMemoryLimit() (int64, bool) { return memlimit.Container(memlimit.Root) }

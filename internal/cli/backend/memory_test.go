@@ -50,23 +50,3 @@ func TestTheMemoryLimitComesFromTheFlagGOMEMLIMITOrTheContainer(t *testing.T) {
 		})
 	}
 }
-
-func TestACgroupMemoryLimitIsReadFromV1AndV2(t *testing.T) {
-	cases := []struct {
-		name, file string
-		want       int64
-		limited    bool
-	}{
-		{name: "v2 with a limit", file: "1073741824\n", want: 1 << 30, limited: true},
-		{name: "v2 without: max", file: "max\n"},
-		{name: "v1 without: near the largest int64", file: "9223372036854771712\n"},
-		{name: "v1 with a limit", file: "536870912", want: 512 << 20, limited: true},
-	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			got, ok := parseCgroupLimit(tc.file)
-			assert.Equal(t, tc.limited, ok)
-			assert.Equal(t, tc.want, got)
-		})
-	}
-}
