@@ -238,14 +238,7 @@ func TestCompareKlutchKeyValueCustomParameters(t *testing.T) {
 
 	// The same rules with has() of the nested field only fail on every
 	// stored object (self.parameters is missing): breaking.
-	unguarded := after.DeepCopy()
-	spec := unguarded.Spec.Versions[0].Schema.OpenAPIV3Schema.Properties["spec"]
-	for i := range spec.XValidations {
-		rule := strings.Replace(spec.XValidations[i].Rule, "!(has(self.parameters) && has(", "!has(", 1)
-		spec.XValidations[i].Rule = strings.Replace(rule, ")) ||", ") ||", 1)
-		require.NotEqual(t, rule, spec.XValidations[i].Rule)
-	}
-	unguarded.Spec.Versions[0].Schema.OpenAPIV3Schema.Properties["spec"] = spec
+	unguarded := nestedHasOnly(t, after)
 	assert.Equal(t, []string{RuleValidationRuleAdded}, Compare(before, unguarded).BreakingRules())
 }
 
@@ -310,4 +303,28 @@ func TestCompareKlutchStorageMovesToSupersetVersion(t *testing.T) {
 			assert.Equal(t, []string{tc.rule}, storage)
 		})
 	}
+}
+
+// nestedHasOnly returns the Klutch KeyValue CRD with each rule on .spec
+// rewritten from !(has(self.parameters) && has(self.parameters.x)) || ...
+// to !has(self.parameters.x) || ...: has() of a nested field fails when
+// parameters is missing, so these rules reject every object without it.
+func nestedHasOnly(t testing.TB, crd *apiextensionsv1.CustomResourceDefinition) *apiextensionsv1.CustomResourceDefinition {
+	t.Helper()
+	out := crd.DeepCopy()
+	spec := out.Spec.Versions[0].Schema.OpenAPIV3Schema.Properties["spec"]
+	require.NotEmpty(t, spec.XValidations)
+	for i := range spec.XValidations {
+		r := replaceOnce(t, spec.XValidations[i].Rule, "!(has(self.parameters) && has(", "!has(")
+		spec.XValidations[i].Rule = replaceOnce(t, r, ")) ||", ") ||")
+	}
+	out.Spec.Versions[0].Schema.OpenAPIV3Schema.Properties["spec"] = spec
+	return out
+}
+
+func replaceOnce(t testing.TB, s, old, new string) string {
+	t.Helper()
+	out := strings.Replace(s, old, new, 1)
+	require.NotEqual(t, s, out, "%q not in %q", old, s)
+	return out
 }
