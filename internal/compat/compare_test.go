@@ -908,6 +908,9 @@ func TestGuardedBy(t *testing.T) {
 			fields, ok := guardedBy(tc.rule, absent)
 			assert.Equal(t, tc.want != nil, ok, "guarded: %s", tc.rule)
 			assert.Equal(t, tc.want, fields)
+			if ok {
+				checkGuardedHolds(t, tc.rule)
+			}
 		})
 	}
 }

@@ -72,7 +72,7 @@ func guardedBy(rule string, absent func(field string) bool) (fields []string, ok
 	if e.eval(tree.Expr()) != truthTrue || len(e.used) == 0 {
 		return nil, false
 	}
-	none := &guardEval{absent: func(string) bool { return false }}
+	none := &guardEval{absent: func(string) bool { return false }, used: map[string]bool{}}
 	if none.eval(tree.Expr()) == truthTrue {
 		return nil, false // true whatever the object holds: no guard at work
 	}
