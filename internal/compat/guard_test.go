@@ -1,6 +1,7 @@
 package compat
 
 import (
+	"math/rand/v2"
 	"testing"
 
 	"github.com/google/cel-go/cel"
@@ -66,4 +67,46 @@ func FuzzGuardedBy(f *testing.F) {
 		}
 		checkGuardedHolds(t, rule)
 	})
+}
+
+// TestGuardedByIsSoundOnGeneratedRules builds thousands of rules from
+// atoms that are false, unknown or failing on objects without the new
+// fields, joined by !, &&, || and ?:, and checks every rule guardedBy calls
+// guarded with cel-go's interpreter. It also checks that a fair share are
+// guarded, so the check is not vacuous.
+func TestGuardedByIsSoundOnGeneratedRules(t *testing.T) {
+	atoms := []string{
+		"has(self.p)", "has(self.parameters)", "has(self.name)", "has(self.p.q)", "has(oldSelf.p)",
+		"self.size > 0", "self.missing == 1", "self.p.x == 1", "true", "false",
+		"self.items.all(i, i > 0)", "[1].exists(self, !has(self.p))", "self.?p.hasValue()",
+	}
+	rng := rand.New(rand.NewPCG(20, 13))
+	var gen func(depth int) string
+	gen = func(depth int) string {
+		if depth == 0 || rng.IntN(4) == 0 {
+			return atoms[rng.IntN(len(atoms))]
+		}
+		switch rng.IntN(4) {
+		case 0:
+			return "!(" + gen(depth-1) + ")"
+		case 1:
+			return "(" + gen(depth-1) + ") && (" + gen(depth-1) + ")"
+		case 2:
+			return "(" + gen(depth-1) + ") || (" + gen(depth-1) + ")"
+		default:
+			return "(" + gen(depth-1) + ") ? (" + gen(depth-1) + ") : (" + gen(depth-1) + ")"
+		}
+	}
+	absent := func(f string) bool { return f == "p" || f == "parameters" }
+	guarded := 0
+	const n = 3000
+	for range n {
+		rule := gen(4)
+		if _, ok := guardedBy(rule, absent); ok {
+			guarded++
+			checkGuardedHolds(t, rule)
+		}
+	}
+	t.Logf("%d of %d generated rules guarded", guarded, n)
+	require.Greater(t, guarded, 50)
 }
