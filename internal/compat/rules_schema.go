@@ -654,8 +654,12 @@ func guardedMessage(path string, fields []string) string {
 	for i, f := range fields {
 		paths[i], has[i] = childPath(path, f), "has(self."+f+")"
 	}
-	return "CEL rule added that holds for every object where " + join(has) + " is false: " + join(paths) +
-		" new in this change, so no stored object has it and none can fail the rule"
+	if len(fields) == 1 {
+		return "CEL rule added that is true for every object where " + has[0] + " is false: " + paths[0] +
+			" is new in this change, so no stored object has it and none can fail the rule"
+	}
+	return "CEL rule added that is true for every object where " + join(has) + " are false: " + join(paths) +
+		" are new in this change, so no stored object has them and none can fail the rule"
 }
 
 func rulesByText(rules apiextensionsv1.ValidationRules) map[string]apiextensionsv1.ValidationRule {
