@@ -85,9 +85,10 @@ type Agent struct {
 	lastObjs []frozen   // the build of lastRev
 	files    fileBuilds // the last build, file by file
 	reported string     // revision whose refusals were reported
-	// beforeDelete, when set (by tests), runs right before a CRD is deleted
-	// for deletionPolicy Delete.
-	beforeDelete func(crd string)
+	// afterCount and beforeDelete, when set (by tests), run when a CRD to
+	// delete for deletionPolicy Delete was first found without instances,
+	// and right before it is deleted.
+	afterCount, beforeDelete func(crd string)
 	// history is the commit messages read for rev by approves.
 	history struct {
 		rev      source.Revision

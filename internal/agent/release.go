@@ -95,6 +95,9 @@ func (a *Agent) releaseOne(ctx context.Context, p *pass, b *v1alpha1.APIServiceB
 		s.message = fmt.Sprintf("deletionPolicy Delete: CustomResourceDefinition %s still has instances; it is deleted once they are gone", crd.Name)
 		return nil
 	}
+	if a.afterCount != nil {
+		a.afterCount(crd.Name)
+	}
 	return a.deleteGuarded(ctx, s, &crd, res)
 }
 

@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -29,8 +30,10 @@ func (s fixedSource) Get(context.Context) (*source.Snapshot, bool, error) { retu
 // without instances, and an instance created between that check and the
 // delete is never deleted with it: the agent guards the CRD first (the API
 // server refuses every create, naming bindsync), looks again, and deletes
-// with the guarded CRD's resourceVersion as precondition. Here a create is
-// attempted right before the delete, on a real API server.
+// with the guarded CRD's resourceVersion as precondition. On a real API
+// server: an instance created after the first count keeps the CRD (and the
+// guard comes off again); a create attempted right before the delete is
+// refused.
 func TestIntegrationDeleteGuard(t *testing.T) {
 	app := testenv.Start(t, testenv.AppName)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
@@ -57,18 +60,40 @@ func TestIntegrationDeleteGuard(t *testing.T) {
 	_, err = ag.Sync(ctx)
 	require.NoError(t, err)
 
-	var createErr error
-	created := false
-	ag.beforeDelete = func(name string) {
+	instance := func(name string) *unstructured.Unstructured {
 		inst := &unstructured.Unstructured{}
 		inst.SetAPIVersion(group + "/v1")
 		inst.SetKind("Kguards")
 		inst.SetNamespace("default")
-		inst.SetName("late")
-		createErr = app.Client.Create(ctx, inst)
+		inst.SetName(name)
+		return inst
+	}
+
+	// An instance created after the first count, before the guard: the
+	// second count finds it, the CRD stays and the guard comes off.
+	ag.afterCount = func(string) { require.NoError(t, app.Client.Create(ctx, instance("early"))) }
+	require.NoError(t, app.Client.Delete(ctx, b))
+	_, err = ag.Sync(ctx)
+	require.NoError(t, err)
+	require.NoError(t, app.Client.Get(ctx, client.ObjectKey{Name: crd.GetName()}, crd.DeepCopy()), "the CRD is kept")
+	require.NoError(t, app.Client.Get(ctx, client.ObjectKey{Name: b.Name}, b))
+	ready := meta.FindStatusCondition(b.Status.Conditions, v1alpha1.ReadyCondition)
+	require.NotNil(t, ready)
+	assert.Equal(t, v1alpha1.InstancesExistReason, ready.Reason)
+	require.Eventually(t, func() bool { return app.Client.Create(ctx, instance("after")) == nil }, 10*time.Second, 100*time.Millisecond,
+		"the guard is taken off: instances can be created again")
+	require.NoError(t, app.Client.Delete(ctx, instance("early")))
+	require.NoError(t, app.Client.Delete(ctx, instance("after")))
+	ag.afterCount = nil
+
+	// A create attempted right before the delete is refused by the guard,
+	// and the CRD, still without instances, is deleted.
+	var createErr error
+	created := false
+	ag.beforeDelete = func(string) {
+		createErr = app.Client.Create(ctx, instance("late"))
 		created = createErr == nil
 	}
-	require.NoError(t, app.Client.Delete(ctx, b))
 	_, err = ag.Sync(ctx)
 	require.NoError(t, err)
 
