@@ -49,6 +49,13 @@ type Options struct {
 	// a controller, moves it, and then the object is compared in full. The
 	// agent sets it: every pass applies the same few hundred CRDs.
 	RememberUnchanged bool
+	// Adopt, when set, is asked about an existing object without bindsync's
+	// labels that a desired object names: true takes it over (the apply
+	// sets bindsync's labels and fields on it) instead of refusing it as
+	// ErrForeign. The backend adopts a cluster's own namespace
+	// bindsync-<cluster> when someone created it first; nothing else is
+	// ever adopted.
+	Adopt func(desired, live *unstructured.Unstructured) bool
 }
 
 // Validate checks the options.
@@ -324,7 +331,7 @@ func (a *Applier) tryApply(ctx context.Context, o *unstructured.Unstructured) (o
 		}
 		return outcomeCreated, nil, "", nil
 	}
-	if !a.opts.PruneSelector.Matches(labels.Set(live.GetLabels())) {
+	if !a.opts.PruneSelector.Matches(labels.Set(live.GetLabels())) && (a.opts.Adopt == nil || !a.opts.Adopt(o, live)) {
 		return outcomeFailed, nil, StepCheck, ErrForeign
 	}
 	desired := o.DeepCopy()

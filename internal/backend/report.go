@@ -24,8 +24,9 @@ import (
 //
 // Request conditions: Rendered (exports in main or on the approval branch),
 // Approved (PendingApproval, Rejected), Ready (applied at main's head; or
-// the reason it is not: GitUnavailable, SchemaBreaking, ApplyFailed, a
-// render problem). Template conditions: Ready (SchemaBreaking, SchemaHeld,
+// the reason it is not: GitUnavailable, SchemaBreaking, a render problem,
+// or ApplyFailed / ApplyRefused / BuildFailed when its own cluster's folder
+// did not apply: another cluster's failure never marks it). Template conditions: Ready (SchemaBreaking, SchemaHeld,
 // a render problem).
 func (rc *Reconciler) report(ctx context.Context, r *run, runErr error) error {
 	if r == nil {
@@ -171,6 +172,10 @@ func (rc *Reconciler) requestStatus(r *run, q *v1alpha1.APIServiceExportRequest,
 		reason, msg = v1alpha1.RenderFailedReason, heldBackMessage(d)
 	case runErr != nil:
 		reason, msg = reasonOf(runErr), runErr.Error()
+	case onMain && r.clusterErrs[d.Cluster] != nil:
+		// only this cluster's folder failed; the others are applied
+		err := r.clusterErrs[d.Cluster]
+		reason, msg = reasonOf(err), err.Error()
 	case onMain && r.applied == head && len(d.Held) > 0:
 		reason, msg = heldReason(d.Held[0]), heldMessage(d.Held[0])
 	case onMain && r.applied == head:
