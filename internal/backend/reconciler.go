@@ -154,8 +154,8 @@ type run struct {
 	// pruneErr is the prune of clusters that left main, when it failed.
 	clusterErrs map[string]error
 	pruneErr    error
-	commits   int
-	conflicts int
+	commits     int
+	conflicts   int
 }
 
 // phase is one named step of the reconcile.
