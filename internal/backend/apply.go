@@ -16,6 +16,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	"github.com/bindsync/bindsync/api/v1alpha1"
+	"github.com/bindsync/bindsync/internal/apply"
 	"github.com/bindsync/bindsync/internal/kustomize"
 	"github.com/bindsync/bindsync/internal/render"
 )
@@ -159,6 +160,11 @@ func (rc *Reconciler) applyCluster(ctx context.Context, fsys fstest.MapFS, clust
 			"%s in %s refused, nothing of the folder applied or pruned: %w", dir, rc.opts.Branch, err)}
 	}
 	if err := rc.opts.Applier.Apply(ctx, objs); err != nil {
+		if errors.Is(err, apply.ErrForeign) {
+			err = fmt.Errorf("%w; bindsync never takes over an object it did not create (only the namespace %s): "+
+				"delete it, or label it %s=true,%s=%s to hand it to bindsync", err,
+				v1alpha1.ClusterNamespace(cluster), v1alpha1.ManagedLabel, v1alpha1.ClusterLabel, cluster)
+		}
 		return &genericError{Reason: v1alpha1.ApplyFailedReason, Err: fmt.Errorf("apply %s: %w", dir, err)}
 	}
 	if err := rc.opts.Applier.PruneCluster(ctx, cluster, objs); err != nil {

@@ -164,6 +164,11 @@ func (rc *Reconciler) requestStatus(r *run, q *v1alpha1.APIServiceExportRequest,
 	switch {
 	case d.Approval != plan.Approved:
 		reason, msg = d.Reason, d.Message
+	case (onMain || d.Kept) && r.clusterErrs[d.Cluster] != nil:
+		// Only this cluster's folder failed (the others are applied). It
+		// comes first: a refused folder is what an operator must see.
+		err := r.clusterErrs[d.Cluster]
+		reason, msg = reasonOf(err), err.Error()
 	case d.Kept:
 		reason, msg = problem.Reason, "keeps its last good files in "+rc.opts.Branch+": "+problem.String()
 	case problem != nil && !d.Rendered:
@@ -172,10 +177,6 @@ func (rc *Reconciler) requestStatus(r *run, q *v1alpha1.APIServiceExportRequest,
 		reason, msg = v1alpha1.RenderFailedReason, heldBackMessage(d)
 	case runErr != nil:
 		reason, msg = reasonOf(runErr), runErr.Error()
-	case onMain && r.clusterErrs[d.Cluster] != nil:
-		// only this cluster's folder failed; the others are applied
-		err := r.clusterErrs[d.Cluster]
-		reason, msg = reasonOf(err), err.Error()
 	case onMain && r.applied == head && len(d.Held) > 0:
 		reason, msg = heldReason(d.Held[0]), heldMessage(d.Held[0])
 	case onMain && r.applied == head:
