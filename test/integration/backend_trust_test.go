@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"bytes"
 	"os"
 	"path/filepath"
 	"testing"
@@ -14,6 +15,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/bindsync/bindsync/api/v1alpha1"
+	"github.com/bindsync/bindsync/internal/cli/status"
 	"github.com/bindsync/bindsync/internal/render"
 )
 
@@ -168,4 +170,14 @@ func TestIntegrationAPreCreatedNamespaceIsAdoptedAndAForeignObjectStaysLocal(t *
 	assert.Contains(t, failed.Message, "ServiceAccount "+nsC+"/bindsync-agent")
 	assert.Contains(t, failed.Message, "bindsync.io/managed=true", "the message says how to hand the object over")
 	assert.NotContains(t, failed.Message, "local-a")
+
+	// bindsync status lists local-c's request with its reason (it has no
+	// export to show), and --check fails on it.
+	var out, errOut bytes.Buffer
+	cmd := status.NewCommand(&out, &errOut)
+	cmd.SetArgs([]string{"--kubeconfig", cp.WriteKubeconfig(t), "--cluster", "local-c", "--check"})
+	cmd.SetOut(&errOut)
+	cmd.SetErr(&errOut)
+	assert.Error(t, cmd.ExecuteContext(ctx), "--check fails while a request is not Ready")
+	assert.Regexp(t, `local-c\s+request/pg\s+pg-local\s+-\s+-\s+RequestNotReady\s+\S+\s+ApplyFailed`, out.String())
 }
