@@ -1,19 +1,25 @@
 package backend
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"maps"
 	"path"
 	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"testing/fstest"
 	"time"
 
 	"github.com/go-git/go-git/v5/plumbing"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+	"sigs.k8s.io/yaml"
 
 	"github.com/bindsync/bindsync/api/v1alpha1"
 	"github.com/bindsync/bindsync/internal/apply"
@@ -155,7 +161,7 @@ func (rc *Reconciler) applyCluster(ctx context.Context, fsys fstest.MapFS, clust
 	if err != nil {
 		return &genericError{Reason: v1alpha1.BuildFailedReason, Err: fmt.Errorf("build %s: %w", dir, err)}
 	}
-	if err := checkFolder(cluster, objs); err != nil {
+	if err := checkFolder(fsys, dir, cluster, objs); err != nil {
 		return &stallingError{Reason: v1alpha1.ApplyRefusedReason, Err: fmt.Errorf(
 			"%s in %s refused, nothing of the folder applied or pruned: %w", dir, rc.opts.Branch, err)}
 	}
@@ -174,15 +180,52 @@ func (rc *Reconciler) applyCluster(ctx context.Context, fsys fstest.MapFS, clust
 }
 
 // checkFolder refuses every object of a cluster's built folder that render
-// could not have written for it.
-func checkFolder(cluster string, objs []*unstructured.Unstructured) error {
+// could not have written for it, naming the file that holds it.
+func checkFolder(fsys fs.FS, dir, cluster string, objs []*unstructured.Unstructured) error {
 	var errs []error
 	for _, o := range objs {
 		if err := render.CheckControlPlaneObject(cluster, o); err != nil {
+			if file := fileOf(fsys, dir, o); file != "" {
+				err = fmt.Errorf("%s: %w", file, err)
+			}
 			errs = append(errs, err)
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// fileOf finds the file under dir that holds a document of o's kind and
+// name ("" when none does, as for an object a kustomize patch made). It
+// runs only for a refused object, to name the file in the message.
+func fileOf(fsys fs.FS, dir string, o *unstructured.Unstructured) string {
+	var found string
+	_ = fs.WalkDir(fsys, dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || found != "" || !(strings.HasSuffix(p, ".yaml") || strings.HasSuffix(p, ".yml")) {
+			return nil
+		}
+		data, err := fs.ReadFile(fsys, p)
+		if err != nil {
+			return nil
+		}
+		r := utilyaml.NewYAMLReader(bufio.NewReader(bytes.NewReader(data)))
+		for {
+			doc, err := r.Read()
+			if err != nil {
+				return nil
+			}
+			var m struct {
+				Kind     string `json:"kind"`
+				Metadata struct {
+					Name string `json:"name"`
+				} `json:"metadata"`
+			}
+			if yaml.Unmarshal(doc, &m) == nil && m.Kind == o.GetKind() && m.Metadata.Name == o.GetName() {
+				found = p
+				return fs.SkipAll
+			}
+		}
+	})
+	return found
 }
 
 // clusterErr joins the errors of the clusters that failed, in name order.

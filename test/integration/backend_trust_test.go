@@ -114,7 +114,7 @@ func TestIntegrationHeldBackClusterAppliesOnlyWhatRenderCouldWrite(t *testing.T)
 	ready := requestCondition(e.getRequest("trust-a", "pg"), v1alpha1.ReadyCondition)
 	assert.Equal(t, metav1.ConditionFalse, ready.Status)
 	assert.Equal(t, v1alpha1.ApplyRefusedReason, ready.Reason, ready.Message)
-	assert.Contains(t, ready.Message, `Role.rbac.authorization.k8s.io kube-system/bindsync-agent: namespace "kube-system"`)
+	assert.Contains(t, ready.Message, render.ControlPlaneDir("trust-a")+`/escalation.yaml: Role.rbac.authorization.k8s.io kube-system/bindsync-agent: namespace "kube-system"`)
 	assert.Contains(t, ready.Message, "RoleBinding.rbac.authorization.k8s.io kube-system/bindsync-agent")
 	assert.Contains(t, ready.Message, render.ControlPlaneDir("trust-a"))
 
