@@ -134,6 +134,16 @@ const (
 	OrphanedReason = "Orphaned"
 )
 
+// Condition reasons of the backend's control-plane apply.
+const (
+	// ApplyRefusedReason represents the fact that the backend will not apply
+	// a cluster's control-plane folder in main: it holds an object render
+	// could not have written for that cluster (another kind, name or
+	// namespace, or RBAC render never grants). Nothing of the folder is
+	// applied or pruned until main holds what render writes.
+	ApplyRefusedReason = "ApplyRefused"
+)
+
 // Labels and annotations on everything bindsync renders.
 const (
 	// ManagedLabel marks objects bindsync owns ("true").

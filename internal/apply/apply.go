@@ -59,6 +59,13 @@ type Options struct {
 	// removed — instead of refusing it as foreign (ErrForeign). The caller
 	// checks, before it asks, that the update is one it may make.
 	ReleaseMarker Marker
+	// Adopt, when set, is asked about an existing object without bindsync's
+	// labels that a desired object names: true takes it over (the apply
+	// sets bindsync's labels and fields on it) instead of refusing it as
+	// ErrForeign. The backend adopts a cluster's own namespace
+	// bindsync-<cluster> when someone created it first; nothing else is
+	// ever adopted.
+	Adopt func(desired, live *unstructured.Unstructured) bool
 }
 
 // Marker is an annotation key and value.
@@ -344,10 +351,13 @@ func (a *Applier) tryApply(ctx context.Context, o *unstructured.Unstructured) (o
 	}
 	released := false
 	if !a.opts.PruneSelector.Matches(labels.Set(live.GetLabels())) {
-		if !a.opts.ReleaseMarker.on(live) {
+		switch {
+		case a.opts.ReleaseMarker.on(live):
+			released = true
+		case a.opts.Adopt != nil && a.opts.Adopt(o, live):
+		default:
 			return outcomeFailed, nil, StepCheck, ErrForeign
 		}
-		released = true
 	}
 	if released {
 		return a.adopt(ctx, ri, o, live, opts)

@@ -102,9 +102,8 @@ type Reconciler struct {
 	// listing is held from listing the objects until fresh has looked at
 	// them, so the watch cannot drop a written status in between (cached).
 	listing sync.Mutex
-	// lastApplied is main's commit whose control-plane folders are applied.
-	lastApplied plumbing.Hash
-	lastResync  time.Time
+	// applied is what the apply phase did so far (see apply).
+	applied applyState
 	// written holds the status this reconciler last wrote, by object UID,
 	// until the cache has caught up with it (see fresh).
 	written map[types.UID]writtenStatus
@@ -148,10 +147,15 @@ type run struct {
 	newBranches map[string]plumbing.Hash
 	// pushed is true once main is pushed: newMain is then main's head.
 	pushed bool
-	// applied is main's commit whose folders are now on the control plane.
-	applied   plumbing.Hash
-	commits   int
-	conflicts int
+	// applied is main's commit whose folders are now on the control plane,
+	// except those of the clusters in clusterErrs.
+	applied plumbing.Hash
+	// clusterErrs are the clusters whose folder failed to apply, with why;
+	// pruneErr is the prune of clusters that left main, when it failed.
+	clusterErrs map[string]error
+	pruneErr    error
+	commits     int
+	conflicts   int
 }
 
 // phase is one named step of the reconcile.
@@ -192,6 +196,9 @@ func (rc *Reconciler) Reconcile(ctx context.Context, _ ctrl.Request) (ctrl.Resul
 	if rerr := rc.report(ctx, r, err); rerr != nil && err == nil {
 		err = &genericError{Reason: "StatusFailed", Err: rerr}
 	}
+	if err == nil {
+		err = r.applyErr()
+	}
 	rc.memo.Recycle(r.plan) // nothing reads the plan after the report
 	metricReconcileDuration.Observe(time.Since(start).Seconds())
 	if err != nil {
@@ -210,6 +217,17 @@ func (rc *Reconciler) runPhases(ctx context.Context, r *run) error {
 		}
 	}
 	return nil
+}
+
+// applyErr is what failed in the apply phase (nil when nothing did): the
+// failing clusters' folders, each already reported on that cluster's
+// requests, and the prune of clusters that left main. It is returned from
+// Reconcile so the failure is logged, counted and retried with backoff.
+func (r *run) applyErr() error {
+	if len(r.clusterErrs) == 0 && r.pruneErr == nil {
+		return nil
+	}
+	return &genericError{Reason: v1alpha1.ApplyFailedReason, Err: errors.Join(clusterErr(r.clusterErrs), r.pruneErr)}
 }
 
 // head is main's head as far as this run knows it.

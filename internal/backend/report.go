@@ -24,8 +24,9 @@ import (
 //
 // Request conditions: Rendered (exports in main or on the approval branch),
 // Approved (PendingApproval, Rejected), Ready (applied at main's head; or
-// the reason it is not: GitUnavailable, SchemaBreaking, ApplyFailed, a
-// render problem). Template conditions: Ready (SchemaBreaking, SchemaHeld,
+// the reason it is not: GitUnavailable, SchemaBreaking, a render problem,
+// or ApplyFailed / ApplyRefused / BuildFailed when its own cluster's folder
+// did not apply: another cluster's failure never marks it). Template conditions: Ready (SchemaBreaking, SchemaHeld,
 // a render problem).
 func (rc *Reconciler) report(ctx context.Context, r *run, runErr error) error {
 	if r == nil {
@@ -163,6 +164,11 @@ func (rc *Reconciler) requestStatus(r *run, q *v1alpha1.APIServiceExportRequest,
 	switch {
 	case d.Approval != plan.Approved:
 		reason, msg = d.Reason, d.Message
+	case (onMain || d.Kept) && r.clusterErrs[d.Cluster] != nil:
+		// Only this cluster's folder failed (the others are applied). It
+		// comes first: a refused folder is what an operator must see.
+		err := r.clusterErrs[d.Cluster]
+		reason, msg = reasonOf(err), err.Error()
 	case d.Kept:
 		reason, msg = problem.Reason, "keeps its last good files in "+rc.opts.Branch+": "+problem.String()
 	case problem != nil && !d.Rendered:
