@@ -28,13 +28,16 @@ var (
 	refusals = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "bindsync_agent_refusals_total", Help: "Objects of the cluster's folder the agent did not apply, per pass that built a new revision.",
 	})
+	reportFailures = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "bindsync_agent_report_failures_total", Help: "Passes whose report back to the control plane (ConsumerInSync on exports) failed; the pass itself is not failed for it.",
+	})
 	webhookCalls = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "bindsync_agent_webhook_calls_total", Help: "Webhook calls by result: accepted, unsigned, bad_signature, bad_request.",
 	}, []string{"result"})
 )
 
 func init() {
-	metrics.Registry.MustRegister(syncDuration, fetches, crdsApplied, driftCorrected, refusals, webhookCalls)
+	metrics.Registry.MustRegister(syncDuration, fetches, crdsApplied, driftCorrected, refusals, reportFailures, webhookCalls)
 }
 
 // observe records one pass.
@@ -55,4 +58,7 @@ func observe(res Result, err error, d time.Duration) {
 		driftCorrected.Add(float64(len(res.Applied.Configured)))
 	}
 	crdsApplied.Add(float64(len(res.Applied.Created) + len(res.Applied.Configured)))
+	if res.ReportErr != nil {
+		reportFailures.Inc()
+	}
 }

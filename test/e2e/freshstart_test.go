@@ -34,6 +34,7 @@ func TestIntegrationFreshMachineCommandLines(t *testing.T) {
 	var bin string
 	go func() { var err error; bin, err = testenv.BuildBindsync(dir); built <- err }()
 	cp, app := testenv.StartPair(t)
+	require.NoError(t, <-built)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	t.Cleanup(cancel)
 	for _, c := range []*testenv.Cluster{cp, app} {
@@ -42,7 +43,6 @@ func TestIntegrationFreshMachineCommandLines(t *testing.T) {
 	}
 	_, err = cp.InstallCRDs(ctx, filepath.Join(root, "testdata", "crds", "klutch", pgCRD+".yaml"))
 	require.NoError(t, err)
-	require.NoError(t, <-built)
 	err = cp.Client.Get(ctx, client.ObjectKey{Name: "bindsync-system"}, &corev1.Namespace{})
 	require.True(t, apierrors.IsNotFound(err), "a fresh control plane has no bindsync-system namespace: %v", err)
 

@@ -22,7 +22,6 @@ import (
 	"go.uber.org/zap/zapcore"
 	eventsv1client "k8s.io/client-go/kubernetes/typed/events/v1"
 	"k8s.io/client-go/rest"
-	"k8s.io/client-go/tools/clientcmd"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
@@ -30,6 +29,7 @@ import (
 
 	"github.com/bindsync/bindsync/internal/backend"
 	"github.com/bindsync/bindsync/internal/cli/exitcode"
+	"github.com/bindsync/bindsync/internal/cli/kube"
 	"github.com/bindsync/bindsync/internal/git"
 )
 
@@ -316,7 +316,8 @@ func restConfig(path string) (*rest.Config, error) {
 	var cfg *rest.Config
 	var err error
 	if path != "" {
-		if cfg, err = clientcmd.BuildConfigFromFlags("", path); err != nil {
+		// A token in the file is read again when the file changes.
+		if cfg, err = kube.ReloadingConfig(path); err != nil {
 			return nil, fmt.Errorf("--kubeconfig %s: %w", path, err)
 		}
 	} else if cfg, err = ctrl.GetConfig(); err != nil {
