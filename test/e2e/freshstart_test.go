@@ -78,7 +78,9 @@ func TestIntegrationFreshMachineCommandLines(t *testing.T) {
 	assert.Equal(t, "bind: "+cluster+" <- "+template, j.subjects()[0], "the backend committed the bind on the bare repository's main")
 	logs, err := os.ReadFile(j.backend.log)
 	require.NoError(t, err)
-	assert.Contains(t, string(logs), "leader election", "one log line says how the lease is handled")
+	assert.Contains(t, string(logs), "leader election on: namespace bindsync-system did not exist and was created",
+		"one log line says how the lease is handled")
+	assert.NoError(t, cp.Client.Get(ctx, client.ObjectKey{Name: "bindsync-system"}, &corev1.Namespace{}), "the lease namespace was created")
 	assert.NotContains(t, string(logs), "stacktrace", "no stack traces for expected errors")
 	assert.NotContains(t, string(logs), "goroutine ", "no stack traces for expected errors")
 	cache, err := os.ReadDir(filepath.Join(home, ".cache", "bindsync"))
