@@ -163,6 +163,9 @@ type Result struct {
 	Released apply.Result
 	// Refused lists objects of the folder that were not applied.
 	Refused []Refusal
+	// ReportErr is why reporting back to the control plane failed (nil:
+	// it did not, or there is no control plane). It does not fail the pass.
+	ReportErr error
 }
 
 // Sync runs one pass. Its error says the pass failed somewhere (the source,
@@ -202,7 +205,11 @@ func (a *Agent) Sync(ctx context.Context) (Result, error) {
 	errs = append(errs, a.releaseDeleted(ctx, p, &res))
 	errs = append(errs, a.writeStatus(ctx, p))
 	if a.reporter != nil {
-		errs = append(errs, a.reporter.report(ctx, p))
+		// Reporting back is extra: a control plane that is away or a token
+		// that expired must not turn an applied pass into a failed one (and
+		// polling into retrying). The caller logs and counts it; the next
+		// pass reports again.
+		res.ReportErr = a.reporter.report(ctx, p)
 	}
 	return res, errors.Join(errs...)
 }

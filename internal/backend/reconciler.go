@@ -201,6 +201,7 @@ func (rc *Reconciler) Reconcile(ctx context.Context, _ ctrl.Request) (ctrl.Resul
 	}
 	rc.memo.Recycle(r.plan) // nothing reads the plan after the report
 	metricReconcileDuration.Observe(time.Since(start).Seconds())
+	observeReconcile(err, rc.opts.Now())
 	if err != nil {
 		log.Error(err, "reconcile did not complete", "reason", reasonOf(err), "revision", rc.revision(r.head()))
 	}

@@ -53,21 +53,21 @@ func (r *Repo) Stats() Stats {
 // remoteErr wraps a transport failure so it names the remote and is
 // recognisable as ErrRemote.
 func (r *Repo) remoteErr(step string, err error) error {
-	return fmt.Errorf("%s %s: %w: %w", step, r.opts.URL, ErrRemote, ExplainSSHRefusal(err, r.opts.Auth.SSHKeyFile))
+	return fmt.Errorf("%s %s: %w: %w", step, RedactURL(r.opts.URL), ErrRemote, ExplainSSHRefusal(err, r.opts.Auth.SSHKeyFile))
 }
 
 func (r *Repo) endpoint() (transport.Transport, *transport.Endpoint, transport.AuthMethod, error) {
 	ep, err := transport.NewEndpoint(r.opts.URL)
 	if err != nil {
-		return nil, nil, nil, fmt.Errorf("parse remote URL %s: %w", r.opts.URL, err)
+		return nil, nil, nil, fmt.Errorf("parse remote URL %s: %w", RedactURL(r.opts.URL), err)
 	}
 	c, err := client.NewClient(ep)
 	if err != nil {
-		return nil, nil, nil, fmt.Errorf("remote %s: %w", r.opts.URL, err)
+		return nil, nil, nil, fmt.Errorf("remote %s: %w", RedactURL(r.opts.URL), err)
 	}
 	auth, err := r.opts.authMethod()
 	if err != nil {
-		return nil, nil, nil, fmt.Errorf("credentials for %s: %w", r.opts.URL, err)
+		return nil, nil, nil, fmt.Errorf("credentials for %s: %w", RedactURL(r.opts.URL), err)
 	}
 	return c, ep, auth, nil
 }
@@ -139,13 +139,13 @@ func (r *Repo) Fetch(ctx context.Context) error {
 			continue
 		}
 		if err := r.st.SetReference(plumbing.NewHashReference(branchRef(name), h)); err != nil {
-			return fmt.Errorf("update branch %s from %s in %s: %w", name, r.opts.URL, r.opts.Dir, err)
+			return fmt.Errorf("update branch %s from %s in %s: %w", name, RedactURL(r.opts.URL), r.opts.Dir, err)
 		}
 	}
 	for name := range local {
 		if _, ok := remote[name]; !ok {
 			if err := r.st.RemoveReference(branchRef(name)); err != nil {
-				return fmt.Errorf("prune branch %s (deleted on %s) in %s: %w", name, r.opts.URL, r.opts.Dir, err)
+				return fmt.Errorf("prune branch %s (deleted on %s) in %s: %w", name, RedactURL(r.opts.URL), r.opts.Dir, err)
 			}
 		}
 	}
@@ -155,7 +155,7 @@ func (r *Repo) Fetch(ctx context.Context) error {
 	}
 	auth, err := r.opts.authMethod()
 	if err != nil {
-		return fmt.Errorf("credentials for %s: %w", r.opts.URL, err)
+		return fmt.Errorf("credentials for %s: %w", RedactURL(r.opts.URL), err)
 	}
 	err = r.repo.FetchContext(ctx, &gogit.FetchOptions{
 		RemoteName: remoteName,
@@ -249,7 +249,7 @@ func (r *Repo) pushRemote(ctx context.Context, branch string, old, new plumbing.
 		cur = advertisedBranches(ar)[branch]
 	}
 	if cur != old {
-		return fmt.Errorf("push %s to %s: the remote branch is at %s, not %s: %w", branch, r.opts.URL, short(cur), short(old), ErrNonFastForward)
+		return fmt.Errorf("push %s to %s: the remote branch is at %s, not %s: %w", branch, RedactURL(r.opts.URL), short(cur), short(old), ErrNonFastForward)
 	}
 	req := packp.NewReferenceUpdateRequest()
 	if ar != nil {
@@ -258,7 +258,7 @@ func (r *Repo) pushRemote(ctx context.Context, branch string, old, new plumbing.
 	req.Commands = []*packp.Command{{Name: branchRef(branch), Old: old, New: new}}
 	if new.IsZero() {
 		if ar != nil && !ar.Capabilities.Supports(capability.DeleteRefs) {
-			return fmt.Errorf("delete branch %s on %s: the server does not support deleting refs", branch, r.opts.URL)
+			return fmt.Errorf("delete branch %s on %s: the server does not support deleting refs", branch, RedactURL(r.opts.URL))
 		}
 		return r.receivePack(ctx, sess, req, branch, nil)
 	}
@@ -272,7 +272,7 @@ func (r *Repo) pushRemote(ctx context.Context, branch string, old, new plumbing.
 	}
 	objs, err := revlist.Objects(r.st, []plumbing.Hash{new}, haves)
 	if err != nil {
-		return fmt.Errorf("push %s to %s: list objects of %s: %w", branch, r.opts.URL, short(new), err)
+		return fmt.Errorf("push %s to %s: list objects of %s: %w", branch, RedactURL(r.opts.URL), short(new), err)
 	}
 	useRefDeltas := ar != nil && !ar.Capabilities.Supports(capability.OFSDelta)
 	return r.receivePack(ctx, sess, req, branch, func(w io.Writer) error {
@@ -308,12 +308,12 @@ func (r *Repo) receivePack(ctx context.Context, sess transport.ReceivePackSessio
 		return r.remoteErr(fmt.Sprintf("push %s to", branch), err)
 	}
 	if err := <-done; err != nil {
-		return fmt.Errorf("push %s to %s: encode objects: %w", branch, r.opts.URL, err)
+		return fmt.Errorf("push %s to %s: encode objects: %w", branch, RedactURL(r.opts.URL), err)
 	}
 	if rs != nil {
 		if err := rs.Error(); err != nil {
 			if isRejection(err.Error()) {
-				return fmt.Errorf("push %s to %s: rejected (%v): %w", branch, r.opts.URL, err, ErrNonFastForward)
+				return fmt.Errorf("push %s to %s: rejected (%v): %w", branch, RedactURL(r.opts.URL), err, ErrNonFastForward)
 			}
 			return r.remoteErr(fmt.Sprintf("push %s to", branch), err)
 		}

@@ -135,15 +135,18 @@ func New(o Options) (*Source, error) {
 	if o.MaxFolderBytes <= 0 {
 		o.MaxFolderBytes = DefaultMaxFolderBytes
 	}
+	if err := git.CheckURL(o.URL); err != nil {
+		return nil, fmt.Errorf("source: %w", err)
+	}
 	ep, err := transport.NewEndpoint(o.URL)
 	if err != nil {
-		return nil, fmt.Errorf("source: URL %q: %w", o.URL, err)
+		return nil, fmt.Errorf("source: URL %q: %w", git.RedactURL(o.URL), err)
 	}
 	if o.Auth.SSHKeyFile != "" && o.Auth.KnownHostsFile == "" {
 		return nil, errors.New("source: an ssh key needs a known_hosts file: bindsync never trusts an unknown host")
 	}
 	if ep.Protocol == "ssh" && o.Auth.SSHKeyFile == "" {
-		return nil, fmt.Errorf("source: %s is an ssh remote: it needs a key file and a known_hosts file (--ssh-key-file, --known-hosts-file)", o.URL)
+		return nil, fmt.Errorf("source: %s is an ssh remote: it needs a key file and a known_hosts file (--ssh-key-file, --known-hosts-file)", git.RedactURL(o.URL))
 	}
 	return &Source{opts: o}, nil
 }
@@ -161,7 +164,7 @@ func (s *Source) Head(ctx context.Context) (plumbing.Hash, error) {
 	remote := gogit.NewRemote(memory.NewStorage(), &config.RemoteConfig{Name: "origin", URLs: []string{s.opts.URL}})
 	refs, err := remote.ListContext(ctx, &gogit.ListOptions{Auth: auth})
 	if err != nil {
-		return plumbing.ZeroHash, fmt.Errorf("%w: ls-remote %s: %v", ErrUnavailable, s.opts.URL, git.ExplainSSHRefusal(err, s.opts.Auth.SSHKeyFile))
+		return plumbing.ZeroHash, fmt.Errorf("%w: ls-remote %s: %v", ErrUnavailable, git.RedactURL(s.opts.URL), git.ExplainSSHRefusal(err, s.opts.Auth.SSHKeyFile))
 	}
 	want := plumbing.NewBranchReferenceName(s.opts.Branch)
 	for _, r := range refs {
@@ -169,7 +172,7 @@ func (s *Source) Head(ctx context.Context) (plumbing.Hash, error) {
 			return r.Hash(), nil
 		}
 	}
-	return plumbing.ZeroHash, fmt.Errorf("%w: %s: %w %s", ErrUnavailable, s.opts.URL, ErrBranchNotFound, s.opts.Branch)
+	return plumbing.ZeroHash, fmt.Errorf("%w: %s: %w %s", ErrUnavailable, git.RedactURL(s.opts.URL), ErrBranchNotFound, s.opts.Branch)
 }
 
 // Get returns the snapshot of the branch's head. It asks the remote for the
@@ -219,14 +222,14 @@ func (s *Source) fetch(ctx context.Context, head plumbing.Hash) (*Snapshot, erro
 		Depth: 1, NoCheckout: true, Tags: gogit.NoTags,
 	})
 	if errors.Is(err, ErrTooLarge) {
-		return nil, fmt.Errorf("fetch %s %s: %w", s.opts.URL, s.opts.Branch, err)
+		return nil, fmt.Errorf("fetch %s %s: %w", git.RedactURL(s.opts.URL), s.opts.Branch, err)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("%w: fetch %s %s: %v", ErrUnavailable, s.opts.URL, s.opts.Branch, git.ExplainSSHRefusal(err, s.opts.Auth.SSHKeyFile))
+		return nil, fmt.Errorf("%w: fetch %s %s: %v", ErrUnavailable, git.RedactURL(s.opts.URL), s.opts.Branch, git.ExplainSSHRefusal(err, s.opts.Auth.SSHKeyFile))
 	}
 	r, err := repo.Reference(ref, true)
 	if err != nil {
-		return nil, fmt.Errorf("%w: fetch %s %s: %v", ErrUnavailable, s.opts.URL, s.opts.Branch, err)
+		return nil, fmt.Errorf("%w: fetch %s %s: %v", ErrUnavailable, git.RedactURL(s.opts.URL), s.opts.Branch, err)
 	}
 	// The branch may have moved between ls-remote and the clone: use what
 	// was cloned, it is the newer head.
@@ -267,7 +270,7 @@ func (s *Source) Messages(ctx context.Context, rev Revision, depth int) ([]strin
 		Depth: depth, NoCheckout: true, Tags: gogit.NoTags,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("%w: fetch history of %s %s: %v", ErrUnavailable, s.opts.URL, s.opts.Branch, git.ExplainSSHRefusal(err, s.opts.Auth.SSHKeyFile))
+		return nil, fmt.Errorf("%w: fetch history of %s %s: %v", ErrUnavailable, git.RedactURL(s.opts.URL), s.opts.Branch, git.ExplainSSHRefusal(err, s.opts.Auth.SSHKeyFile))
 	}
 	iter, err := repo.Log(&gogit.LogOptions{From: rev.Hash, Order: gogit.LogOrderCommitterTime})
 	if err != nil {

@@ -21,6 +21,7 @@ import (
 
 	"github.com/bindsync/bindsync/internal/agent"
 	"github.com/bindsync/bindsync/internal/agent/source"
+	"github.com/bindsync/bindsync/internal/cli/kube"
 )
 
 // flags of `bindsync agent`.
@@ -112,7 +113,7 @@ func run(ctx context.Context, f *flags, stderr io.Writer) error {
 		return err
 	}
 	if f.controlPlaneKubeconfig != "" {
-		cp, err := clientcmd.BuildConfigFromFlags("", f.controlPlaneKubeconfig)
+		cp, err := kube.ReloadingConfig(f.controlPlaneKubeconfig)
 		if err != nil {
 			return fmt.Errorf("agent: --control-plane-kubeconfig: %w", err)
 		}
@@ -151,8 +152,17 @@ func sourceFor(f *flags) (agent.Options, *source.Source, error) {
 }
 
 // loadConfig reads --kubeconfig, else $KUBECONFIG and the default rules,
-// else the in-cluster config.
+// else the in-cluster config. A token in --kubeconfig is read again when
+// the file changes (kube.ReloadingConfig); the in-cluster token is a file
+// client-go reads again.
 func loadConfig(path string) (*rest.Config, error) {
+	if path != "" {
+		cfg, err := kube.ReloadingConfig(path)
+		if err != nil {
+			return nil, fmt.Errorf("agent: --kubeconfig: %w", err)
+		}
+		return cfg, nil
+	}
 	rules := clientcmd.NewDefaultClientConfigLoadingRules()
 	rules.ExplicitPath = path
 	cfg, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{}).ClientConfig()
