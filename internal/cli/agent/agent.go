@@ -15,6 +15,7 @@ import (
 	"github.com/go-logr/logr"
 	"github.com/go-logr/logr/funcr"
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -26,6 +27,8 @@ import (
 
 // flags of `bindsync agent`.
 type flags struct {
+	// flagSet tells which flags the user set (kube.DefaultAddr).
+	flagSet                            *pflag.FlagSet
 	kubeconfig, controlPlaneKubeconfig string
 	cluster, repo, branch, path        string
 	interval, retryInterval            time.Duration
@@ -61,6 +64,7 @@ writes each binding's status. Credentials come from files only.`,
 		},
 	}
 	fl := cmd.Flags()
+	f.flagSet = fl
 	fl.StringVar(&f.kubeconfig, "kubeconfig", "", "kubeconfig of the app cluster (default: $KUBECONFIG, then in-cluster)")
 	fl.StringVar(&f.controlPlaneKubeconfig, "control-plane-kubeconfig", "", "kubeconfig of this cluster's ServiceAccount on the control plane, to report back (optional)")
 	fl.StringVar(&f.cluster, "cluster", "", "this app cluster's name in the state repository (required)")
@@ -118,6 +122,15 @@ func run(ctx context.Context, f *flags, stderr io.Writer) error {
 			return fmt.Errorf("agent: --control-plane-kubeconfig: %w", err)
 		}
 		opts.ControlPlane = cp
+	}
+	for _, a := range []struct {
+		name string
+		addr *string
+	}{{"metrics-bind-address", &f.metricsAddr}, {"health-probe-bind-address", &f.probeAddr}} {
+		var why string
+		if *a.addr, why = kube.DefaultAddr(f.flagSet, a.name, *a.addr); why != "" {
+			log.Info(why)
+		}
 	}
 	mgr, _, err := agent.NewManager(cfg, src, opts, agent.RunOptions{
 		Interval: f.interval, RetryInterval: f.retryInterval,

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 	"go.uber.org/zap/zapcore"
 	eventsv1client "k8s.io/client-go/kubernetes/typed/events/v1"
 	"k8s.io/client-go/rest"
@@ -36,6 +37,8 @@ import (
 // flags are the command's options. Credentials are paths to files, never
 // values: a flag's value shows in `ps` and in shell history.
 type flags struct {
+	// flagSet tells which flags the user set (kube.DefaultAddr).
+	flagSet         *pflag.FlagSet
 	kubeconfig      string
 	repo            string
 	branch          string
@@ -85,6 +88,7 @@ machine read over file://.`,
 		},
 	}
 	fl := cmd.Flags()
+	f.flagSet = fl
 	fl.StringVar(&f.kubeconfig, "kubeconfig", "", "kubeconfig of the control plane (default: $KUBECONFIG, then in-cluster)")
 	fl.StringVar(&f.repo, "repo", "", "URL of the state repository (file://, http(s)://, ssh://); empty: a local bare repository in --data-dir")
 	fl.StringVar(&f.branch, "branch", backend.DefaultBranch, "the approved branch")
@@ -144,6 +148,15 @@ func run(ctx context.Context, f *flags, stderr io.Writer) error {
 	cfg, err := restConfig(f.kubeconfig)
 	if err != nil {
 		return exitcode.New(exitcode.Unusable, err)
+	}
+	for _, a := range []struct {
+		name string
+		addr *string
+	}{{"metrics-bind-address", &f.metricsAddr}, {"health-probe-bind-address", &f.probeAddr}} {
+		var why string
+		if *a.addr, why = kube.DefaultAddr(f.flagSet, a.name, *a.addr); why != "" {
+			log.Info(why)
+		}
 	}
 	leaderElect, err := f.prepareLeaderElection(ctx, cfg, log)
 	if err != nil {
