@@ -313,7 +313,7 @@ func (r *renderer) roleYAML(c *clusterEntry) ([]byte, []rbacv1.PolicyRule) {
 	}
 	rules := append([]rbacv1.PolicyRule(nil), agentRules...)
 	var clusterRules []rbacv1.PolicyRule
-	claimed := map[string]bool{}
+	claimed := map[*templateEntry]bool{}
 	for _, b := range c.bindings {
 		snap := b.crd.snap
 		bound := []rbacv1.PolicyRule{
@@ -325,10 +325,10 @@ func (r *renderer) roleYAML(c *clusterEntry) ([]byte, []rbacv1.PolicyRule) {
 		} else {
 			rules = append(rules, bound...)
 		}
-		if claimed[b.template.tpl.Name] {
+		if claimed[b.template] {
 			continue
 		}
-		claimed[b.template.tpl.Name] = true
+		claimed[b.template] = true
 		for _, claim := range b.template.tpl.Spec.PermissionClaims {
 			rules = append(rules, claimRule(claim))
 		}

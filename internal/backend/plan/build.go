@@ -241,7 +241,8 @@ func (p *planner) judge(i int, out render.Output, res render.RequestResult, ix *
 		switch {
 		case pr.Kind == "APIServiceExportRequest" && pr.Namespace == d.Namespace && pr.Name == d.Name:
 			d.Problems = append(d.Problems, pr)
-			own = own || pr.Reason == v1alpha1.ConflictingRequestReason || pr.Reason == v1alpha1.DuplicateReason
+			own = own || pr.Reason == v1alpha1.ConflictingRequestReason || pr.Reason == v1alpha1.DuplicateRequestReason ||
+				pr.Reason == v1alpha1.DuplicateReason
 		case pr.Kind == "APIServiceExportTemplate" && pr.Name == d.Template,
 			pr.Kind == "AppCluster" && pr.Name == d.Cluster,
 			pr.Kind == "CustomResourceDefinition" && crds[pr.Name]:

@@ -412,7 +412,7 @@ func TestARequestForAnUnknownTemplateRendersNothingAndCommitsNothing(t *testing.
 	assert.False(t, d.Kept, "main never held it")
 }
 
-func TestARequestConflictingWithABoundOneIsNotKept(t *testing.T) {
+func TestARequestDuplicatingABoundOneIsNotKept(t *testing.T) {
 	w := newWorld(t, "")
 	w.requests = []v1alpha1.APIServiceExportRequest{request("c1", "pg", "postgresql")}
 	main := w.settled(t, render.Tree{})
@@ -422,9 +422,40 @@ func TestARequestConflictingWithABoundOneIsNotKept(t *testing.T) {
 
 	again := decision(t, p, "bindsync-c1", "pg-again")
 	require.NotEmpty(t, again.Problems)
-	assert.Equal(t, v1alpha1.ConflictingRequestReason, again.Problems[0].Reason)
+	assert.Equal(t, v1alpha1.DuplicateRequestReason, again.Problems[0].Reason)
+	assert.Contains(t, again.Problems[0].Message, "request pg")
 	assert.False(t, again.Kept, "main holds the files of the other request, not of this one")
 	assert.False(t, again.Rendered)
+	assert.True(t, decision(t, p, "bindsync-c1", "pg").Rendered)
+}
+
+// The reproduction of issue 13 item 2: an app cluster creates a second
+// request for a template it has bound, then the platform team removes a
+// Secrets claim from the template. The duplicate freezes nothing: main's
+// Role for the cluster stops granting Secrets in the very next commit.
+func TestADuplicateRequestNeverFreezesItsClustersGrants(t *testing.T) {
+	w := newWorld(t, "")
+	w.templates[0].Spec.PermissionClaims = []v1alpha1.PermissionClaim{
+		{GroupResource: v1alpha1.GroupResource{Resource: "secrets"}, Verbs: []v1alpha1.Verb{"get", "list"}}}
+	w.requests = []v1alpha1.APIServiceExportRequest{request("c1", "pg", "postgresql")}
+	main := w.settled(t, render.Tree{})
+	rbac := render.ControlPlaneDir("c1") + "/rbac.yaml"
+	require.Contains(t, string(main[rbac]), "secrets")
+
+	w.requests = append(w.requests, request("c1", "pg-again", "postgresql"))
+	main = w.settled(t, main)
+	w.templates = append([]v1alpha1.APIServiceExportTemplate(nil), w.templates...)
+	w.templates[0].Spec.PermissionClaims = nil
+
+	p := plan.Make(w.input(main))
+
+	require.NotEmpty(t, p.Steps, "the narrowed template is committed")
+	assert.NotContains(t, string(p.Main[rbac]), "secrets", "c1's Role no longer grants Secrets")
+	assert.Contains(t, p.Main, render.ExportPath("c1", pgCRD))
+	pg := decision(t, p, "bindsync-c1", "pg")
+	assert.True(t, pg.Rendered)
+	assert.Empty(t, pg.Problems)
+	assert.Equal(t, v1alpha1.DuplicateRequestReason, decision(t, p, "bindsync-c1", "pg-again").Problems[0].Reason)
 }
 
 func TestUnboundListsTheRequestsMainDoesNotHold(t *testing.T) {
@@ -504,19 +535,20 @@ func TestBadInputGetsAClearProblemAndOtherClustersAreUnaffected(t *testing.T) {
 	}
 }
 
-func TestARequestHeldBackByAnotherObjectsProblemNamesIt(t *testing.T) {
+func TestAGoodRequestOfAClusterWithABadOneBinds(t *testing.T) {
 	w := newWorld(t, "")
 	main := w.settled(t, render.Tree{})
 	w.requests = []v1alpha1.APIServiceExportRequest{request("c1", "ghost", "no-such-template"), request("c1", "pg", "postgresql")}
 
 	p := plan.Make(w.input(main))
 
-	assert.Empty(t, p.Steps, "the bad request holds its cluster back")
+	require.Len(t, p.Steps, 1, "the bad request holds nothing of its cluster back")
+	assert.Equal(t, "bind: c1 <- postgresql", p.Steps[0].Message.Subject)
 	d := decision(t, p, "bindsync-c1", "pg")
-	assert.False(t, d.Rendered)
+	assert.True(t, d.Rendered)
 	assert.Empty(t, d.Problems, "it has no problem of its own")
-	require.NotNil(t, d.HeldBack, "it says what holds its cluster back")
-	assert.Equal(t, "ghost", d.HeldBack.Name)
-	assert.Equal(t, v1alpha1.TemplateNotFoundReason, d.HeldBack.Reason)
-	assert.Nil(t, decision(t, p, "bindsync-c1", "ghost").HeldBack, "the bad request has its own problem")
+	assert.Nil(t, d.HeldBack)
+	ghost := decision(t, p, "bindsync-c1", "ghost")
+	assert.False(t, ghost.Rendered)
+	assert.Equal(t, v1alpha1.TemplateNotFoundReason, ghost.Problems[0].Reason)
 }
