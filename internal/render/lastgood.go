@@ -109,8 +109,8 @@ func withClusters(in Input, problems []Problem) []Problem {
 
 // dependents indexes which clusters depend on each template and CRD.
 type dependents struct {
-	byTemplate map[string]map[string]bool // template -> clusters with a request for it
-	byCRD      map[string]map[string]bool // CRD name -> templates that bind it
+	byTemplate map[string]map[string]bool    // template -> clusters with a request for it
+	byCRD      map[string]map[string]bool    // CRD name -> templates that bind it
 	byRequest  map[[2]string]map[string]bool // namespace, name -> templates its copies name
 }
 
