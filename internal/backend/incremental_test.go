@@ -37,6 +37,7 @@ func TestBackendIncrementalPlansAreColdPlans(t *testing.T) {
 		in.Templates[i] = *c
 		return &in.Templates[i]
 	}
+	var broken []byte // an export file another writer broke, and restores
 	steps := []struct {
 		name   string
 		change func(in *plan.Input)
@@ -100,6 +101,31 @@ func TestBackendIncrementalPlansAreColdPlans(t *testing.T) {
 		{name: "the template valid again", change: func(in *plan.Input) {
 			tpl(in, 2).Spec.Resources = append([]v1alpha1.GroupResource(nil), s.in.Templates[2].Spec.Resources...)
 		}},
+		{name: "a second request for a bound template, and the template's claim narrowed: nothing frozen", change: func(in *plan.Input) {
+			dup := benchRequest("cluster-0001", in.Templates[0].Name)
+			dup.Name, dup.UID = "again", "uid-again"
+			in.Requests = append(in.Requests, dup)
+			tpl(in, 0).Spec.PermissionClaims[0].Verbs = []v1alpha1.Verb{"get"}
+		}},
+		{name: "a request for an unknown template next to good ones", change: func(in *plan.Input) {
+			addRequest(in, "cluster-0002", "no-such-template")
+			addRequest(in, "cluster-0002", in.Templates[bindings].Name)
+		}},
+		{name: "another writer leaves conflict markers in an export", change: func(*plan.Input) {},
+			writer: func(main render.Tree) render.Tree {
+				tree := copyTree(main)
+				p := render.ExportPath("cluster-0003", s.in.CRDs[1].Name)
+				broken = main[p]
+				tree[p] = append([]byte("<<<<<<< HEAD\n"), main[p]...)
+				return tree
+			}},
+		{name: "a compatible schema change while the export is unreadable", change: func(in *plan.Input) { in.CRDs = withOptionalField(in.CRDs, 1) }},
+		{name: "the export restored", change: func(*plan.Input) {},
+			writer: func(main render.Tree) render.Tree {
+				tree := copyTree(main)
+				tree[render.ExportPath("cluster-0003", s.in.CRDs[1].Name)] = broken
+				return tree
+			}},
 		{name: "nothing new at the end", change: func(*plan.Input) {}},
 	}
 	commits := 0

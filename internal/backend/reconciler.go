@@ -403,7 +403,7 @@ func (rc *Reconciler) decide(_ context.Context, r *run) error {
 func (rc *Reconciler) render(_ context.Context, r *run) error {
 	r.plan = r.decided.Render()
 	for _, err := range r.plan.Errors() {
-		r.log.Error(err, "main holds an export that does not decode; its CRD is taken live")
+		r.log.Error(err, "main holds an export that does not decode; main keeps its files and its schema until it is fixed")
 	}
 	return nil
 }

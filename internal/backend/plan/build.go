@@ -363,7 +363,7 @@ func (p *planner) rollOuts() []string {
 		switch d.State {
 		case SchemaRollOut:
 			roll[d.CRD] = true
-		case SchemaHeld, SchemaGone:
+		case SchemaHeld, SchemaGone, SchemaUnreadable:
 			held[d.CRD] = true
 		}
 	}
@@ -392,6 +392,11 @@ func (p *planner) heldFor(template string) []SchemaDecision {
 func (p *planner) renderKeeping(in render.Input, last *ptree) (render.Output, *ptree) {
 	out := p.in.Cache.Render(in)
 	tree := render.KeepLastGood(out, last.tree)
+	if len(p.problems) > 0 {
+		out.Problems = append(slices.Clip(out.Problems), p.problems...)
+		sort.SliceStable(out.Problems, func(i, j int) bool { return out.Problems[i].String() < out.Problems[j].String() })
+		tree = render.Keep(out.Tree, last.tree, out.Holds())
+	}
 	kept := !sameTree(tree, out.Tree)
 	copied := kept // render's trees are shared with later renders: extend a copy
 	for _, path := range p.mainT.outside() {

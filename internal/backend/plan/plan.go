@@ -113,6 +113,9 @@ const (
 	SchemaRollOut SchemaState = "RollOut" // the live schema replaces main's
 	SchemaHeld    SchemaState = "Held"    // main keeps its snapshot
 	SchemaGone    SchemaState = "Gone"    // the CRD is not on the control plane; main keeps its snapshot
+	// SchemaUnreadable: main's export file does not decode; main keeps its
+	// files and the CRD's schema does not change (ExportUnreadable).
+	SchemaUnreadable SchemaState = "Unreadable"
 )
 
 // SchemaDecision is the plan for one (template, CRD) that main holds or the
@@ -170,7 +173,8 @@ type Plan struct {
 }
 
 // Errors returns what Make could not read (an export file in main that no
-// longer decodes); the affected CRDs were left at their live version.
+// longer decodes); main keeps the affected files (see ExportUnreadable in
+// Problems).
 func (p Plan) Errors() []error { return p.errorsOut }
 
 // Unbound returns the requests main does not hold (by namespace/name): the
@@ -225,6 +229,9 @@ type planner struct {
 	schemas  []SchemaDecision
 	requests []RequestDecision
 	objs     []*v1alpha1.APIServiceExportRequest // objs[i] is the request of requests[i]
+	// problems are the plan's own problems (ExportUnreadable), added to
+	// every render's and kept by every tree's holds (renderKeeping).
+	problems []render.Problem
 	out      Plan
 }
 
@@ -252,15 +259,15 @@ func (p *planner) decideSchemas() {
 		old, err := p.in.Memo.crdOf(p.main, e, p.in.Cache)
 		if err != nil {
 			p.out.errorsOut = append(p.out.errorsOut, err)
+			p.unreadable(e, err)
+			p.schemas = append(p.schemas, SchemaDecision{Template: e.Template, CRD: e.CRD, State: SchemaUnreadable, MainHash: e.Hash,
+				Policy: policyOf(tpls[e.Template])})
 			continue
 		}
 		if _, ok := p.mainCRD[e.CRD]; !ok {
 			p.mainCRD[e.CRD] = old
 		}
-		policy := v1alpha1.SchemaUpdateNonBreaking
-		if t := tpls[e.Template]; t != nil && t.Spec.SchemaUpdatePolicy != "" {
-			policy = t.Spec.SchemaUpdatePolicy
-		}
+		policy := policyOf(tpls[e.Template])
 		d := SchemaDecision{Template: e.Template, CRD: e.CRD, Policy: policy, MainHash: e.Hash}
 		live := p.live[e.CRD]
 		switch {
@@ -288,6 +295,36 @@ func (p *planner) decideSchemas() {
 		}
 	}
 	p.out.Schemas = p.schemas
+}
+
+// policyOf is a template's schema update policy, NonBreaking by default.
+func policyOf(t *v1alpha1.APIServiceExportTemplate) v1alpha1.SchemaUpdatePolicy {
+	if t != nil && t.Spec.SchemaUpdatePolicy != "" {
+		return t.Spec.SchemaUpdatePolicy
+	}
+	return v1alpha1.SchemaUpdateNonBreaking
+}
+
+// unreadable records that main's export file of a (template, CRD) does not
+// decode: a problem of the template that holds that pair in every cluster
+// whose folder in main has it. Every tree of the plan keeps those files as
+// main has them (renderKeeping), and the CRD's schema does not change: the
+// live CRD is never taken in place of a snapshot that cannot be read, which
+// would bypass the template's schemaUpdatePolicy.
+func (p *planner) unreadable(e exportEntry, err error) {
+	pr := render.Problem{Kind: "APIServiceExportTemplate", Name: e.Template, Reason: v1alpha1.ExportUnreadableReason,
+		Message: fmt.Sprintf("main's export file %s does not decode (%v): main keeps the files of CRD %s for this template, and its schema, until the file is fixed", e.Path, err, e.CRD)}
+	for c, es := range p.main.clusters {
+		for _, x := range es {
+			if x.Template == e.Template && x.CRD == e.CRD {
+				pr.Clusters = append(pr.Clusters, c)
+				pr.Holds = append(pr.Holds, render.Hold{Cluster: c, Template: e.Template, CRD: e.CRD})
+			}
+		}
+	}
+	sort.Strings(pr.Clusters)
+	sort.Slice(pr.Holds, func(i, j int) bool { return pr.Holds[i].Cluster < pr.Holds[j].Cluster })
+	p.problems = append(p.problems, pr)
 }
 
 // decide judges one schema change under policy.
@@ -335,7 +372,7 @@ func (p *planner) schemaHash(crd *apiextensionsv1.CustomResourceDefinition) stri
 func (p *planner) approvedCRDs(rollOut map[string]bool) []apiextensionsv1.CustomResourceDefinition {
 	held := map[string]bool{}
 	for _, d := range p.schemas {
-		if d.State == SchemaHeld || d.State == SchemaGone {
+		if d.State == SchemaHeld || d.State == SchemaGone || d.State == SchemaUnreadable {
 			held[d.CRD] = true
 		}
 	}

@@ -552,3 +552,55 @@ func TestAGoodRequestOfAClusterWithABadOneBinds(t *testing.T) {
 	assert.False(t, ghost.Rendered)
 	assert.Equal(t, v1alpha1.TemplateNotFoundReason, ghost.Problems[0].Reason)
 }
+
+// An export file in main that does not decode (a merge left conflict
+// markers in it) is a problem of its (template, CRD): main keeps its files
+// byte for byte and the CRD's schema does not change, whatever the live CRD
+// says. Taking the live CRD instead would roll out a breaking change that
+// schemaUpdatePolicy holds.
+func TestAnUnreadableExportInMainHoldsAndNeverFallsBackToLive(t *testing.T) {
+	for _, policy := range []v1alpha1.SchemaUpdatePolicy{v1alpha1.SchemaUpdateNonBreaking, v1alpha1.SchemaUpdateNever} {
+		t.Run(string(policy), func(t *testing.T) {
+			w := newWorld(t, policy)
+			w.requests = []v1alpha1.APIServiceExportRequest{request("c1", "pg", "postgresql"), request("c2", "pg", "postgresql")}
+			main := w.settled(t, render.Tree{})
+			exp := render.ExportPath("c1", pgCRD)
+			broken := []byte(strings.Replace(string(main[exp]), "spec:\n", "spec:\n<<<<<<< HEAD\n", 1))
+			main = copyTree(main)
+			main[exp] = broken
+			removeField(&w.crd) // a breaking change on the control plane
+
+			p := plan.Make(w.input(main))
+
+			require.NotEmpty(t, p.Errors())
+			assert.Empty(t, p.Steps, "nothing rolls out")
+			assert.Equal(t, broken, p.Main[exp], "main keeps the file it has")
+			for _, c := range []string{"c1", "c2"} {
+				assert.Equal(t, main[render.CRDPath(c, pgCRD)], p.Main[render.CRDPath(c, pgCRD)], "%s keeps its CRD", c)
+				assert.Contains(t, string(p.Main[render.CRDPath(c, pgCRD)]), "expose", "%s keeps the removed field", c)
+			}
+			var found *render.Problem
+			for i, pr := range p.Problems {
+				if pr.Reason == v1alpha1.ExportUnreadableReason {
+					found = &p.Problems[i]
+				}
+			}
+			require.NotNil(t, found, "a problem says so: %v", p.Problems)
+			assert.Equal(t, "APIServiceExportTemplate", found.Kind)
+			assert.Equal(t, "postgresql", found.Name)
+			assert.Contains(t, found.Message, exp, "it names the file")
+			d := decision(t, p, "bindsync-c1", "pg")
+			require.NotEmpty(t, d.Problems)
+			assert.Equal(t, v1alpha1.ExportUnreadableReason, d.Problems[0].Reason)
+			assert.Empty(t, p.Branches, "no schema branch is built from a snapshot that cannot be read")
+		})
+	}
+}
+
+func copyTree(t render.Tree) render.Tree {
+	out := make(render.Tree, len(t))
+	for p, b := range t {
+		out[p] = b
+	}
+	return out
+}
