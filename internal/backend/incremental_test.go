@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sort"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -126,6 +127,20 @@ func TestBackendIncrementalPlansAreColdPlans(t *testing.T) {
 				tree[render.ExportPath("cluster-0003", s.in.CRDs[1].Name)] = broken
 				return tree
 			}},
+		{name: "another writer reverts a bind: the revocation is recorded", change: func(*plan.Input) {},
+			writer: func(main render.Tree) render.Tree {
+				tree := copyTree(main)
+				delete(tree, render.ExportPath("cluster-0003", s.in.CRDs[bindings].Name))
+				delete(tree, render.CRDPath("cluster-0003", s.in.CRDs[bindings].Name))
+				return tree
+			}},
+		{name: "nothing new after the revocation", change: func(*plan.Input) {}},
+		{name: "the revocation lifted: bound again", change: func(*plan.Input) {},
+			writer: func(main render.Tree) render.Tree {
+				tree := copyTree(main)
+				delete(tree, render.RevokedPath("cluster-0003", s.in.Templates[bindings].Name))
+				return tree
+			}},
 		{name: "nothing new at the end", change: func(*plan.Input) {}},
 	}
 	commits := 0
@@ -154,6 +169,14 @@ func TestBackendIncrementalPlansAreColdPlans(t *testing.T) {
 		cold.Cache, cold.Memo, cold.Revoked, cold.Branches = nil, nil, r.in.Revoked, r.in.Branches
 		want := plan.Make(cold)
 		assertSamePlan(t, want, r.plan, step.name)
+		if strings.HasPrefix(step.name, "another writer reverts a bind") {
+			require.NotEmpty(t, want.Steps, step.name)
+			assert.True(t, strings.HasPrefix(want.Steps[0].Message.Subject, "revoke: cluster-0003 <- "), want.Steps[0].Message.Subject)
+		}
+		if strings.HasPrefix(step.name, "the revocation lifted") {
+			require.NotEmpty(t, want.Steps, step.name)
+			assert.True(t, strings.HasPrefix(want.Steps[len(want.Steps)-1].Message.Subject, "bind: cluster-0003 <- "), want.Steps[len(want.Steps)-1].Message.Subject)
+		}
 
 		parent := s.head
 		for _, st := range want.Steps {

@@ -45,6 +45,11 @@ func (r *renderer) renderCluster(tree Tree, c *clusterEntry) {
 func (r *renderer) clusterFiles(c *clusterEntry) *cachedCluster {
 	key := append(r.keyBuf[:0], c.name...)
 	key = append(key, 0)
+	for _, t := range c.revoked {
+		key = append(key, t...)
+		key = append(key, 0)
+	}
+	key = append(key, 0)
 	for _, b := range c.bindings {
 		key = binary.LittleEndian.AppendUint64(key, b.template.id)
 		key = binary.LittleEndian.AppendUint64(key, r.shapeOf(b.crd))
@@ -95,6 +100,10 @@ func (r *renderer) makeClusterFiles(c *clusterEntry) *cachedCluster {
 			kustomization(c.name, v1alpha1.ClusterNamespace(c.name), resources),
 			kustomization(c.name, "", crds),
 		},
+	}
+	for _, t := range c.revoked {
+		e.paths = append(e.paths, RevokedPath(c.name, t))
+		e.files = append(e.files, revocationFile(c.name, t))
 	}
 	// ExportPath and CRDPath, joined without path.Join's cleaning: the
 	// cluster's name is a DNS label and the CRD's a DNS subdomain, so there
@@ -466,4 +475,50 @@ func mustMarshal(obj any) []byte {
 		panic(fmt.Sprintf("render: encode %T as YAML: %v", obj, err))
 	}
 	return y
+}
+
+// revocationFile is the content of RevokedPath(cluster, template): what it
+// means and how to lift it, for the human who finds it.
+func revocationFile(cluster, template string) []byte {
+	return []byte(fmt.Sprintf(`# bindsync: template %s is revoked for app cluster %s. Its requests there
+# are rejected, whatever their UID, and nothing of it is rendered for the
+# cluster. Delete this file on main to lift the revocation.
+cluster: %s
+template: %s
+`, template, cluster, cluster, template))
+}
+
+// RevocationsIn returns the revocations a tree holds (RevokedPath files),
+// sorted: what `bindsync render` reads back from the folder it writes.
+func RevocationsIn(t Tree) []Revocation {
+	var out []Revocation
+	for p := range t {
+		if rv, ok := RevocationOfPath(p); ok {
+			out = append(out, rv)
+		}
+	}
+	slices.SortFunc(out, func(a, b Revocation) int {
+		if c := strings.Compare(a.Cluster, b.Cluster); c != 0 {
+			return c
+		}
+		return strings.Compare(a.Template, b.Template)
+	})
+	return out
+}
+
+// RevocationOfPath recognises clusters/<cluster>/revoked/<template>.
+func RevocationOfPath(p string) (Revocation, bool) {
+	rest, ok := strings.CutPrefix(p, ClustersDir+"/")
+	if !ok {
+		return Revocation{}, false
+	}
+	c, rest, ok := strings.Cut(rest, "/")
+	if !ok || c == "" {
+		return Revocation{}, false
+	}
+	t, ok := strings.CutPrefix(rest, "revoked/")
+	if !ok || t == "" || strings.Contains(t, "/") {
+		return Revocation{}, false
+	}
+	return Revocation{Cluster: c, Template: t}, true
 }

@@ -169,3 +169,26 @@ func TestADuplicateRequestHoldsNothing(t *testing.T) {
 	assert.Empty(t, p.Holds)
 	assert.Empty(t, out.Holds())
 }
+
+// A revocation is part of the cluster's folder: render writes its file,
+// binds no request of the cluster for that template whatever its name or
+// UID, and reads the same revocations back from the tree it wrote.
+func TestARevokedTemplateIsWrittenAndNeverBound(t *testing.T) {
+	in := holdsBase(t)
+	in.Revoked = []render.Revocation{{Cluster: "c2", Template: "postgresql"}, {Cluster: "gone", Template: "postgresql"}}
+	out := render.Render(in)
+
+	path := render.RevokedPath("c2", "postgresql")
+	require.Contains(t, out.Tree, path)
+	assert.Contains(t, string(out.Tree[path]), "Delete this file on main to lift")
+	assert.NotContains(t, out.Tree, render.ExportPath("c2", "postgresqlinstances.anynines.com"), "nothing of the template is rendered for c2")
+	assert.NotContains(t, string(out.Tree[render.ControlPlaneDir("c2")+"/rbac.yaml"]), "postgresqlinstances")
+	assert.Contains(t, out.Tree, render.ExportPath("c1", "postgresqlinstances.anynines.com"), "other clusters bind it")
+	assert.Contains(t, out.Tree, render.ExportPath("c2", "messaginginstances.anynines.com"), "c2's other templates bind")
+	require.Len(t, out.Problems, 1)
+	assert.Equal(t, v1alpha1.RejectedReason, out.Problems[0].Reason)
+	assert.Contains(t, out.Problems[0].Message, path)
+	assert.Empty(t, out.Holds(), "a revoked request keeps nothing")
+	assert.Equal(t, []render.Revocation{{Cluster: "c2", Template: "postgresql"}}, render.RevocationsIn(out.Tree),
+		"a revocation for a cluster without an AppCluster is not written")
+}

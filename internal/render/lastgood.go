@@ -206,6 +206,7 @@ func (d dependents) holdsOf(p Problem) []Hold {
 var holdsNothing = map[string]bool{
 	v1alpha1.ConflictingRequestReason: true,
 	v1alpha1.DuplicateRequestReason:   true,
+	v1alpha1.RejectedReason:           true,
 }
 
 // clusterOfNamespace returns the cluster a bindsync-<cluster> namespace

@@ -92,6 +92,7 @@ type binding struct {
 // clusterEntry is a valid app cluster and what it binds, sorted by CRD name.
 type clusterEntry struct {
 	name     string
+	revoked  []string // templates revoked for the cluster, sorted
 	bindings []binding
 	bound    map[*crdEntry]binding // CRD -> its binding, once it binds many (see boundBy)
 }
@@ -378,6 +379,14 @@ func (r *renderer) indexClusters() {
 		r.byName[c.Name] = e
 		r.clusters = append(r.clusters, e)
 	}
+	for _, rv := range r.in.Revoked {
+		if e := r.byName[rv.Cluster]; e != nil && len(validation.IsDNS1123Subdomain(rv.Template)) == 0 && !slices.Contains(e.revoked, rv.Template) {
+			e.revoked = append(e.revoked, rv.Template)
+		}
+	}
+	for _, e := range r.clusters {
+		slices.Sort(e.revoked)
+	}
 }
 
 // ValidateClusterName returns why name cannot name an app cluster, or "" when
@@ -561,6 +570,10 @@ func (r *renderer) assign(req *v1alpha1.APIServiceExportRequest, tpl *templateEn
 		return v1alpha1.TemplateNotFoundReason, fmt.Sprintf("template %q does not exist", req.Spec.TemplateRef.Name)
 	case tpl.problem != "":
 		return v1alpha1.InvalidTemplateReason, fmt.Sprintf("template %q cannot be rendered: %s", tpl.tpl.Name, tpl.problem)
+	}
+	if slices.Contains(cluster.revoked, tpl.tpl.Name) {
+		return v1alpha1.RejectedReason, fmt.Sprintf("template %q is revoked for cluster %s by %s in the state repository; delete that file on main to lift it",
+			tpl.tpl.Name, name, RevokedPath(name, tpl.tpl.Name))
 	}
 	for _, crd := range tpl.crds {
 		other, taken := cluster.boundBy(crd)

@@ -49,7 +49,11 @@ type Input struct {
 	Branches map[string]bool
 	// Revoked maps the UID of a request main does not hold to the bind
 	// commit of it that main's history holds (see Unbound): a human
-	// reverted it.
+	// reverted it. The plan records it in main as a revocation of the
+	// request's template for its cluster (render.RevokedPath), which
+	// rejects every request of that cluster for that template, whatever
+	// its UID and however long main's history grows, until a commit on
+	// main deletes the file.
 	Revoked map[types.UID]string
 	// Cache, when set, is kept by the caller from one plan to the next:
 	// every render of the plan goes through it, so what did not change is
@@ -102,6 +106,10 @@ type RequestDecision struct {
 	Problems []render.Problem
 	// Held lists the schema changes held for this request's template.
 	Held []SchemaDecision
+	// Revoke is true when this plan records the request's revocation
+	// (its bind commit was reverted): main gains render.RevokedPath of
+	// its cluster and template.
+	Revoke bool
 }
 
 // SchemaState says what happens to a (template, CRD) schema.
@@ -177,13 +185,15 @@ type Plan struct {
 // Problems).
 func (p Plan) Errors() []error { return p.errorsOut }
 
-// Unbound returns the requests main does not hold (by namespace/name): the
-// ones whose history a caller checks for a reverted bind commit.
+// Unbound returns the requests main does not hold (by namespace/name) and
+// does not revoke already: the ones whose history a caller checks for a
+// reverted bind commit.
 func Unbound(in Input) []v1alpha1.APIServiceExportRequest {
 	ix := in.Memo.known(in.Main).index()
 	var out []v1alpha1.APIServiceExportRequest
 	for _, q := range in.Requests {
-		if !ix.holds(clusterOf(q.Namespace), q.Spec.TemplateRef.Name) {
+		c, t := clusterOf(q.Namespace), q.Spec.TemplateRef.Name
+		if !ix.holds(c, t) && !ix.isRevoked(c, t) {
 			out = append(out, q)
 		}
 	}
@@ -425,6 +435,11 @@ func (p *planner) decideRequests() {
 			d.Branch = ApproveBranch(d.Cluster, q.Name)
 		}
 		switch {
+		case d.Cluster != "" && p.main.isRevoked(d.Cluster, d.Template):
+			d.Approval, d.Reason = Rejected, v1alpha1.RejectedReason
+			d.Message = fmt.Sprintf("template %s is revoked for cluster %s by %s on main; delete that file on main to lift the revocation",
+				d.Template, d.Cluster, render.RevokedPath(d.Cluster, d.Template))
+			d.Branch = ""
 		case p.main.holds(d.Cluster, d.Template) && !manual:
 			d.Approval, d.Reason, d.Message = Approved, v1alpha1.SucceededReason, "approval is Automatic"
 			d.Branch = ""
@@ -433,7 +448,9 @@ func (p *planner) decideRequests() {
 			d.Branch = ""
 		case p.in.Revoked[q.UID] != "":
 			d.Approval, d.Reason = Rejected, v1alpha1.RejectedReason
-			d.Message = fmt.Sprintf("bind commit %s was reverted on main; delete and re-create the request to bind again", short(p.in.Revoked[q.UID]))
+			d.Message = fmt.Sprintf("bind commit %s was reverted on main; recorded as %s, which rejects every request of the cluster for this template until that file is deleted on main",
+				short(p.in.Revoked[q.UID]), render.RevokedPath(d.Cluster, d.Template))
+			d.Revoke = d.Cluster != ""
 			d.Branch = ""
 		case !manual:
 			d.Approval, d.Reason, d.Message = Approved, v1alpha1.SucceededReason, "approval is Automatic"

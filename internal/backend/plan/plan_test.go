@@ -227,8 +227,8 @@ func TestManualApproval(t *testing.T) {
 			main: base, approval: plan.Rejected, reason: v1alpha1.RejectedReason},
 		{name: "a rejected request stays rejected", request: pendingStatus(req, v1alpha1.RejectedReason),
 			main: base, approval: plan.Rejected, reason: v1alpha1.RejectedReason},
-		{name: "a reverted bind commit rejects the request", request: req, main: base, revoked: true,
-			approval: plan.Rejected, reason: v1alpha1.RejectedReason},
+		{name: "a reverted bind commit rejects the request and main records the revocation", request: req, main: base, revoked: true,
+			approval: plan.Rejected, reason: v1alpha1.RejectedReason, mainMoves: true},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -244,7 +244,14 @@ func TestManualApproval(t *testing.T) {
 			d := decision(t, p, "bindsync-c1", "pg")
 			assert.Equal(t, tc.approval, d.Approval)
 			assert.Equal(t, tc.reason, d.Reason)
-			assert.Empty(t, p.Steps, "main never moves for a Manual request")
+			if tc.mainMoves {
+				require.Len(t, p.Steps, 1)
+				assert.Equal(t, "revoke: c1 <- pg-manual", p.Steps[0].Message.Subject)
+				assert.Equal(t, []string{string(req.UID)}, p.Steps[0].Message.Values(plan.TrailerRequestUID))
+				assert.Contains(t, p.Main, render.RevokedPath("c1", "pg-manual"))
+			} else {
+				assert.Empty(t, p.Steps, "main never moves for a Manual request")
+			}
 			assert.Equal(t, tc.branch, branchNames(p))
 		})
 	}

@@ -435,3 +435,24 @@ func runOK(t *testing.T, args ...string) (stdout, stderr string) {
 	require.Equal(t, 0, code, "%s\n%s%s", strings.Join(args, " "), stdout, stderr)
 	return stdout, stderr
 }
+
+// A revocation the state repository records is kept by render, which binds
+// nothing it revokes; deleting the file lifts it.
+func TestRenderKeepsTheRevocationsOfItsStateRepository(t *testing.T) {
+	dir := copyDir(t, examplesOut)
+	revoked := filepath.Join(dir, filepath.FromSlash(render.RevokedPath("team-b", "backups")))
+	require.NoError(t, os.MkdirAll(filepath.Dir(revoked), 0o755))
+	require.NoError(t, os.WriteFile(revoked, []byte("revoked\n"), 0o644))
+
+	code, _, stderr := run("render", "--in", examplesIn, "--out", dir, "--partial")
+	assert.Equal(t, 1, code, stderr)
+	assert.Contains(t, stderr, "APIServiceExportRequest bindsync-team-b/backups: Rejected")
+	files := clusterFiles(t, dir, "team-b")
+	assert.Contains(t, files, render.RevokedPath("team-b", "backups"), "the revocation stays")
+	assert.NotContains(t, files, render.ExportPath("team-b", "backups.anynines.com"), "the revoked template is unbound")
+	assert.Contains(t, files, render.ExportPath("team-b", "postgresqlinstances.anynines.com"), "the cluster's other templates stay")
+
+	require.NoError(t, os.Remove(revoked))
+	runOK(t, "render", "--in", examplesIn, "--out", dir)
+	assert.Equal(t, allFiles(t, examplesOut), allFiles(t, dir), "lifted: the render is the example again")
+}

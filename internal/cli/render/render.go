@@ -71,6 +71,11 @@ grant a template narrowed is narrowed.
 --check writes nothing: it compares --out with what render would write (with
 --partial, the partial render).
 
+Revocations: a file clusters/<cluster>/revoked/<template> in --out (the
+backend writes one when a bind commit is reverted on main) is kept, and no
+request of that cluster for that template is rendered (a Rejected problem).
+Delete the file to lift the revocation.
+
 Exit status: 0 everything rendered, or with --check --out is up to date;
 1 some objects are bad, or with --check --out differs from the render;
 2 the input is unusable (unreadable, YAML that does not parse, nothing to
@@ -142,6 +147,14 @@ func run(f *flags, name string, stdout, stderr io.Writer) error {
 		// Rendering nothing would remove every cluster folder in --out.
 		return exitcode.New(exitcode.Unusable, fmt.Errorf("no render input under %s: no CRD, AppCluster, APIServiceExportTemplate or APIServiceExportRequest in its .yaml files", f.in))
 	}
+	// The state repository records revocations (clusters/<c>/revoked/<t>,
+	// written by the backend when a bind commit is reverted): render keeps
+	// them, and binds nothing they revoke.
+	have, err := statedir.Read(f.out)
+	if err != nil {
+		return exitcode.New(exitcode.Unusable, err)
+	}
+	in.Revoked = render.RevocationsIn(have)
 	out := render.Render(in)
 	for _, p := range docProblems {
 		fmt.Fprintf(stderr, "error: %s\n", p)
@@ -157,10 +170,7 @@ func run(f *flags, name string, stdout, stderr io.Writer) error {
 	tree := out.Tree
 	var held []string
 	if problems > 0 && f.partial {
-		last, err := statedir.Read(f.out)
-		if err != nil {
-			return exitcode.New(exitcode.Unusable, err)
-		}
+		last := have
 		holds := heldObjects(out, in, docProblems, last)
 		held = holdClusters(holds)
 		tree = render.Keep(out.Tree, last, holds)
