@@ -226,7 +226,7 @@ func (rc *Reconciler) templateStatus(r *run, t *v1alpha1.APIServiceExportTemplat
 	ready, reason, msg := true, v1alpha1.SucceededReason, "rendered"
 	for _, pr := range r.plan.Problems {
 		if pr.Kind == "APIServiceExportTemplate" && pr.Name == t.Name {
-			ready, reason, msg = false, pr.Reason, pr.String()+"; its clusters keep their last good files"
+			ready, reason, msg = false, pr.Reason, pr.String()+"; its exports keep their last good files in every cluster that binds it"
 			break
 		}
 	}
