@@ -8,6 +8,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"unsafe"
 
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
@@ -310,14 +311,14 @@ func (r *renderer) rbacYAML(c *clusterEntry) []byte {
 // roleYAML returns the serialised Role for the cluster's bindings and the
 // rules of cluster-scoped bound resources, both cached by binding set.
 func (r *renderer) roleYAML(c *clusterEntry) ([]byte, []rbacv1.PolicyRule) {
-	var key strings.Builder
+	// the entries, not their names: one renderer has one entry per template
+	// and CRD name, and Keep gives each export it reads back its own
+	key := make([]byte, 0, 16*len(c.bindings))
 	for _, b := range c.bindings {
-		key.WriteString(b.template.tpl.Name)
-		key.WriteByte(0)
-		key.WriteString(b.crd.crd.Name)
-		key.WriteByte(0)
+		key = binary.LittleEndian.AppendUint64(key, uint64(uintptr(unsafe.Pointer(b.template))))
+		key = binary.LittleEndian.AppendUint64(key, uint64(uintptr(unsafe.Pointer(b.crd))))
 	}
-	if cached, ok := r.roles[key.String()]; ok {
+	if cached, ok := r.roles[string(key)]; ok {
 		return cached.role, cached.clusterRules
 	}
 	rules := append([]rbacv1.PolicyRule(nil), agentRules...)
@@ -350,7 +351,7 @@ func (r *renderer) roleYAML(c *clusterEntry) ([]byte, []rbacv1.PolicyRule) {
 	if len(clusterRules) > 0 {
 		clusterRules = normalizeRules(clusterRules)
 	}
-	r.roles[key.String()] = roleEntry{role: role, clusterRules: clusterRules}
+	r.roles[string(key)] = roleEntry{role: role, clusterRules: clusterRules}
 	return role, clusterRules
 }
 

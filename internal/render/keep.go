@@ -6,6 +6,7 @@ import (
 	"path"
 	"slices"
 	"strings"
+	"unsafe"
 
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -41,12 +42,16 @@ func Keep(tree, last Tree, holds []Hold) Tree {
 	}
 	whole := map[string]bool{}
 	folders := map[string]Tree{} // cluster -> its folder, made again
+	// one pass over each tree finds the folders of the held clusters: a
+	// template bound by a thousand clusters holds a thousand of them
+	treeOf, lastOf := clusterFolders(tree, byCluster), clusterFolders(last, byCluster)
+	dec := newExportDecoder()
 	for c, hs := range byCluster {
 		if slices.ContainsFunc(hs, Hold.Whole) {
 			whole[c] = true
 			continue
 		}
-		folder, ok := keepObjects(tree, last, c, hs)
+		folder, ok := keepObjects(treeOf[c], lastOf[c], c, hs, dec)
 		switch {
 		case !ok:
 			whole[c] = true
@@ -96,10 +101,74 @@ type keptExport struct {
 	template string
 }
 
-// keepObjects makes cluster c's folder again: tree's, with the exports of
-// last that hs cover. It returns nil, true when nothing is kept (the folder
-// stays tree's), and false when the whole folder of last must be kept.
-func keepObjects(tree, last Tree, c string, hs []Hold) (Tree, bool) {
+// clusterFolders returns the files of t in the folders of the clusters of
+// holds, by cluster.
+func clusterFolders(t Tree, holds map[string][]Hold) map[string]Tree {
+	out := make(map[string]Tree, len(holds))
+	for p, b := range t {
+		c := clusterOfPath(p)
+		if _, ok := holds[c]; !ok {
+			continue
+		}
+		if out[c] == nil {
+			out[c] = Tree{}
+		}
+		out[c][p] = b
+	}
+	return out
+}
+
+// exportDecoder decodes each export file once per byte slice: render and
+// git share one slice between every cluster that holds the same file. Its
+// renderer serialises each Role once per set of files.
+type exportDecoder struct {
+	files map[blobID]decoded
+	r     *renderer
+}
+
+func newExportDecoder() *exportDecoder {
+	return &exportDecoder{files: map[blobID]decoded{}, r: &renderer{roles: map[string]roleEntry{}}}
+}
+
+func (d *exportDecoder) renderer() *renderer { return d.r }
+
+type blobID struct {
+	p *byte
+	n int
+}
+
+// decoded is an export file read back: the template and CRD entries a
+// binding of it is made of (one pair per file, so the Role of clusters
+// that keep the same files is serialised once), or why it cannot be read.
+type decoded struct {
+	tpl *templateEntry
+	crd *crdEntry
+	err error
+}
+
+func (d *exportDecoder) decode(b []byte) decoded {
+	k := blobID{unsafe.SliceData(b), len(b)}
+	r, ok := d.files[k]
+	if !ok {
+		exp, err := decodeExport(b)
+		r.err = err
+		if err == nil {
+			r.tpl = &templateEntry{tpl: &v1alpha1.APIServiceExportTemplate{
+				ObjectMeta: metav1.ObjectMeta{Name: exp.Spec.TemplateRef.Name},
+				Spec:       v1alpha1.APIServiceExportTemplateSpec{PermissionClaims: exp.Spec.PermissionClaims},
+			}}
+			r.crd = &crdEntry{crd: &apiextensionsv1.CustomResourceDefinition{ObjectMeta: metav1.ObjectMeta{Name: exp.Name}}, snap: exp.Spec.CRDSnapshot}
+		}
+		d.files[k] = r
+	}
+	return r
+}
+
+// keepObjects makes cluster c's folder again from its files in tree and in
+// last: tree's, with the exports of last that hs cover. It returns nil,
+// true when nothing is kept (the folder stays tree's), and false when the
+// whole folder of last must be kept.
+func keepObjects(tree, last Tree, c string, hs []Hold, dec *exportDecoder) (Tree, bool) {
 	exportsDir := ControlPlaneDir(c) + "/exports/"
 	var held []keptExport
 	for p, b := range last {
@@ -123,9 +192,6 @@ func keepObjects(tree, last Tree, c string, hs []Hold) (Tree, bool) {
 	exports := map[string]keptExport{}
 	folder := Tree{}
 	for p, b := range tree {
-		if clusterOfPath(p) != c {
-			continue
-		}
 		if name, ok := exportName(p, exportsDir); ok {
 			exports[name] = keptExport{crd: name, export: b, crdFile: tree[CRDPath(c, name)], grants: b}
 			continue
@@ -133,7 +199,7 @@ func keepObjects(tree, last Tree, c string, hs []Hold) (Tree, bool) {
 		folder[p] = b
 	}
 	for _, h := range held {
-		if _, err := decodeExport(h.grants); err != nil {
+		if dec.decode(h.grants).err != nil {
 			// main's file does not decode: its grants are what the new
 			// render grants at that path, or the whole folder is kept
 			now, ok := exports[h.crd]
@@ -148,8 +214,8 @@ func keepObjects(tree, last Tree, c string, hs []Hold) (Tree, bool) {
 	var resources, crds []string
 	for _, name := range sortedKeys(boolSet(exports)) {
 		e := exports[name]
-		exp, err := decodeExport(e.grants)
-		if err != nil {
+		d := dec.decode(e.grants)
+		if d.err != nil || d.crd.crd.Name != name {
 			return nil, false
 		}
 		folder[path.Join(exportsDir, name+".yaml")] = e.export
@@ -158,15 +224,10 @@ func keepObjects(tree, last Tree, c string, hs []Hold) (Tree, bool) {
 			folder[CRDPath(c, name)] = e.crdFile
 			crds = append(crds, "crds/"+name+".yaml")
 		}
-		tpl := &templateEntry{tpl: &v1alpha1.APIServiceExportTemplate{
-			ObjectMeta: metav1.ObjectMeta{Name: exp.Spec.TemplateRef.Name},
-			Spec:       v1alpha1.APIServiceExportTemplateSpec{PermissionClaims: exp.Spec.PermissionClaims},
-		}}
-		crd := &crdEntry{crd: &apiextensionsv1.CustomResourceDefinition{ObjectMeta: metav1.ObjectMeta{Name: name}}, snap: exp.Spec.CRDSnapshot}
-		cl.bindings = append(cl.bindings, binding{template: tpl, crd: crd})
+		cl.bindings = append(cl.bindings, binding{template: d.tpl, crd: d.crd})
 	}
 	// the same files makeClusterFiles writes, from the bindings kept
-	r := &renderer{roles: map[string]roleEntry{}}
+	r := dec.renderer()
 	ns := v1alpha1.ClusterNamespace(c)
 	folder[ControlPlaneDir(c)+"/rbac.yaml"] = r.rbacYAML(cl)
 	folder[ControlPlaneDir(c)+"/"+KustomizationFile] = kustomization(c, ns,
