@@ -109,6 +109,24 @@ func TestHoldsArePerObjectNotPerCluster(t *testing.T) {
 			assert.NotContains(t, string(kept[rbac("c2")]), "secrets")
 			assert.NotContains(t, string(kept[rbac("c1")]), "secrets")
 		},
+	}, {
+		name: "a held export keeps its path against a new request of another template for the same CRD",
+		last: true,
+		edit: func(t *testing.T, in *render.Input) {
+			pg := templateNamed(t, in, "postgresql")
+			other := *pg.DeepCopy()
+			other.Name, other.Spec.PermissionClaims = "pg-other", nil
+			in.Templates = append(in.Templates, other)
+			templateNamed(t, in, "postgresql").Spec.Resources[0].Resource = "postgresqlinstnces"
+			addRequest(in, "c1", "pg-other", "pg-other")
+		},
+		reason: v1alpha1.CRDNotFoundReason,
+		check: func(t *testing.T, last, kept render.Tree) {
+			crd := render.CRDPath("c1", "postgresqlinstances.anynines.com")
+			assert.Equal(t, last[pgExport("c1")], kept[pgExport("c1")], "the held export wins its path")
+			assert.Equal(t, last[crd], kept[crd], "with its own CRD file")
+			assert.Contains(t, string(kept[rbac("c1")]), "secrets", "and its share of the Role")
+		},
 	}} {
 		t.Run(tc.name, func(t *testing.T) {
 			last := render.Tree{}

@@ -191,10 +191,14 @@ func keepObjects(tree, last Tree, c string, hs []Hold, dec *exportDecoder) (Tree
 	}
 	exports := map[string]keptExport{}
 	folder := Tree{}
+	crdsDir := AppDir(c) + "/crds/"
 	for p, b := range tree {
 		if name, ok := exportName(p, exportsDir); ok {
 			exports[name] = keptExport{crd: name, export: b, crdFile: tree[CRDPath(c, name)], grants: b}
 			continue
+		}
+		if _, ok := exportName(p, crdsDir); ok {
+			continue // each export brings its own CRD file, below
 		}
 		folder[p] = b
 	}
