@@ -198,3 +198,29 @@ func TestAManualRequestWaitsOnItsBranchAndADeletedBranchRejects(t *testing.T) {
 	assert.NotContains(t, h.repo.refs, branch, "a rejected request's branch is not recreated")
 	assert.Equal(t, v1alpha1.RequestFailed, h.request("pg").Status.Phase)
 }
+
+// An export file on main that does not decode holds its (template, CRD):
+// main keeps the file, and the request and template say which file it is.
+func TestAnUnreadableExportOnMainIsNamedAndKept(t *testing.T) {
+	h := newHarness(t, newRequest("pg", "postgresql"))
+	h.reconcile()
+	path := render.ExportPath("c1", pgCRD)
+	tree := copyTree(h.mainTree())
+	tree[path] = append([]byte("<<<<<<< HEAD\n"), tree[path]...)
+	h.repo.commitOn("main", tree, "a merge gone wrong")
+	head := h.repo.refs["main"]
+
+	h.reconcile()
+
+	assert.Equal(t, head, h.repo.refs["main"], "nothing is rendered over the file")
+	ready := condition(h.request("pg"), v1alpha1.ReadyCondition)
+	assert.Equal(t, metav1.ConditionFalse, ready.Status)
+	assert.Equal(t, v1alpha1.ExportUnreadableReason, ready.Reason, ready.Message)
+	assert.Contains(t, ready.Message, path)
+	var tpl v1alpha1.APIServiceExportTemplate
+	require.NoError(t, h.client.Get(context.Background(), client.ObjectKey{Name: "postgresql"}, &tpl))
+	c := meta.FindStatusCondition(tpl.Status.Conditions, v1alpha1.ReadyCondition)
+	require.NotNil(t, c)
+	assert.Equal(t, v1alpha1.ExportUnreadableReason, c.Reason)
+	assert.Contains(t, c.Message, path)
+}

@@ -169,6 +169,9 @@ func (rc *Reconciler) requestStatus(r *run, q *v1alpha1.APIServiceExportRequest,
 		reason, msg = problem.Reason, problem.String()
 	case d.HeldBack != nil:
 		reason, msg = v1alpha1.RenderFailedReason, heldBackMessage(d)
+	case problem != nil && problem.Reason == v1alpha1.ExportUnreadableReason:
+		// the file to fix, rather than what it breaks (the apply of its folder)
+		reason, msg = problem.Reason, "keeps its last good files: "+problem.String()
 	case runErr != nil:
 		reason, msg = reasonOf(runErr), runErr.Error()
 	case onMain && r.applied == head && len(d.Held) > 0:
