@@ -224,3 +224,34 @@ func TestAnUnreadableExportOnMainIsNamedAndKept(t *testing.T) {
 	assert.Equal(t, v1alpha1.ExportUnreadableReason, c.Reason)
 	assert.Contains(t, c.Message, path)
 }
+
+// Issue 13 item 2 through the reconciler: a second request for a bound
+// template is DuplicateRequest and freezes nothing, so a claim the template
+// drops leaves main's Role at once, and the bound request stays Ready.
+func TestADuplicateRequestFreezesNothingInTheReconcile(t *testing.T) {
+	h := newHarness(t, newRequest("pg", "postgresql"))
+	ctx := context.Background()
+	var tpl v1alpha1.APIServiceExportTemplate
+	require.NoError(t, h.client.Get(ctx, client.ObjectKey{Name: "postgresql"}, &tpl))
+	tpl.Spec.PermissionClaims = []v1alpha1.PermissionClaim{{GroupResource: v1alpha1.GroupResource{Resource: "secrets"}, Verbs: []v1alpha1.Verb{"get"}}}
+	require.NoError(t, h.client.Update(ctx, &tpl))
+	h.reconcile()
+	rbac := render.ControlPlaneDir("c1") + "/rbac.yaml"
+	require.Contains(t, string(h.mainTree()[rbac]), "secrets")
+
+	again := newRequest("pg-again", "postgresql")
+	again.UID, again.CreationTimestamp = "uid-again", metav1.Unix(2e9, 0)
+	require.NoError(t, h.client.Create(ctx, again))
+	h.reconcile()
+	require.NoError(t, h.client.Get(ctx, client.ObjectKey{Name: "postgresql"}, &tpl))
+	tpl.Spec.PermissionClaims = nil
+	require.NoError(t, h.client.Update(ctx, &tpl))
+	h.reconcile()
+
+	assert.NotContains(t, string(h.mainTree()[rbac]), "secrets", "the dropped claim leaves the Role")
+	assert.Equal(t, metav1.ConditionTrue, condition(h.request("pg"), v1alpha1.ReadyCondition).Status)
+	dup := h.request("pg-again")
+	assert.Equal(t, v1alpha1.DuplicateRequestReason, condition(dup, v1alpha1.RenderedCondition).Reason)
+	assert.Contains(t, condition(dup, v1alpha1.RenderedCondition).Message, "request pg")
+	assert.Equal(t, v1alpha1.RequestFailed, dup.Status.Phase)
+}
