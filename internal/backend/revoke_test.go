@@ -15,7 +15,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/bindsync/bindsync/api/v1alpha1"
-	"github.com/bindsync/bindsync/internal/backend/plan"
 	"github.com/bindsync/bindsync/internal/git"
 	"github.com/bindsync/bindsync/internal/render"
 )
@@ -185,5 +184,3 @@ func assertRejected(t *testing.T, q *v1alpha1.APIServiceExportRequest, when stri
 	assert.Equal(t, v1alpha1.RejectedReason, c.Reason, "%s: %s", when, c.Message)
 	assert.Equal(t, v1alpha1.RequestFailed, q.Status.Phase, when)
 }
-
-var _ = plan.CauseRevoke
