@@ -168,3 +168,21 @@ const (
 	// (comma-separated) because they need webhook conversion.
 	DroppedVersionsAnnotation = "bindsync.io/dropped-versions"
 )
+
+// Agent: released CRDs and schema rollbacks.
+const (
+	// ReleasedAnnotation is left by the agent on a CRD it releases
+	// (deletionPolicy Orphan, or its export left the state repository); its
+	// value is the cluster the CRD was released from. A CRD without
+	// bindsync's labels that carries it is taken back by that cluster's
+	// agent when it is bound and exported again; any other unlabelled CRD
+	// stays foreign.
+	ReleasedAnnotation = "bindsync.io/released-from"
+	// SchemaRollbackReason represents the fact that the agent did not apply
+	// a CRD because it would change the live one in a breaking way (a
+	// reverted schema commit, a force-push to an older head) and the state
+	// repository does not approve that change: no commit since the CRD's
+	// last schema commit carries Bindsync-Schema-Hash: <crd>=<hash> with
+	// Bindsync-Compat: breaking.
+	SchemaRollbackReason = "SchemaRollback"
+)
