@@ -144,6 +144,18 @@ const (
 	ApplyRefusedReason = "ApplyRefused"
 )
 
+// Reasons of holds that are per object (issue 13 items 2 and 6).
+const (
+	// DuplicateRequestReason represents the fact that a request asks its
+	// cluster for a template another request of that cluster already binds:
+	// it renders nothing and holds nothing back.
+	DuplicateRequestReason = "DuplicateRequest"
+	// ExportUnreadableReason represents the fact that an export file in
+	// main cannot be decoded: main keeps that (template, CRD)'s files as
+	// they are, and its schema does not change until the file is fixed.
+	ExportUnreadableReason = "ExportUnreadable"
+)
+
 // Labels and annotations on everything bindsync renders.
 const (
 	// ManagedLabel marks objects bindsync owns ("true").

@@ -399,7 +399,10 @@ func (rc *Reconciler) wrote(uid types.UID, from string, written client.Object) {
 }
 
 // decide finds reverted bind commits of requests main does not hold and
-// decides every approval and schema (plan.Decide).
+// decides every approval and schema (plan.Decide). A revert it finds is
+// recorded in main by the plan (render.RevokedPath), so it lasts however
+// long the history grows and whatever the request's UID; a revocation a
+// human lifted (the file deleted) is not found again.
 func (rc *Reconciler) decide(_ context.Context, r *run) error {
 	r.in.Revoked = map[types.UID]string{}
 	r.in.Cache, r.in.Memo = rc.cache, rc.memo
@@ -409,7 +412,17 @@ func (rc *Reconciler) decide(_ context.Context, r *run) error {
 			if err != nil {
 				return gitUnavailable(err)
 			}
-			if found {
+			if !found {
+				continue
+			}
+			// the newest commit naming the request is the revoke commit
+			// that recorded its revert: the revocation file it wrote is
+			// gone from main, so a human lifted it
+			_, lifted, err := rc.opts.Repo.FindTrailer(c, plan.TrailerCause, plan.CauseRevoke, 1)
+			if err != nil {
+				return gitUnavailable(err)
+			}
+			if !lifted {
 				r.in.Revoked[q.UID] = c.String()
 			}
 		}
@@ -422,7 +435,7 @@ func (rc *Reconciler) decide(_ context.Context, r *run) error {
 func (rc *Reconciler) render(_ context.Context, r *run) error {
 	r.plan = r.decided.Render()
 	for _, err := range r.plan.Errors() {
-		r.log.Error(err, "main holds an export that does not decode; its CRD is taken live")
+		r.log.Error(err, "main holds an export that does not decode; main keeps its files and its schema until it is fixed")
 	}
 	return nil
 }

@@ -175,6 +175,9 @@ func (rc *Reconciler) requestStatus(r *run, q *v1alpha1.APIServiceExportRequest,
 		reason, msg = problem.Reason, problem.String()
 	case d.HeldBack != nil:
 		reason, msg = v1alpha1.RenderFailedReason, heldBackMessage(d)
+	case problem != nil && problem.Reason == v1alpha1.ExportUnreadableReason:
+		// the file to fix, rather than what it breaks (the apply of its folder)
+		reason, msg = problem.Reason, "keeps its last good files: "+problem.String()
 	case runErr != nil:
 		reason, msg = reasonOf(runErr), runErr.Error()
 	case onMain && r.applied == head && len(d.Held) > 0:
@@ -232,7 +235,7 @@ func (rc *Reconciler) templateStatus(r *run, t *v1alpha1.APIServiceExportTemplat
 	ready, reason, msg := true, v1alpha1.SucceededReason, "rendered"
 	for _, pr := range r.plan.Problems {
 		if pr.Kind == "APIServiceExportTemplate" && pr.Name == t.Name {
-			ready, reason, msg = false, pr.Reason, pr.String()+"; its clusters keep their last good files"
+			ready, reason, msg = false, pr.Reason, pr.String()+"; its exports keep their last good files in every cluster that binds it"
 			break
 		}
 	}
