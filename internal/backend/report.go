@@ -164,6 +164,10 @@ func (rc *Reconciler) requestStatus(r *run, q *v1alpha1.APIServiceExportRequest,
 	switch {
 	case d.Approval != plan.Approved:
 		reason, msg = d.Reason, d.Message
+	case problem != nil && problem.Reason == v1alpha1.ExportUnreadableReason:
+		// the file to fix, rather than what it breaks (the build and apply
+		// of its cluster's folder, which fail for that cluster alone)
+		reason, msg = problem.Reason, "keeps its last good files: "+problem.String()
 	case (onMain || d.Kept) && r.clusterErrs[d.Cluster] != nil:
 		// Only this cluster's folder failed (the others are applied). It
 		// comes first: a refused folder is what an operator must see.
@@ -175,9 +179,6 @@ func (rc *Reconciler) requestStatus(r *run, q *v1alpha1.APIServiceExportRequest,
 		reason, msg = problem.Reason, problem.String()
 	case d.HeldBack != nil:
 		reason, msg = v1alpha1.RenderFailedReason, heldBackMessage(d)
-	case problem != nil && problem.Reason == v1alpha1.ExportUnreadableReason:
-		// the file to fix, rather than what it breaks (the apply of its folder)
-		reason, msg = problem.Reason, "keeps its last good files: "+problem.String()
 	case runErr != nil:
 		reason, msg = reasonOf(runErr), runErr.Error()
 	case onMain && r.applied == head && len(d.Held) > 0:
