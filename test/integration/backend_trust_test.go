@@ -79,11 +79,15 @@ func TestIntegrationHeldBackClusterAppliesOnlyWhatRenderCouldWrite(t *testing.T)
 	nsA := v1alpha1.ClusterNamespace("trust-a")
 	require.True(t, e.exists(&rbacv1.Role{}, nsA, v1alpha1.AgentServiceAccount))
 
-	// Hold trust-a back (its template names a resource with no CRD: main
-	// keeps trust-a's files), then merge the escalation into its folder.
+	// Hold trust-a's whole folder back: its template names a resource with
+	// no CRD, and its AppCluster is gone while that request is bad, so main
+	// keeps trust-a's folder as it is (holds are per object; only a
+	// cluster with nothing to render from keeps its whole folder). Then
+	// merge the escalation into that folder.
 	editTemplate(t, cp.Client, "pg-trust-a", func(s *v1alpha1.APIServiceExportTemplateSpec) {
 		s.Resources = append(s.Resources, v1alpha1.GroupResource{Group: "example.com", Resource: "nothings"})
 	})
+	require.NoError(t, cp.Client.Delete(ctx, &v1alpha1.AppCluster{ObjectMeta: metav1.ObjectMeta{Name: "trust-a"}}))
 	e.reconcile()
 	work := e.clone()
 	dir := filepath.Join(work, render.ControlPlaneDir("trust-a"))
