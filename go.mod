@@ -100,4 +100,5 @@ require (
 	github.com/go-logr/zapr v1.3.0 // indirect
 	go.uber.org/multierr v1.11.0 // indirect
 	go.uber.org/zap v1.27.1 // indirect
+	sigs.k8s.io/cli-utils v0.37.2 // indirect
 )

@@ -138,6 +138,7 @@ type run struct {
 	in       plan.Input
 	requests []v1alpha1.APIServiceExportRequest
 	tpls     []v1alpha1.APIServiceExportTemplate
+	clusters []v1alpha1.AppCluster
 	// mainHead is main's head when fetched; branches the bindsync/ heads.
 	mainHead plumbing.Hash
 	branches map[string]plumbing.Hash
@@ -274,9 +275,10 @@ func (rc *Reconciler) readObjects(ctx context.Context, r *run) error {
 	}
 	fresh(rc, reqs.Items)
 	fresh(rc, tpls.Items)
+	fresh(rc, clusters.Items)
 	rc.listing.Unlock()
-	rc.forgetGone(reqs.Items, tpls.Items)
-	r.tpls, r.requests = tpls.Items, reqs.Items
+	rc.forgetGone(reqs.Items, tpls.Items, clusters.Items)
+	r.tpls, r.requests, r.clusters = tpls.Items, reqs.Items, clusters.Items
 	r.in.Templates, r.in.Clusters, r.in.Requests = tpls.Items, clusters.Items, reqs.Items
 	seen := map[string]bool{}
 	for _, t := range tpls.Items {
@@ -332,22 +334,27 @@ func setStatus(o client.Object, status any) {
 		status.(*v1alpha1.APIServiceExportRequestStatus).DeepCopyInto(&o.Status)
 	case *v1alpha1.APIServiceExportTemplate:
 		status.(*v1alpha1.APIServiceExportTemplateStatus).DeepCopyInto(&o.Status)
+	case *v1alpha1.AppCluster:
+		status.(*v1alpha1.AppClusterStatus).DeepCopyInto(&o.Status)
 	}
 }
 
 // forgetGone drops what fresh remembers of objects no longer listed.
-func (rc *Reconciler) forgetGone(reqs []v1alpha1.APIServiceExportRequest, tpls []v1alpha1.APIServiceExportTemplate) {
+func (rc *Reconciler) forgetGone(reqs []v1alpha1.APIServiceExportRequest, tpls []v1alpha1.APIServiceExportTemplate, clusters []v1alpha1.AppCluster) {
 	rc.mu.Lock()
 	defer rc.mu.Unlock()
 	if len(rc.written) == 0 {
 		return
 	}
-	listed := make(map[types.UID]bool, len(reqs)+len(tpls))
+	listed := make(map[types.UID]bool, len(reqs)+len(tpls)+len(clusters))
 	for i := range reqs {
 		listed[reqs[i].UID] = true
 	}
 	for i := range tpls {
 		listed[tpls[i].UID] = true
+	}
+	for i := range clusters {
+		listed[clusters[i].UID] = true
 	}
 	for uid := range rc.written {
 		if !listed[uid] {
@@ -366,6 +373,9 @@ func (rc *Reconciler) wrote(uid types.UID, from string, written client.Object) {
 		st := w.Status
 		status = &st
 	case *v1alpha1.APIServiceExportTemplate:
+		st := w.Status
+		status = &st
+	case *v1alpha1.AppCluster:
 		st := w.Status
 		status = &st
 	default:

@@ -26,7 +26,8 @@ import (
 // Approved (PendingApproval, Rejected), Ready (applied at main's head; or
 // the reason it is not: GitUnavailable, SchemaBreaking, ApplyFailed, a
 // render problem). Template conditions: Ready (SchemaBreaking, SchemaHeld,
-// a render problem).
+// a render problem). Every Ready that is not True brings Reconciling or
+// Stalled (v1alpha1.SetHealthConditions); AppClusters: reportClusters.
 func (rc *Reconciler) report(ctx context.Context, r *run, runErr error) error {
 	if r == nil {
 		return nil
@@ -49,6 +50,7 @@ func (rc *Reconciler) report(ctx context.Context, r *run, runErr error) error {
 		} else {
 			rc.failedStatus(q, runErr)
 		}
+		v1alpha1.SetHealthConditions(&q.Status.Conditions, q.Generation)
 		if !equality.Semantic.DeepEqual(before, &q.Status) {
 			m := statusMeta(q)
 			errs = append(errs, rc.patchStatus(ctx, q,
@@ -69,6 +71,7 @@ func (rc *Reconciler) report(ctx context.Context, r *run, runErr error) error {
 			t := &r.tpls[i]
 			before := t.Status.DeepCopy()
 			rc.templateStatus(r, t)
+			v1alpha1.SetHealthConditions(&t.Status.Conditions, t.Generation)
 			if !equality.Semantic.DeepEqual(before, &t.Status) {
 				m := statusMeta(t)
 				errs = append(errs, rc.patchStatus(ctx, t,
@@ -78,6 +81,7 @@ func (rc *Reconciler) report(ctx context.Context, r *run, runErr error) error {
 			rc.templateEvents(before, t)
 		}
 	}
+	errs = append(errs, rc.reportClusters(ctx, r, runErr))
 	return errors.Join(errs...)
 }
 
@@ -110,6 +114,8 @@ func kindOf(obj client.Object) string {
 		return "APIServiceExportRequest"
 	case *v1alpha1.APIServiceExportTemplate:
 		return "APIServiceExportTemplate"
+	case *v1alpha1.AppCluster:
+		return "AppCluster"
 	}
 	return fmt.Sprintf("%T", obj)
 }
