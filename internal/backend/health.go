@@ -17,7 +17,8 @@ import (
 // Ready (its control-plane folder is applied at main's head; or why not),
 // Reconciling or Stalled (v1alpha1.SetHealthConditions), its namespace,
 // and the revision that last changed its folder. Like report, it runs after
-// every reconcile, a failed one too.
+// every reconcile, a failed one too. It records no events: a cluster's
+// transitions show on its requests' events already.
 func (rc *Reconciler) reportClusters(ctx context.Context, r *run, runErr error) error {
 	var errs []error
 	changed, all := clustersChanged(r)
@@ -38,7 +39,6 @@ func (rc *Reconciler) reportClusters(ctx context.Context, r *run, runErr error) 
 		errs = append(errs, rc.patchStatus(ctx, c,
 			&v1alpha1.AppCluster{ObjectMeta: m, Status: *before},
 			&v1alpha1.AppCluster{ObjectMeta: m, Status: *st.DeepCopy()}))
-		rc.conditionEvent(c, before.Conditions, st.Conditions, v1alpha1.ReadyCondition)
 	}
 	return errors.Join(errs...)
 }

@@ -331,11 +331,17 @@ func fresh[T any, P interface {
 func setStatus(o client.Object, status any) {
 	switch o := o.(type) {
 	case *v1alpha1.APIServiceExportRequest:
-		status.(*v1alpha1.APIServiceExportRequestStatus).DeepCopyInto(&o.Status)
+		if st, ok := status.(*v1alpha1.APIServiceExportRequestStatus); ok {
+			st.DeepCopyInto(&o.Status)
+		}
 	case *v1alpha1.APIServiceExportTemplate:
-		status.(*v1alpha1.APIServiceExportTemplateStatus).DeepCopyInto(&o.Status)
+		if st, ok := status.(*v1alpha1.APIServiceExportTemplateStatus); ok {
+			st.DeepCopyInto(&o.Status)
+		}
 	case *v1alpha1.AppCluster:
-		status.(*v1alpha1.AppClusterStatus).DeepCopyInto(&o.Status)
+		if st, ok := status.(*v1alpha1.AppClusterStatus); ok {
+			st.DeepCopyInto(&o.Status)
+		}
 	}
 }
 
