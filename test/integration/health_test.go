@@ -59,6 +59,9 @@ func TestIntegrationHealthKstatus(t *testing.T) {
 	e.world("hc3", "hpg", v1alpha1.ApprovalAutomatic)
 	e.request("hc1", "pg", "hpg")
 	e.request("hc3", "ghost", "no-such-template")
+	t.Run("a new request reads InProgress until the backend writes its status", func(t *testing.T) {
+		requireKstatus(ctx, t, cp, status.InProgressStatus, "", "APIServiceExportRequest", "bindsync-hc1", "pg")
+	})
 	e.request("hc2", "pg", "hpg-manual")
 	e.create(&v1alpha1.APIServiceExportTemplate{
 		ObjectMeta: metav1.ObjectMeta{Name: "hbroken"},
@@ -174,6 +177,7 @@ func TestIntegrationHealthKstatusBindings(t *testing.T) {
 	for _, name := range []string{ok.name(), foreign.name(), missing} {
 		createBinding(ctx, t, app, name, "")
 	}
+	requireKstatus(ctx, t, app, status.InProgressStatus, "", "APIServiceBinding", "", ok.name())
 	ag := newTestAgent(t, app, repo, cluster)
 	_, _ = ag.Sync(ctx)
 
