@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"testing"
 
@@ -250,4 +251,35 @@ func TestApproveRefusesAMergeCommitHead(t *testing.T) {
 	cmd := NewCommand(&out, &errOut)
 	cmd.SetArgs([]string{pendingBranch, "--repo", r.dir, "--approver", "Ada <ada@example.com>"})
 	assert.ErrorContains(t, cmd.Execute(), "is a merge commit of 2 parents")
+}
+
+// TestApproveRefusesASymlink: a branch whose CRD file is a symlink (which
+// git stores as a blob of the target path, mode 120000) is refused even
+// though its path is in scope.
+func TestApproveRefusesASymlink(t *testing.T) {
+	r := newLocalRepo(t)
+	work := t.TempDir()
+	gitRun := func(args ...string) {
+		t.Helper()
+		cmd := exec.Command("git", args...)
+		cmd.Dir = work
+		cmd.Env = append(os.Environ(), "GIT_CONFIG_NOSYSTEM=1", "GIT_AUTHOR_NAME=t", "GIT_AUTHOR_EMAIL=t@example.invalid",
+			"GIT_COMMITTER_NAME=t", "GIT_COMMITTER_EMAIL=t@example.invalid")
+		out, err := cmd.CombinedOutput()
+		require.NoError(t, err, "git %v: %s", args, out)
+	}
+	gitRun("clone", "-q", r.dir, ".")
+	gitRun("checkout", "-q", "-b", "evil", "origin/main")
+	link := filepath.Join(work, "clusters", "team-b", "app", "crds", "pgs.example.com.yaml")
+	require.NoError(t, os.MkdirAll(filepath.Dir(link), 0o755))
+	require.NoError(t, os.Symlink("../../../team-a/app/kustomization.yaml", link))
+	gitRun("add", "-A")
+	gitRun("commit", "-q", "-m", "bind: team-b <- pg")
+	gitRun("push", "-q", "-f", "origin", "evil:"+pendingBranch)
+
+	var out, errOut bytes.Buffer
+	cmd := NewCommand(&out, &errOut)
+	cmd.SetArgs([]string{pendingBranch, "--repo", r.dir, "--approver", "Ada <ada@example.com>"})
+	err := cmd.Execute()
+	assert.ErrorContains(t, err, "clusters/team-b/app/crds/pgs.example.com.yaml (added): not a regular file")
 }
