@@ -27,6 +27,8 @@ type AppClusterSpec struct {
 type AppClusterStatus struct {
 	// ObservedGeneration is the generation the status describes.
 	// +optional
+	// -1 until bindsync first writes the status (kstatus: InProgress).
+	// +kubebuilder:default=-1
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
 
 	// Conditions: Ready, Reconciling, Stalled.
@@ -64,7 +66,11 @@ type AppCluster struct {
 
 	// +optional
 	Spec AppClusterSpec `json:"spec,omitempty"`
+	// Status defaults to {observedGeneration: -1} (the API server fills it in on
+	// read), so kstatus reads a new object as InProgress, not Current, until
+	// bindsync first writes its status.
 	// +optional
+	// +kubebuilder:default={}
 	Status AppClusterStatus `json:"status,omitempty"`
 }
 

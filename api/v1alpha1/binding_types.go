@@ -30,6 +30,8 @@ type BindingHistoryEntry struct {
 // APIServiceBindingStatus is written by the agent.
 type APIServiceBindingStatus struct {
 	// +optional
+	// -1 until bindsync first writes the status (kstatus: InProgress).
+	// +kubebuilder:default=-1
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
 
 	// Conditions: Ready and SchemaInSync, plus Reconciling and Stalled while
@@ -80,7 +82,11 @@ type APIServiceBinding struct {
 
 	// +optional
 	Spec APIServiceBindingSpec `json:"spec,omitempty"`
+	// Status defaults to {observedGeneration: -1} (the API server fills it in on
+	// read), so kstatus reads a new object as InProgress, not Current, until
+	// bindsync first writes its status.
 	// +optional
+	// +kubebuilder:default={}
 	Status APIServiceBindingStatus `json:"status,omitempty"`
 }
 

@@ -37,6 +37,8 @@ const (
 // APIServiceExportRequestStatus is written by the backend.
 type APIServiceExportRequestStatus struct {
 	// +optional
+	// -1 until bindsync first writes the status (kstatus: InProgress).
+	// +kubebuilder:default=-1
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
 
 	// Conditions: Rendered, Approved, Ready.
@@ -91,7 +93,11 @@ type APIServiceExportRequest struct {
 	metav1.ObjectMeta `json:"metadata,omitempty"`
 
 	Spec APIServiceExportRequestSpec `json:"spec"`
+	// Status defaults to {observedGeneration: -1} (the API server fills it in on
+	// read), so kstatus reads a new object as InProgress, not Current, until
+	// bindsync first writes its status.
 	// +optional
+	// +kubebuilder:default={}
 	Status APIServiceExportRequestStatus `json:"status,omitempty"`
 }
 

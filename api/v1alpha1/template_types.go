@@ -144,6 +144,8 @@ type APIServiceExportTemplateSpec struct {
 // APIServiceExportTemplateStatus is written by the backend.
 type APIServiceExportTemplateStatus struct {
 	// +optional
+	// -1 until bindsync first writes the status (kstatus: InProgress).
+	// +kubebuilder:default=-1
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
 	// Conditions: Ready, Stalled.
 	// +optional
@@ -172,7 +174,11 @@ type APIServiceExportTemplate struct {
 	metav1.ObjectMeta `json:"metadata,omitempty"`
 
 	Spec APIServiceExportTemplateSpec `json:"spec"`
+	// Status defaults to {observedGeneration: -1} (the API server fills it in on
+	// read), so kstatus reads a new object as InProgress, not Current, until
+	// bindsync first writes its status.
 	// +optional
+	// +kubebuilder:default={}
 	Status APIServiceExportTemplateStatus `json:"status,omitempty"`
 }
 

@@ -14,19 +14,6 @@ import (
 	"github.com/bindsync/bindsync/api/v1alpha1"
 )
 
-// reasonKind says what kstatus condition a failure reason brings besides
-// Ready=False: Stalled for what needs a human, Reconciling for what resolves
-// by itself.
-var reasonKind = map[string]string{
-	v1alpha1.ForeignCRDReason:        v1alpha1.StalledCondition,
-	v1alpha1.RefusedReason:           v1alpha1.StalledCondition,
-	v1alpha1.BuildFailedReason:       v1alpha1.StalledCondition,
-	v1alpha1.SignatureInvalidReason:  v1alpha1.StalledCondition,
-	v1alpha1.SchemaRollbackReason:    v1alpha1.StalledCondition,
-	v1alpha1.CRDNotEstablishedReason: v1alpha1.ReconcilingCondition,
-	v1alpha1.InstancesExistReason:    v1alpha1.ReconcilingCondition,
-}
-
 // sourceReasons leave SchemaInSync as it was: the agent cannot tell.
 var sourceReasons = map[string]bool{
 	v1alpha1.SourceUnavailableReason: true,
@@ -69,8 +56,8 @@ func nextStatus(st *v1alpha1.APIServiceBindingStatus, generation int64, rev stri
 			Type: typ, Status: status, Reason: reason, Message: msg, ObservedGeneration: generation,
 		})
 	}
-	meta.RemoveStatusCondition(&st.Conditions, v1alpha1.StalledCondition)
-	meta.RemoveStatusCondition(&st.Conditions, v1alpha1.ReconcilingCondition)
+	// Reconciling or Stalled follow Ready (v1alpha1.SetHealthConditions).
+	defer v1alpha1.SetHealthConditions(&st.Conditions, generation)
 
 	if s.reason == "" {
 		hash := s.hash
@@ -98,8 +85,5 @@ func nextStatus(st *v1alpha1.APIServiceBindingStatus, generation int64, rev stri
 		set(v1alpha1.SchemaInSyncCondition, metav1.ConditionFalse, s.reason, msg)
 	case meta.FindStatusCondition(st.Conditions, v1alpha1.SchemaInSyncCondition) == nil:
 		set(v1alpha1.SchemaInSyncCondition, metav1.ConditionUnknown, s.reason, msg)
-	}
-	if typ, ok := reasonKind[s.reason]; ok {
-		set(typ, metav1.ConditionTrue, s.reason, msg)
 	}
 }

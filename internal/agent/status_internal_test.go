@@ -46,11 +46,13 @@ func TestNextStatus(t *testing.T) {
 		{name: "a CRD not yet Established is reconciling", rev: "main@sha1:1", outcome: outcome{reason: v1alpha1.CRDNotEstablishedReason, message: "m"},
 			ready: "False", inSync: "False", extra: v1alpha1.ReconcilingCondition},
 		{name: "an unavailable source keeps SchemaInSync and the applied revision", before: ready("h1", "main@sha1:1", 1),
-			outcome: outcome{reason: v1alpha1.SourceUnavailableReason, message: "m"}, ready: "False", inSync: "True", history: 1, lastApplied: "main@sha1:1"},
+			outcome: outcome{reason: v1alpha1.SourceUnavailableReason, message: "m"}, ready: "False", inSync: "True", history: 1, lastApplied: "main@sha1:1",
+			extra: v1alpha1.ReconcilingCondition},
 		{name: "an unavailable source with no earlier status leaves SchemaInSync unknown",
-			outcome: outcome{reason: v1alpha1.SourceUnavailableReason, message: "m"}, ready: "False", inSync: "Unknown"},
-		{name: "a missing export is neither stalled nor reconciling", before: ready("h1", "main@sha1:1", 1), rev: "main@sha1:2",
-			outcome: outcome{reason: v1alpha1.ExportNotFoundReason, message: "m"}, ready: "False", inSync: "False", history: 1, lastApplied: "main@sha1:1"},
+			outcome: outcome{reason: v1alpha1.SourceUnavailableReason, message: "m"}, ready: "False", inSync: "Unknown", extra: v1alpha1.ReconcilingCondition},
+		{name: "a missing export is reconciling: it arrives once the backend renders it", before: ready("h1", "main@sha1:1", 1), rev: "main@sha1:2",
+			outcome: outcome{reason: v1alpha1.ExportNotFoundReason, message: "m"}, ready: "False", inSync: "False", history: 1, lastApplied: "main@sha1:1",
+			extra: v1alpha1.ReconcilingCondition},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

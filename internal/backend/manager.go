@@ -53,7 +53,7 @@ func (rc *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 	all := handler.EnqueueRequestsFromMapFunc(func(context.Context, client.Object) []reconcile.Request {
 		return []reconcile.Request{stateKey}
 	})
-	// A request or template at the version a status patch left it is in
+	// A request, template or AppCluster at the version a status patch left it is in
 	// the cache: what fresh would have stood in for is there now.
 	written := handler.EnqueueRequestsFromMapFunc(func(_ context.Context, o client.Object) []reconcile.Request {
 		rc.cached(o)
@@ -79,7 +79,7 @@ func (rc *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 	start <- event.GenericEvent{Object: &v1alpha1.AppCluster{}}
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("bindsync-backend").
-		Watches(&v1alpha1.AppCluster{}, all).
+		Watches(&v1alpha1.AppCluster{}, written).
 		Watches(&v1alpha1.APIServiceExportTemplate{}, written).
 		Watches(&v1alpha1.APIServiceExportRequest{}, written).
 		WatchesMetadata(&apiextensionsv1.CustomResourceDefinition{}, referenced).

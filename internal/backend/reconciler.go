@@ -137,6 +137,7 @@ type run struct {
 	in       plan.Input
 	requests []v1alpha1.APIServiceExportRequest
 	tpls     []v1alpha1.APIServiceExportTemplate
+	clusters []v1alpha1.AppCluster
 	// mainHead is main's head when fetched; branches the bindsync/ heads.
 	mainHead plumbing.Hash
 	branches map[string]plumbing.Hash
@@ -293,9 +294,10 @@ func (rc *Reconciler) readObjects(ctx context.Context, r *run) error {
 	}
 	fresh(rc, reqs.Items)
 	fresh(rc, tpls.Items)
+	fresh(rc, clusters.Items)
 	rc.listing.Unlock()
-	rc.forgetGone(reqs.Items, tpls.Items)
-	r.tpls, r.requests = tpls.Items, reqs.Items
+	rc.forgetGone(reqs.Items, tpls.Items, clusters.Items)
+	r.tpls, r.requests, r.clusters = tpls.Items, reqs.Items, clusters.Items
 	r.in.Templates, r.in.Clusters, r.in.Requests = tpls.Items, clusters.Items, reqs.Items
 	seen := map[string]bool{}
 	for _, t := range tpls.Items {
@@ -348,25 +350,36 @@ func fresh[T any, P interface {
 func setStatus(o client.Object, status any) {
 	switch o := o.(type) {
 	case *v1alpha1.APIServiceExportRequest:
-		status.(*v1alpha1.APIServiceExportRequestStatus).DeepCopyInto(&o.Status)
+		if st, ok := status.(*v1alpha1.APIServiceExportRequestStatus); ok {
+			st.DeepCopyInto(&o.Status)
+		}
 	case *v1alpha1.APIServiceExportTemplate:
-		status.(*v1alpha1.APIServiceExportTemplateStatus).DeepCopyInto(&o.Status)
+		if st, ok := status.(*v1alpha1.APIServiceExportTemplateStatus); ok {
+			st.DeepCopyInto(&o.Status)
+		}
+	case *v1alpha1.AppCluster:
+		if st, ok := status.(*v1alpha1.AppClusterStatus); ok {
+			st.DeepCopyInto(&o.Status)
+		}
 	}
 }
 
 // forgetGone drops what fresh remembers of objects no longer listed.
-func (rc *Reconciler) forgetGone(reqs []v1alpha1.APIServiceExportRequest, tpls []v1alpha1.APIServiceExportTemplate) {
+func (rc *Reconciler) forgetGone(reqs []v1alpha1.APIServiceExportRequest, tpls []v1alpha1.APIServiceExportTemplate, clusters []v1alpha1.AppCluster) {
 	rc.mu.Lock()
 	defer rc.mu.Unlock()
 	if len(rc.written) == 0 {
 		return
 	}
-	listed := make(map[types.UID]bool, len(reqs)+len(tpls))
+	listed := make(map[types.UID]bool, len(reqs)+len(tpls)+len(clusters))
 	for i := range reqs {
 		listed[reqs[i].UID] = true
 	}
 	for i := range tpls {
 		listed[tpls[i].UID] = true
+	}
+	for i := range clusters {
+		listed[clusters[i].UID] = true
 	}
 	for uid := range rc.written {
 		if !listed[uid] {
@@ -385,6 +398,9 @@ func (rc *Reconciler) wrote(uid types.UID, from string, written client.Object) {
 		st := w.Status
 		status = &st
 	case *v1alpha1.APIServiceExportTemplate:
+		st := w.Status
+		status = &st
+	case *v1alpha1.AppCluster:
 		st := w.Status
 		status = &st
 	default:

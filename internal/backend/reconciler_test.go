@@ -40,11 +40,11 @@ func newHarness(t *testing.T, objs ...client.Object) *harness {
 	var crd apiextensionsv1.CustomResourceDefinition
 	require.NoError(t, yaml.Unmarshal(b, &crd))
 	objs = append(objs, &crd,
-		&v1alpha1.AppCluster{ObjectMeta: metav1.ObjectMeta{Name: "c1"}},
+		&v1alpha1.AppCluster{ObjectMeta: metav1.ObjectMeta{Name: "c1", UID: "uid-cluster-c1"}},
 		&v1alpha1.APIServiceExportTemplate{ObjectMeta: metav1.ObjectMeta{Name: "postgresql"},
 			Spec: v1alpha1.APIServiceExportTemplateSpec{Resources: []v1alpha1.GroupResource{{Group: "anynines.com", Resource: "postgresqlinstances"}}}})
 	c := fake.NewClientBuilder().WithScheme(testenv.Scheme()).
-		WithStatusSubresource(&v1alpha1.APIServiceExportRequest{}, &v1alpha1.APIServiceExportTemplate{}).
+		WithStatusSubresource(&v1alpha1.APIServiceExportRequest{}, &v1alpha1.APIServiceExportTemplate{}, &v1alpha1.AppCluster{}).
 		WithObjects(objs...).Build()
 	h := &harness{t: t, client: c, repo: newFakeRepo(), applier: &fakeApplier{}, now: time.Unix(1e9, 0)}
 	h.rc, err = New(Options{Client: c, APIReader: c, Repo: h.repo, Applier: h.applier, Now: func() time.Time { return h.now }})

@@ -26,8 +26,10 @@ import (
 // Approved (PendingApproval, Rejected), Ready (applied at main's head; or
 // the reason it is not: GitUnavailable, SchemaBreaking, a render problem,
 // or ApplyFailed / ApplyRefused / BuildFailed when its own cluster's folder
-// did not apply: another cluster's failure never marks it). Template conditions: Ready (SchemaBreaking, SchemaHeld,
-// a render problem).
+// did not apply: another cluster's failure never marks it). Template
+// conditions: Ready (SchemaBreaking, SchemaHeld, a render problem). Every
+// Ready that is not True brings Reconciling or Stalled
+// (v1alpha1.SetHealthConditions); AppClusters: reportClusters.
 func (rc *Reconciler) report(ctx context.Context, r *run, runErr error) error {
 	if r == nil {
 		return nil
@@ -50,6 +52,7 @@ func (rc *Reconciler) report(ctx context.Context, r *run, runErr error) error {
 		} else {
 			rc.failedStatus(q, runErr)
 		}
+		v1alpha1.SetHealthConditions(&q.Status.Conditions, q.Generation)
 		if !equality.Semantic.DeepEqual(before, &q.Status) {
 			m := statusMeta(q)
 			errs = append(errs, rc.patchStatus(ctx, q,
@@ -70,6 +73,7 @@ func (rc *Reconciler) report(ctx context.Context, r *run, runErr error) error {
 			t := &r.tpls[i]
 			before := t.Status.DeepCopy()
 			rc.templateStatus(r, t)
+			v1alpha1.SetHealthConditions(&t.Status.Conditions, t.Generation)
 			if !equality.Semantic.DeepEqual(before, &t.Status) {
 				m := statusMeta(t)
 				errs = append(errs, rc.patchStatus(ctx, t,
@@ -79,6 +83,7 @@ func (rc *Reconciler) report(ctx context.Context, r *run, runErr error) error {
 			rc.templateEvents(before, t)
 		}
 	}
+	errs = append(errs, rc.reportClusters(ctx, r, runErr))
 	return errors.Join(errs...)
 }
 
@@ -111,6 +116,8 @@ func kindOf(obj client.Object) string {
 		return "APIServiceExportRequest"
 	case *v1alpha1.APIServiceExportTemplate:
 		return "APIServiceExportTemplate"
+	case *v1alpha1.AppCluster:
+		return "AppCluster"
 	}
 	return fmt.Sprintf("%T", obj)
 }

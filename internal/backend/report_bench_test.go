@@ -104,7 +104,7 @@ func scaleWorld(b *testing.B, n, perCluster int) (client.Client, *atomic.Int64) 
 	}
 	var patches atomic.Int64
 	c := fake.NewClientBuilder().WithScheme(testenv.Scheme()).
-		WithStatusSubresource(&v1alpha1.APIServiceExportRequest{}, &v1alpha1.APIServiceExportTemplate{}).
+		WithStatusSubresource(&v1alpha1.APIServiceExportRequest{}, &v1alpha1.APIServiceExportTemplate{}, &v1alpha1.AppCluster{}).
 		WithObjects(objs...).Build()
 	return &patchCounter{Client: c, n: &patches}, &patches
 }

@@ -3,9 +3,12 @@ package git
 import (
 	"errors"
 	"fmt"
+	"path"
+	"sort"
 	"time"
 
 	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/filemode"
 	"github.com/go-git/go-git/v5/plumbing/object"
 )
 
@@ -103,4 +106,83 @@ func (r *Repo) MergeCommit(parents []plumbing.Hash, treeOf plumbing.Hash, msg Me
 	r.stats.objectsWritten.Add(1)
 	r.stats.commits.Add(1)
 	return h, nil
+}
+
+// Kinds of PathChange.
+const (
+	PathAdded    = "added"
+	PathModified = "modified"
+	PathDeleted  = "deleted"
+)
+
+// PathChange is one path whose entry differs between two commits' trees.
+type PathChange struct {
+	Path string
+	// Change is PathAdded, PathModified or PathDeleted.
+	Change string
+	// Regular is false when the entry (the new one; the old one when
+	// deleted) is not a regular file: a symlink, a submodule.
+	Regular bool
+}
+
+// ChangedPaths returns every path whose entry (blob or mode) differs between
+// the trees of the commits old and new, sorted by path. Unlike Tree it sees
+// symlinks and submodules too, so a caller that vets a change misses none.
+func (r *Repo) ChangedPaths(old, new plumbing.Hash) ([]PathChange, error) {
+	before, err := r.entries(old)
+	if err != nil {
+		return nil, fmt.Errorf("changes %s..%s in %s: %w", short(old), short(new), r.where, err)
+	}
+	after, err := r.entries(new)
+	if err != nil {
+		return nil, fmt.Errorf("changes %s..%s in %s: %w", short(old), short(new), r.where, err)
+	}
+	var out []PathChange
+	for p, a := range after {
+		b, ok := before[p]
+		switch {
+		case !ok:
+			out = append(out, PathChange{Path: p, Change: PathAdded, Regular: a.Mode.IsFile() && a.Mode != filemode.Symlink})
+		case a != b:
+			out = append(out, PathChange{Path: p, Change: PathModified, Regular: a.Mode.IsFile() && a.Mode != filemode.Symlink})
+		}
+	}
+	for p, b := range before {
+		if _, ok := after[p]; !ok {
+			out = append(out, PathChange{Path: p, Change: PathDeleted, Regular: b.Mode.IsFile() && b.Mode != filemode.Symlink})
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Path < out[j].Path })
+	return out, nil
+}
+
+// entries maps every non-directory path of commit's tree to its entry.
+func (r *Repo) entries(commit plumbing.Hash) (map[string]object.TreeEntry, error) {
+	out := map[string]object.TreeEntry{}
+	if commit.IsZero() {
+		return out, nil
+	}
+	c, err := r.commitObject(commit)
+	if err != nil {
+		return nil, err
+	}
+	var walk func(h plumbing.Hash, dir string) error
+	walk = func(h plumbing.Hash, dir string) error {
+		t, err := r.treeObject(h)
+		if err != nil {
+			return fmt.Errorf("read tree %q (%s): %w", dir, h, err)
+		}
+		for _, e := range t.Entries {
+			p := path.Join(dir, e.Name)
+			if e.Mode == filemode.Dir {
+				if err := walk(e.Hash, p); err != nil {
+					return err
+				}
+				continue
+			}
+			out[p] = e
+		}
+		return nil
+	}
+	return out, walk(c.TreeHash, "")
 }

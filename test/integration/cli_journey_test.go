@@ -230,10 +230,11 @@ func TestIntegrationCLIJourney(t *testing.T) {
 		require.Equal(t, 0, r.code)
 		parents := strings.Fields(runGit(t, "", "--git-dir", j.dataDir, "log", "-1", "--format=%P", "main"))
 		assert.Equal(t, []string{before, branchHead}, parents, "a merge of main's head and the branch")
-		assert.Equal(t, strings.TrimSpace(runGit(t, "", "--git-dir", j.dataDir, "rev-parse", branch+"^{tree}")),
+		assert.Equal(t, strings.TrimSpace(runGit(t, "", "--git-dir", j.dataDir, "rev-parse", branchHead+"^{tree}")),
 			strings.TrimSpace(runGit(t, "", "--git-dir", j.dataDir, "rev-parse", "main^{tree}")), "the branch's tree")
 		assert.Contains(t, runGit(t, "", "--git-dir", j.dataDir, "log", "-1", "--format=%(trailers)", "main"),
 			"Bindsync-Approved-By: Ada <ada@example.com>")
+		assert.Contains(t, r.stderr, "A clusters/team-b/control-plane/exports/"+crd+".yaml", "approve shows what it merges")
 		require.Eventually(t, func() bool {
 			q := &v1alpha1.APIServiceExportRequest{}
 			if err := j.cp.Client.Get(ctx, client.ObjectKey{Namespace: "bindsync-team-b", Name: j.manualTemplate}, q); err != nil {

@@ -216,6 +216,18 @@ func testBackendRights(ctx context.Context, t *testing.T, cp *testenv.Cluster, i
 				q.Status.Phase = v1alpha1.RequestPending
 				return as.Status().Patch(ctx, q, client.MergeFrom(old))
 			}},
+			{"write an AppCluster's status", func() error {
+				c := &v1alpha1.AppCluster{ObjectMeta: metav1.ObjectMeta{Name: "team-a"}}
+				if err := client.IgnoreAlreadyExists(cp.Client.Create(ctx, c)); err != nil {
+					return err
+				}
+				if err := as.Get(ctx, client.ObjectKeyFromObject(c), c); err != nil {
+					return err
+				}
+				old := c.DeepCopy()
+				c.Status.Namespace = ns
+				return as.Status().Patch(ctx, c, client.MergeFrom(old))
+			}},
 			{"apply them again (compare first, nothing to write)", func() error {
 				return errorsOf(applier.Apply(ctx, in.teamA), applier.Apply(ctx, in.teamB))
 			}},

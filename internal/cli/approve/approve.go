@@ -25,6 +25,7 @@ const TrailerApprovedBy = "Bindsync-Approved-By"
 
 type flags struct {
 	repo     gitflags.Flags
+	signing  gitflags.Signing
 	approver string
 }
 
@@ -47,8 +48,16 @@ approve again then. The merge commit carries the branch commit's trailers and
 Bindsync-Approved-By (--approver, or git config user.name and user.email). The
 backend sees main holding the change and rolls it out.
 
+Before merging, approve prints to stderr the branch's commit and every path it changes,
+and refuses a change its cause could not have rendered: an approval branch of cluster
+<cluster> may add or change only the files bindsync renders under clusters/<cluster>/
+(exports and CRD files of the branch's template), a schema branch only the existing
+export and CRD files of its CRD. With --signing-key-file the merge commit is signed, so
+agents running --verify-keys with the matching public key apply the approved head.
+
 Exit codes: 0 merged and pushed; 2 not a bindsync branch, no such branch, no approver,
-or the repository is unreachable; 8 main moved since the branch was built (wait for the
+a change outside the branch's scope, an unreadable signing key, or the repository is
+unreachable; 8 main moved since the branch was built (wait for the
 backend to rebuild it, then approve again).`,
 		Example: `  bindsync approve bindsync/approve/team-a/postgresql --repo https://git.example.com/platform/state.git \
       --git-username me --git-password-file ~/.git-token
@@ -60,6 +69,7 @@ backend to rebuild it, then approve again).`,
 	}
 	fl := cmd.Flags()
 	f.repo.Add(fl)
+	f.signing.Add(fl, "the merge commit")
 	fl.StringVar(&f.approver, "approver", "", `who approves, "Name <email>" (default: git config user.name and user.email)`)
 	return cmd
 }
@@ -102,6 +112,9 @@ func run(ctx context.Context, f *flags, branch string, stdout, stderr io.Writer)
 	if err != nil {
 		return exitcode.New(exitcode.Unusable, err)
 	}
+	if f.repo.Signer, err = f.signing.Signer(); err != nil {
+		return exitcode.New(exitcode.Unusable, err)
+	}
 	repo, cleanup, err := f.repo.Open(ctx, name, email)
 	if err != nil {
 		return exitcode.New(exitcode.Unusable, err)
@@ -123,6 +136,14 @@ func run(ctx context.Context, f *flags, branch string, stdout, stderr io.Writer)
 	if !ok {
 		return exitcode.New(exitcode.Unusable, fmt.Errorf("%s has no branch %s: merged already, rejected, or never pending (see the request's Approved condition)", f.repo.Repo, branch))
 	}
+	change, err := Inspect(repo, main, mainHead, branch, head)
+	if err != nil {
+		return err
+	}
+	change.Print(stderr, main, mainHead)
+	if err := CheckScope(repo, change); err != nil {
+		return err
+	}
 	merge, err := Merge(repo, main, mainHead, branch, head, name+" <"+email+">")
 	if err != nil {
 		return err
@@ -133,7 +154,11 @@ func run(ctx context.Context, f *flags, branch string, stdout, stderr io.Writer)
 		}
 		return exitcode.New(exitcode.Unusable, err)
 	}
-	fmt.Fprintf(stderr, "merged %s into %s and pushed; the backend rolls it out\n", branch, main)
+	signed := ""
+	if f.repo.Signer != nil {
+		signed = " (signed)"
+	}
+	fmt.Fprintf(stderr, "merged %s into %s%s and pushed; the backend rolls it out\n", branch, main, signed)
 	fmt.Fprintf(stdout, "%s@sha1:%s\n", main, merge)
 	return nil
 }
@@ -145,14 +170,8 @@ func Merge(repo *git.Repo, main string, mainHead plumbing.Hash, branch string, h
 	if err != nil {
 		return plumbing.ZeroHash, exitcode.New(exitcode.Unusable, err)
 	}
-	if len(bc.Parents) == 0 || bc.Parents[0] != mainHead {
-		base, _ := bc.Message.Get(plan.TrailerBase)
-		if base == "" && len(bc.Parents) > 0 {
-			base = bc.Parents[0].String()
-		}
-		return plumbing.ZeroHash, exitcode.New(exitcode.Conflict, fmt.Errorf(
-			"branch %s was built on %s, but %s is at %s now: the backend rebuilds the branch on %s within its --interval; run approve again then",
-			branch, shortHash(base), main, shortHash(mainHead.String()), main))
+	if err := builtOn(bc, branch, main, mainHead); err != nil {
+		return plumbing.ZeroHash, err
 	}
 	msg := git.Message{Subject: "approve: " + bc.Message.Subject, Body: fmt.Sprintf("Merge branch %s into %s.", branch, main)}
 	if b := strings.TrimSpace(bc.Message.Body); b != "" {
@@ -169,6 +188,21 @@ func Merge(repo *git.Repo, main string, mainHead plumbing.Hash, branch string, h
 		return plumbing.ZeroHash, exitcode.New(exitcode.Unusable, err)
 	}
 	return h, nil
+}
+
+// builtOn refuses a branch commit whose parent is not main's head (a
+// Conflict: the backend rebuilds the branch on the new head).
+func builtOn(bc git.CommitInfo, branch, main string, mainHead plumbing.Hash) error {
+	if len(bc.Parents) > 0 && bc.Parents[0] == mainHead {
+		return nil
+	}
+	base, _ := bc.Message.Get(plan.TrailerBase)
+	if base == "" && len(bc.Parents) > 0 {
+		base = bc.Parents[0].String()
+	}
+	return exitcode.New(exitcode.Conflict, fmt.Errorf(
+		"branch %s was built on %s, but %s is at %s now: the backend rebuilds the branch on %s within its --interval; run approve again then",
+		branch, shortHash(base), main, shortHash(mainHead.String()), main))
 }
 
 func shortHash(h string) string {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"testing"
 
@@ -143,4 +144,142 @@ func TestApproveCommandPushesTheMerge(t *testing.T) {
 			assert.Contains(t, errOut.String(), "merged "+pendingBranch+" into main")
 		})
 	}
+}
+
+// branchOn commits tree on main's head as a branch commit of the backend's
+// shape and pushes it as branch.
+func (r *localRepo) branchOn(t *testing.T, branch string, tree render.Tree, trailers ...git.Trailer) plumbing.Hash {
+	t.Helper()
+	h, _, err := r.repo.Commit(r.main, tree, git.Message{Subject: "bind: tampered", Trailers: append(trailers, git.Trailer{Key: plan.TrailerBase, Value: r.main.String()})})
+	require.NoError(t, err)
+	old, _ := r.repo.Branches(plan.BranchPrefix)
+	require.NoError(t, r.repo.Push(context.Background(), branch, old[branch], h))
+	return h
+}
+
+func exportFile(name, template string) []byte {
+	return []byte("apiVersion: bindsync.io/v1alpha1\nkind: APIServiceExport\nmetadata:\n  annotations:\n    bindsync.io/template: " + template + "\n  name: " + name + "\n")
+}
+
+// TestApproveShowsAndRefusesOutOfScope: approve prints the branch's commit
+// and its paths before merging, and refuses, naming each path, a branch
+// whose change reaches beyond what its cause renders; main stays.
+func TestApproveShowsAndRefusesOutOfScope(t *testing.T) {
+	base := render.Tree{"clusters/team-a/app/kustomization.yaml": []byte("a\n")}
+	with := func(extra render.Tree) render.Tree {
+		out := render.Tree{}
+		for p, b := range base {
+			out[p] = b
+		}
+		for p, b := range extra {
+			out[p] = b
+		}
+		return out
+	}
+	good := with(render.Tree{
+		"clusters/team-b/app/kustomization.yaml":                     []byte("b\n"),
+		"clusters/team-b/control-plane/exports/pgs.example.com.yaml": exportFile("pgs.example.com", "pg"),
+	})
+	tpl := []git.Trailer{{Key: git.TrailerCluster, Value: "team-b"}, {Key: git.TrailerTemplate, Value: "pg"}}
+	for name, tc := range map[string]struct {
+		branch string
+		tree   render.Tree
+		want   []string // in the error; none: merged
+	}{
+		"the request's own files": {pendingBranch, good, nil},
+		"another cluster's folder and a file outside clusters/": {pendingBranch, with(render.Tree{
+			"clusters/team-b/app/kustomization.yaml":        []byte("b\n"),
+			"clusters/team-a/control-plane/rbac.yaml":       []byte("kind: Role\n"),
+			".github/workflows/x.yaml":                      []byte("x\n"),
+			"clusters/team-b/control-plane/extra/evil.yaml": []byte("x\n"),
+		}), []string{"clusters/team-a/control-plane/rbac.yaml (added): not a file bindsync renders for cluster team-b",
+			".github/workflows/x.yaml (added)", "clusters/team-b/control-plane/extra/evil.yaml (added)"}},
+		"a deletion": {pendingBranch, render.Tree{"clusters/team-b/app/kustomization.yaml": []byte("b\n")},
+			[]string{"clusters/team-a/app/kustomization.yaml (deleted)"}},
+		"an export of another template": {pendingBranch, with(render.Tree{
+			"clusters/team-b/control-plane/exports/pgs.example.com.yaml": exportFile("pgs.example.com", "other"),
+		}), []string{`bindsync.io/template is "other", not the branch's template "pg"`}},
+		"an export file holding another object": {pendingBranch, with(render.Tree{
+			"clusters/team-b/control-plane/exports/pgs.example.com.yaml": exportFile("secrets.example.com", "pg"),
+		}), []string{`holds "secrets.example.com", not pgs.example.com`}},
+		"a schema branch adding a file": {"bindsync/schema/pgs.example.com/1a2b3c4d", with(render.Tree{
+			"clusters/team-a/app/crds/pgs.example.com.yaml": []byte("x\n"),
+		}), []string{"clusters/team-a/app/crds/pgs.example.com.yaml (added): a schema change modifies the files that exist"}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			r := newLocalRepo(t)
+			h := r.branchOn(t, tc.branch, tc.tree, tpl...)
+			var out, errOut bytes.Buffer
+			cmd := NewCommand(&out, &errOut)
+			cmd.SetArgs([]string{tc.branch, "--repo", r.dir, "--approver", "Ada <ada@example.com>"})
+			err := cmd.Execute()
+			assert.Contains(t, errOut.String(), "approving "+tc.branch+": 1 commit on main@sha1:", "what is merged is shown first")
+			assert.Contains(t, errOut.String(), h.String()[:12]+" bind: tampered")
+			reopened, rerr := git.Open(context.Background(), git.Options{Dir: r.dir})
+			require.NoError(t, rerr)
+			head, rerr := reopened.Head("main")
+			require.NoError(t, rerr)
+			if tc.want == nil {
+				require.NoError(t, err)
+				assert.Contains(t, errOut.String(), "A clusters/team-b/control-plane/exports/pgs.example.com.yaml")
+				assert.Contains(t, errOut.String(), "A clusters/team-b/app/kustomization.yaml")
+				assert.NotEqual(t, r.main, head)
+				return
+			}
+			var coded *exitcode.Error
+			require.True(t, errors.As(err, &coded), "%v", err)
+			assert.Equal(t, exitcode.Unusable, coded.Code)
+			assert.ErrorContains(t, err, "refusing to merge "+tc.branch)
+			for _, w := range tc.want {
+				assert.ErrorContains(t, err, w)
+			}
+			assert.Equal(t, r.main, head, "main is untouched")
+		})
+	}
+}
+
+// TestApproveRefusesAMergeCommitHead: a branch head with a second parent
+// would bring history the approver never saw.
+func TestApproveRefusesAMergeCommitHead(t *testing.T) {
+	r := newLocalRepo(t)
+	side, _, err := r.repo.Commit(plumbing.ZeroHash, render.Tree{"evil.yaml": []byte("x\n")}, git.Message{Subject: "side"})
+	require.NoError(t, err)
+	m, err := r.repo.MergeCommit([]plumbing.Hash{r.main, side}, r.branch, git.Message{Subject: "bind: team-b <- pg"})
+	require.NoError(t, err)
+	require.NoError(t, r.repo.Push(context.Background(), pendingBranch, r.branch, m))
+	var out, errOut bytes.Buffer
+	cmd := NewCommand(&out, &errOut)
+	cmd.SetArgs([]string{pendingBranch, "--repo", r.dir, "--approver", "Ada <ada@example.com>"})
+	assert.ErrorContains(t, cmd.Execute(), "is a merge commit of 2 parents")
+}
+
+// TestApproveRefusesASymlink: a branch whose CRD file is a symlink (which
+// git stores as a blob of the target path, mode 120000) is refused even
+// though its path is in scope.
+func TestApproveRefusesASymlink(t *testing.T) {
+	r := newLocalRepo(t)
+	work := t.TempDir()
+	gitRun := func(args ...string) {
+		t.Helper()
+		cmd := exec.Command("git", args...)
+		cmd.Dir = work
+		cmd.Env = append(os.Environ(), "GIT_CONFIG_NOSYSTEM=1", "GIT_AUTHOR_NAME=t", "GIT_AUTHOR_EMAIL=t@example.invalid",
+			"GIT_COMMITTER_NAME=t", "GIT_COMMITTER_EMAIL=t@example.invalid")
+		out, err := cmd.CombinedOutput()
+		require.NoError(t, err, "git %v: %s", args, out)
+	}
+	gitRun("clone", "-q", r.dir, ".")
+	gitRun("checkout", "-q", "-b", "evil", "origin/main")
+	link := filepath.Join(work, "clusters", "team-b", "app", "crds", "pgs.example.com.yaml")
+	require.NoError(t, os.MkdirAll(filepath.Dir(link), 0o755))
+	require.NoError(t, os.Symlink("../../../team-a/app/kustomization.yaml", link))
+	gitRun("add", "-A")
+	gitRun("commit", "-q", "-m", "bind: team-b <- pg")
+	gitRun("push", "-q", "-f", "origin", "evil:"+pendingBranch)
+
+	var out, errOut bytes.Buffer
+	cmd := NewCommand(&out, &errOut)
+	cmd.SetArgs([]string{pendingBranch, "--repo", r.dir, "--approver", "Ada <ada@example.com>"})
+	err := cmd.Execute()
+	assert.ErrorContains(t, err, "clusters/team-b/app/crds/pgs.example.com.yaml (added): not a regular file")
 }

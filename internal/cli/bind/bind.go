@@ -371,7 +371,7 @@ func waitBindings(ctx context.Context, cs *clients, bindings []v1alpha1.APIServi
 			}
 			ready := meta.FindStatusCondition(b.Status.Conditions, v1alpha1.ReadyCondition)
 			switch {
-			case b.Status.ObservedGeneration == 0 || ready == nil:
+			case b.Status.ObservedGeneration <= 0 || ready == nil: // -1: defaulted, never written
 				noStatus = append(noStatus, b.Name)
 			case ready.Status == metav1.ConditionTrue && b.Status.ObservedGeneration >= b.Generation:
 				if said[b.Name] != "Ready" {

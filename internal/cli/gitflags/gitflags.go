@@ -23,6 +23,49 @@ type Flags struct {
 	TokenFile      string
 	SSHKeyFile     string
 	KnownHostsFile string
+	// Signer signs the commits Open's repository writes (nil: unsigned);
+	// set by the command, from Signing.
+	Signer git.Signer
+}
+
+// Signing says which key signs the commits a command writes.
+type Signing struct {
+	KeyFile string
+	Format  string
+}
+
+// Formats of --signing-key-format, as bindsync backend names them.
+const (
+	SigningSSH     = "ssh"
+	SigningOpenPGP = "openpgp"
+)
+
+// Add registers --signing-key-file and --signing-key-format on fs, named as
+// `bindsync backend` names them. what says what is signed.
+func (s *Signing) Add(fs *pflag.FlagSet, what string) {
+	fs.StringVar(&s.KeyFile, "signing-key-file", "", "file holding an unencrypted private key that signs "+what+" (empty: unsigned); agents running --verify-keys with its public key accept it")
+	fs.StringVar(&s.Format, "signing-key-format", SigningSSH, "format of --signing-key-file: ssh (an ssh private key, as git's gpg.format=ssh) or openpgp (an armored OpenPGP private key)")
+}
+
+// Signer reads the key (nil: no --signing-key-file).
+func (s *Signing) Signer() (git.Signer, error) {
+	if s.Format != SigningSSH && s.Format != SigningOpenPGP {
+		return nil, fmt.Errorf("--signing-key-format %q is not %s or %s", s.Format, SigningSSH, SigningOpenPGP)
+	}
+	if s.KeyFile == "" {
+		return nil, nil
+	}
+	var sg git.Signer
+	var err error
+	if s.Format == SigningSSH {
+		sg, err = git.NewSSHSigner(s.KeyFile)
+	} else {
+		sg, err = git.NewOpenPGPSignerFromFile(s.KeyFile)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("--signing-key-file %s (--signing-key-format %s): %w", s.KeyFile, s.Format, err)
+	}
+	return sg, nil
 }
 
 // Add registers the flags on fs, named as `bindsync backend` names them.
@@ -67,7 +110,7 @@ func (f *Flags) Open(ctx context.Context, authorName, authorEmail string) (*git.
 		return nil, nil, err
 	}
 	cleanup := func() { _ = os.RemoveAll(dir) }
-	repo, err := git.Open(ctx, git.Options{URL: u, Dir: filepath.Join(dir, "cache"), AuthorName: authorName, AuthorEmail: authorEmail,
+	repo, err := git.Open(ctx, git.Options{URL: u, Dir: filepath.Join(dir, "cache"), AuthorName: authorName, AuthorEmail: authorEmail, Signer: f.Signer,
 		Auth: git.Auth{Username: f.Username, PasswordFile: f.PasswordFile, BearerTokenFile: f.TokenFile,
 			SSHKeyFile: f.SSHKeyFile, KnownHostsFile: f.KnownHostsFile}})
 	if err != nil {
