@@ -72,13 +72,20 @@ func TestAgentProcessSurvivesHostileCommits(t *testing.T) {
 		remote.push()
 		p.callWebhook(t)
 
+		// The agent writes the bindings' status one after another: wait
+		// for the last of them, not the first.
 		err := wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, 2*time.Minute, true, func(ctx context.Context) (bool, error) {
-			var b v1alpha1.APIServiceBinding
-			if err := app.Client.Get(ctx, client.ObjectKey{Name: names[0]}, &b); err != nil {
-				return false, nil
+			for _, n := range names {
+				var b v1alpha1.APIServiceBinding
+				if err := app.Client.Get(ctx, client.ObjectKey{Name: n}, &b); err != nil {
+					return false, nil
+				}
+				ready := meta.FindStatusCondition(b.Status.Conditions, v1alpha1.ReadyCondition)
+				if ready == nil || !strings.Contains(ready.Message, h.says) {
+					return false, nil
+				}
 			}
-			ready := meta.FindStatusCondition(b.Status.Conditions, v1alpha1.ReadyCondition)
-			return ready != nil && strings.Contains(ready.Message, h.says), nil
+			return true, nil
 		})
 		require.NoError(t, err, "%s: the agent refused the commit (log:\n%s)", h.name, tail(p.log, 20))
 		for _, n := range names {

@@ -24,8 +24,9 @@ import (
 // else (no bindsync-system namespace), from a home folder with nothing in
 // it: `bindsync backend --kubeconfig FILE --repo URL` must commit and make a
 // request Ready, and `bindsync agent --kubeconfig FILE --cluster NAME --repo
-// URL` must then make the binding Ready. They run one after the other: both
-// serve metrics and probes on the same default ports.
+// URL` must then make the binding Ready. They run side by side, as on one
+// developer's machine: both default to the same metrics and probe ports, and
+// the one that starts second turns its taken defaults off and says so.
 func TestIntegrationFreshMachineCommandLines(t *testing.T) {
 	root, err := testenv.ModuleRoot()
 	require.NoError(t, err)
@@ -86,7 +87,6 @@ func TestIntegrationFreshMachineCommandLines(t *testing.T) {
 	cache, err := os.ReadDir(filepath.Join(home, ".cache", "bindsync"))
 	require.NoError(t, err, "the clone lives in the user's cache folder")
 	assert.Len(t, cache, 1, "one clone, named after the repository")
-	j.backend.stop()
 
 	j.create(app, &v1alpha1.APIServiceBinding{ObjectMeta: metav1.ObjectMeta{Name: pgCRD}})
 	j.agent = startProcess(t, "agent", bin, "agent", "--kubeconfig", app.WriteKubeconfig(t), "--cluster", cluster, "--repo", repoURL)
@@ -94,4 +94,7 @@ func TestIntegrationFreshMachineCommandLines(t *testing.T) {
 	logs, err = os.ReadFile(j.agent.log)
 	require.NoError(t, err)
 	assert.False(t, strings.Contains(string(logs), "goroutine "), "no stack traces in the agent's log")
+	assert.Contains(t, string(logs), "--metrics-bind-address :8080 is in use by another process: off",
+		"the backend holds the default metrics port; the agent says it serves none")
+	j.backend.stop()
 }
