@@ -71,6 +71,9 @@ func Open(ctx context.Context, o Options) (*Repo, error) {
 		return nil, fmt.Errorf("open git repository %s: %w", o.Dir, err)
 	}
 	r.repo = repo
+	if err := repairPacks(o.Dir); err != nil {
+		return nil, fmt.Errorf("open git repository %s: %w", o.Dir, err)
+	}
 	if o.URL != "" {
 		if err := r.ensureRemote(); err != nil {
 			return nil, err
@@ -296,10 +299,11 @@ func (r *Repo) treeObject(h plumbing.Hash) (*object.Tree, error) {
 	return object.GetTree(r.st, h)
 }
 
-// packNames lists the pack files of the repository, so a change made by
-// another process (git push into a local repository, git gc) is noticed.
+// packNames lists the pack files and indexes of the repository, so a
+// change made by another process (git push into a local repository, git
+// gc) is noticed, whichever of the two files it publishes last.
 func (r *Repo) packNames() string {
-	m, _ := filepath.Glob(filepath.Join(r.opts.Dir, "objects", "pack", "*.idx"))
+	m, _ := filepath.Glob(filepath.Join(r.opts.Dir, "objects", "pack", "pack-*"))
 	sort.Strings(m)
 	return strings.Join(m, "\n")
 }
