@@ -26,6 +26,8 @@ type fakeRepo struct {
 	n        int
 	fetchErr error
 	pushErr  error
+	// pushErrFor refuses pushes of one branch (PushBranches).
+	pushErrFor map[string]error
 	// beforePush runs once before the next push (another writer).
 	beforePush func()
 	pushes     int
@@ -105,6 +107,26 @@ func (f *fakeRepo) Push(_ context.Context, branch string, old, new plumbing.Hash
 	}
 	f.refs[branch] = new
 	return nil
+}
+
+func (f *fakeRepo) PushBranches(ctx context.Context, moves []BranchMove) []error {
+	errs := make([]error, len(moves))
+	for i, m := range moves {
+		if err := f.pushErrFor[m.Branch]; err != nil {
+			errs[i] = err
+			continue
+		}
+		errs[i] = f.Push(ctx, m.Branch, m.Old, m.New)
+	}
+	return errs
+}
+
+func (f *fakeRepo) Trailers(h plumbing.Hash) ([]plan.Trailer, error) {
+	c, ok := f.commits[h]
+	if !ok {
+		return nil, fmt.Errorf("no commit %s", h)
+	}
+	return c.msg.Trailers, nil
 }
 
 func (f *fakeRepo) FindTrailer(head plumbing.Hash, key, value string, limit int) (plumbing.Hash, bool, error) {

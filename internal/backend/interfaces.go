@@ -15,6 +15,13 @@ import (
 // branch moved since it was read.
 var ErrNonFastForward = errors.New("non-fast-forward")
 
+// BranchMove is one branch update of Repo.PushBranches: a compare-and-swap
+// from Old to New (New zero: delete).
+type BranchMove struct {
+	Branch   string
+	Old, New plumbing.Hash
+}
+
 // Repo is what the backend uses of the state repository (internal/git).
 type Repo interface {
 	// Fetch updates the local copies of the remote's branches.
@@ -34,9 +41,15 @@ type Repo interface {
 	// Push moves branch from old to new as a compare-and-swap
 	// (ErrNonFastForward); new == ZeroHash deletes it.
 	Push(ctx context.Context, branch string, old, new plumbing.Hash) error
+	// PushBranches makes several independent moves, each as Push, in one
+	// round trip when it can; errs[i] is the outcome of moves[i], and one
+	// refused branch never fails another.
+	PushBranches(ctx context.Context, moves []BranchMove) (errs []error)
 	// FindTrailer finds the first commit in head's first-parent history
 	// (at most limit commits) carrying trailer key: value.
 	FindTrailer(head plumbing.Hash, key, value string, limit int) (plumbing.Hash, bool, error)
+	// Trailers returns the trailers of one commit, key by key in order.
+	Trailers(commit plumbing.Hash) ([]plan.Trailer, error)
 	// ChangedDirs lists the folders prefix/<name> whose subtree differs
 	// between two commits (every folder of new when old is ZeroHash).
 	ChangedDirs(old, new plumbing.Hash, prefix string) ([]string, error)

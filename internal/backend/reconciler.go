@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"sort"
 	"sync"
 	"time"
 
@@ -148,6 +150,13 @@ type run struct {
 	newBranches map[string]plumbing.Hash
 	// pushed is true once main is pushed: newMain is then main's head.
 	pushed bool
+	// pushedBranches are the bindsync/ branches this run moved, at their
+	// new heads (deleted ones at ZeroHash); branchErrs those it could not.
+	pushedBranches map[string]plumbing.Hash
+	branchErrs     map[string]error
+	// foreign are bindsync/ branches whose head the backend did not write
+	// (plan.TrailerBranch): never rebuilt or deleted.
+	foreign map[string]bool
 	// applied is main's commit whose folders are now on the control plane.
 	applied   plumbing.Hash
 	commits   int
@@ -428,11 +437,16 @@ func (rc *Reconciler) commit(_ context.Context, r *run) error {
 	r.newMain = parent
 	r.newBranches = map[string]plumbing.Hash{}
 	for _, b := range r.plan.Branches {
+		if rc.isForeign(r, b.Name) {
+			r.log.Info("leaving alone a branch bindsync did not write last", "branchName", b.Name)
+			continue
+		}
 		if rc.branchCurrent(r, b) {
 			continue
 		}
 		msg := b.Message
-		msg.Trailers = append(append([]plan.Trailer(nil), msg.Trailers...), plan.Trailer{Key: plan.TrailerBase, Value: r.newMain.String()})
+		msg.Trailers = append(append([]plan.Trailer(nil), msg.Trailers...),
+			plan.Trailer{Key: plan.TrailerBase, Value: r.newMain.String()}, plan.Trailer{Key: plan.TrailerBranch, Value: b.Name})
 		h, _, err := rc.opts.Repo.Commit(r.newMain, b.Tree, b.Dirs, b.Files, msg)
 		if err != nil {
 			return &genericError{Reason: v1alpha1.CommitFailedReason, Err: fmt.Errorf("commit branch %s: %w", b.Name, err)}
@@ -458,8 +472,13 @@ func (rc *Reconciler) branchCurrent(r *run, b plan.BranchPlan) bool {
 	return err == nil && plan.TreesEqual(tree, b.Tree)
 }
 
-// push moves main, then the approval branches, and deletes the bindsync/
-// branches nothing asks for any more (approved, withdrawn, superseded).
+// push moves main (a compare-and-swap: a lost race starts the reconcile
+// again), then, in one round trip, the approval and schema branches and the
+// deletion of bindsync/ branches nothing waits on (approved, withdrawn,
+// superseded). Branches are independent: a branch the remote refuses (or
+// that moved) is recorded in branchErrs for its request's status and tried
+// again on the next reconcile, and fails neither the others nor the apply.
+// Only a branch that was pushed (or is on the remote) counts as existing.
 func (rc *Reconciler) push(ctx context.Context, r *run) error {
 	if r.newMain != r.mainHead {
 		if err := rc.opts.Repo.Push(ctx, rc.opts.Branch, r.mainHead, r.newMain); err != nil {
@@ -472,27 +491,77 @@ func (rc *Reconciler) push(ctx context.Context, r *run) error {
 		metricCommits.Add(float64(len(r.plan.Steps)))
 	}
 	r.pushed = true
+	r.pushedBranches, r.branchErrs = map[string]plumbing.Hash{}, map[string]error{}
+	var moves []BranchMove
 	for name, h := range r.newBranches {
-		if err := rc.opts.Repo.Push(ctx, name, r.branches[name], h); err != nil {
-			if errors.Is(err, ErrNonFastForward) {
-				return err
-			}
-			return gitUnavailable(fmt.Errorf("push %s: %w", name, err))
+		moves = append(moves, BranchMove{Branch: name, Old: r.branches[name], New: h})
+	}
+	for name, old := range r.branches {
+		if _, rebuilt := r.newBranches[name]; !rebuilt && rc.stale(r, name) && !rc.isForeign(r, name) {
+			moves = append(moves, BranchMove{Branch: name, Old: old})
+		}
+	}
+	sort.Slice(moves, func(i, j int) bool { return moves[i].Branch < moves[j].Branch })
+	if len(moves) == 0 {
+		return nil
+	}
+	errs := rc.opts.Repo.PushBranches(ctx, moves)
+	for i, m := range moves {
+		if errs[i] != nil {
+			r.branchErrs[m.Branch] = errs[i]
+			r.log.Error(errs[i], "branch not pushed; the next reconcile tries again", "branchName", m.Branch)
+			continue
+		}
+		r.pushedBranches[m.Branch] = m.New
+		if m.New.IsZero() {
+			r.log.Info("deleted branch nothing waits on", "branchName", m.Branch)
+			continue
 		}
 		metricPushes.Inc()
 		metricCommits.Inc()
-		r.log.Info("pushed approval branch", "branchName", name, "commit", h.String())
-	}
-	for name, old := range r.branches {
-		if !rc.stale(r, name) {
-			continue
-		}
-		if err := rc.opts.Repo.Push(ctx, name, old, plumbing.ZeroHash); err != nil && !errors.Is(err, ErrNonFastForward) {
-			return gitUnavailable(fmt.Errorf("delete %s: %w", name, err))
-		}
-		r.log.Info("deleted branch nothing waits on", "branchName", name)
+		r.log.Info("pushed branch", "branchName", m.Branch, "commit", m.New.String())
 	}
 	return nil
+}
+
+// branchHead is the head of a bindsync/ branch in the repository as far as
+// this run knows: the one it pushed, else the one it fetched.
+func (r *run) branchHead(name string) (plumbing.Hash, bool) {
+	if h, ok := r.pushedBranches[name]; ok {
+		return h, !h.IsZero()
+	}
+	h, ok := r.branches[name]
+	return h, ok
+}
+
+// isForeign: the bindsync/ branch exists and its head was not written by
+// the backend for this branch (no Bindsync-Branch trailer naming it; a
+// branch written before that trailer existed counts as the backend's when
+// its head carries Bindsync-Base). Such a branch is someone's work: the
+// backend neither rebuilds nor deletes it.
+func (rc *Reconciler) isForeign(r *run, name string) bool {
+	head, ok := r.branches[name]
+	if !ok {
+		return false
+	}
+	if f, ok := r.foreign[name]; ok {
+		return f
+	}
+	foreign := true
+	trailers, err := rc.opts.Repo.Trailers(head)
+	if err == nil {
+		m := plan.Message{Trailers: trailers}
+		if names := m.Values(plan.TrailerBranch); len(names) > 0 {
+			foreign = !slices.Contains(names, name)
+		} else {
+			foreign = len(m.Values(plan.TrailerBase)) == 0
+		}
+	}
+	if r.foreign == nil {
+		r.foreign = map[string]bool{}
+	}
+	r.foreign[name] = foreign
+	return foreign
 }
 
 // stale: a bindsync/ branch no plan wants. An approval branch of a request

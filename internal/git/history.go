@@ -50,6 +50,16 @@ func (r *Repo) FindTrailer(head plumbing.Hash, key, value string, limit int) (pl
 	return found.Hash, true, nil
 }
 
+// CommitMessage returns the parsed message of commit (subject, body,
+// trailers), through the commit cache.
+func (r *Repo) CommitMessage(commit plumbing.Hash) (Message, error) {
+	c, err := r.cachedCommit(commit)
+	if err != nil {
+		return Message{}, err
+	}
+	return ParseMessage(c.Message), nil
+}
+
 // walkCTime visits the history of c, every commit once, newest committer
 // time first, as object.NewCommitIterCTime does (the same heap, the same
 // order), until fn returns false. Commits are read through the commit
