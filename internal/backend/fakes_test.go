@@ -26,6 +26,7 @@ type fakeRepo struct {
 	n        int
 	fetchErr error
 	pushErr  error
+	known    map[string]plumbing.Hash
 	// pushErrFor refuses pushes of one branch (PushBranches).
 	pushErrFor map[string]error
 	// beforePush runs once before the next push (another writer).
@@ -119,6 +120,16 @@ func (f *fakeRepo) PushBranches(ctx context.Context, moves []BranchMove) []error
 		errs[i] = f.Push(ctx, m.Branch, m.Old, m.New)
 	}
 	return errs
+}
+
+func (f *fakeRepo) KnownHead(b string) (plumbing.Hash, error) { return f.known[b], nil }
+
+func (f *fakeRepo) SetKnownHead(b string, h plumbing.Hash) error {
+	if f.known == nil {
+		f.known = map[string]plumbing.Hash{}
+	}
+	f.known[b] = h
+	return nil
 }
 
 func (f *fakeRepo) Trailers(h plumbing.Hash) ([]plan.Trailer, error) {

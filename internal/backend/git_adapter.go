@@ -120,6 +120,9 @@ func (g *gitRepo) PushBranches(ctx context.Context, moves []BranchMove) []error 
 	return errs
 }
 
+func (g *gitRepo) KnownHead(b string) (plumbing.Hash, error)    { return g.r.KnownHead(b) }
+func (g *gitRepo) SetKnownHead(b string, h plumbing.Hash) error { return g.r.SetKnownHead(b, h) }
+
 func (g *gitRepo) Trailers(commit plumbing.Hash) ([]plan.Trailer, error) {
 	m, err := g.r.CommitMessage(commit)
 	if err != nil {

@@ -48,6 +48,11 @@ type Repo interface {
 	// FindTrailer finds the first commit in head's first-parent history
 	// (at most limit commits) carrying trailer key: value.
 	FindTrailer(head plumbing.Hash, key, value string, limit int) (plumbing.Hash, bool, error)
+	// KnownHead is the last head of branch recorded with SetKnownHead
+	// (ZeroHash: none), kept in the local repository across restarts and
+	// after the branch left the remote.
+	KnownHead(branch string) (plumbing.Hash, error)
+	SetKnownHead(branch string, h plumbing.Hash) error
 	// Trailers returns the trailers of one commit, key by key in order.
 	Trailers(commit plumbing.Hash) ([]plan.Trailer, error)
 	// ChangedDirs lists the folders prefix/<name> whose subtree differs

@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,7 +13,10 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/bindsync/bindsync/api/v1alpha1"
+	"github.com/bindsync/bindsync/internal/backend"
 	"github.com/bindsync/bindsync/internal/backend/plan"
+	"github.com/bindsync/bindsync/internal/git"
+	"github.com/bindsync/bindsync/internal/testenv"
 )
 
 // installHook puts an executable hook into the bare remote (git's own
@@ -184,5 +188,90 @@ func TestIntegrationBackendBranchPushes(t *testing.T) {
 		require.NoError(t, cp.Client.Delete(t.Context(), q))
 		e.reconcile()
 		assert.Empty(t, e.head(plan.ApproveBranch("own-c", "pg")), "withdrawn: the backend's own branch is deleted")
+	})
+}
+
+// newInitReconciler is a backend process started with --init, on a fresh
+// clone cache.
+func newInitReconciler(t *testing.T, cp *testenv.Cluster, remote string) *backend.Reconciler {
+	repo, err := git.Open(context.Background(), git.Options{URL: "file://" + remote, Dir: filepath.Join(t.TempDir(), "cache")})
+	require.NoError(t, err)
+	applier, err := backend.ControlPlaneApplier(cp.Config)
+	require.NoError(t, err)
+	rc, err := backend.New(backend.Options{Client: cp.Client, APIReader: cp.Client, Repo: backend.GitRepo(repo), Applier: applier, Init: true})
+	require.NoError(t, err)
+	return rc
+}
+
+// TestIntegrationBackendRemoteLostMain: on a real API server and a bare
+// repository, a remote whose main disappears is not taken for an empty
+// state: nothing is written, applied or pruned and every request says
+// MainBranchLost, by the same process and by a fresh one, until main is
+// pushed back; --init starts a new history on purpose.
+func TestIntegrationBackendRemoteLostMain(t *testing.T) {
+	cp := startBackendControlPlane(t)
+
+	t.Run("a fresh install on an empty remote creates main", func(t *testing.T) {
+		e := newBackendEnv(t, cp)
+		e.world("fresh", "pg-fresh", v1alpha1.ApprovalAutomatic)
+		e.request("fresh", "pg", "pg-fresh")
+		e.reconcile()
+		require.NotEmpty(t, e.head("main"))
+		ready := requestCondition(e.getRequest("fresh", "pg"), v1alpha1.ReadyCondition)
+		assert.Equal(t, metav1.ConditionTrue, ready.Status, ready.Message)
+	})
+
+	t.Run("main deleted on the remote: nothing written, applied or pruned until it is back", func(t *testing.T) {
+		e := newBackendEnv(t, cp)
+		e.world("lost", "pg-lost", v1alpha1.ApprovalManual)
+		e.request("lost", "pg", "pg-lost")
+		e.reconcile()
+		branch := plan.ApproveBranch("lost", "pg")
+		work := e.clone()
+		runGit(t, work, "merge", "-q", "--no-ff", "-m", "approve", "origin/"+branch)
+		runGit(t, work, "push", "-q", "origin", "HEAD:main")
+		e.reconcile()
+		ns := v1alpha1.ClusterNamespace("lost")
+		approvedHead := e.head("main")
+		q := e.getRequest("lost", "pg")
+		require.Equal(t, metav1.ConditionTrue, requestCondition(q, v1alpha1.ApprovedCondition).Status)
+		require.True(t, e.exists(&v1alpha1.APIServiceExport{}, ns, backendPGCRD))
+
+		runGit(t, "", "--git-dir", e.remote, "update-ref", "-d", "refs/heads/main")
+		e.reconcile()
+
+		assert.Empty(t, e.head("main"), "no new root history")
+		assert.Empty(t, e.bindsyncBranches(), "no approval branch written for the approved request")
+		q = e.getRequest("lost", "pg")
+		ready := requestCondition(q, v1alpha1.ReadyCondition)
+		assert.Equal(t, v1alpha1.MainBranchLostReason, ready.Reason)
+		assert.Contains(t, ready.Message, "--init")
+		assert.Contains(t, ready.Message, approvedHead, "names the last known head")
+		assert.Equal(t, metav1.ConditionTrue, requestCondition(q, v1alpha1.ApprovedCondition).Status, "the approval stands")
+		assert.True(t, e.exists(&v1alpha1.APIServiceExport{}, ns, backendPGCRD), "nothing pruned")
+		assert.True(t, e.exists(&rbacv1.RoleBinding{}, ns, "bindsync-agent"), "nothing pruned")
+
+		// a restarted backend with an empty --data-dir knows it from the request's status
+		e.rc = newReconciler(t, cp, e.remote)
+		e.reconcile()
+		assert.Empty(t, e.head("main"))
+		assert.Equal(t, v1alpha1.MainBranchLostReason, requestCondition(e.getRequest("lost", "pg"), v1alpha1.ReadyCondition).Reason)
+
+		// main pushed back: everything goes on from it
+		runGit(t, work, "push", "-q", "origin", approvedHead+":refs/heads/main")
+		e.reconcile()
+		assert.Equal(t, approvedHead, e.head("main"), "nothing new to write")
+		q = e.getRequest("lost", "pg")
+		ready = requestCondition(q, v1alpha1.ReadyCondition)
+		assert.Equal(t, metav1.ConditionTrue, ready.Status, ready.Message)
+		assert.Equal(t, "main@sha1:"+approvedHead, q.Status.Revision)
+
+		// an operator who wants a new history says so with --init
+		runGit(t, "", "--git-dir", e.remote, "update-ref", "-d", "refs/heads/main")
+		e.rc = newInitReconciler(t, cp, e.remote)
+		e.reconcile()
+		require.NotEmpty(t, e.head("main"), "--init writes a new main")
+		assert.NotEqual(t, approvedHead, e.head("main"))
+		assert.False(t, e.isAncestor(approvedHead, e.head("main")), "a new root history, as asked")
 	})
 }
