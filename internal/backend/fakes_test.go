@@ -132,6 +132,19 @@ func (f *fakeRepo) SetKnownHead(b string, h plumbing.Hash) error {
 	return nil
 }
 
+func (f *fakeRepo) DirsMatch(h plumbing.Hash, dirs []string, files render.Tree) (bool, error) {
+	tree, err := f.Tree(h)
+	if err != nil {
+		return false, err
+	}
+	for _, d := range dirs {
+		if !plan.TreesEqual(sub(tree, d), sub(files, d)) {
+			return false, nil
+		}
+	}
+	return true, nil
+}
+
 func (f *fakeRepo) Trailers(h plumbing.Hash) ([]plan.Trailer, error) {
 	c, ok := f.commits[h]
 	if !ok {

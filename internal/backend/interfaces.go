@@ -53,6 +53,9 @@ type Repo interface {
 	// after the branch left the remote.
 	KnownHead(branch string) (plumbing.Hash, error)
 	SetKnownHead(branch string, h plumbing.Hash) error
+	// DirsMatch reports whether each folder of dirs in commit holds exactly
+	// the files of files under it, comparing tree hashes only.
+	DirsMatch(commit plumbing.Hash, dirs []string, files render.Tree) (bool, error)
 	// Trailers returns the trailers of one commit, key by key in order.
 	Trailers(commit plumbing.Hash) ([]plan.Trailer, error)
 	// ChangedDirs lists the folders prefix/<name> whose subtree differs

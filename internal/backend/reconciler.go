@@ -121,6 +121,14 @@ type Reconciler struct {
 	// memo keeps, with cache, the index of main as the last plan left it
 	// (plan.Memo).
 	memo *plan.Memo
+	// history caches the history walks of decide for one head of main:
+	// by request UID, the bind commit found ("" for none). A head's history
+	// never changes, so every pending Manual request costs one walk per
+	// move of main, not one per reconcile.
+	history struct {
+		head  plumbing.Hash
+		found map[types.UID]string
+	}
 }
 
 // writtenStatus is the status a patch left on an object (a
@@ -162,6 +170,8 @@ type run struct {
 	// foreign are bindsync/ branches whose head the backend did not write
 	// (plan.TrailerBranch): never rebuilt or deleted.
 	foreign map[string]bool
+	// moved caches mainMoved by base.
+	moved map[plumbing.Hash][]string
 	// applied is main's commit whose folders are now on the control plane.
 	applied   plumbing.Hash
 	commits   int
@@ -466,13 +476,24 @@ func (rc *Reconciler) decide(_ context.Context, r *run) error {
 	r.in.Revoked = map[types.UID]string{}
 	r.in.Cache, r.in.Memo = rc.cache, rc.memo
 	if !r.mainHead.IsZero() {
+		if rc.history.head != r.mainHead {
+			rc.history.head, rc.history.found = r.mainHead, map[types.UID]string{}
+		}
 		for _, q := range plan.Unbound(r.in) {
+			if c, ok := rc.history.found[q.UID]; ok {
+				if c != "" {
+					r.in.Revoked[q.UID] = c
+				}
+				continue
+			}
 			c, found, err := rc.opts.Repo.FindTrailer(r.mainHead, plan.TrailerRequestUID, string(q.UID), rc.opts.HistoryLimit)
 			if err != nil {
 				return gitUnavailable(err)
 			}
+			rc.history.found[q.UID] = ""
 			if found {
 				r.in.Revoked[q.UID] = c.String()
+				rc.history.found[q.UID] = c.String()
 			}
 		}
 	}
@@ -529,19 +550,84 @@ func (rc *Reconciler) commit(_ context.Context, r *run) error {
 	return nil
 }
 
-// branchCurrent: the branch exists, was built on main's new head and holds
-// the planned tree.
+// branchCurrent: the branch exists and needs no rebuild. That is the case
+// when it holds the planned content in the folders the plan changes
+// (b.Dirs: its cluster's folder) and main did not change those folders
+// since the branch's base (Bindsync-Base): merged into main's new head it
+// gives exactly the planned tree, without a conflict. So a move of main in
+// other clusters' folders rebuilds and pushes no pending branch; one in the
+// branch's own folder does. A branch whose change reaches outside the
+// cluster folders (b.Dirs nil) is current only on main's new head with the
+// planned tree.
 func (rc *Reconciler) branchCurrent(r *run, b plan.BranchPlan) bool {
 	head, ok := r.branches[b.Name]
 	if !ok {
 		return false
 	}
-	_, found, err := rc.opts.Repo.FindTrailer(head, plan.TrailerBase, r.newMain.String(), 1)
-	if err != nil || !found {
+	trailers, err := rc.opts.Repo.Trailers(head)
+	if err != nil {
 		return false
 	}
-	tree, err := rc.opts.Repo.Tree(head)
-	return err == nil && plan.TreesEqual(tree, b.Tree)
+	bases := plan.Message{Trailers: trailers}.Values(plan.TrailerBase)
+	if len(bases) != 1 || !plumbing.IsHash(bases[0]) {
+		return false
+	}
+	base := plumbing.NewHash(bases[0])
+	if b.Dirs == nil {
+		if base != r.newMain {
+			return false
+		}
+		tree, err := rc.opts.Repo.Tree(head)
+		return err == nil && plan.TreesEqual(tree, b.Tree)
+	}
+	if base != r.newMain {
+		moved, err := rc.mainMoved(r, base)
+		if err != nil || overlaps(moved, b.Dirs) {
+			return false
+		}
+	}
+	own, err := rc.opts.Repo.ChangedDirs(base, head, render.ClustersDir)
+	if err != nil || !subset(own, b.Dirs) {
+		return false
+	}
+	ok, err = rc.opts.Repo.DirsMatch(head, b.Dirs, b.Files)
+	return err == nil && ok
+}
+
+// mainMoved lists the cluster folders that differ between base and main's
+// new head, once per base and run (every pending branch of one base shares
+// the answer).
+func (rc *Reconciler) mainMoved(r *run, base plumbing.Hash) ([]string, error) {
+	if d, ok := r.moved[base]; ok {
+		return d, nil
+	}
+	d, err := rc.opts.Repo.ChangedDirs(base, r.newMain, render.ClustersDir)
+	if err != nil {
+		return nil, err
+	}
+	if r.moved == nil {
+		r.moved = map[plumbing.Hash][]string{}
+	}
+	r.moved[base] = d
+	return d, nil
+}
+
+func overlaps(a, b []string) bool {
+	for _, x := range a {
+		if slices.Contains(b, x) {
+			return true
+		}
+	}
+	return false
+}
+
+func subset(a, b []string) bool {
+	for _, x := range a {
+		if !slices.Contains(b, x) {
+			return false
+		}
+	}
+	return true
 }
 
 // push moves main (a compare-and-swap: a lost race starts the reconcile
