@@ -27,6 +27,8 @@ type fakeRepo struct {
 	fetchErr error
 	pushErr  error
 	known    map[string]plumbing.Hash
+	// walks counts FindTrailer calls (history walks).
+	walks int
 	// pushErrFor refuses pushes of one branch (PushBranches).
 	pushErrFor map[string]error
 	// beforePush runs once before the next push (another writer).
@@ -154,6 +156,7 @@ func (f *fakeRepo) Trailers(h plumbing.Hash) ([]plan.Trailer, error) {
 }
 
 func (f *fakeRepo) FindTrailer(head plumbing.Hash, key, value string, limit int) (plumbing.Hash, bool, error) {
+	f.walks++
 	for h, i := head, 0; !h.IsZero() && i < limit; i++ {
 		c := f.commits[h]
 		for _, v := range c.msg.Values(key) {

@@ -275,3 +275,57 @@ func TestIntegrationBackendRemoteLostMain(t *testing.T) {
 		assert.False(t, e.isAncestor(approvedHead, e.head("main")), "a new root history, as asked")
 	})
 }
+
+// TestIntegrationBackendPendingBranchesFollowTheirFolder: on a real API
+// server and a bare repository, a move of main in other clusters' folders
+// rebuilds and pushes no pending approval branch (each still merges
+// cleanly into the new main), while a move in a pending request's own
+// folder rebuilds its branch on the new main.
+func TestIntegrationBackendPendingBranchesFollowTheirFolder(t *testing.T) {
+	cp := startBackendControlPlane(t)
+	installKeyValueCRD(t, cp)
+	e := newBackendEnv(t, cp)
+	clusters := []string{"wait-a", "wait-b", "wait-c"}
+	for _, c := range clusters {
+		e.world(c, "pg-wait", v1alpha1.ApprovalManual)
+	}
+	e.world("busy", "pg-busy", v1alpha1.ApprovalAutomatic)
+	e.template("kv-wait", "keyvalueinstances", v1alpha1.ApprovalAutomatic)
+	for _, c := range clusters {
+		e.request(c, "pg", "pg-wait")
+	}
+	e.reconcile()
+	before := map[string]string{}
+	for _, c := range clusters {
+		before[c] = e.head(plan.ApproveBranch(c, "pg"))
+		require.NotEmpty(t, before[c])
+	}
+	oldMain := e.head("main")
+
+	e.request("busy", "pg", "pg-busy") // main moves, in another cluster's folder
+	e.reconcile()
+	require.NotEqual(t, oldMain, e.head("main"), "main moved")
+	for _, c := range clusters {
+		assert.Equal(t, before[c], e.head(plan.ApproveBranch(c, "pg")), "%s: not rebuilt for a change elsewhere", c)
+		// and it still merges cleanly into the new main, to what a rebuild would give
+		out := runGit(t, "", "--git-dir", e.remote, "merge-tree", "--write-tree", "main", plan.ApproveBranch(c, "pg"))
+		assert.NotEmpty(t, strings.TrimSpace(out))
+	}
+
+	e.request("wait-b", "kv", "kv-wait") // main moves in wait-b's folder
+	e.reconcile()
+	assert.Equal(t, before["wait-a"], e.head(plan.ApproveBranch("wait-a", "pg")))
+	rebuilt := e.head(plan.ApproveBranch("wait-b", "pg"))
+	assert.NotEqual(t, before["wait-b"], rebuilt, "rebuilt: main changed its folder")
+	assert.Equal(t, e.head("main"), strings.TrimSpace(runGit(t, "", "--git-dir", e.remote, "rev-parse", rebuilt+"^")), "on the new main")
+	q := e.getRequest("wait-b", "pg")
+	assert.Equal(t, plan.ApproveBranch("wait-b", "pg")+"@sha1:"+rebuilt, q.Status.Revision)
+
+	// merging a branch that was not rebuilt approves its request
+	work := e.clone()
+	runGit(t, work, "merge", "-q", "--no-ff", "-m", "approve wait-a", "origin/"+plan.ApproveBranch("wait-a", "pg"))
+	runGit(t, work, "push", "-q", "origin", "HEAD:main")
+	e.reconcile()
+	ready := requestCondition(e.getRequest("wait-a", "pg"), v1alpha1.ReadyCondition)
+	assert.Equal(t, metav1.ConditionTrue, ready.Status, ready.Message)
+}
