@@ -37,10 +37,12 @@ const (
 	RuleVersionServed = "version-served"
 	// RuleVersionDeprecationChanged (non-breaking): A version was deprecated or undeprecated, or its warning changed.
 	RuleVersionDeprecationChanged = "version-deprecation-changed"
-	// RuleStorageVersionChanged (breaking): The storage version moved (other than to a new version with the same schema): objects are stored in another version from now on.
+	// RuleStorageVersionChanged (breaking): The storage version moved (other than to a new version whose schema equals or only adds to the old storage version's, with conversion None): objects are stored in another version from now on.
 	RuleStorageVersionChanged = "storage-version-changed"
 	// RuleStorageVersionMovedSameSchema (non-breaking): The storage version moved to a version added in this change whose schema equals the old storage version's, with conversion None: no object reads differently. Objects stay stored in the old version until migrated.
 	RuleStorageVersionMovedSameSchema = "storage-version-moved-same-schema"
+	// RuleStorageVersionMovedSuperset (non-breaking): The storage version moved to a version added in this change whose schema accepts everything the old storage version's did (only non-breaking differences, such as a new enum value or a description), with conversion None. Objects stay stored in the old version until migrated.
+	RuleStorageVersionMovedSuperset = "storage-version-moved-superset"
 	// RuleStoredVersionRemoved (breaking): A version listed in the old CRD's status.storedVersions is gone: objects stored in it can no longer be read.
 	RuleStoredVersionRemoved = "stored-version-removed"
 	// RuleConversionStrategyChanged (breaking): The conversion strategy changed (None or Webhook), other than webhook conversion introduced together with the second version.
@@ -167,7 +169,7 @@ const (
 	RuleAdditionalPropertiesWidened = "additional-properties-widened"
 	// RuleValidationRuleAdded (breaking): A CEL rule (x-kubernetes-validations) was added.
 	RuleValidationRuleAdded = "validation-rule-added"
-	// RuleValidationRuleAddedGuarded (non-breaking): A CEL rule was added that only applies when a field new in this change is set: no stored object has that field.
+	// RuleValidationRuleAddedGuarded (non-breaking): A CEL rule was added that is true for every object without a field new in this change, decided on the parsed rule: no stored object has that field, so none can fail the rule.
 	RuleValidationRuleAddedGuarded = "validation-rule-added-guarded"
 	// RuleValidationRuleChanged (breaking): A CEL rule changed: same message with new rule text (bindsync cannot tell whether it got looser or tighter), or its reason or optionalOldSelf changed.
 	RuleValidationRuleChanged = "validation-rule-changed"
@@ -236,8 +238,9 @@ var catalogue = []RuleInfo{
 	{RuleVersionUnserved, Breaking, "crd", "A version is no longer served: clients of it fail."},
 	{RuleVersionServed, NonBreaking, "crd", "A version that was not served is served again."},
 	{RuleVersionDeprecationChanged, NonBreaking, "crd", "A version was deprecated or undeprecated, or its warning changed."},
-	{RuleStorageVersionChanged, Breaking, "crd", "The storage version moved (other than to a new version with the same schema): objects are stored in another version from now on."},
+	{RuleStorageVersionChanged, Breaking, "crd", "The storage version moved (other than to a new version whose schema equals or only adds to the old storage version's, with conversion None): objects are stored in another version from now on."},
 	{RuleStorageVersionMovedSameSchema, NonBreaking, "crd", "The storage version moved to a version added in this change whose schema equals the old storage version's, with conversion None: no object reads differently. Objects stay stored in the old version until migrated: keep it defined while status.storedVersions lists it."},
+	{RuleStorageVersionMovedSuperset, NonBreaking, "crd", "The storage version moved to a version added in this change whose schema accepts everything the old storage version's did (only non-breaking differences: a new enum value, a new optional field, a description, a looser limit), with conversion None: every stored object reads and validates as before. Objects stay stored in the old version until migrated: keep it defined while status.storedVersions lists it."},
 	{RuleStoredVersionRemoved, Breaking, "crd", "A version listed in the old CRD's status.storedVersions is gone: objects stored in it can no longer be read."},
 	{RuleConversionStrategyChanged, Breaking, "crd", "The conversion strategy changed (None or Webhook), other than webhook conversion introduced together with the second version."},
 	{RuleConversionWebhookAdded, NonBreaking, "crd", "Webhook conversion was introduced together with a new version of a CRD that had one version: no existing client read a version other than the one its objects are stored in."},
@@ -301,7 +304,7 @@ var catalogue = []RuleInfo{
 	{RuleAdditionalPropertiesNarrowed, Breaking, "schema", "additionalProperties removed or made stricter (true to a schema, a schema or true to false)."},
 	{RuleAdditionalPropertiesWidened, NonBreaking, "schema", "additionalProperties added or made looser."},
 	{RuleValidationRuleAdded, Breaking, "schema", "A CEL rule (x-kubernetes-validations) was added."},
-	{RuleValidationRuleAddedGuarded, NonBreaking, "schema", "A CEL rule was added that only applies when a field new in this change is set (`!has(self.f) || ...` or `has(self.f) ? ... : true`): no stored object has that field, so none can fail the rule."},
+	{RuleValidationRuleAddedGuarded, NonBreaking, "schema", "A CEL rule was added that is true for every object without a field new in this change (decided on the parsed rule: `!has(self.f) || ...`, `!(has(self.f) && ...) || ...`, `has(self.f) ? ... : true` and every other spelling that comes to the same): no stored object has that field, so none can fail the rule."},
 	{RuleValidationRuleChanged, Breaking, "schema", "A CEL rule changed: same message with new rule text (bindsync cannot tell whether it got looser or tighter), or its reason or optionalOldSelf changed."},
 	{RuleValidationRuleRemoved, NonBreaking, "schema", "A CEL rule was removed."},
 	{RuleValidationRuleMessageChanged, NonBreaking, "schema", "A CEL rule's message, messageExpression or fieldPath changed; the rule, reason and optionalOldSelf are the same."},

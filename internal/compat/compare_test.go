@@ -53,6 +53,17 @@ func addVersion(c crdRef, name string) {
 	c.Spec.Versions = append(c.Spec.Versions, v)
 }
 
+// moveStorageSuperset edits a copy of the widget's schema into a superset
+// of it: one more enum value and a new description.
+func moveStorageSuperset(root *apiextensionsv1.JSONSchemaProps) {
+	spec := root.Properties["spec"]
+	mode := spec.Properties["mode"]
+	mode.Enum = append(mode.Enum, apiextensionsv1.JSON{Raw: []byte(`"eco"`)})
+	mode.Description = "How the widget runs; eco is new in v2."
+	spec.Properties["mode"] = mode
+	root.Properties["spec"] = spec
+}
+
 // withParameters returns an edit that adds a new optional object field
 // "parameters" to the object at path, with a CEL rule on that object.
 func withParameters(path, rule string) func(t *testing.T, c crdRef) {
@@ -341,8 +352,21 @@ func ruleCases() []ruleCase {
 		{name: "unguarded rule with new optional field stays breaking", new: withParameters(".spec",
 			"self.parameters.size > 0"),
 			breaking: true, rule: RuleValidationRuleAdded, path: ".spec", side: SideSpec},
-		{name: "rule guarded by has() of the new field only in a later clause stays breaking", new: withParameters(".spec",
+		{name: "rule guarded by has() of the new field in a later clause is not breaking", new: withParameters(".spec",
 			"self.size > 0 || !has(self.parameters)"),
+			rule: RuleValidationRuleAddedGuarded, path: ".spec", side: SideSpec},
+		{name: "rule in Klutch's form, not (has the new field and has its child) or a check, is not breaking", new: withParameters(".spec",
+			"!(has(self.parameters) && has(self.parameters.size)) || self.name.contains('-replica-')"),
+			rule: RuleValidationRuleAddedGuarded, path: ".spec", side: SideSpec,
+			says: []string{"has(self.parameters)", ".spec.parameters", "no stored object has it"}},
+		{name: "rule with a macro behind the guard is not breaking", new: withParameters(".spec",
+			"has(self.parameters) ? self.parameters.all(k, k != '') : true"),
+			rule: RuleValidationRuleAddedGuarded, path: ".spec", side: SideSpec},
+		{name: "rule with has() of the new field only inside a macro stays breaking", new: withParameters(".spec",
+			"self.tags.all(t, !has(self.parameters))"),
+			breaking: true, rule: RuleValidationRuleAdded, path: ".spec", side: SideSpec},
+		{name: "rule spelled with has() compared to false stays breaking", new: withParameters(".spec",
+			"has(self.parameters) == false || self.parameters.size > 0"),
 			breaking: true, rule: RuleValidationRuleAdded, path: ".spec", side: SideSpec},
 		{name: "has()-guarded disjunction inside a conditional stays breaking", new: withParameters(".spec",
 			"!has(self.parameters) || self.size > 0 ? self.size < 10 : true"),
@@ -475,10 +499,55 @@ func ruleCases() []ruleCase {
 			addVersion(c, "v2")
 			c.Spec.Versions[0].Storage, c.Spec.Versions[1].Storage = false, true
 		}), rule: RuleStorageVersionMovedSameSchema, side: SideCRD, says: []string{"storedVersions", "storage migration"}},
-		{name: "storage moved to a new version with another schema is breaking", new: crd(func(c crdRef) {
+		{name: "storage moved to a new version with a field removed is breaking", new: crd(func(c crdRef) {
 			addVersion(c, "v2")
 			c.Spec.Versions[0].Storage, c.Spec.Versions[1].Storage = false, true
 			delete(c.Spec.Versions[1].Schema.OpenAPIV3Schema.Properties["spec"].Properties, "size")
+		}), breaking: true, rule: RuleStorageVersionChanged, side: SideCRD},
+		{name: "storage moved to a new version whose schema adds an enum value and a description is not breaking",
+			new: crd(func(c crdRef) {
+				addVersion(c, "v2")
+				c.Spec.Versions[0].Storage, c.Spec.Versions[1].Storage = false, true
+				moveStorageSuperset(c.Spec.Versions[1].Schema.OpenAPIV3Schema)
+			}), rule: RuleStorageVersionMovedSuperset, side: SideCRD,
+			says: []string{"enum-value-added", "description-changed", "storedVersions", "storage migration"}},
+		{name: "storage moved to a new version whose schema adds a field is not breaking", new: crd(func(c crdRef) {
+			addVersion(c, "v2")
+			c.Spec.Versions[0].Storage, c.Spec.Versions[1].Storage = false, true
+			c.Spec.Versions[1].Schema.OpenAPIV3Schema.Properties["spec"].Properties["replicas"] = apiextensionsv1.JSONSchemaProps{Type: "integer"}
+		}), rule: RuleStorageVersionMovedSuperset, side: SideCRD, says: []string{"field-added"}},
+		{name: "storage moved to a new version with additions and a type change is breaking", new: crd(func(c crdRef) {
+			addVersion(c, "v2")
+			c.Spec.Versions[0].Storage, c.Spec.Versions[1].Storage = false, true
+			moveStorageSuperset(c.Spec.Versions[1].Schema.OpenAPIV3Schema)
+			c.Spec.Versions[1].Schema.OpenAPIV3Schema.Properties["spec"].Properties["name"] = apiextensionsv1.JSONSchemaProps{Type: "integer"}
+		}), breaking: true, rule: RuleStorageVersionChanged, side: SideCRD},
+		{name: "storage moved to a new version with an enum value removed is breaking", new: crd(func(c crdRef) {
+			addVersion(c, "v2")
+			c.Spec.Versions[0].Storage, c.Spec.Versions[1].Storage = false, true
+			mode := c.Spec.Versions[1].Schema.OpenAPIV3Schema.Properties["spec"].Properties["mode"]
+			mode.Enum = mode.Enum[1:]
+			c.Spec.Versions[1].Schema.OpenAPIV3Schema.Properties["spec"].Properties["mode"] = mode
+		}), breaking: true, rule: RuleStorageVersionChanged, side: SideCRD},
+		{name: "storage moved to a new version with a default added is breaking", new: crd(func(c crdRef) {
+			addVersion(c, "v2")
+			c.Spec.Versions[0].Storage, c.Spec.Versions[1].Storage = false, true
+			size := c.Spec.Versions[1].Schema.OpenAPIV3Schema.Properties["spec"].Properties["size"]
+			size.Default = rawJSONPtr(`3`)
+			c.Spec.Versions[1].Schema.OpenAPIV3Schema.Properties["spec"].Properties["size"] = size
+		}), breaking: true, rule: RuleStorageVersionChanged, side: SideCRD},
+		{name: "storage moved to a new version with a change no rule understands is breaking", new: crd(func(c crdRef) {
+			addVersion(c, "v2")
+			c.Spec.Versions[0].Storage, c.Spec.Versions[1].Storage = false, true
+			c.Spec.Versions[1].Schema.OpenAPIV3Schema.Properties["spec"].Properties["name"] = apiextensionsv1.JSONSchemaProps{
+				Type: "string", PatternProperties: map[string]apiextensionsv1.JSONSchemaProps{"^x": {Type: "string"}}}
+		}), breaking: true, rule: RuleStorageVersionChanged, side: SideCRD},
+		{name: "storage moved to a superset version under webhook conversion is breaking", new: crd(func(c crdRef) {
+			addVersion(c, "v2")
+			c.Spec.Versions[0].Storage, c.Spec.Versions[1].Storage = false, true
+			moveStorageSuperset(c.Spec.Versions[1].Schema.OpenAPIV3Schema)
+			c.Spec.Conversion = &apiextensionsv1.CustomResourceConversion{Strategy: apiextensionsv1.WebhookConverter,
+				Webhook: &apiextensionsv1.WebhookConversion{ConversionReviewVersions: []string{"v1"}}}
 		}), breaking: true, rule: RuleStorageVersionChanged, side: SideCRD},
 		{name: "storage moved to a new version with the same schema under webhook conversion is breaking", new: crd(func(c crdRef) {
 			addVersion(c, "v2")
@@ -766,47 +835,82 @@ func TestCompareTypeChangeReportsOnlyTypeChanged(t *testing.T) {
 	}
 }
 
-// TestGuardField pins the recogniser of CEL rules that only apply once a
-// field is set. It is strict: anything but the three top-level forms is
-// not a guard, so the rule stays breaking.
-func TestGuardField(t *testing.T) {
+// TestGuardedBy pins the decision on CEL rules added with a new field: a
+// rule is guarded when, parsed, it is true for every object without the new
+// fields (here p and parameters), however it is spelled. Whatever the
+// evaluation cannot decide stays unguarded, so the rule stays breaking.
+func TestGuardedBy(t *testing.T) {
+	newFields := map[string]bool{"p": true, "parameters": true}
+	absent := func(f string) bool { return newFields[f] }
 	cases := []struct {
+		name string
 		rule string
-		want string
+		want []string // nil: not guarded
 	}{
-		{`!has(self.parameters) || self.parameters.size > 0`, "parameters"},
-		{`!has(self.parameters) || a || b`, "parameters"},
-		{`(!has(self.parameters)) || (self.parameters.size > 0)`, "parameters"},
-		{`  ( !has( self.parameters ) || self.parameters.size > 0 )  `, "parameters"},
-		{`has(self.parameters) ? self.parameters.size > 0 : true`, "parameters"},
-		{`!has(self.parameters) ? true : self.parameters.size > 0`, "parameters"},
-		{`has(self.p) ? (self.p.a ? 1 : 2) > 0 : true`, "p"},
-		{`!has(self.p) || self.p.name == 'a || b'`, "p"},
-		{`!has(self.p) || self.p.name == "x ? y : z"`, "p"},
+		// Guarded forms.
+		{"negated has, then the check", `!has(self.parameters) || self.parameters.size > 0`, []string{"parameters"}},
+		{"Klutch's form: not (has parent and has child), or a plan check",
+			`!(has(self.parameters) && has(self.parameters.hostnameResolution)) || self.plan.contains('-replica-')`, []string{"parameters"}},
+		{"Klutch's form over two lines, as its YAML folds it",
+			"!(has(self.parameters) && has(self.parameters.replBacklogSize)) ||\nself.plan.contains('-replica-')", []string{"parameters"}},
+		{"conditional on has, true otherwise", `has(self.parameters) ? self.parameters.size > 0 : true`, []string{"parameters"}},
+		{"conditional on negated has, true first", `!has(self.parameters) ? true : self.parameters.size > 0`, []string{"parameters"}},
+		{"guard in a later disjunct", `self.size > 0 || !has(self.p)`, []string{"p"}},
+		{"guard between other disjuncts", `self.size > 0 || !has(self.p) || self.size < -1`, []string{"p"}},
+		{"negated conjunction", `!(has(self.p) && self.p.size > 0)`, []string{"p"}},
+		{"conjunction of guarded rules", `(!has(self.p) || self.p.a > 0) && (!has(self.p) || self.p.b > 0)`, []string{"p"}},
+		{"nested conditionals", `has(self.p) ? (has(self.p.q) ? self.p.q > 0 : true) : true`, []string{"p"}},
+		{"triple negation", `!!!has(self.p) || self.p.size > 0`, []string{"p"}},
+		{"parentheses and spaces", "  ( (!has( self.p )) || (self.p.size > 0 && self.p.size < 10) ) ", []string{"p"}},
+		{"two new fields", `(has(self.p) || has(self.parameters)) ? self.size > 0 : true`, []string{"p", "parameters"}},
+		{"a rule that forbids the new field", `!has(self.parameters)`, []string{"parameters"}},
+		{"operators inside string literals", `!has(self.p) || self.p.name == 'a || b ? c : d'`, []string{"p"}},
+		{"raw string", `!has(self.p) || self.p.name.matches(r"^\\d+$")`, []string{"p"}},
+		{"comment", "!has(self.p) // only when set\n|| self.p.size > 0", []string{"p"}},
+		{"optional syntax in the checked part", `!has(self.p) || self.?q.orValue(0) > 0`, []string{"p"}},
 
-		{`self.parameters.size > 0`, ""},
-		{`has(self.parameters) || self.size > 0`, ""},
-		{`!has(self.parameters)`, ""},
-		{`self.size > 0 || !has(self.parameters)`, ""},
-		{`!has(self.parameters) && self.size > 0 || true`, ""},
-		{`!has(self.parameters) || self.size > 0 ? true : false`, ""},
-		{`has(self.parameters) ? self.parameters.size > 0 : false`, ""},
-		{`has(self.parameters) ? true : self.size > 0`, ""},
-		{`!has(self.parameters.size) || self.parameters.size > 0`, ""},
-		{`!has(oldSelf.parameters) || self.parameters.size > 0`, ""},
-		{`!!has(self.parameters) || self.size > 0`, ""},
-		{`(!has(self.p)) && (x) || y`, ""},
-		{`!has(self.p) || r"\" || true`, ""},
-		{"!has(self.p) // comment\n || true", ""},
-		{`!has(self.p) || self.x == '''a'''`, ""},
-		{`!has(self.p) || (self.x`, ""},
-		{`!has(self.p) || self.x)`, ""},
-		{`!has(self.p) || self.?q.orValue(0) > 0`, ""},
-		{``, ""},
+		// Macros.
+		{"all macro behind the guard", `!has(self.p) || self.p.items.all(i, i > 0)`, []string{"p"}},
+		{"exists macro behind a conditional guard", `has(self.p) ? self.p.items.exists(i, i == 'x') : true`, []string{"p"}},
+		{"has inside a macro is not a guard", `self.items.all(i, !has(self.p))`, nil},
+		{"a comprehension variable named self is not the object", `[self.size].exists(self, !has(self.p))`, nil},
+		{"map and filter macros are not decided", `self.items.filter(i, i > 0).size() > 0 || self.items.map(i, i).size() == 0`, nil},
+
+		// Unguarded forms.
+		{"no guard", `self.parameters.size > 0`, nil},
+		{"has not negated", `has(self.parameters) || self.size > 0`, nil},
+		{"else branch false", `has(self.parameters) ? self.parameters.size > 0 : false`, nil},
+		{"conditional true on the wrong side", `has(self.parameters) ? true : self.size > 0`, nil},
+		{"guard in a conjunction", `!has(self.p) && self.size > 0`, nil},
+		{"guarded disjunction as a condition", `!has(self.p) || self.size > 0 ? self.size < 10 : true`, nil},
+		{"guarded conjunction or-ed with an unknown", `!has(self.p) && self.size > 0 || self.size > 1`, nil},
+		{"has of a nested path fails on the missing parent", `!has(self.p.size) || self.p.size > 0`, nil},
+		{"has of oldSelf", `!has(oldSelf.p) || self.p.size > 0`, nil},
+		{"has of a field that is not new", `!has(self.name) || self.name != 'x'`, nil},
+		{"has of a field of another variable", `!has(x.p) || self.size > 0`, nil},
+		{"undecided condition with true branches", `self.size > 0 ? true : true`, nil},
+		{"tautology relies on no guard", `!has(self.p) || true`, nil},
+
+		// Spelled differently, not decided: they stay breaking.
+		{"has compared with false", `has(self.p) == false || self.p.size > 0`, nil},
+		{"optional presence test", `!self.?p.hasValue() || self.p.size > 0`, nil},
+		{"key test with in", `!('p' in self) || self.p.size > 0`, nil},
+
+		// Text that does not parse.
+		{"unbalanced opening parenthesis", `!has(self.p) || (self.x`, nil},
+		{"unbalanced closing parenthesis", `!has(self.p) || self.x)`, nil},
+		{"dangling operator", `!has(self.p) ||`, nil},
+		{"empty", ``, nil},
+		{"blank", "  \n ", nil},
 	}
 	for _, tc := range cases {
-		t.Run(tc.rule, func(t *testing.T) {
-			assert.Equal(t, tc.want, guardField(tc.rule))
+		t.Run(tc.name, func(t *testing.T) {
+			fields, ok := guardedBy(tc.rule, absent)
+			assert.Equal(t, tc.want != nil, ok, "guarded: %s", tc.rule)
+			assert.Equal(t, tc.want, fields)
+			if ok {
+				checkGuardedHolds(t, tc.rule)
+			}
 		})
 	}
 }

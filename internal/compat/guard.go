@@ -1,162 +1,169 @@
 package compat
 
 import (
-	"regexp"
+	"sort"
 	"strings"
+	"sync"
 
+	"github.com/google/cel-go/common"
+	"github.com/google/cel-go/common/ast"
+	"github.com/google/cel-go/common/operators"
+	"github.com/google/cel-go/common/types"
+	"github.com/google/cel-go/parser"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 )
 
 // A CEL rule added together with a new optional field cannot reject a stored
-// object when it only applies once that field is set: no stored object has
-// it. guardField recognises such rules, strictly, and fieldIsNew checks that
-// the field is really new. Anything else stays validation-rule-added.
+// object when it holds for every object that lacks the field: no stored
+// object has it. guardedBy decides that on the parsed rule, whatever its
+// spelling, and fieldIsNew checks that the field is really new. Anything
+// else stays validation-rule-added.
 
-var (
-	hasSelfField    = regexp.MustCompile(`^has\(\s*self\.([A-Za-z_][A-Za-z0-9_]*)\s*\)$`)
-	notHasSelfField = regexp.MustCompile(`^!\s*has\(\s*self\.([A-Za-z_][A-Za-z0-9_]*)\s*\)$`)
-	rawString       = regexp.MustCompile(`(^|[^A-Za-z0-9_])[rR]['"]`)
+// truth is what bindsync can tell about a boolean CEL expression for every
+// object that lacks the new fields: it is true, it is false, or it may be
+// anything, an evaluation error included.
+type truth int8
+
+const (
+	truthUnknown truth = iota
+	truthTrue
+	truthFalse
 )
 
-// guardField returns the field f when rule has, at top level, one of the
-// forms
-//
-//	!has(self.f) || ...
-//	has(self.f) ? ... : true
-//	!has(self.f) ? true : ...
-//
-// and "" otherwise. Text it cannot scan with certainty (raw or triple-quoted
-// strings, comments, unbalanced brackets) is not recognised.
-func guardField(rule string) string {
-	expr := trimParens(rule)
-	if expr == "" || strings.Contains(expr, "//") || strings.Contains(expr, `"""`) || strings.Contains(expr, `'''`) ||
-		rawString.MatchString(expr) {
-		return ""
+func (t truth) not() truth {
+	switch t {
+	case truthTrue:
+		return truthFalse
+	case truthFalse:
+		return truthTrue
 	}
-	if _, ok := scanTopLevel(expr); !ok {
-		return ""
-	}
-	if cond, then, els, ok := splitTernary(expr); ok {
-		if m := hasSelfField.FindStringSubmatch(trimParens(cond)); m != nil && trimParens(els) == "true" {
-			return m[1]
-		}
-		if m := notHasSelfField.FindStringSubmatch(trimParens(cond)); m != nil && trimParens(then) == "true" {
-			return m[1]
-		}
-		return ""
-	}
-	if top, _ := scanTopLevel(expr); hasTopLevel(expr, top, '?') {
-		return "" // optional syntax (self.?f) or a conditional it could not split
-	}
-	parts := splitOr(expr)
-	if len(parts) < 2 {
-		return ""
-	}
-	if m := notHasSelfField.FindStringSubmatch(trimParens(parts[0])); m != nil {
-		return m[1]
-	}
-	return ""
+	return truthUnknown
 }
 
-// scanTopLevel returns, for each byte of expr, whether it is outside string
-// literals and brackets; ok is false when strings or brackets do not close.
-func scanTopLevel(expr string) (top []bool, ok bool) {
-	top = make([]bool, len(expr))
-	depth := 0
-	var quote byte
-	for i := 0; i < len(expr); i++ {
-		ch := expr[i]
-		switch {
-		case quote != 0:
-			if ch == '\\' {
-				i++
-			} else if ch == quote {
-				quote = 0
+// ruleParser parses rules with the syntax the API server accepts in
+// x-kubernetes-validations: the standard macros (has, all, exists,
+// exists_one, map, filter) and optional field selection. A macro it does not
+// know parses as a plain call, which guardedBy treats as unknown.
+var ruleParser = sync.OnceValues(func() (*parser.Parser, error) {
+	return parser.NewParser(parser.Macros(parser.AllMacros...), parser.EnableOptionalSyntax(true))
+})
+
+// guardedBy reports whether rule is true for every object that lacks each
+// property f of self for which absent(f) is true, and returns those of the
+// properties its verdict relied on, sorted. It evaluates the parsed rule
+// conservatively: has(self.f) is false when absent(f); true and false are
+// themselves; !, &&, || and ?: combine those with CEL's semantics, in which
+// "false && x" is false and "true || x" is true even when x is an error.
+// Every other expression (a comparison, a function, a macro such as all or
+// exists, has() of a nested path, which fails on a missing parent) may be
+// anything. A rule that does not parse, or that comes out true without any
+// property being absent (a tautology: no guard at work), is not guarded: ok
+// is false.
+func guardedBy(rule string, absent func(field string) bool) (fields []string, ok bool) {
+	p, err := ruleParser()
+	if err != nil || strings.TrimSpace(rule) == "" {
+		return nil, false
+	}
+	tree, iss := p.Parse(common.NewTextSource(rule))
+	if iss != nil && len(iss.GetErrors()) > 0 || tree == nil {
+		return nil, false
+	}
+	e := &guardEval{absent: absent, used: map[string]bool{}}
+	if e.eval(tree.Expr()) != truthTrue || len(e.used) == 0 {
+		return nil, false
+	}
+	none := &guardEval{absent: func(string) bool { return false }, used: map[string]bool{}}
+	if none.eval(tree.Expr()) == truthTrue {
+		return nil, false // true whatever the object holds: no guard at work
+	}
+	for f := range e.used {
+		fields = append(fields, f)
+	}
+	sort.Strings(fields)
+	return fields, true
+}
+
+// guardEval evaluates the boolean structure of one rule.
+type guardEval struct {
+	absent func(field string) bool
+	used   map[string]bool
+}
+
+func (g *guardEval) eval(e ast.Expr) truth {
+	switch e.Kind() {
+	case ast.LiteralKind:
+		switch e.AsLiteral() {
+		case types.True:
+			return truthTrue
+		case types.False:
+			return truthFalse
+		}
+	case ast.SelectKind:
+		return g.presence(e.AsSelect())
+	case ast.CallKind:
+		return g.call(e.AsCall())
+	}
+	return truthUnknown
+}
+
+// presence judges has(self.f): false when f is absent. The macro leaves a
+// test-only selection; self is the rule's object here, as the walk never
+// enters a comprehension, where a variable may shadow it.
+func (g *guardEval) presence(s ast.SelectExpr) truth {
+	if !s.IsTestOnly() || s.Operand().Kind() != ast.IdentKind || s.Operand().AsIdent() != "self" || !g.absent(s.FieldName()) {
+		return truthUnknown
+	}
+	g.used[s.FieldName()] = true
+	return truthFalse
+}
+
+func (g *guardEval) call(c ast.CallExpr) truth {
+	if c.IsMemberFunction() {
+		return truthUnknown
+	}
+	args := c.Args()
+	switch c.FunctionName() {
+	case operators.LogicalNot:
+		if len(args) == 1 {
+			return g.eval(args[0]).not()
+		}
+	case operators.LogicalAnd:
+		return g.fold(args, truthFalse)
+	case operators.LogicalOr:
+		return g.fold(args, truthTrue)
+	case operators.Conditional:
+		if len(args) == 3 {
+			switch g.eval(args[0]) {
+			case truthTrue:
+				return g.eval(args[1])
+			case truthFalse:
+				return g.eval(args[2])
 			}
-			continue
-		case ch == '"' || ch == '\'':
-			quote = ch
-		case ch == '(' || ch == '[' || ch == '{':
-			depth++
-		case ch == ')' || ch == ']' || ch == '}':
-			depth--
-			if depth < 0 {
-				return nil, false
-			}
-		default:
-			top[i] = depth == 0
 		}
 	}
-	return top, quote == 0 && depth == 0
+	return truthUnknown
 }
 
-// trimParens trims space and parentheses that enclose the whole expression.
-func trimParens(expr string) string {
-	expr = strings.TrimSpace(expr)
-	for len(expr) >= 2 && expr[0] == '(' && expr[len(expr)-1] == ')' {
-		inner := expr[1 : len(expr)-1]
-		if _, ok := scanTopLevel(inner); !ok {
-			return expr // "(a) || (b)": the parentheses do not enclose it all
-		}
-		expr = strings.TrimSpace(inner)
+// fold combines the operands of && (absorbing false) or || (absorbing
+// true): any absorbing operand decides, whatever the others are; otherwise
+// the result is the other value only when every operand is it.
+func (g *guardEval) fold(args []ast.Expr, absorbing truth) truth {
+	if len(args) < 2 {
+		return truthUnknown
 	}
-	return expr
-}
-
-// splitTernary splits "c ? a : b" at its top-level operators. The condition
-// ends at the first top-level '?', which binds loosest in CEL.
-func splitTernary(expr string) (cond, then, els string, ok bool) {
-	top, _ := scanTopLevel(expr)
-	q := -1
-	for i := range expr {
-		if top[i] && expr[i] == '?' {
-			q = i
-			break
+	all := true
+	for _, a := range args {
+		switch g.eval(a) {
+		case absorbing:
+			return absorbing
+		case truthUnknown:
+			all = false
 		}
 	}
-	if q < 0 {
-		return "", "", "", false
+	if all {
+		return absorbing.not()
 	}
-	nested := 0
-	for i := q + 1; i < len(expr); i++ {
-		if !top[i] {
-			continue
-		}
-		switch expr[i] {
-		case '?':
-			nested++
-		case ':':
-			if nested == 0 {
-				return expr[:q], expr[q+1 : i], expr[i+1:], true
-			}
-			nested--
-		}
-	}
-	return "", "", "", false
-}
-
-func hasTopLevel(expr string, top []bool, ch byte) bool {
-	for i := range expr {
-		if top[i] && expr[i] == ch {
-			return true
-		}
-	}
-	return false
-}
-
-// splitOr splits expr at its top-level "||".
-func splitOr(expr string) []string {
-	top, _ := scanTopLevel(expr)
-	var parts []string
-	start := 0
-	for i := 0; i+1 < len(expr); i++ {
-		if top[i] && top[i+1] && expr[i] == '|' && expr[i+1] == '|' {
-			parts = append(parts, expr[start:i])
-			start = i + 2
-			i++
-		}
-	}
-	return append(parts, expr[start:])
+	return truthUnknown
 }
 
 // fieldIsNew reports whether property f of n is new in this change in a way

@@ -3,9 +3,12 @@ package compat
 import (
 	"bytes"
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"slices"
 	"sort"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -182,4 +185,146 @@ func TestCompareRealCRDEdits(t *testing.T) {
 			assert.Equal(t, tc.breaking, r.Breaking())
 		})
 	}
+}
+
+// loadKlutchHistoryCRD reads an earlier state of a real Klutch CRD from
+// testdata/crds/klutch-history.
+func loadKlutchHistoryCRD(t testing.TB, name string) *apiextensionsv1.CustomResourceDefinition {
+	t.Helper()
+	raw, err := os.ReadFile(filepath.Join("..", "..", "testdata", "crds", "klutch-history", name))
+	require.NoError(t, err)
+	crd := &apiextensionsv1.CustomResourceDefinition{}
+	require.NoError(t, yaml.UnmarshalStrict(raw, crd), name)
+	require.Equal(t, "CustomResourceDefinition", crd.Kind, name)
+	return crd
+}
+
+// TestCompareKlutchKeyValueCustomParameters judges Klutch's real change "Add
+// Custom Parameter Support for a9s KeyValue": a new optional .spec.parameters
+// and six CEL rules on .spec of the form
+// `!(has(self.parameters) && has(self.parameters.x)) || self.plan.contains('-replica-')`.
+// Every rule is true for an object without parameters, and no stored object
+// has them, so the change rolls out without approval.
+func TestCompareKlutchKeyValueCustomParameters(t *testing.T) {
+	const name = "keyvalueinstances.anynines.com"
+	before := loadKlutchHistoryCRD(t, name+".before-custom-parameters.yaml")
+	after := loadKlutchCRD(t, name+".yaml")
+
+	r := Compare(before, after)
+	assert.Equal(t, "non-breaking", r.Verdict(), "breaking findings: %+v", r.BreakingFindings())
+	var guarded []string
+	for _, f := range r.Findings {
+		switch f.Rule {
+		case RuleValidationRuleAddedGuarded:
+			assert.Equal(t, ".spec", f.Path)
+			assert.Equal(t, "v1", f.Version)
+			assert.Contains(t, f.Message, "has(self.parameters)")
+			assert.Contains(t, f.Message, ".spec.parameters")
+			guarded = append(guarded, f.New)
+		case RuleFieldAdded:
+			assert.Equal(t, ".spec.parameters", f.Path)
+		default:
+			t.Errorf("unexpected finding %+v", f)
+		}
+	}
+	assert.Len(t, guarded, 6, "one guarded finding per CEL rule the change added")
+	for _, rule := range guarded {
+		assert.Contains(t, rule, "self.plan.contains('-replica-')")
+	}
+
+	// The way back removes a field that objects now hold: breaking.
+	back := Compare(after, before)
+	assert.Contains(t, back.BreakingRules(), RuleFieldRemoved)
+
+	// The same rules with has() of the nested field only fail on every
+	// stored object (self.parameters is missing): breaking.
+	unguarded := nestedHasOnly(t, after)
+	assert.Equal(t, []string{RuleValidationRuleAdded}, Compare(before, unguarded).BreakingRules())
+}
+
+// TestCompareKlutchStorageMovesToSupersetVersion is the upgrade-safety
+// suites' "valid upgrade" on a real CRD: a new version v2 whose schema only
+// adds to v1's (a plan enum value, a description) becomes the storage
+// version. Objects stored as v1 read and validate the same, so the move is
+// not breaking; a v2 that drops a field or changes a type still is.
+func TestCompareKlutchStorageMovesToSupersetVersion(t *testing.T) {
+	const name = "keyvalueinstances.anynines.com.yaml"
+	withV2 := func(edit func(spec *apiextensionsv1.JSONSchemaProps)) *apiextensionsv1.CustomResourceDefinition {
+		crd := loadKlutchCRD(t, name)
+		v2 := *crd.Spec.Versions[0].DeepCopy()
+		v2.Name = "v2"
+		crd.Spec.Versions[0].Storage = false
+		spec := v2.Schema.OpenAPIV3Schema.Properties["spec"]
+		edit(&spec)
+		v2.Schema.OpenAPIV3Schema.Properties["spec"] = spec
+		crd.Spec.Versions = append(crd.Spec.Versions, v2)
+		return crd
+	}
+	addPlan := func(spec *apiextensionsv1.JSONSchemaProps) {
+		plan := spec.Properties["plan"]
+		plan.Enum = append(plan.Enum, rawJSON(`"keyvalue-replica-huge-ssl"`))
+		plan.Description += " v2 adds keyvalue-replica-huge-ssl."
+		spec.Properties["plan"] = plan
+	}
+	cases := []struct {
+		name  string
+		edit  func(spec *apiextensionsv1.JSONSchemaProps)
+		rules []string // breaking rules; nil: not breaking
+		rule  string   // the storage finding's rule
+	}{
+		{name: "a plan added and a description changed is not breaking", edit: addPlan,
+			rule: RuleStorageVersionMovedSuperset},
+		{name: "the same schema is not breaking", edit: func(*apiextensionsv1.JSONSchemaProps) {},
+			rule: RuleStorageVersionMovedSameSchema},
+		{name: "a field removed is breaking", edit: func(spec *apiextensionsv1.JSONSchemaProps) {
+			addPlan(spec)
+			delete(spec.Properties, "acceptsIncomplete")
+		}, rules: []string{RuleStorageVersionChanged}, rule: RuleStorageVersionChanged},
+		{name: "a type changed is breaking", edit: func(spec *apiextensionsv1.JSONSchemaProps) {
+			addPlan(spec)
+			spec.Properties["acceptsIncomplete"] = apiextensionsv1.JSONSchemaProps{Type: "string"}
+		}, rules: []string{RuleStorageVersionChanged}, rule: RuleStorageVersionChanged},
+		{name: "a plan removed is breaking", edit: func(spec *apiextensionsv1.JSONSchemaProps) {
+			plan := spec.Properties["plan"]
+			plan.Enum = plan.Enum[1:]
+			spec.Properties["plan"] = plan
+		}, rules: []string{RuleStorageVersionChanged}, rule: RuleStorageVersionChanged},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			r := Compare(loadKlutchCRD(t, name), withV2(tc.edit))
+			assert.Equal(t, tc.rules, r.BreakingRules(), "findings %+v", r.Findings)
+			var storage []string
+			for _, f := range r.Findings {
+				if strings.HasPrefix(f.Rule, "storage-version") {
+					storage = append(storage, f.Rule)
+				}
+			}
+			assert.Equal(t, []string{tc.rule}, storage)
+		})
+	}
+}
+
+// nestedHasOnly returns the Klutch KeyValue CRD with each rule on .spec
+// rewritten from !(has(self.parameters) && has(self.parameters.x)) || ...
+// to !has(self.parameters.x) || ...: has() of a nested field fails when
+// parameters is missing, so these rules reject every object without it.
+func nestedHasOnly(t testing.TB, crd *apiextensionsv1.CustomResourceDefinition) *apiextensionsv1.CustomResourceDefinition {
+	t.Helper()
+	out := crd.DeepCopy()
+	spec := out.Spec.Versions[0].Schema.OpenAPIV3Schema.Properties["spec"]
+	require.NotEmpty(t, spec.XValidations)
+	for i := range spec.XValidations {
+		r := replaceOnce(t, spec.XValidations[i].Rule, "!(has(self.parameters) && has(", "!has(")
+		spec.XValidations[i].Rule = replaceOnce(t, r, ")) ||", ") ||")
+	}
+	out.Spec.Versions[0].Schema.OpenAPIV3Schema.Properties["spec"] = spec
+	return out
+}
+
+func replaceOnce(t testing.TB, s, old, new string) string {
+	t.Helper()
+	out := strings.Replace(s, old, new, 1)
+	require.NotEqual(t, s, out, "%q not in %q", old, s)
+	return out
 }

@@ -166,29 +166,58 @@ func checkStorageVersion(c *collector, o, n *apiextensionsv1.CustomResourceDefin
 	if os == ns {
 		return
 	}
-	if storageMovedToSameSchema(o, n, os, ns) {
+	additions, ok := storageMovedToSuperset(o, n, os, ns)
+	switch {
+	case ok && len(additions) == 0:
 		c.add(crdFinding(RuleStorageVersionMovedSameSchema, os, ns,
 			"storage version moved from "+os+" to "+ns+", a new version with the same schema: no object reads differently, "+
 				"but objects stay stored as "+os+" until a storage migration rewrites them; keep "+os+" defined while status.storedVersions lists it"))
-		return
+	case ok:
+		c.add(crdFinding(RuleStorageVersionMovedSuperset, os, ns,
+			"storage version moved from "+os+" to "+ns+", a new version whose schema only adds to "+os+"'s ("+join(additions)+
+				"): every stored object reads as before and still validates, "+
+				"but objects stay stored as "+os+" until a storage migration rewrites them; keep "+os+" defined while status.storedVersions lists it"))
+	default:
+		c.add(crdFinding(RuleStorageVersionChanged, os, ns,
+			"storage version moved from "+quote(os)+" to "+quote(ns)+": objects are stored in another version from now on and need a storage migration"))
 	}
-	c.add(crdFinding(RuleStorageVersionChanged, os, ns,
-		"storage version moved from "+quote(os)+" to "+quote(ns)+": objects are stored in another version from now on and need a storage migration"))
 }
 
-// storageMovedToSameSchema reports whether the storage version moved from
-// os to ns, a version the old CRD did not have, whose schema compares equal
-// to the old storage version's, with conversion None: objects are read by
-// rewriting apiVersion, so no object reads differently.
-func storageMovedToSameSchema(o, n *apiextensionsv1.CustomResourceDefinition, os, ns string) bool {
+// storageMovedToSuperset reports whether the storage version moved from os
+// to ns, a version the old CRD did not have, with conversion None, and the
+// schema of ns accepts everything the schema of os accepted: compared as a
+// change from os to ns, it has no breaking finding. Objects are then read
+// by rewriting apiVersion, so none reads or validates differently. additions
+// lists the rules of the non-breaking findings, sorted; empty when the two
+// schemas compare equal. Anything else is ok false: the move is breaking.
+func storageMovedToSuperset(o, n *apiextensionsv1.CustomResourceDefinition, os, ns string) (additions []string, ok bool) {
 	if os == "" || ns == "" || conversionStrategyOf(n) != string(apiextensionsv1.NoneConverter) {
-		return false
+		return nil, false
 	}
 	if _, existed := versionsByName(o)[ns]; existed {
-		return false
+		return nil, false
 	}
 	oldV, newV := versionsByName(o)[os], versionsByName(n)[ns]
-	return len(CompareSchemas(ns, versionSchemaOf(oldV), versionSchemaOf(newV)).Findings) == 0
+	if oldV == nil || newV == nil {
+		return nil, false
+	}
+	// The old CRD is known, so that a field counts as new only when no
+	// version of it declared the field (guarded CEL rules rely on that).
+	sub := &collector{oldCRD: o}
+	compareRootSchemas(sub, ns, versionSchemaOf(oldV), versionSchemaOf(newV))
+	r := Report{Findings: sub.findings}
+	if r.Breaking() {
+		return nil, false
+	}
+	seen := map[string]bool{}
+	for _, f := range r.Findings {
+		if !seen[f.Rule] {
+			seen[f.Rule] = true
+			additions = append(additions, f.Rule)
+		}
+	}
+	sort.Strings(additions)
+	return additions, true
 }
 
 func checkStoredVersions(c *collector, o, n *apiextensionsv1.CustomResourceDefinition) {

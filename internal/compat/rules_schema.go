@@ -617,10 +617,10 @@ func checkValidations(c *collector, n *node) {
 	// A rule that only applies when a field new in this change is set cannot
 	// reject a stored object: none has that field.
 	unguarded := added[:0]
+	isNew := func(f string) bool { return c.fieldIsNew(n, f) }
 	for _, r := range added {
-		if f := guardField(r.Rule); f != "" && c.fieldIsNew(n, f) {
-			c.add(n.finding(RuleValidationRuleAddedGuarded, "", r.Rule, "CEL rule added, guarded by has(self."+f+
-				"): "+childPath(n.path, f)+" is new in this change, so no stored object has it and none can fail the rule"))
+		if fields, ok := guardedBy(r.Rule, isNew); ok {
+			c.add(n.finding(RuleValidationRuleAddedGuarded, "", r.Rule, guardedMessage(n.path, fields)))
 			continue
 		}
 		unguarded = append(unguarded, r)
@@ -645,6 +645,21 @@ func checkValidations(c *collector, n *node) {
 	for _, r := range removed {
 		c.add(n.finding(RuleValidationRuleRemoved, r.Rule, "", "CEL rule removed"))
 	}
+}
+
+// guardedMessage explains why a guarded rule cannot reject a stored object.
+func guardedMessage(path string, fields []string) string {
+	paths := make([]string, len(fields))
+	has := make([]string, len(fields))
+	for i, f := range fields {
+		paths[i], has[i] = childPath(path, f), "has(self."+f+")"
+	}
+	if len(fields) == 1 {
+		return "CEL rule added that is true for every object where " + has[0] + " is false: " + paths[0] +
+			" is new in this change, so no stored object has it and none can fail the rule"
+	}
+	return "CEL rule added that is true for every object where " + join(has) + " are false: " + join(paths) +
+		" are new in this change, so no stored object has them and none can fail the rule"
 }
 
 func rulesByText(rules apiextensionsv1.ValidationRules) map[string]apiextensionsv1.ValidationRule {
