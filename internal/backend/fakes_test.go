@@ -134,6 +134,16 @@ func (f *fakeRepo) SetKnownHead(b string, h plumbing.Hash) error {
 	return nil
 }
 
+func (f *fakeRepo) IsAncestor(a, h plumbing.Hash, limit int) (bool, error) {
+	for i := 0; !h.IsZero() && (limit <= 0 || i < limit); i++ {
+		if h == a {
+			return true, nil
+		}
+		h = f.commits[h].parent
+	}
+	return false, nil
+}
+
 func (f *fakeRepo) DirsMatch(h plumbing.Hash, dirs []string, files render.Tree) (bool, error) {
 	tree, err := f.Tree(h)
 	if err != nil {

@@ -123,6 +123,10 @@ func (g *gitRepo) PushBranches(ctx context.Context, moves []BranchMove) []error 
 func (g *gitRepo) KnownHead(b string) (plumbing.Hash, error)    { return g.r.KnownHead(b) }
 func (g *gitRepo) SetKnownHead(b string, h plumbing.Hash) error { return g.r.SetKnownHead(b, h) }
 
+func (g *gitRepo) IsAncestor(a, h plumbing.Hash, limit int) (bool, error) {
+	return g.r.IsAncestor(a, h, limit)
+}
+
 func (g *gitRepo) DirsMatch(c plumbing.Hash, dirs []string, files render.Tree) (bool, error) {
 	return g.r.DirsMatch(c, dirs, files)
 }

@@ -53,6 +53,9 @@ type Repo interface {
 	// after the branch left the remote.
 	KnownHead(branch string) (plumbing.Hash, error)
 	SetKnownHead(branch string, h plumbing.Hash) error
+	// IsAncestor reports whether ancestor is in head's history, within
+	// limit commits.
+	IsAncestor(ancestor, head plumbing.Hash, limit int) (bool, error)
 	// DirsMatch reports whether each folder of dirs in commit holds exactly
 	// the files of files under it, comparing tree hashes only.
 	DirsMatch(commit plumbing.Hash, dirs []string, files render.Tree) (bool, error)

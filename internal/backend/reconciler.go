@@ -596,13 +596,21 @@ func (rc *Reconciler) branchCurrent(r *run, b plan.BranchPlan) bool {
 
 // mainMoved lists the cluster folders that differ between base and main's
 // new head, once per base and run (every pending branch of one base shares
-// the answer).
+// the answer). A base that is not in main's history (main was reset or
+// force-pushed past it) counts as every folder moved: merging a branch on it
+// would bring the dropped commits back, so the branch is rebuilt.
 func (rc *Reconciler) mainMoved(r *run, base plumbing.Hash) ([]string, error) {
 	if d, ok := r.moved[base]; ok {
 		return d, nil
 	}
-	d, err := rc.opts.Repo.ChangedDirs(base, r.newMain, render.ClustersDir)
+	var d []string
+	in, err := rc.opts.Repo.IsAncestor(base, r.newMain, rc.opts.HistoryLimit)
 	if err != nil {
+		return nil, err
+	}
+	if !in {
+		d = []string{allFolders}
+	} else if d, err = rc.opts.Repo.ChangedDirs(base, r.newMain, render.ClustersDir); err != nil {
 		return nil, err
 	}
 	if r.moved == nil {
@@ -612,8 +620,14 @@ func (rc *Reconciler) mainMoved(r *run, base plumbing.Hash) ([]string, error) {
 	return d, nil
 }
 
+// allFolders in a mainMoved answer overlaps every folder.
+const allFolders = "\x00all"
+
 func overlaps(a, b []string) bool {
 	for _, x := range a {
+		if x == allFolders {
+			return true
+		}
 		if slices.Contains(b, x) {
 			return true
 		}

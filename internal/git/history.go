@@ -254,3 +254,29 @@ func (r *Repo) DirsMatch(commit plumbing.Hash, dirs []string, files render.Tree)
 	}
 	return true, nil
 }
+
+// IsAncestor reports whether ancestor is in the history of head (head
+// itself included), looking at most limit commits back (limit <= 0: no
+// bound); an ancestor further back than limit is reported as not one.
+func (r *Repo) IsAncestor(ancestor, head plumbing.Hash, limit int) (bool, error) {
+	if ancestor.IsZero() || head.IsZero() {
+		return false, nil
+	}
+	c, err := r.cachedCommit(head)
+	if err != nil {
+		return false, fmt.Errorf("is %s an ancestor of %s: %w", short(ancestor), short(head), err)
+	}
+	seen, found := 0, false
+	err = r.walkCTime(c, func(c *object.Commit) bool {
+		if limit > 0 && seen >= limit {
+			return false
+		}
+		seen++
+		found = c.Hash == ancestor
+		return !found
+	})
+	if err != nil {
+		return false, fmt.Errorf("is %s an ancestor of %s in %s: %w", short(ancestor), short(head), r.where, err)
+	}
+	return found, nil
+}

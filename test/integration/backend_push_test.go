@@ -321,6 +321,19 @@ func TestIntegrationBackendPendingBranchesFollowTheirFolder(t *testing.T) {
 	q := e.getRequest("wait-b", "pg")
 	assert.Equal(t, plan.ApproveBranch("wait-b", "pg")+"@sha1:"+rebuilt, q.Status.Revision)
 
+	// main rewritten past a branch's base (the same files, another
+	// history, force-pushed): merging that branch would bring the dropped
+	// commit back, so it is rebuilt on the new main although no folder moved
+	base := e.head("main")
+	rewritten := strings.TrimSpace(runGit(t, "", "--git-dir", e.remote, "commit-tree", base+"^{tree}", "-p", base+"^", "-m", "rewritten"))
+	runGit(t, "", "--git-dir", e.remote, "update-ref", "refs/heads/main", rewritten)
+	e.reconcile()
+	require.Equal(t, rewritten, e.head("main"), "nothing new to write")
+	rebuiltB := e.head(plan.ApproveBranch("wait-b", "pg"))
+	assert.NotEqual(t, rebuilt, rebuiltB, "rebuilt: its base is no longer in main's history")
+	assert.Equal(t, rewritten, strings.TrimSpace(runGit(t, "", "--git-dir", e.remote, "rev-parse", rebuiltB+"^")))
+	assert.Equal(t, before["wait-c"], e.head(plan.ApproveBranch("wait-c", "pg")), "wait-c's base is still in main's history")
+
 	// merging a branch that was not rebuilt approves its request
 	work := e.clone()
 	runGit(t, work, "merge", "-q", "--no-ff", "-m", "approve wait-a", "origin/"+plan.ApproveBranch("wait-a", "pg"))
