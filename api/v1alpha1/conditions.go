@@ -149,6 +149,28 @@ const (
 	MainBranchLostReason = "MainBranchLost"
 )
 
+// Condition reasons of the backend's control-plane apply.
+const (
+	// ApplyRefusedReason represents the fact that the backend will not apply
+	// a cluster's control-plane folder in main: it holds an object render
+	// could not have written for that cluster (another kind, name or
+	// namespace, or RBAC render never grants). Nothing of the folder is
+	// applied or pruned until main holds what render writes.
+	ApplyRefusedReason = "ApplyRefused"
+)
+
+// Reasons of holds that are per object (issue 13 items 2 and 6).
+const (
+	// DuplicateRequestReason represents the fact that a request asks its
+	// cluster for a template another request of that cluster already binds:
+	// it renders nothing and holds nothing back.
+	DuplicateRequestReason = "DuplicateRequest"
+	// ExportUnreadableReason represents the fact that an export file in
+	// main cannot be decoded: main keeps that (template, CRD)'s files as
+	// they are, and its schema does not change until the file is fixed.
+	ExportUnreadableReason = "ExportUnreadable"
+)
+
 // Labels and annotations on everything bindsync renders.
 const (
 	// ManagedLabel marks objects bindsync owns ("true").
@@ -170,4 +192,22 @@ const (
 	// DroppedVersionsAnnotation lists the CRD versions left out of an export
 	// (comma-separated) because they need webhook conversion.
 	DroppedVersionsAnnotation = "bindsync.io/dropped-versions"
+)
+
+// Agent: released CRDs and schema rollbacks.
+const (
+	// ReleasedAnnotation is left by the agent on a CRD it releases
+	// (deletionPolicy Orphan, or its export left the state repository); its
+	// value is the cluster the CRD was released from. A CRD without
+	// bindsync's labels that carries it is taken back by that cluster's
+	// agent when it is bound and exported again; any other unlabelled CRD
+	// stays foreign.
+	ReleasedAnnotation = "bindsync.io/released-from"
+	// SchemaRollbackReason represents the fact that the agent did not apply
+	// a CRD because it would change the live one in a breaking way (a
+	// reverted schema commit, a force-push to an older head) and the state
+	// repository does not approve that change: no commit since the CRD's
+	// last schema commit carries Bindsync-Schema-Hash: <crd>=<hash> with
+	// Bindsync-Compat: breaking.
+	SchemaRollbackReason = "SchemaRollback"
 )

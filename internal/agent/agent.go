@@ -85,6 +85,15 @@ type Agent struct {
 	lastObjs []frozen   // the build of lastRev
 	files    fileBuilds // the last build, file by file
 	reported string     // revision whose refusals were reported
+	// afterCount and beforeDelete, when set (by tests), run when a CRD to
+	// delete for deletionPolicy Delete was first found without instances,
+	// and right before it is deleted.
+	afterCount, beforeDelete func(crd string)
+	// history is the commit messages read for rev by approves.
+	history struct {
+		rev      source.Revision
+		messages []string
+	}
 }
 
 // New returns an Agent writing to the cluster of cfg. c reads bindings and
@@ -102,6 +111,9 @@ func New(cfg *rest.Config, c client.Client, src Source, o Options) (*Agent, erro
 		// before, and untouched since (same resourceVersion), are not
 		// read and compared again one by one.
 		RememberUnchanged: true,
+		// A CRD this cluster released is taken back when it is bound and
+		// exported again (after the same checks as any update).
+		ReleaseMarker: apply.Marker{Key: v1alpha1.ReleasedAnnotation, Value: o.Cluster},
 	})
 	if err != nil {
 		return nil, err
@@ -151,6 +163,9 @@ type Result struct {
 	Released apply.Result
 	// Refused lists objects of the folder that were not applied.
 	Refused []Refusal
+	// ReportErr is why reporting back to the control plane failed (nil:
+	// it did not, or there is no control plane). It does not fail the pass.
+	ReportErr error
 }
 
 // Sync runs one pass. Its error says the pass failed somewhere (the source,
@@ -175,6 +190,10 @@ func (a *Agent) Sync(ctx context.Context) (Result, error) {
 	case errors.Is(err, source.ErrSignatureInvalid):
 		p.failAll(v1alpha1.SignatureInvalidReason, err.Error())
 		errs = append(errs, err)
+	case errors.Is(err, source.ErrTooLarge):
+		// The commit's fault, as a build failure is: nothing applied.
+		p.failAll(v1alpha1.BuildFailedReason, err.Error())
+		errs = append(errs, err)
 	case err != nil:
 		p.failAll(v1alpha1.SourceUnavailableReason, err.Error())
 		errs = append(errs, err)
@@ -186,7 +205,11 @@ func (a *Agent) Sync(ctx context.Context) (Result, error) {
 	errs = append(errs, a.releaseDeleted(ctx, p, &res))
 	errs = append(errs, a.writeStatus(ctx, p))
 	if a.reporter != nil {
-		errs = append(errs, a.reporter.report(ctx, p))
+		// Reporting back is extra: a control plane that is away or a token
+		// that expired must not turn an applied pass into a failed one (and
+		// polling into retrying). The caller logs and counts it; the next
+		// pass reports again.
+		res.ReportErr = a.reporter.report(ctx, p)
 	}
 	return res, errors.Join(errs...)
 }
@@ -218,6 +241,7 @@ func (a *Agent) syncRevision(ctx context.Context, p *pass, snap *source.Snapshot
 		}
 		bound, refused := p.selectBound(objs)
 		res.Refused = append(res.Refused, refused...)
+		bound = a.checkRollbacks(ctx, p, snap, bound)
 		applied, err := a.applier.Apply(ctx, bound)
 		res.Applied.Add(applied)
 		p.applied(bound, applied)

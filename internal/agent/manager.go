@@ -216,6 +216,9 @@ func NewManager(cfg *rest.Config, src Source, o Options, ro RunOptions) (manager
 			begin := time.Now()
 			res, err := a.Sync(ctx)
 			observe(res, err, time.Since(begin))
+			if res.ReportErr != nil {
+				ctrl.LoggerFrom(ctx).Error(res.ReportErr, "report back to the control plane failed; the pass is not failed for it")
+			}
 			if err != nil {
 				ctrl.LoggerFrom(ctx).Error(err, "sync failed", "revision", res.Revision.String())
 				return reconcile.Result{RequeueAfter: jitter(ro.RetryInterval)}, nil

@@ -7,6 +7,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
 
+	"github.com/bindsync/bindsync/api/v1alpha1"
 	"github.com/bindsync/bindsync/internal/agent/source"
 )
 
@@ -28,18 +29,44 @@ var (
 	refusals = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "bindsync_agent_refusals_total", Help: "Objects of the cluster's folder the agent did not apply, per pass that built a new revision.",
 	})
+	reportFailures = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "bindsync_agent_report_failures_total", Help: "Passes whose report back to the control plane (ConsumerInSync on exports) failed; the pass itself is not failed for it.",
+	})
+	// A failing pass is retried without an error to controller-runtime;
+	// alerts read these two.
+	lastSuccess = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "bindsync_agent_last_success_timestamp_seconds", Help: "Unix time at which the last pass succeeded (0: none yet in this process).",
+	})
+	blocked = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "bindsync_agent_blocked", Help: "1 while the last pass failed for this reason: SourceUnavailable, SignatureInvalid or SyncFailed (a build, apply or status write); no series while passes succeed.",
+	}, []string{"reason"})
 	webhookCalls = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "bindsync_agent_webhook_calls_total", Help: "Webhook calls by result: accepted, unsigned, bad_signature, bad_request.",
 	}, []string{"result"})
 )
 
 func init() {
-	metrics.Registry.MustRegister(syncDuration, fetches, crdsApplied, driftCorrected, refusals, webhookCalls)
+	metrics.Registry.MustRegister(syncDuration, fetches, crdsApplied, driftCorrected, refusals, reportFailures, lastSuccess, blocked, webhookCalls)
 }
+
+// syncFailedLabel is bindsync_agent_blocked's reason for a pass that
+// reached the source but failed later (build, apply, status).
+const syncFailedLabel = "SyncFailed"
 
 // observe records one pass.
 func observe(res Result, err error, d time.Duration) {
 	result := "success"
+	blocked.Reset()
+	switch {
+	case err == nil:
+		lastSuccess.SetToCurrentTime()
+	case errors.Is(err, source.ErrSignatureInvalid):
+		blocked.WithLabelValues(v1alpha1.SignatureInvalidReason).Set(1)
+	case errors.Is(err, source.ErrUnavailable):
+		blocked.WithLabelValues(v1alpha1.SourceUnavailableReason).Set(1)
+	default:
+		blocked.WithLabelValues(syncFailedLabel).Set(1)
+	}
 	if err != nil {
 		result = "failure"
 	}
@@ -55,4 +82,7 @@ func observe(res Result, err error, d time.Duration) {
 		driftCorrected.Add(float64(len(res.Applied.Configured)))
 	}
 	crdsApplied.Add(float64(len(res.Applied.Created) + len(res.Applied.Configured)))
+	if res.ReportErr != nil {
+		reportFailures.Inc()
+	}
 }

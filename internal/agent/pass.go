@@ -92,7 +92,7 @@ func (p *pass) selectBound(objs []built) (bound []*unstructured.Unstructured, re
 			refuse("no APIServiceBinding of that name in this cluster")
 			continue
 		}
-		if why := checkCRD(o, sel); why != "" {
+		if why := checkCRD(o, sel, p.opts.Cluster); why != "" {
 			refuse(why)
 			p.fail(binding.Name, v1alpha1.RefusedReason, fmt.Sprintf("%s in %s: %s; not applied", ref, fileOr(b.file, p.opts.Path), why))
 			continue
@@ -120,8 +120,9 @@ func (p *pass) exportsNotFound() {
 }
 
 // checkCRD says why a CRD named like a binding is still refused: a name that
-// is not <plural>.<group>, or labels that are not this cluster's.
-func checkCRD(o *unstructured.Unstructured, sel labels.Selector) string {
+// is not <plural>.<group>, labels that are not this cluster's, or content
+// render could not have written (checkRendered).
+func checkCRD(o *unstructured.Unstructured, sel labels.Selector, cluster string) string {
 	plural, _, _ := unstructured.NestedString(o.Object, "spec", "names", "plural")
 	group, _, _ := unstructured.NestedString(o.Object, "spec", "group")
 	if o.GetName() != plural+"."+group {
@@ -130,7 +131,7 @@ func checkCRD(o *unstructured.Unstructured, sel labels.Selector) string {
 	if !sel.Matches(labels.Set(o.GetLabels())) {
 		return fmt.Sprintf("it does not carry the labels %s", sel)
 	}
-	return ""
+	return checkRendered(o, cluster)
 }
 
 func fileOr(file, dir string) string {

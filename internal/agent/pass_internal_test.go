@@ -6,10 +6,12 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	"github.com/bindsync/bindsync/api/v1alpha1"
+	"github.com/bindsync/bindsync/internal/schema"
 )
 
 // TestSelectBoundInParts: a pass decodes and applies the build applyBatch
@@ -19,12 +21,7 @@ import (
 func TestSelectBoundInParts(t *testing.T) {
 	const cluster = "c"
 	crd := func(plural string, labelled bool) built {
-		o := &unstructured.Unstructured{}
-		o.SetAPIVersion("apiextensions.k8s.io/v1")
-		o.SetKind("CustomResourceDefinition")
-		o.SetName(plural + ".g.test")
-		_ = unstructured.SetNestedField(o.Object, plural, "spec", "names", "plural")
-		_ = unstructured.SetNestedField(o.Object, "g.test", "spec", "group")
+		o := renderedCRD(t, plural, "g.test")
 		if labelled {
 			o.SetLabels(map[string]string{v1alpha1.ManagedLabel: "true", v1alpha1.ClusterLabel: cluster})
 		}
@@ -61,4 +58,31 @@ func TestSelectBoundInParts(t *testing.T) {
 	assert.Equal(t, v1alpha1.ExportNotFoundReason, parts.states["missing.g.test"].reason)
 	assert.Equal(t, v1alpha1.RefusedReason, parts.states["k003s.g.test"].reason)
 	assert.Empty(t, parts.states[fmt.Sprintf("k%03ds.g.test", applyBatch+2)].reason, "a CRD of the second part is not ExportNotFound")
+}
+
+// renderedCRD is the CRD render writes for a one-version kind plural.group,
+// without the cluster's labels.
+func renderedCRD(t *testing.T, plural, group string) *unstructured.Unstructured {
+	t.Helper()
+	provider := &apiextensionsv1.CustomResourceDefinition{
+		ObjectMeta: metav1.ObjectMeta{Name: plural + "." + group},
+		Spec: apiextensionsv1.CustomResourceDefinitionSpec{
+			Group: group, Scope: apiextensionsv1.NamespaceScoped,
+			Names: apiextensionsv1.CustomResourceDefinitionNames{Plural: plural, Kind: "K" + plural},
+			Versions: []apiextensionsv1.CustomResourceDefinitionVersion{{
+				Name: "v1", Served: true, Storage: true,
+				Schema: &apiextensionsv1.CustomResourceValidation{OpenAPIV3Schema: &apiextensionsv1.JSONSchemaProps{Type: "object"}},
+			}},
+		},
+	}
+	snap, err := schema.Snapshot(provider)
+	require.NoError(t, err)
+	hash, err := schema.Hash(snap)
+	require.NoError(t, err)
+	out, err := schema.ToCRD(snap)
+	require.NoError(t, err)
+	out.Annotations = map[string]string{v1alpha1.SchemaHashAnnotation: hash, v1alpha1.TemplateAnnotation: "t"}
+	m := renderedMap(out)
+	require.NotNil(t, m)
+	return &unstructured.Unstructured{Object: m}
 }

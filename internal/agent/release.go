@@ -2,14 +2,17 @@ package agent
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"time"
 
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/bindsync/bindsync/api/v1alpha1"
@@ -92,14 +95,116 @@ func (a *Agent) releaseOne(ctx context.Context, p *pass, b *v1alpha1.APIServiceB
 		s.message = fmt.Sprintf("deletionPolicy Delete: CustomResourceDefinition %s still has instances; it is deleted once they are gone", crd.Name)
 		return nil
 	}
-	uid, rv := crd.UID, crd.ResourceVersion
-	err = a.client.Delete(ctx, &crd, client.Preconditions{UID: &uid, ResourceVersion: &rv})
+	if a.afterCount != nil {
+		a.afterCount(crd.Name)
+	}
+	return a.deleteGuarded(ctx, s, &crd, res)
+}
+
+// deleteGuardRule is the validation rule the agent adds to a CRD it is about
+// to delete: no instance can be created (or changed) while it is in place.
+const deleteGuardRule = "false"
+
+// deleteGuardMessage is what the API server answers a create while the guard
+// is in place.
+const deleteGuardMessage = "bindsync is deleting this CustomResourceDefinition (APIServiceBinding deleted with deletionPolicy Delete): no new instances"
+
+// deleteGuardSettle is how long the agent lets the API server load the
+// guarded CRD before it looks for instances again: the API server serves a
+// CRD's new schema once its own watch has seen the update, a few
+// milliseconds later on one server.
+var deleteGuardSettle = time.Second
+
+// deleteGuarded deletes a CRD found without instances, so that an instance
+// created meanwhile is never deleted with it. An instance count and a delete
+// are two requests, and creating an instance does not change the CRD's
+// resourceVersion, so a precondition alone cannot see one created in
+// between. Instead the agent first adds a validation rule that refuses every
+// create (deleteGuardRule, at the root of each version's schema, under a
+// resourceVersion precondition), waits for the API server to serve it, looks
+// for instances again, and deletes with the guarded CRD's UID and
+// resourceVersion as preconditions. An instance found on the second look
+// keeps the CRD (InstancesExist) and the guard is taken off again. What is
+// left: an API server that has not yet loaded the guarded schema after
+// deleteGuardSettle (an HA control plane whose other servers lag) could
+// still accept a create in that moment.
+func (a *Agent) deleteGuarded(ctx context.Context, s *outcome, crd *apiextensionsv1.CustomResourceDefinition, res *Result) error {
+	ref := crdRef(crd.Name)
+	guarded, undo, err := a.guard(ctx, crd)
+	if err != nil {
+		return fmt.Errorf("guard CustomResourceDefinition %s against new instances before deleting it: %w", crd.Name, err)
+	}
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(deleteGuardSettle):
+	}
+	n, err := a.hasInstances(ctx, guarded)
+	if err == nil && n {
+		s.reason = v1alpha1.InstancesExistReason
+		s.message = fmt.Sprintf("deletionPolicy Delete: CustomResourceDefinition %s got an instance while it was being deleted; it is kept and deleted once its instances are gone", crd.Name)
+		return undo(ctx)
+	}
+	if err != nil {
+		return errors.Join(err, undo(ctx))
+	}
+	if a.beforeDelete != nil {
+		a.beforeDelete(crd.Name)
+	}
+	uid, rv := guarded.UID, guarded.ResourceVersion
+	err = a.client.Delete(ctx, guarded, client.Preconditions{UID: &uid, ResourceVersion: &rv})
 	if err != nil && !apierrors.IsNotFound(err) {
-		return fmt.Errorf("delete CustomResourceDefinition %s: %w", crd.Name, err)
+		return errors.Join(fmt.Errorf("delete CustomResourceDefinition %s: %w", crd.Name, err), undo(ctx))
 	}
 	res.Released.Deleted = append(res.Released.Deleted, ref)
 	s.released = true
 	return nil
+}
+
+// guard adds deleteGuardRule to every version of crd, if crd is still at the
+// resourceVersion read, and returns the guarded CRD and a function that takes
+// the rule off again.
+func (a *Agent) guard(ctx context.Context, crd *apiextensionsv1.CustomResourceDefinition) (*apiextensionsv1.CustomResourceDefinition, func(context.Context) error, error) {
+	type op struct {
+		Op    string `json:"op"`
+		Path  string `json:"path"`
+		Value any    `json:"value,omitempty"`
+	}
+	rule := apiextensionsv1.ValidationRule{Rule: deleteGuardRule, Message: deleteGuardMessage}
+	ops := []op{{Op: "test", Path: "/metadata/resourceVersion", Value: crd.ResourceVersion}}
+	var undo []op
+	for i, v := range crd.Spec.Versions {
+		if v.Schema == nil || v.Schema.OpenAPIV3Schema == nil {
+			continue
+		}
+		at := fmt.Sprintf("/spec/versions/%d/schema/openAPIV3Schema/x-kubernetes-validations", i)
+		if rules := v.Schema.OpenAPIV3Schema.XValidations; len(rules) > 0 {
+			ops = append(ops, op{Op: "add", Path: at + "/-", Value: rule})
+			last := fmt.Sprintf("%s/%d", at, len(rules))
+			undo = append(undo, op{Op: "test", Path: last + "/message", Value: deleteGuardMessage}, op{Op: "remove", Path: last})
+		} else {
+			ops = append(ops, op{Op: "add", Path: at, Value: []apiextensionsv1.ValidationRule{rule}})
+			undo = append(undo, op{Op: "test", Path: at + "/0/message", Value: deleteGuardMessage}, op{Op: "remove", Path: at})
+		}
+	}
+	patch, err := json.Marshal(ops)
+	if err != nil {
+		return nil, nil, err
+	}
+	guarded := crd.DeepCopy()
+	if err := a.client.Patch(ctx, guarded, client.RawPatch(types.JSONPatchType, patch), client.FieldOwner(FieldManager)); err != nil {
+		return nil, nil, err
+	}
+	return guarded, func(ctx context.Context) error {
+		patch, err := json.Marshal(undo)
+		if err == nil {
+			err = a.client.Patch(ctx, guarded.DeepCopy(), client.RawPatch(types.JSONPatchType, patch), client.FieldOwner(FieldManager))
+		}
+		if err != nil && !apierrors.IsNotFound(err) {
+			return fmt.Errorf("take the delete guard off CustomResourceDefinition %s: %w", crd.Name, err)
+		}
+		return nil
+	}, nil
 }
 
 // hasInstances reports whether any object of the CRD's kind exists, in any

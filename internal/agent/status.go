@@ -22,6 +22,7 @@ var reasonKind = map[string]string{
 	v1alpha1.RefusedReason:           v1alpha1.StalledCondition,
 	v1alpha1.BuildFailedReason:       v1alpha1.StalledCondition,
 	v1alpha1.SignatureInvalidReason:  v1alpha1.StalledCondition,
+	v1alpha1.SchemaRollbackReason:    v1alpha1.StalledCondition,
 	v1alpha1.CRDNotEstablishedReason: v1alpha1.ReconcilingCondition,
 	v1alpha1.InstancesExistReason:    v1alpha1.ReconcilingCondition,
 }

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 
 	"github.com/bindsync/bindsync/api/v1alpha1"
@@ -29,34 +30,61 @@ const (
 // maxWebhookBody bounds what a caller may send before being checked.
 const maxWebhookBody = 1 << 20
 
+// Limits of the webhook's HTTP server: a caller that sends its headers or
+// body slowly, or keeps a connection open, holds a goroutine and a socket,
+// so every phase of a call has a deadline.
+const (
+	webhookReadHeaderTimeout = 5 * time.Second
+	webhookReadTimeout       = 15 * time.Second
+	webhookWriteTimeout      = 15 * time.Second
+	webhookIdleTimeout       = 60 * time.Second
+	webhookMaxHeaderBytes    = 16 << 10
+)
+
 // WebhookOptions configure the push-notification endpoint.
 type WebhookOptions struct {
 	// Addr to listen on, e.g. ":9292". Empty: no webhook.
 	Addr string
-	// SecretFile holds the HMAC-SHA256 secret (required with Addr).
+	// SecretFile holds the HMAC-SHA256 secret (required with Addr). It is
+	// read on every call, so a rotated secret takes effect without a
+	// restart.
 	SecretFile string
 }
 
 // webhook is a manager Runnable: a signed POST triggers a pass now.
 type webhook struct {
-	addr     string
-	secret   []byte
-	triggers chan<- event.GenericEvent
+	addr       string
+	secretFile string
+	triggers   chan<- event.GenericEvent
+	// server's timeouts and limits; tests shorten them.
+	readHeaderTimeout, readTimeout, writeTimeout, idleTimeout time.Duration
+	// ready, when set, receives the listening address.
+	ready chan<- net.Addr
 }
 
 func newWebhook(o WebhookOptions, triggers chan<- event.GenericEvent) (*webhook, error) {
 	if o.SecretFile == "" {
 		return nil, errors.New("agent: --webhook-bind-address needs --webhook-secret-file: unsigned calls are never accepted")
 	}
-	data, err := os.ReadFile(o.SecretFile)
+	if _, err := readWebhookSecret(o.SecretFile); err != nil {
+		return nil, fmt.Errorf("agent: %w", err)
+	}
+	return &webhook{addr: o.Addr, secretFile: o.SecretFile, triggers: triggers,
+		readHeaderTimeout: webhookReadHeaderTimeout, readTimeout: webhookReadTimeout,
+		writeTimeout: webhookWriteTimeout, idleTimeout: webhookIdleTimeout}, nil
+}
+
+// readWebhookSecret reads the secret file; an empty one is an error.
+func readWebhookSecret(path string) ([]byte, error) {
+	data, err := os.ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("agent: webhook secret: %w", err)
+		return nil, fmt.Errorf("webhook secret: %w", err)
 	}
 	secret := []byte(strings.TrimSpace(string(data)))
 	if len(secret) == 0 {
-		return nil, fmt.Errorf("agent: webhook secret file %s is empty", o.SecretFile)
+		return nil, fmt.Errorf("webhook secret file %s is empty", path)
 	}
-	return &webhook{addr: o.Addr, secret: secret, triggers: triggers}, nil
+	return secret, nil
 }
 
 // Start serves until ctx ends.
@@ -65,7 +93,18 @@ func (w *webhook) Start(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("webhook listen %s: %w", w.addr, err)
 	}
-	srv := &http.Server{Handler: WebhookHandler(w.secret, w.trigger), ReadHeaderTimeout: 10 * time.Second}
+	if w.ready != nil {
+		w.ready <- ln.Addr()
+	}
+	secret := func() ([]byte, error) { return readWebhookSecret(w.secretFile) }
+	srv := &http.Server{
+		Handler:           webhookHandler(secret, w.trigger),
+		ReadHeaderTimeout: w.readHeaderTimeout,
+		ReadTimeout:       w.readTimeout,
+		WriteTimeout:      w.writeTimeout,
+		IdleTimeout:       w.idleTimeout,
+		MaxHeaderBytes:    webhookMaxHeaderBytes,
+	}
 	go func() {
 		<-ctx.Done()
 		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -95,14 +134,19 @@ func (w *webhook) trigger() {
 // counted; the body is not interpreted beyond the signature: any accepted
 // call means "look at the remote now".
 func WebhookHandler(secret []byte, trigger func()) http.Handler {
+	return webhookHandler(func() ([]byte, error) { return secret, nil }, trigger)
+}
+
+// webhookHandler is WebhookHandler with the secret read on each call.
+func webhookHandler(secret func() ([]byte, error), trigger func()) http.Handler {
 	return http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodPost {
 			webhookCalls.WithLabelValues("bad_request").Inc()
 			http.Error(rw, "POST only", http.StatusMethodNotAllowed)
 			return
 		}
-		body, err := io.ReadAll(io.LimitReader(r.Body, maxWebhookBody+1))
-		if err != nil || len(body) > maxWebhookBody {
+		body, err := io.ReadAll(http.MaxBytesReader(rw, r.Body, maxWebhookBody))
+		if err != nil {
 			webhookCalls.WithLabelValues("bad_request").Inc()
 			http.Error(rw, "body unreadable or too large", http.StatusBadRequest)
 			return
@@ -116,7 +160,14 @@ func WebhookHandler(secret []byte, trigger func()) http.Handler {
 			http.Error(rw, "unsigned", http.StatusUnauthorized)
 			return
 		}
-		if !validSignature(secret, body, sig) {
+		key, err := secret()
+		if err != nil {
+			webhookCalls.WithLabelValues("bad_request").Inc()
+			ctrl.Log.WithName("webhook").Error(err, "webhook secret unreadable: every call is refused")
+			http.Error(rw, "webhook secret unavailable", http.StatusServiceUnavailable)
+			return
+		}
+		if !validSignature(key, body, sig) {
 			webhookCalls.WithLabelValues("bad_signature").Inc()
 			http.Error(rw, "bad signature", http.StatusUnauthorized)
 			return

@@ -2,6 +2,7 @@ package apply
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -14,6 +15,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/discovery/cached/memory"
@@ -49,6 +51,29 @@ type Options struct {
 	// a controller, moves it, and then the object is compared in full. The
 	// agent sets it: every pass applies the same few hundred CRDs.
 	RememberUnchanged bool
+	// ReleaseMarker, when its Key is set, is the annotation Orphan leaves on
+	// what it releases, and what Apply takes back: an object that lacks
+	// PruneSelector's labels but carries the marker with this Value was
+	// released by this Applier's owner (the agent of one cluster), so Apply
+	// adopts it again — labels and fields set as git says, the marker
+	// removed — instead of refusing it as foreign (ErrForeign). The caller
+	// checks, before it asks, that the update is one it may make.
+	ReleaseMarker Marker
+	// Adopt, when set, is asked about an existing object without bindsync's
+	// labels that a desired object names: true takes it over (the apply
+	// sets bindsync's labels and fields on it) instead of refusing it as
+	// ErrForeign. The backend adopts a cluster's own namespace
+	// bindsync-<cluster> when someone created it first; nothing else is
+	// ever adopted.
+	Adopt func(desired, live *unstructured.Unstructured) bool
+}
+
+// Marker is an annotation key and value.
+type Marker struct{ Key, Value string }
+
+// on reports whether o carries the marker.
+func (m Marker) on(o *unstructured.Unstructured) bool {
+	return m.Key != "" && o.GetAnnotations()[m.Key] == m.Value
 }
 
 // Validate checks the options.
@@ -324,8 +349,18 @@ func (a *Applier) tryApply(ctx context.Context, o *unstructured.Unstructured) (o
 		}
 		return outcomeCreated, nil, "", nil
 	}
+	released := false
 	if !a.opts.PruneSelector.Matches(labels.Set(live.GetLabels())) {
-		return outcomeFailed, nil, StepCheck, ErrForeign
+		switch {
+		case a.opts.ReleaseMarker.on(live):
+			released = true
+		case a.opts.Adopt != nil && a.opts.Adopt(o, live):
+		default:
+			return outcomeFailed, nil, StepCheck, ErrForeign
+		}
+	}
+	if released {
+		return a.adopt(ctx, ri, o, live, opts)
 	}
 	desired := o.DeepCopy()
 	desired.SetResourceVersion(live.GetResourceVersion())
@@ -340,6 +375,31 @@ func (a *Applier) tryApply(ctx context.Context, o *unstructured.Unstructured) (o
 	}
 	if _, err := ri.Apply(ctx, o.GetName(), desired, opts); err != nil {
 		return outcomeFailed, nil, StepApply, err
+	}
+	return outcomeConfigured, nil, "", nil
+}
+
+// adopt takes back an object this Applier's owner released (see
+// Options.ReleaseMarker): it applies o at the resourceVersion it read, so an
+// object replaced in between is not taken over, then drops the marker.
+func (a *Applier) adopt(ctx context.Context, ri dynamic.ResourceInterface, o, live *unstructured.Unstructured, opts metav1.ApplyOptions) (outcome, *unstructured.Unstructured, Step, error) {
+	desired := o.DeepCopy()
+	desired.SetResourceVersion(live.GetResourceVersion())
+	applied, err := ri.Apply(ctx, o.GetName(), desired, opts)
+	if err != nil {
+		return outcomeFailed, nil, StepApply, err
+	}
+	if _, marked := applied.GetAnnotations()[a.opts.ReleaseMarker.Key]; marked {
+		patch, err := json.Marshal([]map[string]any{
+			{"op": "test", "path": "/metadata/resourceVersion", "value": applied.GetResourceVersion()},
+			{"op": "remove", "path": "/metadata/annotations/" + escapePointer(a.opts.ReleaseMarker.Key)},
+		})
+		if err != nil {
+			return outcomeFailed, nil, StepApply, err
+		}
+		if _, err := ri.Patch(ctx, o.GetName(), types.JSONPatchType, patch, metav1.PatchOptions{FieldManager: a.opts.FieldManager}); err != nil {
+			return outcomeFailed, nil, StepApply, fmt.Errorf("adopted, but removing the release marker %s failed: %w", a.opts.ReleaseMarker.Key, err)
+		}
 	}
 	return outcomeConfigured, nil, "", nil
 }

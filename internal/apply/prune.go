@@ -147,7 +147,9 @@ func (a *Applier) orphanOne(ctx context.Context, ref ObjectRef, res *Result) {
 		res.fail(ref, StepOrphan, err)
 		return
 	}
-	if _, err := ri.Patch(ctx, ref.Name, types.JSONPatchType, patch, metav1.PatchOptions{FieldManager: a.opts.FieldManager}); err != nil {
+	// The release marker is written under a manager of its own: the field
+	// manager itself owns nothing of a released object.
+	if _, err := ri.Patch(ctx, ref.Name, types.JSONPatchType, patch, metav1.PatchOptions{FieldManager: a.releaseManager()}); err != nil {
 		res.fail(ref, StepOrphan, err)
 		return
 	}
@@ -183,9 +185,9 @@ func (a *Applier) liveManaged(ctx context.Context, ref ObjectRef, res *Result, g
 
 // orphanPatch is a JSON patch that, if the object is still at the version
 // read, drops bindsync's labels and the field manager's managedFields
-// entries. An empty managedFields list would be ignored by the API server,
-// so when nothing else is left the list is replaced by one empty entry,
-// which clears it.
+// entries, and leaves Options.ReleaseMarker. An empty managedFields list
+// would be ignored by the API server, so when nothing else is left the list
+// is replaced by one empty entry, which clears it.
 func (a *Applier) orphanPatch(live *unstructured.Unstructured) ([]byte, error) {
 	type op struct {
 		Op    string `json:"op"`
@@ -213,7 +215,22 @@ func (a *Applier) orphanPatch(live *unstructured.Unstructured) ([]byte, error) {
 		keepFields = []metav1.ManagedFieldsEntry{{}}
 	}
 	ops = append(ops, op{Op: "replace", Path: "/metadata/managedFields", Value: keepFields})
+	if m := a.opts.ReleaseMarker; m.Key != "" {
+		if live.GetAnnotations() == nil {
+			ops = append(ops, op{Op: "add", Path: "/metadata/annotations", Value: map[string]string{m.Key: m.Value}})
+		} else {
+			ops = append(ops, op{Op: "add", Path: "/metadata/annotations/" + escapePointer(m.Key), Value: m.Value})
+		}
+	}
 	return json.Marshal(ops)
+}
+
+// releaseManager is the field manager of Orphan's patch.
+func (a *Applier) releaseManager() string {
+	if a.opts.ReleaseMarker.Key == "" {
+		return a.opts.FieldManager
+	}
+	return a.opts.FieldManager + "-release"
 }
 
 // escapePointer escapes a JSON pointer token (RFC 6901).

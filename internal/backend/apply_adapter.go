@@ -34,11 +34,27 @@ func ControlPlaneApplier(cfg *rest.Config) (Applier, error) {
 	if err != nil {
 		return nil, err
 	}
-	a, err := apply.New(cfg, apply.Options{FieldManager: FieldManager, PruneSelector: labels.NewSelector().Add(*managed)})
+	a, err := apply.New(cfg, apply.Options{FieldManager: FieldManager, PruneSelector: labels.NewSelector().Add(*managed),
+		Adopt: adoptClusterNamespace})
 	if err != nil {
 		return nil, err
 	}
 	return applier{a}, nil
+}
+
+// adoptClusterNamespace takes over a cluster's namespace bindsync-<cluster>
+// that exists without bindsync's labels (created by hand or by another tool
+// before the cluster was onboarded): the namespace is that cluster's by its
+// name, bindsync never deletes a namespace, and refusing it would leave the
+// cluster without its ServiceAccount and RBAC. Only the Namespace object
+// whose name matches the cluster label of the folder is adopted (and the
+// folder check already refused any other Namespace); a foreign object of any
+// other kind is still refused.
+func adoptClusterNamespace(desired, live *unstructured.Unstructured) bool {
+	gvk := desired.GroupVersionKind()
+	cluster := desired.GetLabels()[v1alpha1.ClusterLabel]
+	return gvk.Group == "" && gvk.Kind == "Namespace" && cluster != "" &&
+		desired.GetName() == v1alpha1.ClusterNamespace(cluster) && live.GetName() == desired.GetName()
 }
 
 type applier struct{ a *apply.Applier }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sort"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -37,6 +38,7 @@ func TestBackendIncrementalPlansAreColdPlans(t *testing.T) {
 		in.Templates[i] = *c
 		return &in.Templates[i]
 	}
+	var broken []byte // an export file another writer broke, and restores
 	steps := []struct {
 		name   string
 		change func(in *plan.Input)
@@ -100,6 +102,45 @@ func TestBackendIncrementalPlansAreColdPlans(t *testing.T) {
 		{name: "the template valid again", change: func(in *plan.Input) {
 			tpl(in, 2).Spec.Resources = append([]v1alpha1.GroupResource(nil), s.in.Templates[2].Spec.Resources...)
 		}},
+		{name: "a second request for a bound template, and the template's claim narrowed: nothing frozen", change: func(in *plan.Input) {
+			dup := benchRequest("cluster-0001", in.Templates[0].Name)
+			dup.Name, dup.UID = "again", "uid-again"
+			in.Requests = append(in.Requests, dup)
+			tpl(in, 0).Spec.PermissionClaims[0].Verbs = []v1alpha1.Verb{"get"}
+		}},
+		{name: "a request for an unknown template next to good ones", change: func(in *plan.Input) {
+			addRequest(in, "cluster-0002", "no-such-template")
+			addRequest(in, "cluster-0002", in.Templates[bindings].Name)
+		}},
+		{name: "another writer leaves conflict markers in an export", change: func(*plan.Input) {},
+			writer: func(main render.Tree) render.Tree {
+				tree := copyTree(main)
+				p := render.ExportPath("cluster-0003", s.in.CRDs[1].Name)
+				broken = main[p]
+				tree[p] = append([]byte("<<<<<<< HEAD\n"), main[p]...)
+				return tree
+			}},
+		{name: "a compatible schema change while the export is unreadable", change: func(in *plan.Input) { in.CRDs = withOptionalField(in.CRDs, 1) }},
+		{name: "the export restored", change: func(*plan.Input) {},
+			writer: func(main render.Tree) render.Tree {
+				tree := copyTree(main)
+				tree[render.ExportPath("cluster-0003", s.in.CRDs[1].Name)] = broken
+				return tree
+			}},
+		{name: "another writer reverts a bind: the revocation is recorded", change: func(*plan.Input) {},
+			writer: func(main render.Tree) render.Tree {
+				tree := copyTree(main)
+				delete(tree, render.ExportPath("cluster-0003", s.in.CRDs[bindings].Name))
+				delete(tree, render.CRDPath("cluster-0003", s.in.CRDs[bindings].Name))
+				return tree
+			}},
+		{name: "nothing new after the revocation", change: func(*plan.Input) {}},
+		{name: "the revocation lifted: bound again", change: func(*plan.Input) {},
+			writer: func(main render.Tree) render.Tree {
+				tree := copyTree(main)
+				delete(tree, render.RevokedPath("cluster-0003", s.in.Templates[bindings].Name))
+				return tree
+			}},
 		{name: "nothing new at the end", change: func(*plan.Input) {}},
 	}
 	commits := 0
@@ -128,6 +169,14 @@ func TestBackendIncrementalPlansAreColdPlans(t *testing.T) {
 		cold.Cache, cold.Memo, cold.Revoked, cold.Branches = nil, nil, r.in.Revoked, r.in.Branches
 		want := plan.Make(cold)
 		assertSamePlan(t, want, r.plan, step.name)
+		if strings.HasPrefix(step.name, "another writer reverts a bind") {
+			require.NotEmpty(t, want.Steps, step.name)
+			assert.True(t, strings.HasPrefix(want.Steps[0].Message.Subject, "revoke: cluster-0003 <- "), want.Steps[0].Message.Subject)
+		}
+		if strings.HasPrefix(step.name, "the revocation lifted") {
+			require.NotEmpty(t, want.Steps, step.name)
+			assert.True(t, strings.HasPrefix(want.Steps[len(want.Steps)-1].Message.Subject, "bind: cluster-0003 <- "), want.Steps[len(want.Steps)-1].Message.Subject)
+		}
 
 		parent := s.head
 		for _, st := range want.Steps {

@@ -2,9 +2,11 @@ package backend
 
 import (
 	"context"
+	"time"
 
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/util/workqueue"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
@@ -85,8 +87,28 @@ func (rc *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 		// The name is fixed, and controller-runtime refuses a second
 		// controller of one name in a process; a process that runs the
 		// backend again (tests, an embedding program) must be able to.
-		WithOptions(controller.Options{MaxConcurrentReconciles: 1, SkipNameValidation: ptr.To(true)}).
+		WithOptions(controller.Options{MaxConcurrentReconciles: 1, SkipNameValidation: ptr.To(true),
+			RateLimiter: retryLimiter(rc.opts.Interval)}).
 		Complete(rc)
+}
+
+// Bounds of the retry backoff of a failed reconcile.
+const (
+	minRetryDelay = 5 * time.Millisecond
+	// MaxRetryDelay caps the backoff whatever the poll interval: a failing
+	// reconcile is retried at least this often.
+	MaxRetryDelay = 5 * time.Minute
+)
+
+// retryLimiter is the backoff of a reconcile that returned an error: it
+// doubles from minRetryDelay up to the poll interval (at most
+// MaxRetryDelay), never more. controller-runtime's default doubles up to
+// 1000 s, and a failing reconcile's RequeueAfter is ignored, so a backend
+// whose reconciles kept failing polled the repository only every 16
+// minutes: a merged approval sat unnoticed that long. With this cap the
+// --interval poll goes on while reconciles fail.
+func retryLimiter(interval time.Duration) workqueue.TypedRateLimiter[reconcile.Request] {
+	return workqueue.NewTypedItemExponentialFailureRateLimiter[reconcile.Request](minRetryDelay, min(interval, MaxRetryDelay))
 }
 
 // cached forgets the status written on o once the cache holds o at the

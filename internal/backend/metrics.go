@@ -1,6 +1,8 @@
 package backend
 
 import (
+	"time"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
 )
@@ -25,9 +27,28 @@ var (
 		Name: "bindsync_backend_events_total", Help: "Kubernetes events recorded on requests and templates."})
 	metricEventsDropped = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "bindsync_backend_events_dropped_total", Help: "Kubernetes events the API server refused or could not take; the object's status still says what happened."})
+	// An outage (git, the API server) is retried without returning an
+	// error to controller-runtime, so its reconcile-error counter stays
+	// flat: alerts read these two instead.
+	metricLastSuccess = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "bindsync_backend_last_success_timestamp_seconds", Help: "Unix time at which the last reconcile completed every phase (0: none yet in this process)."})
+	metricBlocked = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "bindsync_backend_blocked", Help: "1 while the last reconcile stopped on this reason (GitUnavailable, ControlPlaneUnavailable, CommitFailed, ...); no series while it completes."},
+		[]string{"reason"})
 )
+
+// observeReconcile records how a reconcile ended, at now.
+func observeReconcile(err error, now time.Time) {
+	metricBlocked.Reset()
+	if err != nil {
+		metricBlocked.WithLabelValues(reasonOf(err)).Set(1)
+		return
+	}
+	metricLastSuccess.Set(float64(now.Unix()))
+}
 
 func init() {
 	metrics.Registry.MustRegister(metricReconcileDuration, metricCommits, metricPushes,
-		metricPushRetries, metricPendingApprovals, metricBreakingHeld, metricEventsSent, metricEventsDropped)
+		metricPushRetries, metricPendingApprovals, metricBreakingHeld, metricEventsSent, metricEventsDropped,
+		metricLastSuccess, metricBlocked)
 }

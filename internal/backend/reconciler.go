@@ -109,9 +109,8 @@ type Reconciler struct {
 	// listing is held from listing the objects until fresh has looked at
 	// them, so the watch cannot drop a written status in between (cached).
 	listing sync.Mutex
-	// lastApplied is main's commit whose control-plane folders are applied.
-	lastApplied plumbing.Hash
-	lastResync  time.Time
+	// applied is what the apply phase did so far (see apply).
+	applied applyState
 	// written holds the status this reconciler last wrote, by object UID,
 	// until the cache has caught up with it (see fresh).
 	written map[types.UID]writtenStatus
@@ -172,10 +171,15 @@ type run struct {
 	foreign map[string]bool
 	// moved caches mainMoved by base.
 	moved map[plumbing.Hash][]string
-	// applied is main's commit whose folders are now on the control plane.
-	applied   plumbing.Hash
-	commits   int
-	conflicts int
+	// applied is main's commit whose folders are now on the control plane,
+	// except those of the clusters in clusterErrs.
+	applied plumbing.Hash
+	// clusterErrs are the clusters whose folder failed to apply, with why;
+	// pruneErr is the prune of clusters that left main, when it failed.
+	clusterErrs map[string]error
+	pruneErr    error
+	commits     int
+	conflicts   int
 }
 
 // phase is one named step of the reconcile.
@@ -216,8 +220,12 @@ func (rc *Reconciler) Reconcile(ctx context.Context, _ ctrl.Request) (ctrl.Resul
 	if rerr := rc.report(ctx, r, err); rerr != nil && err == nil {
 		err = &genericError{Reason: "StatusFailed", Err: rerr}
 	}
+	if err == nil {
+		err = r.applyErr()
+	}
 	rc.memo.Recycle(r.plan) // nothing reads the plan after the report
 	metricReconcileDuration.Observe(time.Since(start).Seconds())
+	observeReconcile(err, rc.opts.Now())
 	if err != nil {
 		log.Error(err, "reconcile did not complete", "reason", reasonOf(err), "revision", rc.revision(r.head()))
 	}
@@ -234,6 +242,17 @@ func (rc *Reconciler) runPhases(ctx context.Context, r *run) error {
 		}
 	}
 	return nil
+}
+
+// applyErr is what failed in the apply phase (nil when nothing did): the
+// failing clusters' folders, each already reported on that cluster's
+// requests, and the prune of clusters that left main. It is returned from
+// Reconcile so the failure is logged, counted and retried with backoff.
+func (r *run) applyErr() error {
+	if len(r.clusterErrs) == 0 && r.pruneErr == nil {
+		return nil
+	}
+	return &genericError{Reason: v1alpha1.ApplyFailedReason, Err: errors.Join(clusterErr(r.clusterErrs), r.pruneErr)}
 }
 
 // head is main's head as far as this run knows it.
@@ -471,7 +490,10 @@ func (rc *Reconciler) wrote(uid types.UID, from string, written client.Object) {
 }
 
 // decide finds reverted bind commits of requests main does not hold and
-// decides every approval and schema (plan.Decide).
+// decides every approval and schema (plan.Decide). A revert it finds is
+// recorded in main by the plan (render.RevokedPath), so it lasts however
+// long the history grows and whatever the request's UID; a revocation a
+// human lifted (the file deleted) is not found again.
 func (rc *Reconciler) decide(_ context.Context, r *run) error {
 	r.in.Revoked = map[types.UID]string{}
 	r.in.Cache, r.in.Memo = rc.cache, rc.memo
@@ -491,7 +513,17 @@ func (rc *Reconciler) decide(_ context.Context, r *run) error {
 				return gitUnavailable(err)
 			}
 			rc.history.found[q.UID] = ""
-			if found {
+			if !found {
+				continue
+			}
+			// the newest commit naming the request is the revoke commit
+			// that recorded its revert: the revocation file it wrote is
+			// gone from main, so a human lifted it
+			_, lifted, err := rc.opts.Repo.FindTrailer(c, plan.TrailerCause, plan.CauseRevoke, 1)
+			if err != nil {
+				return gitUnavailable(err)
+			}
+			if !lifted {
 				r.in.Revoked[q.UID] = c.String()
 				rc.history.found[q.UID] = c.String()
 			}
@@ -505,7 +537,7 @@ func (rc *Reconciler) decide(_ context.Context, r *run) error {
 func (rc *Reconciler) render(_ context.Context, r *run) error {
 	r.plan = r.decided.Render()
 	for _, err := range r.plan.Errors() {
-		r.log.Error(err, "main holds an export that does not decode; its CRD is taken live")
+		r.log.Error(err, "main holds an export that does not decode; main keeps its files and its schema until it is fixed")
 	}
 	return nil
 }

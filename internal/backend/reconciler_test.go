@@ -226,3 +226,60 @@ func TestPendingRequestsWalkMainsHistoryOncePerHead(t *testing.T) {
 	h.reconcile()
 	assert.Greater(t, h.repo.walks, walks, "a new head of main is walked again")
 }
+
+// An export file on main that does not decode holds its (template, CRD):
+// main keeps the file, and the request and template say which file it is.
+func TestAnUnreadableExportOnMainIsNamedAndKept(t *testing.T) {
+	h := newHarness(t, newRequest("pg", "postgresql"))
+	h.reconcile()
+	path := render.ExportPath("c1", pgCRD)
+	tree := copyTree(h.mainTree())
+	tree[path] = append([]byte("<<<<<<< HEAD\n"), tree[path]...)
+	h.repo.commitOn("main", tree, "a merge gone wrong")
+	head := h.repo.refs["main"]
+
+	h.reconcile()
+
+	assert.Equal(t, head, h.repo.refs["main"], "nothing is rendered over the file")
+	ready := condition(h.request("pg"), v1alpha1.ReadyCondition)
+	assert.Equal(t, metav1.ConditionFalse, ready.Status)
+	assert.Equal(t, v1alpha1.ExportUnreadableReason, ready.Reason, ready.Message)
+	assert.Contains(t, ready.Message, path)
+	var tpl v1alpha1.APIServiceExportTemplate
+	require.NoError(t, h.client.Get(context.Background(), client.ObjectKey{Name: "postgresql"}, &tpl))
+	c := meta.FindStatusCondition(tpl.Status.Conditions, v1alpha1.ReadyCondition)
+	require.NotNil(t, c)
+	assert.Equal(t, v1alpha1.ExportUnreadableReason, c.Reason)
+	assert.Contains(t, c.Message, path)
+}
+
+// Issue 13 item 2 through the reconciler: a second request for a bound
+// template is DuplicateRequest and freezes nothing, so a claim the template
+// drops leaves main's Role at once, and the bound request stays Ready.
+func TestADuplicateRequestFreezesNothingInTheReconcile(t *testing.T) {
+	h := newHarness(t, newRequest("pg", "postgresql"))
+	ctx := context.Background()
+	var tpl v1alpha1.APIServiceExportTemplate
+	require.NoError(t, h.client.Get(ctx, client.ObjectKey{Name: "postgresql"}, &tpl))
+	tpl.Spec.PermissionClaims = []v1alpha1.PermissionClaim{{GroupResource: v1alpha1.GroupResource{Resource: "secrets"}, Verbs: []v1alpha1.Verb{"get"}}}
+	require.NoError(t, h.client.Update(ctx, &tpl))
+	h.reconcile()
+	rbac := render.ControlPlaneDir("c1") + "/rbac.yaml"
+	require.Contains(t, string(h.mainTree()[rbac]), "secrets")
+
+	again := newRequest("pg-again", "postgresql")
+	again.UID, again.CreationTimestamp = "uid-again", metav1.Unix(2e9, 0)
+	require.NoError(t, h.client.Create(ctx, again))
+	h.reconcile()
+	require.NoError(t, h.client.Get(ctx, client.ObjectKey{Name: "postgresql"}, &tpl))
+	tpl.Spec.PermissionClaims = nil
+	require.NoError(t, h.client.Update(ctx, &tpl))
+	h.reconcile()
+
+	assert.NotContains(t, string(h.mainTree()[rbac]), "secrets", "the dropped claim leaves the Role")
+	assert.Equal(t, metav1.ConditionTrue, condition(h.request("pg"), v1alpha1.ReadyCondition).Status)
+	dup := h.request("pg-again")
+	assert.Equal(t, v1alpha1.DuplicateRequestReason, condition(dup, v1alpha1.RenderedCondition).Reason)
+	assert.Contains(t, condition(dup, v1alpha1.RenderedCondition).Message, "request pg")
+	assert.Equal(t, v1alpha1.RequestFailed, dup.Status.Phase)
+}

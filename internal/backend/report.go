@@ -24,8 +24,9 @@ import (
 //
 // Request conditions: Rendered (exports in main or on the approval branch),
 // Approved (PendingApproval, Rejected), Ready (applied at main's head; or
-// the reason it is not: GitUnavailable, SchemaBreaking, ApplyFailed, a
-// render problem). Template conditions: Ready (SchemaBreaking, SchemaHeld,
+// the reason it is not: GitUnavailable, SchemaBreaking, a render problem,
+// or ApplyFailed / ApplyRefused / BuildFailed when its own cluster's folder
+// did not apply: another cluster's failure never marks it). Template conditions: Ready (SchemaBreaking, SchemaHeld,
 // a render problem).
 func (rc *Reconciler) report(ctx context.Context, r *run, runErr error) error {
 	if r == nil {
@@ -166,6 +167,15 @@ func (rc *Reconciler) requestStatus(r *run, q *v1alpha1.APIServiceExportRequest,
 	switch {
 	case d.Approval != plan.Approved:
 		reason, msg = d.Reason, approvalMsg
+	case problem != nil && problem.Reason == v1alpha1.ExportUnreadableReason:
+		// the file to fix, rather than what it breaks (the build and apply
+		// of its cluster's folder, which fail for that cluster alone)
+		reason, msg = problem.Reason, "keeps its last good files: "+problem.String()
+	case (onMain || d.Kept) && r.clusterErrs[d.Cluster] != nil:
+		// Only this cluster's folder failed (the others are applied). It
+		// comes first: a refused folder is what an operator must see.
+		err := r.clusterErrs[d.Cluster]
+		reason, msg = reasonOf(err), err.Error()
 	case d.Kept:
 		reason, msg = problem.Reason, "keeps its last good files in "+rc.opts.Branch+": "+problem.String()
 	case problem != nil && !d.Rendered:
@@ -241,7 +251,7 @@ func (rc *Reconciler) templateStatus(r *run, t *v1alpha1.APIServiceExportTemplat
 	ready, reason, msg := true, v1alpha1.SucceededReason, "rendered"
 	for _, pr := range r.plan.Problems {
 		if pr.Kind == "APIServiceExportTemplate" && pr.Name == t.Name {
-			ready, reason, msg = false, pr.Reason, pr.String()+"; its clusters keep their last good files"
+			ready, reason, msg = false, pr.Reason, pr.String()+"; its exports keep their last good files in every cluster that binds it"
 			break
 		}
 	}

@@ -89,6 +89,9 @@ func (o *Options) check() error {
 	if err != nil {
 		return err
 	}
+	if err := CheckURL(o.URL); err != nil {
+		return err
+	}
 	switch scheme {
 	case "file":
 		if a != (Auth{}) {
@@ -115,14 +118,14 @@ func (o *Options) check() error {
 			return fmt.Errorf("an ssh:// remote needs a known_hosts file (unknown host keys are never trusted)")
 		}
 	default:
-		return fmt.Errorf("remote URL %q: scheme %q is not one of file, http, https, ssh", o.URL, scheme)
+		return fmt.Errorf("remote URL %q: scheme %q is not one of file, http, https, ssh", RedactURL(o.URL), scheme)
 	}
 	return nil
 }
 
 func (o *Options) where() string {
 	if o.URL != "" {
-		return o.URL
+		return RedactURL(o.URL)
 	}
 	return o.Dir
 }
@@ -130,7 +133,7 @@ func (o *Options) where() string {
 func urlScheme(raw string) (string, error) {
 	u, err := url.Parse(raw)
 	if err != nil || u.Scheme == "" {
-		return "", fmt.Errorf("remote URL %q is not a URL with a scheme (file://, http(s)://, ssh://)", raw)
+		return "", fmt.Errorf("remote URL %q is not a URL with a scheme (file://, http(s)://, ssh://)", RedactURL(raw))
 	}
 	return strings.ToLower(u.Scheme), nil
 }

@@ -53,21 +53,21 @@ func (r *Repo) Stats() Stats {
 // remoteErr wraps a transport failure so it names the remote and is
 // recognisable as ErrRemote.
 func (r *Repo) remoteErr(step string, err error) error {
-	return fmt.Errorf("%s %s: %w: %w", step, r.opts.URL, ErrRemote, ExplainSSHRefusal(err, r.opts.Auth.SSHKeyFile))
+	return fmt.Errorf("%s %s: %w: %w", step, RedactURL(r.opts.URL), ErrRemote, ExplainSSHRefusal(err, r.opts.Auth.SSHKeyFile))
 }
 
 func (r *Repo) endpoint() (transport.Transport, *transport.Endpoint, transport.AuthMethod, error) {
 	ep, err := transport.NewEndpoint(r.opts.URL)
 	if err != nil {
-		return nil, nil, nil, fmt.Errorf("parse remote URL %s: %w", r.opts.URL, err)
+		return nil, nil, nil, fmt.Errorf("parse remote URL %s: %w", RedactURL(r.opts.URL), err)
 	}
 	c, err := client.NewClient(ep)
 	if err != nil {
-		return nil, nil, nil, fmt.Errorf("remote %s: %w", r.opts.URL, err)
+		return nil, nil, nil, fmt.Errorf("remote %s: %w", RedactURL(r.opts.URL), err)
 	}
 	auth, err := r.opts.authMethod()
 	if err != nil {
-		return nil, nil, nil, fmt.Errorf("credentials for %s: %w", r.opts.URL, err)
+		return nil, nil, nil, fmt.Errorf("credentials for %s: %w", RedactURL(r.opts.URL), err)
 	}
 	return c, ep, auth, nil
 }
@@ -139,13 +139,13 @@ func (r *Repo) Fetch(ctx context.Context) error {
 			continue
 		}
 		if err := r.st.SetReference(plumbing.NewHashReference(branchRef(name), h)); err != nil {
-			return fmt.Errorf("update branch %s from %s in %s: %w", name, r.opts.URL, r.opts.Dir, err)
+			return fmt.Errorf("update branch %s from %s in %s: %w", name, RedactURL(r.opts.URL), r.opts.Dir, err)
 		}
 	}
 	for name := range local {
 		if _, ok := remote[name]; !ok {
 			if err := r.st.RemoveReference(branchRef(name)); err != nil {
-				return fmt.Errorf("prune branch %s (deleted on %s) in %s: %w", name, r.opts.URL, r.opts.Dir, err)
+				return fmt.Errorf("prune branch %s (deleted on %s) in %s: %w", name, RedactURL(r.opts.URL), r.opts.Dir, err)
 			}
 		}
 	}
@@ -155,7 +155,7 @@ func (r *Repo) Fetch(ctx context.Context) error {
 	}
 	auth, err := r.opts.authMethod()
 	if err != nil {
-		return fmt.Errorf("credentials for %s: %w", r.opts.URL, err)
+		return fmt.Errorf("credentials for %s: %w", RedactURL(r.opts.URL), err)
 	}
 	err = r.repo.FetchContext(ctx, &gogit.FetchOptions{
 		RemoteName: remoteName,
@@ -285,11 +285,11 @@ func (r *Repo) pushRemote(ctx context.Context, ups []BranchUpdate) (errs []error
 	var news []plumbing.Hash
 	for i, u := range ups {
 		if cur := remote[u.Branch]; cur != u.Old {
-			errs[i] = fmt.Errorf("push %s to %s: the remote branch is at %s, not %s: %w", u.Branch, r.opts.URL, short(cur), short(u.Old), ErrNonFastForward)
+			errs[i] = fmt.Errorf("push %s to %s: the remote branch is at %s, not %s: %w", u.Branch, RedactURL(r.opts.URL), short(cur), short(u.Old), ErrNonFastForward)
 			continue
 		}
 		if u.New.IsZero() && ar != nil && !ar.Capabilities.Supports(capability.DeleteRefs) {
-			errs[i] = fmt.Errorf("delete branch %s on %s: the server does not support deleting refs", u.Branch, r.opts.URL)
+			errs[i] = fmt.Errorf("delete branch %s on %s: the server does not support deleting refs", u.Branch, RedactURL(r.opts.URL))
 			continue
 		}
 		req.Commands = append(req.Commands, &packp.Command{Name: branchRef(u.Branch), Old: u.Old, New: u.New})
@@ -313,7 +313,7 @@ func (r *Repo) pushRemote(ctx context.Context, ups []BranchUpdate) (errs []error
 		objs, err := revlist.Objects(r.st, news, haves)
 		if err != nil {
 			for _, i := range sent {
-				errs[i] = fmt.Errorf("push %s to %s: list objects: %w", what, r.opts.URL, err)
+				errs[i] = fmt.Errorf("push %s to %s: list objects: %w", what, RedactURL(r.opts.URL), err)
 			}
 			return errs, false
 		}
@@ -342,7 +342,7 @@ func (r *Repo) pushRemote(ctx context.Context, ups []BranchUpdate) (errs []error
 		case st.Error() == nil:
 			continue
 		case isRejection(st.Status):
-			errs[i] = fmt.Errorf("push %s to %s: rejected (%s): %w", ups[i].Branch, r.opts.URL, st.Status, ErrNonFastForward)
+			errs[i] = fmt.Errorf("push %s to %s: rejected (%s): %w", ups[i].Branch, RedactURL(r.opts.URL), st.Status, ErrNonFastForward)
 		default:
 			err := st.Error()
 			if m := said.String(); m != "" {
@@ -439,7 +439,7 @@ func (r *Repo) receivePack(ctx context.Context, sess transport.ReceivePackSessio
 		_ = rd.Close()
 	}
 	if encErr := <-done; encErr != nil {
-		return nil, fmt.Errorf("push %s to %s: encode objects: %w", what, r.opts.URL, encErr)
+		return nil, fmt.Errorf("push %s to %s: encode objects: %w", what, RedactURL(r.opts.URL), encErr)
 	}
 	if rs != nil && len(rs.CommandStatuses) > 0 {
 		return rs, nil // per branch, even when one was refused

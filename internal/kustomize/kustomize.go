@@ -12,6 +12,11 @@
 //     remote bases and files (http(s)://, ssh://, file://, git@host:, git::,
 //     github.com/...) and paths that leave the folder are refused with an
 //     error naming the file and the entry;
+//   - every file is checked before kustomize reads it: a file over
+//     MaxFileBytes, a folder over MaxFolderBytes, and YAML with anchors or
+//     aliases are refused (ErrTooLarge, ErrYAMLAlias). Render never writes
+//     anchors, and a few hundred bytes of nested aliases make kustomize
+//     allocate gigabytes;
 //   - load restrictions are root-only and plugins (including Helm) are off;
 //   - the build holds a package-wide mutex, because kustomize keeps its
 //     OpenAPI schema in global state and concurrent builds race on it.
@@ -22,8 +27,10 @@
 package kustomize
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path"
@@ -33,6 +40,7 @@ import (
 	"strings"
 	"sync"
 
+	yamlv3 "go.yaml.in/yaml/v3"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/kustomize/api/krusty"
 	"sigs.k8s.io/kustomize/api/types"
@@ -49,6 +57,21 @@ var (
 	ErrOutsideFolder = errors.New("path leaves the folder being built")
 	// ErrNoKustomization is returned when the folder has no kustomization file.
 	ErrNoKustomization = errors.New("no kustomization.yaml")
+	// ErrTooLarge marks a file over MaxFileBytes or a folder over
+	// MaxFolderBytes.
+	ErrTooLarge = errors.New("too large")
+	// ErrYAMLAlias marks a YAML file with an anchor or alias: render never
+	// writes them, and nested aliases expand exponentially in kustomize.
+	ErrYAMLAlias = errors.New("YAML anchors and aliases are not allowed")
+)
+
+const (
+	// MaxFileBytes bounds one file of a folder: the API server takes no
+	// request body over 3 MiB, so no bigger object could be applied.
+	MaxFileBytes = 3 << 20
+	// MaxFolderBytes bounds the sum of a folder's files: a few thousand
+	// rendered CRDs, far more than one cluster binds.
+	MaxFolderBytes = 64 << 20
 )
 
 // buildMutex serialises kustomize builds: krusty sets the OpenAPI schema in a
@@ -179,6 +202,7 @@ var legalName = regexp.MustCompile(`^[a-zA-Z0-9-_.:]+$`)
 // refuses ones that leave the root) and only to a regular file.
 func copyTree(fsys fs.FS, dir string, mem filesys.FileSystem) ([]string, error) {
 	var kustomizations []string
+	var total int64
 	err := fs.WalkDir(fsys, dir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
@@ -202,8 +226,14 @@ func copyTree(fsys fs.FS, dir string, mem filesys.FileSystem) ([]string, error) 
 		if !legalName.MatchString(d.Name()) {
 			return nil // kustomize cannot load it by any name
 		}
-		data, err := fs.ReadFile(fsys, p)
+		data, err := readBounded(fsys, p, MaxFileBytes)
 		if err != nil {
+			return fmt.Errorf("%s: %w", rel, err)
+		}
+		if total += int64(len(data)); total > MaxFolderBytes {
+			return fmt.Errorf("%s: the folder holds more than %d bytes: %w", rel, MaxFolderBytes, ErrTooLarge)
+		}
+		if err := CheckNoAliases(data); err != nil {
 			return fmt.Errorf("%s: %w", rel, err)
 		}
 		if isKustomizationName(d.Name()) {
@@ -215,6 +245,60 @@ func copyTree(fsys fs.FS, dir string, mem filesys.FileSystem) ([]string, error) 
 		return nil, err
 	}
 	return kustomizations, nil
+}
+
+// readBounded reads the file p of fsys, refusing one over limit bytes
+// without reading it all.
+func readBounded(fsys fs.FS, p string, limit int64) ([]byte, error) {
+	f, err := fsys.Open(p)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, limit+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(data)) > limit {
+		return nil, fmt.Errorf("more than %d bytes: %w", limit, ErrTooLarge)
+	}
+	return data, nil
+}
+
+// CheckNoAliases refuses YAML (every document of a stream) that holds an
+// anchor or an alias, with ErrYAMLAlias and the line. Parsing to nodes does
+// not expand aliases, so a "billion laughs" file costs no more than its
+// size here. Data that is not YAML is left for kustomize to report.
+func CheckNoAliases(data []byte) error {
+	if !bytes.ContainsAny(data, "&*") {
+		return nil // no anchor or alias can be written without them
+	}
+	dec := yamlv3.NewDecoder(bytes.NewReader(data))
+	for {
+		var doc yamlv3.Node
+		err := dec.Decode(&doc)
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return nil // not YAML: kustomize says what is wrong
+		}
+		if n := findAlias(&doc); n != nil {
+			return fmt.Errorf("line %d: %w", n.Line, ErrYAMLAlias)
+		}
+	}
+}
+
+func findAlias(n *yamlv3.Node) *yamlv3.Node {
+	if n.Kind == yamlv3.AliasNode || n.Anchor != "" {
+		return n
+	}
+	for _, c := range n.Content {
+		if f := findAlias(c); f != nil {
+			return f
+		}
+	}
+	return nil
 }
 
 func relTo(dir, p string) string {

@@ -314,3 +314,45 @@ func TestBuildConcurrently(t *testing.T) {
 		assert.Equal(t, string(wantYAML), string(y))
 	}
 }
+
+// TestBuildRefusesBombsAndOversizedInput: YAML anchors and aliases (render
+// never writes them; nested ones expand to gigabytes), a file over
+// MaxFileBytes and a folder over MaxFolderBytes are refused before
+// kustomize reads anything, with an error naming the file.
+func TestBuildRefusesBombsAndOversizedInput(t *testing.T) {
+	bomb := "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: lol}\ndata:\n  a: &a [\"lol\",\"lol\"]\n  b: &b [*a,*a]\n  c: [*b,*b]\n"
+	big := "# " + strings.Repeat("x", MaxFileBytes) + "\n"
+	chunk := "# " + strings.Repeat("x", MaxFileBytes-100) + "\n"
+	many := fstest.MapFS{"app/kustomization.yaml": {Data: []byte("resources: [cm.yaml]\n")}, "app/cm.yaml": {Data: []byte(cm("a"))}}
+	for i := range MaxFolderBytes/len(chunk) + 1 {
+		many["app/pad"+strings.Repeat("x", i%5)+string(rune('a'+i%26))+string(rune('a'+i/26))+".yaml"] = &fstest.MapFile{Data: []byte(chunk)}
+	}
+	tests := []struct {
+		name string
+		fsys fstest.MapFS
+		want error
+		file string
+	}{
+		{name: "nested aliases", want: ErrYAMLAlias, file: "bomb.yaml", fsys: fstest.MapFS{
+			"app/kustomization.yaml": {Data: []byte("resources: [bomb.yaml]\n")}, "app/bomb.yaml": {Data: []byte(bomb)}}},
+		{name: "an anchor in the kustomization", want: ErrYAMLAlias, file: "kustomization.yaml", fsys: fstest.MapFS{
+			"app/kustomization.yaml": {Data: []byte("resources: &r [cm.yaml]\n")}, "app/cm.yaml": {Data: []byte(cm("a"))}}},
+		{name: "a file over the bound", want: ErrTooLarge, file: "big.yaml", fsys: fstest.MapFS{
+			"app/kustomization.yaml": {Data: []byte("resources: [cm.yaml]\n")}, "app/cm.yaml": {Data: []byte(cm("a"))}, "app/big.yaml": {Data: []byte(big)}}},
+		{name: "a folder over the bound", want: ErrTooLarge, fsys: many},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := BuildFS(tt.fsys, "app")
+			require.ErrorIs(t, err, tt.want)
+			assert.Contains(t, err.Error(), tt.file)
+		})
+	}
+	t.Run("stars and ampersands in strings are not aliases", func(t *testing.T) {
+		fsys := fstest.MapFS{"app/kustomization.yaml": {Data: []byte("resources: [cm.yaml]\n")},
+			"app/cm.yaml": {Data: []byte("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\ndata:\n  k: \"*a & b\"\n  p: '^[a-z]*$'\n")}}
+		objs, err := BuildFS(fsys, "app")
+		require.NoError(t, err)
+		require.Len(t, objs, 1)
+	})
+}

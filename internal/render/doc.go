@@ -17,6 +17,7 @@
 //	clusters/<cluster>/control-plane/exports/<plural>.<group>.yaml
 //	clusters/<cluster>/app/kustomization.yaml
 //	clusters/<cluster>/app/crds/<plural>.<group>.yaml
+//	clusters/<cluster>/revoked/<template>   a revocation (Revocation)
 //
 // # Shared files
 //
@@ -37,7 +38,9 @@
 // Rendering around a bad object is not the same as publishing the result:
 // the tree lacks whatever the bad object would have rendered, so writing it
 // would remove a cluster's files because of a typo. Each problem therefore
-// names the clusters it holds back (Problem.Clusters), and KeepLastGood
-// builds the tree a writer may publish: every held-back cluster keeps the
-// files it had, every other cluster moves on.
+// names what it holds back (Problem.Holds: the bad object's exports in each
+// cluster, or a whole folder for a bad AppCluster), and KeepLastGood builds
+// the tree a writer may publish: the held objects keep the files they had
+// and their share of the Role, and everything else, the rest of their
+// clusters included, moves on.
 package render

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"unsafe"
 
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
@@ -44,6 +45,11 @@ func (r *renderer) renderCluster(tree Tree, c *clusterEntry) {
 // render made them from the same content.
 func (r *renderer) clusterFiles(c *clusterEntry) *cachedCluster {
 	key := append(r.keyBuf[:0], c.name...)
+	key = append(key, 0)
+	for _, t := range c.revoked {
+		key = append(key, t...)
+		key = append(key, 0)
+	}
 	key = append(key, 0)
 	for _, b := range c.bindings {
 		key = binary.LittleEndian.AppendUint64(key, b.template.id)
@@ -95,6 +101,10 @@ func (r *renderer) makeClusterFiles(c *clusterEntry) *cachedCluster {
 			kustomization(c.name, v1alpha1.ClusterNamespace(c.name), resources),
 			kustomization(c.name, "", crds),
 		},
+	}
+	for _, t := range c.revoked {
+		e.paths = append(e.paths, RevokedPath(c.name, t))
+		e.files = append(e.files, revocationFile(c.name, t))
 	}
 	// ExportPath and CRDPath, joined without path.Join's cleaning: the
 	// cluster's name is a DNS label and the CRD's a DNS subdomain, so there
@@ -301,19 +311,19 @@ func (r *renderer) rbacYAML(c *clusterEntry) []byte {
 // roleYAML returns the serialised Role for the cluster's bindings and the
 // rules of cluster-scoped bound resources, both cached by binding set.
 func (r *renderer) roleYAML(c *clusterEntry) ([]byte, []rbacv1.PolicyRule) {
-	var key strings.Builder
+	// the entries, not their names: one renderer has one entry per template
+	// and CRD name, and Keep gives each export it reads back its own
+	key := make([]byte, 0, 16*len(c.bindings))
 	for _, b := range c.bindings {
-		key.WriteString(b.template.tpl.Name)
-		key.WriteByte(0)
-		key.WriteString(b.crd.crd.Name)
-		key.WriteByte(0)
+		key = binary.LittleEndian.AppendUint64(key, uint64(uintptr(unsafe.Pointer(b.template))))
+		key = binary.LittleEndian.AppendUint64(key, uint64(uintptr(unsafe.Pointer(b.crd))))
 	}
-	if cached, ok := r.roles[key.String()]; ok {
+	if cached, ok := r.roles[string(key)]; ok {
 		return cached.role, cached.clusterRules
 	}
 	rules := append([]rbacv1.PolicyRule(nil), agentRules...)
 	var clusterRules []rbacv1.PolicyRule
-	claimed := map[string]bool{}
+	claimed := map[*templateEntry]bool{}
 	for _, b := range c.bindings {
 		snap := b.crd.snap
 		bound := []rbacv1.PolicyRule{
@@ -325,10 +335,10 @@ func (r *renderer) roleYAML(c *clusterEntry) ([]byte, []rbacv1.PolicyRule) {
 		} else {
 			rules = append(rules, bound...)
 		}
-		if claimed[b.template.tpl.Name] {
+		if claimed[b.template] {
 			continue
 		}
-		claimed[b.template.tpl.Name] = true
+		claimed[b.template] = true
 		for _, claim := range b.template.tpl.Spec.PermissionClaims {
 			rules = append(rules, claimRule(claim))
 		}
@@ -341,7 +351,7 @@ func (r *renderer) roleYAML(c *clusterEntry) ([]byte, []rbacv1.PolicyRule) {
 	if len(clusterRules) > 0 {
 		clusterRules = normalizeRules(clusterRules)
 	}
-	r.roles[key.String()] = roleEntry{role: role, clusterRules: clusterRules}
+	r.roles[string(key)] = roleEntry{role: role, clusterRules: clusterRules}
 	return role, clusterRules
 }
 
@@ -466,4 +476,50 @@ func mustMarshal(obj any) []byte {
 		panic(fmt.Sprintf("render: encode %T as YAML: %v", obj, err))
 	}
 	return y
+}
+
+// revocationFile is the content of RevokedPath(cluster, template): what it
+// means and how to lift it, for the human who finds it.
+func revocationFile(cluster, template string) []byte {
+	return []byte(fmt.Sprintf(`# bindsync: template %s is revoked for app cluster %s. Its requests there
+# are rejected, whatever their UID, and nothing of it is rendered for the
+# cluster. Delete this file on main to lift the revocation.
+cluster: %s
+template: %s
+`, template, cluster, cluster, template))
+}
+
+// RevocationsIn returns the revocations a tree holds (RevokedPath files),
+// sorted: what `bindsync render` reads back from the folder it writes.
+func RevocationsIn(t Tree) []Revocation {
+	var out []Revocation
+	for p := range t {
+		if rv, ok := RevocationOfPath(p); ok {
+			out = append(out, rv)
+		}
+	}
+	slices.SortFunc(out, func(a, b Revocation) int {
+		if c := strings.Compare(a.Cluster, b.Cluster); c != 0 {
+			return c
+		}
+		return strings.Compare(a.Template, b.Template)
+	})
+	return out
+}
+
+// RevocationOfPath recognises clusters/<cluster>/revoked/<template>.
+func RevocationOfPath(p string) (Revocation, bool) {
+	rest, ok := strings.CutPrefix(p, ClustersDir+"/")
+	if !ok {
+		return Revocation{}, false
+	}
+	c, rest, ok := strings.Cut(rest, "/")
+	if !ok || c == "" {
+		return Revocation{}, false
+	}
+	t, ok := strings.CutPrefix(rest, "revoked/")
+	if !ok || t == "" || strings.Contains(t, "/") {
+		return Revocation{}, false
+	}
+	return Revocation{Cluster: c, Template: t}, true
 }

@@ -57,6 +57,7 @@ type group struct {
 	clusters []*v1alpha1.AppCluster
 	requests []*v1alpha1.APIServiceExportRequest
 	nreq     int // requests counted before they are collected
+	revoked  []Revocation
 }
 
 // orphans is the group of requests whose namespace names no cluster.
@@ -113,6 +114,11 @@ func renderIncremental(in Input, cache *Cache) Output {
 	}
 	for i, g := range owner {
 		g.requests = append(g.requests, &in.Requests[i])
+	}
+	for _, rv := range in.Revoked {
+		if g := groups[rv.Cluster]; g != nil {
+			g.revoked = append(g.revoked, rv)
+		}
 	}
 	slices.Sort(names)
 
@@ -310,7 +316,8 @@ func (r *renderer) catalogKey() string {
 }
 
 // groupKey is everything render reads of a group's objects: each cluster's
-// name, and each request's namespace, name, creation time and template.
+// name, each request's namespace, name, creation time and template, and
+// the templates revoked for the cluster, in input order.
 // A group with two AppClusters of one name, or two requests of one name in
 // one namespace, compares whole objects (see unique): it gets no key and is
 // rendered every time. The key is built in r.keyBuf and valid until the
@@ -337,13 +344,19 @@ func (r *renderer) groupKey(g *group) []byte {
 		b = append(b, q.Spec.TemplateRef.Name...)
 		b = append(b, 0)
 	}
+	b = append(b, 0xff) // no name holds it
+	for _, rv := range g.revoked {
+		b = append(b, rv.Template...)
+		b = append(b, 0)
+	}
 	r.keyBuf = b
 	return b
 }
 
 // renderGroup renders one group through the catalog r resolved.
 func (r *renderer) renderGroup(g *group) *groupState {
-	in := Input{Clusters: make([]v1alpha1.AppCluster, len(g.clusters)), Requests: make([]v1alpha1.APIServiceExportRequest, len(g.requests))}
+	in := Input{Clusters: make([]v1alpha1.AppCluster, len(g.clusters)), Requests: make([]v1alpha1.APIServiceExportRequest, len(g.requests)),
+		Revoked: g.revoked}
 	for i, c := range g.clusters {
 		in.Clusters[i] = *c
 	}

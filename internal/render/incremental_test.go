@@ -76,6 +76,16 @@ func TestIncrementalRenderIsRender(t *testing.T) {
 			in.Clusters[len(in.Clusters)-1].Labels = nil
 		}},
 		{"the copy gone", func(in *render.Input) { in.Clusters = in.Clusters[:len(in.Clusters)-1] }},
+		{"a second request for a bound template", func(in *render.Input) {
+			in.Requests = append(in.Requests, requestFor("cluster-0002", "again", tpl(0)))
+		}},
+		{"a template revoked for a cluster", func(in *render.Input) {
+			in.Revoked = append(in.Revoked, render.Revocation{Cluster: "cluster-0001", Template: tpl(0)})
+		}},
+		{"a revocation for a cluster that does not exist, and a bad name", func(in *render.Input) {
+			in.Revoked = append(in.Revoked, render.Revocation{Cluster: "gone", Template: tpl(0)}, render.Revocation{Cluster: "cluster-0002", Template: "../x"})
+		}},
+		{"the revocation lifted", func(in *render.Input) { in.Revoked = nil }},
 		{"a request copied with other contents", func(in *render.Input) {
 			dup := *find(in, "cluster-0000", tpl(0)).DeepCopy()
 			dup.Spec.TemplateRef.Name = tpl(1)

@@ -1,18 +1,20 @@
 package render
 
 import (
+	"cmp"
+	"slices"
 	"sort"
 	"strings"
 
 	"github.com/bindsync/bindsync/api/v1alpha1"
 )
 
-// A bad object never removes what was rendered before: every cluster whose
-// render a problem may have changed keeps its last good files, and every
-// other cluster renders as usual. This file decides which clusters a problem
-// holds back (ClustersOf) and builds the tree to write (KeepLastGood). It
-// reads only the Input and the problems, never how they were found, so the
-// rule holds whatever check produced a problem.
+// A bad object never removes what was rendered before: the object whose
+// input is bad keeps its last good files, and everything else renders as
+// usual. This file decides what a problem holds back (ClustersOf, the
+// Holds of a problem) and builds the tree to write (KeepLastGood, Keep).
+// It reads only the Input and the problems, never how they were found, so
+// the rule holds whatever check produced a problem.
 
 // ClustersOf returns the app clusters, sorted, whose render a problem with
 // the object kind, namespace and name may have changed:
@@ -32,41 +34,30 @@ func ClustersOf(in Input, kind, namespace, name string) []string {
 }
 
 // KeepLastGood returns the tree to write when out has problems: out.Tree,
-// except that every cluster a problem holds back (Problem.Clusters) has
-// exactly the files it has in last, the tree written before. A held-back
-// cluster that last has no files for gets none; files outside cluster
-// folders (README.md, the marker) come from out. With no problems it
-// returns out.Tree itself.
+// except that every object a problem holds back (Problem.Holds) keeps the
+// files it has in last, the tree written before (see Keep). With no
+// problems it returns out.Tree itself.
 func KeepLastGood(out Output, last Tree) Tree {
-	return KeepClusters(out.Tree, last, out.HeldClusters())
+	return Keep(out.Tree, last, out.Holds())
 }
 
-// KeepClusters returns tree with the folders of clusters replaced by what
-// last holds for them. tree and last are not modified; the result shares
-// their byte slices.
-func KeepClusters(tree, last Tree, clusters []string) Tree {
-	if len(clusters) == 0 {
-		return tree
+// Holds returns the holds of every problem, sorted, each once.
+func (o Output) Holds() []Hold {
+	var out []Hold
+	for _, p := range o.Problems {
+		out = append(out, p.Holds...)
 	}
-	held := make(map[string]bool, len(clusters))
-	for _, c := range clusters {
-		held[c] = true
-	}
-	kept := make(Tree, len(tree))
-	for p, b := range tree {
-		if !held[clusterOfPath(p)] {
-			kept[p] = b
-		}
-	}
-	for p, b := range last {
-		if held[clusterOfPath(p)] {
-			kept[p] = b
-		}
-	}
-	return kept
+	return sortHolds(out)
 }
 
-// HeldClusters returns the clusters any problem holds back, sorted.
+func sortHolds(hs []Hold) []Hold {
+	slices.SortFunc(hs, func(a, b Hold) int {
+		return cmp.Or(strings.Compare(a.Cluster, b.Cluster), strings.Compare(a.Template, b.Template), strings.Compare(a.CRD, b.CRD))
+	})
+	return slices.Compact(hs)
+}
+
+// HeldClusters returns the clusters any problem may have changed, sorted.
 func (o Output) HeldClusters() []string {
 	set := map[string]bool{}
 	for _, p := range o.Problems {
@@ -102,7 +93,7 @@ func clusterOfPath(p string) string {
 	return name
 }
 
-// withClusters sets Clusters on every problem.
+// withClusters sets Clusters and Holds on every problem.
 func withClusters(in Input, problems []Problem) []Problem {
 	if len(problems) == 0 {
 		return problems
@@ -111,21 +102,28 @@ func withClusters(in Input, problems []Problem) []Problem {
 	for i := range problems {
 		p := &problems[i]
 		p.Clusters = d.clustersOf(p.Kind, p.Namespace, p.Name)
+		p.Holds = d.holdsOf(*p)
 	}
 	return problems
 }
 
 // dependents indexes which clusters depend on each template and CRD.
 type dependents struct {
-	byTemplate map[string]map[string]bool // template -> clusters with a request for it
-	byCRD      map[string]map[string]bool // CRD name -> templates that bind it
+	byTemplate map[string]map[string]bool    // template -> clusters with a request for it
+	byCRD      map[string]map[string]bool    // CRD name -> templates that bind it
+	byRequest  map[[2]string]map[string]bool // namespace, name -> templates its copies name
 }
 
 func newDependents(in Input) dependents {
-	d := dependents{byTemplate: map[string]map[string]bool{}, byCRD: map[string]map[string]bool{}}
+	d := dependents{byTemplate: map[string]map[string]bool{}, byCRD: map[string]map[string]bool{}, byRequest: map[[2]string]map[string]bool{}}
 	for _, q := range in.Requests {
 		if c := clusterOfNamespace(q.Namespace); c != "" {
 			addTo(d.byTemplate, q.Spec.TemplateRef.Name, c)
+			k := [2]string{q.Namespace, q.Name}
+			if d.byRequest[k] == nil {
+				d.byRequest[k] = map[string]bool{}
+			}
+			d.byRequest[k][q.Spec.TemplateRef.Name] = true
 		}
 	}
 	for _, t := range in.Templates {
@@ -159,6 +157,56 @@ func (d dependents) clustersOf(kind, namespace, name string) []string {
 		}
 	}
 	return sortedKeys(set)
+}
+
+// holdsOf returns what a problem holds back, sorted (see Problem.Holds):
+//
+//   - an AppCluster: its whole folder;
+//   - an APIServiceExportRequest: in its cluster, the exports of the
+//     template each copy of it names; nothing when it only conflicts with
+//     or duplicates a bound request, or is revoked;
+//   - an APIServiceExportTemplate: its exports in every cluster with a
+//     request for it;
+//   - a CustomResourceDefinition: its exports, through each template that
+//     binds it, in every cluster with a request for that template.
+func (d dependents) holdsOf(p Problem) []Hold {
+	var out []Hold
+	switch p.Kind {
+	case kindCluster:
+		if ValidateClusterName(p.Name) == "" {
+			out = append(out, Hold{Cluster: p.Name})
+		}
+	case kindRequest:
+		c := clusterOfNamespace(p.Namespace)
+		if c == "" || holdsNothing[p.Reason] {
+			break
+		}
+		for t := range d.byRequest[[2]string{p.Namespace, p.Name}] {
+			if t != "" {
+				out = append(out, Hold{Cluster: c, Template: t})
+			}
+		}
+	case kindTemplate:
+		for c := range d.byTemplate[p.Name] {
+			out = append(out, Hold{Cluster: c, Template: p.Name})
+		}
+	case kindCRD:
+		for t := range d.byCRD[p.Name] {
+			for c := range d.byTemplate[t] {
+				out = append(out, Hold{Cluster: c, Template: t, CRD: p.Name})
+			}
+		}
+	}
+	return sortHolds(out)
+}
+
+// holdsNothing are the reasons of request problems that keep nothing: the
+// request renders nothing by design, so what its cluster had stays only
+// through the requests that rendered it.
+var holdsNothing = map[string]bool{
+	v1alpha1.ConflictingRequestReason: true,
+	v1alpha1.DuplicateRequestReason:   true,
+	v1alpha1.RejectedReason:           true,
 }
 
 // clusterOfNamespace returns the cluster a bindsync-<cluster> namespace

@@ -74,6 +74,7 @@ func copyInput(in render.Input) render.Input {
 	for _, q := range in.Requests {
 		out.Requests = append(out.Requests, *q.DeepCopy())
 	}
+	out.Revoked = slices.Clone(in.Revoked)
 	return out
 }
 

@@ -31,3 +31,11 @@ func ExportPath(cluster, crdName string) string {
 func CRDPath(cluster, crdName string) string {
 	return path.Join(AppDir(cluster), "crds", crdName+".yaml")
 }
+
+// RevokedDir holds one file per template revoked for one app cluster
+// (RevokedPath). It lies outside both folders anything is applied from:
+// neither the agent nor the backend's control-plane apply reads it.
+func RevokedDir(cluster string) string { return path.Join(ClusterDir(cluster), "revoked") }
+
+// RevokedPath is the file that revokes template for cluster.
+func RevokedPath(cluster, template string) string { return path.Join(RevokedDir(cluster), template) }

@@ -19,6 +19,30 @@ type Problem struct {
 	// (see KeepLastGood). Empty for warnings and for problems no cluster
 	// depends on, such as a CRD no template binds.
 	Clusters []string
+	// Holds are the objects the problem holds back, sorted: what a writer
+	// that keeps going despite problems keeps from the tree it wrote
+	// before (see Keep). A problem holds back the object whose input is
+	// bad, never more: a bad request or template keeps that template's
+	// exports (and their share of the Role) in each cluster that asks for
+	// it, a bad CRD the exports of that CRD, and only a bad AppCluster its
+	// whole folder. A request that conflicts with or duplicates a bound
+	// one holds nothing: it renders nothing, so it has nothing to keep.
+	Holds []Hold
+}
+
+// Hold is one object a problem holds back in one cluster folder: the
+// exports of Template, or of CRD, or of both when both are set; the whole
+// folder when neither is.
+type Hold struct {
+	Cluster, Template, CRD string
+}
+
+// Whole reports whether the hold keeps the cluster's whole folder.
+func (h Hold) Whole() bool { return h.Template == "" && h.CRD == "" }
+
+// covers reports whether the hold keeps the export of crd through template.
+func (h Hold) covers(template, crd string) bool {
+	return (h.Template == "" || h.Template == template) && (h.CRD == "" || h.CRD == crd)
 }
 
 // Object returns "Kind namespace/name", or "Kind name" for cluster-scoped objects.

@@ -11,6 +11,9 @@ are overwritten by the next render.
   ServiceAccount, least-privilege RBAC, and one APIServiceExport per bound CRD.
 - ` + "`clusters/<cluster>/app/`" + ` is pulled by that cluster's bindsync agent, built with
   kustomize and applied: the CRDs the cluster has bound.
+- ` + "`clusters/<cluster>/revoked/<template>`" + `, when present, revokes that template for
+  that cluster (written when its bind commit was reverted); nothing applies it.
+  Delete the file to lift the revocation.
 
 Files that carry a schema are identical for every cluster that binds it; the
 cluster's namespace and ` + "`bindsync.io/cluster`" + ` label come from each folder's

@@ -15,6 +15,19 @@ type Input struct {
 	Templates []v1alpha1.APIServiceExportTemplate
 	Clusters  []v1alpha1.AppCluster
 	Requests  []v1alpha1.APIServiceExportRequest
+	// Revoked are the templates revoked for a cluster (see Revocation).
+	Revoked []Revocation
+}
+
+// Revocation revokes one template for one app cluster, whatever the
+// requests: render writes it as RevokedPath(Cluster, Template) in the
+// cluster's folder (a valid cluster with an AppCluster; a template name
+// that is a DNS subdomain) and binds no request of that cluster for that
+// template (Rejected). The state repository is the record: the backend
+// adds one when a bind commit is reverted on main, `bindsync render` reads
+// them back from --out, and deleting the file on main lifts it.
+type Revocation struct {
+	Cluster, Template string
 }
 
 // Tree is a rendered state repository: slash-separated path -> file bytes.

@@ -92,8 +92,9 @@ type binding struct {
 // clusterEntry is a valid app cluster and what it binds, sorted by CRD name.
 type clusterEntry struct {
 	name     string
+	revoked  []string // templates revoked for the cluster, sorted
 	bindings []binding
-	bound    map[*crdEntry]string // CRD -> request, once it binds many (see boundBy)
+	bound    map[*crdEntry]binding // CRD -> its binding, once it binds many (see boundBy)
 }
 
 type renderer struct {
@@ -378,6 +379,14 @@ func (r *renderer) indexClusters() {
 		r.byName[c.Name] = e
 		r.clusters = append(r.clusters, e)
 	}
+	for _, rv := range r.in.Revoked {
+		if e := r.byName[rv.Cluster]; e != nil && len(validation.IsDNS1123Subdomain(rv.Template)) == 0 && !slices.Contains(e.revoked, rv.Template) {
+			e.revoked = append(e.revoked, rv.Template)
+		}
+	}
+	for _, e := range r.clusters {
+		slices.Sort(e.revoked)
+	}
 }
 
 // ValidateClusterName returns why name cannot name an app cluster, or "" when
@@ -562,9 +571,18 @@ func (r *renderer) assign(req *v1alpha1.APIServiceExportRequest, tpl *templateEn
 	case tpl.problem != "":
 		return v1alpha1.InvalidTemplateReason, fmt.Sprintf("template %q cannot be rendered: %s", tpl.tpl.Name, tpl.problem)
 	}
+	if slices.Contains(cluster.revoked, tpl.tpl.Name) {
+		return v1alpha1.RejectedReason, fmt.Sprintf("template %q is revoked for cluster %s by %s in the state repository; delete that file on main to lift it",
+			tpl.tpl.Name, name, RevokedPath(name, tpl.tpl.Name))
+	}
 	for _, crd := range tpl.crds {
-		if other, taken := cluster.boundBy(crd); taken {
-			return v1alpha1.ConflictingRequestReason, fmt.Sprintf("CRD %s is already bound in cluster %s by request %s", crd.crd.Name, name, other)
+		other, taken := cluster.boundBy(crd)
+		switch {
+		case taken && other.template == tpl:
+			return v1alpha1.DuplicateRequestReason, fmt.Sprintf("template %q is already bound in cluster %s by request %s; this request renders nothing and holds nothing back: delete it",
+				tpl.tpl.Name, name, other.request)
+		case taken:
+			return v1alpha1.ConflictingRequestReason, fmt.Sprintf("CRD %s is already bound in cluster %s by request %s", crd.crd.Name, name, other.request)
 		}
 	}
 	res.Exports = make([]ExportResult, 0, len(tpl.crds))
@@ -580,31 +598,31 @@ func (r *renderer) assign(req *v1alpha1.APIServiceExportRequest, tpl *templateEn
 	return "", ""
 }
 
-// boundBy returns the request that already binds crd in the cluster. A
+// boundBy returns the binding that already binds crd in the cluster. A
 // cluster binds a few CRDs, so its bindings are searched in order; one that
 // binds many gets an index.
-func (c *clusterEntry) boundBy(crd *crdEntry) (string, bool) {
+func (c *clusterEntry) boundBy(crd *crdEntry) (binding, bool) {
 	if c.bound != nil {
-		req, ok := c.bound[crd]
-		return req, ok
+		b, ok := c.bound[crd]
+		return b, ok
 	}
 	for _, b := range c.bindings {
 		if b.crd == crd {
-			return b.request, true
+			return b, true
 		}
 	}
-	return "", false
+	return binding{}, false
 }
 
 func (c *clusterEntry) bind(b binding) {
 	c.bindings = append(c.bindings, b)
 	switch {
 	case c.bound != nil:
-		c.bound[b.crd] = b.request
+		c.bound[b.crd] = b
 	case len(c.bindings) > 32:
-		c.bound = make(map[*crdEntry]string, 2*len(c.bindings))
+		c.bound = make(map[*crdEntry]binding, 2*len(c.bindings))
 		for _, b := range c.bindings {
-			c.bound[b.crd] = b.request
+			c.bound[b.crd] = b
 		}
 	}
 }

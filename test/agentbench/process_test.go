@@ -161,7 +161,7 @@ type agentProcess struct {
 // startAgent starts the binary on app and repo, with a 10 minute interval (so
 // every pass the benchmark sees is one it triggered, or the agent's watch),
 // the webhook, and metrics on free loopback ports.
-func startAgent(b *testing.B, bin string, app *appServer, url string) *agentProcess {
+func startAgent(b testing.TB, bin string, app *appServer, url string) *agentProcess {
 	b.Helper()
 	dir := b.TempDir()
 	p := &agentProcess{
@@ -209,7 +209,7 @@ func tail(file string, lines int) string {
 }
 
 // callWebhook POSTs a push notification signed as a git host does.
-func (p *agentProcess) callWebhook(b *testing.B) {
+func (p *agentProcess) callWebhook(b testing.TB) {
 	b.Helper()
 	body := []byte(`{"ref":"refs/heads/main"}`)
 	mac := hmac.New(sha256.New, []byte(p.secret))

@@ -2,7 +2,7 @@ package integration
 
 import (
 	"context"
-	"crypto/sha256"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -24,11 +24,13 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/client-go/tools/record"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	sigsyaml "sigs.k8s.io/yaml"
 
 	"github.com/bindsync/bindsync/api/v1alpha1"
 	"github.com/bindsync/bindsync/internal/agent"
 	"github.com/bindsync/bindsync/internal/agent/source"
 	"github.com/bindsync/bindsync/internal/render"
+	"github.com/bindsync/bindsync/internal/schema"
 	"github.com/bindsync/bindsync/internal/testenv"
 )
 
@@ -62,6 +64,12 @@ func (r *stateRepo) commit(files map[string]string) string {
 // commitSigned is commit with an OpenPGP signature by key (nil: unsigned).
 func (r *stateRepo) commitSigned(files map[string]string, key *openpgp.Entity) string {
 	r.t.Helper()
+	return r.commitMessage(files, key, "state")
+}
+
+// commitMessage is commitSigned with a commit message (trailers included).
+func (r *stateRepo) commitMessage(files map[string]string, key *openpgp.Entity, msg string) string {
+	r.t.Helper()
 	wt, err := r.repo.Worktree()
 	require.NoError(r.t, err)
 	entries, err := os.ReadDir(r.dir)
@@ -77,7 +85,7 @@ func (r *stateRepo) commitSigned(files map[string]string, key *openpgp.Entity) s
 		require.NoError(r.t, os.WriteFile(full, []byte(c), 0o644))
 	}
 	require.NoError(r.t, wt.AddWithOptions(&gogit.AddOptions{All: true}))
-	h, err := wt.Commit("state", &gogit.CommitOptions{
+	h, err := wt.Commit(msg, &gogit.CommitOptions{
 		Author: &object.Signature{Name: "bindsync", Email: "bindsync@localhost", When: time.Now()}, AllowEmptyCommits: true,
 		SignKey: key,
 	})
@@ -94,9 +102,19 @@ type testKind struct {
 
 func (k testKind) name() string { return k.plural + "." + k.group }
 
-// crdFile renders the CRD as render writes it into an app folder: no
-// cluster labels (the kustomization adds them), a schema-hash annotation.
+// crdFile renders the CRD as render writes it into an app folder: the
+// snapshot of the provider's CRD turned back into a CRD, no cluster labels
+// (the kustomization adds them), bindsync's annotations.
 func (k testKind) crdFile() string {
+	data, err := sigsyaml.Marshal(renderedCRD(k.providerCRD()))
+	if err != nil {
+		panic(err)
+	}
+	return string(data)
+}
+
+// providerCRD is the CRD as a provider defines it on the control plane.
+func (k testKind) providerCRD() *apiextensionsv1.CustomResourceDefinition {
 	var props strings.Builder
 	names := make([]string, 0, len(k.fields))
 	for f := range k.fields {
@@ -106,7 +124,11 @@ func (k testKind) crdFile() string {
 	for _, f := range names {
 		fmt.Fprintf(&props, "                %s: {type: %s}\n", f, k.fields[f])
 	}
-	body := fmt.Sprintf(`spec:
+	doc := fmt.Sprintf(`apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata:
+  name: %s
+spec:
   group: %s
   scope: Namespaced
   names: {plural: %s, singular: %s, kind: %s, listKind: %sList}
@@ -121,24 +143,59 @@ func (k testKind) crdFile() string {
           spec:
             type: object
             properties:
-%s`, k.group, k.plural, strings.ToLower(k.kind), k.kind, k.kind, props.String())
-	return fmt.Sprintf(`apiVersion: apiextensions.k8s.io/v1
-kind: CustomResourceDefinition
-metadata:
-  name: %s
-  annotations:
-    %s: %s
-%s`, k.name(), v1alpha1.SchemaHashAnnotation, k.hash(), body)
+%s`, k.name(), k.group, k.plural, strings.ToLower(k.kind), k.kind, k.kind, props.String())
+	var crd apiextensionsv1.CustomResourceDefinition
+	if err := sigsyaml.UnmarshalStrict([]byte(doc), &crd); err != nil {
+		panic(err)
+	}
+	return &crd
 }
 
-// hash stands for the schema hash render computes: it changes with the schema.
-func (k testKind) hash() string {
-	names := make([]string, 0, len(k.fields))
-	for f, typ := range k.fields {
-		names = append(names, f+"="+typ)
+// renderedCRD is what render writes for a provider's CRD: its snapshot
+// turned back into a CRD, with the schema-hash and template annotations,
+// without status and creationTimestamp.
+func renderedCRD(crd *apiextensionsv1.CustomResourceDefinition) map[string]any {
+	snap, err := schema.Snapshot(crd)
+	if err != nil {
+		panic(err)
 	}
-	sort.Strings(names)
-	return fmt.Sprintf("%x", sha256.Sum256([]byte(k.name()+strings.Join(names, ","))))
+	hash, err := schema.Hash(snap)
+	if err != nil {
+		panic(err)
+	}
+	out, err := schema.ToCRD(snap)
+	if err != nil {
+		panic(err)
+	}
+	if out.Annotations == nil {
+		out.Annotations = map[string]string{}
+	}
+	out.Annotations[v1alpha1.SchemaHashAnnotation] = hash
+	out.Annotations[v1alpha1.TemplateAnnotation] = "test"
+	data, err := json.Marshal(out)
+	if err != nil {
+		panic(err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(data, &m); err != nil {
+		panic(err)
+	}
+	delete(m, "status")
+	delete(m["metadata"].(map[string]any), "creationTimestamp")
+	return m
+}
+
+// hash is the schema hash render computes: it changes with the schema.
+func (k testKind) hash() string {
+	snap, err := schema.Snapshot(k.providerCRD())
+	if err != nil {
+		panic(err)
+	}
+	hash, err := schema.Hash(snap)
+	if err != nil {
+		panic(err)
+	}
+	return hash
 }
 
 // appFolder returns the files of clusters/<cluster>/app holding kinds, laid

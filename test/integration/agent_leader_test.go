@@ -150,7 +150,9 @@ func TestIntegrationAgentLeaderElection(t *testing.T) {
 		follower.stop(t, syscall.SIGTERM)
 		assert.NotEqual(t, current, agentLeaseHolder(t, app, cluster),
 			"the stopped leader no longer holds the lease (released, or already taken over)")
-		rev3 := repo.commit(appFolder(cluster, []testKind{k}, nil))
+		k3 := k
+		k3.fields = map[string]string{"a": "string", "b": "integer", "c": "string"}
+		rev3 := repo.commit(appFolder(cluster, []testKind{k3}, nil))
 		require.Eventually(t, appliedAt(rev3), wait, tick, "the third replica takes over")
 		assert.True(t, third.leads())
 	})

@@ -120,7 +120,9 @@ func TestIntegrationAgentManager(t *testing.T) {
 	})
 
 	t.Run("the reconcile-requested-at annotation triggers a pass", func(t *testing.T) {
-		rev3 := repo.commit(appFolder(cluster, []testKind{k}, nil))
+		k3 := k2
+		k3.fields = map[string]string{"a": "string", "b": "integer", "c": "string"}
+		rev3 := repo.commit(appFolder(cluster, []testKind{k3}, nil))
 		b := getBinding(ctx, t, app, k.name())
 		patch := client.MergeFrom(b.DeepCopy())
 		b.Annotations = map[string]string{v1alpha1.ReconcileRequestedAnnotation: fmt.Sprint(time.Now().Unix())}

@@ -158,7 +158,11 @@ func TestIntegrationBackend(t *testing.T) {
 
 		e.reconcile()
 
-		assert.Equal(t, reverted, e.head("main"), "not bound again")
+		assert.Equal(t, "revoke: flow-r <- pg-revert", e.subjects()[0], "the revert is recorded, not bound again")
+		assert.Equal(t, reverted, runGit(t, "", "--git-dir", e.remote, "rev-parse", "main~1")[:len(reverted)])
+		files := runGit(t, "", "--git-dir", e.remote, "ls-tree", "-r", "--name-only", "main")
+		assert.Contains(t, files, "clusters/flow-r/revoked/pg-revert")
+		assert.NotContains(t, files, "clusters/flow-r/control-plane/exports/")
 		q := e.getRequest("flow-r", "pg")
 		approved := requestCondition(q, v1alpha1.ApprovedCondition)
 		assert.Equal(t, v1alpha1.RejectedReason, approved.Reason)

@@ -21,6 +21,7 @@ import (
 	eventsv1 "k8s.io/api/events/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
@@ -162,12 +163,22 @@ func testBackendRights(ctx context.Context, t *testing.T, cp *testenv.Cluster, i
 	applier, err := backend.ControlPlaneApplier(cfg)
 	require.NoError(t, err)
 
+	// The admission policy config/backend ships takes a moment to be
+	// enforced once applied; wait for it (a dry run writes nothing).
+	ns := v1alpha1.ClusterNamespace("team-a")
+	require.Eventually(t, func() bool {
+		u, err := runtime.DefaultUnstructuredConverter.ToUnstructured(labelledFor("team-a", roleGranting("kube-system", agentSA, "secrets")))
+		require.NoError(t, err)
+		err = as.Apply(ctx, client.ApplyConfigurationFromUnstructured(&unstructured.Unstructured{Object: u}),
+			client.FieldOwner("bindsync-test"), client.ForceOwnership, client.DryRunAll)
+		return apierrors.IsForbidden(err)
+	}, 30*time.Second, 200*time.Millisecond, "the backend's admission policy denies a Role in kube-system")
+
 	// First what the backend does on start-up: apply every cluster folder
 	// (creating the namespaces). Then a request to write status on and a
 	// Secret that must stay unread, in a namespace the backend made.
 	require.NoError(t, errorsOf(applier.Apply(ctx, in.teamA), applier.Apply(ctx, in.teamB)),
 		"the backend applies both example clusters' control-plane folders")
-	ns := v1alpha1.ClusterNamespace("team-a")
 	secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "app-credentials"}, StringData: map[string]string{"k": "v"}}
 	require.NoError(t, cp.Client.Create(ctx, secret))
 	require.NoError(t, cp.Client.Create(ctx, &v1alpha1.APIServiceExportRequest{
@@ -220,6 +231,16 @@ func testBackendRights(ctx context.Context, t *testing.T, cp *testenv.Cluster, i
 				})
 			}},
 			{"hold its leader lease", func() error { return createLease(ctx, as, deployNamespace, "bindsync-backend") }},
+			{"create the Role and RoleBinding bindsync-agent in a cluster's namespace (admission allows them)", func() error {
+				for _, o := range []client.Object{&rbacv1.Role{}, &rbacv1.RoleBinding{}} {
+					o.SetNamespace(ns)
+					o.SetName(agentSA)
+					if err := cp.Client.Delete(ctx, o); err != nil {
+						return err
+					}
+				}
+				return applier.Apply(ctx, in.teamA)
+			}},
 		} {
 			t.Run(tc.name, func(t *testing.T) { require.NoError(t, tc.do()) })
 		}
@@ -269,9 +290,50 @@ func testBackendRights(ctx context.Context, t *testing.T, cp *testenv.Cluster, i
 				return as.Create(ctx, &v1alpha1.AppCluster{ObjectMeta: metav1.ObjectMeta{Name: "sneaky"}})
 			}},
 			{"take a lease in another namespace", func() error { return createLease(ctx, as, "kube-system", "bindsync-backend") }},
+			// RBAC lets the backend write and bind the Role named
+			// bindsync-agent in any namespace; the admission policy
+			// (config/backend/admission-policy.yaml) keeps it to the
+			// cluster namespaces, with rules render writes.
+			{"create the Role bindsync-agent in kube-system", func() error {
+				return applyAs(ctx, as, labelledFor("team-a", roleGranting("kube-system", agentSA, "secrets")))
+			}},
+			{"create the RoleBinding bindsync-agent in kube-system", func() error {
+				return applyAs(ctx, as, labelledFor("team-a", agentBinding("kube-system", ns)))
+			}},
+			{"create the ServiceAccount bindsync-agent in kube-system", func() error {
+				return applyAs(ctx, as, labelledFor("team-a", &corev1.ServiceAccount{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "ServiceAccount"},
+					ObjectMeta: metav1.ObjectMeta{Namespace: "kube-system", Name: agentSA}}))
+			}},
+			{"create the Role bindsync-agent in its own namespace", func() error {
+				return applyAs(ctx, as, labelledFor("system", roleGranting(deployNamespace, agentSA, "secrets")))
+			}},
+			{"grant everything in a cluster's namespace", func() error {
+				role := roleGranting(ns, agentSA, "secrets")
+				role.Rules = []rbacv1.PolicyRule{{APIGroups: []string{"*"}, Resources: []string{"*"}, Verbs: []string{"*"}}}
+				return applyAs(ctx, as, labelledFor("team-a", role))
+			}},
+			{"grant pods in a cluster's namespace", func() error {
+				return applyAs(ctx, as, labelledFor("team-a", roleGranting(ns, agentSA, "pods")))
+			}},
+			{"bind a cluster's Role to another subject", func() error {
+				rb := agentBinding(ns, ns)
+				rb.Subjects[0].Namespace = "kube-system"
+				return applyAs(ctx, as, labelledFor("team-a", rb))
+			}},
+			{"label kube-system as a cluster's namespace", func() error {
+				return applyAs(ctx, as, labelledFor("team-a", &corev1.Namespace{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Namespace"},
+					ObjectMeta: metav1.ObjectMeta{Name: "kube-system"}}))
+			}},
+			{"lower a cluster namespace's Pod Security level", func() error {
+				n := &corev1.Namespace{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Namespace"}, ObjectMeta: metav1.ObjectMeta{Name: ns,
+					Labels: map[string]string{"pod-security.kubernetes.io/enforce": "privileged"}}}
+				return applyAs(ctx, as, labelledFor("team-a", n))
+			}},
 		} {
 			t.Run(tc.name, func(t *testing.T) { requireForbidden(t, tc.do(), tc.name) })
 		}
+		err := cp.Client.Get(ctx, client.ObjectKey{Namespace: "kube-system", Name: agentSA}, &rbacv1.Role{})
+		assert.True(t, apierrors.IsNotFound(err), "no Role bindsync-agent in kube-system: %v", err)
 	})
 
 	t.Run("cluster-scoped binds need the opt-in component", func(t *testing.T) {
@@ -559,6 +621,29 @@ func roleGranting(namespace, name, resource string) *rbacv1.Role {
 	}
 }
 
+// labelledFor labels o as bindsync labels the objects it renders for cluster.
+func labelledFor[T client.Object](cluster string, o T) T {
+	l := o.GetLabels()
+	if l == nil {
+		l = map[string]string{}
+	}
+	l[v1alpha1.ManagedLabel] = "true"
+	l[v1alpha1.ClusterLabel] = cluster
+	o.SetLabels(l)
+	return o
+}
+
+// agentBinding is the RoleBinding render writes, in namespace, for the agent
+// ServiceAccount of agentNamespace.
+func agentBinding(namespace, agentNamespace string) *rbacv1.RoleBinding {
+	return &rbacv1.RoleBinding{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "rbac.authorization.k8s.io/v1", Kind: "RoleBinding"},
+		ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: agentSA},
+		RoleRef:    rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "Role", Name: agentSA},
+		Subjects:   []rbacv1.Subject{{Kind: "ServiceAccount", Namespace: agentNamespace, Name: agentSA}},
+	}
+}
+
 func clusterRoleGranting(name, resource string) *rbacv1.ClusterRole {
 	return &rbacv1.ClusterRole{
 		TypeMeta:   metav1.TypeMeta{APIVersion: "rbac.authorization.k8s.io/v1", Kind: "ClusterRole"},
@@ -685,7 +770,8 @@ func namesOf(objs []*unstructured.Unstructured, kind string) []string {
 }
 
 func clusterScopedKind(kind string) bool {
-	return kind == "ClusterRole" || kind == "ClusterRoleBinding"
+	return kind == "ClusterRole" || kind == "ClusterRoleBinding" ||
+		kind == "ValidatingAdmissionPolicy" || kind == "ValidatingAdmissionPolicyBinding"
 }
 
 func errorsOf(errs ...error) error {

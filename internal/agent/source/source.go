@@ -71,6 +71,12 @@ type Options struct {
 	// Verifier, when set, checks the head commit before its files are
 	// exposed; its error is wrapped in ErrSignatureInvalid.
 	Verifier Verifier
+	// MaxFetchBytes bounds the bytes a fetch reads from the remote
+	// (default DefaultMaxFetchBytes); MaxFileBytes one file under Dir
+	// (DefaultMaxFileBytes) and MaxFolderBytes all of them
+	// (DefaultMaxFolderBytes). A commit over any is refused with
+	// ErrTooLarge before its files reach the build.
+	MaxFetchBytes, MaxFileBytes, MaxFolderBytes int64
 }
 
 // Verifier checks a commit's signature.
@@ -93,6 +99,9 @@ type Snapshot struct {
 	Revision Revision
 	// FS holds the files under Options.Dir, with their repository paths.
 	FS fstest.MapFS
+	// Message is the head commit's message (its trailers say what the
+	// commit approves).
+	Message string
 }
 
 // Source follows one branch of one remote. It is safe for concurrent use.
@@ -117,15 +126,27 @@ func New(o Options) (*Source, error) {
 	if o.Branch == "" {
 		o.Branch = "main"
 	}
+	if o.MaxFetchBytes <= 0 {
+		o.MaxFetchBytes = DefaultMaxFetchBytes
+	}
+	if o.MaxFileBytes <= 0 {
+		o.MaxFileBytes = DefaultMaxFileBytes
+	}
+	if o.MaxFolderBytes <= 0 {
+		o.MaxFolderBytes = DefaultMaxFolderBytes
+	}
+	if err := git.CheckURL(o.URL); err != nil {
+		return nil, fmt.Errorf("source: %w", err)
+	}
 	ep, err := transport.NewEndpoint(o.URL)
 	if err != nil {
-		return nil, fmt.Errorf("source: URL %q: %w", o.URL, err)
+		return nil, fmt.Errorf("source: URL %q: %w", git.RedactURL(o.URL), err)
 	}
 	if o.Auth.SSHKeyFile != "" && o.Auth.KnownHostsFile == "" {
 		return nil, errors.New("source: an ssh key needs a known_hosts file: bindsync never trusts an unknown host")
 	}
 	if ep.Protocol == "ssh" && o.Auth.SSHKeyFile == "" {
-		return nil, fmt.Errorf("source: %s is an ssh remote: it needs a key file and a known_hosts file (--ssh-key-file, --known-hosts-file)", o.URL)
+		return nil, fmt.Errorf("source: %s is an ssh remote: it needs a key file and a known_hosts file (--ssh-key-file, --known-hosts-file)", git.RedactURL(o.URL))
 	}
 	return &Source{opts: o}, nil
 }
@@ -143,7 +164,7 @@ func (s *Source) Head(ctx context.Context) (plumbing.Hash, error) {
 	remote := gogit.NewRemote(memory.NewStorage(), &config.RemoteConfig{Name: "origin", URLs: []string{s.opts.URL}})
 	refs, err := remote.ListContext(ctx, &gogit.ListOptions{Auth: auth})
 	if err != nil {
-		return plumbing.ZeroHash, fmt.Errorf("%w: ls-remote %s: %v", ErrUnavailable, s.opts.URL, git.ExplainSSHRefusal(err, s.opts.Auth.SSHKeyFile))
+		return plumbing.ZeroHash, fmt.Errorf("%w: ls-remote %s: %v", ErrUnavailable, git.RedactURL(s.opts.URL), git.ExplainSSHRefusal(err, s.opts.Auth.SSHKeyFile))
 	}
 	want := plumbing.NewBranchReferenceName(s.opts.Branch)
 	for _, r := range refs {
@@ -151,7 +172,7 @@ func (s *Source) Head(ctx context.Context) (plumbing.Hash, error) {
 			return r.Hash(), nil
 		}
 	}
-	return plumbing.ZeroHash, fmt.Errorf("%w: %s: %w %s", ErrUnavailable, s.opts.URL, ErrBranchNotFound, s.opts.Branch)
+	return plumbing.ZeroHash, fmt.Errorf("%w: %s: %w %s", ErrUnavailable, git.RedactURL(s.opts.URL), ErrBranchNotFound, s.opts.Branch)
 }
 
 // Get returns the snapshot of the branch's head. It asks the remote for the
@@ -173,7 +194,7 @@ func (s *Source) Get(ctx context.Context) (snap *Snapshot, fetched bool, err err
 		return nil, false, rejectedErr
 	}
 	snap, err = s.fetch(ctx, head)
-	if errors.Is(err, ErrSignatureInvalid) {
+	if errors.Is(err, ErrSignatureInvalid) || errors.Is(err, ErrTooLarge) {
 		s.mu.Lock()
 		s.rejected, s.rejectedErr = head, err
 		s.mu.Unlock()
@@ -194,18 +215,21 @@ func (s *Source) fetch(ctx context.Context, head plumbing.Hash) (*Snapshot, erro
 		return nil, err
 	}
 	s.fetches.Add(1)
-	st := memory.NewStorage()
+	st := newBoundedStorage(s.opts.MaxFetchBytes)
 	ref := plumbing.NewBranchReferenceName(s.opts.Branch)
 	repo, err := gogit.CloneContext(ctx, st, nil, &gogit.CloneOptions{
 		URL: s.opts.URL, Auth: auth, ReferenceName: ref, SingleBranch: true,
 		Depth: 1, NoCheckout: true, Tags: gogit.NoTags,
 	})
+	if errors.Is(err, ErrTooLarge) {
+		return nil, fmt.Errorf("fetch %s %s: %w", git.RedactURL(s.opts.URL), s.opts.Branch, err)
+	}
 	if err != nil {
-		return nil, fmt.Errorf("%w: fetch %s %s: %v", ErrUnavailable, s.opts.URL, s.opts.Branch, git.ExplainSSHRefusal(err, s.opts.Auth.SSHKeyFile))
+		return nil, fmt.Errorf("%w: fetch %s %s: %v", ErrUnavailable, git.RedactURL(s.opts.URL), s.opts.Branch, git.ExplainSSHRefusal(err, s.opts.Auth.SSHKeyFile))
 	}
 	r, err := repo.Reference(ref, true)
 	if err != nil {
-		return nil, fmt.Errorf("%w: fetch %s %s: %v", ErrUnavailable, s.opts.URL, s.opts.Branch, err)
+		return nil, fmt.Errorf("%w: fetch %s %s: %v", ErrUnavailable, git.RedactURL(s.opts.URL), s.opts.Branch, err)
 	}
 	// The branch may have moved between ls-remote and the clone: use what
 	// was cloned, it is the newer head.
@@ -219,16 +243,59 @@ func (s *Source) fetch(ctx context.Context, head plumbing.Hash) (*Snapshot, erro
 			return nil, fmt.Errorf("%w: %s: %v", ErrSignatureInvalid, rev, err)
 		}
 	}
-	files, err := readTree(commit, s.opts.Dir)
+	files, err := readTree(commit, s.opts.Dir, s.opts.MaxFileBytes, s.opts.MaxFolderBytes)
+	if errors.Is(err, ErrTooLarge) {
+		return nil, fmt.Errorf("read tree of %s: %w", rev, err)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("%w: read tree of %s: %v", ErrUnavailable, rev, err)
 	}
-	return &Snapshot{Revision: rev, FS: files}, nil
+	return &Snapshot{Revision: rev, FS: files, Message: commit.Message}, nil
+}
+
+// Messages returns the messages of up to depth commits of the branch's
+// history from rev, newest first (by committer time, all parents). It
+// fetches that history afresh, into memory, and is meant for the rare
+// question a head commit alone cannot answer (see the agent's schema
+// rollback check). ErrUnavailable wraps every failure; a branch that moved
+// past rev is read from its new head, as long as rev is within depth.
+func (s *Source) Messages(ctx context.Context, rev Revision, depth int) ([]string, error) {
+	auth, err := s.auth()
+	if err != nil {
+		return nil, err
+	}
+	s.fetches.Add(1)
+	repo, err := gogit.CloneContext(ctx, newBoundedStorage(s.opts.MaxFetchBytes), nil, &gogit.CloneOptions{
+		URL: s.opts.URL, Auth: auth, ReferenceName: plumbing.NewBranchReferenceName(s.opts.Branch), SingleBranch: true,
+		Depth: depth, NoCheckout: true, Tags: gogit.NoTags,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("%w: fetch history of %s %s: %v", ErrUnavailable, git.RedactURL(s.opts.URL), s.opts.Branch, git.ExplainSSHRefusal(err, s.opts.Auth.SSHKeyFile))
+	}
+	iter, err := repo.Log(&gogit.LogOptions{From: rev.Hash, Order: gogit.LogOrderCommitterTime})
+	if err != nil {
+		return nil, fmt.Errorf("%w: history of %s: %v", ErrUnavailable, rev, err)
+	}
+	defer iter.Close()
+	var out []string
+	for len(out) < depth {
+		c, err := iter.Next()
+		if errors.Is(err, io.EOF) || errors.Is(err, plumbing.ErrObjectNotFound) {
+			break // the shallow history ends here
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%w: history of %s: %v", ErrUnavailable, rev, err)
+		}
+		out = append(out, c.Message)
+	}
+	return out, nil
 }
 
 // readTree reads the files of commit under dir into memory. Symlinks and
-// submodules are left out: the build sees regular files only.
-func readTree(commit *object.Commit, dir string) (fstest.MapFS, error) {
+// submodules are left out: the build sees regular files only. A file over
+// maxFile bytes, or files over maxFolder bytes in all, are refused
+// (ErrTooLarge) by their sizes, before they are read.
+func readTree(commit *object.Commit, dir string, maxFile, maxFolder int64) (fstest.MapFS, error) {
 	tree, err := commit.Tree()
 	if err != nil {
 		return nil, err
@@ -246,6 +313,7 @@ func readTree(commit *object.Commit, dir string) (fstest.MapFS, error) {
 	}
 	walker := object.NewTreeWalker(tree, true, nil)
 	defer walker.Close()
+	var total int64
 	for {
 		name, entry, err := walker.Next()
 		if errors.Is(err, io.EOF) {
@@ -260,6 +328,12 @@ func readTree(commit *object.Commit, dir string) (fstest.MapFS, error) {
 		blob, err := tree.TreeEntryFile(&entry)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", name, err)
+		}
+		if blob.Size > maxFile {
+			return nil, fmt.Errorf("%s/%s: %d bytes, more than %d: %w", dir, name, blob.Size, maxFile, ErrTooLarge)
+		}
+		if total += blob.Size; total > maxFolder {
+			return nil, fmt.Errorf("%s: more than %d bytes of files: %w", dir, maxFolder, ErrTooLarge)
 		}
 		data, err := blob.Contents()
 		if err != nil {

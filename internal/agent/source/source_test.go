@@ -3,6 +3,8 @@ package source_test
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/base64"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -211,3 +213,43 @@ func TestGetFollowsARewrittenBranch(t *testing.T) {
 }
 
 func writeFile(p, content string) error { return os.WriteFile(p, []byte(content), 0o600) }
+
+// TestGetRefusesCommitsOverTheBounds: a fetch that reads more than
+// MaxFetchBytes from the remote, a file over MaxFileBytes and files over
+// MaxFolderBytes are refused with ErrTooLarge (not ErrUnavailable: the
+// commit is at fault), and the head is not fetched again until it moves.
+func TestGetRefusesCommitsOverTheBounds(t *testing.T) {
+	ctx := context.Background()
+	noise := func(n int) string { // incompressible, so the pack is as large
+		b := make([]byte, n*3/4)
+		_, err := rand.Read(b)
+		require.NoError(t, err)
+		return base64.StdEncoding.EncodeToString(b)
+	}
+	tests := []struct {
+		name string
+		opts source.Options
+	}{
+		{name: "fetch", opts: source.Options{MaxFetchBytes: 64 << 10}},
+		{name: "file", opts: source.Options{MaxFileBytes: 100 << 10}},
+		{name: "folder", opts: source.Options{MaxFolderBytes: 150 << 10}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := newTestRepo(t)
+			r.commit(map[string]string{"app/a.yaml": noise(120 << 10), "app/b.yaml": noise(90 << 10)}, nil)
+			o := tt.opts
+			o.URL, o.Dir = r.url(), "app"
+			s, err := source.New(o)
+			require.NoError(t, err)
+			_, _, err = s.Get(ctx)
+			require.ErrorIs(t, err, source.ErrTooLarge)
+			assert.NotErrorIs(t, err, source.ErrUnavailable)
+			_, fetchesBefore := s.Stats()
+			_, _, err = s.Get(ctx)
+			require.ErrorIs(t, err, source.ErrTooLarge)
+			_, fetchesAfter := s.Stats()
+			assert.Equal(t, fetchesBefore, fetchesAfter, "the refused head is not fetched again")
+		})
+	}
+}

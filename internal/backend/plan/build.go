@@ -29,7 +29,7 @@ func (p *planner) build() Plan {
 		}
 	}
 	rolled := map[string]bool{}
-	base := render.Input{Templates: p.in.Templates, Clusters: p.in.Clusters, CRDs: p.approvedCRDs(rolled)}
+	base := render.Input{Templates: p.in.Templates, Clusters: p.in.Clusters, CRDs: p.approvedCRDs(rolled), Revoked: p.revocations()}
 	if len(inMain) == len(p.in.Requests) {
 		// every request is on main: render reads them where they are (it
 		// does not care for their order, and nothing is appended)
@@ -48,7 +48,9 @@ func (p *planner) build() Plan {
 	out, t := p.renderKeeping(base, prev)
 	if dirs, changed := changedDirs(prev, t); changed {
 		var msg Message
-		if gone := unbound(p.main, t.index()); len(gone) > 0 {
+		if revoked := p.revoking(t.index()); len(revoked) > 0 {
+			msg = revokeMessage(revoked, p.objs)
+		} else if gone := unbound(p.main, t.index()); len(gone) > 0 {
 			msg = unbindMessage(gone)
 		} else {
 			msg = updateMessage(changedClustersOf(prev, t, dirs))
@@ -129,6 +131,51 @@ func (p *planner) build() Plan {
 		p.in.Cache.Release()
 	}
 	return p.out
+}
+
+// revocations are main's revocations and the ones this plan records.
+func (p *planner) revocations() []render.Revocation {
+	out := p.main.revocations()
+	for _, d := range p.requests {
+		if d.Revoke && !p.main.isRevoked(d.Cluster, d.Template) {
+			out = append(out, render.Revocation{Cluster: d.Cluster, Template: d.Template})
+		}
+	}
+	return out
+}
+
+// revoking returns the indexes of the requests whose revocation a tree
+// records that main does not.
+func (p *planner) revoking(after *treeIndex) []int {
+	var out []int
+	for i, d := range p.requests {
+		if d.Revoke && !p.main.isRevoked(d.Cluster, d.Template) && after.isRevoked(d.Cluster, d.Template) {
+			out = append(out, i)
+		}
+	}
+	return out
+}
+
+// revokeMessage describes the first step when it records revocations: the
+// requests' bind commits were reverted on main. Each revoked request keeps
+// its Bindsync-Request and Bindsync-Request-UID trailers, so the history
+// search for its UID finds this commit first: the revert is recorded, and
+// deleting the file lifts it.
+func revokeMessage(revoked []int, objs []*v1alpha1.APIServiceExportRequest) Message {
+	first := objs[revoked[0]]
+	m := Message{Subject: fmt.Sprintf("revoke: %s <- %s", clusterOf(first.Namespace), first.Spec.TemplateRef.Name)}
+	if len(revoked) > 1 {
+		m.Subject += fmt.Sprintf(" (and %d more)", len(revoked)-1)
+	}
+	m.Body = "A bind commit was reverted on main. Each file under clusters/<cluster>/revoked/ rejects every\n" +
+		"request of that cluster for that template until a commit on main deletes it."
+	for _, i := range revoked {
+		q := objs[i]
+		m.Trailers = append(m.Trailers, Trailer{TrailerCluster, clusterOf(q.Namespace)}, Trailer{TrailerTemplate, q.Spec.TemplateRef.Name},
+			Trailer{TrailerRequest, q.Namespace + "/" + q.Name}, Trailer{TrailerRequestUID, string(q.UID)})
+	}
+	m.Trailers = append(m.Trailers, Trailer{TrailerCause, CauseRevoke})
+	return m
 }
 
 // step is one commit on main from prev to t, which differ in dirs.
@@ -241,7 +288,8 @@ func (p *planner) judge(i int, out render.Output, res render.RequestResult, ix *
 		switch {
 		case pr.Kind == "APIServiceExportRequest" && pr.Namespace == d.Namespace && pr.Name == d.Name:
 			d.Problems = append(d.Problems, pr)
-			own = own || pr.Reason == v1alpha1.ConflictingRequestReason || pr.Reason == v1alpha1.DuplicateReason
+			own = own || pr.Reason == v1alpha1.ConflictingRequestReason || pr.Reason == v1alpha1.DuplicateRequestReason ||
+				pr.Reason == v1alpha1.DuplicateReason
 		case pr.Kind == "APIServiceExportTemplate" && pr.Name == d.Template,
 			pr.Kind == "AppCluster" && pr.Name == d.Cluster,
 			pr.Kind == "CustomResourceDefinition" && crds[pr.Name]:
@@ -362,7 +410,7 @@ func (p *planner) rollOuts() []string {
 		switch d.State {
 		case SchemaRollOut:
 			roll[d.CRD] = true
-		case SchemaHeld, SchemaGone:
+		case SchemaHeld, SchemaGone, SchemaUnreadable:
 			held[d.CRD] = true
 		}
 	}
@@ -391,6 +439,11 @@ func (p *planner) heldFor(template string) []SchemaDecision {
 func (p *planner) renderKeeping(in render.Input, last *ptree) (render.Output, *ptree) {
 	out := p.in.Cache.Render(in)
 	tree := render.KeepLastGood(out, last.tree)
+	if len(p.problems) > 0 {
+		out.Problems = append(slices.Clip(out.Problems), p.problems...)
+		sort.SliceStable(out.Problems, func(i, j int) bool { return out.Problems[i].String() < out.Problems[j].String() })
+		tree = render.Keep(out.Tree, last.tree, out.Holds())
+	}
 	kept := !sameTree(tree, out.Tree)
 	copied := kept // render's trees are shared with later renders: extend a copy
 	for _, path := range p.mainT.outside() {

@@ -19,7 +19,10 @@
 // stays pending until main holds its files; a deleted approval branch
 // rejects it. A request whose bind commit is in main's history while main no
 // longer holds its files was revoked by a human (git revert): it is rejected,
-// whatever its template's approval, and stays so until it is re-created.
+// whatever its template's approval, and the plan records the revocation in
+// main (render.RevokedPath of its cluster and template). The file is the
+// record from then on: every request of that cluster for that template is
+// rejected, whatever its UID, until a commit on main deletes it.
 //
 // # Schemas
 //
@@ -35,6 +38,9 @@
 // # Last good files
 //
 // Every tree is passed through render.KeepLastGood against the tree before
-// it, so a bad object (a typo in a template, an invalid CRD) keeps the files
-// its clusters had; only a deletion removes what was rendered.
+// it, so a bad object (a typo in a template, an invalid CRD) keeps its own
+// files in each cluster, and the rest of those clusters renders; only a
+// deletion removes what was rendered. An export file in main that does not
+// decode is held the same way (ExportUnreadable): its (template, CRD) keeps
+// main's files and schema, and the live CRD is never taken in its place.
 package plan

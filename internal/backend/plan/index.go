@@ -3,6 +3,8 @@ package plan
 import (
 	"bytes"
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 	"strings"
 	"unsafe"
@@ -32,6 +34,8 @@ type treeIndex struct {
 	// byPair: template + "\x00" + CRD -> the first export file holding it,
 	// made on first use (pairIndex).
 	byPair map[string]exportEntry
+	// revoked: cluster -> the templates revoked for it (render.RevokedPath).
+	revoked map[string][]string
 }
 
 // annotations are the two annotations of an export file that an index reads.
@@ -58,11 +62,13 @@ func (m annotationsOf) entry(p string, b []byte) (exportEntry, bool) {
 }
 
 func indexTree(t render.Tree) *treeIndex {
-	ix := &treeIndex{tree: t, clusters: map[string][]exportEntry{}}
+	ix := &treeIndex{tree: t, clusters: map[string][]exportEntry{}, revoked: map[string][]string{}}
 	seen := annotationsOf{}
 	for p, b := range t {
 		if e, ok := seen.entry(p, b); ok {
 			ix.clusters[e.Cluster] = append(ix.clusters[e.Cluster], e)
+		} else if rv, ok := render.RevocationOfPath(p); ok {
+			ix.revoked[rv.Cluster] = append(ix.revoked[rv.Cluster], rv.Template)
 		}
 	}
 	return ix
@@ -72,17 +78,23 @@ func indexTree(t render.Tree) *treeIndex {
 // outside the folders of changes (render.Output.Changes): only those
 // folders are read.
 func deriveIndex(base *treeIndex, tree render.Tree, changes []render.ClusterChange) *treeIndex {
-	ix := &treeIndex{tree: tree, clusters: make(map[string][]exportEntry, len(base.clusters)+len(changes))}
+	ix := &treeIndex{tree: tree, clusters: make(map[string][]exportEntry, len(base.clusters)+len(changes)), revoked: maps.Clone(base.revoked)}
+	if ix.revoked == nil {
+		ix.revoked = map[string][]string{}
+	}
 	for c, es := range base.clusters {
 		ix.clusters[c] = es
 	}
 	seen := annotationsOf{}
 	for _, ch := range changes {
 		delete(ix.clusters, ch.Cluster)
+		delete(ix.revoked, ch.Cluster)
 		var es []exportEntry
 		for _, p := range ch.After {
 			if e, ok := seen.entry(p, tree[p]); ok && e.Cluster == ch.Cluster {
 				es = append(es, e)
+			} else if rv, ok := render.RevocationOfPath(p); ok && rv.Cluster == ch.Cluster {
+				ix.revoked[rv.Cluster] = append(ix.revoked[rv.Cluster], rv.Template)
 			}
 		}
 		if es != nil {
@@ -124,6 +136,25 @@ func (ix *treeIndex) holds(cluster, template string) bool {
 		}
 	}
 	return false
+}
+
+// isRevoked reports whether the tree revokes template for cluster.
+func (ix *treeIndex) isRevoked(cluster, template string) bool {
+	return slices.Contains(ix.revoked[cluster], template)
+}
+
+// revocations returns every revocation the tree holds.
+func (ix *treeIndex) revocations() []render.Revocation {
+	var out []render.Revocation
+	for c, ts := range ix.revoked {
+		for _, t := range ts {
+			out = append(out, render.Revocation{Cluster: c, Template: t})
+		}
+	}
+	slices.SortFunc(out, func(a, b render.Revocation) int {
+		return compareKeys([2]string{a.Cluster, a.Template}, [2]string{b.Cluster, b.Template})
+	})
+	return out
 }
 
 // pair returns the export main holds for (template, CRD).

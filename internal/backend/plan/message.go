@@ -28,6 +28,11 @@ const (
 	CauseUnbind = "unbind"
 	CauseSchema = "schema"
 	CauseUpdate = "update"
+	// CauseRevoke records a revocation (render.RevokedPath) after a bind
+	// commit was reverted on main. The commit carries the Bindsync-Request
+	// and Bindsync-Request-UID trailers of each request it revokes, so a
+	// history search for a request's UID finds it before the bind commit.
+	CauseRevoke = "revoke"
 )
 
 // Message is a commit message: a subject a human can scan, an optional body

@@ -68,7 +68,11 @@ type Input struct {
 	Branches map[string]bool
 	// Revoked maps the UID of a request main does not hold to the bind
 	// commit of it that main's history holds (see Unbound): a human
-	// reverted it.
+	// reverted it. The plan records it in main as a revocation of the
+	// request's template for its cluster (render.RevokedPath), which
+	// rejects every request of that cluster for that template, whatever
+	// its UID and however long main's history grows, until a commit on
+	// main deletes the file.
 	Revoked map[types.UID]string
 	// Cache, when set, is kept by the caller from one plan to the next:
 	// every render of the plan goes through it, so what did not change is
@@ -121,6 +125,10 @@ type RequestDecision struct {
 	Problems []render.Problem
 	// Held lists the schema changes held for this request's template.
 	Held []SchemaDecision
+	// Revoke is true when this plan records the request's revocation
+	// (its bind commit was reverted): main gains render.RevokedPath of
+	// its cluster and template.
+	Revoke bool
 }
 
 // SchemaState says what happens to a (template, CRD) schema.
@@ -132,6 +140,9 @@ const (
 	SchemaRollOut SchemaState = "RollOut" // the live schema replaces main's
 	SchemaHeld    SchemaState = "Held"    // main keeps its snapshot
 	SchemaGone    SchemaState = "Gone"    // the CRD is not on the control plane; main keeps its snapshot
+	// SchemaUnreadable: main's export file does not decode; main keeps its
+	// files and the CRD's schema does not change (ExportUnreadable).
+	SchemaUnreadable SchemaState = "Unreadable"
 )
 
 // SchemaDecision is the plan for one (template, CRD) that main holds or the
@@ -189,16 +200,19 @@ type Plan struct {
 }
 
 // Errors returns what Make could not read (an export file in main that no
-// longer decodes); the affected CRDs were left at their live version.
+// longer decodes); main keeps the affected files (see ExportUnreadable in
+// Problems).
 func (p Plan) Errors() []error { return p.errorsOut }
 
-// Unbound returns the requests main does not hold (by namespace/name): the
-// ones whose history a caller checks for a reverted bind commit.
+// Unbound returns the requests main does not hold (by namespace/name) and
+// does not revoke already: the ones whose history a caller checks for a
+// reverted bind commit.
 func Unbound(in Input) []v1alpha1.APIServiceExportRequest {
 	ix := in.Memo.known(in.Main).index()
 	var out []v1alpha1.APIServiceExportRequest
 	for _, q := range in.Requests {
-		if !ix.holds(clusterOf(q.Namespace), q.Spec.TemplateRef.Name) {
+		c, t := clusterOf(q.Namespace), q.Spec.TemplateRef.Name
+		if !ix.holds(c, t) && !ix.isRevoked(c, t) {
 			out = append(out, q)
 		}
 	}
@@ -244,6 +258,9 @@ type planner struct {
 	schemas  []SchemaDecision
 	requests []RequestDecision
 	objs     []*v1alpha1.APIServiceExportRequest // objs[i] is the request of requests[i]
+	// problems are the plan's own problems (ExportUnreadable), added to
+	// every render's and kept by every tree's holds (renderKeeping).
+	problems []render.Problem
 	out      Plan
 }
 
@@ -271,15 +288,15 @@ func (p *planner) decideSchemas() {
 		old, err := p.in.Memo.crdOf(p.main, e, p.in.Cache)
 		if err != nil {
 			p.out.errorsOut = append(p.out.errorsOut, err)
+			p.unreadable(e, err)
+			p.schemas = append(p.schemas, SchemaDecision{Template: e.Template, CRD: e.CRD, State: SchemaUnreadable, MainHash: e.Hash,
+				Policy: policyOf(tpls[e.Template])})
 			continue
 		}
 		if _, ok := p.mainCRD[e.CRD]; !ok {
 			p.mainCRD[e.CRD] = old
 		}
-		policy := v1alpha1.SchemaUpdateNonBreaking
-		if t := tpls[e.Template]; t != nil && t.Spec.SchemaUpdatePolicy != "" {
-			policy = t.Spec.SchemaUpdatePolicy
-		}
+		policy := policyOf(tpls[e.Template])
 		d := SchemaDecision{Template: e.Template, CRD: e.CRD, Policy: policy, MainHash: e.Hash}
 		live := p.live[e.CRD]
 		switch {
@@ -307,6 +324,36 @@ func (p *planner) decideSchemas() {
 		}
 	}
 	p.out.Schemas = p.schemas
+}
+
+// policyOf is a template's schema update policy, NonBreaking by default.
+func policyOf(t *v1alpha1.APIServiceExportTemplate) v1alpha1.SchemaUpdatePolicy {
+	if t != nil && t.Spec.SchemaUpdatePolicy != "" {
+		return t.Spec.SchemaUpdatePolicy
+	}
+	return v1alpha1.SchemaUpdateNonBreaking
+}
+
+// unreadable records that main's export file of a (template, CRD) does not
+// decode: a problem of the template that holds that pair in every cluster
+// whose folder in main has it. Every tree of the plan keeps those files as
+// main has them (renderKeeping), and the CRD's schema does not change: the
+// live CRD is never taken in place of a snapshot that cannot be read, which
+// would bypass the template's schemaUpdatePolicy.
+func (p *planner) unreadable(e exportEntry, err error) {
+	pr := render.Problem{Kind: "APIServiceExportTemplate", Name: e.Template, Reason: v1alpha1.ExportUnreadableReason,
+		Message: fmt.Sprintf("main's export file %s does not decode (%v): main keeps the files of CRD %s for this template, and its schema, until the file is fixed", e.Path, err, e.CRD)}
+	for c, es := range p.main.clusters {
+		for _, x := range es {
+			if x.Template == e.Template && x.CRD == e.CRD {
+				pr.Clusters = append(pr.Clusters, c)
+				pr.Holds = append(pr.Holds, render.Hold{Cluster: c, Template: e.Template, CRD: e.CRD})
+			}
+		}
+	}
+	sort.Strings(pr.Clusters)
+	sort.Slice(pr.Holds, func(i, j int) bool { return pr.Holds[i].Cluster < pr.Holds[j].Cluster })
+	p.problems = append(p.problems, pr)
 }
 
 // decide judges one schema change under policy.
@@ -354,7 +401,7 @@ func (p *planner) schemaHash(crd *apiextensionsv1.CustomResourceDefinition) stri
 func (p *planner) approvedCRDs(rollOut map[string]bool) []apiextensionsv1.CustomResourceDefinition {
 	held := map[string]bool{}
 	for _, d := range p.schemas {
-		if d.State == SchemaHeld || d.State == SchemaGone {
+		if d.State == SchemaHeld || d.State == SchemaGone || d.State == SchemaUnreadable {
 			held[d.CRD] = true
 		}
 	}
@@ -407,6 +454,11 @@ func (p *planner) decideRequests() {
 			d.Branch = ApproveBranch(d.Cluster, q.Name)
 		}
 		switch {
+		case d.Cluster != "" && p.main.isRevoked(d.Cluster, d.Template):
+			d.Approval, d.Reason = Rejected, v1alpha1.RejectedReason
+			d.Message = fmt.Sprintf("template %s is revoked for cluster %s by %s on main; delete that file on main to lift the revocation",
+				d.Template, d.Cluster, render.RevokedPath(d.Cluster, d.Template))
+			d.Branch = ""
 		case p.main.holds(d.Cluster, d.Template) && !manual:
 			d.Approval, d.Reason, d.Message = Approved, v1alpha1.SucceededReason, "approval is Automatic"
 			d.Branch = ""
@@ -415,7 +467,9 @@ func (p *planner) decideRequests() {
 			d.Branch = ""
 		case p.in.Revoked[q.UID] != "":
 			d.Approval, d.Reason = Rejected, v1alpha1.RejectedReason
-			d.Message = fmt.Sprintf("bind commit %s was reverted on main; delete and re-create the request to bind again", short(p.in.Revoked[q.UID]))
+			d.Message = fmt.Sprintf("bind commit %s was reverted on main; recorded as %s, which rejects every request of the cluster for this template until that file is deleted on main",
+				short(p.in.Revoked[q.UID]), render.RevokedPath(d.Cluster, d.Template))
+			d.Revoke = d.Cluster != ""
 			d.Branch = ""
 		case !manual:
 			d.Approval, d.Reason, d.Message = Approved, v1alpha1.SucceededReason, "approval is Automatic"

@@ -238,8 +238,8 @@ func TestManualApproval(t *testing.T) {
 			main: base, approval: plan.Pending, reason: v1alpha1.PendingApprovalReason, branch: []string{plan.ApproveBranch("c1", "pg")}},
 		{name: "a rejected request stays rejected", request: pendingStatus(req, v1alpha1.RejectedReason),
 			main: base, approval: plan.Rejected, reason: v1alpha1.RejectedReason},
-		{name: "a reverted bind commit rejects the request", request: req, main: base, revoked: true,
-			approval: plan.Rejected, reason: v1alpha1.RejectedReason},
+		{name: "a reverted bind commit rejects the request and main records the revocation", request: req, main: base, revoked: true,
+			approval: plan.Rejected, reason: v1alpha1.RejectedReason, mainMoves: true},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -255,7 +255,14 @@ func TestManualApproval(t *testing.T) {
 			d := decision(t, p, "bindsync-c1", "pg")
 			assert.Equal(t, tc.approval, d.Approval)
 			assert.Equal(t, tc.reason, d.Reason)
-			assert.Empty(t, p.Steps, "main never moves for a Manual request")
+			if tc.mainMoves {
+				require.Len(t, p.Steps, 1)
+				assert.Equal(t, "revoke: c1 <- pg-manual", p.Steps[0].Message.Subject)
+				assert.Equal(t, []string{string(req.UID)}, p.Steps[0].Message.Values(plan.TrailerRequestUID))
+				assert.Contains(t, p.Main, render.RevokedPath("c1", "pg-manual"))
+			} else {
+				assert.Empty(t, p.Steps, "main never moves for a Manual request")
+			}
 			assert.Equal(t, tc.branch, branchNames(p))
 		})
 	}
@@ -423,7 +430,7 @@ func TestARequestForAnUnknownTemplateRendersNothingAndCommitsNothing(t *testing.
 	assert.False(t, d.Kept, "main never held it")
 }
 
-func TestARequestConflictingWithABoundOneIsNotKept(t *testing.T) {
+func TestARequestDuplicatingABoundOneIsNotKept(t *testing.T) {
 	w := newWorld(t, "")
 	w.requests = []v1alpha1.APIServiceExportRequest{request("c1", "pg", "postgresql")}
 	main := w.settled(t, render.Tree{})
@@ -433,9 +440,40 @@ func TestARequestConflictingWithABoundOneIsNotKept(t *testing.T) {
 
 	again := decision(t, p, "bindsync-c1", "pg-again")
 	require.NotEmpty(t, again.Problems)
-	assert.Equal(t, v1alpha1.ConflictingRequestReason, again.Problems[0].Reason)
+	assert.Equal(t, v1alpha1.DuplicateRequestReason, again.Problems[0].Reason)
+	assert.Contains(t, again.Problems[0].Message, "request pg")
 	assert.False(t, again.Kept, "main holds the files of the other request, not of this one")
 	assert.False(t, again.Rendered)
+	assert.True(t, decision(t, p, "bindsync-c1", "pg").Rendered)
+}
+
+// The reproduction of issue 13 item 2: an app cluster creates a second
+// request for a template it has bound, then the platform team removes a
+// Secrets claim from the template. The duplicate freezes nothing: main's
+// Role for the cluster stops granting Secrets in the very next commit.
+func TestADuplicateRequestNeverFreezesItsClustersGrants(t *testing.T) {
+	w := newWorld(t, "")
+	w.templates[0].Spec.PermissionClaims = []v1alpha1.PermissionClaim{
+		{GroupResource: v1alpha1.GroupResource{Resource: "secrets"}, Verbs: []v1alpha1.Verb{"get", "list"}}}
+	w.requests = []v1alpha1.APIServiceExportRequest{request("c1", "pg", "postgresql")}
+	main := w.settled(t, render.Tree{})
+	rbac := render.ControlPlaneDir("c1") + "/rbac.yaml"
+	require.Contains(t, string(main[rbac]), "secrets")
+
+	w.requests = append(w.requests, request("c1", "pg-again", "postgresql"))
+	main = w.settled(t, main)
+	w.templates = append([]v1alpha1.APIServiceExportTemplate(nil), w.templates...)
+	w.templates[0].Spec.PermissionClaims = nil
+
+	p := plan.Make(w.input(main))
+
+	require.NotEmpty(t, p.Steps, "the narrowed template is committed")
+	assert.NotContains(t, string(p.Main[rbac]), "secrets", "c1's Role no longer grants Secrets")
+	assert.Contains(t, p.Main, render.ExportPath("c1", pgCRD))
+	pg := decision(t, p, "bindsync-c1", "pg")
+	assert.True(t, pg.Rendered)
+	assert.Empty(t, pg.Problems)
+	assert.Equal(t, v1alpha1.DuplicateRequestReason, decision(t, p, "bindsync-c1", "pg-again").Problems[0].Reason)
 }
 
 func TestUnboundListsTheRequestsMainDoesNotHold(t *testing.T) {
@@ -515,19 +553,72 @@ func TestBadInputGetsAClearProblemAndOtherClustersAreUnaffected(t *testing.T) {
 	}
 }
 
-func TestARequestHeldBackByAnotherObjectsProblemNamesIt(t *testing.T) {
+func TestAGoodRequestOfAClusterWithABadOneBinds(t *testing.T) {
 	w := newWorld(t, "")
 	main := w.settled(t, render.Tree{})
 	w.requests = []v1alpha1.APIServiceExportRequest{request("c1", "ghost", "no-such-template"), request("c1", "pg", "postgresql")}
 
 	p := plan.Make(w.input(main))
 
-	assert.Empty(t, p.Steps, "the bad request holds its cluster back")
+	require.Len(t, p.Steps, 1, "the bad request holds nothing of its cluster back")
+	assert.Equal(t, "bind: c1 <- postgresql", p.Steps[0].Message.Subject)
 	d := decision(t, p, "bindsync-c1", "pg")
-	assert.False(t, d.Rendered)
+	assert.True(t, d.Rendered)
 	assert.Empty(t, d.Problems, "it has no problem of its own")
-	require.NotNil(t, d.HeldBack, "it says what holds its cluster back")
-	assert.Equal(t, "ghost", d.HeldBack.Name)
-	assert.Equal(t, v1alpha1.TemplateNotFoundReason, d.HeldBack.Reason)
-	assert.Nil(t, decision(t, p, "bindsync-c1", "ghost").HeldBack, "the bad request has its own problem")
+	assert.Nil(t, d.HeldBack)
+	ghost := decision(t, p, "bindsync-c1", "ghost")
+	assert.False(t, ghost.Rendered)
+	assert.Equal(t, v1alpha1.TemplateNotFoundReason, ghost.Problems[0].Reason)
+}
+
+// An export file in main that does not decode (a merge left conflict
+// markers in it) is a problem of its (template, CRD): main keeps its files
+// byte for byte and the CRD's schema does not change, whatever the live CRD
+// says. Taking the live CRD instead would roll out a breaking change that
+// schemaUpdatePolicy holds.
+func TestAnUnreadableExportInMainHoldsAndNeverFallsBackToLive(t *testing.T) {
+	for _, policy := range []v1alpha1.SchemaUpdatePolicy{v1alpha1.SchemaUpdateNonBreaking, v1alpha1.SchemaUpdateNever} {
+		t.Run(string(policy), func(t *testing.T) {
+			w := newWorld(t, policy)
+			w.requests = []v1alpha1.APIServiceExportRequest{request("c1", "pg", "postgresql"), request("c2", "pg", "postgresql")}
+			main := w.settled(t, render.Tree{})
+			exp := render.ExportPath("c1", pgCRD)
+			broken := []byte(strings.Replace(string(main[exp]), "spec:\n", "spec:\n<<<<<<< HEAD\n", 1))
+			main = copyTree(main)
+			main[exp] = broken
+			removeField(&w.crd) // a breaking change on the control plane
+
+			p := plan.Make(w.input(main))
+
+			require.NotEmpty(t, p.Errors())
+			assert.Empty(t, p.Steps, "nothing rolls out")
+			assert.Equal(t, broken, p.Main[exp], "main keeps the file it has")
+			for _, c := range []string{"c1", "c2"} {
+				assert.Equal(t, main[render.CRDPath(c, pgCRD)], p.Main[render.CRDPath(c, pgCRD)], "%s keeps its CRD", c)
+				assert.Contains(t, string(p.Main[render.CRDPath(c, pgCRD)]), "expose", "%s keeps the removed field", c)
+			}
+			var found *render.Problem
+			for i, pr := range p.Problems {
+				if pr.Reason == v1alpha1.ExportUnreadableReason {
+					found = &p.Problems[i]
+				}
+			}
+			require.NotNil(t, found, "a problem says so: %v", p.Problems)
+			assert.Equal(t, "APIServiceExportTemplate", found.Kind)
+			assert.Equal(t, "postgresql", found.Name)
+			assert.Contains(t, found.Message, exp, "it names the file")
+			d := decision(t, p, "bindsync-c1", "pg")
+			require.NotEmpty(t, d.Problems)
+			assert.Equal(t, v1alpha1.ExportUnreadableReason, d.Problems[0].Reason)
+			assert.Empty(t, p.Branches, "no schema branch is built from a snapshot that cannot be read")
+		})
+	}
+}
+
+func copyTree(t render.Tree) render.Tree {
+	out := make(render.Tree, len(t))
+	for p, b := range t {
+		out[p] = b
+	}
+	return out
 }

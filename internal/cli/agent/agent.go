@@ -15,16 +15,20 @@ import (
 	"github.com/go-logr/logr"
 	"github.com/go-logr/logr/funcr"
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	ctrl "sigs.k8s.io/controller-runtime"
 
 	"github.com/bindsync/bindsync/internal/agent"
 	"github.com/bindsync/bindsync/internal/agent/source"
+	"github.com/bindsync/bindsync/internal/cli/kube"
 )
 
 // flags of `bindsync agent`.
 type flags struct {
+	// flagSet tells which flags the user set (kube.DefaultAddr).
+	flagSet                            *pflag.FlagSet
 	kubeconfig, controlPlaneKubeconfig string
 	cluster, repo, branch, path        string
 	interval, retryInterval            time.Duration
@@ -60,6 +64,7 @@ writes each binding's status. Credentials come from files only.`,
 		},
 	}
 	fl := cmd.Flags()
+	f.flagSet = fl
 	fl.StringVar(&f.kubeconfig, "kubeconfig", "", "kubeconfig of the app cluster (default: $KUBECONFIG, then in-cluster)")
 	fl.StringVar(&f.controlPlaneKubeconfig, "control-plane-kubeconfig", "", "kubeconfig of this cluster's ServiceAccount on the control plane, to report back (optional)")
 	fl.StringVar(&f.cluster, "cluster", "", "this app cluster's name in the state repository (required)")
@@ -112,11 +117,20 @@ func run(ctx context.Context, f *flags, stderr io.Writer) error {
 		return err
 	}
 	if f.controlPlaneKubeconfig != "" {
-		cp, err := clientcmd.BuildConfigFromFlags("", f.controlPlaneKubeconfig)
+		cp, err := kube.ReloadingConfig(f.controlPlaneKubeconfig)
 		if err != nil {
 			return fmt.Errorf("agent: --control-plane-kubeconfig: %w", err)
 		}
 		opts.ControlPlane = cp
+	}
+	for _, a := range []struct {
+		name string
+		addr *string
+	}{{"metrics-bind-address", &f.metricsAddr}, {"health-probe-bind-address", &f.probeAddr}} {
+		var why string
+		if *a.addr, why = kube.DefaultAddr(f.flagSet, a.name, *a.addr); why != "" {
+			log.Info(why)
+		}
 	}
 	mgr, _, err := agent.NewManager(cfg, src, opts, agent.RunOptions{
 		Interval: f.interval, RetryInterval: f.retryInterval,
@@ -151,8 +165,17 @@ func sourceFor(f *flags) (agent.Options, *source.Source, error) {
 }
 
 // loadConfig reads --kubeconfig, else $KUBECONFIG and the default rules,
-// else the in-cluster config.
+// else the in-cluster config. A token in --kubeconfig is read again when
+// the file changes (kube.ReloadingConfig); the in-cluster token is a file
+// client-go reads again.
 func loadConfig(path string) (*rest.Config, error) {
+	if path != "" {
+		cfg, err := kube.ReloadingConfig(path)
+		if err != nil {
+			return nil, fmt.Errorf("agent: --kubeconfig: %w", err)
+		}
+		return cfg, nil
+	}
 	rules := clientcmd.NewDefaultClientConfigLoadingRules()
 	rules.ExplicitPath = path
 	cfg, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{}).ClientConfig()

@@ -25,6 +25,10 @@ func TestAgentCommandRefusesIncompleteFlags(t *testing.T) {
 			"--leader-election-lease-duration", "2s", "--leader-election-renew-deadline", "3s"}, "leader election needs 0 < --leader-election-retry-period"},
 		{"an ssh remote without a key", []string{"agent", "--cluster", "c1", "--repo", "ssh://git@example.invalid/state.git", "--kubeconfig", "testdata/kubeconfig"},
 			"needs a key file and a known_hosts file"},
+		{"a password in --repo", []string{"agent", "--cluster", "c1", "--repo", "https://bindsync:s3cret@git.example.com/state.git", "--kubeconfig", "testdata/kubeconfig"},
+			"remote URL https://git.example.com/state.git: the URL carries credentials"},
+		{"a token as the user of --repo", []string{"agent", "--cluster", "c1", "--repo", "https://s3cret@git.example.com/state.git", "--kubeconfig", "testdata/kubeconfig"},
+			"--password-file"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -32,6 +36,7 @@ func TestAgentCommandRefusesIncompleteFlags(t *testing.T) {
 			code := app.Run(tt.args, &out, &errb)
 			assert.NotEqual(t, 0, code)
 			assert.Contains(t, errb.String(), tt.want)
+			assert.NotContains(t, errb.String(), "s3cret", "a secret never reaches a message")
 		})
 	}
 }

@@ -19,9 +19,10 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+	"go.uber.org/zap/zapcore"
 	eventsv1client "k8s.io/client-go/kubernetes/typed/events/v1"
 	"k8s.io/client-go/rest"
-	"k8s.io/client-go/tools/clientcmd"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
@@ -29,12 +30,15 @@ import (
 
 	"github.com/bindsync/bindsync/internal/backend"
 	"github.com/bindsync/bindsync/internal/cli/exitcode"
+	"github.com/bindsync/bindsync/internal/cli/kube"
 	"github.com/bindsync/bindsync/internal/git"
 )
 
 // flags are the command's options. Credentials are paths to files, never
 // values: a flag's value shows in `ps` and in shell history.
 type flags struct {
+	// flagSet tells which flags the user set (kube.DefaultAddr).
+	flagSet         *pflag.FlagSet
 	kubeconfig      string
 	repo            string
 	branch          string
@@ -85,10 +89,11 @@ machine read over file://.`,
 		},
 	}
 	fl := cmd.Flags()
+	f.flagSet = fl
 	fl.StringVar(&f.kubeconfig, "kubeconfig", "", "kubeconfig of the control plane (default: $KUBECONFIG, then in-cluster)")
 	fl.StringVar(&f.repo, "repo", "", "URL of the state repository (file://, http(s)://, ssh://); empty: a local bare repository in --data-dir")
 	fl.StringVar(&f.branch, "branch", backend.DefaultBranch, "the approved branch")
-	fl.StringVar(&f.dataDir, "data-dir", "", "folder for the local repository or the clone of --repo (required)")
+	fl.StringVar(&f.dataDir, "data-dir", "", "folder for the local repository or the clone of --repo (default: with --repo, $XDG_CACHE_HOME/bindsync/<hash of the URL>, else $XDG_DATA_HOME/bindsync/state.git)")
 	fl.StringVar(&f.username, "git-username", "", "basic-auth user (http) or ssh user")
 	fl.StringVar(&f.passwordFile, "git-password-file", "", "file holding the basic-auth password")
 	fl.StringVar(&f.tokenFile, "git-bearer-token-file", "", "file holding an http bearer token")
@@ -101,7 +106,7 @@ machine read over file://.`,
 	fl.DurationVar(&f.interval, "interval", backend.DefaultInterval, "how often to look for merged and deleted approval branches")
 	fl.DurationVar(&f.resync, "resync-interval", backend.DefaultResyncInterval, "how often to apply every control-plane folder again")
 	fl.BoolVar(&f.leaderElect, "leader-elect", true, "run only while holding the leader lease")
-	fl.StringVar(&f.leaderNamespace, "leader-election-namespace", "bindsync-system", "namespace of the leader lease")
+	fl.StringVar(&f.leaderNamespace, "leader-election-namespace", "bindsync-system", "namespace of the leader lease (created when missing; outside a cluster, when it cannot be, the backend runs without election and says so)")
 	fl.StringVar(&f.leaderID, "leader-election-id", "bindsync-backend", "name of the leader lease")
 	fl.DurationVar(&f.leaseDuration, "leader-election-lease-duration", 15*time.Second, "how long a lease lasts without renewal: a leader that dies is replaced after at most this long")
 	fl.DurationVar(&f.renewDeadline, "leader-election-renew-deadline", 10*time.Second, "how long the leader tries to renew before it gives up leading (less than the lease duration)")
@@ -127,7 +132,9 @@ func run(ctx context.Context, f *flags, stderr io.Writer) error {
 	if err != nil {
 		return exitcode.New(exitcode.Unusable, err)
 	}
-	log := zap.New(zap.WriteTo(stderr), zap.JSONEncoder())
+	// Stack traces only for a panic: an error the backend expects (a lease
+	// it cannot take yet, a remote that is away) is one line, not thirty.
+	log := zap.New(zap.WriteTo(stderr), zap.JSONEncoder(), zap.StacktraceLevel(zapcore.PanicLevel))
 	ctrl.SetLogger(log)
 	if memLimit > 0 {
 		debug.SetMemoryLimit(memLimit)
@@ -144,6 +151,19 @@ func run(ctx context.Context, f *flags, stderr io.Writer) error {
 	if err != nil {
 		return exitcode.New(exitcode.Unusable, err)
 	}
+	for _, a := range []struct {
+		name string
+		addr *string
+	}{{"metrics-bind-address", &f.metricsAddr}, {"health-probe-bind-address", &f.probeAddr}} {
+		var why string
+		if *a.addr, why = kube.DefaultAddr(f.flagSet, a.name, *a.addr); why != "" {
+			log.Info(why)
+		}
+	}
+	leaderElect, err := f.prepareLeaderElection(ctx, cfg, log)
+	if err != nil {
+		return exitcode.New(exitcode.Unusable, err)
+	}
 	repo, err := git.Open(ctx, gitOpts)
 	if err != nil {
 		return exitcode.New(exitcode.Unusable, fmt.Errorf("--data-dir %s: open the state repository: %w", f.dataDir, err))
@@ -151,7 +171,7 @@ func run(ctx context.Context, f *flags, stderr io.Writer) error {
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                  backend.Scheme(),
 		Logger:                  log,
-		LeaderElection:          f.leaderElect,
+		LeaderElection:          leaderElect,
 		LeaderElectionID:        f.leaderID,
 		LeaderElectionNamespace: f.leaderNamespace,
 		LeaseDuration:           &f.leaseDuration,
@@ -204,7 +224,7 @@ func run(ctx context.Context, f *flags, stderr io.Writer) error {
 	if err := mgr.AddReadyzCheck("ping", healthz.Ping); err != nil {
 		return err
 	}
-	log.Info("starting backend", "repo", f.repo, "dataDir", f.dataDir, "branch", f.branch)
+	log.Info("starting backend", "repo", git.RedactURL(f.repo), "dataDir", f.dataDir, "branch", f.branch)
 	return mgr.Start(ctx)
 }
 
@@ -218,9 +238,6 @@ const (
 // anything connects anywhere, and returns the repository's options. Every
 // error names the flag and the problem.
 func (f *flags) gitOptions() (git.Options, error) {
-	if f.dataDir == "" {
-		return git.Options{}, errors.New("--data-dir is required: the local repository or the clone of --repo lives there")
-	}
 	if st, err := os.Stat(f.dataDir); err == nil && !st.IsDir() {
 		return git.Options{}, fmt.Errorf("--data-dir %s is a file, not a folder", f.dataDir)
 	}
@@ -245,7 +262,10 @@ func (f *flags) gitOptions() (git.Options, error) {
 	if f.repo != "" {
 		u, err := url.Parse(f.repo)
 		if err != nil || u.Scheme == "" {
-			return git.Options{}, fmt.Errorf("--repo %q is not a URL (file://, http(s)://, ssh://)", f.repo)
+			return git.Options{}, fmt.Errorf("--repo %q is not a URL (file://, http(s)://, ssh://)", git.RedactURL(f.repo))
+		}
+		if err := git.CheckURL(f.repo); err != nil {
+			return git.Options{}, fmt.Errorf("--repo: %w", err)
 		}
 		switch strings.ToLower(u.Scheme) {
 		case "ssh":
@@ -263,6 +283,13 @@ func (f *flags) gitOptions() (git.Options, error) {
 				return git.Options{}, errors.New("--git-password-file and --git-bearer-token-file both given: choose one")
 			}
 		}
+	}
+	if f.dataDir == "" {
+		dir, err := defaultDataDir(f.repo)
+		if err != nil {
+			return git.Options{}, err
+		}
+		f.dataDir = dir
 	}
 	o := git.Options{URL: f.repo, Dir: f.dataDir, AuthorName: f.authorName, AuthorEmail: f.authorEmail,
 		Auth: git.Auth{Username: f.username, PasswordFile: f.passwordFile, BearerTokenFile: f.tokenFile,
@@ -305,7 +332,8 @@ func restConfig(path string) (*rest.Config, error) {
 	var cfg *rest.Config
 	var err error
 	if path != "" {
-		if cfg, err = clientcmd.BuildConfigFromFlags("", path); err != nil {
+		// A token in the file is read again when the file changes.
+		if cfg, err = kube.ReloadingConfig(path); err != nil {
 			return nil, fmt.Errorf("--kubeconfig %s: %w", path, err)
 		}
 	} else if cfg, err = ctrl.GetConfig(); err != nil {

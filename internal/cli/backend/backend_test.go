@@ -55,8 +55,12 @@ func TestBackendFlagErrors(t *testing.T) {
 		env  map[string]string
 		want []string // substrings of the error
 	}{
-		{name: "no --data-dir", args: []string{"--kubeconfig", kc},
-			want: []string{"--data-dir is required"}},
+		{name: "a password in --repo", args: []string{"--kubeconfig", kc, "--data-dir", data, "--repo", "https://bindsync:s3cret@git.example.com/state.git"},
+			want: []string{"--repo", "https://git.example.com/state.git", "carries credentials", "--git-password-file"}},
+		{name: "a token as the user of an https --repo", args: []string{"--kubeconfig", kc, "--data-dir", data, "--repo", "https://ghp_s3cret@git.example.com/state.git"},
+			want: []string{"--repo", "https://git.example.com/state.git", "carries credentials", "--git-bearer-token-file"}},
+		{name: "a password in an ssh --repo", args: []string{"--kubeconfig", kc, "--data-dir", data, "--repo", "ssh://git:s3cret@example.com/state.git"},
+			want: []string{"--repo", "carries credentials", "--git-ssh-key-file"}},
 		{name: "--data-dir is a file", args: []string{"--kubeconfig", kc, "--data-dir", aFile},
 			want: []string{"--data-dir " + aFile, "is a file, not a folder"}},
 		{name: "--data-dir cannot be created", args: []string{"--kubeconfig", kc, "--data-dir", filepath.Join(aFile, "sub")},
@@ -121,6 +125,8 @@ func TestBackendFlagErrors(t *testing.T) {
 			for _, w := range tc.want {
 				assert.Contains(t, err.Error(), w)
 			}
+			assert.NotContains(t, err.Error(), "s3cret", "a secret never reaches a message")
+			assert.NotContains(t, stderr.String(), "s3cret", "a secret never reaches the log")
 			assert.NoDirExists(t, data, "nothing is created for bad flags")
 		})
 	}

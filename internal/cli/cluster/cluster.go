@@ -68,6 +68,8 @@ operator's kubeconfig, and bindsync-NAME as the context's namespace. Give it to
 the cluster's agent (--control-plane-kubeconfig) and to its developers (bind).
 
 The kubeconfig goes to stdout, or with -o to FILE (mode 0600). Progress goes to stderr.
+The token expires: run add again before then (an existing AppCluster is kept) and
+replace the agent's kubeconfig Secret; the agent reads the new token without a restart.
 
 Exit codes: 0 done; 2 bad flags or an unreachable control plane; 3 the backend did not
 create the namespace and ServiceAccount within --timeout (is bindsync backend running?).`,

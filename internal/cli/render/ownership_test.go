@@ -313,9 +313,7 @@ func TestProblemsWriteNothingUnlessPartial(t *testing.T) {
 	}, {
 		name: "a request for a template that does not exist",
 		breakIt: func(t *testing.T, in string) {
-			editFile(t, filepath.Join(in, "requests.yaml"), func(s string) string {
-				return strings.Replace(s, "    name: backups", "    name: backup", 1)
-			})
+			editFile(t, filepath.Join(in, "templates.yaml"), dropDocument("name: backups"))
 			writeFiles(t, in, map[string]string{"team-c.yaml": teamC})
 		},
 		problem: "APIServiceExportRequest bindsync-team-b/backups: TemplateNotFound",
@@ -368,6 +366,41 @@ func TestProblemsWriteNothingUnlessPartial(t *testing.T) {
 	}
 }
 
+// A cluster with one bad request still gets its good ones under --partial:
+// the bad request keeps what it had (nothing, here), its new good request
+// renders and a claim its template lost is revoked.
+func TestPartialRendersTheGoodRequestsOfAClusterWithABadOne(t *testing.T) {
+	c := newPartialCase(t, func(in string) {
+		writeFiles(t, in, map[string]string{"team-b-more.yaml": `apiVersion: bindsync.io/v1alpha1
+kind: APIServiceExportRequest
+metadata:
+  name: mongodb
+  namespace: bindsync-team-b
+spec:
+  templateRef:
+    name: no-such-template
+---
+apiVersion: bindsync.io/v1alpha1
+kind: APIServiceExportRequest
+metadata:
+  name: messaging
+  namespace: bindsync-team-b
+spec:
+  templateRef:
+    name: messaging
+`})
+	})
+	code, _, stderr := run("render", "--in", c.in, "--out", c.out, "--partial")
+	assert.Equal(t, 1, code, stderr)
+	assert.Contains(t, stderr, "APIServiceExportRequest bindsync-team-b/mongodb: TemplateNotFound")
+	after := clusterFiles(t, c.out, "team-b")
+	exp := "clusters/team-b/control-plane/exports/messaginginstances.anynines.com.yaml"
+	assert.NotContains(t, filesOf(c.before, "team-b"), exp)
+	assert.Contains(t, after, exp, "the good request of the cluster with a bad one renders")
+	assert.Contains(t, after["clusters/team-b/control-plane/rbac.yaml"], "messaginginstances")
+	assert.Contains(t, after["clusters/team-b/control-plane/kustomization.yaml"], "exports/messaginginstances.anynines.com.yaml")
+}
+
 // assertUnchanged names the files that differ rather than printing them.
 func assertUnchanged(t *testing.T, before, after map[string]string, msg string) {
 	t.Helper()
@@ -401,4 +434,25 @@ func runOK(t *testing.T, args ...string) (stdout, stderr string) {
 	code, stdout, stderr := run(args...)
 	require.Equal(t, 0, code, "%s\n%s%s", strings.Join(args, " "), stdout, stderr)
 	return stdout, stderr
+}
+
+// A revocation the state repository records is kept by render, which binds
+// nothing it revokes; deleting the file lifts it.
+func TestRenderKeepsTheRevocationsOfItsStateRepository(t *testing.T) {
+	dir := copyDir(t, examplesOut)
+	revoked := filepath.Join(dir, filepath.FromSlash(render.RevokedPath("team-b", "backups")))
+	require.NoError(t, os.MkdirAll(filepath.Dir(revoked), 0o755))
+	require.NoError(t, os.WriteFile(revoked, []byte("revoked\n"), 0o644))
+
+	code, _, stderr := run("render", "--in", examplesIn, "--out", dir, "--partial")
+	assert.Equal(t, 1, code, stderr)
+	assert.Contains(t, stderr, "APIServiceExportRequest bindsync-team-b/backups: Rejected")
+	files := clusterFiles(t, dir, "team-b")
+	assert.Contains(t, files, render.RevokedPath("team-b", "backups"), "the revocation stays")
+	assert.NotContains(t, files, render.ExportPath("team-b", "backups.anynines.com"), "the revoked template is unbound")
+	assert.Contains(t, files, render.ExportPath("team-b", "postgresqlinstances.anynines.com"), "the cluster's other templates stay")
+
+	require.NoError(t, os.Remove(revoked))
+	runOK(t, "render", "--in", examplesIn, "--out", dir)
+	assert.Equal(t, allFiles(t, examplesOut), allFiles(t, dir), "lifted: the render is the example again")
 }

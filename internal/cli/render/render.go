@@ -51,20 +51,30 @@ be inside --out's clusters/.
 
 Problems: each object that cannot be rendered, and each document that is not
 a render input, is printed on one line; the exit status is 1 and nothing is
-written. With --partial render writes anyway, but every cluster a problem may
-affect keeps exactly the files it has in --out (none, for a new cluster):
-  AppCluster                 that cluster
-  APIServiceExportRequest    the cluster of its namespace
-  APIServiceExportTemplate   every cluster with a request for it
-  CustomResourceDefinition   every cluster with a request for a template
-                             that binds it
-  a document that does not   the clusters of the object it names, or every
-  decode                     cluster when it names none
-Every other cluster is rendered, so a bad template, a duplicate AppCluster or
-an invalid CRD never removes a cluster's files.
+written. With --partial render writes anyway, but the bad object keeps the files it
+has in --out (none, when it has none), and only that object:
+  AppCluster                 that cluster's whole folder
+  APIServiceExportRequest    in its cluster, the exports of its template
+                             (nothing for a request that conflicts with or
+                             duplicates a bound one)
+  APIServiceExportTemplate   its exports, in every cluster with a request
+                             for it
+  CustomResourceDefinition   its exports, in every cluster with a request
+                             for a template that binds it
+  a document that does not   the whole folders of the clusters of the
+  decode                     object it names, or of every cluster when it
+                             names none
+A kept export keeps its share of its cluster's Role; everything else
+renders, so a cluster with one bad request still gets its good ones, and a
+grant a template narrowed is narrowed.
 
 --check writes nothing: it compares --out with what render would write (with
 --partial, the partial render).
+
+Revocations: a file clusters/<cluster>/revoked/<template> in --out (the
+backend writes one when a bind commit is reverted on main) is kept, and no
+request of that cluster for that template is rendered (a Rejected problem).
+Delete the file to lift the revocation.
 
 Exit status: 0 everything rendered, or with --check --out is up to date;
 1 some objects are bad, or with --check --out differs from the render;
@@ -137,6 +147,14 @@ func run(f *flags, name string, stdout, stderr io.Writer) error {
 		// Rendering nothing would remove every cluster folder in --out.
 		return exitcode.New(exitcode.Unusable, fmt.Errorf("no render input under %s: no CRD, AppCluster, APIServiceExportTemplate or APIServiceExportRequest in its .yaml files", f.in))
 	}
+	// The state repository records revocations (clusters/<c>/revoked/<t>,
+	// written by the backend when a bind commit is reverted): render keeps
+	// them, and binds nothing they revoke.
+	have, err := statedir.Read(f.out)
+	if err != nil {
+		return exitcode.New(exitcode.Unusable, err)
+	}
+	in.Revoked = render.RevocationsIn(have)
 	out := render.Render(in)
 	for _, p := range docProblems {
 		fmt.Fprintf(stderr, "error: %s\n", p)
@@ -152,12 +170,10 @@ func run(f *flags, name string, stdout, stderr io.Writer) error {
 	tree := out.Tree
 	var held []string
 	if problems > 0 && f.partial {
-		last, err := statedir.Read(f.out)
-		if err != nil {
-			return exitcode.New(exitcode.Unusable, err)
-		}
-		held = heldClusters(out, in, docProblems, last)
-		tree = render.KeepClusters(out.Tree, last, held)
+		last := have
+		holds := heldObjects(out, in, docProblems, last)
+		held = holdClusters(holds)
+		tree = render.Keep(out.Tree, last, holds)
 	}
 
 	if f.check {
@@ -207,21 +223,29 @@ func keptMessage(held []string) string {
 	if len(held) == 0 {
 		return "they affect no cluster"
 	}
-	return fmt.Sprintf("clusters %s kept their last rendered files", strings.Join(held, ", "))
+	return fmt.Sprintf("clusters %s kept their last rendered files for the objects at fault", strings.Join(held, ", "))
 }
 
-// heldClusters returns the clusters --partial keeps as they are: those the
-// render's problems name, and those of each document that did not decode.
-func heldClusters(out render.Output, in render.Input, docs []manifest.Problem, last render.Tree) []string {
-	set := map[string]bool{}
-	for _, c := range out.HeldClusters() {
-		set[c] = true
-	}
+// heldObjects returns what --partial keeps as it is: what the render's
+// problems hold back (the bad object, never its whole cluster, see
+// render.Problem.Holds), and the whole folder of each cluster a document
+// that did not decode may affect.
+func heldObjects(out render.Output, in render.Input, docs []manifest.Problem, last render.Tree) []render.Hold {
+	holds := out.Holds()
 	every := append(render.TreeClusters(last), render.TreeClusters(out.Tree)...)
 	for _, d := range docs {
 		for _, c := range docClusters(d, in, every) {
-			set[c] = true
+			holds = append(holds, render.Hold{Cluster: c})
 		}
+	}
+	return holds
+}
+
+// holdClusters names the clusters holds keep something of, sorted.
+func holdClusters(holds []render.Hold) []string {
+	set := map[string]bool{}
+	for _, h := range holds {
+		set[h.Cluster] = true
 	}
 	held := make([]string, 0, len(set))
 	for c := range set {

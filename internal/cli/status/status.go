@@ -20,10 +20,13 @@ import (
 	"github.com/bindsync/bindsync/internal/cli/kube"
 )
 
-// Row is one export of one app cluster.
+// Row is one export of one app cluster, or one request of it that is not
+// Ready (Request set, Export empty).
 type Row struct {
-	Cluster  string `json:"cluster"`
-	Export   string `json:"export"`
+	Cluster string `json:"cluster"`
+	Export  string `json:"export,omitempty"`
+	// Request is the request's name on a request row.
+	Request  string `json:"request,omitempty"`
 	Template string `json:"template,omitempty"`
 	// MainSchema is the schema hash main holds (the export's spec.schemaHash).
 	MainSchema string `json:"mainSchema"`
@@ -34,9 +37,11 @@ type Row struct {
 	AgentRevision string `json:"agentRevision,omitempty"`
 	// InSync: the agent applied this export's current schema.
 	InSync bool `json:"inSync"`
-	// State is InSync, NotInSync, or NotReported.
+	// State is InSync, NotInSync, or NotReported; RequestNotReady on a
+	// request row.
 	State string `json:"state"`
-	// Reason and Message are the agent's ConsumerInSync condition's.
+	// Reason and Message are the agent's ConsumerInSync condition's; on a
+	// request row, the request's Ready condition's.
 	Reason  string `json:"reason,omitempty"`
 	Message string `json:"message,omitempty"`
 	// Since is when the condition last changed.
@@ -48,6 +53,11 @@ const (
 	StateInSync      = "InSync"
 	StateNotInSync   = "NotInSync"
 	StateNotReported = "NotReported"
+	// StateRequestNotReady is a request whose Ready condition is not True:
+	// the backend could not render, approve or apply it (its cluster's
+	// folder failed, say). Such a request may have no export at all, so
+	// it is listed on its own.
+	StateRequestNotReady = "RequestNotReady"
 )
 
 type flags struct {
@@ -68,6 +78,9 @@ main holds for it (spec.schemaHash), the hash and revision its agent reports
 (ConsumerInSync, consumerRevision; written by agents run with --control-plane-kubeconfig),
 whether the agent applied the current schema, and since when (the condition's
 lastTransitionTime). NotReported means the agent has said nothing about the export yet.
+Every APIServiceExportRequest that is not Ready is listed too (EXPORT shows
+request/<name>, STATE RequestNotReady, REASON its Ready reason, such as ApplyFailed),
+so a cluster whose folder the backend could not apply is never left out.
 
 Exit codes: 0 done (with --check: every export in sync); 1 with --check, some export
 not in sync or not reported; 2 the control plane could not be read.`,
@@ -105,7 +118,11 @@ func run(ctx context.Context, f *flags, stdout io.Writer) error {
 	if err := c.List(ctx, &exports); err != nil {
 		return exitcode.New(exitcode.Unusable, fmt.Errorf("list APIServiceExports on %s: %w", cp.REST.Host, err))
 	}
-	rows := Rows(exports.Items)
+	var reqs v1alpha1.APIServiceExportRequestList
+	if err := c.List(ctx, &reqs); err != nil {
+		return exitcode.New(exitcode.Unusable, fmt.Errorf("list APIServiceExportRequests on %s: %w", cp.REST.Host, err))
+	}
+	rows := Rows(exports.Items, reqs.Items...)
 	if f.cluster != "" {
 		kept := rows[:0]
 		for _, r := range rows {
@@ -131,19 +148,46 @@ func run(ctx context.Context, f *flags, stdout io.Writer) error {
 	return nil
 }
 
-// Rows turns exports into rows, sorted by cluster and export.
-func Rows(exports []v1alpha1.APIServiceExport) []Row {
+// Rows turns exports, and the requests that are not Ready, into rows
+// sorted by cluster, then exports before requests, then name.
+func Rows(exports []v1alpha1.APIServiceExport, requests ...v1alpha1.APIServiceExportRequest) []Row {
 	rows := make([]Row, 0, len(exports))
 	for i := range exports {
 		rows = append(rows, RowOf(&exports[i]))
 	}
-	sort.Slice(rows, func(i, j int) bool {
-		if rows[i].Cluster != rows[j].Cluster {
-			return rows[i].Cluster < rows[j].Cluster
+	for i := range requests {
+		if r, ok := RequestRowOf(&requests[i]); ok {
+			rows = append(rows, r)
 		}
-		return rows[i].Export < rows[j].Export
+	}
+	sort.Slice(rows, func(i, j int) bool {
+		a, b := rows[i], rows[j]
+		if a.Cluster != b.Cluster {
+			return a.Cluster < b.Cluster
+		}
+		if a.Request != b.Request && (a.Request == "" || b.Request == "") {
+			return a.Request == ""
+		}
+		return a.Export+a.Request < b.Export+b.Request
 	})
 	return rows
+}
+
+// RequestRowOf is the row of a request that is not Ready (ok false for a
+// Ready one): its Ready condition's reason and message, or Pending when the
+// backend has written none yet.
+func RequestRowOf(q *v1alpha1.APIServiceExportRequest) (Row, bool) {
+	r := Row{Cluster: strings.TrimPrefix(q.Namespace, v1alpha1.ClusterNamespacePrefix), Request: q.Name,
+		Template: q.Spec.TemplateRef.Name, State: StateRequestNotReady, Reason: string(v1alpha1.RequestPending)}
+	cond := meta.FindStatusCondition(q.Status.Conditions, v1alpha1.ReadyCondition)
+	if cond != nil {
+		if cond.Status == metav1.ConditionTrue && cond.ObservedGeneration >= q.Generation {
+			return Row{}, false
+		}
+		since := cond.LastTransitionTime
+		r.Since, r.Reason, r.Message = &since, cond.Reason, cond.Message
+	}
+	return r, true
 }
 
 // RowOf reads one export: in sync when the agent's ConsumerInSync is True
@@ -193,7 +237,11 @@ func PrintTable(w io.Writer, rows []Row, now time.Time) error {
 		if r.Since != nil {
 			since = now.Sub(r.Since.Time).Round(time.Second).String()
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Cluster, r.Export, dash(r.Template), short(r.MainSchema),
+		export := r.Export
+		if r.Request != "" {
+			export = "request/" + r.Request
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Cluster, export, dash(r.Template), dash(short(r.MainSchema)),
 			dash(short(r.AgentSchema)), r.State, since, dash(r.Reason))
 	}
 	return tw.Flush()

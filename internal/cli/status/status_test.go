@@ -67,3 +67,36 @@ func TestPrintTable(t *testing.T) {
 	assert.Equal(t, []string{"CLUSTER", "EXPORT", "TEMPLATE", "MAIN", "SCHEMA", "AGENT", "SCHEMA", "STATE", "SINCE", "REASON"}, strings.Fields(lines[0]))
 	assert.Equal(t, []string{"team-a", "pg.example.com", "pg", "0123456789ab", "0123456789ab", "InSync", "1m30s", "Succeeded"}, strings.Fields(lines[1]))
 }
+
+func request(name string, conds ...metav1.Condition) v1alpha1.APIServiceExportRequest {
+	q := v1alpha1.APIServiceExportRequest{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "bindsync-team-b", Generation: 1}}
+	q.Spec.TemplateRef.Name = "pg"
+	q.Status.Conditions = conds
+	return q
+}
+
+// A cluster whose folder the backend could not apply has no export at all:
+// its requests are listed with their reason, never left out; Ready ones are
+// not listed (their exports are).
+func TestRequestsThatAreNotReadyAreListed(t *testing.T) {
+	failed := metav1.Condition{Type: v1alpha1.ReadyCondition, Status: metav1.ConditionFalse, ObservedGeneration: 1,
+		Reason: v1alpha1.ApplyFailedReason, Message: "apply clusters/team-b/control-plane: Namespace bindsync-team-b: exists", LastTransitionTime: since}
+	ready := metav1.Condition{Type: v1alpha1.ReadyCondition, Status: metav1.ConditionTrue, ObservedGeneration: 1,
+		Reason: v1alpha1.SucceededReason, LastTransitionTime: since}
+	rows := Rows([]v1alpha1.APIServiceExport{export(1, inSync(metav1.ConditionTrue, 1, "applied at main@sha1:aa, schema 0123456789ab"))},
+		request("broken", failed), request("fine", ready), request("new"))
+
+	require.Len(t, rows, 3)
+	assert.Equal(t, "team-a", rows[0].Cluster)
+	assert.Equal(t, Row{Cluster: "team-b", Request: "broken", Template: "pg", State: StateRequestNotReady,
+		Reason: v1alpha1.ApplyFailedReason, Message: failed.Message, Since: &since}, rows[1])
+	assert.Equal(t, "new", rows[2].Request)
+	assert.Equal(t, "Pending", rows[2].Reason, "a request the backend has not written status on yet")
+	assert.False(t, rows[1].InSync, "--check fails on it")
+
+	var b bytes.Buffer
+	require.NoError(t, PrintTable(&b, rows, since.Add(time.Minute)))
+	lines := strings.Split(strings.TrimSpace(b.String()), "\n")
+	require.Len(t, lines, 4)
+	assert.Equal(t, []string{"team-b", "request/broken", "pg", "-", "-", "RequestNotReady", "1m0s", "ApplyFailed"}, strings.Fields(lines[2]))
+}
