@@ -134,6 +134,21 @@ const (
 	OrphanedReason = "Orphaned"
 )
 
+// Reasons of the backend's push phase and of a remote that lost main.
+const (
+	// BranchNotPushedReason represents the fact that a pending request's
+	// approval branch could not be pushed (the remote refused it or was
+	// unreachable); the request stays Pending and the next reconcile tries
+	// again. Other branches and main are unaffected.
+	BranchNotPushedReason = "BranchNotPushed"
+	// MainBranchLostReason represents the fact that the remote has no main
+	// branch although the backend knew one (its clone, or a request's
+	// status, names a revision of it): the backend writes, applies and
+	// prunes nothing until main is restored or an operator starts it once
+	// with --init.
+	MainBranchLostReason = "MainBranchLost"
+)
+
 // Condition reasons of the backend's control-plane apply.
 const (
 	// ApplyRefusedReason represents the fact that the backend will not apply

@@ -43,6 +43,7 @@ var stallingReasons = map[string]bool{
 	SchemaRollbackReason:        true,
 	DuplicateRequestReason:      true,
 	ExportUnreadableReason:      true,
+	MainBranchLostReason:        true,
 }
 
 // reconcilingReasons resolve by themselves: bindsync retries, or waits for
@@ -57,6 +58,7 @@ var reconcilingReasons = map[string]bool{
 	SourceUnavailableReason:       true,
 	CRDNotEstablishedReason:       true,
 	InstancesExistReason:          true,
+	BranchNotPushedReason:         true,
 }
 
 // HealthCondition returns the kstatus condition type a Ready=False reason

@@ -26,6 +26,11 @@ type fakeRepo struct {
 	n        int
 	fetchErr error
 	pushErr  error
+	known    map[string]plumbing.Hash
+	// walks counts FindTrailer calls (history walks).
+	walks int
+	// pushErrFor refuses pushes of one branch (PushBranches).
+	pushErrFor map[string]error
 	// beforePush runs once before the next push (another writer).
 	beforePush func()
 	pushes     int
@@ -107,7 +112,61 @@ func (f *fakeRepo) Push(_ context.Context, branch string, old, new plumbing.Hash
 	return nil
 }
 
+func (f *fakeRepo) PushBranches(ctx context.Context, moves []BranchMove) []error {
+	errs := make([]error, len(moves))
+	for i, m := range moves {
+		if err := f.pushErrFor[m.Branch]; err != nil {
+			errs[i] = err
+			continue
+		}
+		errs[i] = f.Push(ctx, m.Branch, m.Old, m.New)
+	}
+	return errs
+}
+
+func (f *fakeRepo) KnownHead(b string) (plumbing.Hash, error) { return f.known[b], nil }
+
+func (f *fakeRepo) SetKnownHead(b string, h plumbing.Hash) error {
+	if f.known == nil {
+		f.known = map[string]plumbing.Hash{}
+	}
+	f.known[b] = h
+	return nil
+}
+
+func (f *fakeRepo) IsAncestor(a, h plumbing.Hash, limit int) (bool, error) {
+	for i := 0; !h.IsZero() && (limit <= 0 || i < limit); i++ {
+		if h == a {
+			return true, nil
+		}
+		h = f.commits[h].parent
+	}
+	return false, nil
+}
+
+func (f *fakeRepo) DirsMatch(h plumbing.Hash, dirs []string, files render.Tree) (bool, error) {
+	tree, err := f.Tree(h)
+	if err != nil {
+		return false, err
+	}
+	for _, d := range dirs {
+		if !plan.TreesEqual(sub(tree, d), sub(files, d)) {
+			return false, nil
+		}
+	}
+	return true, nil
+}
+
+func (f *fakeRepo) Trailers(h plumbing.Hash) ([]plan.Trailer, error) {
+	c, ok := f.commits[h]
+	if !ok {
+		return nil, fmt.Errorf("no commit %s", h)
+	}
+	return c.msg.Trailers, nil
+}
+
 func (f *fakeRepo) FindTrailer(head plumbing.Hash, key, value string, limit int) (plumbing.Hash, bool, error) {
+	f.walks++
 	for h, i := head, 0; !h.IsZero() && i < limit; i++ {
 		c := f.commits[h]
 		for _, v := range c.msg.Values(key) {

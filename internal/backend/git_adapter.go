@@ -106,6 +106,43 @@ func (g *gitRepo) Push(ctx context.Context, branch string, old, new plumbing.Has
 	return err
 }
 
+func (g *gitRepo) PushBranches(ctx context.Context, moves []BranchMove) []error {
+	ups := make([]git.BranchUpdate, len(moves))
+	for i, m := range moves {
+		ups[i] = git.BranchUpdate{Branch: m.Branch, Old: m.Old, New: m.New}
+	}
+	errs := g.r.PushBranches(ctx, ups)
+	for i, err := range errs {
+		if errors.Is(err, git.ErrNonFastForward) {
+			errs[i] = fmt.Errorf("%w: %w", ErrNonFastForward, err)
+		}
+	}
+	return errs
+}
+
+func (g *gitRepo) KnownHead(b string) (plumbing.Hash, error)    { return g.r.KnownHead(b) }
+func (g *gitRepo) SetKnownHead(b string, h plumbing.Hash) error { return g.r.SetKnownHead(b, h) }
+
+func (g *gitRepo) IsAncestor(a, h plumbing.Hash, limit int) (bool, error) {
+	return g.r.IsAncestor(a, h, limit)
+}
+
+func (g *gitRepo) DirsMatch(c plumbing.Hash, dirs []string, files render.Tree) (bool, error) {
+	return g.r.DirsMatch(c, dirs, files)
+}
+
+func (g *gitRepo) Trailers(commit plumbing.Hash) ([]plan.Trailer, error) {
+	m, err := g.r.CommitMessage(commit)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]plan.Trailer, len(m.Trailers))
+	for i, t := range m.Trailers {
+		out[i] = plan.Trailer{Key: t.Key, Value: t.Value}
+	}
+	return out, nil
+}
+
 func (g *gitRepo) FindTrailer(head plumbing.Hash, key, value string, limit int) (plumbing.Hash, bool, error) {
 	return g.r.FindTrailer(head, key, value, limit)
 }

@@ -15,6 +15,13 @@ import (
 // branch moved since it was read.
 var ErrNonFastForward = errors.New("non-fast-forward")
 
+// BranchMove is one branch update of Repo.PushBranches: a compare-and-swap
+// from Old to New (New zero: delete).
+type BranchMove struct {
+	Branch   string
+	Old, New plumbing.Hash
+}
+
 // Repo is what the backend uses of the state repository (internal/git).
 type Repo interface {
 	// Fetch updates the local copies of the remote's branches.
@@ -34,9 +41,26 @@ type Repo interface {
 	// Push moves branch from old to new as a compare-and-swap
 	// (ErrNonFastForward); new == ZeroHash deletes it.
 	Push(ctx context.Context, branch string, old, new plumbing.Hash) error
+	// PushBranches makes several independent moves, each as Push, in one
+	// round trip when it can; errs[i] is the outcome of moves[i], and one
+	// refused branch never fails another.
+	PushBranches(ctx context.Context, moves []BranchMove) (errs []error)
 	// FindTrailer finds the first commit in head's first-parent history
 	// (at most limit commits) carrying trailer key: value.
 	FindTrailer(head plumbing.Hash, key, value string, limit int) (plumbing.Hash, bool, error)
+	// KnownHead is the last head of branch recorded with SetKnownHead
+	// (ZeroHash: none), kept in the local repository across restarts and
+	// after the branch left the remote.
+	KnownHead(branch string) (plumbing.Hash, error)
+	SetKnownHead(branch string, h plumbing.Hash) error
+	// IsAncestor reports whether ancestor is in head's history, within
+	// limit commits.
+	IsAncestor(ancestor, head plumbing.Hash, limit int) (bool, error)
+	// DirsMatch reports whether each folder of dirs in commit holds exactly
+	// the files of files under it, comparing tree hashes only.
+	DirsMatch(commit plumbing.Hash, dirs []string, files render.Tree) (bool, error)
+	// Trailers returns the trailers of one commit, key by key in order.
+	Trailers(commit plumbing.Hash) ([]plan.Trailer, error)
 	// ChangedDirs lists the folders prefix/<name> whose subtree differs
 	// between two commits (every folder of new when old is ZeroHash).
 	ChangedDirs(old, new plumbing.Hash, prefix string) ([]string, error)

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"sort"
 	"sync"
 	"time"
 
@@ -63,6 +65,11 @@ type Options struct {
 	HistoryLimit int
 	// Now is the clock (nil: time.Now).
 	Now func() time.Time
+	// Init lets the backend create main when the remote has none although
+	// one was known (its clone, a request's or an export's status names a
+	// revision): a new history, chosen by an operator (bindsync backend
+	// --init). Without it the backend stops with MainBranchLost.
+	Init bool
 }
 
 // Validate fills defaults and checks the combination.
@@ -113,6 +120,14 @@ type Reconciler struct {
 	// memo keeps, with cache, the index of main as the last plan left it
 	// (plan.Memo).
 	memo *plan.Memo
+	// history caches the history walks of decide for one head of main:
+	// by request UID, the bind commit found ("" for none). A head's history
+	// never changes, so every pending Manual request costs one walk per
+	// move of main, not one per reconcile.
+	history struct {
+		head  plumbing.Hash
+		found map[types.UID]string
+	}
 }
 
 // writtenStatus is the status a patch left on an object (a
@@ -148,6 +163,15 @@ type run struct {
 	newBranches map[string]plumbing.Hash
 	// pushed is true once main is pushed: newMain is then main's head.
 	pushed bool
+	// pushedBranches are the bindsync/ branches this run moved, at their
+	// new heads (deleted ones at ZeroHash); branchErrs those it could not.
+	pushedBranches map[string]plumbing.Hash
+	branchErrs     map[string]error
+	// foreign are bindsync/ branches whose head the backend did not write
+	// (plan.TrailerBranch): never rebuilt or deleted.
+	foreign map[string]bool
+	// moved caches mainMoved by base.
+	moved map[plumbing.Hash][]string
 	// applied is main's commit whose folders are now on the control plane,
 	// except those of the clusters in clusterErrs.
 	applied plumbing.Hash
@@ -253,12 +277,23 @@ func (rc *Reconciler) fetch(ctx context.Context, r *run) error {
 	if err := rc.readObjects(ctx, r); err != nil {
 		return &waitingError{Reason: v1alpha1.ControlPlaneUnavailableReason, Err: err, RequeueAfter: 5 * time.Second}
 	}
+	before, err := rc.opts.Repo.Head(rc.opts.Branch)
+	if err != nil {
+		return gitUnavailable(err)
+	}
 	if err := rc.opts.Repo.Fetch(ctx); err != nil {
 		return gitUnavailable(err)
 	}
 	head, err := rc.opts.Repo.Head(rc.opts.Branch)
 	if err != nil {
 		return gitUnavailable(err)
+	}
+	if head.IsZero() {
+		if err := rc.mainMissing(ctx, r, before); err != nil {
+			return err
+		}
+	} else if err := rc.opts.Repo.SetKnownHead(rc.opts.Branch, head); err != nil {
+		return &genericError{Reason: v1alpha1.CommitFailedReason, Err: err}
 	}
 	r.mainHead = head
 	if r.branches, err = rc.opts.Repo.Branches(plan.BranchPrefix); err != nil {
@@ -273,6 +308,62 @@ func (rc *Reconciler) fetch(ctx context.Context, r *run) error {
 	}
 	r.log = r.log.WithValues("revision", rc.revision(head))
 	return nil
+}
+
+// mainMissing decides what a remote without main means. On a fresh
+// install it is the empty state: the first commit creates main. When the
+// backend knew a main — its clone had one before this fetch or recorded one
+// (KnownHead), or a request's status or an export names a revision — the
+// remote lost it (branch deleted, repository re-created, a wrong URL after
+// a migration). Writing a new root history then would drop approved Manual
+// requests back to Pending, prune their exports and bind revoked requests
+// again, so the run stops (stalling, MainBranchLost) until main is back or
+// an operator chose a new history (Options.Init).
+func (rc *Reconciler) mainMissing(ctx context.Context, r *run, before plumbing.Hash) error {
+	evidence, err := rc.mainEvidence(ctx, r, before)
+	if err != nil {
+		return &waitingError{Reason: v1alpha1.ControlPlaneUnavailableReason, Err: err, RequeueAfter: 5 * time.Second}
+	}
+	if evidence == "" {
+		return nil
+	}
+	if rc.opts.Init {
+		r.log.Info("the state repository has no "+rc.opts.Branch+" although one was known; --init: starting a new history", "evidence", evidence)
+		return nil
+	}
+	restore := ""
+	if known, err := rc.opts.Repo.KnownHead(rc.opts.Branch); err == nil && !known.IsZero() {
+		restore = fmt.Sprintf(" (the last known head %s is kept in the backend's --data-dir as refs/bindsync/known/%s)", known, rc.opts.Branch)
+	}
+	return &stallingError{Reason: v1alpha1.MainBranchLostReason, Err: fmt.Errorf(
+		"the state repository has no branch %s, but %s: writing a new history would drop approvals and bind revoked requests again, so nothing is written, applied or pruned; "+
+			"push %s back%s, or start the backend once with --init to begin a new history", rc.opts.Branch, evidence, rc.opts.Branch, restore)}
+}
+
+// mainEvidence says why the backend knows main existed ("" when nothing
+// says so).
+func (rc *Reconciler) mainEvidence(ctx context.Context, r *run, before plumbing.Hash) (string, error) {
+	if !before.IsZero() {
+		return fmt.Sprintf("its clone had it at %s", before), nil
+	}
+	if known, err := rc.opts.Repo.KnownHead(rc.opts.Branch); err == nil && !known.IsZero() {
+		return fmt.Sprintf("its clone last saw it at %s", known), nil
+	}
+	for i := range r.requests {
+		if q := &r.requests[i]; q.Status.Revision != "" {
+			return fmt.Sprintf("request %s/%s names revision %s", q.Namespace, q.Name, q.Status.Revision), nil
+		}
+	}
+	var exports v1alpha1.APIServiceExportList
+	if err := rc.opts.APIReader.List(ctx, &exports, client.MatchingLabels{v1alpha1.ManagedLabel: "true"}); err != nil {
+		return "", fmt.Errorf("list APIServiceExports: %w", err)
+	}
+	for _, x := range exports.Items {
+		if x.Status.ConsumerRevision != "" {
+			return fmt.Sprintf("APIServiceExport %s/%s names revision %s", x.Namespace, x.Name, x.Status.ConsumerRevision), nil
+		}
+	}
+	return "", nil
 }
 
 func gitUnavailable(err error) error {
@@ -423,11 +514,21 @@ func (rc *Reconciler) decide(_ context.Context, r *run) error {
 	r.in.Revoked = map[types.UID]string{}
 	r.in.Cache, r.in.Memo = rc.cache, rc.memo
 	if !r.mainHead.IsZero() {
+		if rc.history.head != r.mainHead {
+			rc.history.head, rc.history.found = r.mainHead, map[types.UID]string{}
+		}
 		for _, q := range plan.Unbound(r.in) {
+			if c, ok := rc.history.found[q.UID]; ok {
+				if c != "" {
+					r.in.Revoked[q.UID] = c
+				}
+				continue
+			}
 			c, found, err := rc.opts.Repo.FindTrailer(r.mainHead, plan.TrailerRequestUID, string(q.UID), rc.opts.HistoryLimit)
 			if err != nil {
 				return gitUnavailable(err)
 			}
+			rc.history.found[q.UID] = ""
 			if !found {
 				continue
 			}
@@ -440,6 +541,7 @@ func (rc *Reconciler) decide(_ context.Context, r *run) error {
 			}
 			if !lifted {
 				r.in.Revoked[q.UID] = c.String()
+				rc.history.found[q.UID] = c.String()
 			}
 		}
 	}
@@ -476,11 +578,16 @@ func (rc *Reconciler) commit(_ context.Context, r *run) error {
 	r.newMain = parent
 	r.newBranches = map[string]plumbing.Hash{}
 	for _, b := range r.plan.Branches {
+		if rc.isForeign(r, b.Name) {
+			r.log.Info("leaving alone a branch bindsync did not write last", "branchName", b.Name)
+			continue
+		}
 		if rc.branchCurrent(r, b) {
 			continue
 		}
 		msg := b.Message
-		msg.Trailers = append(append([]plan.Trailer(nil), msg.Trailers...), plan.Trailer{Key: plan.TrailerBase, Value: r.newMain.String()})
+		msg.Trailers = append(append([]plan.Trailer(nil), msg.Trailers...),
+			plan.Trailer{Key: plan.TrailerBase, Value: r.newMain.String()}, plan.Trailer{Key: plan.TrailerBranch, Value: b.Name})
 		h, _, err := rc.opts.Repo.Commit(r.newMain, b.Tree, b.Dirs, b.Files, msg)
 		if err != nil {
 			return &genericError{Reason: v1alpha1.CommitFailedReason, Err: fmt.Errorf("commit branch %s: %w", b.Name, err)}
@@ -491,23 +598,107 @@ func (rc *Reconciler) commit(_ context.Context, r *run) error {
 	return nil
 }
 
-// branchCurrent: the branch exists, was built on main's new head and holds
-// the planned tree.
+// branchCurrent: the branch exists and needs no rebuild. That is the case
+// when it holds the planned content in the folders the plan changes
+// (b.Dirs: its cluster's folder) and main did not change those folders
+// since the branch's base (Bindsync-Base): merged into main's new head it
+// gives exactly the planned tree, without a conflict. So a move of main in
+// other clusters' folders rebuilds and pushes no pending branch; one in the
+// branch's own folder does. A branch whose change reaches outside the
+// cluster folders (b.Dirs nil) is current only on main's new head with the
+// planned tree.
 func (rc *Reconciler) branchCurrent(r *run, b plan.BranchPlan) bool {
 	head, ok := r.branches[b.Name]
 	if !ok {
 		return false
 	}
-	_, found, err := rc.opts.Repo.FindTrailer(head, plan.TrailerBase, r.newMain.String(), 1)
-	if err != nil || !found {
+	trailers, err := rc.opts.Repo.Trailers(head)
+	if err != nil {
 		return false
 	}
-	tree, err := rc.opts.Repo.Tree(head)
-	return err == nil && plan.TreesEqual(tree, b.Tree)
+	bases := plan.Message{Trailers: trailers}.Values(plan.TrailerBase)
+	if len(bases) != 1 || !plumbing.IsHash(bases[0]) {
+		return false
+	}
+	base := plumbing.NewHash(bases[0])
+	if b.Dirs == nil {
+		if base != r.newMain {
+			return false
+		}
+		tree, err := rc.opts.Repo.Tree(head)
+		return err == nil && plan.TreesEqual(tree, b.Tree)
+	}
+	if base != r.newMain {
+		moved, err := rc.mainMoved(r, base)
+		if err != nil || overlaps(moved, b.Dirs) {
+			return false
+		}
+	}
+	own, err := rc.opts.Repo.ChangedDirs(base, head, render.ClustersDir)
+	if err != nil || !subset(own, b.Dirs) {
+		return false
+	}
+	ok, err = rc.opts.Repo.DirsMatch(head, b.Dirs, b.Files)
+	return err == nil && ok
 }
 
-// push moves main, then the approval branches, and deletes the bindsync/
-// branches nothing asks for any more (approved, withdrawn, superseded).
+// mainMoved lists the cluster folders that differ between base and main's
+// new head, once per base and run (every pending branch of one base shares
+// the answer). A base that is not in main's history (main was reset or
+// force-pushed past it) counts as every folder moved: merging a branch on it
+// would bring the dropped commits back, so the branch is rebuilt.
+func (rc *Reconciler) mainMoved(r *run, base plumbing.Hash) ([]string, error) {
+	if d, ok := r.moved[base]; ok {
+		return d, nil
+	}
+	var d []string
+	in, err := rc.opts.Repo.IsAncestor(base, r.newMain, rc.opts.HistoryLimit)
+	if err != nil {
+		return nil, err
+	}
+	if !in {
+		d = []string{allFolders}
+	} else if d, err = rc.opts.Repo.ChangedDirs(base, r.newMain, render.ClustersDir); err != nil {
+		return nil, err
+	}
+	if r.moved == nil {
+		r.moved = map[plumbing.Hash][]string{}
+	}
+	r.moved[base] = d
+	return d, nil
+}
+
+// allFolders in a mainMoved answer overlaps every folder.
+const allFolders = "\x00all"
+
+func overlaps(a, b []string) bool {
+	for _, x := range a {
+		if x == allFolders {
+			return true
+		}
+		if slices.Contains(b, x) {
+			return true
+		}
+	}
+	return false
+}
+
+func subset(a, b []string) bool {
+	for _, x := range a {
+		if !slices.Contains(b, x) {
+			return false
+		}
+	}
+	return true
+}
+
+// push moves main (a compare-and-swap: a lost race starts the reconcile
+// again), then, in one round trip, the approval and schema branches and the
+// deletion of bindsync/ branches nothing waits on (approved, withdrawn,
+// superseded). Branches are independent: a branch the remote refuses (or
+// that moved) is recorded in branchErrs for its request's status and tried
+// again on the next reconcile, and fails neither the others nor the apply.
+// Only a branch that was pushed (or is on the remote) counts as existing.
 func (rc *Reconciler) push(ctx context.Context, r *run) error {
 	if r.newMain != r.mainHead {
 		if err := rc.opts.Repo.Push(ctx, rc.opts.Branch, r.mainHead, r.newMain); err != nil {
@@ -518,29 +709,82 @@ func (rc *Reconciler) push(ctx context.Context, r *run) error {
 		}
 		metricPushes.Inc()
 		metricCommits.Add(float64(len(r.plan.Steps)))
+		if err := rc.opts.Repo.SetKnownHead(rc.opts.Branch, r.newMain); err != nil {
+			r.log.Error(err, "could not record main's new head in the local repository")
+		}
 	}
 	r.pushed = true
+	r.pushedBranches, r.branchErrs = map[string]plumbing.Hash{}, map[string]error{}
+	var moves []BranchMove
 	for name, h := range r.newBranches {
-		if err := rc.opts.Repo.Push(ctx, name, r.branches[name], h); err != nil {
-			if errors.Is(err, ErrNonFastForward) {
-				return err
-			}
-			return gitUnavailable(fmt.Errorf("push %s: %w", name, err))
+		moves = append(moves, BranchMove{Branch: name, Old: r.branches[name], New: h})
+	}
+	for name, old := range r.branches {
+		if _, rebuilt := r.newBranches[name]; !rebuilt && rc.stale(r, name) && !rc.isForeign(r, name) {
+			moves = append(moves, BranchMove{Branch: name, Old: old})
+		}
+	}
+	sort.Slice(moves, func(i, j int) bool { return moves[i].Branch < moves[j].Branch })
+	if len(moves) == 0 {
+		return nil
+	}
+	errs := rc.opts.Repo.PushBranches(ctx, moves)
+	for i, m := range moves {
+		if errs[i] != nil {
+			r.branchErrs[m.Branch] = errs[i]
+			r.log.Error(errs[i], "branch not pushed; the next reconcile tries again", "branchName", m.Branch)
+			continue
+		}
+		r.pushedBranches[m.Branch] = m.New
+		if m.New.IsZero() {
+			r.log.Info("deleted branch nothing waits on", "branchName", m.Branch)
+			continue
 		}
 		metricPushes.Inc()
 		metricCommits.Inc()
-		r.log.Info("pushed approval branch", "branchName", name, "commit", h.String())
-	}
-	for name, old := range r.branches {
-		if !rc.stale(r, name) {
-			continue
-		}
-		if err := rc.opts.Repo.Push(ctx, name, old, plumbing.ZeroHash); err != nil && !errors.Is(err, ErrNonFastForward) {
-			return gitUnavailable(fmt.Errorf("delete %s: %w", name, err))
-		}
-		r.log.Info("deleted branch nothing waits on", "branchName", name)
+		r.log.Info("pushed branch", "branchName", m.Branch, "commit", m.New.String())
 	}
 	return nil
+}
+
+// branchHead is the head of a bindsync/ branch in the repository as far as
+// this run knows: the one it pushed, else the one it fetched.
+func (r *run) branchHead(name string) (plumbing.Hash, bool) {
+	if h, ok := r.pushedBranches[name]; ok {
+		return h, !h.IsZero()
+	}
+	h, ok := r.branches[name]
+	return h, ok
+}
+
+// isForeign: the bindsync/ branch exists and its head was not written by
+// the backend for this branch (no Bindsync-Branch trailer naming it; a
+// branch written before that trailer existed counts as the backend's when
+// its head carries Bindsync-Base). Such a branch is someone's work: the
+// backend neither rebuilds nor deletes it.
+func (rc *Reconciler) isForeign(r *run, name string) bool {
+	head, ok := r.branches[name]
+	if !ok {
+		return false
+	}
+	if f, ok := r.foreign[name]; ok {
+		return f
+	}
+	foreign := true
+	trailers, err := rc.opts.Repo.Trailers(head)
+	if err == nil {
+		m := plan.Message{Trailers: trailers}
+		if names := m.Values(plan.TrailerBranch); len(names) > 0 {
+			foreign = !slices.Contains(names, name)
+		} else {
+			foreign = len(m.Values(plan.TrailerBase)) == 0
+		}
+	}
+	if r.foreign == nil {
+		r.foreign = map[string]bool{}
+	}
+	r.foreign[name] = foreign
+	return foreign
 }
 
 // stale: a bindsync/ branch no plan wants. An approval branch of a request

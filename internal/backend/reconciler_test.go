@@ -199,6 +199,34 @@ func TestAManualRequestWaitsOnItsBranchAndADeletedBranchRejects(t *testing.T) {
 	assert.Equal(t, v1alpha1.RequestFailed, h.request("pg").Status.Phase)
 }
 
+// TestPendingRequestsWalkMainsHistoryOncePerHead: a pending Manual request
+// is not on main, so decide looks for a reverted bind commit of it in
+// main's history; that walk is done once per head of main, not once per
+// reconcile.
+func TestPendingRequestsWalkMainsHistoryOncePerHead(t *testing.T) {
+	tpl := &v1alpha1.APIServiceExportTemplate{ObjectMeta: metav1.ObjectMeta{Name: "pg-manual"},
+		Spec: v1alpha1.APIServiceExportTemplateSpec{Approval: v1alpha1.ApprovalManual,
+			Resources: []v1alpha1.GroupResource{{Group: "anynines.com", Resource: "postgresqlinstances"}}}}
+	h := newHarness(t, tpl, newRequest("pg", "pg-manual"))
+	h.reconcile()
+	require.NotZero(t, h.repo.refs["main"], "main holds the cluster's folder")
+	h.reconcile()
+	walks := h.repo.walks
+	for range 5 {
+		h.reconcile()
+	}
+	assert.Equal(t, walks, h.repo.walks, "no history walk while main stays at one head")
+	assert.Equal(t, v1alpha1.PendingApprovalReason, condition(h.request("pg"), v1alpha1.ApprovedCondition).Reason)
+
+	tree := render.Tree{"NOTES.md": []byte("a human's note\n")}
+	for p, b := range h.mainTree() {
+		tree[p] = b
+	}
+	h.repo.commitOn("main", tree, "docs")
+	h.reconcile()
+	assert.Greater(t, h.repo.walks, walks, "a new head of main is walked again")
+}
+
 // An export file on main that does not decode holds its (template, CRD):
 // main keeps the file, and the request and template say which file it is.
 func TestAnUnreadableExportOnMainIsNamedAndKept(t *testing.T) {

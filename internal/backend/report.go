@@ -138,13 +138,14 @@ func (rc *Reconciler) requestStatus(r *run, q *v1alpha1.APIServiceExportRequest,
 
 	where := rc.opts.Branch
 	inRepo := d.Rendered && r.pushed
+	approvalMsg := d.Message
 	if d.Approval == plan.Pending {
 		where = "branch " + d.Branch
-		_, inRepo = r.branches[d.Branch]
-		if _, ok := r.newBranches[d.Branch]; ok {
-			inRepo = r.pushed && runErr == nil
+		_, onRemote := r.branchHead(d.Branch)
+		inRepo = onRemote && d.Rendered
+		if !onRemote && d.Branch != "" {
+			approvalMsg = pendingNotPushed(d.Branch, r.branchErrs[d.Branch], runErr)
 		}
-		inRepo = inRepo && d.Rendered
 	}
 	switch {
 	case inRepo:
@@ -155,6 +156,8 @@ func (rc *Reconciler) requestStatus(r *run, q *v1alpha1.APIServiceExportRequest,
 		set(v1alpha1.RenderedCondition, false, v1alpha1.RenderFailedReason, heldBackMessage(d))
 	case runErr != nil:
 		set(v1alpha1.RenderedCondition, false, reasonOf(runErr), runErr.Error())
+	case d.Approval == plan.Pending && r.branchErrs[d.Branch] != nil:
+		set(v1alpha1.RenderedCondition, false, v1alpha1.BranchNotPushedReason, approvalMsg)
 	default:
 		set(v1alpha1.RenderedCondition, false, v1alpha1.ProgressingReason, "not in the repository yet")
 	}
@@ -162,7 +165,7 @@ func (rc *Reconciler) requestStatus(r *run, q *v1alpha1.APIServiceExportRequest,
 	case plan.Approved:
 		set(v1alpha1.ApprovedCondition, true, v1alpha1.SucceededReason, d.Message)
 	default:
-		set(v1alpha1.ApprovedCondition, false, d.Reason, d.Message)
+		set(v1alpha1.ApprovedCondition, false, d.Reason, approvalMsg)
 	}
 
 	head := r.head()
@@ -170,7 +173,7 @@ func (rc *Reconciler) requestStatus(r *run, q *v1alpha1.APIServiceExportRequest,
 	ready, reason, msg := false, v1alpha1.ProgressingReason, "waiting for the control-plane apply"
 	switch {
 	case d.Approval != plan.Approved:
-		reason, msg = d.Reason, d.Message
+		reason, msg = d.Reason, approvalMsg
 	case problem != nil && problem.Reason == v1alpha1.ExportUnreadableReason:
 		// the file to fix, rather than what it breaks (the build and apply
 		// of its cluster's folder, which fail for that cluster alone)
@@ -213,9 +216,9 @@ func (rc *Reconciler) requestStatus(r *run, q *v1alpha1.APIServiceExportRequest,
 	case onMain:
 		st.Revision = rc.revision(head)
 	case d.Approval == plan.Pending && d.Branch != "":
-		if h, ok := r.newBranches[d.Branch]; ok {
-			st.Revision = d.Branch + "@sha1:" + h.String()
-		} else if h, ok := r.branches[d.Branch]; ok {
+		// only a branch the remote holds: a Pending request whose revision
+		// names its branch is rejected when that branch disappears
+		if h, ok := r.branchHead(d.Branch); ok {
 			st.Revision = d.Branch + "@sha1:" + h.String()
 		}
 	}
@@ -226,6 +229,18 @@ func (rc *Reconciler) requestStatus(r *run, q *v1alpha1.APIServiceExportRequest,
 	for _, e := range d.Exports {
 		st.Exports = append(st.Exports, v1alpha1.ExportStatus{Name: e.Name, SchemaHash: e.SchemaHash})
 	}
+}
+
+// pendingNotPushed says why a pending request's approval branch is not in
+// the repository yet.
+func pendingNotPushed(branch string, pushErr, runErr error) string {
+	switch {
+	case pushErr != nil:
+		return fmt.Sprintf("approval branch %s could not be pushed (tried again on the next reconcile): %v", branch, pushErr)
+	case runErr != nil:
+		return fmt.Sprintf("approval branch %s is not pushed yet: %v", branch, runErr)
+	}
+	return fmt.Sprintf("approval branch %s is not pushed yet", branch)
 }
 
 // failedStatus marks a request when the run stopped before deciding.

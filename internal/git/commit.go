@@ -703,15 +703,25 @@ func writePackFiles(dir string, objs []pendingObject) (err error) {
 	idxSum := sha1.Sum(idx.Bytes())
 	idx.Write(idxSum[:])
 
+	// The index is published before the pack. A reader lists packs by
+	// their .pack file and needs its index to read any object at all, so a
+	// crash between the two renames must leave an index without a pack
+	// (ignored, and removed by the next Open), never a pack without an
+	// index (every later read would fail).
 	base := filepath.Join(dir, fmt.Sprintf("pack-%x", packSum))
-	if err := os.Rename(tmp.Name(), base+".pack"); err != nil {
-		return err
-	}
 	tmpIdx := base + ".idx.tmp"
 	if err := os.WriteFile(tmpIdx, idx.Bytes(), 0o444); err != nil {
 		return err
 	}
-	return os.Rename(tmpIdx, base+".idx")
+	if err := os.Rename(tmpIdx, base+".idx"); err != nil {
+		_ = os.Remove(tmpIdx)
+		return err
+	}
+	if err := os.Rename(tmp.Name(), base+".pack"); err != nil {
+		_ = os.Remove(base + ".idx")
+		return err
+	}
+	return nil
 }
 
 type countingWriter struct{ n uint64 }

@@ -11,6 +11,8 @@ import (
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/filemode"
 	"github.com/go-git/go-git/v5/plumbing/object"
+
+	"github.com/bindsync/bindsync/internal/render"
 )
 
 // FindTrailer looks through the history of head, newest first, up to limit
@@ -48,6 +50,16 @@ func (r *Repo) FindTrailer(head plumbing.Hash, key, value string, limit int) (pl
 		return plumbing.ZeroHash, false, nil
 	}
 	return found.Hash, true, nil
+}
+
+// CommitMessage returns the parsed message of commit (subject, body,
+// trailers), through the commit cache.
+func (r *Repo) CommitMessage(commit plumbing.Hash) (Message, error) {
+	c, err := r.cachedCommit(commit)
+	if err != nil {
+		return Message{}, err
+	}
+	return ParseMessage(c.Message), nil
 }
 
 // walkCTime visits the history of c, every commit once, newest committer
@@ -199,4 +211,72 @@ func (r *Repo) subtreeEntries(commit plumbing.Hash, prefix string) (map[string]p
 		}
 	}
 	return out, nil
+}
+
+// DirsMatch reports whether, in commit, each folder of dirs holds exactly
+// the files of files under it (paths relative to the repository root; a
+// folder with no files must be absent). Only the folders' tree hashes are
+// compared: files is hashed in memory, commit's trees along each folder's
+// path are read, no blob is. It lets a caller find that a commit already
+// holds what it would write, at the cost of the change, not of the tree.
+func (r *Repo) DirsMatch(commit plumbing.Hash, dirs []string, files render.Tree) (bool, error) {
+	b := newBuilder()
+	for _, d := range dirs {
+		if err := validPath(d); err != nil {
+			return false, err
+		}
+		sub := render.Tree{}
+		for p, content := range files {
+			if rest, ok := strings.CutPrefix(p, d+"/"); ok {
+				sub[rest] = content
+			}
+		}
+		want := emptyTree
+		if len(sub) > 0 {
+			t, err := b.build(sub, d)
+			if err != nil {
+				return false, err
+			}
+			want = t.hash
+		}
+		parent, name := path.Split(d)
+		have, err := r.subtreeEntries(commit, strings.TrimSuffix(parent, "/"))
+		if err != nil {
+			return false, err
+		}
+		got, ok := have[name]
+		if !ok {
+			got = emptyTree
+		}
+		if got != want {
+			return false, nil
+		}
+	}
+	return true, nil
+}
+
+// IsAncestor reports whether ancestor is in the history of head (head
+// itself included), looking at most limit commits back (limit <= 0: no
+// bound); an ancestor further back than limit is reported as not one.
+func (r *Repo) IsAncestor(ancestor, head plumbing.Hash, limit int) (bool, error) {
+	if ancestor.IsZero() || head.IsZero() {
+		return false, nil
+	}
+	c, err := r.cachedCommit(head)
+	if err != nil {
+		return false, fmt.Errorf("is %s an ancestor of %s: %w", short(ancestor), short(head), err)
+	}
+	seen, found := 0, false
+	err = r.walkCTime(c, func(c *object.Commit) bool {
+		if limit > 0 && seen >= limit {
+			return false
+		}
+		seen++
+		found = c.Hash == ancestor
+		return !found
+	})
+	if err != nil {
+		return false, fmt.Errorf("is %s an ancestor of %s in %s: %w", short(ancestor), short(head), r.where, err)
+	}
+	return found, nil
 }

@@ -50,11 +50,14 @@ func (x *objectIndex) packed(h plumbing.Hash) bool {
 }
 
 // refresh loads the indexes of packs written since the last call and
-// forgets removed ones. Commit calls it once before its checks.
+// forgets removed ones. Commit calls it once before its checks. Only an
+// index whose pack is in place counts: an index without its pack (a
+// writer between its two renames, or one that crashed there) holds
+// objects nobody can read, and trusting it would skip writing them.
 func (x *objectIndex) refresh() {
 	x.mu.Lock()
 	defer x.mu.Unlock()
-	m, _ := filepath.Glob(filepath.Join(x.dir, "objects", "pack", "pack-*.idx"))
+	m := publishedIndexes(x.dir)
 	names := strings.Join(m, "\n")
 	if names == x.names {
 		return
@@ -82,4 +85,17 @@ func (x *objectIndex) refresh() {
 		}
 	}
 	x.names = names
+}
+
+// publishedIndexes lists the .idx files of objects/pack whose .pack is in
+// place, sorted.
+func publishedIndexes(dir string) []string {
+	m, _ := filepath.Glob(filepath.Join(dir, "objects", "pack", "pack-*.idx"))
+	out := m[:0]
+	for _, idx := range m {
+		if _, err := os.Stat(strings.TrimSuffix(idx, ".idx") + ".pack"); err == nil {
+			out = append(out, idx)
+		}
+	}
+	return out
 }

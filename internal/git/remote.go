@@ -179,22 +179,204 @@ func (r *Repo) Fetch(ctx context.Context) error {
 // wraps ErrNonFastForward. old == ZeroHash creates the branch (it must not
 // exist); new == ZeroHash deletes it.
 func (r *Repo) Push(ctx context.Context, branch string, old, new plumbing.Hash) error {
-	if err := validBranch(branch); err != nil {
-		return fmt.Errorf("push %s to %s: %w", branch, r.where, err)
+	return r.PushBranches(ctx, []BranchUpdate{{Branch: branch, Old: old, New: new}})[0]
+}
+
+// BranchUpdate is one branch move of PushBranches: a compare-and-swap from
+// Old to New, as Push makes it.
+type BranchUpdate struct {
+	Branch   string
+	Old, New plumbing.Hash
+}
+
+// PushBranches makes several independent branch moves, each the
+// compare-and-swap Push makes, in one receive-pack: one connection and one
+// pack of the objects they need between them. errs[i] is the outcome of
+// updates[i] (nil: moved); a branch the server refuses, or that moved under
+// us, never fails another. When the server refuses every branch of a
+// batch (a hook that declines the whole push because of one of them), each
+// is pushed again on its own, so the others still land. A branch name git
+// cannot store fails only its own update.
+func (r *Repo) PushBranches(ctx context.Context, updates []BranchUpdate) (errs []error) {
+	errs = make([]error, len(updates))
+	var todo []int
+	for i, u := range updates {
+		if err := validBranch(u.Branch); err != nil {
+			errs[i] = fmt.Errorf("push %s to %s: %w", u.Branch, r.where, err)
+			continue
+		}
+		if u.Old != u.New {
+			todo = append(todo, i)
+		}
 	}
-	if old == new {
-		return nil
+	if len(todo) == 0 {
+		return errs
 	}
 	if r.opts.URL != "" {
-		if err := r.pushRemote(ctx, branch, old, new); err != nil {
+		batch := make([]BranchUpdate, len(todo))
+		for k, i := range todo {
+			batch[k] = updates[i]
+		}
+		res, wholeRefused := r.pushRemote(ctx, batch)
+		if wholeRefused && len(batch) > 1 {
+			for k := range batch {
+				one, _ := r.pushRemote(ctx, batch[k:k+1])
+				res[k] = one[0]
+			}
+		}
+		ok := todo[:0:0]
+		for k, i := range todo {
+			if errs[i] = res[k]; errs[i] == nil {
+				ok = append(ok, i)
+			}
+		}
+		todo = ok
+	}
+	for _, i := range todo {
+		u := updates[i]
+		if err := r.setLocal(u.Branch, u.Old, u.New); err != nil {
+			errs[i] = err
+			continue
+		}
+		r.stats.pushes.Add(1)
+	}
+	return errs
+}
+
+// pushRemote sends the updates to the remote in one receive-pack and
+// returns each one's error. wholeRefused is true when the server answered
+// and refused every one of them.
+func (r *Repo) pushRemote(ctx context.Context, ups []BranchUpdate) (errs []error, wholeRefused bool) {
+	errs = make([]error, len(ups))
+	fail := func(err error) ([]error, bool) {
+		for i := range errs {
+			errs[i] = err
+		}
+		return errs, false
+	}
+	c, ep, auth, err := r.endpoint()
+	if err != nil {
+		return fail(err)
+	}
+	sess, err := c.NewReceivePackSession(ep, auth)
+	if err != nil {
+		return fail(r.remoteErr("connect to", err))
+	}
+	defer sess.Close()
+	ar, err := sess.AdvertisedReferencesContext(ctx)
+	if err != nil && !errors.Is(err, transport.ErrEmptyRemoteRepository) {
+		return fail(r.remoteErr("list branches of", err))
+	}
+	remote := map[string]plumbing.Hash{}
+	if ar != nil {
+		remote = advertisedBranches(ar)
+	}
+	req := packp.NewReferenceUpdateRequest()
+	var said remoteMessages
+	if ar != nil {
+		req = packp.NewReferenceUpdateRequestFromCapabilities(ar.Capabilities)
+		if ar.Capabilities.Supports(capability.Sideband64k) {
+			// what the server's hooks print, for the error of a refused branch
+			req.Capabilities.Set(capability.Sideband64k)
+			req.Progress = &said
+		}
+	}
+	sent := map[plumbing.ReferenceName]int{}
+	var news []plumbing.Hash
+	for i, u := range ups {
+		if cur := remote[u.Branch]; cur != u.Old {
+			errs[i] = fmt.Errorf("push %s to %s: the remote branch is at %s, not %s: %w", u.Branch, RedactURL(r.opts.URL), short(cur), short(u.Old), ErrNonFastForward)
+			continue
+		}
+		if u.New.IsZero() && ar != nil && !ar.Capabilities.Supports(capability.DeleteRefs) {
+			errs[i] = fmt.Errorf("delete branch %s on %s: the server does not support deleting refs", u.Branch, RedactURL(r.opts.URL))
+			continue
+		}
+		req.Commands = append(req.Commands, &packp.Command{Name: branchRef(u.Branch), Old: u.Old, New: u.New})
+		sent[branchRef(u.Branch)] = i
+		if !u.New.IsZero() {
+			news = append(news, u.New)
+		}
+	}
+	if len(req.Commands) == 0 {
+		return errs, false
+	}
+	what := describePush(req.Commands)
+	var encode func(io.Writer) error
+	if len(news) > 0 {
+		var haves []plumbing.Hash
+		for _, h := range remote {
+			if r.st.HasEncodedObject(h) == nil {
+				haves = append(haves, h)
+			}
+		}
+		objs, err := revlist.Objects(r.st, news, haves)
+		if err != nil {
+			for _, i := range sent {
+				errs[i] = fmt.Errorf("push %s to %s: list objects: %w", what, RedactURL(r.opts.URL), err)
+			}
+			return errs, false
+		}
+		useRefDeltas := ar != nil && !ar.Capabilities.Supports(capability.OFSDelta)
+		encode = func(w io.Writer) error {
+			_, err := packfile.NewEncoder(w, r.st, useRefDeltas).Encode(objs, 10)
 			return err
 		}
 	}
-	if err := r.setLocal(branch, old, new); err != nil {
-		return err
+	rs, err := r.receivePack(ctx, sess, req, what, encode)
+	if rs == nil || rs.UnpackStatus != "ok" {
+		if err == nil && rs != nil {
+			err = r.remoteErr(fmt.Sprintf("push %s to", what), rs.Error())
+		}
+		for _, i := range sent {
+			errs[i] = err
+		}
+		return errs, false
 	}
-	r.stats.pushes.Add(1)
+	refused := 0
+	for name, i := range sent {
+		st := commandStatus(rs, name)
+		switch {
+		case st == nil:
+			errs[i] = r.remoteErr(fmt.Sprintf("push %s to", ups[i].Branch), fmt.Errorf("the server did not report on %s", name))
+		case st.Error() == nil:
+			continue
+		case isRejection(st.Status):
+			errs[i] = fmt.Errorf("push %s to %s: rejected (%s): %w", ups[i].Branch, RedactURL(r.opts.URL), st.Status, ErrNonFastForward)
+		default:
+			err := st.Error()
+			if m := said.String(); m != "" {
+				err = fmt.Errorf("%w (the remote said: %s)", err, m)
+			}
+			errs[i] = r.remoteErr(fmt.Sprintf("push %s to", ups[i].Branch), err)
+		}
+		refused++
+	}
+	return errs, refused == len(sent) && len(sent) == len(ups)
+}
+
+func commandStatus(rs *packp.ReportStatus, name plumbing.ReferenceName) *packp.CommandStatus {
+	for _, s := range rs.CommandStatuses {
+		if s.ReferenceName == name {
+			return s
+		}
+	}
 	return nil
+}
+
+// describePush names the branches of a push for messages.
+func describePush(cmds []*packp.Command) string {
+	if len(cmds) == 1 {
+		return cmds[0].Name.Short()
+	}
+	names := make([]string, 0, len(cmds))
+	for _, c := range cmds {
+		names = append(names, c.Name.Short())
+	}
+	if len(names) > 3 {
+		names = append(names[:3], fmt.Sprintf("and %d more", len(cmds)-3))
+	}
+	return strings.Join(names, ", ")
 }
 
 // setLocal moves the local branch from old to new (checked, unless a remote
@@ -230,59 +412,12 @@ func (r *Repo) setLocal(branch string, old, new plumbing.Hash) error {
 	return nil
 }
 
-func (r *Repo) pushRemote(ctx context.Context, branch string, old, new plumbing.Hash) error {
-	c, ep, auth, err := r.endpoint()
-	if err != nil {
-		return err
-	}
-	sess, err := c.NewReceivePackSession(ep, auth)
-	if err != nil {
-		return r.remoteErr("connect to", err)
-	}
-	defer sess.Close()
-	ar, err := sess.AdvertisedReferencesContext(ctx)
-	if err != nil && !errors.Is(err, transport.ErrEmptyRemoteRepository) {
-		return r.remoteErr("list branches of", err)
-	}
-	var cur plumbing.Hash
-	if ar != nil {
-		cur = advertisedBranches(ar)[branch]
-	}
-	if cur != old {
-		return fmt.Errorf("push %s to %s: the remote branch is at %s, not %s: %w", branch, RedactURL(r.opts.URL), short(cur), short(old), ErrNonFastForward)
-	}
-	req := packp.NewReferenceUpdateRequest()
-	if ar != nil {
-		req = packp.NewReferenceUpdateRequestFromCapabilities(ar.Capabilities)
-	}
-	req.Commands = []*packp.Command{{Name: branchRef(branch), Old: old, New: new}}
-	if new.IsZero() {
-		if ar != nil && !ar.Capabilities.Supports(capability.DeleteRefs) {
-			return fmt.Errorf("delete branch %s on %s: the server does not support deleting refs", branch, RedactURL(r.opts.URL))
-		}
-		return r.receivePack(ctx, sess, req, branch, nil)
-	}
-	var haves []plumbing.Hash
-	if ar != nil {
-		for _, h := range ar.References {
-			if r.st.HasEncodedObject(h) == nil {
-				haves = append(haves, h)
-			}
-		}
-	}
-	objs, err := revlist.Objects(r.st, []plumbing.Hash{new}, haves)
-	if err != nil {
-		return fmt.Errorf("push %s to %s: list objects of %s: %w", branch, RedactURL(r.opts.URL), short(new), err)
-	}
-	useRefDeltas := ar != nil && !ar.Capabilities.Supports(capability.OFSDelta)
-	return r.receivePack(ctx, sess, req, branch, func(w io.Writer) error {
-		_, err := packfile.NewEncoder(w, r.st, useRefDeltas).Encode(objs, 10)
-		return err
-	})
-}
-
+// receivePack sends req (and the pack encode writes, when not nil) and
+// returns the server's report: nil with an error when the push failed as a
+// whole (the remote is unreachable, the pack could not be sent); the report
+// when the server answered, whatever it said of each branch.
 func (r *Repo) receivePack(ctx context.Context, sess transport.ReceivePackSession, req *packp.ReferenceUpdateRequest,
-	branch string, encode func(io.Writer) error) error {
+	what string, encode func(io.Writer) error) (*packp.ReportStatus, error) {
 	done := make(chan error, 1)
 	var rd *io.PipeReader
 	if encode != nil {
@@ -300,25 +435,25 @@ func (r *Repo) receivePack(ctx context.Context, sess transport.ReceivePackSessio
 		close(done)
 	}
 	rs, err := sess.ReceivePack(ctx, req)
+	if rd != nil && err != nil {
+		_ = rd.Close()
+	}
+	if encErr := <-done; encErr != nil {
+		return nil, fmt.Errorf("push %s to %s: encode objects: %w", what, RedactURL(r.opts.URL), encErr)
+	}
+	if rs != nil && len(rs.CommandStatuses) > 0 {
+		return rs, nil // per branch, even when one was refused
+	}
 	if err != nil {
-		if rd != nil {
-			_ = rd.Close()
-		}
-		<-done
-		return r.remoteErr(fmt.Sprintf("push %s to", branch), err)
+		return nil, r.remoteErr(fmt.Sprintf("push %s to", what), err)
 	}
-	if err := <-done; err != nil {
-		return fmt.Errorf("push %s to %s: encode objects: %w", branch, RedactURL(r.opts.URL), err)
-	}
-	if rs != nil {
-		if err := rs.Error(); err != nil {
-			if isRejection(err.Error()) {
-				return fmt.Errorf("push %s to %s: rejected (%v): %w", branch, RedactURL(r.opts.URL), err, ErrNonFastForward)
-			}
-			return r.remoteErr(fmt.Sprintf("push %s to", branch), err)
+	if rs == nil { // no report-status: the exit status said it all
+		rs = &packp.ReportStatus{UnpackStatus: "ok"}
+		for _, c := range req.Commands {
+			rs.CommandStatuses = append(rs.CommandStatuses, &packp.CommandStatus{ReferenceName: c.Name, Status: "ok"})
 		}
 	}
-	return nil
+	return rs, nil
 }
 
 // isRejection tells a lost race (the ref moved under us) from other
@@ -337,4 +472,22 @@ func short(h plumbing.Hash) string {
 		return "nothing (no branch)"
 	}
 	return h.String()[:12]
+}
+
+// remoteMessages keeps the last bytes a server printed during a push (its
+// hooks' output), for error messages.
+type remoteMessages struct{ b []byte }
+
+const remoteMessagesMax = 1 << 10
+
+func (m *remoteMessages) Write(p []byte) (int, error) {
+	m.b = append(m.b, p...)
+	if len(m.b) > remoteMessagesMax {
+		m.b = append(m.b[:0], m.b[len(m.b)-remoteMessagesMax:]...)
+	}
+	return len(p), nil
+}
+
+func (m *remoteMessages) String() string {
+	return strings.Join(strings.Fields(strings.ToValidUTF8(string(m.b), "?")), " ")
 }

@@ -71,6 +71,9 @@ func Open(ctx context.Context, o Options) (*Repo, error) {
 		return nil, fmt.Errorf("open git repository %s: %w", o.Dir, err)
 	}
 	r.repo = repo
+	if err := repairPacks(o.Dir); err != nil {
+		return nil, fmt.Errorf("open git repository %s: %w", o.Dir, err)
+	}
 	if o.URL != "" {
 		if err := r.ensureRemote(); err != nil {
 			return nil, err
@@ -133,6 +136,43 @@ func (r *Repo) Head(branch string) (plumbing.Hash, error) {
 		return plumbing.ZeroHash, fmt.Errorf("read branch %s in %s: %w", branch, r.where, err)
 	}
 	return ref.Hash(), nil
+}
+
+// knownRef is where the repository keeps the last head it saw of branch
+// (SetKnownHead): outside refs/heads/, so neither Fetch nor a push touches it.
+func knownRef(branch string) plumbing.ReferenceName {
+	return plumbing.ReferenceName("refs/bindsync/known/" + branch)
+}
+
+// KnownHead returns the head of branch last recorded with SetKnownHead
+// (ZeroHash when none). It survives the branch's deletion on the remote and
+// a restart: it tells a remote that lost a branch from one that never had
+// it, and its objects stay in the repository, so the branch can be pushed
+// back from it.
+func (r *Repo) KnownHead(branch string) (plumbing.Hash, error) {
+	if err := validBranch(branch); err != nil {
+		return plumbing.ZeroHash, fmt.Errorf("known head of %s in %s: %w", branch, r.where, err)
+	}
+	ref, err := r.st.Reference(knownRef(branch))
+	if errors.Is(err, plumbing.ErrReferenceNotFound) {
+		return plumbing.ZeroHash, nil
+	}
+	if err != nil {
+		return plumbing.ZeroHash, fmt.Errorf("read %s in %s: %w", knownRef(branch), r.opts.Dir, err)
+	}
+	return ref.Hash(), nil
+}
+
+// SetKnownHead records h as the last head seen of branch (see KnownHead);
+// it writes nothing when that is already recorded.
+func (r *Repo) SetKnownHead(branch string, h plumbing.Hash) error {
+	if cur, err := r.KnownHead(branch); err != nil || cur == h || h.IsZero() {
+		return err
+	}
+	if err := r.st.SetReference(plumbing.NewHashReference(knownRef(branch), h)); err != nil {
+		return fmt.Errorf("record %s in %s: %w", knownRef(branch), r.opts.Dir, err)
+	}
+	return nil
 }
 
 // Branches returns every branch whose name starts with prefix (e.g.
@@ -296,10 +336,11 @@ func (r *Repo) treeObject(h plumbing.Hash) (*object.Tree, error) {
 	return object.GetTree(r.st, h)
 }
 
-// packNames lists the pack files of the repository, so a change made by
-// another process (git push into a local repository, git gc) is noticed.
+// packNames lists the pack files and indexes of the repository, so a
+// change made by another process (git push into a local repository, git
+// gc) is noticed, whichever of the two files it publishes last.
 func (r *Repo) packNames() string {
-	m, _ := filepath.Glob(filepath.Join(r.opts.Dir, "objects", "pack", "*.idx"))
+	m, _ := filepath.Glob(filepath.Join(r.opts.Dir, "objects", "pack", "pack-*"))
 	sort.Strings(m)
 	return strings.Join(m, "\n")
 }

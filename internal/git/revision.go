@@ -35,15 +35,21 @@ func ParseRevision(s string) (Revision, error) {
 	return Revision{Branch: branch, Hash: plumbing.NewHash(hex)}, nil
 }
 
-// validBranch rejects branch names git refuses (a subset of
-// git check-ref-format that covers what bindsync names).
+// validBranch rejects branch names git refuses (git check-ref-format
+// --branch): checked per slash-separated component too, so
+// "bindsync/approve/c1/x.lock" is refused as git would refuse it.
 func validBranch(b string) error {
 	switch {
 	case b == "":
 		return fmt.Errorf("empty branch name")
-	case strings.HasPrefix(b, "/"), strings.HasSuffix(b, "/"), strings.HasSuffix(b, ".lock"), strings.HasSuffix(b, "."),
+	case b == "@", strings.HasPrefix(b, "/"), strings.HasSuffix(b, "/"), strings.HasSuffix(b, "."),
 		strings.Contains(b, ".."), strings.Contains(b, "//"), strings.Contains(b, "@{"), strings.HasPrefix(b, "-"):
 		return fmt.Errorf("branch name %q is not a valid git ref", b)
+	}
+	for _, c := range strings.Split(b, "/") {
+		if strings.HasPrefix(c, ".") || strings.HasSuffix(c, ".lock") {
+			return fmt.Errorf("branch name %q is not a valid git ref: component %q starts with a dot or ends in .lock", b, c)
+		}
 	}
 	for _, r := range b {
 		if r < 0x20 || r == 0x7f || strings.ContainsRune(" ~^:?*[\\", r) {

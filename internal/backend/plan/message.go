@@ -14,6 +14,12 @@ const (
 	// TrailerBase names the main commit an approval branch was built on;
 	// the backend rebuilds a branch whose base is not main's head.
 	TrailerBase = "Bindsync-Base"
+	// TrailerBranch names the branch a commit was written for: the backend
+	// treats a bindsync/ branch as its own (rebuilds it, deletes it when
+	// nothing waits on it) only when its head carries this trailer with the
+	// branch's own name. A branch someone else created or added a commit
+	// to is left alone.
+	TrailerBranch = "Bindsync-Branch"
 )
 
 // Causes, the values of the Bindsync-Cause trailer.

@@ -18,20 +18,39 @@ import (
 	"github.com/bindsync/bindsync/internal/schema"
 )
 
-// Branch name prefixes. Every branch under BranchPrefix belongs to bindsync.
+// Branch name prefixes. bindsync writes its branches under BranchPrefix,
+// but a branch there is bindsync's only when the backend wrote its head
+// (see TrailerBranch): others are left alone.
 const (
 	BranchPrefix        = "bindsync/"
 	ApproveBranchPrefix = BranchPrefix + "approve/"
 	SchemaBranchPrefix  = BranchPrefix + "schema/"
 )
 
-// ApproveBranch is the approval branch of a Manual request.
+// ApproveBranch is the approval branch of a Manual request:
+// bindsync/approve/<cluster>/<request>, a valid git ref for every
+// Kubernetes name (see refComponent), and a different one for each request.
 func ApproveBranch(cluster, request string) string {
-	return ApproveBranchPrefix + cluster + "/" + request
+	return ApproveBranchPrefix + refComponent(cluster) + "/" + refComponent(request)
 }
 
 // SchemaBranch is the branch that holds a breaking change of a CRD.
-func SchemaBranch(crd, hash string) string { return SchemaBranchPrefix + crd + "/" + short(hash) }
+func SchemaBranch(crd, hash string) string {
+	return SchemaBranchPrefix + refComponent(crd) + "/" + short(hash)
+}
+
+// refComponent makes a Kubernetes name (a DNS-1123 subdomain: lowercase
+// letters, digits, '-' and '.', starting and ending with a letter or digit,
+// never "..") one component of a git ref. The only such name git refuses is
+// one ending in ".lock" (x.lock, widgets.example.lock): it gets an '_'
+// appended. No Kubernetes name holds an '_', so the mapping stays one to
+// one, and every other name is its own component, as it always was.
+func refComponent(name string) string {
+	if strings.HasSuffix(name, ".lock") {
+		return name + "_"
+	}
+	return name
+}
 
 // Input is what Make reads.
 type Input struct {
@@ -466,7 +485,10 @@ func (p *planner) decideRequests() {
 	}
 }
 
-// wasRejected: the request was pending on branch and the branch is gone.
+// wasRejected: the request was pending on branch, the branch was in the
+// repository (the backend writes the branch's revision into the status only
+// once the branch is pushed, or seen on the remote) and it is gone. A
+// branch that was planned but never pushed (a failed push) rejects nothing.
 func wasRejected(q *v1alpha1.APIServiceExportRequest, branch string, branches map[string]bool) bool {
 	c := meta.FindStatusCondition(q.Status.Conditions, v1alpha1.ApprovedCondition)
 	if c == nil {
@@ -476,7 +498,7 @@ func wasRejected(q *v1alpha1.APIServiceExportRequest, branch string, branches ma
 	case v1alpha1.RejectedReason:
 		return true
 	case v1alpha1.PendingApprovalReason:
-		return !branches[branch] && strings.Contains(c.Message, branch)
+		return branch != "" && !branches[branch] && strings.HasPrefix(q.Status.Revision, branch+"@sha1:")
 	}
 	return false
 }

@@ -195,6 +195,15 @@ func TestManualApproval(t *testing.T) {
 	pendingStatus := func(q v1alpha1.APIServiceExportRequest, reason string) v1alpha1.APIServiceExportRequest {
 		meta.SetStatusCondition(&q.Status.Conditions, metav1.Condition{Type: v1alpha1.ApprovedCondition,
 			Status: metav1.ConditionFalse, Reason: reason, Message: "waiting for branch " + plan.ApproveBranch("c1", "pg") + " to be merged"})
+		q.Status.Revision = plan.ApproveBranch("c1", "pg") + "@sha1:0123456789abcdef0123456789abcdef01234567"
+		return q
+	}
+	// notPushed is the status of a request whose branch was planned but
+	// whose push failed: the backend never wrote the branch's revision.
+	notPushed := func(q v1alpha1.APIServiceExportRequest) v1alpha1.APIServiceExportRequest {
+		meta.SetStatusCondition(&q.Status.Conditions, metav1.Condition{Type: v1alpha1.ApprovedCondition,
+			Status: metav1.ConditionFalse, Reason: v1alpha1.PendingApprovalReason,
+			Message: "approval branch " + plan.ApproveBranch("c1", "pg") + " could not be pushed: refused"})
 		return q
 	}
 	w := newWorld(t, "")
@@ -225,6 +234,8 @@ func TestManualApproval(t *testing.T) {
 			main: merged, approval: plan.Approved, reason: v1alpha1.SucceededReason},
 		{name: "the branch was deleted unmerged: rejected, no branch", request: pendingStatus(req, v1alpha1.PendingApprovalReason),
 			main: base, approval: plan.Rejected, reason: v1alpha1.RejectedReason},
+		{name: "a branch that was never pushed is not a deleted branch: still pending, planned again", request: notPushed(req),
+			main: base, approval: plan.Pending, reason: v1alpha1.PendingApprovalReason, branch: []string{plan.ApproveBranch("c1", "pg")}},
 		{name: "a rejected request stays rejected", request: pendingStatus(req, v1alpha1.RejectedReason),
 			main: base, approval: plan.Rejected, reason: v1alpha1.RejectedReason},
 		{name: "a reverted bind commit rejects the request and main records the revocation", request: req, main: base, revoked: true,

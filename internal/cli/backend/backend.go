@@ -64,6 +64,7 @@ type flags struct {
 	probeAddr       string
 	pprofAddr       string
 	memoryLimit     string
+	init            bool
 }
 
 // NewCommand returns `bindsync backend`.
@@ -113,6 +114,7 @@ machine read over file://.`,
 	fl.StringVar(&f.metricsAddr, "metrics-bind-address", ":8080", "address of the Prometheus metrics endpoint (0 to disable)")
 	fl.StringVar(&f.probeAddr, "health-probe-bind-address", ":8081", "address of /healthz and /readyz")
 	fl.StringVar(&f.memoryLimit, "memory-limit", memoryAuto, "soft limit of the Go runtime's memory, a quantity such as 400Mi: past it the garbage collector works harder instead of growing the heap (auto: $GOMEMLIMIT if set, else 170Mi or 80% of a smaller container memory limit; 0: none)")
+	fl.BoolVar(&f.init, "init", false, "start a new history of --branch when the repository has none although one was known (MainBranchLost): after a deliberate reset only; remove the flag once the branch exists")
 	fl.StringVar(&f.pprofAddr, "pprof-bind-address", "0", "address of Go's /debug/pprof/ profiles, for finding what uses memory or CPU (0: off; never expose it)")
 	return cmd
 }
@@ -208,6 +210,7 @@ func run(ctx context.Context, f *flags, stderr io.Writer) error {
 		Recorder: recorder,
 		Branch:   f.branch, Interval: f.interval, ResyncInterval: f.resync,
 		ApplyWorkers: backend.DefaultApplyWorkers,
+		Init:         f.init,
 	})
 	if err != nil {
 		return exitcode.New(exitcode.Unusable, err)
