@@ -47,11 +47,25 @@ func (s *boundedStorage) PackfileWriter() (io.WriteCloser, error) {
 type packWriter struct {
 	s   *boundedStorage
 	buf bytes.Buffer
+	// over is set once the pack passed the limit: what is kept is dropped
+	// and the rest of the stream is read and thrown away.
+	over error
 }
 
+// Write keeps the pack until it passes the limit; after that it reads the
+// rest of the stream and drops it, and Close fails with ErrTooLarge. It
+// does not fail the write itself: a file:// remote is a git upload-pack
+// child process, and go-git waits for that process to exit when it closes
+// the fetch, while the process waits for someone to read its output: an
+// error here would hang the fetch forever. Memory stays bounded either way.
 func (w *packWriter) Write(p []byte) (int, error) {
+	if w.over != nil {
+		return len(p), nil
+	}
 	if int64(w.buf.Len()+len(p)) > w.s.limit {
-		return 0, fmt.Errorf("%w: the fetch read more than %d bytes from the remote", ErrTooLarge, w.s.limit)
+		w.over = fmt.Errorf("%w: the fetch read more than %d bytes from the remote", ErrTooLarge, w.s.limit)
+		w.buf = bytes.Buffer{}
+		return len(p), nil
 	}
 	return w.buf.Write(p)
 }
@@ -59,6 +73,9 @@ func (w *packWriter) Write(p []byte) (int, error) {
 // Close parses the pack into the store, refusing objects once their
 // declared sizes add up to more than 4× the pack limit.
 func (w *packWriter) Close() error {
+	if w.over != nil {
+		return w.over
+	}
 	if w.buf.Len() == 0 {
 		return nil
 	}
