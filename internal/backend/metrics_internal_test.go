@@ -66,3 +66,29 @@ func TestShippedAlertsUseTheBackendsMetrics(t *testing.T) {
 	}
 	assert.Contains(t, string(data), "max by (reason) (bindsync_backend_blocked) > 0")
 }
+
+// TestOperationsDocumentsTheShippedAlerts: docs/operations.md names every
+// alert config/monitoring ships, and no alert it does not ship, so an
+// operator who reads the runbook finds the rule that paged them.
+func TestOperationsDocumentsTheShippedAlerts(t *testing.T) {
+	rules, err := os.ReadFile(filepath.Join("..", "..", "config", "monitoring", "prometheusrule.yaml"))
+	require.NoError(t, err)
+	doc, err := os.ReadFile(filepath.Join("..", "..", "docs", "operations.md"))
+	require.NoError(t, err)
+	names := func(re *regexp.Regexp, data []byte) map[string]bool {
+		out := map[string]bool{}
+		for _, m := range re.FindAllSubmatch(data, -1) {
+			out[string(m[1])] = true
+		}
+		return out
+	}
+	shipped := names(regexp.MustCompile(`(?m)^\s*- alert: (\w+)`), rules)
+	documented := names(regexp.MustCompile("(?:`|alert: )(Bindsync[A-Z][A-Za-z]+)"), doc)
+	require.NotEmpty(t, shipped)
+	for name := range shipped {
+		assert.True(t, documented[name], "config/monitoring ships alert %s, which docs/operations.md does not name", name)
+	}
+	for name := range documented {
+		assert.True(t, shipped[name], "docs/operations.md names alert %s, which config/monitoring does not ship", name)
+	}
+}

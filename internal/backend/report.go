@@ -158,6 +158,10 @@ func (rc *Reconciler) requestStatus(r *run, q *v1alpha1.APIServiceExportRequest,
 		set(v1alpha1.RenderedCondition, false, reasonOf(runErr), runErr.Error())
 	case d.Approval == plan.Pending && r.branchErrs[d.Branch] != nil:
 		set(v1alpha1.RenderedCondition, false, v1alpha1.BranchNotPushedReason, approvalMsg)
+	case d.Approval == plan.Rejected:
+		// never "not in the repository yet": it will not be, until someone
+		// acts (the approval message says who and how)
+		set(v1alpha1.RenderedCondition, false, d.Reason, approvalMsg)
 	default:
 		set(v1alpha1.RenderedCondition, false, v1alpha1.ProgressingReason, "not in the repository yet")
 	}

@@ -183,4 +183,7 @@ func assertRejected(t *testing.T, q *v1alpha1.APIServiceExportRequest, when stri
 	assert.Equal(t, metav1.ConditionFalse, c.Status, "%s: %s", when, c.Message)
 	assert.Equal(t, v1alpha1.RejectedReason, c.Reason, "%s: %s", when, c.Message)
 	assert.Equal(t, v1alpha1.RequestFailed, q.Status.Phase, when)
+	r := condition(q, v1alpha1.RenderedCondition)
+	assert.Equal(t, v1alpha1.RejectedReason, r.Reason, "%s: Rendered says why it is not in the repository: %s", when, r.Message)
+	assert.Equal(t, c.Message, r.Message, when)
 }

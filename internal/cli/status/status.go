@@ -82,8 +82,9 @@ Every APIServiceExportRequest that is not Ready is listed too (EXPORT shows
 request/<name>, STATE RequestNotReady, REASON its Ready reason, such as ApplyFailed),
 so a cluster whose folder the backend could not apply is never left out.
 
-Exit codes: 0 done (with --check: every export in sync); 1 with --check, some export
-not in sync or not reported; 2 the control plane could not be read.`,
+Exit codes: 0 done (with --check: every export in sync and every request Ready); 1 with
+--check, some export not in sync or not reported, or some request not Ready; 2 the
+control plane could not be read.`,
 		Example: `  bindsync status --kubeconfig cp.kubeconfig
   bindsync status --cluster team-a -o json`,
 		Args: cobra.NoArgs,
@@ -95,7 +96,7 @@ not in sync or not reported; 2 the control plane could not be read.`,
 	f.cp.AddFlags(fl, "", "control plane")
 	fl.StringVar(&f.cluster, "cluster", "", "only this app cluster")
 	fl.StringVarP(&f.output, "output", "o", "", "json or yaml instead of a table")
-	fl.BoolVar(&f.check, "check", false, "exit 1 unless every export is in sync")
+	fl.BoolVar(&f.check, "check", false, "exit 1 unless every export is in sync and every request is Ready")
 	return cmd
 }
 
