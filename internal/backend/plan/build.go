@@ -359,6 +359,11 @@ func resultOf(out render.Output, d RequestDecision) render.RequestResult {
 func (p *planner) pendingBranches(base render.Input, mainTree *ptree) {
 	memo := p.pendingMemo(base)
 	var tpls map[string]*v1alpha1.APIServiceExportTemplate
+	// one buffer for every branch's input, one render after another (a
+	// render keeps nothing of its input): at 10,000 requests a copy is
+	// megabytes per pending request
+	var buf []v1alpha1.APIServiceExportRequest
+	defer func() { clear(buf) }()
 	for i, d := range p.requests {
 		if d.Approval != Pending {
 			continue
@@ -374,7 +379,8 @@ func (p *planner) pendingBranches(base render.Input, mainTree *ptree) {
 		if tpls == nil {
 			tpls = p.templates()
 		}
-		e := p.pendingBranch(i, base, mainTree, tpls)
+		buf = append(append(buf[:0], base.Requests...), p.request(i))
+		e := p.pendingBranch(i, base, buf, mainTree, tpls)
 		if memo {
 			p.in.Memo.keepPendingBranch(key, e)
 		}
@@ -403,12 +409,13 @@ func (p *planner) pendingMemo(base render.Input) bool {
 	return true
 }
 
-// pendingBranch renders main plus pending request i and judges it.
-func (p *planner) pendingBranch(i int, base render.Input, mainTree *ptree,
+// pendingBranch renders main plus pending request i (base with requests)
+// and judges it.
+func (p *planner) pendingBranch(i int, base render.Input, requests []v1alpha1.APIServiceExportRequest, mainTree *ptree,
 	tpls map[string]*v1alpha1.APIServiceExportTemplate) *pendingBranch {
 	d := p.requests[i]
 	in := base
-	in.Requests = append(append([]v1alpha1.APIServiceExportRequest(nil), base.Requests...), p.request(i))
+	in.Requests = requests
 	out, t := p.renderKeeping(in, mainTree)
 	res := resultOf(out, d)
 	p.judge(i, out, res, t.index(), tpls)
