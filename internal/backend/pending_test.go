@@ -3,6 +3,7 @@ package backend
 import (
 	"context"
 	"fmt"
+	"reflect"
 	"sort"
 	"testing"
 
@@ -12,6 +13,7 @@ import (
 
 	"github.com/bindsync/bindsync/api/v1alpha1"
 	"github.com/bindsync/bindsync/internal/backend/plan"
+	"github.com/bindsync/bindsync/internal/render"
 )
 
 // An approval branch the commit phase found current is not read from git
@@ -74,4 +76,52 @@ func TestACheckedApprovalBranchIsRebuiltWhenItsHeadItsChangeOrItsFolderOnMainMov
 	s.head = root
 	assert.Equal(t, all, pushed(s.reconcile(t, s.in)), "every branch is rebuilt on the rewritten main")
 	assert.Empty(t, pushed(s.reconcile(t, s.in)), "nothing new after the rebuild")
+}
+
+// branchReads counts the reads of approval branches from git that
+// branchCurrent makes.
+type branchReads struct {
+	Repo
+	n int
+}
+
+func (b *branchReads) Trailers(c plumbing.Hash) ([]plan.Trailer, error) {
+	b.n++
+	return b.Repo.Trailers(c)
+}
+
+func (b *branchReads) DirsMatch(c plumbing.Hash, dirs []string, files render.Tree) (bool, error) {
+	b.n++
+	return b.Repo.DirsMatch(c, dirs, files)
+}
+
+func (b *branchReads) ChangedDirs(old, new plumbing.Hash, prefix string) ([]string, error) {
+	b.n++
+	return b.Repo.ChangedDirs(old, new, prefix)
+}
+
+// A poll with nothing new costs nothing per pending request: no approval
+// branch is rendered again (the plan carries the very files the plan
+// before made) and none is read from git to find it current.
+func TestAPollWithNothingNewRendersAndReadsNoPendingBranch(t *testing.T) {
+	const clusters = 5
+	s := &pendingState{benchState: newBenchState(t, clusters, 1)}
+	s.in.Templates[1].Spec.Approval = v1alpha1.ApprovalManual
+	for c := range clusters {
+		s.in.Requests = append(s.in.Requests, benchRequest(fmt.Sprintf("cluster-%04d", c), s.in.Templates[1].Name))
+	}
+	require.Len(t, s.reconcile(t, s.in).pushedBranches, clusters)
+	first := s.reconcile(t, s.in)
+	reads := &branchReads{Repo: s.rc.opts.Repo}
+	s.rc.opts.Repo = reads
+	second := s.reconcile(t, s.in)
+
+	require.Len(t, second.plan.Branches, clusters)
+	for i, b := range second.plan.Branches {
+		assert.Equal(t, reflect.ValueOf(first.plan.Branches[i].Files).Pointer(), reflect.ValueOf(b.Files).Pointer(),
+			"branch %s: rendered again with nothing new", b.Name)
+	}
+	// isForeign reads each branch's trailers once per reconcile
+	assert.Equal(t, clusters, reads.n, "git reads of approval branches with nothing new")
+	assert.Empty(t, second.pushedBranches)
 }
