@@ -117,7 +117,7 @@ func TestBackendCommitsAreTheFullTreeCommit(t *testing.T) {
 				msg := b.Message
 				msg.Trailers = append(append([]plan.Trailer(nil), msg.Trailers...), plan.Trailer{Key: plan.TrailerBase, Value: r.newMain.String()},
 					plan.Trailer{Key: plan.TrailerBranch, Value: b.Name})
-				full := commitFull(t, s.repo, r.newMain, b.Tree, msg)
+				full := commitFull(t, s.repo, r.newMain, b.TreeOn(r.plan.Main), msg)
 				assert.Equal(t, treeOf(t, s.repo, full), treeOf(t, s.repo, r.newBranches[b.Name]), "branch %s", b.Name)
 				assert.Equal(t, full, r.newBranches[b.Name], "branch %s: the same commit", b.Name)
 			}

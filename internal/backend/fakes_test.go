@@ -74,8 +74,11 @@ func (f *fakeRepo) Tree(h plumbing.Hash) (render.Tree, error) {
 
 // Commit checks dirs as internal/git cannot afford to: a tree that differs
 // from parent's outside dirs would lose that difference in git.Repo.CommitDirs.
-func (f *fakeRepo) Commit(parent plumbing.Hash, tree render.Tree, dirs []string, _ render.Tree, msg plan.Message) (plumbing.Hash, bool, error) {
+func (f *fakeRepo) Commit(parent plumbing.Hash, tree render.Tree, dirs []string, files render.Tree, msg plan.Message) (plumbing.Hash, bool, error) {
 	old, _ := f.Tree(parent)
+	if tree == nil && dirs != nil {
+		tree = plan.BranchPlan{Dirs: dirs, Files: files}.TreeOn(old)
+	}
 	if dirs != nil {
 		if err := sameOutside(old, tree, dirs); err != nil {
 			return plumbing.ZeroHash, false, fmt.Errorf("commit %q: %w", msg.Subject, err)

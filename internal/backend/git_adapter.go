@@ -92,7 +92,7 @@ func (g *gitRepo) Commit(parent plumbing.Hash, tree render.Tree, dirs []string, 
 		}
 		h, changed, err = g.r.CommitDirs(parent, dirs, files, m)
 	}
-	if err == nil && changed {
+	if err == nil && changed && tree != nil {
 		g.remember(h, tree)
 	}
 	return h, changed, err

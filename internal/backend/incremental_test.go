@@ -38,7 +38,8 @@ func TestBackendIncrementalPlansAreColdPlans(t *testing.T) {
 		in.Templates[i] = *c
 		return &in.Templates[i]
 	}
-	var broken []byte // an export file another writer broke, and restores
+	var broken []byte      // an export file another writer broke, and restores
+	var lastPlan plan.Plan // the cold plan of the step before
 	steps := []struct {
 		name   string
 		change func(in *plan.Input)
@@ -75,6 +76,69 @@ func TestBackendIncrementalPlansAreColdPlans(t *testing.T) {
 			addRequest(in, "cluster-0008", in.Templates[bindings].Name)
 		}},
 		{name: "a second pending request", change: func(in *plan.Input) { addRequest(in, "cluster-0009", in.Templates[bindings].Name) }},
+		{name: "nothing new while two requests are pending", change: func(*plan.Input) {}},
+		{name: "the Manual template's claim changed while pending", change: func(in *plan.Input) {
+			t := tpl(in, bindings)
+			t.Spec.PermissionClaims[0].Verbs = append(t.Spec.PermissionClaims[0].Verbs, "create")
+		}},
+		{name: "a request for a second Manual template that nothing on main binds", change: func(in *plan.Input) {
+			tpl(in, bindings+1).Spec.Approval = v1alpha1.ApprovalManual
+			addRequest(in, "cluster-0005", in.Templates[bindings+1].Name)
+		}},
+		{name: "that template's claim changed while pending: main does not move", change: func(in *plan.Input) {
+			t := tpl(in, bindings+1)
+			t.Spec.PermissionClaims[0].Verbs = append(t.Spec.PermissionClaims[0].Verbs, "delete")
+		}},
+		{name: "a template bound in a pending request's cluster made invalid: the cluster is held back", change: func(in *plan.Input) {
+			tpl(in, 2).Spec.Resources = nil
+		}},
+		{name: "another writer edits a file the held-back cluster keeps", change: func(*plan.Input) {},
+			writer: func(main render.Tree) render.Tree {
+				tree := copyTree(main)
+				p := render.ExportPath("cluster-0009", s.in.CRDs[2].Name)
+				require.Contains(t, tree, p)
+				tree[p] = append(append([]byte(nil), main[p]...), "# kept by hand\n"...)
+				return tree
+			}},
+		{name: "the template valid again while pending", change: func(in *plan.Input) {
+			tpl(in, 2).Spec.Resources = append([]v1alpha1.GroupResource(nil), s.in.Templates[2].Spec.Resources...)
+		}},
+		{name: "main moves in a pending request's cluster: an unbind there", change: func(in *plan.Input) {
+			removeRequest(in, "cluster-0008", in.Templates[0].Name)
+		}},
+		{name: "main moves in another cluster: an unbind there", change: func(in *plan.Input) {
+			removeRequest(in, "cluster-0001", in.Templates[1].Name)
+		}},
+		{name: "nothing new after main moved", change: func(*plan.Input) {}},
+		{name: "a pending request deleted and created again: a new UID", change: func(in *plan.Input) {
+			for i := range in.Requests {
+				if q := &in.Requests[i]; q.Namespace == v1alpha1.ClusterNamespace("cluster-0009") && q.Spec.TemplateRef.Name == in.Templates[bindings].Name {
+					q.UID = "uid-again-0009"
+				}
+			}
+		}},
+		{name: "a pending request's CRD changes compatibly", change: func(in *plan.Input) { in.CRDs = withOptionalField(in.CRDs, bindings) }},
+		{name: "an approval merged into main", change: func(*plan.Input) {},
+			writer: func(main render.Tree) render.Tree {
+				for _, b := range lastPlan.Branches {
+					if b.Name == plan.ApproveBranch("cluster-0008", s.in.Templates[bindings].Name) {
+						return b.TreeOn(main)
+					}
+				}
+				t.Fatalf("no approval branch for cluster-0008 in %v", lastPlan.Branches)
+				return nil
+			}},
+		{name: "nothing new after the merge, one request pending", change: func(*plan.Input) {}},
+		{name: "a pending request's branch deleted: rejected", change: func(in *plan.Input) {
+			for i := range in.Requests {
+				if q := &in.Requests[i]; q.Namespace == v1alpha1.ClusterNamespace("cluster-0009") && q.Spec.TemplateRef.Name == in.Templates[bindings].Name {
+					q.Status.Revision = plan.ApproveBranch("cluster-0009", q.Name) + "@sha1:0123456789abcdef0123456789abcdef01234567"
+					q.Status.Conditions = []metav1.Condition{{Type: v1alpha1.ApprovedCondition, Status: metav1.ConditionFalse,
+						Reason: v1alpha1.PendingApprovalReason}}
+				}
+			}
+		}},
+		{name: "a new pending request after the rejection", change: func(in *plan.Input) { addRequest(in, "cluster-0002", in.Templates[bindings].Name) }},
 		{name: "the approval flips to Automatic: both bind", change: func(in *plan.Input) {
 			tpl(in, bindings).Spec.Approval = v1alpha1.ApprovalAutomatic
 		}},
@@ -187,6 +251,7 @@ func TestBackendIncrementalPlansAreColdPlans(t *testing.T) {
 		require.NoError(t, s.rc.opts.Repo.Push(context.Background(), DefaultBranch, s.head, r.newMain), step.name)
 		s.head, s.in = r.newMain, in
 		s.in.Main = nil
+		lastPlan = want
 	}
 	assert.Greater(t, commits, 10, "the sequence made commits")
 }
@@ -210,6 +275,7 @@ func assertSamePlan(t *testing.T, want, got plan.Plan, step string) {
 		assert.Equal(t, w.Message, g.Message, "%s: branch %s message", step, w.Name)
 		assert.Equal(t, w.Dirs, g.Dirs, "%s: branch %s dirs", step, w.Name)
 		assertSameTree(t, w.Tree, g.Tree, fmt.Sprintf("%s: branch %s tree", step, w.Name))
+		assertSameTree(t, w.TreeOn(want.Main), g.TreeOn(got.Main), fmt.Sprintf("%s: branch %s tree on main", step, w.Name))
 		assertSameTree(t, w.Files, g.Files, fmt.Sprintf("%s: branch %s files", step, w.Name))
 	}
 	assert.Equal(t, want.Requests, got.Requests, "%s: request decisions", step)

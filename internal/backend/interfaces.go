@@ -36,7 +36,9 @@ type Repo interface {
 	// changed is false (and the hash is parent) when the trees are equal.
 	// dirs, when not nil, are the folders outside which tree equals
 	// parent's tree (plan.Step.Dirs): only they are hashed and written;
-	// files are tree's files under dirs (plan.Step.Files).
+	// files are tree's files under dirs (plan.Step.Files). With dirs, tree
+	// may be nil: parent's tree with files in dirs (an approval branch,
+	// plan.BranchPlan.TreeOn).
 	Commit(parent plumbing.Hash, tree render.Tree, dirs []string, files render.Tree, msg plan.Message) (plumbing.Hash, bool, error)
 	// Push moves branch from old to new as a compare-and-swap
 	// (ErrNonFastForward); new == ZeroHash deletes it.

@@ -128,6 +128,19 @@ type Reconciler struct {
 		head  plumbing.Hash
 		found map[types.UID]string
 	}
+	// branchesChecked are the approval branches the last commit phase
+	// found current, by name (branchCurrent).
+	branchesChecked map[string]checkedBranch
+}
+
+// checkedBranch is an approval branch found to hold a plan's change: its
+// head held exactly files in dirs, and changed nothing else since base.
+// Commits never change, so while the branch's head and the planned change
+// are these, only main's moves since base remain to be looked at.
+type checkedBranch struct {
+	head, base plumbing.Hash
+	dirs       []string
+	files      render.Tree
 }
 
 // writtenStatus is the status a patch left on an object (a
@@ -577,12 +590,14 @@ func (rc *Reconciler) commit(_ context.Context, r *run) error {
 	}
 	r.newMain = parent
 	r.newBranches = map[string]plumbing.Hash{}
+	checked := map[string]checkedBranch{}
+	defer func() { rc.mu.Lock(); rc.branchesChecked = checked; rc.mu.Unlock() }()
 	for _, b := range r.plan.Branches {
 		if rc.isForeign(r, b.Name) {
 			r.log.Info("leaving alone a branch bindsync did not write last", "branchName", b.Name)
 			continue
 		}
-		if rc.branchCurrent(r, b) {
+		if rc.branchCurrent(r, b, checked) {
 			continue
 		}
 		msg := b.Message
@@ -606,11 +621,26 @@ func (rc *Reconciler) commit(_ context.Context, r *run) error {
 // other clusters' folders rebuilds and pushes no pending branch; one in the
 // branch's own folder does. A branch whose change reaches outside the
 // cluster folders (b.Dirs nil) is current only on main's new head with the
-// planned tree.
-func (rc *Reconciler) branchCurrent(r *run, b plan.BranchPlan) bool {
+// planned tree. A branch found current in the commit phase before, with
+// the same head and planned change, is not read again (checkedBranch); it
+// is recorded in checked when current.
+func (rc *Reconciler) branchCurrent(r *run, b plan.BranchPlan, checked map[string]checkedBranch) bool {
 	head, ok := r.branches[b.Name]
 	if !ok {
 		return false
+	}
+	rc.mu.Lock()
+	c, known := rc.branchesChecked[b.Name]
+	rc.mu.Unlock()
+	if known && b.Dirs != nil && c.head == head && slices.Equal(c.dirs, b.Dirs) && plan.TreesEqual(c.files, b.Files) {
+		if c.base != r.newMain {
+			moved, err := rc.mainMoved(r, c.base)
+			if err != nil || overlaps(moved, b.Dirs) {
+				return false
+			}
+		}
+		checked[b.Name] = c
+		return true
 	}
 	trailers, err := rc.opts.Repo.Trailers(head)
 	if err != nil {
@@ -639,7 +669,11 @@ func (rc *Reconciler) branchCurrent(r *run, b plan.BranchPlan) bool {
 		return false
 	}
 	ok, err = rc.opts.Repo.DirsMatch(head, b.Dirs, b.Files)
-	return err == nil && ok
+	if err != nil || !ok {
+		return false
+	}
+	checked[b.Name] = checkedBranch{head: head, base: base, dirs: b.Dirs, files: b.Files}
+	return true
 }
 
 // mainMoved lists the cluster folders that differ between base and main's

@@ -2,7 +2,9 @@ package render
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"encoding/binary"
+	"fmt"
 	"maps"
 	"slices"
 	"strings"
@@ -80,47 +82,7 @@ func renderIncremental(in Input, cache *Cache) Output {
 	r.indexTemplates()
 	catalog := r.catalogKey()
 	states := cache.states[catalog]
-	groups := make(map[string]*group, len(in.Clusters)+1)
-	var names []string
-	get := func(name string) *group {
-		g := groups[name]
-		if g == nil {
-			g = &group{name: name}
-			groups[name] = g
-			names = append(names, name)
-		}
-		return g
-	}
-	for i := range in.Clusters {
-		c := &in.Clusters[i]
-		g := get(c.Name)
-		g.clusters = append(g.clusters, c)
-	}
-	// two passes: count each group's requests, then share out one slice
-	// of pointers (appending to each group grew a slice per group)
-	var last *group
-	owner := make([]*group, len(in.Requests))
-	for i := range in.Requests {
-		q := &in.Requests[i]
-		if last == nil || last.name != groupOf(q.Namespace) {
-			last = get(groupOf(q.Namespace))
-		}
-		owner[i] = last
-		last.nreq++
-	}
-	ptrs := make([]*v1alpha1.APIServiceExportRequest, len(in.Requests))
-	for _, g := range groups {
-		g.requests, ptrs = ptrs[:0:g.nreq], ptrs[g.nreq:]
-	}
-	for i, g := range owner {
-		g.requests = append(g.requests, &in.Requests[i])
-	}
-	for _, rv := range in.Revoked {
-		if g := groups[rv.Cluster]; g != nil {
-			g.revoked = append(g.revoked, rv)
-		}
-	}
-	slices.Sort(names)
+	groups, names := groupsOf(in)
 
 	// The base is the kept render of this catalog that differs in the
 	// fewest groups.
@@ -252,6 +214,90 @@ func renderIncremental(in Input, cache *Cache) Output {
 	out.Problems, out.Warnings = problems.sorted(), r.warnings.sorted()
 	out.Problems = withClusters(in, out.Problems)
 	return out
+}
+
+// groupsOf collects the objects of in by cluster name, and returns the
+// names sorted.
+func groupsOf(in Input) (map[string]*group, []string) {
+	groups := make(map[string]*group, len(in.Clusters)+1)
+	var names []string
+	get := func(name string) *group {
+		g := groups[name]
+		if g == nil {
+			g = &group{name: name}
+			groups[name] = g
+			names = append(names, name)
+		}
+		return g
+	}
+	for i := range in.Clusters {
+		c := &in.Clusters[i]
+		g := get(c.Name)
+		g.clusters = append(g.clusters, c)
+	}
+	// two passes: count each group's requests, then share out one slice
+	// of pointers (appending to each group grew a slice per group)
+	var last *group
+	owner := make([]*group, len(in.Requests))
+	for i := range in.Requests {
+		q := &in.Requests[i]
+		if last == nil || last.name != groupOf(q.Namespace) {
+			last = get(groupOf(q.Namespace))
+		}
+		owner[i] = last
+		last.nreq++
+	}
+	ptrs := make([]*v1alpha1.APIServiceExportRequest, len(in.Requests))
+	for _, g := range groups {
+		g.requests, ptrs = ptrs[:0:g.nreq], ptrs[g.nreq:]
+	}
+	for i, g := range owner {
+		g.requests = append(g.requests, &in.Requests[i])
+	}
+	for _, rv := range in.Revoked {
+		if g := groups[rv.Cluster]; g != nil {
+			g.revoked = append(g.revoked, rv)
+		}
+	}
+	slices.Sort(names)
+	return groups, names
+}
+
+// Key returns a digest of everything a render of in through c reads: the
+// catalog (each template's and CRD's content number, their problems and
+// warnings) and every group's key, in name order. Two inputs with one Key
+// render through c to equal outputs (the same tree bytes, results, problems
+// and warnings), as long as c lives: the numbers are c's own. It returns
+// false when there is no such digest: a nil Cache, or a group whose key
+// compares whole objects (groupKey). The backend keys each approval
+// branch's render by it (plan.Memo), and computes it once per plan.
+func (c *Cache) Key(in Input) (string, bool) {
+	if c == nil {
+		return "", false
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	r := newRenderer(in, c)
+	r.indexCRDs()
+	r.indexTemplates()
+	h := sha256.New()
+	writePart := func(b []byte) {
+		h.Write(binary.LittleEndian.AppendUint64(nil, uint64(len(b))))
+		h.Write(b)
+	}
+	writePart([]byte(r.catalogKey()))
+	for _, list := range []problemList{r.problems, r.warnings} {
+		writePart([]byte(fmt.Sprintf("%d%#v", len(list), list.sorted())))
+	}
+	groups, names := groupsOf(in)
+	for _, name := range names {
+		key := r.groupKey(groups[name])
+		if key == nil {
+			return "", false
+		}
+		writePart(key)
+	}
+	return string(h.Sum(nil)), true
 }
 
 // keptStates is how many renders of one catalog a Cache keeps: main's,

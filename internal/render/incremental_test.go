@@ -120,14 +120,38 @@ func TestIncrementalRenderIsRender(t *testing.T) {
 				Clusters: shuffledCopy(rng, in.Clusters), Requests: shuffledCopy(rng, in.Requests)}
 		}},
 		{"back to the first input", func(in *render.Input) { *in = copyInput(base) }},
+		{"a template's claims changed, nothing else", func(in *render.Input) {
+			in.Templates[1].Spec.PermissionClaims[0].Verbs = []v1alpha1.Verb{"get"}
+		}},
+		{"a CRD no template binds, with an invalid group: a problem of the catalog alone", func(in *render.Input) {
+			crd := *in.CRDs[0].DeepCopy()
+			crd.Name, crd.Spec.Group = "things.Not_A_Group", "Not_A_Group"
+			in.CRDs = append(in.CRDs, crd)
+		}},
 	}
 	cache := render.NewCache()
 	var earlier []render.Tree
+	// Cache.Key: inputs of one key render to one output (a pending
+	// approval branch is kept by it, plan.Memo)
+	byKey := map[string]render.Output{}
+	var lastKey string
 	for i, s := range steps {
 		s.change(&in)
+		key, keyed := cache.Key(in)
 		got := cache.Render(in)
 		step := fmt.Sprintf("%d %s", i, s.name)
-		assertSameOutput(t, render.Render(copyInput(in)), got, step)
+		cold := render.Render(copyInput(in))
+		assertSameOutput(t, cold, got, step)
+		if keyed {
+			if before, ok := byKey[key]; ok {
+				assertSameOutput(t, before, cold, step+": an earlier input of the same key")
+			}
+			byKey[key] = cold
+			if s.name == "unchanged" {
+				assert.Equal(t, lastKey, key, "%s: the same input, the same key", step)
+			}
+		}
+		lastKey = key
 		if got.Base == nil {
 			assert.Empty(t, got.Changes, "%s: changes only against a base", step)
 		} else {
@@ -137,6 +161,7 @@ func TestIncrementalRenderIsRender(t *testing.T) {
 		}
 		earlier = append(earlier, got.Tree)
 	}
+	assert.GreaterOrEqual(t, len(byKey), 10, "the inputs have keys, and different ones")
 }
 
 // assertDelta checks what Output.Base and Output.Changes claim.

@@ -6,6 +6,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"time"
 	"unsafe"
 
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
@@ -38,6 +39,86 @@ type Memo struct {
 	requests []v1alpha1.APIServiceExportRequest
 	// decisions is the Requests slice of a plan handed back (Recycle).
 	decisions []RequestDecision
+	// pending remembers what the last plan made of each pending request
+	// (pendingMemo).
+	pending pendingMemo
+}
+
+// pendingMemo remembers, per pending request, the approval branch a plan
+// rendered for it and what judge found, so that a reconcile whose inputs
+// did not change renders no branch again (1000 pending requests cost
+// seconds per reconcile, each a render of the whole input).
+//
+// Key: a branch render reads the base input (render.Cache.Key: every
+// template's, CRD's and group's content as render reads it, revocations
+// included), the tree main was fetched as, by identity (its index; the
+// files a held-back cluster keeps; the tree the plan's steps end with,
+// which is made of the fetched tree and the base input alone), and of the
+// request its namespace, name, UID, creation time, template and branch
+// name. Entries are only made when the plan has no problem of its own
+// (those are added to every render).
+//
+// Lifetime: the entries of one base (the render key and the fetched
+// tree); a plan on another base starts empty, and a plan keeps only the
+// entries it used. The memo holds the fetched tree, so its identity is
+// never that of a later map.
+//
+// Invariant: a plan through a memo equals the plan without one
+// (TestBackendIncrementalPlansAreColdPlans).
+type pendingMemo struct {
+	base        string
+	fetched     render.Tree
+	byKey, used map[string]*pendingBranch
+}
+
+// pendingBranch is what a plan made of one pending request: its branch
+// (nil: nothing to approve, a problem holds it back) and what judge found.
+type pendingBranch struct {
+	branch   *BranchPlan
+	exports  []render.ExportResult
+	rendered bool
+	kept     bool
+	heldBack *render.Problem
+	problems []render.Problem
+}
+
+// pendingBase starts the pending branches of a plan on base (a render
+// key) and the fetched tree: the entries of another base are dropped.
+func (m *Memo) pendingBase(base string, fetched render.Tree) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	pm := &m.pending
+	if pm.base != base || !sameTree(pm.fetched, fetched) || len(pm.fetched) != len(fetched) {
+		*pm = pendingMemo{base: base, fetched: fetched}
+	}
+	pm.used = map[string]*pendingBranch{}
+}
+
+// pendingBranchOf returns the entry of key on the current base, if any.
+func (m *Memo) pendingBranchOf(key string) *pendingBranch {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	e := m.pending.byKey[key]
+	if e != nil {
+		m.pending.used[key] = e
+	}
+	return e
+}
+
+// keepPendingBranch remembers e as key's entry on the current base.
+func (m *Memo) keepPendingBranch(key string, e *pendingBranch) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.pending.used != nil {
+		m.pending.used[key] = e
+	}
+}
+
+// pendingKey is what a branch render reads of a pending request besides
+// the base.
+func pendingKey(q *v1alpha1.APIServiceExportRequest, d RequestDecision) string {
+	return strings.Join([]string{q.Namespace, q.Name, string(q.UID), q.CreationTimestamp.UTC().Format(time.RFC3339Nano),
+		q.Spec.TemplateRef.Name, d.Branch, d.Cluster, d.Template}, "\x00")
 }
 
 // Recycle hands p's decisions back to the memo: the caller is done with p
@@ -275,6 +356,7 @@ func (m *Memo) planned() {
 	defer m.mu.Unlock()
 	m.crds, m.used = m.used, nil
 	m.hashes, m.usedHashes = m.usedHashes, nil
+	m.pending.byKey, m.pending.used = m.pending.used, nil
 }
 
 // copyTree returns a copy of t that the plan may extend.

@@ -175,13 +175,37 @@ type Step struct {
 // BranchPlan is the desired content of one approval branch: one commit on
 // top of main's head after Steps.
 type BranchPlan struct {
-	Name    string
+	Name string
+	// Tree is the branch's whole tree. It is nil for the branch of a
+	// pending request whose change is within cluster folders (Dirs set):
+	// that branch is Plan.Main with Files in Dirs (TreeOn), and a plan
+	// with a thousand pending requests does not hold a thousand copies of
+	// main.
 	Tree    render.Tree
 	Message Message
-	// Dirs are the folders where Tree differs from Plan.Main, as for Step.
+	// Dirs are the folders where the branch differs from Plan.Main, as for
+	// Step.
 	Dirs []string
-	// Files are Tree's files under Dirs (nil when Dirs is).
+	// Files are the branch's files under Dirs (nil when Dirs is).
 	Files render.Tree
+}
+
+// TreeOn returns the branch's whole tree, main being the plan's Main:
+// Tree, or main with the folders in Dirs holding Files alone.
+func (b BranchPlan) TreeOn(main render.Tree) render.Tree {
+	if b.Tree != nil || b.Dirs == nil {
+		return b.Tree
+	}
+	t := render.Tree{}
+	for path, data := range main {
+		if d, ok := clusterDirOf(path); !ok || !slices.Contains(b.Dirs, d) {
+			t[path] = data
+		}
+	}
+	for path, data := range b.Files {
+		t[path] = data
+	}
+	return t
 }
 
 // Plan is what Make returns.

@@ -212,7 +212,7 @@ func TestManualApproval(t *testing.T) {
 	w.requests = []v1alpha1.APIServiceExportRequest{req}
 	pending := plan.Make(w.input(base))
 	require.Len(t, pending.Branches, 1)
-	merged := pending.Branches[0].Tree
+	merged := pending.Branches[0].TreeOn(pending.Main)
 
 	cases := []struct {
 		name      string
@@ -285,11 +285,11 @@ func TestTwoPendingRequestsOfOneClusterEachBranchFromMain(t *testing.T) {
 	require.Equal(t, []string{plan.ApproveBranch("c1", "bk"), plan.ApproveBranch("c1", "pg")}, branchNames(p))
 
 	// pg merged: bk's branch is rebuilt on the new main and still holds only its own change.
-	in.Main = p.Branches[1].Tree
+	in.Main = p.Branches[1].TreeOn(p.Main)
 	in.Branches = map[string]bool{plan.ApproveBranch("c1", "bk"): true}
 	after := plan.Make(in)
 	require.Equal(t, []string{plan.ApproveBranch("c1", "bk")}, branchNames(after))
-	bk := after.Branches[0].Tree
+	bk := after.Branches[0].TreeOn(after.Main)
 	assert.Contains(t, bk, render.ExportPath("c1", pgCRD), "the rebuilt branch keeps what main holds")
 	assert.Contains(t, bk, render.ExportPath("c1", "backups.anynines.com"))
 	assert.Equal(t, plan.Approved, decision(t, after, "bindsync-c1", "pg").Approval)
