@@ -176,7 +176,7 @@ func keepObjects(tree, last Tree, c string, hs []Hold, dec *exportDecoder) (Tree
 		if !ok {
 			continue
 		}
-		tpl := annotationValue(b, v1alpha1.TemplateAnnotation)
+		tpl := AnnotationValue(b, v1alpha1.TemplateAnnotation)
 		if !slices.ContainsFunc(hs, func(h Hold) bool { return h.covers(tpl, name) }) {
 			continue
 		}
@@ -268,11 +268,12 @@ func decodeExport(b []byte) (*v1alpha1.APIServiceExport, error) {
 
 var errNotAnExport = errors.New("not an export bindsync renders: no template, group or plural")
 
-// annotationValue finds "    <key>: <value>" in a rendered file's metadata:
+// AnnotationValue finds "    <key>: <value>" in a rendered file's metadata:
 // render writes sorted keys with block indentation, so an annotation is one
 // line. It reads that line alone, so a file that is broken elsewhere still
-// names its template.
-func annotationValue(b []byte, key string) string {
+// names its template; a value that is not a plain scalar is not one
+// bindsync wrote.
+func AnnotationValue(b []byte, key string) string {
 	needle := []byte("\n    " + key + ": ")
 	i := bytes.Index(b, needle)
 	if i < 0 {

@@ -1,7 +1,6 @@
 package plan
 
 import (
-	"bytes"
 	"fmt"
 	"maps"
 	"slices"
@@ -54,7 +53,7 @@ func (m annotationsOf) entry(p string, b []byte) (exportEntry, bool) {
 	k := blobKey{unsafe.SliceData(b), len(b)}
 	a, ok := m[k]
 	if !ok {
-		a = annotations{annotation(b, v1alpha1.TemplateAnnotation), annotation(b, v1alpha1.SchemaHashAnnotation)}
+		a = annotations{render.AnnotationValue(b, v1alpha1.TemplateAnnotation), render.AnnotationValue(b, v1alpha1.SchemaHashAnnotation)}
 		m[k] = a
 	}
 	e.Template, e.Hash = a.template, a.hash
@@ -219,20 +218,4 @@ func exportOfPath(p string) (exportEntry, bool) {
 		return exportEntry{}, false
 	}
 	return exportEntry{Cluster: c, CRD: crd, Path: p}, true
-}
-
-// annotation finds "    <key>: <value>" in a rendered file's metadata. The
-// renderer writes sorted keys with block indentation, so the annotation is
-// one line; a value that is not a plain scalar is not one bindsync wrote.
-func annotation(b []byte, key string) string {
-	needle := []byte("\n    " + key + ": ")
-	i := bytes.Index(b, needle)
-	if i < 0 {
-		return ""
-	}
-	rest := b[i+len(needle):]
-	if j := bytes.IndexByte(rest, '\n'); j >= 0 {
-		rest = rest[:j]
-	}
-	return strings.Trim(string(rest), `"'`)
 }

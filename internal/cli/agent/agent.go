@@ -123,15 +123,8 @@ func run(ctx context.Context, f *flags, stderr io.Writer) error {
 		}
 		opts.ControlPlane = cp
 	}
-	for _, a := range []struct {
-		name string
-		addr *string
-	}{{"metrics-bind-address", &f.metricsAddr}, {"health-probe-bind-address", &f.probeAddr}} {
-		var why string
-		if *a.addr, why = kube.DefaultAddr(f.flagSet, a.name, *a.addr); why != "" {
-			log.Info(why)
-		}
-	}
+	kube.DefaultAddrs(f.flagSet, func(m string) { log.Info(m) }, map[string]*string{
+		"metrics-bind-address": &f.metricsAddr, "health-probe-bind-address": &f.probeAddr})
 	mgr, _, err := agent.NewManager(cfg, src, opts, agent.RunOptions{
 		Interval: f.interval, RetryInterval: f.retryInterval,
 		MetricsBindAddress: f.metricsAddr, HealthProbeBindAddress: f.probeAddr, PprofBindAddress: f.pprofAddr,

@@ -30,6 +30,7 @@ import (
 
 	"github.com/bindsync/bindsync/internal/backend"
 	"github.com/bindsync/bindsync/internal/cli/exitcode"
+	"github.com/bindsync/bindsync/internal/cli/gitflags"
 	"github.com/bindsync/bindsync/internal/cli/kube"
 	"github.com/bindsync/bindsync/internal/git"
 )
@@ -50,8 +51,7 @@ type flags struct {
 	knownHostsFile  string
 	authorName      string
 	authorEmail     string
-	signingKeyFile  string
-	signingFormat   string
+	signing         gitflags.Signing
 	interval        time.Duration
 	resync          time.Duration
 	leaderElect     bool
@@ -101,8 +101,7 @@ machine read over file://.`,
 	fl.StringVar(&f.knownHostsFile, "git-known-hosts-file", "", "known_hosts file for ssh remotes")
 	fl.StringVar(&f.authorName, "git-author-name", git.DefaultAuthorName, "author and committer name of bindsync's commits")
 	fl.StringVar(&f.authorEmail, "git-author-email", git.DefaultAuthorEmail, "author and committer email of bindsync's commits")
-	fl.StringVar(&f.signingKeyFile, "signing-key-file", "", "file holding an unencrypted private key that signs every commit (empty: unsigned)")
-	fl.StringVar(&f.signingFormat, "signing-key-format", signingSSH, "format of --signing-key-file: ssh (an ssh private key, as git's gpg.format=ssh) or openpgp (an armored OpenPGP private key)")
+	f.signing.Add(fl, "every commit")
 	fl.DurationVar(&f.interval, "interval", backend.DefaultInterval, "how often to look for merged and deleted approval branches")
 	fl.DurationVar(&f.resync, "resync-interval", backend.DefaultResyncInterval, "how often to apply every control-plane folder again")
 	fl.BoolVar(&f.leaderElect, "leader-elect", true, "run only while holding the leader lease")
@@ -151,15 +150,8 @@ func run(ctx context.Context, f *flags, stderr io.Writer) error {
 	if err != nil {
 		return exitcode.New(exitcode.Unusable, err)
 	}
-	for _, a := range []struct {
-		name string
-		addr *string
-	}{{"metrics-bind-address", &f.metricsAddr}, {"health-probe-bind-address", &f.probeAddr}} {
-		var why string
-		if *a.addr, why = kube.DefaultAddr(f.flagSet, a.name, *a.addr); why != "" {
-			log.Info(why)
-		}
-	}
+	kube.DefaultAddrs(f.flagSet, func(m string) { log.Info(m) }, map[string]*string{
+		"metrics-bind-address": &f.metricsAddr, "health-probe-bind-address": &f.probeAddr})
 	leaderElect, err := f.prepareLeaderElection(ctx, cfg, log)
 	if err != nil {
 		return exitcode.New(exitcode.Unusable, err)
@@ -228,12 +220,6 @@ func run(ctx context.Context, f *flags, stderr io.Writer) error {
 	return mgr.Start(ctx)
 }
 
-// Formats of --signing-key-format.
-const (
-	signingSSH     = "ssh"
-	signingOpenPGP = "openpgp"
-)
-
 // gitOptions checks the flags that configure the state repository, before
 // anything connects anywhere, and returns the repository's options. Every
 // error names the flag and the problem.
@@ -294,7 +280,7 @@ func (f *flags) gitOptions() (git.Options, error) {
 	o := git.Options{URL: f.repo, Dir: f.dataDir, AuthorName: f.authorName, AuthorEmail: f.authorEmail,
 		Auth: git.Auth{Username: f.username, PasswordFile: f.passwordFile, BearerTokenFile: f.tokenFile,
 			SSHKeyFile: f.sshKeyFile, KnownHostsFile: f.knownHostsFile}}
-	signer, err := f.signer()
+	signer, err := f.signing.Signer()
 	if err != nil {
 		return git.Options{}, err
 	}
@@ -303,27 +289,6 @@ func (f *flags) gitOptions() (git.Options, error) {
 		return git.Options{}, fmt.Errorf("--repo and --git-* flags: %w", err)
 	}
 	return o, nil
-}
-
-// signer reads --signing-key-file in --signing-key-format (nil: unsigned).
-func (f *flags) signer() (git.Signer, error) {
-	if f.signingFormat != signingSSH && f.signingFormat != signingOpenPGP {
-		return nil, fmt.Errorf("--signing-key-format %q is not %s or %s", f.signingFormat, signingSSH, signingOpenPGP)
-	}
-	if f.signingKeyFile == "" {
-		return nil, nil
-	}
-	var s git.Signer
-	var err error
-	if f.signingFormat == signingSSH {
-		s, err = git.NewSSHSigner(f.signingKeyFile)
-	} else {
-		s, err = git.NewOpenPGPSignerFromFile(f.signingKeyFile)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("--signing-key-file %s (--signing-key-format %s): %w", f.signingKeyFile, f.signingFormat, err)
-	}
-	return s, nil
 }
 
 // restConfig reads --kubeconfig, or else $KUBECONFIG, ~/.kube/config or the

@@ -29,3 +29,14 @@ func DefaultAddr(fl *pflag.FlagSet, name, addr string) (string, string) {
 	}
 	return addr, ""
 }
+
+// DefaultAddrs applies DefaultAddr to each named flag's address in place
+// and passes each reason to log.
+func DefaultAddrs(fl *pflag.FlagSet, log func(string), addrs map[string]*string) {
+	for name, addr := range addrs {
+		var why string
+		if *addr, why = DefaultAddr(fl, name, *addr); why != "" {
+			log(why)
+		}
+	}
+}
