@@ -62,6 +62,26 @@ type APIServiceBindingStatus struct {
 	// +listType=atomic
 	// +kubebuilder:validation:MaxItems=5
 	History []BindingHistoryEntry `json:"history,omitempty"`
+
+	// Instances counts this API's instances the agent syncs with the
+	// control plane; absent while instance sync is off.
+	// +optional
+	Instances *InstanceCounts `json:"instances,omitempty"`
+}
+
+// InstanceCounts are the instances of one bound API, as the agent last
+// synced them.
+type InstanceCounts struct {
+	// Synced instances: the provider copy holds the app object's spec and the
+	// app object the copy's status.
+	Synced int32 `json:"synced"`
+	// Failed instances: their copy could not be written or read (the
+	// InstancesSynced condition names the first few).
+	Failed int32 `json:"failed"`
+	// Restored app objects: provider copies whose app object was missing
+	// and was made again from the copy (never deleted).
+	// +optional
+	Restored int32 `json:"restored,omitempty"`
 }
 
 // APIServiceBinding lives in an app cluster and binds one exported CRD into

@@ -211,3 +211,54 @@ const (
 	// Bindsync-Compat: breaking.
 	SchemaRollbackReason = "SchemaRollback"
 )
+
+// Instance sync (issue 14): the agent carries instances of bound APIs to
+// the control plane and their status and connection objects back.
+const (
+	// InstancesSyncedCondition on an APIServiceBinding says whether every
+	// instance of its API is synced with its provider copy; its message
+	// gives the counts and the first few failures ("2 of 40 not synced:
+	// shop/orders-db: ..."). Absent while instance sync is off.
+	InstancesSyncedCondition = "InstancesSynced"
+
+	// SyncFailedReason represents the fact that some instances could not be
+	// written or read on one side (refused by the provider's validation or
+	// an admission webhook, forbidden, a conflict); each also has an event
+	// on its app object.
+	SyncFailedReason = "SyncFailed"
+	// NoControlPlaneReason represents the fact that the agent runs without
+	// --control-plane-kubeconfig: instances are not synced.
+	NoControlPlaneReason = "NoControlPlane"
+	// NamespacePendingReason represents the fact that an app namespace's
+	// control-plane namespace is requested (APIServiceNamespace) and not
+	// yet applied from main.
+	NamespacePendingReason = "NamespacePending"
+	// CopyRestoredReason represents the fact that a provider copy had no app
+	// object (the app cluster was rebuilt, a finalizer was removed by force)
+	// and the agent made the app object again from the copy. Copies are
+	// never deleted for a missing app object.
+	CopyRestoredReason = "CopyRestored"
+	// InvalidNamespaceReason represents the fact that an APIServiceNamespace
+	// cannot be given a namespace (its name is not a DNS-1123 label, or it is
+	// outside a cluster namespace).
+	InvalidNamespaceReason = "InvalidNamespace"
+)
+
+// Instance sync: the origin of a provider copy, and the agent's finalizer.
+const (
+	// ConsumerClusterAnnotation on a provider copy names the app cluster
+	// its app object lives in.
+	ConsumerClusterAnnotation = "bindsync.io/consumer-cluster"
+	// ConsumerNamespaceAnnotation names the app object's namespace.
+	ConsumerNamespaceAnnotation = "bindsync.io/consumer-namespace"
+	// ConsumerNameAnnotation names the app object.
+	ConsumerNameAnnotation = "bindsync.io/consumer-name"
+	// ConsumerUIDAnnotation is the app object's UID.
+	ConsumerUIDAnnotation = "bindsync.io/consumer-uid"
+	// ConsumerNamespaceLabel on a control-plane instance namespace names
+	// the app namespace it stands for (with ClusterLabel for the cluster).
+	ConsumerNamespaceLabel = "bindsync.io/consumer-namespace"
+	// InstanceFinalizer on an app object keeps it until its provider copy
+	// is gone, so deleting a database waits for its deprovisioning.
+	InstanceFinalizer = "bindsync.io/instance"
+)

@@ -27,6 +27,7 @@ func addKnownTypes(s *runtime.Scheme) error {
 		&APIServiceExportRequest{}, &APIServiceExportRequestList{},
 		&APIServiceExport{}, &APIServiceExportList{},
 		&APIServiceBinding{}, &APIServiceBindingList{},
+		&APIServiceNamespace{}, &APIServiceNamespaceList{},
 	)
 	metav1.AddToGroupVersion(s, GroupVersion)
 	return nil

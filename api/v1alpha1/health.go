@@ -44,6 +44,9 @@ var stallingReasons = map[string]bool{
 	DuplicateRequestReason:      true,
 	ExportUnreadableReason:      true,
 	MainBranchLostReason:        true,
+	SyncFailedReason:            true,
+	NoControlPlaneReason:        true,
+	InvalidNamespaceReason:      true,
 }
 
 // reconcilingReasons resolve by themselves: bindsync retries, or waits for
@@ -59,6 +62,8 @@ var reconcilingReasons = map[string]bool{
 	CRDNotEstablishedReason:       true,
 	InstancesExistReason:          true,
 	BranchNotPushedReason:         true,
+	NamespacePendingReason:        true,
+	CopyRestoredReason:            true,
 }
 
 // HealthCondition returns the kstatus condition type a Ready=False reason

@@ -76,6 +76,68 @@ type PermissionClaim struct {
 	// selectors; the agent applies them when it syncs related objects.
 	// +optional
 	Selector *metav1.LabelSelector `json:"selector,omitempty"`
+
+	// Owner says which side writes the claimed objects, and so which way the
+	// agent copies them: Provider (default) objects are written on the
+	// control plane (a connection Secret the provider writes next to the
+	// instance) and copied down into the instance's app namespace; Consumer
+	// objects are written in the app cluster (a ConfigMap of parameters) and
+	// copied up. The copy keeps the name and data; nothing crosses from one
+	// cluster or app namespace to another.
+	// +optional
+	// +kubebuilder:validation:Enum=Provider;Consumer
+	Owner ClaimOwner `json:"owner,omitempty"`
+
+	// References select claimed objects by the names bound objects give them:
+	// an object is selected when its name is found at JSONPath of a bound
+	// object in the same namespace (for example
+	// .spec.writeConnectionSecretToRef.name). References, ResourceNames and
+	// Selector narrow together: an object must pass each that is set.
+	// +optional
+	// +listType=atomic
+	References []ClaimReference `json:"references,omitempty"`
+}
+
+// ClaimOwner is the side that writes a claimed object.
+type ClaimOwner string
+
+const (
+	// ClaimOwnerProvider objects are written on the control plane and copied
+	// down into the app namespace.
+	ClaimOwnerProvider ClaimOwner = "Provider"
+	// ClaimOwnerConsumer objects are written in the app cluster and copied up.
+	ClaimOwnerConsumer ClaimOwner = "Consumer"
+)
+
+// OwnerOrDefault returns the claim's owner, Provider when unset.
+func (c PermissionClaim) OwnerOrDefault() ClaimOwner {
+	if c.Owner == "" {
+		return ClaimOwnerProvider
+	}
+	return c.Owner
+}
+
+// ClaimReference names the bound resource and the field of its objects
+// that holds a claimed object's name.
+type ClaimReference struct {
+	// Group of the bound resource whose objects hold the reference.
+	// +optional
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:Pattern=`^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*)?$`
+	Group string `json:"group,omitempty"`
+	// Resource is the bound resource's plural name.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=63
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`
+	Resource string `json:"resource"`
+	// JSONPath is a dotted field path into the bound object, for example
+	// .spec.writeConnectionSecretToRef.name. Only plain field names are
+	// accepted (no filters, wildcards or indexes); the value found must be a
+	// string and is only ever a name in the same namespace.
+	// +kubebuilder:validation:MinLength=2
+	// +kubebuilder:validation:MaxLength=256
+	// +kubebuilder:validation:Pattern=`^(\.[A-Za-z_][A-Za-z0-9_-]*)+$`
+	JSONPath string `json:"jsonPath"`
 }
 
 // SchemaUpdatePolicy says how changes to a bound CRD reach app clusters.
