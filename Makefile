@@ -90,8 +90,9 @@ $(ETCD): hack/tools/etcd/go.mod hack/tools/etcd/go.sum
 
 # The demo starts the test API servers (hack/devenv) and runs the backend and
 # the agent as real processes; see hack/demo.sh.
-demo: build testbin ## the whole journey with real processes: bind, a compatible change, a held breaking change, approve
+demo: build testbin ## the whole journey with real processes: bind, a compatible change, a held breaking change, approve, an instance provisioned and deleted
 	$(GO) build -o $(BIN)/devenv ./hack/devenv
+	$(GO) build -o $(BIN)/standin-provider ./hack/standin-provider
 	BIN=$(BIN) ./hack/demo.sh
 
 bench: testbin $(KUBECTL) ## benchmarks: render at scale, schema comparison, the agent against kubectl, the backend at 1000 clusters (docs/scale.md)

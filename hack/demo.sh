@@ -6,7 +6,11 @@
 # state repository as a bare git repository in its data dir, `bindsync agent`
 # reading it over file://. The provider's PostgreSQL CRD is bound into the app
 # cluster; then the provider changes it twice: a compatible change rolls out by
-# itself, a breaking one is held until someone approves it.
+# itself, a breaking one is held until someone approves it. A PostgresqlInstance
+# made in an app namespace is copied to the control plane, where a stand-in
+# provider (hack/standin-provider, standing in for Crossplane) marks it Ready
+# and writes its connection Secret; both come back to the app namespace, and
+# deleting the instance deletes the copy first.
 #
 # Everything runs under a temporary folder and is stopped and removed at the
 # end, on failure and on Ctrl-C. kubectl is not needed: hack/devenv applies,
@@ -18,6 +22,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 bin=${BIN:-$root/bin}
 bindsync=$bin/bindsync
 devenv=$bin/devenv
+standin=$bin/standin-provider
 interval=${DEMO_INTERVAL:-1s}
 timeout=${DEMO_TIMEOUT:-60}
 
@@ -32,7 +37,7 @@ cleanup() {
   trap - EXIT INT TERM
   # On failure (not on Ctrl-C), the processes' last words say why.
   if [ "$rc" -ne 0 ] && [ "$rc" -ne 130 ] && [ "${#pids[@]}" -gt 0 ]; then
-    for log in backend.log agent.log; do
+    for log in backend.log agent.log standin-provider.log; do
       [ -s "$log" ] && { printf '\n--- last lines of %s\n' "$log"; tail -n 15 "$log"; }
     done
   fi
@@ -173,6 +178,83 @@ log() {
 fi
 agent_report=()
 
+# --- instance sync: a PostgresqlInstance in app namespace shop goes up as a
+# copy, the stand-in provider provisions it, status and Secret come down;
+# deleting it deletes the copy first.
+exists() { jp "$@" --jsonpath '{.metadata.name}' >/dev/null 2>&1; }
+now() { date +%s.%N; }
+secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1fs", b - a }'; }
+instances() {
+  local ns copy_gone="" app_gone="" begin at i
+  step "a developer creates a PostgresqlInstance in app namespace shop (the same name as default/orders-db)"
+  show "$devenv" apply "${app[@]}" - 2>&1 <<EOF | sed 's/^/  /'
+apiVersion: v1
+kind: Namespace
+metadata: {name: shop}
+---
+apiVersion: anynines.com/v1
+kind: PostgresqlInstance
+metadata: {name: orders-db, namespace: shop, labels: {team: checkout}}
+spec:
+  service: a9s-postgresql15
+  plan: postgresql-single-small
+  compositionRef: {name: a9s-postgresql}
+  expose: Internal
+  writeConnectionSecretToRef: {name: orders-db-credentials}
+EOF
+
+  step "the agent asks for a control-plane namespace for team-a/shop; the backend assigns it, in git"
+  wait_for "APIServiceNamespace bindsync-team-a/shop has a namespace" sh -c "'$devenv' get --kubeconfig control-plane.kubeconfig -n bindsync-team-a apiservicenamespaces.bindsync.io shop --jsonpath '{.status.namespace}' | grep -q ."
+  ns=$(jp "${cp_[@]}" -n bindsync-team-a apiservicenamespaces.bindsync.io shop --jsonpath '{.status.namespace}')
+  say "team-a/shop -> $ns"
+  git --git-dir state.git log --first-parent --format='%h %s' main -- "clusters/team-a/namespaces/shop.yaml" | sed 's/^/  main: /'
+
+  step "the copy on the control plane: same name, in $ns, provisioned by the stand-in provider"
+  wait_for "the copy $ns/orders-db exists" exists "${cp_[@]}" -n "$ns" $pg orders-db
+  for k in consumer-cluster consumer-namespace consumer-name consumer-uid; do
+    say "annotation bindsync.io/$k: $(jp "${cp_[@]}" -n "$ns" $pg orders-db --jsonpath "{.metadata.annotations.bindsync\\.io/$k}")"
+  done
+  say "label bindsync.io/cluster: $(jp "${cp_[@]}" -n "$ns" $pg orders-db --jsonpath '{.metadata.labels.bindsync\.io/cluster}'), label team: $(jp "${cp_[@]}" -n "$ns" $pg orders-db --jsonpath '{.metadata.labels.team}')"
+  wait_for "the stand-in provider marked the copy Ready" sh -c "'$devenv' get --kubeconfig control-plane.kubeconfig -n '$ns' $pg orders-db --jsonpath '{.status.conditions[?(@.type==\"Ready\")].status}' | grep -qx True"
+  say "spec.resourceRef (the provider's own field): $(jp "${cp_[@]}" -n "$ns" $pg orders-db --jsonpath '{.spec.resourceRef.kind}/{.spec.resourceRef.name}')"
+
+  step "status and connection Secret arrive in the app namespace shop"
+  wait_for "shop/orders-db is Ready in the app cluster" sh -c "'$devenv' get --kubeconfig app.kubeconfig -n shop $pg orders-db --jsonpath '{.status.conditions[?(@.type==\"Ready\")].status}' | grep -qx True"
+  say "shop/orders-db Ready: $(condition "${app[@]}" -n shop $pg orders-db Ready)"
+  wait_for "Secret shop/orders-db-credentials arrived" exists "${app[@]}" -n shop secrets orders-db-credentials
+  for k in host port username; do
+    say "  $k: $(jp "${app[@]}" -n shop secrets orders-db-credentials --jsonpath "{.data.$k}" | base64 -d)"
+  done
+  say "  password: ($(jp "${app[@]}" -n shop secrets orders-db-credentials --jsonpath '{.data.password}' | base64 -d | wc -c) characters)"
+  say "binding: $(condition "${app[@]}" apiservicebindings.bindsync.io $pg InstancesSynced)"
+
+  step "the developer deletes shop/orders-db: the copy goes first (3s deprovisioning), the app object after"
+  begin=$(now)
+  show "$devenv" delete "${app[@]}" -n shop $pg orders-db 2>&1 | sed 's/^/  /'
+  for ((i = 0; i < timeout * 10; i++)); do
+    at=$(now)
+    if [ -z "$copy_gone" ] && ! exists "${cp_[@]}" -n "$ns" $pg orders-db; then
+      copy_gone=$at
+      say "-> the copy $ns/orders-db is gone ($(secs "$begin" "$at"))"
+    fi
+    if [ -z "$app_gone" ] && ! exists "${app[@]}" -n shop $pg orders-db; then
+      app_gone=$at
+      say "-> the app object shop/orders-db is gone ($(secs "$begin" "$at"))"
+      if [ -z "$copy_gone" ]; then
+        echo "the app object went before its copy" >&2
+        return 1
+      fi
+    fi
+    [ -n "$app_gone" ] && break
+    if [ "$i" -eq 10 ]; then
+      say "meanwhile: app object deletionTimestamp=$(jp "${app[@]}" -n shop $pg orders-db --jsonpath '{.metadata.deletionTimestamp}') finalizers=$(jp "${app[@]}" -n shop $pg orders-db --jsonpath '{.metadata.finalizers}')"
+    fi
+    sleep 0.1
+  done
+  [ -n "$app_gone" ] || { echo "timed out after ${timeout}s waiting for shop/orders-db to go" >&2; return 1; }
+  say "default/orders-db is untouched: $(jp "${app[@]}" -n default $pg orders-db --jsonpath '{.metadata.name} Ready={.status.conditions[?(@.type=="Ready")].status}')"
+}
+
 "$bindsync" version | sed 's/^/  /'
 
 step "start a control plane and an app cluster (test API servers on 127.0.0.1)"
@@ -187,6 +269,11 @@ start backend "$bindsync" backend "${cp_[@]}" --data-dir "$work/state.git" --int
 step "the provider installs the PostgreSQL CRD on the control plane"
 show "$devenv" apply "${cp_[@]}" "$root/testdata/crds/klutch/$pg.yaml" 2>&1 | sed 's/^/  /'
 
+step "a stand-in provider runs on the control plane (it stands in for Crossplane; it provisions nothing)"
+say "it provisions the copies bindsync makes (label bindsync.io/cluster): Ready status, a connection"
+say "Secret named by spec.writeConnectionSecretToRef.name; a deleted copy is held 3s (deprovisioning)"
+start standin-provider "$standin" "${cp_[@]}" --resource $pg --deprovision 3s
+
 step "the platform team offers it to app clusters: a template"
 cat >template.yaml <<EOF
 apiVersion: bindsync.io/v1alpha1
@@ -196,6 +283,12 @@ spec:
   resources: [{group: anynines.com, resource: postgresqlinstances}]
   schemaUpdatePolicy: NonBreaking   # compatible changes roll out, breaking ones wait for approval
   approval: Automatic               # binding needs no approval
+  permissionClaims:                 # the connection Secret the provider writes comes down
+  - group: ""
+    resource: secrets
+    verbs: [get, list, watch]
+    owner: Provider
+    references: [{group: anynines.com, resource: postgresqlinstances, jsonPath: .spec.writeConnectionSecretToRef.name}]
 EOF
 sed 's/^/  /' template.yaml
 show "$devenv" apply "${cp_[@]}" template.yaml 2>&1 | sed 's/^/  /'
@@ -243,6 +336,12 @@ approve "$branch"
 wait_for "the change arrived in the app cluster" sh -c "! '$devenv' get --kubeconfig app.kubeconfig $crd $pg --jsonpath '{.spec.versions[0].schema.openAPIV3Schema.properties.spec.properties.expose.enum}' | grep -q LoadBalancer"
 say "the app cluster now offers expose: $(expose_values "${app[@]}")"
 say "the PostgresqlInstance is still there: $(jp "${app[@]}" -n default $pg orders-db --jsonpath '{.metadata.name} expose={.spec.expose}')"
+
+if "$bindsync" agent --help 2>&1 | grep -q -- '--sync-instances' && [ ${#agent_report[@]} -gt 0 ]; then
+  instances
+else
+  step "instance sync: skipped (this bindsync's agent has no --sync-instances, or no control-plane kubeconfig)"
+fi
 
 step "the fleet (bindsync status)"
 wait_for "the binding reports main's head" sh -c "'$devenv' get --kubeconfig app.kubeconfig apiservicebindings.bindsync.io $pg --jsonpath '{.status.lastAppliedRevision}' | grep -q \$(git --git-dir state.git rev-parse main)"

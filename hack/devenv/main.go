@@ -10,6 +10,8 @@
 //	devenv apply --kubeconfig F FILE|-...   server-side apply (CRDs first, waited for)
 //	devenv get --kubeconfig F [-n NS] RESOURCE NAME [--jsonpath EXPR]
 //	devenv patch --kubeconfig F [-n NS] RESOURCE NAME JSON-PATCH
+//	devenv delete --kubeconfig F [-n NS] RESOURCE NAME  ask for deletion; does not wait
+//	                                        for finalizers (the object may stay a while)
 //
 // RESOURCE is <plural>.<group> as the API server serves it
 // (customresourcedefinitions.apiextensions.k8s.io, apiservicebindings.bindsync.io,
@@ -44,10 +46,10 @@ import (
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: devenv up|apply|get|patch ...")
+		fmt.Fprintln(os.Stderr, "usage: devenv up|apply|get|patch|delete ...")
 		os.Exit(2)
 	}
-	cmds := map[string]func([]string) error{"up": up, "apply": apply, "get": get, "patch": patch}
+	cmds := map[string]func([]string) error{"up": up, "apply": apply, "get": get, "patch": patch, "delete": del}
 	run, ok := cmds[os.Args[1]]
 	if !ok {
 		fmt.Fprintf(os.Stderr, "devenv: unknown command %q\n", os.Args[1])
@@ -287,4 +289,26 @@ func objectName(o client.Object) string {
 		return o.GetName()
 	}
 	return o.GetNamespace() + "/" + o.GetName()
+}
+
+// del asks the server to delete one object and returns at once: finalizers
+// (bindsync's on an app object, a provider's on its copy) may keep it.
+func del(args []string) error {
+	t := newTarget("delete")
+	pos, err := t.parse(args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 2 {
+		return errors.New("delete: want RESOURCE NAME")
+	}
+	o, err := t.object(pos[0], pos[1])
+	if err != nil {
+		return err
+	}
+	if err := t.cluster.Client.Delete(context.Background(), o); err != nil {
+		return fmt.Errorf("delete %s %s: %w", pos[0], objectName(o), err)
+	}
+	fmt.Fprintf(os.Stderr, "  deletion of %s %s requested\n", o.GetKind(), objectName(o))
+	return nil
 }
