@@ -160,8 +160,8 @@ type agentProcess struct {
 
 // startAgent starts the binary on app and repo, with a 10 minute interval (so
 // every pass the benchmark sees is one it triggered, or the agent's watch),
-// the webhook, and metrics on free loopback ports.
-func startAgent(b testing.TB, bin string, app *appServer, url string) *agentProcess {
+// the webhook, and metrics on free loopback ports; extra flags follow.
+func startAgent(b testing.TB, bin string, app *appServer, url string, extra ...string) *agentProcess {
 	b.Helper()
 	dir := b.TempDir()
 	p := &agentProcess{
@@ -178,6 +178,7 @@ func startAgent(b testing.TB, bin string, app *appServer, url string) *agentProc
 		"--webhook-bind-address", p.webhook, "--webhook-secret-file", secretFile,
 		"--metrics-bind-address", p.metrics, "--health-probe-bind-address", freeAddr(b),
 		"--pprof-bind-address", p.pprof)
+	p.cmd.Args = append(p.cmd.Args, extra...)
 	p.cmd.Args = append(p.cmd.Args, strings.Fields(os.Getenv("BINDSYNC_BENCH_AGENT_ARGS"))...)
 	p.cmd.Stdout, p.cmd.Stderr = logFile, logFile
 	require.NoError(b, p.cmd.Start())
