@@ -144,7 +144,8 @@ func run(ctx context.Context, f *flags, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	log.Info("agent starting", "cluster", f.cluster, "repo", f.repo, "branch", f.branch, "path", opts.Path, "memoryLimit", memLimit)
+	log.Info("agent starting", "cluster", f.cluster, "repo", f.repo, "branch", f.branch, "path", opts.Path, "memoryLimit", memLimit,
+		"instanceSync", instanceSync(opts))
 	return mgr.Start(logr.NewContext(ctx, log))
 }
 
@@ -185,4 +186,15 @@ func loadConfig(path string) (*rest.Config, error) {
 		return nil, fmt.Errorf("agent: kubeconfig: %w", err)
 	}
 	return cfg, nil
+}
+
+// instanceSync says in the start-up log what the agent does with instances.
+func instanceSync(o agent.Options) string {
+	switch {
+	case !o.SyncInstances:
+		return "off (--sync-instances=false): CRDs only"
+	case o.ControlPlane == nil:
+		return "off: no --control-plane-kubeconfig (Ready bindings say InstancesSynced=False NoControlPlane)"
+	}
+	return "on"
 }
