@@ -1,7 +1,11 @@
 package agent
 
 import (
+	"context"
+	"errors"
+	"fmt"
 	"testing"
+	"testing/fstest"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -10,9 +14,12 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/rest"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 
 	"github.com/bindsync/bindsync/api/v1alpha1"
 	"github.com/bindsync/bindsync/internal/agent/instances"
+	"github.com/bindsync/bindsync/internal/agent/source"
 )
 
 // crdWithVersions is a CRD of kind Widget, plural widgets, in group g.test,
@@ -143,4 +150,43 @@ func TestInstancesSyncedCondition(t *testing.T) {
 func TestInstanceSyncWithAControlPlaneNeedsASyncer(t *testing.T) {
 	_, err := New(&rest.Config{Host: "https://127.0.0.1:1"}, nil, nil, Options{Cluster: "c", SyncInstances: true, ControlPlane: &rest.Config{Host: "https://127.0.0.1:2"}})
 	require.ErrorIs(t, err, errNoSyncer)
+}
+
+// failingSource fails every Get with err.
+type failingSource struct{ err error }
+
+func (s failingSource) Get(context.Context) (*source.Snapshot, bool, error) { return nil, false, s.err }
+
+// TestAFailedFetchOrBuildKeepsTheSyncedSet: a pass whose source or build
+// failed marks every binding not Ready, but it does not tell the Syncer:
+// nothing stops syncing because git is away or a commit does not build. A
+// pass that built the folder does.
+func TestAFailedFetchOrBuildKeepsTheSyncedSet(t *testing.T) {
+	binding := &v1alpha1.APIServiceBinding{ObjectMeta: metav1.ObjectMeta{Name: "widgets.g.test", Finalizers: []string{v1alpha1.AgentFinalizer}}}
+	dir := "clusters/c/app"
+	for name, src := range map[string]Source{
+		"source unavailable": failingSource{errors.New("git: connection refused")},
+		"signature invalid":  failingSource{fmt.Errorf("head: %w", source.ErrSignatureInvalid)},
+		"build failed": fixedSource{&source.Snapshot{Revision: source.Revision{Branch: "main"}, FS: fstest.MapFS{
+			dir + "/kustomization.yaml": {Data: []byte("resources: [missing.yaml]\n")},
+		}}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			c := fake.NewClientBuilder().WithScheme(newScheme()).WithObjects(binding.DeepCopy()).
+				WithStatusSubresource(&v1alpha1.APIServiceBinding{}).Build()
+			syncer := &fakeSyncer{t: t, c: c}
+			ag, err := New(&rest.Config{Host: "https://127.0.0.1:1"}, c, src,
+				Options{Cluster: "c", SyncInstances: true, ControlPlane: &rest.Config{Host: "https://127.0.0.1:1"}, Instances: syncer})
+			require.NoError(t, err)
+			ag.reporter = nil // no control plane to report to here
+			_, err = ag.Sync(context.Background())
+			require.Error(t, err)
+			var b v1alpha1.APIServiceBinding
+			require.NoError(t, c.Get(context.Background(), client.ObjectKey{Name: binding.Name}, &b))
+			ready := meta.FindStatusCondition(b.Status.Conditions, v1alpha1.ReadyCondition)
+			require.NotNil(t, ready)
+			assert.True(t, sourceReasons[ready.Reason], "not Ready for a source or build reason: %s", ready.Reason)
+			assert.Empty(t, syncer.sets, "the Syncer keeps what it syncs")
+		})
+	}
 }
