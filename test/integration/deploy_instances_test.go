@@ -2,6 +2,8 @@ package integration
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -243,8 +245,14 @@ func testAgentInstanceRights(ctx context.Context, t *testing.T, app *testenv.Clu
 		mayNot(t, escalate...)
 	})
 
-	claims, err := testenv.ReadObjects(repoPath(t, "config", "agent", "claims", "rbac.yaml"))
+	// The component as docs/operations.md adds it to an overlay.
+	overlay := t.TempDir()
+	rel, err := filepath.Rel(overlay, repoPath(t, "config", "agent", "claims"))
 	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(filepath.Join(overlay, "kustomization.yaml"), []byte("components:\n- "+rel+"\n"), 0o600))
+	claims := buildDeploy(t, overlay)
+	require.Equal(t, []string{"bindsync-agent-claims"}, namesOf(claims, "ClusterRole"), "the component adds one aggregated role and binds nothing itself")
+	require.Len(t, claims, 1)
 	require.NoError(t, app.ApplyObjects(ctx, claims))
 	aggregateClusterRoles(ctx, t, app.Client)
 	t.Run("with the claims component", func(t *testing.T) {
