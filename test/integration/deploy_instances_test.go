@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
@@ -108,7 +109,7 @@ func namespacedCRD(plural, kind, group string) *apiextensionsv1.CustomResourceDe
 // API's instances, in every namespace, and still nothing with any other
 // API or Secret; it can never widen its own rights; the claims component
 // adds Secrets and ConfigMaps.
-func testAgentInstanceRights(ctx context.Context, t *testing.T, app *testenv.Cluster) {
+func testAgentInstanceRights(ctx context.Context, t *testing.T, app *testenv.Cluster, overlay []*unstructured.Unstructured) {
 	const group = "instances.deploy.bindsync.test"
 	bound, other := namespacedCRD("shopdbs", "ShopDB", group), namespacedCRD("others", "Other", group)
 	otherGroup := namespacedCRD("shopdbs", "ShopDB", "other.deploy.bindsync.test")
@@ -245,12 +246,22 @@ func testAgentInstanceRights(ctx context.Context, t *testing.T, app *testenv.Clu
 		mayNot(t, escalate...)
 	})
 
+	t.Run("re-applying the overlay keeps the aggregated rules", func(t *testing.T) {
+		// The aggregated role has no rules field: an apply (Flux, Argo CD,
+		// kubectl apply) never takes what the aggregation controller wrote.
+		assert.Empty(t, applyWithWarnings(ctx, t, app, overlay))
+		var r rbacv1.ClusterRole
+		require.NoError(t, app.Client.Get(ctx, client.ObjectKey{Name: "bindsync-agent-instances"}, &r))
+		assert.NotEmpty(t, r.Rules)
+		require.NoError(t, listBound())
+	})
+
 	// The component as docs/operations.md adds it to an overlay.
-	overlay := t.TempDir()
-	rel, err := filepath.Rel(overlay, repoPath(t, "config", "agent", "claims"))
+	dir := t.TempDir()
+	rel, err := filepath.Rel(dir, repoPath(t, "config", "agent", "claims"))
 	require.NoError(t, err)
-	require.NoError(t, os.WriteFile(filepath.Join(overlay, "kustomization.yaml"), []byte("components:\n- "+rel+"\n"), 0o600))
-	claims := buildDeploy(t, overlay)
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "kustomization.yaml"), []byte("components:\n- "+rel+"\n"), 0o600))
+	claims := buildDeploy(t, dir)
 	require.Equal(t, []string{"bindsync-agent-claims"}, namesOf(claims, "ClusterRole"), "the component adds one aggregated role and binds nothing itself")
 	require.Len(t, claims, 1)
 	require.NoError(t, app.ApplyObjects(ctx, claims))

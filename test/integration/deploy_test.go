@@ -149,7 +149,7 @@ func TestIntegrationDeployManifests(t *testing.T) {
 		testAgentRights(ctx, t, app, agentFolder)
 	})
 	t.Run("the agent's instance sync", func(t *testing.T) {
-		testAgentInstanceRights(ctx, t, app)
+		testAgentInstanceRights(ctx, t, app, appCluster)
 	})
 }
 
