@@ -97,6 +97,11 @@ type APIServiceExportStatus struct {
 	// last applied, as <branch>@sha1:<hash>.
 	// +optional
 	ConsumerRevision string `json:"consumerRevision,omitempty"`
+	// Instances are the counts of this API's instances the app cluster's
+	// agent syncs (its binding's status.instances), as it last reported
+	// them; absent while it syncs none (instance sync off, or no report).
+	// +optional
+	Instances *InstanceCounts `json:"instances,omitempty"`
 }
 
 // APIServiceExport is one CRD bound by one app cluster: the snapshot of the CRD

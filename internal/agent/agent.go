@@ -49,8 +49,18 @@ type Options struct {
 	// Events records refusals and releases (nil: none).
 	Events EventRecorder
 	// ControlPlane, when set, is the cluster's ServiceAccount on the control
-	// plane: the agent reports ConsumerInSync on its APIServiceExports there.
+	// plane: the agent reports ConsumerInSync and the instance counts on its
+	// APIServiceExports there, and (with SyncInstances) syncs instances.
 	ControlPlane *rest.Config
+	// SyncInstances turns instance sync on (`--sync-instances`, on by
+	// default in the command). With ControlPlane, Instances syncs the
+	// instances of every Ready binding; without it, every Ready binding gets
+	// InstancesSynced=False NoControlPlane. Off: no InstancesSynced
+	// condition at all (removed if present).
+	SyncInstances bool
+	// Instances is the instance sync, required with SyncInstances and
+	// ControlPlane (NewManager makes it: instances.New, run by the manager).
+	Instances InstanceSyncer
 }
 
 // Validate fills defaults and checks o.
@@ -102,6 +112,9 @@ type Agent struct {
 func New(cfg *rest.Config, c client.Client, src Source, o Options) (*Agent, error) {
 	if err := o.Validate(); err != nil {
 		return nil, err
+	}
+	if o.instanceMode() == instancesSynced && o.Instances == nil {
+		return nil, errNoSyncer
 	}
 	a, err := apply.New(cfg, apply.Options{
 		FieldManager:    FieldManager,
@@ -166,6 +179,9 @@ type Result struct {
 	// ReportErr is why reporting back to the control plane failed (nil:
 	// it did not, or there is no control plane). It does not fail the pass.
 	ReportErr error
+	// Waiting says a deleted binding waits for its instances to be released
+	// (the Syncer's Release is not done): the caller runs a pass again soon.
+	Waiting bool
 }
 
 // Sync runs one pass. Its error says the pass failed somewhere (the source,
@@ -202,8 +218,15 @@ func (a *Agent) Sync(ctx context.Context) (Result, error) {
 		p.rev = snap.Revision.String()
 		errs = append(errs, a.syncRevision(ctx, p, snap, &res))
 	}
+	if a.opts.instanceMode() == instancesSynced && p.built {
+		// Only a pass that built the folder knows which bindings are Ready:
+		// a failed fetch or build keeps syncing what was synced (nothing is
+		// ever released because a fetch or a build failed).
+		a.opts.Instances.Set(p.readyAPIs())
+	}
 	errs = append(errs, a.releaseDeleted(ctx, p, &res))
 	errs = append(errs, a.writeStatus(ctx, p))
+	res.Waiting = p.waiting
 	if a.reporter != nil {
 		// Reporting back is extra: a control plane that is away or a token
 		// that expired must not turn an applied pass into a failed one (and
@@ -248,6 +271,7 @@ func (a *Agent) syncRevision(ctx context.Context, p *pass, snap *source.Snapshot
 		applyErrs = append(applyErrs, err)
 	}
 	p.exportsNotFound()
+	p.built = true
 	a.report(snap.Revision.String(), res.Refused)
 
 	orphaned, orphanErr := a.orphanUnexported(ctx, p, kept)

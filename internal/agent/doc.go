@@ -11,6 +11,13 @@
 // new fetches nothing and writes nothing. A failed fetch or build never
 // removes anything.
 //
+// Instance sync (package instances) hangs off the pass: after a pass that
+// built the folder the agent tells the Syncer which bindings are Ready (Set),
+// and a deleted binding's instances are released (Release, with its
+// deletionPolicy) before its CRD step. Without a control plane the agent
+// only says so on each Ready binding (InstancesSynced NoControlPlane); with
+// sync off there is no InstancesSynced condition at all.
+//
 // The Manager runs Sync from controller-runtime: on binding and labelled CRD
 // events, on an interval with jitter, after a shorter retry interval when a
 // pass failed, and on demand (the reconcile-requested-at annotation, a signed

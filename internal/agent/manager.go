@@ -29,6 +29,7 @@ import (
 	ctrlsource "sigs.k8s.io/controller-runtime/pkg/source"
 
 	"github.com/bindsync/bindsync/api/v1alpha1"
+	"github.com/bindsync/bindsync/internal/agent/instances"
 )
 
 // RunOptions configure the agent's controller-runtime manager.
@@ -56,7 +57,14 @@ type RunOptions struct {
 	LeaseDuration, RenewDeadline, RetryPeriod time.Duration
 	// Webhook, when its Addr is set, serves signed push notifications.
 	Webhook WebhookOptions
+	// InstanceResync is how often the instance sync compares every object
+	// again (0: the sync's default).
+	InstanceResync time.Duration
 }
+
+// releasePoll bounds the wait before the next pass while a deleted binding
+// waits for its instances to be released.
+const releasePoll = 5 * time.Second
 
 func (o *RunOptions) defaults() error {
 	if o.Interval == 0 {
@@ -178,6 +186,19 @@ func NewManager(cfg *rest.Config, src Source, o Options, ro RunOptions) (manager
 	if o.Events == nil {
 		o.Events = mgr.GetEventRecorderFor(FieldManager) //nolint:staticcheck // the events API recorder needs events.k8s.io RBAC; core events are what kubectl describe shows
 	}
+	if o.instanceMode() == instancesSynced && o.Instances == nil {
+		s, err := instances.New(instances.Options{
+			Cluster: o.Cluster, App: cfg, ControlPlane: ClientConfig(o.ControlPlane), Events: o.Events, Resync: ro.InstanceResync,
+		})
+		if err != nil {
+			return nil, nil, fmt.Errorf("agent: instance sync: %w", err)
+		}
+		// A Runnable that needs leader election: only the leader syncs.
+		if err := mgr.Add(s); err != nil {
+			return nil, nil, fmt.Errorf("agent: instance sync: %w", err)
+		}
+		o.Instances = s
+	}
 	a, err := New(mgr.GetConfig(), mgr.GetClient(), src, o)
 	if err != nil {
 		return nil, nil, err
@@ -222,6 +243,9 @@ func NewManager(cfg *rest.Config, src Source, o Options, ro RunOptions) (manager
 			if err != nil {
 				ctrl.LoggerFrom(ctx).Error(err, "sync failed", "revision", res.Revision.String())
 				return reconcile.Result{RequeueAfter: jitter(ro.RetryInterval)}, nil
+			}
+			if res.Waiting {
+				return reconcile.Result{RequeueAfter: jitter(min(ro.RetryInterval, releasePoll))}, nil
 			}
 			return reconcile.Result{RequeueAfter: jitter(ro.Interval)}, nil
 		}))

@@ -59,6 +59,21 @@ func TestNewManagerHasNoClientRateLimit(t *testing.T) {
 	assert.Nil(t, mgr.GetConfig().RateLimiter)
 }
 
+// TestNewManagerMakesTheSyncer: with instance sync on and a control plane,
+// NewManager makes the instance Syncer and runs it in the manager, where
+// New alone (which has no manager to run it) refuses those options.
+func TestNewManagerMakesTheSyncer(t *testing.T) {
+	src, err := source.New(source.Options{URL: "file:///nowhere"})
+	require.NoError(t, err)
+	cfg := &rest.Config{Host: discoveryServer(t)}
+	o := agent.Options{Cluster: "c", SyncInstances: true, ControlPlane: &rest.Config{Host: discoveryServer(t)}}
+	_, err = agent.New(cfg, nil, src, o)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "needs Options.Instances")
+	_, _, err = agent.NewManager(cfg, src, o, agent.RunOptions{MetricsBindAddress: "0", HealthProbeBindAddress: "0"})
+	require.NoError(t, err)
+}
+
 // discoveryServer serves just enough discovery for a manager to be created:
 // the CRD kind the agent's cache is limited to.
 func discoveryServer(t *testing.T) string {

@@ -14,6 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 
 	"github.com/bindsync/bindsync/api/v1alpha1"
+	"github.com/bindsync/bindsync/internal/agent/instances"
 	"github.com/bindsync/bindsync/internal/apply"
 )
 
@@ -23,6 +24,12 @@ type pass struct {
 	rev      string // revision built, "" when the source failed
 	bindings []v1alpha1.APIServiceBinding
 	states   map[string]*outcome
+	// built: the folder was built and every binding's outcome decided (the
+	// source and the build did not fail), so the Ready ones are known.
+	built bool
+	// waiting: a deleted binding waits for the Syncer to release its
+	// instances.
+	waiting bool
 }
 
 // outcome is one binding's result in a pass. An empty reason is success.
@@ -33,6 +40,9 @@ type outcome struct {
 	// released: the binding is being deleted and its CRD policy was carried
 	// out, so its finalizer can go.
 	released bool
+	// api is the bound CRD's API for the instance sync (nil when its CRD
+	// names no storage version).
+	api *instances.API
 }
 
 func newPass(o Options, bindings []v1alpha1.APIServiceBinding) *pass {
@@ -100,6 +110,9 @@ func (p *pass) selectBound(objs []built) (bound []*unstructured.Unstructured, re
 		s := p.state(binding.Name)
 		s.crdName = o.GetName()
 		s.hash = o.GetAnnotations()[v1alpha1.SchemaHashAnnotation]
+		if api, err := apiOf(o); err == nil {
+			s.api = &api
+		}
 		bound = append(bound, o)
 	}
 	return bound, refused
@@ -197,6 +210,7 @@ func (a *Agent) emptyFolder(ctx context.Context, p *pass, emptyErr error) error 
 	}
 	p.selectBound(nil)
 	p.exportsNotFound()
+	p.built = true
 	return nil
 }
 

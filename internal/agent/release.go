@@ -64,7 +64,16 @@ func (a *Agent) releaseOne(ctx context.Context, p *pass, b *v1alpha1.APIServiceB
 	if err != nil {
 		return err
 	}
-	if !clusterSelector(a.opts.Cluster).Matches(labels.Set(crd.Labels)) {
+	ours := clusterSelector(a.opts.Cluster).Matches(labels.Set(crd.Labels))
+	if a.opts.instanceMode() == instancesSynced {
+		// The instances first: with Delete the CRD can only go once they
+		// are gone, and with Orphan bindsync's finalizers must leave them
+		// while the agent still knows which objects carry them.
+		if done, err := a.releaseInstances(ctx, p, b, &crd, ours); err != nil || !done {
+			return err
+		}
+	}
+	if !ours {
 		s.released = true // not bindsync's: never touched
 		return nil
 	}

@@ -15,8 +15,9 @@ import (
 	"github.com/bindsync/bindsync/api/v1alpha1"
 )
 
-// reporter writes ConsumerInSync and consumerRevision on this cluster's
-// APIServiceExports on the control plane, with the cluster's ServiceAccount:
+// reporter writes ConsumerInSync, consumerRevision and the instance counts
+// on this cluster's APIServiceExports on the control plane, with the
+// cluster's ServiceAccount:
 // the rendered Role lets it read its exports and update their status, in its
 // own namespace only, and that is all this uses.
 type reporter struct {
@@ -33,8 +34,11 @@ func newReporter(cfg *rest.Config, cluster string) (*reporter, error) {
 }
 
 // report writes, on each export named like a binding of the pass, whether
-// the app cluster applied it. Exports without a binding here are left alone.
-// Only a status that changed is written.
+// the app cluster applied it, and the binding's instance counts
+// (status.instances, as the pass read the binding: the Syncer writes them
+// between passes, so the export follows within one interval). Exports
+// without a binding here are left alone. Only a status that changed is
+// written.
 func (r *reporter) report(ctx context.Context, p *pass) error {
 	if p.rev == "" {
 		return nil // the source failed: nothing new to say about any export
@@ -61,6 +65,10 @@ func (r *reporter) report(ctx context.Context, p *pass) error {
 			cond.Status, cond.Reason, cond.Message = metav1.ConditionFalse, s.reason, s.message
 		}
 		meta.SetStatusCondition(&next.Conditions, cond)
+		next.Instances = nil
+		if b := p.binding(e.Name); b != nil && b.Status.Instances != nil {
+			next.Instances = b.Status.Instances.DeepCopy()
+		}
 		if equality.Semantic.DeepEqual(&e.Status, next) {
 			continue
 		}

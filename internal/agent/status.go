@@ -33,6 +33,7 @@ func (a *Agent) writeStatus(ctx context.Context, p *pass) error {
 		}
 		next := b.Status.DeepCopy()
 		nextStatus(next, b.Generation, p.rev, s, a.opts.Now())
+		setInstancesStatus(next, a.opts.instanceMode(), b.Generation, s.reason == "" && b.DeletionTimestamp == nil)
 		if equality.Semantic.DeepEqual(&b.Status, next) {
 			continue
 		}

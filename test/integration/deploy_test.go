@@ -80,7 +80,7 @@ func TestIntegrationDeployManifests(t *testing.T) {
 			{
 				name: "control plane", objs: controlPlane,
 				crds: []string{"apiserviceexportrequests.bindsync.io", "apiserviceexports.bindsync.io",
-					"apiserviceexporttemplates.bindsync.io", "appclusters.bindsync.io"},
+					"apiserviceexporttemplates.bindsync.io", "apiservicenamespaces.bindsync.io", "appclusters.bindsync.io"},
 				workload: "bindsync-backend", noneOf: []string{"bindsync-agent"},
 				accounts: []string{backendSA}, endpoints: []string{"bindsync-backend-metrics"},
 			},
@@ -147,6 +147,9 @@ func TestIntegrationDeployManifests(t *testing.T) {
 	})
 	t.Run("the agent", func(t *testing.T) {
 		testAgentRights(ctx, t, app, agentFolder)
+	})
+	t.Run("the agent's instance sync", func(t *testing.T) {
+		testAgentInstanceRights(ctx, t, app, appCluster)
 	})
 }
 

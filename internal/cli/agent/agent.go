@@ -36,7 +36,7 @@ type flags struct {
 	verifyKeys                         []string
 	webhookAddr, webhookSecretFile     string
 	metricsAddr, probeAddr, pprofAddr  string
-	leaderElect                        bool
+	leaderElect, syncInstances         bool
 	leaderElectionNamespace            string
 	leaseDuration, renewDeadline       time.Duration
 	retryPeriod                        time.Duration
@@ -48,14 +48,22 @@ type flags struct {
 func NewCommand(stdout, stderr io.Writer) *cobra.Command {
 	f := &flags{}
 	cmd := &cobra.Command{
-		Use:   "agent --kubeconfig FILE --cluster NAME --repo URL",
-		Short: "Pull the state repository and apply the bound CRDs in this app cluster",
+		Use:   "agent --kubeconfig FILE --cluster NAME --repo URL [--control-plane-kubeconfig FILE]",
+		Short: "Pull the state repository, apply the bound CRDs and sync their instances in this app cluster",
 		Long: `Runs in an app cluster. Polls the state repository's branch (ls-remote; a fetch only when the
 head moved), builds clusters/<cluster>/app with kustomize confined to that folder, applies the
 CustomResourceDefinitions that have an APIServiceBinding, refuses and reports everything else, and
-writes each binding's status. Credentials come from files only.`,
+writes each binding's status. Credentials come from files only.
+
+With --control-plane-kubeconfig (this cluster's ServiceAccount on the control plane, as
+'bindsync cluster add' prints it) the agent also syncs the instances of every Ready binding:
+each object goes up to a provider copy on the control plane, its status and claimed
+Secrets/ConfigMaps come back (binding condition InstancesSynced), and it reports back
+ConsumerInSync and the instance counts on the cluster's APIServiceExports. Without it nothing is
+synced and every Ready binding says InstancesSynced=False NoControlPlane.
+--sync-instances=false applies the CRDs only (no InstancesSynced condition).`,
 		Example: `  bindsync agent --kubeconfig app.kubeconfig --cluster team-a --repo https://git.example.com/state.git \
-    --password-file /secrets/git-token --interval 1m`,
+    --password-file /secrets/git-token --interval 1m --control-plane-kubeconfig /secrets/cp/kubeconfig`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
@@ -66,7 +74,8 @@ writes each binding's status. Credentials come from files only.`,
 	fl := cmd.Flags()
 	f.flagSet = fl
 	fl.StringVar(&f.kubeconfig, "kubeconfig", "", "kubeconfig of the app cluster (default: $KUBECONFIG, then in-cluster)")
-	fl.StringVar(&f.controlPlaneKubeconfig, "control-plane-kubeconfig", "", "kubeconfig of this cluster's ServiceAccount on the control plane, to report back (optional)")
+	fl.StringVar(&f.controlPlaneKubeconfig, "control-plane-kubeconfig", "", "kubeconfig of this cluster's ServiceAccount on the control plane, to sync instances and report back (optional)")
+	fl.BoolVar(&f.syncInstances, "sync-instances", true, "sync the instances of bound APIs with the control plane (needs --control-plane-kubeconfig; false: apply the CRDs only)")
 	fl.StringVar(&f.cluster, "cluster", "", "this app cluster's name in the state repository (required)")
 	fl.StringVar(&f.repo, "repo", "", "URL of the state repository: file://, http(s):// or ssh:// (required)")
 	fl.StringVar(&f.branch, "branch", "main", "branch to follow (the approved branch)")
@@ -135,13 +144,14 @@ func run(ctx context.Context, f *flags, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	log.Info("agent starting", "cluster", f.cluster, "repo", f.repo, "branch", f.branch, "path", opts.Path, "memoryLimit", memLimit)
+	log.Info("agent starting", "cluster", f.cluster, "repo", f.repo, "branch", f.branch, "path", opts.Path, "memoryLimit", memLimit,
+		"instanceSync", instanceSync(opts))
 	return mgr.Start(logr.NewContext(ctx, log))
 }
 
 // sourceFor builds the agent's options and source from the flags.
 func sourceFor(f *flags) (agent.Options, *source.Source, error) {
-	opts := agent.Options{Cluster: f.cluster, Path: f.path, WaitEstablished: f.waitEstablished}
+	opts := agent.Options{Cluster: f.cluster, Path: f.path, WaitEstablished: f.waitEstablished, SyncInstances: f.syncInstances}
 	if err := opts.Validate(); err != nil {
 		return opts, nil, err
 	}
@@ -176,4 +186,15 @@ func loadConfig(path string) (*rest.Config, error) {
 		return nil, fmt.Errorf("agent: kubeconfig: %w", err)
 	}
 	return cfg, nil
+}
+
+// instanceSync says in the start-up log what the agent does with instances.
+func instanceSync(o agent.Options) string {
+	switch {
+	case !o.SyncInstances:
+		return "off (--sync-instances=false): CRDs only"
+	case o.ControlPlane == nil:
+		return "off: no --control-plane-kubeconfig (Ready bindings say InstancesSynced=False NoControlPlane)"
+	}
+	return "on"
 }

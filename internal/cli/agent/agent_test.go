@@ -47,7 +47,9 @@ func TestAgentCommandIsListed(t *testing.T) {
 	for _, flag := range []string{"--kubeconfig", "--cluster", "--repo", "--branch", "--interval", "--path", "--control-plane-kubeconfig",
 		"--webhook-bind-address", "--webhook-secret-file", "--verify-keys", "--password-file", "--bearer-token-file", "--ssh-key-file", "--known-hosts-file",
 		"--leader-elect", "--leader-election-lease-duration", "--leader-election-renew-deadline", "--leader-election-retry-period",
-		"--memory-limit", "--pprof-bind-address"} {
+		"--memory-limit", "--pprof-bind-address", "--sync-instances"} {
 		assert.Contains(t, out.String(), flag)
 	}
+	assert.Regexp(t, `--sync-instances\s+sync the instances of bound APIs .*\(default true\)`, out.String(),
+		"instance sync is on unless turned off")
 }

@@ -46,6 +46,11 @@ type Row struct {
 	Message string `json:"message,omitempty"`
 	// Since is when the condition last changed.
 	Since *metav1.Time `json:"since,omitempty"`
+	// Instances are the export's instance counts as the cluster's agent
+	// reports them (status.instances): synced, failed, restored. Absent
+	// when the agent syncs no instances of it (sync off, no control-plane
+	// kubeconfig, or nothing reported yet).
+	Instances *v1alpha1.InstanceCounts `json:"instances,omitempty"`
 }
 
 // States of a row.
@@ -78,6 +83,8 @@ main holds for it (spec.schemaHash), the hash and revision its agent reports
 (ConsumerInSync, consumerRevision; written by agents run with --control-plane-kubeconfig),
 whether the agent applied the current schema, and since when (the condition's
 lastTransitionTime). NotReported means the agent has said nothing about the export yet.
+SYNCED and FAILED (the last columns) count the export's instances the agent syncs with
+the control plane, as it reports them (status.instances); "-" when it syncs none.
 Every APIServiceExportRequest that is not Ready is listed too (EXPORT shows
 request/<name>, STATE RequestNotReady, REASON its Ready reason, such as ApplyFailed),
 so a cluster whose folder the backend could not apply is never left out.
@@ -196,7 +203,7 @@ func RequestRowOf(q *v1alpha1.APIServiceExportRequest) (Row, bool) {
 func RowOf(e *v1alpha1.APIServiceExport) Row {
 	cluster := strings.TrimPrefix(e.Namespace, v1alpha1.ClusterNamespacePrefix)
 	r := Row{Cluster: cluster, Export: e.Name, Template: e.Spec.TemplateRef.Name, MainSchema: e.Spec.SchemaHash,
-		AgentRevision: e.Status.ConsumerRevision, State: StateNotReported}
+		AgentRevision: e.Status.ConsumerRevision, State: StateNotReported, Instances: e.Status.Instances.DeepCopy()}
 	cond := meta.FindStatusCondition(e.Status.Conditions, v1alpha1.ConsumerInSyncCondition)
 	if cond == nil {
 		return r
@@ -229,10 +236,12 @@ func reportedHash(msg string) string {
 	return h
 }
 
-// PrintTable writes rows as a table; SINCE is relative to now.
+// PrintTable writes rows as a table; SINCE is relative to now. Columns are
+// only ever added at the end (SYNCED and FAILED came last), so scripts that
+// read fields by position keep working.
 func PrintTable(w io.Writer, rows []Row, now time.Time) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "CLUSTER\tEXPORT\tTEMPLATE\tMAIN SCHEMA\tAGENT SCHEMA\tSTATE\tSINCE\tREASON")
+	fmt.Fprintln(tw, "CLUSTER\tEXPORT\tTEMPLATE\tMAIN SCHEMA\tAGENT SCHEMA\tSTATE\tSINCE\tREASON\tSYNCED\tFAILED")
 	for _, r := range rows {
 		since := "-"
 		if r.Since != nil {
@@ -242,8 +251,12 @@ func PrintTable(w io.Writer, rows []Row, now time.Time) error {
 		if r.Request != "" {
 			export = "request/" + r.Request
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Cluster, export, dash(r.Template), dash(short(r.MainSchema)),
-			dash(short(r.AgentSchema)), r.State, since, dash(r.Reason))
+		synced, failed := "-", "-"
+		if r.Instances != nil {
+			synced, failed = fmt.Sprint(r.Instances.Synced), fmt.Sprint(r.Instances.Failed)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Cluster, export, dash(r.Template), dash(short(r.MainSchema)),
+			dash(short(r.AgentSchema)), r.State, since, dash(r.Reason), synced, failed)
 	}
 	return tw.Flush()
 }

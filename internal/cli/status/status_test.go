@@ -11,6 +11,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/bindsync/bindsync/api/v1alpha1"
+	"github.com/bindsync/bindsync/internal/cli/kube"
 
 	_ "github.com/bindsync/bindsync/internal/testutil/golden" // accepts -update like every test package
 )
@@ -64,8 +65,32 @@ func TestPrintTable(t *testing.T) {
 	require.NoError(t, PrintTable(&b, rows, since.Add(90*time.Second)))
 	lines := strings.Split(strings.TrimSpace(b.String()), "\n")
 	require.Len(t, lines, 2)
-	assert.Equal(t, []string{"CLUSTER", "EXPORT", "TEMPLATE", "MAIN", "SCHEMA", "AGENT", "SCHEMA", "STATE", "SINCE", "REASON"}, strings.Fields(lines[0]))
-	assert.Equal(t, []string{"team-a", "pg.example.com", "pg", "0123456789ab", "0123456789ab", "InSync", "1m30s", "Succeeded"}, strings.Fields(lines[1]))
+	assert.Equal(t, []string{"CLUSTER", "EXPORT", "TEMPLATE", "MAIN", "SCHEMA", "AGENT", "SCHEMA", "STATE", "SINCE", "REASON", "SYNCED", "FAILED"}, strings.Fields(lines[0]))
+	assert.Equal(t, []string{"team-a", "pg.example.com", "pg", "0123456789ab", "0123456789ab", "InSync", "1m30s", "Succeeded", "-", "-"}, strings.Fields(lines[1]),
+		"no instance counts reported: dashes")
+}
+
+// TestInstanceCounts: the instance counts the agent reports on an export
+// are shown in the last two columns (older columns keep their places for
+// scripts) and in json as instances.
+func TestInstanceCounts(t *testing.T) {
+	e := export(1, inSync(metav1.ConditionTrue, 1, "applied at main@sha1:aa, schema 0123456789ab"))
+	e.Status.Instances = &v1alpha1.InstanceCounts{Synced: 38, Failed: 2, Restored: 1}
+	rows := Rows([]v1alpha1.APIServiceExport{e})
+	require.Len(t, rows, 1)
+	assert.Equal(t, &v1alpha1.InstanceCounts{Synced: 38, Failed: 2, Restored: 1}, rows[0].Instances)
+
+	var b bytes.Buffer
+	require.NoError(t, PrintTable(&b, rows, since.Add(90*time.Second)))
+	lines := strings.Split(strings.TrimSpace(b.String()), "\n")
+	require.Len(t, lines, 2)
+	assert.Equal(t, []string{"team-a", "pg.example.com", "pg", "0123456789ab", "0123456789ab", "InSync", "1m30s", "Succeeded", "38", "2"}, strings.Fields(lines[1]))
+
+	b.Reset()
+	require.NoError(t, kube.Print(&b, "json", rows))
+	assert.Contains(t, b.String(), `"instances": {`)
+	assert.Contains(t, b.String(), `"synced": 38`)
+	assert.Contains(t, b.String(), `"failed": 2`)
 }
 
 func request(name string, conds ...metav1.Condition) v1alpha1.APIServiceExportRequest {
@@ -98,5 +123,5 @@ func TestRequestsThatAreNotReadyAreListed(t *testing.T) {
 	require.NoError(t, PrintTable(&b, rows, since.Add(time.Minute)))
 	lines := strings.Split(strings.TrimSpace(b.String()), "\n")
 	require.Len(t, lines, 4)
-	assert.Equal(t, []string{"team-b", "request/broken", "pg", "-", "-", "RequestNotReady", "1m0s", "ApplyFailed"}, strings.Fields(lines[2]))
+	assert.Equal(t, []string{"team-b", "request/broken", "pg", "-", "-", "RequestNotReady", "1m0s", "ApplyFailed", "-", "-"}, strings.Fields(lines[2]))
 }
