@@ -117,7 +117,7 @@ func TestIncrementalRenderIsRender(t *testing.T) {
 		{"input order shuffled", func(in *render.Input) {
 			rng := rand.New(rand.NewSource(2))
 			*in = render.Input{CRDs: shuffledCopy(rng, in.CRDs), Templates: shuffledCopy(rng, in.Templates),
-				Clusters: shuffledCopy(rng, in.Clusters), Requests: shuffledCopy(rng, in.Requests)}
+				Clusters: shuffledCopy(rng, in.Clusters), Requests: shuffledCopy(rng, in.Requests), Namespaces: shuffledCopy(rng, in.Namespaces)}
 		}},
 		{"back to the first input", func(in *render.Input) { *in = copyInput(base) }},
 		{"a template's claims changed, nothing else", func(in *render.Input) {
