@@ -2,8 +2,10 @@ package integration
 
 import (
 	"context"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -14,10 +16,15 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/bindsync/bindsync/api/v1alpha1"
+	"github.com/bindsync/bindsync/internal/backend"
+	"github.com/bindsync/bindsync/internal/git"
 	"github.com/bindsync/bindsync/internal/render"
+	"github.com/bindsync/bindsync/internal/testenv"
 )
 
 func (e *backendEnv) appNamespace(cluster, name string) *v1alpha1.APIServiceNamespace {
@@ -109,6 +116,45 @@ func TestIntegrationInstanceNamespaces(t *testing.T) {
 		gone := !e.exists(&ns, "", inst) || ns.DeletionTimestamp != nil
 		assert.True(t, gone, "the empty namespace is deleted")
 		assert.Equal(t, removed, e.head("main"))
+	})
+
+	t.Run("the running backend handles a new APIServiceNamespace within seconds (a watch, not the poll)", func(t *testing.T) {
+		remote := filepath.Join(t.TempDir(), "state.git")
+		runGit(t, "", "init", "-q", "--bare", "-b", "main", remote)
+		repo, err := git.Open(ctx, git.Options{URL: "file://" + remote, Dir: filepath.Join(t.TempDir(), "cache")})
+		require.NoError(t, err)
+		applier, err := backend.ControlPlaneApplier(cp.Config)
+		require.NoError(t, err)
+		mgr, err := ctrl.NewManager(cp.Config, ctrl.Options{Scheme: testenv.Scheme(), Cache: backend.CacheOptions(),
+			Metrics: metricsserver.Options{BindAddress: "0"}, HealthProbeBindAddress: "0"})
+		require.NoError(t, err)
+		rc, err := backend.New(backend.Options{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Repo: backend.GitRepo(repo),
+			Applier: applier, Interval: time.Hour})
+		require.NoError(t, err)
+		require.NoError(t, rc.SetupWithManager(mgr))
+		e := &backendEnv{t: t, cp: cp, remote: remote}
+		e.create(&v1alpha1.AppCluster{ObjectMeta: metav1.ObjectMeta{Name: "nswatch"}})
+		mctx, cancel := context.WithCancel(ctx)
+		done := make(chan error, 1)
+		go func() { done <- mgr.Start(mctx) }()
+		t.Cleanup(func() {
+			cancel()
+			require.NoError(t, <-done)
+		})
+		require.Eventually(t, func() bool {
+			var ac v1alpha1.AppCluster
+			require.NoError(t, cp.Client.Get(ctx, client.ObjectKey{Name: "nswatch"}, &ac))
+			return meta.IsStatusConditionTrue(ac.Status.Conditions, v1alpha1.ReadyCondition)
+		}, 30*time.Second, 100*time.Millisecond, "the first reconcile")
+		time.Sleep(2 * time.Second) // the reconciles its own status writes cause are over
+
+		start := time.Now()
+		e.appNamespace("nswatch", "shop")
+		require.Eventually(t, func() bool {
+			return e.getAppNamespace("nswatch", "shop").Status.Namespace == render.InstanceNamespace("nswatch", "shop")
+		}, 10*time.Second, 50*time.Millisecond, "status.namespace is set without waiting for the hour-long poll")
+		t.Logf("APIServiceNamespace created -> status.namespace in %s", time.Since(start).Round(time.Millisecond))
+		assert.Equal(t, "namespace: nswatch/shop", e.subjects()[0])
 	})
 
 	t.Run("an agent reaches its own instance namespaces and nothing else (impersonation)", func(t *testing.T) {
