@@ -91,6 +91,20 @@ func TestIntegrationInstanceNamespaces(t *testing.T) {
 		require.NotNil(t, ready)
 		assert.Equal(t, metav1.ConditionTrue, ready.Status, ready.Message)
 
+		// one outside a cluster namespace: refused on its own, nothing committed
+		outside := &v1alpha1.APIServiceNamespace{ObjectMeta: metav1.ObjectMeta{Name: "shop", Namespace: "default"}}
+		e.create(outside)
+		e.reconcile()
+		require.NoError(t, cp.Client.Get(ctx, client.ObjectKeyFromObject(outside), outside))
+		bad := meta.FindStatusCondition(outside.Status.Conditions, v1alpha1.ReadyCondition)
+		require.NotNil(t, bad)
+		assert.Equal(t, metav1.ConditionFalse, bad.Status)
+		assert.Equal(t, v1alpha1.InvalidNamespaceReason, bad.Reason)
+		assert.Contains(t, bad.Message, `namespace "default" is not an app cluster namespace`)
+		assert.True(t, meta.IsStatusConditionTrue(outside.Status.Conditions, v1alpha1.StalledCondition), "kstatus: Stalled")
+		assert.Empty(t, outside.Status.Namespace)
+		n = e.getAppNamespace("nsflow", "shop")
+
 		e.reconcile()
 		assert.Equal(t, head, e.head("main"), "a reconcile with nothing new commits nothing")
 		assert.Equal(t, n.ResourceVersion, e.getAppNamespace("nsflow", "shop").ResourceVersion, "nor writes the status again")
