@@ -9,9 +9,6 @@ import (
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/utils/ptr"
-	"sigs.k8s.io/controller-runtime/pkg/client"
-
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -19,6 +16,8 @@ import (
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/rest"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/bindsync/bindsync/api/v1alpha1"
 	"github.com/bindsync/bindsync/internal/apply"
@@ -133,6 +132,9 @@ func clusterSelector(op selection.Operator, clusters ...string) (labels.Selector
 
 var namespacesGVR = schema.GroupVersionResource{Version: "v1", Resource: "namespaces"}
 
+// RemoveInstanceNamespaces deletes each instance namespace of cluster not in
+// keep that holds no synced copy, with a UID precondition (a namespace made
+// again meanwhile is not the one checked), and returns the others.
 func (a applier) RemoveInstanceNamespaces(ctx context.Context, cluster string, keep []string) ([]KeptNamespace, error) {
 	sel := fmt.Sprintf("%s=true,%s=%s,%s", v1alpha1.ManagedLabel, v1alpha1.ClusterLabel, cluster, v1alpha1.ConsumerNamespaceLabel)
 	list, err := a.dyn.Resource(namespacesGVR).List(ctx, metav1.ListOptions{LabelSelector: sel})
@@ -140,6 +142,7 @@ func (a applier) RemoveInstanceNamespaces(ctx context.Context, cluster string, k
 		return nil, fmt.Errorf("list namespaces %s: %w", sel, err)
 	}
 	var resources []schema.GroupVersionResource
+	var discoverErr error
 	var kept []KeptNamespace
 	var errs []error
 	for _, ns := range list.Items {
@@ -147,10 +150,13 @@ func (a applier) RemoveInstanceNamespaces(ctx context.Context, cluster string, k
 		if slices.Contains(keep, name) || ns.GetDeletionTimestamp() != nil || !strings.HasPrefix(name, render.InstanceNamespacePrefix) {
 			continue
 		}
-		if resources == nil {
-			if resources, err = listableNamespaced(a.disc); err != nil {
-				return nil, err
-			}
+		if resources == nil && discoverErr == nil {
+			resources, discoverErr = listableNamespaced(a.disc)
+		}
+		if discoverErr != nil {
+			// a group that failed discovery may hold a copy
+			kept = append(kept, KeptNamespace{Name: name, Reason: "cannot check that it holds no synced copy: " + discoverErr.Error()})
+			continue
 		}
 		if why := a.holdsCopies(ctx, name, resources); why != "" {
 			kept = append(kept, KeptNamespace{Name: name, Reason: why})
@@ -204,7 +210,6 @@ func listableNamespaced(disc discovery.DiscoveryInterface) ([]schema.GroupVersio
 		}
 	}
 	if err != nil {
-		// a group that failed discovery may hold a copy: keep everything
 		return nil, fmt.Errorf("discover namespaced resources: %w", err)
 	}
 	return out, nil

@@ -111,11 +111,13 @@ func (rc *Reconciler) namespaceStatus(r *run, n *v1alpha1.APIServiceNamespace, d
 	case !d.Rendered || !r.pushed:
 		msg = "not in " + rc.opts.Branch + " yet"
 	case r.applied == head && !head.IsZero():
-		ready, reason, msg = true, v1alpha1.SucceededReason, fmt.Sprintf("namespace %s applied at %s", d.Instance, rc.revision(head))
+		// the revision moves only with the cluster's folder, so a commit
+		// elsewhere writes no status here
 		st.Namespace = d.Instance
 		if moved || st.Revision == "" {
 			st.Revision = rc.revision(head)
 		}
+		ready, reason, msg = true, v1alpha1.SucceededReason, fmt.Sprintf("namespace %s applied from %s", d.Instance, st.Revision)
 	}
 	status := metav1.ConditionFalse
 	if ready {
