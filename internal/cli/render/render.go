@@ -34,8 +34,8 @@ func NewCommand(stdout, stderr io.Writer) *cobra.Command {
 		Use:   "render [DIR] --out DIR",
 		Short: "Render control-plane manifests into a state repository tree",
 		Long: `render reads every YAML document under the input folder (DIR, or --in DIR):
-CustomResourceDefinitions, AppClusters, APIServiceExportTemplates and
-APIServiceExportRequests, multi-document files too. It writes the state
+CustomResourceDefinitions, AppClusters, APIServiceExportTemplates,
+APIServiceExportRequests and APIServiceNamespaces, multi-document files too. It writes the state
 repository tree to --out.
 
 render writes only into a bindsync state repository: a folder that holds the
