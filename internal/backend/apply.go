@@ -165,6 +165,10 @@ func (rc *Reconciler) applyCluster(ctx context.Context, fsys fstest.MapFS, clust
 		return &stallingError{Reason: v1alpha1.ApplyRefusedReason, Err: fmt.Errorf(
 			"%s in %s refused, nothing of the folder applied or pruned: %w", dir, rc.opts.Branch, err)}
 	}
+	nsObjs, err := buildNamespaces(fsys, cluster, build)
+	if err != nil {
+		return err
+	}
 	if err := rc.opts.Applier.Apply(ctx, objs); err != nil {
 		if errors.Is(err, apply.ErrForeign) {
 			err = fmt.Errorf("%w; bindsync never takes over an object it did not create (only the namespace %s): "+
@@ -173,8 +177,17 @@ func (rc *Reconciler) applyCluster(ctx context.Context, fsys fstest.MapFS, clust
 		}
 		return &genericError{Reason: v1alpha1.ApplyFailedReason, Err: fmt.Errorf("apply %s: %w", dir, err)}
 	}
-	if err := rc.opts.Applier.PruneCluster(ctx, cluster, objs); err != nil {
+	// after the control-plane folder: the RoleBindings bind its ClusterRole
+	if len(nsObjs) > 0 {
+		if err := rc.opts.Applier.Apply(ctx, nsObjs); err != nil {
+			return &genericError{Reason: v1alpha1.ApplyFailedReason, Err: fmt.Errorf("apply %s: %w", render.NamespacesDir(cluster), err)}
+		}
+	}
+	if err := rc.opts.Applier.PruneCluster(ctx, cluster, append(slices.Clip(objs), nsObjs...)); err != nil {
 		return &genericError{Reason: v1alpha1.ApplyFailedReason, Err: fmt.Errorf("prune %s: %w", dir, err)}
+	}
+	if err := rc.removeInstanceNamespaces(ctx, cluster, instanceNamespaces(nsObjs)); err != nil {
+		return &genericError{Reason: v1alpha1.ApplyFailedReason, Err: fmt.Errorf("remove instance namespaces of cluster %s: %w", cluster, err)}
 	}
 	return nil
 }

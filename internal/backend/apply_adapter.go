@@ -2,16 +2,26 @@ package backend
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"slices"
+	"strings"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/selection"
+	"k8s.io/client-go/discovery"
+	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/rest"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/bindsync/bindsync/api/v1alpha1"
 	"github.com/bindsync/bindsync/internal/apply"
+	"github.com/bindsync/bindsync/internal/render"
 )
 
 // pruneKinds are the kinds a control-plane folder renders, and so the only
@@ -39,7 +49,15 @@ func ControlPlaneApplier(cfg *rest.Config) (Applier, error) {
 	if err != nil {
 		return nil, err
 	}
-	return applier{a}, nil
+	dyn, err := dynamic.NewForConfig(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("control-plane client: %w", err)
+	}
+	disc, err := discovery.NewDiscoveryClientForConfig(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("control-plane discovery: %w", err)
+	}
+	return applier{a: a, dyn: dyn, disc: disc}, nil
 }
 
 // adoptClusterNamespace takes over a cluster's namespace bindsync-<cluster>
@@ -57,7 +75,11 @@ func adoptClusterNamespace(desired, live *unstructured.Unstructured) bool {
 		desired.GetName() == v1alpha1.ClusterNamespace(cluster) && live.GetName() == desired.GetName()
 }
 
-type applier struct{ a *apply.Applier }
+type applier struct {
+	a    *apply.Applier
+	dyn  dynamic.Interface
+	disc discovery.DiscoveryInterface
+}
 
 func (a applier) Apply(ctx context.Context, objs []*unstructured.Unstructured) error {
 	res, err := a.a.Apply(ctx, objs)
@@ -106,4 +128,89 @@ func clusterSelector(op selection.Operator, clusters ...string) (labels.Selector
 		return nil, fmt.Errorf("cluster selector: %w", err)
 	}
 	return labels.NewSelector().Add(*req), nil
+}
+
+var namespacesGVR = schema.GroupVersionResource{Version: "v1", Resource: "namespaces"}
+
+// RemoveInstanceNamespaces deletes each instance namespace of cluster not in
+// keep that holds no synced copy, with a UID precondition (a namespace made
+// again meanwhile is not the one checked), and returns the others.
+func (a applier) RemoveInstanceNamespaces(ctx context.Context, cluster string, keep []string) ([]KeptNamespace, error) {
+	sel := fmt.Sprintf("%s=true,%s=%s,%s", v1alpha1.ManagedLabel, v1alpha1.ClusterLabel, cluster, v1alpha1.ConsumerNamespaceLabel)
+	list, err := a.dyn.Resource(namespacesGVR).List(ctx, metav1.ListOptions{LabelSelector: sel})
+	if err != nil {
+		return nil, fmt.Errorf("list namespaces %s: %w", sel, err)
+	}
+	var resources []schema.GroupVersionResource
+	var discoverErr error
+	var kept []KeptNamespace
+	var errs []error
+	for _, ns := range list.Items {
+		name := ns.GetName()
+		if slices.Contains(keep, name) || ns.GetDeletionTimestamp() != nil || !strings.HasPrefix(name, render.InstanceNamespacePrefix) {
+			continue
+		}
+		if resources == nil && discoverErr == nil {
+			resources, discoverErr = listableNamespaced(a.disc)
+		}
+		if discoverErr != nil {
+			// a group that failed discovery may hold a copy
+			kept = append(kept, KeptNamespace{Name: name, Reason: "cannot check that it holds no synced copy: " + discoverErr.Error()})
+			continue
+		}
+		if why := a.holdsCopies(ctx, name, resources); why != "" {
+			kept = append(kept, KeptNamespace{Name: name, Reason: why})
+			continue
+		}
+		err := a.dyn.Resource(namespacesGVR).Delete(ctx, name, metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: ptr.To(ns.GetUID())}})
+		if client.IgnoreNotFound(err) != nil {
+			errs = append(errs, fmt.Errorf("delete namespace %s: %w", name, err))
+		}
+	}
+	return sortedKept(kept), errors.Join(errs...)
+}
+
+// holdsCopies says why namespace ns must be kept ("" when it may go): it
+// holds an object labelled bindsync.io/cluster, or one of resources could
+// not be listed there (the backend cannot know it is empty).
+func (a applier) holdsCopies(ctx context.Context, ns string, resources []schema.GroupVersionResource) string {
+	for _, gvr := range resources {
+		list, err := a.dyn.Resource(gvr).Namespace(ns).List(ctx, metav1.ListOptions{LabelSelector: v1alpha1.ClusterLabel, Limit: 1})
+		switch {
+		case apierrors.IsNotFound(err), apierrors.IsMethodNotSupported(err):
+			continue
+		case err != nil:
+			return fmt.Sprintf("cannot check that it holds no synced copy: list %s: %v", gvr.GroupResource(), err)
+		case len(list.Items) > 0:
+			return fmt.Sprintf("it holds %s %s labelled %s (a synced copy); it is deleted once none is left",
+				gvr.GroupResource(), list.Items[0].GetName(), v1alpha1.ClusterLabel)
+		}
+	}
+	return ""
+}
+
+// listableNamespaced returns every namespaced resource the control plane
+// serves that can be listed (its preferred version).
+func listableNamespaced(disc discovery.DiscoveryInterface) ([]schema.GroupVersionResource, error) {
+	lists, err := disc.ServerPreferredNamespacedResources()
+	if err != nil && len(lists) == 0 {
+		return nil, fmt.Errorf("discover namespaced resources: %w", err)
+	}
+	out := []schema.GroupVersionResource{}
+	for _, l := range lists {
+		gv, perr := schema.ParseGroupVersion(l.GroupVersion)
+		if perr != nil {
+			continue
+		}
+		for _, r := range l.APIResources {
+			if strings.Contains(r.Name, "/") || !slices.Contains(r.Verbs, "list") {
+				continue
+			}
+			out = append(out, gv.WithResource(r.Name))
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("discover namespaced resources: %w", err)
+	}
+	return out, nil
 }

@@ -51,6 +51,10 @@ func (a *scopedApplier) PruneCluster(_ context.Context, cluster string, keep []*
 	return nil
 }
 
+func (a *scopedApplier) RemoveInstanceNamespaces(context.Context, string, []string) ([]KeptNamespace, error) {
+	return nil, nil
+}
+
 func (a *scopedApplier) PruneOtherClusters(_ context.Context, clusters []string) error {
 	a.record(fmt.Sprintf("prune-others %v", clusters))
 	return nil

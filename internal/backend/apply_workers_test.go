@@ -53,6 +53,10 @@ func (a *concurrentApplier) PruneCluster(context.Context, string, []*unstructure
 }
 func (a *concurrentApplier) PruneOtherClusters(context.Context, []string) error { return nil }
 
+func (a *concurrentApplier) RemoveInstanceNamespaces(context.Context, string, []string) ([]KeptNamespace, error) {
+	return nil, nil
+}
+
 // A start-up apply of a thousand cluster folders one after another is bound
 // by round trips (docs/scale.md): ApplyWorkers folders are applied at once.
 func TestClusterFoldersAreAppliedByApplyWorkersAtOnce(t *testing.T) {

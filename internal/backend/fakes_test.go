@@ -277,4 +277,8 @@ func (a *fakeApplier) PruneCluster(_ context.Context, cluster string, keep []*un
 
 func (a *fakeApplier) PruneOtherClusters(context.Context, []string) error { return a.err }
 
+func (a *fakeApplier) RemoveInstanceNamespaces(context.Context, string, []string) ([]KeptNamespace, error) {
+	return nil, a.err
+}
+
 var errUnreachable = errors.New("dial tcp 127.0.0.1:1: connection refused")

@@ -80,4 +80,9 @@ type Applier interface {
 	// cluster not in clusters: folders that left main while the backend
 	// was not running.
 	PruneOtherClusters(ctx context.Context, clusters []string) error
+	// RemoveInstanceNamespaces deletes cluster's instance Namespaces
+	// (labelled bindsync.io/managed=true, bindsync.io/cluster=<cluster> and
+	// bindsync.io/consumer-namespace) not in keep that hold no object
+	// labelled bindsync.io/cluster; it returns the others it kept, and why.
+	RemoveInstanceNamespaces(ctx context.Context, cluster string, keep []string) ([]KeptNamespace, error)
 }

@@ -82,6 +82,7 @@ func (rc *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Watches(&v1alpha1.AppCluster{}, written).
 		Watches(&v1alpha1.APIServiceExportTemplate{}, written).
 		Watches(&v1alpha1.APIServiceExportRequest{}, written).
+		Watches(&v1alpha1.APIServiceNamespace{}, written).
 		WatchesMetadata(&apiextensionsv1.CustomResourceDefinition{}, referenced).
 		WatchesRawSource(source.Channel(start, all)).
 		// The name is fixed, and controller-runtime refuses a second

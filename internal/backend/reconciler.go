@@ -131,6 +131,10 @@ type Reconciler struct {
 	// branchesChecked are the approval branches the last commit phase
 	// found current, by name (branchCurrent).
 	branchesChecked map[string]checkedBranch
+	// keptSaid is why each instance namespace main no longer holds was
+	// kept, as last logged (under keptLog): said once, not every reconcile.
+	keptLog  sync.Mutex
+	keptSaid map[string]string
 }
 
 // checkedBranch is an approval branch found to hold a plan's change: its
@@ -166,6 +170,8 @@ type run struct {
 	requests []v1alpha1.APIServiceExportRequest
 	tpls     []v1alpha1.APIServiceExportTemplate
 	clusters []v1alpha1.AppCluster
+	// namespaces are the APIServiceNamespaces (status written by report).
+	namespaces []v1alpha1.APIServiceNamespace
 	// mainHead is main's head when fetched; branches the bindsync/ heads.
 	mainHead plumbing.Hash
 	branches map[string]plumbing.Hash
@@ -389,8 +395,9 @@ func (rc *Reconciler) readObjects(ctx context.Context, r *run) error {
 	var tpls v1alpha1.APIServiceExportTemplateList
 	var clusters v1alpha1.AppClusterList
 	var reqs v1alpha1.APIServiceExportRequestList
+	var nss v1alpha1.APIServiceNamespaceList
 	rc.listing.Lock()
-	for _, l := range []client.ObjectList{&tpls, &clusters, &reqs} {
+	for _, l := range []client.ObjectList{&tpls, &clusters, &reqs, &nss} {
 		if err := rc.opts.Client.List(ctx, l); err != nil {
 			rc.listing.Unlock()
 			return fmt.Errorf("list %T: %w", l, err)
@@ -399,10 +406,19 @@ func (rc *Reconciler) readObjects(ctx context.Context, r *run) error {
 	fresh(rc, reqs.Items)
 	fresh(rc, tpls.Items)
 	fresh(rc, clusters.Items)
+	fresh(rc, nss.Items)
 	rc.listing.Unlock()
-	rc.forgetGone(reqs.Items, tpls.Items, clusters.Items)
-	r.tpls, r.requests, r.clusters = tpls.Items, reqs.Items, clusters.Items
+	rc.forgetGone(reqs.Items, tpls.Items, clusters.Items, nss.Items)
+	r.tpls, r.requests, r.clusters, r.namespaces = tpls.Items, reqs.Items, clusters.Items, nss.Items
 	r.in.Templates, r.in.Clusters, r.in.Requests = tpls.Items, clusters.Items, reqs.Items
+	// an APIServiceNamespace being deleted asks for nothing any more: its
+	// file leaves main (the API server deletes it once nothing holds it)
+	r.in.Namespaces = make([]v1alpha1.APIServiceNamespace, 0, len(nss.Items))
+	for _, n := range nss.Items {
+		if n.DeletionTimestamp == nil {
+			r.in.Namespaces = append(r.in.Namespaces, n)
+		}
+	}
 	seen := map[string]bool{}
 	for _, t := range tpls.Items {
 		for _, res := range t.Spec.Resources {
@@ -465,11 +481,16 @@ func setStatus(o client.Object, status any) {
 		if st, ok := status.(*v1alpha1.AppClusterStatus); ok {
 			st.DeepCopyInto(&o.Status)
 		}
+	case *v1alpha1.APIServiceNamespace:
+		if st, ok := status.(*v1alpha1.APIServiceNamespaceStatus); ok {
+			st.DeepCopyInto(&o.Status)
+		}
 	}
 }
 
 // forgetGone drops what fresh remembers of objects no longer listed.
-func (rc *Reconciler) forgetGone(reqs []v1alpha1.APIServiceExportRequest, tpls []v1alpha1.APIServiceExportTemplate, clusters []v1alpha1.AppCluster) {
+func (rc *Reconciler) forgetGone(reqs []v1alpha1.APIServiceExportRequest, tpls []v1alpha1.APIServiceExportTemplate, clusters []v1alpha1.AppCluster,
+	nss []v1alpha1.APIServiceNamespace) {
 	rc.mu.Lock()
 	defer rc.mu.Unlock()
 	if len(rc.written) == 0 {
@@ -484,6 +505,9 @@ func (rc *Reconciler) forgetGone(reqs []v1alpha1.APIServiceExportRequest, tpls [
 	}
 	for i := range clusters {
 		listed[clusters[i].UID] = true
+	}
+	for i := range nss {
+		listed[nss[i].UID] = true
 	}
 	for uid := range rc.written {
 		if !listed[uid] {
@@ -505,6 +529,9 @@ func (rc *Reconciler) wrote(uid types.UID, from string, written client.Object) {
 		st := w.Status
 		status = &st
 	case *v1alpha1.AppCluster:
+		st := w.Status
+		status = &st
+	case *v1alpha1.APIServiceNamespace:
 		st := w.Status
 		status = &st
 	default:

@@ -84,6 +84,7 @@ func (rc *Reconciler) report(ctx context.Context, r *run, runErr error) error {
 		}
 	}
 	errs = append(errs, rc.reportClusters(ctx, r, runErr))
+	errs = append(errs, rc.reportNamespaces(ctx, r, runErr))
 	return errors.Join(errs...)
 }
 
@@ -118,6 +119,8 @@ func kindOf(obj client.Object) string {
 		return "APIServiceExportTemplate"
 	case *v1alpha1.AppCluster:
 		return "AppCluster"
+	case *v1alpha1.APIServiceNamespace:
+		return "APIServiceNamespace"
 	}
 	return fmt.Sprintf("%T", obj)
 }

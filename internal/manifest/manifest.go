@@ -152,8 +152,11 @@ func Add(in *render.Input, d Document) (*Problem, error) {
 	case v1alpha1.GroupVersion.String() + ", Kind=APIServiceExportRequest":
 		in.Requests = append(in.Requests, v1alpha1.APIServiceExportRequest{})
 		target = &in.Requests[len(in.Requests)-1]
+	case v1alpha1.GroupVersion.String() + ", Kind=APIServiceNamespace":
+		in.Namespaces = append(in.Namespaces, v1alpha1.APIServiceNamespace{})
+		target = &in.Namespaces[len(in.Namespaces)-1]
 	default:
-		return &Problem{Doc: d, Msg: fmt.Sprintf("%s %s is not a render input (want CustomResourceDefinition, AppCluster, APIServiceExportTemplate or APIServiceExportRequest)", tm.APIVersion, tm.Kind)}, nil
+		return &Problem{Doc: d, Msg: fmt.Sprintf("%s %s is not a render input (want CustomResourceDefinition, AppCluster, APIServiceExportTemplate, APIServiceExportRequest or APIServiceNamespace)", tm.APIVersion, tm.Kind)}, nil
 	}
 	if err := yaml.UnmarshalStrict(j, target); err != nil {
 		dropLast(in, tm.Kind)
@@ -172,6 +175,8 @@ func dropLast(in *render.Input, kind string) {
 		in.Templates = in.Templates[:len(in.Templates)-1]
 	case "APIServiceExportRequest":
 		in.Requests = in.Requests[:len(in.Requests)-1]
+	case "APIServiceNamespace":
+		in.Namespaces = in.Namespaces[:len(in.Namespaces)-1]
 	}
 }
 

@@ -1,6 +1,7 @@
 package render
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -38,7 +39,20 @@ var ControlPlaneKinds = []schema.GroupKind{
 var allowedRuleVerbs = []string{"create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"}
 
 // agentResources are the bindsync.io resources a rendered Role grants (agentRules).
-var agentResources = []string{"apiserviceexportrequests", "apiserviceexports", "apiserviceexports/status"}
+var agentResources = []string{"apiserviceexportrequests", "apiserviceexports", "apiserviceexports/status", "apiservicenamespaces"}
+
+// ruleScope says where a rendered role's rules apply, and so what they may
+// grant.
+type ruleScope int
+
+const (
+	// scopeClusterNamespace: the Role in bindsync-<cluster>.
+	scopeClusterNamespace ruleScope = iota
+	// scopeClusterWide: the ClusterRole of cluster-scoped bound resources.
+	scopeClusterWide
+	// scopeInstances: InstancesRoleName, bound in instance namespaces only.
+	scopeInstances
+)
 
 // CheckControlPlaneObject returns nil when obj is an object render could
 // have written into cluster's control-plane folder (as kustomize builds it:
@@ -87,13 +101,16 @@ func checkControlPlaneObject(cluster string, obj *unstructured.Unstructured) str
 	case "ServiceAccount":
 		return wantName(obj, v1alpha1.AgentServiceAccount)
 	case "Role":
-		return checkRole(obj, v1alpha1.AgentServiceAccount, false)
+		return checkRole(obj, v1alpha1.AgentServiceAccount, scopeClusterNamespace)
 	case "ClusterRole":
-		return checkRole(obj, ClusterRoleName(cluster), true)
+		if obj.GetName() == InstancesRoleName(cluster) {
+			return checkRole(obj, InstancesRoleName(cluster), scopeInstances)
+		}
+		return checkRole(obj, ClusterRoleName(cluster), scopeClusterWide)
 	case "RoleBinding":
-		return checkBinding(cluster, obj, "Role", v1alpha1.AgentServiceAccount)
+		return checkBinding(cluster, obj, "Role", v1alpha1.AgentServiceAccount, v1alpha1.AgentServiceAccount)
 	case "ClusterRoleBinding":
-		return checkBinding(cluster, obj, "ClusterRole", ClusterRoleName(cluster))
+		return checkBinding(cluster, obj, "ClusterRole", ClusterRoleName(cluster), ClusterRoleName(cluster))
 	case "APIServiceExport":
 		return checkExport(obj)
 	}
@@ -131,12 +148,12 @@ func checkNamespace(cluster string, obj *unstructured.Unstructured) string {
 // writes — no wildcard, no non-resource URL, nothing in a group Kubernetes
 // serves itself except the claimable core resources, nothing of bindsync.io
 // but the agent's own rules.
-func checkRole(obj *unstructured.Unstructured, name string, clusterScoped bool) string {
+func checkRole(obj *unstructured.Unstructured, name string, scope ruleScope) string {
 	if m := wantName(obj, name); m != "" {
 		return m
 	}
 	var role rbacv1.Role // a ClusterRole without aggregation decodes the same
-	if clusterScoped {
+	if scope != scopeClusterNamespace {
 		if _, found, _ := unstructured.NestedFieldNoCopy(obj.Object, "aggregationRule"); found {
 			return "an aggregationRule is never rendered"
 		}
@@ -147,14 +164,14 @@ func checkRole(obj *unstructured.Unstructured, name string, clusterScoped bool) 
 		return fmt.Sprintf("does not decode as render writes it: %v", err)
 	}
 	for i, r := range role.Rules {
-		if m := checkRule(r, clusterScoped); m != "" {
+		if m := checkRule(r, scope); m != "" {
 			return fmt.Sprintf("rules[%d]: %s", i, m)
 		}
 	}
 	return ""
 }
 
-func checkRule(r rbacv1.PolicyRule, clusterScoped bool) string {
+func checkRule(r rbacv1.PolicyRule, scope ruleScope) string {
 	if len(r.NonResourceURLs) > 0 {
 		return "nonResourceURLs are never rendered"
 	}
@@ -173,18 +190,18 @@ func checkRule(r rbacv1.PolicyRule, clusterScoped bool) string {
 	}
 	group := r.APIGroups[0]
 	for _, res := range r.Resources {
-		if m := checkRuleResource(group, res, clusterScoped); m != "" {
+		if m := checkRuleResource(group, res, scope); m != "" {
 			return m
 		}
 	}
 	return ""
 }
 
-func checkRuleResource(group, res string, clusterScoped bool) string {
+func checkRuleResource(group, res string, scope ruleScope) string {
 	switch {
-	case group == "" && !clusterScoped && slices.Contains(v1alpha1.ClaimableCoreResources, res):
+	case group == "" && scope != scopeClusterWide && slices.Contains(v1alpha1.ClaimableCoreResources, res):
 		return ""
-	case group == v1alpha1.GroupName && !clusterScoped && slices.Contains(agentResources, res):
+	case group == v1alpha1.GroupName && scope == scopeClusterNamespace && slices.Contains(agentResources, res):
 		return ""
 	case group == "", forbiddenGroups[group], IsBuiltinGroup(group):
 		return fmt.Sprintf("resource %q of group %q is never granted: render grants only bound CRDs, claimed secrets and configmaps, and the agent's own bindsync.io rules", res, group)
@@ -198,9 +215,84 @@ func checkRuleResource(group, res string, clusterScoped bool) string {
 	return ""
 }
 
+// CheckNamespacesFolder returns nil when objs, a cluster's namespaces folder
+// as kustomize builds it, holds only what render writes there: per app
+// namespace N the Namespace InstanceNamespace(cluster, N) labelled
+// bindsync.io/consumer-namespace=N (and bindsync's labels, Pod Security
+// restricted), and in each such namespace the RoleBinding bindsync-agent of
+// ClusterRole InstancesRoleName(cluster) to the cluster's agent
+// ServiceAccount only. Otherwise it returns an error naming every object
+// render would never write.
+func CheckNamespacesFolder(cluster string, objs []*unstructured.Unstructured) error {
+	if m := ValidateClusterName(cluster); m != "" {
+		return fmt.Errorf("cluster %s", m)
+	}
+	namespaces := map[string]bool{}
+	for _, o := range objs {
+		if o.GroupVersionKind().GroupKind() == (schema.GroupKind{Kind: "Namespace"}) && checkInstanceNamespace(cluster, o) == "" {
+			namespaces[o.GetName()] = true
+		}
+	}
+	var errs []error
+	for _, o := range objs {
+		if why := checkNamespacesObject(cluster, o, namespaces); why != "" {
+			errs = append(errs, fmt.Errorf("%s: %s", describe(o), why))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func checkNamespacesObject(cluster string, obj *unstructured.Unstructured, namespaces map[string]bool) string {
+	labels := obj.GetLabels()
+	if labels[v1alpha1.ManagedLabel] != "true" || labels[v1alpha1.ClusterLabel] != cluster {
+		return fmt.Sprintf("labels %s=%q, %s=%q: cluster %s's folder labels everything %s=true, %s=%s",
+			v1alpha1.ManagedLabel, labels[v1alpha1.ManagedLabel], v1alpha1.ClusterLabel, labels[v1alpha1.ClusterLabel],
+			cluster, v1alpha1.ManagedLabel, v1alpha1.ClusterLabel, cluster)
+	}
+	switch gk := obj.GroupVersionKind().GroupKind(); gk {
+	case schema.GroupKind{Kind: "Namespace"}:
+		return checkInstanceNamespace(cluster, obj)
+	case schema.GroupKind{Group: rbacv1.GroupName, Kind: "RoleBinding"}:
+		if !namespaces[obj.GetNamespace()] {
+			return fmt.Sprintf("namespace %q is not an instance namespace of this folder", obj.GetNamespace())
+		}
+		return checkBinding(cluster, obj, "ClusterRole", v1alpha1.AgentServiceAccount, InstancesRoleName(cluster))
+	default:
+		return fmt.Sprintf("kind %s is never rendered into a namespaces folder (only Namespace and RoleBinding)", gk)
+	}
+}
+
+// checkInstanceNamespace: named InstanceNamespace(cluster, N) for the app
+// namespace N its consumer-namespace label names, with no labels but
+// bindsync's and Pod Security restricted.
+func checkInstanceNamespace(cluster string, obj *unstructured.Unstructured) string {
+	if obj.GetNamespace() != "" {
+		return fmt.Sprintf("a Namespace is cluster-scoped, and this one names namespace %q", obj.GetNamespace())
+	}
+	app := obj.GetLabels()[v1alpha1.ConsumerNamespaceLabel]
+	if m := ValidateAppNamespace(app); m != "" {
+		return fmt.Sprintf("label %s: %s", v1alpha1.ConsumerNamespaceLabel, m)
+	}
+	if m := wantName(obj, InstanceNamespace(cluster, app)); m != "" {
+		return m
+	}
+	for k, v := range obj.GetLabels() {
+		switch k {
+		case v1alpha1.ManagedLabel, v1alpha1.ClusterLabel, v1alpha1.ConsumerNamespaceLabel:
+		case podSecurityEnforceLabel:
+			if v != "restricted" {
+				return fmt.Sprintf("label %s=%q: render sets restricted", k, v)
+			}
+		default:
+			return fmt.Sprintf("label %s is never rendered on an instance namespace", k)
+		}
+	}
+	return ""
+}
+
 // checkBinding: the one name render gives it, bound to the role render
 // writes beside it, for the cluster's own agent ServiceAccount only.
-func checkBinding(cluster string, obj *unstructured.Unstructured, roleKind, name string) string {
+func checkBinding(cluster string, obj *unstructured.Unstructured, roleKind, name, role string) string {
 	if m := wantName(obj, name); m != "" {
 		return m
 	}
@@ -208,8 +300,8 @@ func checkBinding(cluster string, obj *unstructured.Unstructured, roleKind, name
 	if err := runtime.DefaultUnstructuredConverter.FromUnstructuredWithValidation(obj.Object, &b, true); err != nil {
 		return fmt.Sprintf("does not decode as render writes it: %v", err)
 	}
-	if want := (rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: roleKind, Name: name}); b.RoleRef != want {
-		return fmt.Sprintf("roleRef %s %s/%s: render binds %s %s only", b.RoleRef.Kind, b.RoleRef.APIGroup, b.RoleRef.Name, roleKind, name)
+	if want := (rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: roleKind, Name: role}); b.RoleRef != want {
+		return fmt.Sprintf("roleRef %s %s/%s: render binds %s %s only", b.RoleRef.Kind, b.RoleRef.APIGroup, b.RoleRef.Name, roleKind, role)
 	}
 	want := rbacv1.Subject{Kind: rbacv1.ServiceAccountKind, Name: v1alpha1.AgentServiceAccount, Namespace: v1alpha1.ClusterNamespace(cluster)}
 	if len(b.Subjects) != 1 || b.Subjects[0] != want {

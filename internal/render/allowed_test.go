@@ -38,6 +38,14 @@ func TestEveryRenderedControlPlaneObjectIsAllowed(t *testing.T) {
 					assert.Error(t, render.CheckControlPlaneObject(cluster+"x", o), "%s passes for another cluster", o.GetName())
 					checked++
 				}
+				if _, ok := out.Tree[render.NamespacesDir(cluster)+"/kustomization.yaml"]; !ok {
+					continue
+				}
+				objs, err = kustomize.BuildFS(fsys, render.NamespacesDir(cluster))
+				require.NoError(t, err)
+				assert.NoError(t, render.CheckNamespacesFolder(cluster, objs))
+				assert.Error(t, render.CheckNamespacesFolder(cluster+"x", objs), "%s's namespaces pass for another cluster", cluster)
+				checked += len(objs)
 			}
 		})
 	}
@@ -73,6 +81,31 @@ rules:
 - apiGroups: [""]
   resources: [secrets]
   verbs: [get]`, `namespace "kube-system"`},
+		{"the instances ClusterRole granting the agent's bindsync.io resources", `
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata:
+  name: bindsync:c1:instances` + labels + `
+rules:
+- apiGroups: [bindsync.io]
+  resources: [apiservicenamespaces]
+  verbs: [create]`, `resource "apiservicenamespaces" of group "bindsync.io" is never granted`},
+		{"the instances ClusterRole granting pods", `
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata:
+  name: bindsync:c1:instances` + labels + `
+rules:
+- apiGroups: [""]
+  resources: [pods]
+  verbs: [create]`, `resource "pods" of group ""`},
+		{"a ClusterRoleBinding of the instances ClusterRole", `
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata:
+  name: bindsync:c1:instances` + labels + `
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: 'bindsync:c1:instances'}
+subjects: [{kind: ServiceAccount, name: bindsync-agent, namespace: bindsync-c1}]`, `name "bindsync:c1:instances"`},
 		{"a Role granting everything", `
 apiVersion: rbac.authorization.k8s.io/v1
 kind: Role

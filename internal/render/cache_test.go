@@ -87,7 +87,7 @@ func TestCachedRenderFollowsEveryChange(t *testing.T) {
 		{"unchanged", func(*render.Input) {}},
 		{"input order shuffled", func(in *render.Input) {
 			*in = render.Input{CRDs: shuffledCopy(rng, in.CRDs), Templates: shuffledCopy(rng, in.Templates),
-				Clusters: shuffledCopy(rng, in.Clusters), Requests: shuffledCopy(rng, in.Requests)}
+				Clusters: shuffledCopy(rng, in.Clusters), Requests: shuffledCopy(rng, in.Requests), Namespaces: shuffledCopy(rng, in.Namespaces)}
 		}},
 		{"back to the first input", func(in *render.Input) { *in = copyInput(base) }},
 		{"new optional field in a CRD's schema", func(in *render.Input) { addField(crdNamed(t, in, base.CRDs[0].Name), "newField") }},

@@ -80,7 +80,7 @@ func TestPermissionClaimsAreAnAllowlist(t *testing.T) {
 			assert.Contains(t, problems, tc.problem)
 			require.Len(t, out.Requests, 1)
 			assert.False(t, out.Requests[0].Rendered, "a request for a refused template renders nothing")
-			assert.NotContains(t, string(out.Tree["clusters/legit/control-plane/rbac.yaml"]), tc.claim.Resource+"\n",
+			assert.NotContains(t, string(out.Tree["clusters/legit/control-plane/rbac.yaml"]), "- "+tc.claim.Resource+"\n",
 				"the refused claim's resource is granted nowhere")
 		})
 	}

@@ -1,5 +1,6 @@
 // Package render turns the control plane's objects (CRDs, templates, app
-// clusters, requests) into the files of the state repository.
+// clusters, requests, APIServiceNamespaces) into the files of the state
+// repository.
 //
 // Render is pure: plain Go values in, a Tree (path -> bytes) and a list of
 // per-object problems out. It reads no cluster, no git and no clock, so the
@@ -18,6 +19,8 @@
 //	clusters/<cluster>/app/kustomization.yaml
 //	clusters/<cluster>/app/crds/<plural>.<group>.yaml
 //	clusters/<cluster>/revoked/<template>   a revocation (Revocation)
+//	clusters/<cluster>/namespaces/kustomization.yaml
+//	clusters/<cluster>/namespaces/<app namespace>.yaml   an instance namespace and the agent's RoleBinding there
 //
 // # Shared files
 //

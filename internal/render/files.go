@@ -38,6 +38,10 @@ func (r *renderer) renderCluster(tree Tree, c *clusterEntry) {
 		tree[shared[2*i]] = f.export
 		tree[shared[2*i+1]] = f.crd
 	}
+	paths, files := namespaceFiles(c.name, c.namespaces)
+	for i, p := range paths {
+		tree[p] = files[i]
+	}
 }
 
 // clusterFiles returns a cluster's own files (namespace, ServiceAccount,
@@ -260,10 +264,12 @@ func kustomization(cluster, namespace string, resources []string) []byte {
 }
 
 // agentRules are what every cluster's agent may do in its own namespace,
-// whatever it binds: read its exports and report status on them, and create,
-// read and delete (unbind) its requests.
+// whatever it binds: read its exports and report status on them, create,
+// read and delete (unbind) its requests, and ask for its app namespaces'
+// control-plane namespaces (APIServiceNamespace) and read their status.
 var agentRules = []rbacv1.PolicyRule{
 	{APIGroups: []string{v1alpha1.GroupName}, Resources: []string{"apiserviceexportrequests"}, Verbs: []string{"create", "delete", "get", "list", "watch"}},
+	{APIGroups: []string{v1alpha1.GroupName}, Resources: []string{"apiservicenamespaces"}, Verbs: []string{"create", "delete", "get", "list", "watch"}},
 	{APIGroups: []string{v1alpha1.GroupName}, Resources: []string{"apiserviceexports"}, Verbs: []string{"get", "list", "watch"}},
 	{APIGroups: []string{v1alpha1.GroupName}, Resources: []string{"apiserviceexports/status"}, Verbs: []string{"get", "patch", "update"}},
 }
@@ -271,14 +277,18 @@ var agentRules = []rbacv1.PolicyRule{
 // boundVerbs are the verbs an app cluster has on the resources it binds.
 var boundVerbs = []string{"create", "delete", "get", "list", "patch", "update", "watch"}
 
-// rbacYAML renders a cluster's Role and RoleBinding, and for cluster-scoped
+// rbacYAML renders a cluster's Role and RoleBinding, for cluster-scoped
 // bound CRDs a ClusterRole and ClusterRoleBinding that grant those resources
-// and nothing else. The subject is always the cluster's own ServiceAccount.
+// and nothing else, and for namespaced ones the ClusterRole
+// InstancesRoleName, which only the RoleBindings of the cluster's namespaces
+// folder bind (each in one instance namespace): it grants the bound
+// namespaced resources and the claimed objects there and nowhere else. The
+// subject is always the cluster's own ServiceAccount.
 // The Role depends only on what the cluster binds, so clusters that bind the
 // same set share one serialisation of it.
 func (r *renderer) rbacYAML(c *clusterEntry) []byte {
 	ns := v1alpha1.ClusterNamespace(c.name)
-	role, clusterRules := r.roleYAML(c)
+	role, clusterRules, instanceRules := r.roleYAML(c)
 	var buf bytes.Buffer
 	buf.Write(role)
 	buf.WriteString("---\n")
@@ -288,6 +298,14 @@ func (r *renderer) rbacYAML(c *clusterEntry) []byte {
 		RoleRef:  roleRefDoc{APIGroup: rbacv1.GroupName, Kind: "Role", Name: v1alpha1.AgentServiceAccount},
 		Subjects: []subjectDoc{{Kind: rbacv1.ServiceAccountKind, Name: v1alpha1.AgentServiceAccount, Namespace: ns}},
 	}))
+	if len(instanceRules) > 0 {
+		buf.WriteString("---\n")
+		buf.Write(mustMarshal(&rbacv1.ClusterRole{
+			TypeMeta:   metav1.TypeMeta{APIVersion: "rbac.authorization.k8s.io/v1", Kind: "ClusterRole"},
+			ObjectMeta: metav1.ObjectMeta{Name: InstancesRoleName(c.name)},
+			Rules:      instanceRules,
+		}))
+	}
 	if len(clusterRules) == 0 {
 		return buf.Bytes()
 	}
@@ -308,9 +326,11 @@ func (r *renderer) rbacYAML(c *clusterEntry) []byte {
 	return buf.Bytes()
 }
 
-// roleYAML returns the serialised Role for the cluster's bindings and the
-// rules of cluster-scoped bound resources, both cached by binding set.
-func (r *renderer) roleYAML(c *clusterEntry) ([]byte, []rbacv1.PolicyRule) {
+// roleYAML returns the serialised Role for the cluster's bindings, the
+// rules of cluster-scoped bound resources and the rules of InstancesRoleName
+// (the namespaced bound resources and the claims; nil when the cluster binds
+// no namespaced resource), all cached by binding set.
+func (r *renderer) roleYAML(c *clusterEntry) ([]byte, []rbacv1.PolicyRule, []rbacv1.PolicyRule) {
 	// the entries, not their names: one renderer has one entry per template
 	// and CRD name, and Keep gives each export it reads back its own
 	key := make([]byte, 0, 16*len(c.bindings))
@@ -319,10 +339,10 @@ func (r *renderer) roleYAML(c *clusterEntry) ([]byte, []rbacv1.PolicyRule) {
 		key = binary.LittleEndian.AppendUint64(key, uint64(uintptr(unsafe.Pointer(b.crd))))
 	}
 	if cached, ok := r.roles[string(key)]; ok {
-		return cached.role, cached.clusterRules
+		return cached.role, cached.clusterRules, cached.instanceRules
 	}
 	rules := append([]rbacv1.PolicyRule(nil), agentRules...)
-	var clusterRules []rbacv1.PolicyRule
+	var clusterRules, instanceRules, claims []rbacv1.PolicyRule
 	claimed := map[*templateEntry]bool{}
 	for _, b := range c.bindings {
 		snap := b.crd.snap
@@ -334,14 +354,19 @@ func (r *renderer) roleYAML(c *clusterEntry) ([]byte, []rbacv1.PolicyRule) {
 			clusterRules = append(clusterRules, bound...)
 		} else {
 			rules = append(rules, bound...)
+			instanceRules = append(instanceRules, bound...)
 		}
 		if claimed[b.template] {
 			continue
 		}
 		claimed[b.template] = true
 		for _, claim := range b.template.tpl.Spec.PermissionClaims {
-			rules = append(rules, claimRule(claim))
+			claims = append(claims, claimRule(claim))
 		}
+	}
+	rules = append(rules, claims...)
+	if len(instanceRules) > 0 {
+		instanceRules = normalizeRules(append(instanceRules, claims...))
 	}
 	role := mustMarshal(&rbacv1.Role{
 		TypeMeta:   metav1.TypeMeta{APIVersion: "rbac.authorization.k8s.io/v1", Kind: "Role"},
@@ -351,8 +376,8 @@ func (r *renderer) roleYAML(c *clusterEntry) ([]byte, []rbacv1.PolicyRule) {
 	if len(clusterRules) > 0 {
 		clusterRules = normalizeRules(clusterRules)
 	}
-	r.roles[string(key)] = roleEntry{role: role, clusterRules: clusterRules}
-	return role, clusterRules
+	r.roles[string(key)] = roleEntry{role: role, clusterRules: clusterRules, instanceRules: instanceRules}
+	return role, clusterRules, instanceRules
 }
 
 // ClusterRoleName names the ClusterRole (and its binding) of one app cluster.

@@ -35,8 +35,12 @@ type renderState struct {
 type groupState struct {
 	// key is everything render read of the group (groupKey); nil when the
 	// group holds copies of one object, which are never reused.
-	key      []byte
-	paths    []string // the group's files in tree: its cluster's folder
+	key   []byte
+	paths []string // the group's files in tree: its cluster's folder
+	// nsPaths and nsFiles are its namespaces folder (namespaceFiles); the
+	// last len(nsPaths) of paths.
+	nsPaths  []string
+	nsFiles  [][]byte
 	results  []RequestResult
 	problems []Problem
 	// entries the group's files came from, marked used when it is reused
@@ -60,6 +64,8 @@ type group struct {
 	requests []*v1alpha1.APIServiceExportRequest
 	nreq     int // requests counted before they are collected
 	revoked  []Revocation
+	// namespaces are the APIServiceNamespaces of the cluster's namespace
+	namespaces []*v1alpha1.APIServiceNamespace
 }
 
 // orphans is the group of requests whose namespace names no cluster.
@@ -259,6 +265,11 @@ func groupsOf(in Input) (map[string]*group, []string) {
 			g.revoked = append(g.revoked, rv)
 		}
 	}
+	for i := range in.Namespaces {
+		n := &in.Namespaces[i]
+		g := get(groupOf(n.Namespace))
+		g.namespaces = append(g.namespaces, n)
+	}
 	slices.Sort(names)
 	return groups, names
 }
@@ -395,14 +406,41 @@ func (r *renderer) groupKey(g *group) []byte {
 		b = append(b, rv.Template...)
 		b = append(b, 0)
 	}
+	b = append(b, 0xff)
+	if !slices.IsSortedFunc(g.namespaces, compareNamespaces) {
+		slices.SortFunc(g.namespaces, compareNamespaces)
+	}
+	for i, n := range g.namespaces {
+		if i > 0 && compareNamespaces(n, g.namespaces[i-1]) == 0 {
+			r.keyBuf = b
+			return nil
+		}
+		b = append(b, n.Namespace...)
+		b = append(b, 0)
+		b = append(b, n.Name...)
+		b = append(b, 0)
+		// whether it lost its name to another group's namespace
+		b = append(b, r.collide[nsKey{n.Namespace, n.Name}]...)
+		b = append(b, 0)
+	}
 	r.keyBuf = b
 	return b
+}
+
+func compareNamespaces(a, b *v1alpha1.APIServiceNamespace) int {
+	if c := strings.Compare(a.Namespace, b.Namespace); c != 0 {
+		return c
+	}
+	return strings.Compare(a.Name, b.Name)
 }
 
 // renderGroup renders one group through the catalog r resolved.
 func (r *renderer) renderGroup(g *group) *groupState {
 	in := Input{Clusters: make([]v1alpha1.AppCluster, len(g.clusters)), Requests: make([]v1alpha1.APIServiceExportRequest, len(g.requests)),
-		Revoked: g.revoked}
+		Revoked: g.revoked, Namespaces: make([]v1alpha1.APIServiceNamespace, len(g.namespaces))}
+	for i, n := range g.namespaces {
+		in.Namespaces[i] = *n
+	}
 	for i, c := range g.clusters {
 		in.Clusters[i] = *c
 	}
@@ -412,14 +450,19 @@ func (r *renderer) renderGroup(g *group) *groupState {
 	child := &renderer{
 		in: in, cache: r.cache, crds: r.crds, templates: r.templates,
 		byName: map[string]*clusterEntry{}, invalid: map[string]bool{}, roles: r.roles, keyBuf: r.keyBuf,
+		collide: r.collide,
 	}
 	child.indexClusters()
 	child.assignRequests()
+	child.indexNamespaces()
 	gs := &groupState{results: child.results, problems: child.problems}
 	for _, c := range child.clusters {
 		own := child.clusterFiles(c)
 		gs.cluster = own
 		gs.paths = own.paths
+		if gs.nsPaths, gs.nsFiles = namespaceFiles(c.name, c.namespaces); len(gs.nsPaths) > 0 {
+			gs.paths = append(slices.Clip(own.paths), gs.nsPaths...)
+		}
 		for _, b := range c.bindings {
 			gs.files = append(gs.files, child.bindingFiles(b))
 			child.shapeOf(b.crd)
@@ -443,6 +486,9 @@ func (gs *groupState) write(tree Tree) {
 	for i, f := range gs.files {
 		tree[shared[2*i]] = f.export
 		tree[shared[2*i+1]] = f.crd
+	}
+	for i, p := range gs.nsPaths {
+		tree[p] = gs.nsFiles[i]
 	}
 }
 

@@ -117,11 +117,35 @@ func TestIncrementalRenderIsRender(t *testing.T) {
 		{"input order shuffled", func(in *render.Input) {
 			rng := rand.New(rand.NewSource(2))
 			*in = render.Input{CRDs: shuffledCopy(rng, in.CRDs), Templates: shuffledCopy(rng, in.Templates),
-				Clusters: shuffledCopy(rng, in.Clusters), Requests: shuffledCopy(rng, in.Requests)}
+				Clusters: shuffledCopy(rng, in.Clusters), Requests: shuffledCopy(rng, in.Requests), Namespaces: shuffledCopy(rng, in.Namespaces)}
 		}},
 		{"back to the first input", func(in *render.Input) { *in = copyInput(base) }},
 		{"a template's claims changed, nothing else", func(in *render.Input) {
 			in.Templates[1].Spec.PermissionClaims[0].Verbs = []v1alpha1.Verb{"get"}
+		}},
+		{"an app namespace of one cluster asks for its control-plane namespace", func(in *render.Input) {
+			in.Namespaces = append(in.Namespaces, appNamespace("cluster-0001", "shop"))
+		}},
+		{"another cluster's, and one outside any cluster namespace", func(in *render.Input) {
+			in.Namespaces = append(in.Namespaces, appNamespace("cluster-0002", "shop"), v1alpha1.APIServiceNamespace{
+				ObjectMeta: metav1.ObjectMeta{Name: "x", Namespace: "kube-system"}})
+		}},
+		{"two namespaces of one cluster whose names collide, the newer refused", func(in *render.Input) {
+			a := appNamespace("c", "shop-with-a-very-long-name-that-is-cut-off-at-the-limit-12dc85")
+			b := appNamespace("c", "shop-with-a-very-long-name-that-is-cut-off-at-the-limit-27ce66")
+			a.CreationTimestamp, b.CreationTimestamp = metav1.NewTime(time.Unix(5, 0)), metav1.NewTime(time.Unix(6, 0))
+			in.Clusters = append(in.Clusters, v1alpha1.AppCluster{ObjectMeta: metav1.ObjectMeta{Name: "c"}})
+			in.Namespaces = append(in.Namespaces, a, b)
+		}},
+		{"the older of the two leaves: the newer gets the name", func(in *render.Input) {
+			in.Namespaces = slices.DeleteFunc(in.Namespaces, func(n v1alpha1.APIServiceNamespace) bool {
+				return n.Name == "shop-with-a-very-long-name-that-is-cut-off-at-the-limit-12dc85"
+			})
+		}},
+		{"a namespace leaves", func(in *render.Input) {
+			in.Namespaces = slices.DeleteFunc(in.Namespaces, func(n v1alpha1.APIServiceNamespace) bool {
+				return n.Namespace == v1alpha1.ClusterNamespace("cluster-0001")
+			})
 		}},
 		{"a CRD no template binds, with an invalid group: a problem of the catalog alone", func(in *render.Input) {
 			crd := *in.CRDs[0].DeepCopy()

@@ -74,6 +74,9 @@ func copyInput(in render.Input) render.Input {
 	for _, q := range in.Requests {
 		out.Requests = append(out.Requests, *q.DeepCopy())
 	}
+	for _, n := range in.Namespaces {
+		out.Namespaces = append(out.Namespaces, *n.DeepCopy())
+	}
 	out.Revoked = slices.Clone(in.Revoked)
 	return out
 }

@@ -70,7 +70,13 @@ var fixedAgentGrants = []struct {
 	{"apiserviceexportrequests", []string{"create", "delete", "get", "list", "watch"}},
 	{"apiserviceexports", []string{"get", "list", "watch"}},
 	{"apiserviceexports/status", []string{"get", "patch", "update"}},
+	{"apiservicenamespaces", []string{"create", "delete", "get", "list", "watch"}},
 }
+
+// instancesKind is the grant kind of the ClusterRole bindsync:<c>:instances,
+// which only RoleBindings in the cluster's instance namespaces bind: what it
+// grants, the agent has in those namespaces only.
+const instancesKind = "Instances"
 
 // What an agent may do on each resource it binds.
 var boundResourceVerbs = []string{"create", "delete", "get", "list", "patch", "update", "watch"}
@@ -97,12 +103,17 @@ func renderedGrants(t *testing.T, cluster string, rbac []byte) grantSet {
 		require.NoError(t, yaml.Unmarshal(doc, &obj))
 		switch obj.Kind {
 		case "Role", "ClusterRole":
-			roles[obj.Kind+"/"+obj.Metadata.Name] = true
+			kind := obj.Kind
+			if obj.Kind == "ClusterRole" && obj.Metadata.Name == render.InstancesRoleName(cluster) {
+				kind = instancesKind // bound in the namespaces folder, checked there
+			} else {
+				roles[obj.Kind+"/"+obj.Metadata.Name] = true
+			}
 			for _, r := range obj.Rules {
 				assert.Empty(t, r.NonResourceURLs, "%s grants non-resource URLs", obj.Kind)
 				for _, g := range r.APIGroups {
 					for _, res := range r.Resources {
-						got.add(obj.Kind, g, res, r.ResourceNames, r.Verbs)
+						got.add(kind, g, res, r.ResourceNames, r.Verbs)
 					}
 				}
 			}
@@ -137,15 +148,23 @@ func wantedGrants(t *testing.T, in render.Input, templates []string) grantSet {
 	for _, f := range fixedAgentGrants {
 		want.add("Role", v1alpha1.GroupName, f.resource, nil, f.verbs)
 	}
+	namespaced := false
+	for _, name := range templates {
+		for _, res := range findTemplate(t, in, name).Spec.Resources {
+			namespaced = namespaced || findCRD(t, in, res.Resource+"."+res.Group).Spec.Scope != apiextensionsv1.ClusterScoped
+		}
+	}
 	for _, name := range templates {
 		tpl := findTemplate(t, in, name)
 		for _, res := range tpl.Spec.Resources {
-			kind := "Role"
+			kinds := []string{"Role", instancesKind}
 			if findCRD(t, in, res.Resource+"."+res.Group).Spec.Scope == apiextensionsv1.ClusterScoped {
-				kind = "ClusterRole"
+				kinds = []string{"ClusterRole"}
 			}
-			want.add(kind, res.Group, res.Resource, nil, boundResourceVerbs)
-			want.add(kind, res.Group, res.Resource+"/status", nil, []string{"get"})
+			for _, kind := range kinds {
+				want.add(kind, res.Group, res.Resource, nil, boundResourceVerbs)
+				want.add(kind, res.Group, res.Resource+"/status", nil, []string{"get"})
+			}
 		}
 		for _, c := range tpl.Spec.PermissionClaims {
 			verbs := make([]string, len(c.Verbs))
@@ -153,6 +172,9 @@ func wantedGrants(t *testing.T, in render.Input, templates []string) grantSet {
 				verbs[i] = string(v)
 			}
 			want.add("Role", c.Group, c.Resource, c.ResourceNames, verbs)
+			if namespaced {
+				want.add(instancesKind, c.Group, c.Resource, c.ResourceNames, verbs)
+			}
 		}
 	}
 	return want
@@ -177,7 +199,7 @@ func allowedByPolicy(g grant, boundGroups []string) string {
 		}
 		return "is not one of the fixed agent grants"
 	case g.Group == "":
-		if g.Kind == "Role" && (g.Resource == "secrets" || g.Resource == "configmaps") {
+		if (g.Kind == "Role" || g.Kind == instancesKind) && (g.Resource == "secrets" || g.Resource == "configmaps") {
 			return ""
 		}
 		return "is a core resource other than secrets and configmaps"

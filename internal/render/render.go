@@ -17,6 +17,10 @@ type Input struct {
 	Requests  []v1alpha1.APIServiceExportRequest
 	// Revoked are the templates revoked for a cluster (see Revocation).
 	Revoked []Revocation
+	// Namespaces are the APIServiceNamespaces of the app clusters: each in
+	// bindsync-<cluster> of a valid AppCluster, named after an app
+	// namespace, renders NamespacePath(cluster, name).
+	Namespaces []v1alpha1.APIServiceNamespace
 }
 
 // Revocation revokes one template for one app cluster, whatever the

@@ -44,10 +44,11 @@ func TestRenderIsDeterministicWhateverTheInputOrder(t *testing.T) {
 			for seed := range int64(8) {
 				rng := rand.New(rand.NewSource(seed))
 				shuffled := render.Input{
-					CRDs:      shuffledCopy(rng, in.CRDs),
-					Templates: shuffledCopy(rng, in.Templates),
-					Clusters:  shuffledCopy(rng, in.Clusters),
-					Requests:  shuffledCopy(rng, in.Requests),
+					CRDs:       shuffledCopy(rng, in.CRDs),
+					Templates:  shuffledCopy(rng, in.Templates),
+					Clusters:   shuffledCopy(rng, in.Clusters),
+					Requests:   shuffledCopy(rng, in.Requests),
+					Namespaces: shuffledCopy(rng, in.Namespaces),
 				}
 				again := render.Render(shuffled)
 				require.Equal(t, first.Tree.Paths(), again.Tree.Paths(), "seed %d rendered other files", seed)

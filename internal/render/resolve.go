@@ -3,6 +3,7 @@ package render
 import (
 	"fmt"
 	"reflect"
+	"regexp"
 	"slices"
 	"sort"
 	"strings"
@@ -77,8 +78,8 @@ type templateEntry struct {
 
 // roleEntry is a serialised Role and the cluster-scoped rules that go with it.
 type roleEntry struct {
-	role         []byte
-	clusterRules []rbacv1.PolicyRule
+	role                        []byte
+	clusterRules, instanceRules []rbacv1.PolicyRule
 }
 
 // binding is one CRD bound into one cluster through one template.
@@ -95,6 +96,9 @@ type clusterEntry struct {
 	revoked  []string // templates revoked for the cluster, sorted
 	bindings []binding
 	bound    map[*crdEntry]binding // CRD -> its binding, once it binds many (see boundBy)
+	// namespaces are the app namespaces given a control-plane namespace
+	// (APIServiceNamespace names), sorted.
+	namespaces []string
 }
 
 type renderer struct {
@@ -108,8 +112,11 @@ type renderer struct {
 	roles     map[string]roleEntry // binding set -> Role, see roleYAML
 	results   []RequestResult
 	keyBuf    []byte // scratch for cluster cache keys
-	problems  problemList
-	warnings  problemList
+	// collide are the APIServiceNamespaces refused for their control-plane
+	// namespace's name, over the whole input (namespaceCollisions).
+	collide  map[nsKey]string
+	problems problemList
+	warnings problemList
 }
 
 func newRenderer(in Input, cache *Cache) *renderer {
@@ -121,6 +128,7 @@ func newRenderer(in Input, cache *Cache) *renderer {
 		byName:    map[string]*clusterEntry{},
 		invalid:   map[string]bool{},
 		roles:     map[string]roleEntry{},
+		collide:   namespaceCollisions(in),
 	}
 }
 
@@ -130,6 +138,7 @@ func (r *renderer) resolve() {
 	r.indexTemplates()
 	r.indexClusters()
 	r.assignRequests()
+	r.indexNamespaces()
 }
 
 func (r *renderer) indexCRDs() {
@@ -225,6 +234,9 @@ func (r *renderer) checkTemplate(e *templateEntry) (reason, msg string) {
 		if m := checkClaim(claim, spec.Resources); m != "" {
 			return v1alpha1.InvalidTemplateReason, fmt.Sprintf("spec.permissionClaims[%d] %s: %s", i, claimName(claim), m)
 		}
+		if m := checkClaimSync(claim, spec.Resources, fmt.Sprintf("spec.permissionClaims[%d]", i)); m != "" {
+			return v1alpha1.InvalidTemplateReason, m
+		}
 	}
 	if p := spec.SchemaUpdatePolicy; p != "" && p != v1alpha1.SchemaUpdateNonBreaking &&
 		p != v1alpha1.SchemaUpdateAlways && p != v1alpha1.SchemaUpdateNever {
@@ -319,6 +331,33 @@ func checkClaim(c v1alpha1.PermissionClaim, bound []v1alpha1.GroupResource) stri
 		}
 		if errs := validation.IsDNS1123Subdomain(n); len(errs) > 0 {
 			return fmt.Sprintf("resourceNames[%d] %q is not a DNS subdomain", i, n)
+		}
+	}
+	return ""
+}
+
+// claimPath is a reference's jsonPath: dotted plain field names, as the CRD
+// pattern says. Input from files is not checked by an API server, so render
+// checks it too: the agent reads the field with no evaluator at all.
+var claimPath = regexp.MustCompile(`^(\.[A-Za-z_][A-Za-z0-9_-]*)+$`)
+
+// checkClaimSync says why the fields instance sync reads of a claim (owner,
+// references) cannot be used, or "", naming the field from at: the owner is
+// Provider or Consumer, and each reference names a resource the template
+// binds by a dotted plain field path, so no claim can select objects by the
+// fields of anything the app cluster does not bind.
+func checkClaimSync(c v1alpha1.PermissionClaim, bound []v1alpha1.GroupResource, at string) string {
+	if o := c.Owner; o != "" && o != v1alpha1.ClaimOwnerProvider && o != v1alpha1.ClaimOwnerConsumer {
+		return fmt.Sprintf("%s.owner %q is not Provider or Consumer", at, o)
+	}
+	for j, ref := range c.References {
+		where := fmt.Sprintf("%s.references[%d]", at, j)
+		gr := v1alpha1.GroupResource{Group: ref.Group, Resource: ref.Resource}
+		if !slices.Contains(bound, gr) {
+			return fmt.Sprintf("%s: (group %q, resource %q) is not a resource this template binds (spec.resources)", where, ref.Group, ref.Resource)
+		}
+		if len(ref.JSONPath) > 256 || !claimPath.MatchString(ref.JSONPath) {
+			return fmt.Sprintf("%s: jsonPath %q is not a dotted path of plain field names (such as .spec.writeConnectionSecretToRef.name)", where, ref.JSONPath)
 		}
 	}
 	return ""

@@ -37,6 +37,7 @@ import (
 	"github.com/bindsync/bindsync/internal/apply"
 	"github.com/bindsync/bindsync/internal/backend"
 	"github.com/bindsync/bindsync/internal/kustomize"
+	"github.com/bindsync/bindsync/internal/manifest"
 	"github.com/bindsync/bindsync/internal/render"
 	"github.com/bindsync/bindsync/internal/testenv"
 )
@@ -63,6 +64,7 @@ func TestIntegrationDeployManifests(t *testing.T) {
 	appCluster := buildDeploy(t, repoPath(t, "config", "app-cluster"))
 	clusterScoped := buildDeploy(t, clusterScopedOverlay(t))
 	teamA, teamB := renderedControlPlane(t, "team-a"), renderedControlPlane(t, "team-b")
+	teamANamespaces := renderedNamespaces(t, "team-a")
 	scopeFolder := renderedClusterScoped(t, "deploy-scope")
 	agentFolder, err := kustomize.Build(repoPath(t, "examples", "state-repo", "clusters", "team-a", "app"))
 	require.NoError(t, err)
@@ -143,7 +145,8 @@ func TestIntegrationDeployManifests(t *testing.T) {
 	})
 
 	t.Run("the backend", func(t *testing.T) {
-		testBackendRights(ctx, t, cp, backendRights{teamA: teamA, teamB: teamB, scope: scopeFolder, component: clusterScoped})
+		testBackendRights(ctx, t, cp, backendRights{teamA: teamA, teamB: teamB, teamANamespaces: teamANamespaces,
+			scope: scopeFolder, component: clusterScoped})
 	})
 	t.Run("the agent", func(t *testing.T) {
 		testAgentRights(ctx, t, app, agentFolder)
@@ -154,7 +157,7 @@ func TestIntegrationDeployManifests(t *testing.T) {
 }
 
 type backendRights struct {
-	teamA, teamB, scope, component []*unstructured.Unstructured
+	teamA, teamB, teamANamespaces, scope, component []*unstructured.Unstructured
 }
 
 // testBackendRights acts as the backend's ServiceAccount on cp, where the
@@ -256,13 +259,46 @@ func testBackendRights(ctx context.Context, t *testing.T, cp *testenv.Cluster, i
 				}
 				return applier.Apply(ctx, in.teamA)
 			}},
+			{"apply a cluster's instance namespaces (bsi-*, RoleBinding bindsync-agent of ClusterRole bindsync:<c>:instances)", func() error {
+				return applier.Apply(ctx, in.teamANamespaces)
+			}},
+			{"list, get and write the status of APIServiceNamespaces", func() error {
+				n := &v1alpha1.APIServiceNamespace{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "shop"}}
+				if err := client.IgnoreAlreadyExists(cp.Client.Create(ctx, n)); err != nil {
+					return err
+				}
+				if err := as.List(ctx, &v1alpha1.APIServiceNamespaceList{}); err != nil {
+					return err
+				}
+				if err := as.Get(ctx, client.ObjectKeyFromObject(n), n); err != nil {
+					return err
+				}
+				old := n.DeepCopy()
+				n.Status.Namespace = render.InstanceNamespace("team-a", "shop")
+				return as.Status().Patch(ctx, n, client.MergeFrom(old))
+			}},
+			{"delete an instance namespace it labelled", func() error {
+				inst := labelledFor("team-a", &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: render.InstanceNamespace("team-a", "gone"),
+					Labels: map[string]string{v1alpha1.ConsumerNamespaceLabel: "gone", "pod-security.kubernetes.io/enforce": "restricted"}}})
+				if err := cp.Client.Create(ctx, inst); err != nil {
+					return err
+				}
+				return as.Delete(ctx, inst)
+			}},
 		} {
 			t.Run(tc.name, func(t *testing.T) { require.NoError(t, tc.do()) })
 		}
+		var rb rbacv1.RoleBinding
+		require.NoError(t, cp.Client.Get(ctx, client.ObjectKey{Namespace: render.InstanceNamespace("team-a", "shop"), Name: agentSA}, &rb))
+		assert.Equal(t, render.InstancesRoleName("team-a"), rb.RoleRef.Name, "the backend wrote team-a's instance RoleBinding")
+		kept, err := applier.RemoveInstanceNamespaces(ctx, "team-a", nil)
+		require.NoError(t, err)
+		require.Len(t, kept, 1, "an instance namespace main no longer holds is kept when the backend cannot list everything in it")
+		assert.Contains(t, kept[0].Reason, "cannot check that it holds no synced copy")
 		var role rbacv1.Role
 		require.NoError(t, cp.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: v1alpha1.AgentServiceAccount}, &role))
 		assert.Equal(t, "true", role.Labels[v1alpha1.ManagedLabel], "the backend wrote team-a's Role")
-		err := cp.Client.Get(ctx, client.ObjectKey{Namespace: v1alpha1.ClusterNamespace("team-b"), Name: v1alpha1.AgentServiceAccount}, &rbacv1.Role{})
+		err = cp.Client.Get(ctx, client.ObjectKey{Namespace: v1alpha1.ClusterNamespace("team-b"), Name: v1alpha1.AgentServiceAccount}, &rbacv1.Role{})
 		assert.True(t, client.IgnoreNotFound(err) == nil && err != nil, "team-b's Role was pruned: %v", err)
 	})
 
@@ -339,6 +375,58 @@ func testBackendRights(ctx context.Context, t *testing.T, cp *testenv.Cluster, i
 				return applyAs(ctx, as, labelledFor("team-a", &corev1.Namespace{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Namespace"},
 					ObjectMeta: metav1.ObjectMeta{Name: "kube-system"}}))
 			}},
+			{"create a namespace that is neither bsi- nor a cluster's", func() error {
+				return applyAs(ctx, as, labelledFor("team-a", &corev1.Namespace{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Namespace"},
+					ObjectMeta: metav1.ObjectMeta{Name: "sneaky", Labels: map[string]string{v1alpha1.ConsumerNamespaceLabel: "x",
+						"pod-security.kubernetes.io/enforce": "restricted"}}}))
+			}},
+			{"create an instance namespace of another cluster's name", func() error {
+				return applyAs(ctx, as, labelledFor("team-a", &corev1.Namespace{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Namespace"},
+					ObjectMeta: metav1.ObjectMeta{Name: render.InstanceNamespace("team-b", "x"), Labels: map[string]string{v1alpha1.ConsumerNamespaceLabel: "x",
+						"pod-security.kubernetes.io/enforce": "restricted"}}}))
+			}},
+			{"create an instance namespace without its consumer-namespace label", func() error {
+				return applyAs(ctx, as, labelledFor("team-a", &corev1.Namespace{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Namespace"},
+					ObjectMeta: metav1.ObjectMeta{Name: render.InstanceNamespace("team-a", "x"), Labels: map[string]string{
+						"pod-security.kubernetes.io/enforce": "restricted"}}}))
+			}},
+			{"create the RoleBinding bindsync-agent of the instances ClusterRole in kube-system", func() error {
+				rb := agentBinding("kube-system", ns)
+				rb.RoleRef = rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: render.InstancesRoleName("team-a")}
+				return applyAs(ctx, as, labelledFor("team-a", rb))
+			}},
+			{"bind cluster-admin in an instance namespace", func() error {
+				rb := agentBinding(render.InstanceNamespace("team-a", "shop"), ns)
+				rb.Name = "cluster-admin"
+				rb.RoleRef = rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "cluster-admin"}
+				return applyAs(ctx, as, labelledFor("team-a", rb))
+			}},
+			{"bind the instances ClusterRole to another cluster's agent", func() error {
+				rb := agentBinding(render.InstanceNamespace("team-a", "shop"), v1alpha1.ClusterNamespace("team-b"))
+				rb.RoleRef = rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: render.InstancesRoleName("team-a")}
+				return applyAs(ctx, as, labelledFor("team-a", rb))
+			}},
+			{"create another object in an instance namespace", func() error {
+				return applyAs(ctx, as, labelledFor("team-a", roleGranting(render.InstanceNamespace("team-a", "shop"), agentSA, "secrets")))
+			}},
+			{"write a ClusterRole of another name", func() error {
+				return applyAs(ctx, as, labelledFor("team-a", clusterRoleGranting("bindsync:team-a:other", "secrets")))
+			}},
+			{"write the instances ClusterRole granting pods", func() error {
+				return applyAs(ctx, as, labelledFor("team-a", clusterRoleGranting(render.InstancesRoleName("team-a"), "pods")))
+			}},
+			{"write the instances ClusterRole granting bindsync.io", func() error {
+				cr := clusterRoleGranting(render.InstancesRoleName("team-a"), "apiserviceexports")
+				cr.Rules[0].APIGroups = []string{v1alpha1.GroupName}
+				return applyAs(ctx, as, labelledFor("team-a", cr))
+			}},
+			{"delete a namespace bindsync did not label as an instance namespace", func() error {
+				plain := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "bsi-unlabelled-0123456789"}}
+				if err := client.IgnoreAlreadyExists(cp.Client.Create(ctx, plain)); err != nil {
+					return err
+				}
+				return as.Delete(ctx, plain)
+			}},
 			{"lower a cluster namespace's Pod Security level", func() error {
 				n := &corev1.Namespace{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Namespace"}, ObjectMeta: metav1.ObjectMeta{Name: ns,
 					Labels: map[string]string{"pod-security.kubernetes.io/enforce": "privileged"}}}
@@ -355,7 +443,11 @@ func testBackendRights(ctx context.Context, t *testing.T, cp *testenv.Cluster, i
 		err := applier.Apply(ctx, in.scope)
 		requireForbidden(t, err, "apply a ClusterRole without the component")
 		assert.Empty(t, applyWithWarnings(ctx, t, cp, in.component))
-		require.NoError(t, applier.Apply(ctx, in.scope), "with config/backend/cluster-scoped-binds")
+		// the component changes the admission policy, which takes a moment
+		// to be enforced
+		var last error
+		require.Eventually(t, func() bool { last = applier.Apply(ctx, in.scope); return last == nil },
+			30*time.Second, 200*time.Millisecond, "with config/backend/cluster-scoped-binds: %v", &last)
 		var crb rbacv1.ClusterRoleBinding
 		require.NoError(t, cp.Client.Get(ctx, client.ObjectKey{Name: render.ClusterRoleName("deploy-scope")}, &crb))
 		assert.Equal(t, "true", crb.Labels[v1alpha1.ManagedLabel])
@@ -556,6 +648,24 @@ func clusterScopedOverlay(t *testing.T) string {
 		rel(repoPath(t, "config", "control-plane")), rel(repoPath(t, "config", "backend", "cluster-scoped-binds")))
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "kustomization.yaml"), []byte(k), 0o600))
 	return dir
+}
+
+// renderedNamespaces renders the example control plane in memory and builds
+// cluster's namespaces folder.
+func renderedNamespaces(t *testing.T, cluster string) []*unstructured.Unstructured {
+	t.Helper()
+	in, problems, err := manifest.LoadDir(repoPath(t, "examples", "control-plane"))
+	require.NoError(t, err)
+	require.Empty(t, problems)
+	fsys := fstest.MapFS{}
+	for p, data := range render.Render(in).Tree {
+		fsys[p] = &fstest.MapFile{Data: data}
+	}
+	objs, err := kustomize.BuildFS(fsys, render.NamespacesDir(cluster))
+	require.NoError(t, err)
+	require.NoError(t, render.CheckNamespacesFolder(cluster, objs))
+	require.NotEmpty(t, namesOf(objs, "Namespace"))
+	return objs
 }
 
 // renderedClusterScoped renders, in memory, a cluster that binds a

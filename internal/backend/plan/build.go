@@ -29,7 +29,9 @@ func (p *planner) build() Plan {
 		}
 	}
 	rolled := map[string]bool{}
-	base := render.Input{Templates: p.in.Templates, Clusters: p.in.Clusters, CRDs: p.approvedCRDs(rolled), Revoked: p.revocations()}
+	nsInMain, nsGone, nsAdded := p.namespaceSets()
+	base := render.Input{Templates: p.in.Templates, Clusters: p.in.Clusters, CRDs: p.approvedCRDs(rolled), Revoked: p.revocations(),
+		Namespaces: append(slices.Clip(nsInMain), nsGone...)}
 	if len(inMain) == len(p.in.Requests) {
 		// every request is on main: render reads them where they are (it
 		// does not care for their order, and nothing is appended)
@@ -59,6 +61,20 @@ func (p *planner) build() Plan {
 		prev = t
 	} else {
 		prev = prev.sameAs(t)
+	}
+	// each namespace that left the control plane leaves main in a commit
+	// of its own
+	for _, n := range nsGone {
+		base.Namespaces = slices.DeleteFunc(slices.Clone(base.Namespaces), func(x v1alpha1.APIServiceNamespace) bool {
+			return x.Namespace == n.Namespace && x.Name == n.Name
+		})
+		out, t = p.renderKeeping(base, prev)
+		if dirs, changed := changedDirs(prev, t); changed {
+			p.out.Steps = append(p.out.Steps, p.step(prev, t, dirs, namespaceMessage(n, true)))
+			prev = t
+		} else {
+			prev = prev.sameAs(t)
+		}
 	}
 	for _, crd := range p.rollOuts() {
 		rolled[crd] = true
@@ -97,6 +113,35 @@ func (p *planner) build() Plan {
 			prev = prev.sameAs(t)
 		}
 	}
+	// each new namespace comes in a commit of its own, after the binds (its
+	// agent's ClusterRole is theirs); beyond MaxBindCommits, in one
+	base.Namespaces = slices.Clip(base.Namespaces)
+	if len(nsAdded) > MaxBindCommits {
+		base.Namespaces = append(base.Namespaces, nsAdded...)
+		out, t = p.renderKeeping(base, prev)
+		if dirs, changed := changedDirs(prev, t); changed {
+			in := slices.DeleteFunc(slices.Clone(nsAdded), func(n v1alpha1.APIServiceNamespace) bool {
+				_, ok := t.tree[render.NamespacePath(clusterOf(n.Namespace), n.Name)]
+				return !ok
+			})
+			p.out.Steps = append(p.out.Steps, p.step(prev, t, dirs, batchNamespaceMessage(in)))
+			prev = t
+		} else {
+			prev = prev.sameAs(t)
+		}
+		nsAdded = nil
+	}
+	for _, n := range nsAdded {
+		base.Namespaces = append(base.Namespaces, n)
+		out, t = p.renderKeeping(base, prev)
+		if dirs, changed := changedDirs(prev, t); changed {
+			p.out.Steps = append(p.out.Steps, p.step(prev, t, dirs, namespaceMessage(n, false)))
+			prev = t
+		} else {
+			prev = prev.sameAs(t)
+		}
+	}
+	p.decideNamespaces(out, prev.tree)
 	p.out.Main = prev.tree
 	p.out.Problems, p.out.Warnings = out.Problems, out.Warnings
 	// One index of main and one lookup of render's results for every

@@ -62,6 +62,11 @@ type Input struct {
 	// last (a request whose status says PendingApproval and whose branch is
 	// gone was rejected).
 	Requests []v1alpha1.APIServiceExportRequest
+	// Namespaces are the live APIServiceNamespaces: each renders its
+	// cluster's NamespacePath in a commit of its own ("namespace: C/N"),
+	// always approved; one main holds that is no longer live leaves in a
+	// commit of its own.
+	Namespaces []v1alpha1.APIServiceNamespace
 	// Main is the tree at main's head.
 	Main render.Tree
 	// Branches are the bindsync/ branches that exist.
@@ -215,12 +220,14 @@ type Plan struct {
 	// Main is the tree main holds after Steps.
 	Main render.Tree
 	// Branches are the approval branches that should exist, sorted by name.
-	Branches  []BranchPlan
-	Requests  []RequestDecision
-	Schemas   []SchemaDecision
-	Problems  []render.Problem
-	Warnings  []render.Problem
-	errorsOut []error
+	Branches []BranchPlan
+	Requests []RequestDecision
+	Schemas  []SchemaDecision
+	// Namespaces has one entry per input APIServiceNamespace, in input order.
+	Namespaces []NamespaceDecision
+	Problems   []render.Problem
+	Warnings   []render.Problem
+	errorsOut  []error
 }
 
 // Errors returns what Make could not read (an export file in main that no

@@ -34,8 +34,8 @@ func NewCommand(stdout, stderr io.Writer) *cobra.Command {
 		Use:   "render [DIR] --out DIR",
 		Short: "Render control-plane manifests into a state repository tree",
 		Long: `render reads every YAML document under the input folder (DIR, or --in DIR):
-CustomResourceDefinitions, AppClusters, APIServiceExportTemplates and
-APIServiceExportRequests, multi-document files too. It writes the state
+CustomResourceDefinitions, AppClusters, APIServiceExportTemplates,
+APIServiceExportRequests and APIServiceNamespaces, multi-document files too. It writes the state
 repository tree to --out.
 
 render writes only into a bindsync state repository: a folder that holds the
@@ -143,7 +143,7 @@ func run(f *flags, name string, stdout, stderr io.Writer) error {
 		}
 		return exitcode.New(exitcode.Unusable, err)
 	}
-	if len(in.CRDs)+len(in.Clusters)+len(in.Templates)+len(in.Requests) == 0 && len(docProblems) == 0 {
+	if len(in.CRDs)+len(in.Clusters)+len(in.Templates)+len(in.Requests)+len(in.Namespaces) == 0 && len(docProblems) == 0 {
 		// Rendering nothing would remove every cluster folder in --out.
 		return exitcode.New(exitcode.Unusable, fmt.Errorf("no render input under %s: no CRD, AppCluster, APIServiceExportTemplate or APIServiceExportRequest in its .yaml files", f.in))
 	}
@@ -258,7 +258,7 @@ func holdClusters(holds []render.Hold) []string {
 // renderKinds are the kinds render reads.
 var renderKinds = map[string]bool{
 	"CustomResourceDefinition": true, "AppCluster": true,
-	"APIServiceExportTemplate": true, "APIServiceExportRequest": true,
+	"APIServiceExportTemplate": true, "APIServiceExportRequest": true, "APIServiceNamespace": true,
 }
 
 // docClusters returns the clusters a document that did not decode may

@@ -1,0 +1,207 @@
+package render_test
+
+import (
+	"bytes"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"sigs.k8s.io/yaml"
+
+	"github.com/bindsync/bindsync/api/v1alpha1"
+	"github.com/bindsync/bindsync/internal/render"
+)
+
+func appNamespace(cluster, name string) v1alpha1.APIServiceNamespace {
+	return v1alpha1.APIServiceNamespace{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: v1alpha1.ClusterNamespace(cluster)}}
+}
+
+// TestNamespacesRenderIntoTheirClusterFolder: each APIServiceNamespace
+// renders one file in its cluster's namespaces folder, holding the instance
+// namespace and the agent's RoleBinding there and nothing else; clusters a-b
+// and a with namespaces c and b-c get two different namespaces; rendering
+// again gives the same bytes, and a cluster without one has no folder.
+func TestNamespacesRenderIntoTheirClusterFolder(t *testing.T) {
+	in := loadCase(t, "instance-namespaces")
+	out := render.Render(in)
+	ab, a := render.InstanceNamespace("a-b", "c"), render.InstanceNamespace("a", "b-c")
+	require.NotEqual(t, ab, a, "a-b/c and a/b-c never meet")
+
+	for _, tc := range []struct{ cluster, ns, inst string }{{"a-b", "c", ab}, {"a", "b-c", a}} {
+		f := out.Tree[render.NamespacePath(tc.cluster, tc.ns)]
+		require.NotNil(t, f, "%s/%s is rendered", tc.cluster, tc.ns)
+		docs := bytes.Split(f, []byte("---\n"))
+		require.Len(t, docs, 2, "a namespace file holds the namespace and the RoleBinding")
+		var ns, rb map[string]any
+		require.NoError(t, yaml.Unmarshal(docs[0], &ns))
+		require.NoError(t, yaml.Unmarshal(docs[1], &rb))
+		assert.Equal(t, "Namespace", ns["kind"])
+		assert.Equal(t, tc.inst, ns["metadata"].(map[string]any)["name"])
+		assert.Equal(t, map[string]any{v1alpha1.ConsumerNamespaceLabel: tc.ns, "pod-security.kubernetes.io/enforce": "restricted"},
+			ns["metadata"].(map[string]any)["labels"])
+		assert.Equal(t, "RoleBinding", rb["kind"])
+		assert.Equal(t, map[string]any{"name": v1alpha1.AgentServiceAccount, "namespace": tc.inst}, rb["metadata"])
+		assert.Equal(t, map[string]any{"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": render.InstancesRoleName(tc.cluster)}, rb["roleRef"])
+		assert.Equal(t, []any{map[string]any{"kind": "ServiceAccount", "name": "bindsync-agent", "namespace": v1alpha1.ClusterNamespace(tc.cluster)}}, rb["subjects"])
+
+		var k map[string]any
+		require.NoError(t, yaml.Unmarshal(out.Tree[render.NamespacesDir(tc.cluster)+"/kustomization.yaml"], &k))
+		assert.NotContains(t, k, "namespace", "every object names its own namespace")
+	}
+	assert.Contains(t, string(out.Tree[render.NamespacesDir("a")+"/kustomization.yaml"]), "- b-c.yaml\n- shop.yaml\n")
+
+	again := render.NewCache()
+	first := again.Render(in)
+	second := again.Render(copyInput(in))
+	assert.Empty(t, second.Changes, "a render with nothing new changes nothing")
+	for p, b := range out.Tree {
+		assert.Equal(t, string(b), string(first.Tree[p]), p)
+		assert.Equal(t, string(b), string(second.Tree[p]), p)
+	}
+
+	none := render.Render(render.Input{Clusters: in.Clusters})
+	for p := range none.Tree {
+		assert.NotContains(t, p, "/namespaces/", "no APIServiceNamespace, no namespaces folder")
+	}
+}
+
+// TestBadNamespaceHoldsNothingElseBack: an APIServiceNamespace outside a
+// cluster namespace, of a missing cluster, with a bad name, or whose
+// control-plane namespace another pair already has, is an InvalidNamespace
+// problem naming it; it renders nothing and holds nothing back, so its
+// cluster's other namespaces and bindings render as usual.
+func TestBadNamespaceHoldsNothingElseBack(t *testing.T) {
+	// two app namespaces of cluster c whose names give one control-plane
+	// namespace: the readable part is cut at the same place and the 40-bit
+	// hashes collide (found by search)
+	const first, second = "shop-with-a-very-long-name-that-is-cut-off-at-the-limit-12dc85",
+		"shop-with-a-very-long-name-that-is-cut-off-at-the-limit-27ce66"
+	require.Equal(t, render.InstanceNamespace("c", first), render.InstanceNamespace("c", second))
+
+	older, newer := appNamespace("c", second), appNamespace("c", first)
+	older.CreationTimestamp = metav1.NewTime(time.Unix(100, 0))
+	newer.CreationTimestamp = metav1.NewTime(time.Unix(200, 0))
+	in := render.Input{
+		Clusters: []v1alpha1.AppCluster{{ObjectMeta: metav1.ObjectMeta{Name: "c"}}},
+		Namespaces: []v1alpha1.APIServiceNamespace{
+			appNamespace("c", "good"),
+			{ObjectMeta: metav1.ObjectMeta{Name: "x", Namespace: "kube-system"}},
+			appNamespace("gone", "x"),
+			appNamespace("c", "Not_A_Label"),
+			newer, older,
+		},
+	}
+	for _, cached := range []bool{false, true} {
+		var out render.Output
+		if cached {
+			out = render.NewCache().Render(in)
+		} else {
+			out = render.Render(in)
+		}
+		got := map[string]string{}
+		for _, p := range out.Problems {
+			assert.Equal(t, "APIServiceNamespace", p.Kind)
+			assert.Equal(t, v1alpha1.InvalidNamespaceReason, p.Reason, p.String())
+			assert.Empty(t, p.Holds, "%s holds nothing back", p.Object())
+			assert.Empty(t, p.Clusters, "%s holds no cluster back", p.Object())
+			got[p.Namespace+"/"+p.Name] = p.Message
+		}
+		assert.Contains(t, got["kube-system/x"], "not an app cluster namespace")
+		assert.Contains(t, got["bindsync-gone/x"], `no AppCluster "gone"`)
+		assert.Contains(t, got["bindsync-c/Not_A_Label"], "DNS-1123 label")
+		assert.Contains(t, got["bindsync-c/"+first], "already assigned to "+second, "the newer of two colliding pairs is refused")
+		assert.Len(t, got, 4)
+		assert.Contains(t, out.Tree, render.NamespacePath("c", "good"))
+		assert.Contains(t, out.Tree, render.NamespacePath("c", second), "the older keeps its name")
+		assert.NotContains(t, out.Tree, render.NamespacePath("c", first))
+		assert.NotContains(t, out.Tree, render.NamespacePath("c", "Not_A_Label"))
+	}
+}
+
+// TestClaimSyncFieldsAreChecked: render refuses a claim whose owner is not
+// Provider or Consumer, or whose reference names a resource the template
+// does not bind or a path that is not dotted plain fields, naming the field.
+func TestClaimSyncFieldsAreChecked(t *testing.T) {
+	base := loadCase(t, "instance-namespaces")
+	for name, tc := range map[string]struct {
+		claim v1alpha1.PermissionClaim
+		want  string
+	}{
+		"owner":            {v1alpha1.PermissionClaim{Owner: "Both"}, `spec.permissionClaims[0].owner "Both" is not Provider or Consumer`},
+		"unbound resource": {v1alpha1.PermissionClaim{References: []v1alpha1.ClaimReference{{Group: "anynines.com", Resource: "backups", JSONPath: ".spec.x"}}}, "spec.permissionClaims[0].references[0]: (group \"anynines.com\", resource \"backups\") is not a resource this template binds"},
+		"filter":           {v1alpha1.PermissionClaim{References: []v1alpha1.ClaimReference{{Group: "anynines.com", Resource: "postgresqlinstances", JSONPath: `.spec[?(@.x=="y")]`}}}, "spec.permissionClaims[0].references[0]: jsonPath"},
+		"other namespace":  {v1alpha1.PermissionClaim{References: []v1alpha1.ClaimReference{{Group: "anynines.com", Resource: "postgresqlinstances", JSONPath: ".."}}}, "spec.permissionClaims[0].references[0]: jsonPath"},
+		"empty":            {v1alpha1.PermissionClaim{References: []v1alpha1.ClaimReference{{Group: "anynines.com", Resource: "postgresqlinstances"}}}, "spec.permissionClaims[0].references[0]: jsonPath"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			in := copyInput(base)
+			tpl := &in.Templates[0]
+			require.Equal(t, "postgresql", tpl.Name)
+			c := tc.claim
+			c.GroupResource = v1alpha1.GroupResource{Resource: "secrets"}
+			c.Verbs = []v1alpha1.Verb{"get"}
+			tpl.Spec.PermissionClaims = []v1alpha1.PermissionClaim{c}
+			out := render.Render(in)
+			var msgs []string
+			for _, p := range out.Problems {
+				if p.Kind == "APIServiceExportTemplate" && p.Name == "postgresql" {
+					assert.Equal(t, v1alpha1.InvalidTemplateReason, p.Reason)
+					msgs = append(msgs, p.Message)
+				}
+			}
+			require.Len(t, msgs, 1)
+			assert.Contains(t, msgs[0], tc.want)
+		})
+	}
+}
+
+// TestCheckNamespacesFolder: the backend's check of a namespaces folder
+// passes what render writes and refuses anything else.
+func TestCheckNamespacesFolder(t *testing.T) {
+	out := render.Render(loadCase(t, "instance-namespaces"))
+	objs := func(cluster string, extra ...string) []*unstructured.Unstructured {
+		var list []*unstructured.Unstructured
+		files := []string{}
+		for _, p := range out.Tree.Paths() {
+			if bytes.HasPrefix([]byte(p), []byte(render.NamespacesDir(cluster)+"/")) && !bytes.HasSuffix([]byte(p), []byte("kustomization.yaml")) {
+				files = append(files, string(out.Tree[p]))
+			}
+		}
+		for _, f := range append(files, extra...) {
+			for _, doc := range bytes.Split([]byte(f), []byte("---\n")) {
+				var m map[string]any
+				require.NoError(t, yaml.Unmarshal(doc, &m))
+				u := &unstructured.Unstructured{Object: m}
+				u.SetLabels(mergeLabels(u.GetLabels(), map[string]string{v1alpha1.ManagedLabel: "true", v1alpha1.ClusterLabel: cluster}))
+				list = append(list, u)
+			}
+		}
+		return list
+	}
+	require.NoError(t, render.CheckNamespacesFolder("a", objs("a")))
+	for name, doc := range map[string]string{
+		"a RoleBinding in kube-system": "apiVersion: rbac.authorization.k8s.io/v1\nkind: RoleBinding\nmetadata: {name: bindsync-agent, namespace: kube-system}\nroleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: 'bindsync:a:instances'}\nsubjects: [{kind: ServiceAccount, name: bindsync-agent, namespace: bindsync-a}]\n",
+		"another cluster's namespace":  "apiVersion: v1\nkind: Namespace\nmetadata: {name: " + render.InstanceNamespace("a-b", "c") + ", labels: {bindsync.io/consumer-namespace: c}}\n",
+		"cluster-admin bound":          "apiVersion: rbac.authorization.k8s.io/v1\nkind: RoleBinding\nmetadata: {name: bindsync-agent, namespace: " + render.InstanceNamespace("a", "shop") + "}\nroleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: cluster-admin}\nsubjects: [{kind: ServiceAccount, name: bindsync-agent, namespace: bindsync-a}]\n",
+		"a Secret":                     "apiVersion: v1\nkind: Secret\nmetadata: {name: x, namespace: " + render.InstanceNamespace("a", "shop") + "}\n",
+		"the cluster's own namespace":  "apiVersion: v1\nkind: Namespace\nmetadata: {name: bindsync-a, labels: {bindsync.io/consumer-namespace: a}}\n",
+	} {
+		t.Run(name, func(t *testing.T) {
+			assert.Error(t, render.CheckNamespacesFolder("a", objs("a", doc)))
+		})
+	}
+}
+
+func mergeLabels(a, b map[string]string) map[string]string {
+	out := map[string]string{}
+	for k, v := range a {
+		out[k] = v
+	}
+	for k, v := range b {
+		out[k] = v
+	}
+	return out
+}
