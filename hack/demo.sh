@@ -246,8 +246,9 @@ EOF
       fi
     fi
     [ -n "$app_gone" ] && break
-    if [ "$i" -eq 10 ]; then
-      say "meanwhile: app object deletionTimestamp=$(jp "${app[@]}" -n shop $pg orders-db --jsonpath '{.metadata.deletionTimestamp}') finalizers=$(jp "${app[@]}" -n shop $pg orders-db --jsonpath '{.metadata.finalizers}')"
+    if [ "$i" -eq 5 ]; then
+      say "meanwhile, the copy:       deletionTimestamp=$(jp "${cp_[@]}" -n "$ns" $pg orders-db --jsonpath '{.metadata.deletionTimestamp} finalizers={.metadata.finalizers}' 2>&1)"
+      say "meanwhile, the app object: deletionTimestamp=$(jp "${app[@]}" -n shop $pg orders-db --jsonpath '{.metadata.deletionTimestamp} finalizers={.metadata.finalizers}' 2>&1)"
     fi
     sleep 0.1
   done
@@ -337,7 +338,9 @@ wait_for "the change arrived in the app cluster" sh -c "! '$devenv' get --kubeco
 say "the app cluster now offers expose: $(expose_values "${app[@]}")"
 say "the PostgresqlInstance is still there: $(jp "${app[@]}" -n default $pg orders-db --jsonpath '{.metadata.name} expose={.spec.expose}')"
 
-if "$bindsync" agent --help 2>&1 | grep -q -- '--sync-instances' && [ ${#agent_report[@]} -gt 0 ]; then
+# (The help is read whole: grep -q in a pipe would end it early, and pipefail fail it.)
+agent_help=$("$bindsync" agent --help 2>&1 || true)
+if [[ $agent_help == *--sync-instances* ]] && [ ${#agent_report[@]} -gt 0 ]; then
   instances
 else
   step "instance sync: skipped (this bindsync's agent has no --sync-instances, or no control-plane kubeconfig)"
