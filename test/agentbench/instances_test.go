@@ -347,11 +347,11 @@ func (ib *instanceBench) latency(b *testing.B) {
 	var up, down []time.Duration
 	for i := range latencySamples {
 		ib.agent.waitIdle(b)
-		name := fmt.Sprintf("latency-%d", i)
-		key := ib.appNSNames[0] + "/" + name
-		copyKey := ib.copyNamespace(b, ib.appNSNames[0]) + "/" + name
+		name, g := fmt.Sprintf("latency-%d", i), i%instanceCRDs
+		key := objectKey(ib.gvrs[g], ib.appNSNames[0], name)
+		copyKey := objectKey(ib.gvrs[g], ib.copyNamespace(b, ib.appNSNames[0]), name)
 		begin := time.Now()
-		createParallel(ib.ctx, b, ib.app.Config, ib.gvrs, []*unstructured.Unstructured{ib.object(i%instanceCRDs, ib.appNSNames[0], name)}, 1, "")
+		createParallel(ib.ctx, b, ib.app.Config, ib.gvrs, []*unstructured.Unstructured{ib.object(g, ib.appNSNames[0], name)}, 1, "")
 		copied := ib.cpSeen.waitAt(b, copyKey, false)
 		providerReady := ib.cpSeen.waitAt(b, copyKey, true)
 		appReady := ib.appSeen.waitAt(b, key, true)
@@ -505,8 +505,8 @@ func watchAll(ctx context.Context, b *testing.B, cfg *rest.Config, gvrs []schema
 	for _, g := range gvrs {
 		inf := f.ForResource(g).Informer()
 		_, err := inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
-			AddFunc:    func(o any) { s.record(o) },
-			UpdateFunc: func(_, o any) { s.record(o) },
+			AddFunc:    func(o any) { s.record(g, o) },
+			UpdateFunc: func(_, o any) { s.record(g, o) },
 		})
 		require.NoError(b, err)
 		synced = append(synced, inf.HasSynced)
@@ -516,13 +516,19 @@ func watchAll(ctx context.Context, b *testing.B, cfg *rest.Config, gvrs []schema
 	return s
 }
 
-func (s *seen) record(o any) {
+// objectKey names one object of one resource: the same name is used in
+// every CRD.
+func objectKey(g schema.GroupVersionResource, ns, name string) string {
+	return g.Resource + ":" + ns + "/" + name
+}
+
+func (s *seen) record(g schema.GroupVersionResource, o any) {
 	u, ok := o.(*unstructured.Unstructured)
 	if !ok {
 		return
 	}
 	now := time.Now()
-	k := u.GetNamespace() + "/" + u.GetName()
+	k := objectKey(g, u.GetNamespace(), u.GetName())
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if _, ok := s.first[k]; !ok {
