@@ -305,7 +305,9 @@ func (f *fixture) provide(o *unstructured.Unstructured) {
 		o.Object["status"] = want
 		_, _ = res.UpdateStatus(ctx, o, metav1.UpdateOptions{FieldManager: "provider"})
 	}
-	if name, _, _ := unstructured.NestedString(o.Object, "spec", "writeConnectionSecretToRef", "name"); name != "" {
+	// A reference to "victim-..." names another cluster's Secret: the
+	// provider writes nothing for it.
+	if name, _, _ := unstructured.NestedString(o.Object, "spec", "writeConnectionSecretToRef", "name"); name != "" && !strings.HasPrefix(name, "victim") {
 		_ = f.cp.Client.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: o.GetNamespace()},
 			Data: map[string][]byte{"password": []byte("secret-of-" + o.GetNamespace())}})
 	}

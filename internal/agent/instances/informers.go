@@ -278,13 +278,18 @@ func (s *Syncer) ensureCPInformerLocked(gvr schema.GroupVersionResource, instNs 
 }
 
 // ensureClaimInformersLocked starts the informers claimed objects need:
-// provider-owned resources in every assigned namespace on the control
-// plane, consumer-owned ones in the app cluster.
+// claimed resources in every assigned namespace on the control plane, and
+// consumer-owned ones in the app cluster.
 func (s *Syncer) ensureClaimInformersLocked() {
 	for _, c := range s.claimsLocked() {
 		gvr := c.gvr()
-		switch c.claim.OwnerOrDefault() {
-		case v1alpha1.ClaimOwnerConsumer:
+		// The control-plane side is watched for both owners: the source
+		// of provider-owned objects, the copies of consumer-owned ones
+		// (compared before each write).
+		for instNs := range s.appNsOf {
+			s.ensureCPInformerLocked(gvr, instNs)
+		}
+		if c.claim.OwnerOrDefault() == v1alpha1.ClaimOwnerConsumer {
 			if _, ok := s.appClaim[gvr]; !ok {
 				res := gvr.Resource
 				s.appClaim[gvr] = newInformer(s.app, gvr, "", s.opts.Resync, func(ns, name string) {
@@ -294,10 +299,6 @@ func (s *Syncer) ensureClaimInformersLocked() {
 						s.enqueueLocked(key{kind: claimKey, res: res, ns: ns, name: name})
 					}
 				}, nil)
-			}
-		default:
-			for instNs := range s.appNsOf {
-				s.ensureCPInformerLocked(gvr, instNs)
 			}
 		}
 	}
