@@ -8,10 +8,12 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/bindsync/bindsync/api/v1alpha1"
+	"github.com/bindsync/bindsync/internal/agent/instances"
 	"github.com/bindsync/bindsync/internal/render"
 )
 
@@ -136,4 +138,27 @@ func TestIntegrationResyncWritesNothing(t *testing.T) {
 	assert.Zero(t, f.cpWrites.Load()-cpBefore, "writes on the control plane during resyncs with nothing new")
 	assert.Zero(t, f.appWrites.Load()-appBefore, "writes in the app cluster during resyncs with nothing new")
 	assert.NotZero(t, cpBefore, "the counter saw no writes at all")
+}
+
+// A cluster-scoped bound API is not synced, and its binding says so.
+func TestIntegrationClusterScopedNotSynced(t *testing.T) {
+	f := newFixture(t, "scoped", false)
+	f.startSyncer(0)
+	scoped := instances.API{Binding: "widgets." + f.gvr.Group, GVK: f.api.GVK.GroupVersion().WithKind("Widget"), Resource: "widgets"}
+	require.NoError(t, f.app.Client.Create(f.ctx, &v1alpha1.APIServiceBinding{ObjectMeta: metav1.ObjectMeta{Name: scoped.Binding}}))
+	f.syncer.Set([]instances.API{f.api, scoped})
+	eventually(t, 30*time.Second, func() error {
+		var b v1alpha1.APIServiceBinding
+		if err := f.app.Client.Get(f.ctx, client.ObjectKey{Name: scoped.Binding}, &b); err != nil {
+			return err
+		}
+		c := meta.FindStatusCondition(b.Status.Conditions, v1alpha1.InstancesSyncedCondition)
+		if c == nil || c.Status != metav1.ConditionFalse || c.Reason != v1alpha1.UnsupportedScopeReason {
+			return fmt.Errorf("InstancesSynced of the cluster-scoped binding is %+v", c)
+		}
+		return nil
+	})
+	done, err := f.syncer.Release(f.ctx, scoped, v1alpha1.DeletionDelete)
+	require.NoError(t, err)
+	assert.True(t, done, "nothing of a cluster-scoped API is synced, so nothing waits")
 }
