@@ -52,14 +52,16 @@ const (
 // fixture is one app cluster (a name and a CRD group) synced by a Syncer
 // that acts on the control plane as the cluster's agent ServiceAccount.
 type fixture struct {
-	t       *testing.T
+	t       testing.TB
 	ctx     context.Context
 	cluster string
 	cp, app *testenv.Cluster
 	cpDyn   dynamic.Interface // administrator
 	appDyn  dynamic.Interface
-	api     instances.API
+	api     instances.API // apis[0]
 	gvr     schema.GroupVersionResource
+	apis    []instances.API
+	gvrs    []schema.GroupVersionResource
 	events  *eventLog
 
 	// cpWrites and appWrites count the syncer's writes on each side.
@@ -79,10 +81,16 @@ var installOnce sync.Once
 // an export that claims provider-owned Secrets by reference and
 // consumer-owned ConfigMaps by label, the binding in the app cluster) and
 // runs the stand-in backend and provider. The syncer is started with start.
-func newFixture(t *testing.T, cluster string, withProxy bool) *fixture {
+func newFixture(t testing.TB, cluster string, withProxy bool) *fixture {
+	return newFixtureAPIs(t, cluster, withProxy, 1, true)
+}
+
+// newFixtureAPIs is newFixture with n bound APIs (CRD groups), and the
+// stand-in provider only when provider is set.
+func newFixtureAPIs(t testing.TB, cluster string, withProxy bool, n int, provider bool) *fixture {
 	t.Helper()
 	cp, app := testenv.SharedPair(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	t.Cleanup(cancel)
 	installOnce.Do(func() {
 		for _, c := range []*testenv.Cluster{cp, app} {
@@ -92,30 +100,38 @@ func newFixture(t *testing.T, cluster string, withProxy bool) *fixture {
 			require.NoError(t, err)
 		}
 	})
-	group := cluster + ".test.bindsync.io"
-	f := &fixture{
-		t: t, ctx: ctx, cluster: cluster, cp: cp, app: app, events: &eventLog{},
-		api: instances.API{Binding: resource + "." + group, GVK: schema.GroupVersionKind{Group: group, Version: "v1", Kind: kind},
-			Resource: resource, Namespaced: true},
-		gvr: schema.GroupVersionResource{Group: group, Version: "v1", Resource: resource},
+	f := &fixture{t: t, ctx: ctx, cluster: cluster, cp: cp, app: app, events: &eventLog{}}
+	for i := range n {
+		group := cluster + ".test.bindsync.io"
+		if i > 0 {
+			group = fmt.Sprintf("%s%d.test.bindsync.io", cluster, i)
+		}
+		f.apis = append(f.apis, instances.API{Binding: resource + "." + group,
+			GVK: schema.GroupVersionKind{Group: group, Version: "v1", Kind: kind}, Resource: resource, Namespaced: true})
+		f.gvrs = append(f.gvrs, schema.GroupVersionResource{Group: group, Version: "v1", Resource: resource})
 	}
+	f.api, f.gvr = f.apis[0], f.gvrs[0]
 	var err error
 	f.cpDyn, err = dynamic.NewForConfig(cp.Config)
 	require.NoError(t, err)
 	f.appDyn, err = dynamic.NewForConfig(app.Config)
 	require.NoError(t, err)
 
-	require.NoError(t, cp.Client.Create(ctx, testCRD(group, true)))
-	require.NoError(t, app.Client.Create(ctx, testCRD(group, false)))
-	require.NoError(t, cp.WaitEstablished(ctx, f.api.Binding))
-	require.NoError(t, app.WaitEstablished(ctx, f.api.Binding))
+	for _, a := range f.apis {
+		require.NoError(t, cp.Client.Create(ctx, testCRD(a.GVK.Group, true)))
+		require.NoError(t, app.Client.Create(ctx, testCRD(a.GVK.Group, false)))
+		require.NoError(t, cp.WaitEstablished(ctx, a.Binding))
+		require.NoError(t, app.WaitEstablished(ctx, a.Binding))
+		require.NoError(t, app.Client.Create(ctx, &v1alpha1.APIServiceBinding{ObjectMeta: metav1.ObjectMeta{Name: a.Binding}}))
+	}
 	f.setupControlPlane()
-	require.NoError(t, app.Client.Create(ctx, &v1alpha1.APIServiceBinding{ObjectMeta: metav1.ObjectMeta{Name: f.api.Binding}}))
 	if withProxy {
 		f.proxy = newSwitchProxy(t, cp.Config.Host)
 	}
 	go f.backend()
-	go f.provider()
+	if provider {
+		go f.provider()
+	}
 	return f
 }
 
@@ -156,6 +172,10 @@ func testCRD(group string, controlPlane bool) *apiextensionsv1.CustomResourceDef
 func (f *fixture) setupControlPlane() {
 	t, ctx, c := f.t, f.ctx, f.cp.Client
 	ns := "bindsync-" + f.cluster
+	var groups []string
+	for _, g := range f.gvrs {
+		groups = append(groups, g.Group)
+	}
 	objs := []client.Object{
 		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}},
 		&corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "bindsync-agent", Namespace: ns}},
@@ -167,26 +187,29 @@ func (f *fixture) setupControlPlane() {
 			RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: "bindsync-agent"},
 			Subjects: []rbacv1.Subject{{Kind: "ServiceAccount", Name: "bindsync-agent", Namespace: ns}}},
 		&rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{Name: "bindsync:" + f.cluster + ":instances"}, Rules: []rbacv1.PolicyRule{
-			{APIGroups: []string{f.gvr.Group}, Resources: []string{resource}, Verbs: []string{"create", "delete", "get", "list", "patch", "update", "watch"}},
-			{APIGroups: []string{f.gvr.Group}, Resources: []string{resource + "/status"}, Verbs: []string{"get"}},
+			{APIGroups: groups, Resources: []string{resource}, Verbs: []string{"create", "delete", "get", "list", "patch", "update", "watch"}},
+			{APIGroups: groups, Resources: []string{resource + "/status"}, Verbs: []string{"get"}},
 			{APIGroups: []string{""}, Resources: []string{"secrets"}, Verbs: []string{"get", "list", "watch"}},
 			{APIGroups: []string{""}, Resources: []string{"configmaps"}, Verbs: []string{"create", "get", "list", "watch", "update", "patch"}},
 		}},
-		&v1alpha1.APIServiceExport{ObjectMeta: metav1.ObjectMeta{Name: f.api.Binding, Namespace: ns},
-			Spec: v1alpha1.APIServiceExportSpec{
-				CRDSnapshot: v1alpha1.CRDSnapshot{Group: f.gvr.Group, Scope: apiextensionsv1.NamespaceScoped,
-					Names:    apiextensionsv1.CustomResourceDefinitionNames{Plural: resource, Kind: kind},
-					Versions: []v1alpha1.ExportVersion{{Name: "v1", Served: true, Storage: true, Schema: runtime.RawExtension{Raw: []byte(`{"type":"object"}`)}}}},
-				SchemaHash:  strings.Repeat("0", 64),
-				TemplateRef: v1alpha1.TemplateReference{Name: "databases"},
-				PermissionClaims: []v1alpha1.PermissionClaim{
-					{GroupResource: v1alpha1.GroupResource{Resource: "secrets"}, Verbs: []v1alpha1.Verb{"get", "list", "watch"},
-						References: []v1alpha1.ClaimReference{{Group: f.gvr.Group, Resource: resource, JSONPath: ".spec.writeConnectionSecretToRef.name"}}},
-					{GroupResource: v1alpha1.GroupResource{Resource: "configmaps"}, Verbs: []v1alpha1.Verb{"create", "get", "list", "watch", "update", "patch"},
-						Owner:    v1alpha1.ClaimOwnerConsumer,
-						Selector: &metav1.LabelSelector{MatchLabels: map[string]string{claimedLabel: "true"}}},
-				},
-			}},
+	}
+	for _, a := range f.apis {
+		objs = append(objs,
+			&v1alpha1.APIServiceExport{ObjectMeta: metav1.ObjectMeta{Name: a.Binding, Namespace: ns},
+				Spec: v1alpha1.APIServiceExportSpec{
+					CRDSnapshot: v1alpha1.CRDSnapshot{Group: a.GVK.Group, Scope: apiextensionsv1.NamespaceScoped,
+						Names:    apiextensionsv1.CustomResourceDefinitionNames{Plural: resource, Kind: kind},
+						Versions: []v1alpha1.ExportVersion{{Name: "v1", Served: true, Storage: true, Schema: runtime.RawExtension{Raw: []byte(`{"type":"object"}`)}}}},
+					SchemaHash:  strings.Repeat("0", 64),
+					TemplateRef: v1alpha1.TemplateReference{Name: "databases"},
+					PermissionClaims: []v1alpha1.PermissionClaim{
+						{GroupResource: v1alpha1.GroupResource{Resource: "secrets"}, Verbs: []v1alpha1.Verb{"get", "list", "watch"},
+							References: []v1alpha1.ClaimReference{{Group: a.GVK.Group, Resource: resource, JSONPath: ".spec.writeConnectionSecretToRef.name"}}},
+						{GroupResource: v1alpha1.GroupResource{Resource: "configmaps"}, Verbs: []v1alpha1.Verb{"create", "get", "list", "watch", "update", "patch"},
+							Owner:    v1alpha1.ClaimOwnerConsumer,
+							Selector: &metav1.LabelSelector{MatchLabels: map[string]string{claimedLabel: "true"}}},
+					},
+				}})
 	}
 	for _, o := range objs {
 		require.NoError(t, c.Create(ctx, o), "create %T %s", o, o.GetName())
@@ -209,7 +232,7 @@ func (f *fixture) startSyncer(resync time.Duration) {
 	ctx, cancel := context.WithCancel(f.ctx)
 	done := make(chan error, 1)
 	go func() { done <- s.Start(ctx) }()
-	s.Set([]instances.API{f.api})
+	s.Set(f.apis)
 	f.syncer = s
 	stopped := false
 	f.stop = func() {
@@ -380,7 +403,7 @@ func (f *fixture) removeFinalizers(ns, name string) {
 }
 
 // eventually retries fn until it returns nil, and fails with its last error.
-func eventually(t *testing.T, d time.Duration, fn func() error) {
+func eventually(t testing.TB, d time.Duration, fn func() error) {
 	t.Helper()
 	deadline := time.Now().Add(d)
 	for {
@@ -466,7 +489,7 @@ type switchProxy struct {
 	conns  map[net.Conn]bool
 }
 
-func newSwitchProxy(t *testing.T, host string) *switchProxy {
+func newSwitchProxy(t testing.TB, host string) *switchProxy {
 	t.Helper()
 	u, err := url.Parse(host)
 	require.NoError(t, err)

@@ -1,0 +1,171 @@
+package instances_test
+
+import (
+	"fmt"
+	"os"
+	"runtime"
+	"slices"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
+	"github.com/bindsync/bindsync/api/v1alpha1"
+	"github.com/bindsync/bindsync/internal/agent/instances"
+)
+
+// BenchmarkIntegrationInstanceSync measures the sync on real API servers
+// (once, whatever b.N): BINDSYNC_BENCH_INSTANCES objects (2,000) in 50 app
+// namespaces across 10 bound APIs, created at once by 16 clients, against
+// the time the same 16 clients take to create the same objects directly on
+// the control plane; then, on the idle system, create -> copy and copy
+// status -> app object for one object (medians of 11), and the writes of
+// idle resyncs. The app namespaces have their control-plane namespaces
+// already (one object each first): assigning a namespace is the backend's
+// git round trip, measured in docs/backend.md.
+func BenchmarkIntegrationInstanceSync(b *testing.B) {
+	total := 2000
+	if v, err := strconv.Atoi(os.Getenv("BINDSYNC_BENCH_INSTANCES")); err == nil && v > 0 {
+		total = v
+	}
+	const namespaces, apis, clients = 50, 10, 16
+	const resync = 3 * time.Second
+	f := newFixtureAPIs(b, "bench", false, apis, false)
+	var nss []string
+	for i := range namespaces {
+		ns := fmt.Sprintf("bench-%02d", i)
+		nss = append(nss, ns)
+		f.createNamespace(f.app, ns)
+		f.createNamespace(f.cp, "direct-"+ns)
+	}
+	f.startSyncer(resync)
+	for _, ns := range nss {
+		f.createApp(f.database(ns, "warmup", "small", ""))
+	}
+	f.waitCopies(namespaces)
+
+	objs := make([]*unstructured.Unstructured, total)
+	for i := range objs {
+		o := f.database(nss[i%namespaces], fmt.Sprintf("db-%04d", i), "small", "")
+		o.SetGroupVersionKind(f.apis[i%apis].GVK)
+		objs[i] = o
+	}
+	begin := time.Now()
+	parallel(clients, objs, func(o *unstructured.Unstructured) error {
+		_, err := f.appDyn.Resource(f.gvrs[slices.IndexFunc(f.apis, func(a instances.API) bool { return a.GVK == o.GroupVersionKind() })]).
+			Namespace(o.GetNamespace()).Create(f.ctx, o, metav1.CreateOptions{})
+		return err
+	})
+	f.waitCopies(namespaces + total)
+	synced := time.Since(begin)
+
+	begin = time.Now()
+	parallel(clients, objs, func(o *unstructured.Unstructured) error {
+		d := o.DeepCopy()
+		d.SetNamespace("direct-" + o.GetNamespace())
+		_, err := f.cpDyn.Resource(f.gvrs[slices.IndexFunc(f.apis, func(a instances.API) bool { return a.GVK == o.GroupVersionKind() })]).
+			Namespace(d.GetNamespace()).Create(f.ctx, d, metav1.CreateOptions{})
+		return err
+	})
+	direct := time.Since(begin)
+
+	// One object at a time on the idle system.
+	var up, down []time.Duration
+	for i := range 11 {
+		name := fmt.Sprintf("idle-%02d", i)
+		t0 := time.Now()
+		f.createApp(f.database(nss[0], name, "small", ""))
+		eventually(b, 30*time.Second, func() error { _, err := f.copyOf(nss[0], name); return err })
+		up = append(up, time.Since(t0))
+
+		c, err := f.copyOf(nss[0], name)
+		require.NoError(b, err)
+		c.Object["status"] = map[string]any{"phase": "Ready"}
+		t0 = time.Now()
+		_, err = f.cpDyn.Resource(f.gvr).Namespace(c.GetNamespace()).UpdateStatus(f.ctx, c, metav1.UpdateOptions{})
+		require.NoError(b, err)
+		eventually(b, 30*time.Second, func() error {
+			a, err := f.appObject(nss[0], name)
+			if err != nil {
+				return err
+			}
+			if p, _, _ := unstructured.NestedString(a.Object, "status", "phase"); p != "Ready" {
+				return fmt.Errorf("no status yet")
+			}
+			return nil
+		})
+		down = append(down, time.Since(t0))
+	}
+
+	time.Sleep(resync)
+	cpBefore, appBefore := f.cpWrites.Load(), f.appWrites.Load()
+	time.Sleep(2 * resync)
+	idleWrites := f.cpWrites.Load() - cpBefore + f.appWrites.Load() - appBefore
+
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+
+	b.ReportMetric(synced.Seconds(), "sync-s")
+	b.ReportMetric(direct.Seconds(), "direct-s")
+	b.ReportMetric(synced.Seconds()/direct.Seconds(), "ratio")
+	b.ReportMetric(float64(median(up).Milliseconds()), "create-to-copy-ms")
+	b.ReportMetric(float64(median(down).Milliseconds()), "status-to-app-ms")
+	b.ReportMetric(float64(idleWrites), "idle-resync-writes")
+	b.ReportMetric(float64(ms.HeapInuse)/(1<<20), "test-process-heap-MB")
+	b.Logf("%d instances, %d namespaces, %d APIs: every copy after %s; direct creates %s; ratio %.2f; create->copy median %s; status->app median %s; idle resync writes %d",
+		total, namespaces, apis, synced.Round(time.Millisecond), direct.Round(time.Millisecond), synced.Seconds()/direct.Seconds(),
+		median(up), median(down), idleWrites)
+}
+
+// waitCopies waits until the cluster's instance namespaces hold n copies.
+func (f *fixture) waitCopies(n int) {
+	f.t.Helper()
+	eventually(f.t, 5*time.Minute, func() error {
+		got := 0
+		for _, gvr := range f.gvrs {
+			list, err := f.cpDyn.Resource(gvr).List(f.ctx, metav1.ListOptions{LabelSelector: v1alpha1.ClusterLabel + "=" + f.cluster})
+			if err != nil {
+				return err
+			}
+			got += len(list.Items)
+		}
+		if got < n {
+			return fmt.Errorf("%d of %d copies", got, n)
+		}
+		return nil
+	})
+}
+
+func parallel(n int, objs []*unstructured.Unstructured, fn func(*unstructured.Unstructured) error) {
+	ch := make(chan *unstructured.Unstructured)
+	var wg sync.WaitGroup
+	for range n {
+		wg.Go(func() {
+			for o := range ch {
+				for range 20 {
+					if err := fn(o); err == nil || apierrors.IsAlreadyExists(err) {
+						break
+					}
+					time.Sleep(50 * time.Millisecond)
+				}
+			}
+		})
+	}
+	for _, o := range objs {
+		ch <- o
+	}
+	close(ch)
+	wg.Wait()
+}
+
+func median(ds []time.Duration) time.Duration {
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	return s[len(s)/2]
+}
