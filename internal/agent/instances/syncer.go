@@ -239,7 +239,9 @@ func (s *Syncer) Release(ctx context.Context, api API, policy v1alpha1.DeletionP
 			s.mu.Unlock()
 			return false, fmt.Errorf("release %s: the syncer is not running, so deleted app objects could not wait for their copies", api.Binding)
 		}
-		if s.ctx != nil {
+		if s.ctx != nil && policy == v1alpha1.DeletionDelete {
+			// Deletions flow through the sync: it must run until the
+			// copies are gone. Orphan needs only the list below.
 			st = s.startAPILocked(api)
 		}
 	}
