@@ -45,17 +45,32 @@ func (s *Syncer) claimsLocked() []claimRef {
 		if o == nil {
 			continue
 		}
-		var e v1alpha1.APIServiceExport
-		if err := runtime.DefaultUnstructuredConverter.FromUnstructured(o.Object, &e); err != nil {
-			continue
-		}
-		for _, c := range e.Spec.PermissionClaims {
+		for _, c := range s.exportClaimsLocked(o) {
 			if _, ok := copiedFields[c.Resource]; ok && c.Group == "" {
 				out = append(out, claimRef{binding: name, claim: c})
 			}
 		}
 	}
 	return out
+}
+
+// parsedClaims are an export's claims as of one resourceVersion: decoding
+// an export on every sync would cost more than the sync.
+type parsedClaims struct {
+	resourceVersion string
+	claims          []v1alpha1.PermissionClaim
+}
+
+func (s *Syncer) exportClaimsLocked(o *unstructured.Unstructured) []v1alpha1.PermissionClaim {
+	if p, ok := s.claimCache[o.GetName()]; ok && p.resourceVersion == o.GetResourceVersion() {
+		return p.claims
+	}
+	var e v1alpha1.APIServiceExport
+	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(o.Object, &e); err != nil {
+		return nil
+	}
+	s.claimCache[o.GetName()] = parsedClaims{resourceVersion: o.GetResourceVersion(), claims: e.Spec.PermissionClaims}
+	return e.Spec.PermissionClaims
 }
 
 // enqueueReferenced queues the claimed objects an app object names through

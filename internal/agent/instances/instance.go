@@ -207,8 +207,13 @@ func (s *Syncer) requestNamespace(ctx context.Context, k key, api API, app *unst
 // then its claimed objects follow.
 func (s *Syncer) syncUpAndDown(ctx context.Context, k key, api API, app, copy *unstructured.Unstructured, instNs string) error {
 	if !hasFinalizer(app) {
-		// The finalizer first: a copy must never exist without it.
-		return s.setFinalizer(ctx, api, app, true)
+		// The finalizer first: a copy must never exist without it. The
+		// sync goes on with the object the patch returned.
+		patched, err := s.patchFinalizer(ctx, api, app, true)
+		if err != nil || patched == nil {
+			return err
+		}
+		app = patched
 	}
 	desired := desiredCopy(app, s.opts.Cluster, instNs)
 	if copy == nil || !copyUpToDate(copy, desired) {
@@ -314,6 +319,13 @@ func (s *Syncer) restore(ctx context.Context, k key, api API, copy *unstructured
 // that carries the resourceVersion read, so a concurrent change of the
 // finalizers fails with a conflict instead of being overwritten.
 func (s *Syncer) setFinalizer(ctx context.Context, api API, o *unstructured.Unstructured, add bool) error {
+	_, err := s.patchFinalizer(ctx, api, o, add)
+	return err
+}
+
+// patchFinalizer is setFinalizer returning the patched object (nil when the
+// object is gone).
+func (s *Syncer) patchFinalizer(ctx context.Context, api API, o *unstructured.Unstructured, add bool) (*unstructured.Unstructured, error) {
 	var fins []string
 	for _, f := range o.GetFinalizers() {
 		if f != v1alpha1.InstanceFinalizer {
@@ -329,18 +341,22 @@ func (s *Syncer) setFinalizer(ctx context.Context, api API, o *unstructured.Unst
 	patch, err := jsonMarshal(map[string]any{"metadata": map[string]any{
 		"resourceVersion": o.GetResourceVersion(), "finalizers": fins}})
 	if err != nil {
-		return err
+		return nil, err
 	}
-	_, err = s.app.Resource(api.gvr()).Namespace(o.GetNamespace()).Patch(ctx, o.GetName(), types.MergePatchType, patch,
+	patched, err := s.app.Resource(api.gvr()).Namespace(o.GetNamespace()).Patch(ctx, o.GetName(), types.MergePatchType, patch,
 		metav1.PatchOptions{FieldManager: FieldManager})
-	if err != nil && !apierrors.IsNotFound(err) {
+	switch {
+	case apierrors.IsNotFound(err):
+		return nil, nil
+	case err != nil:
 		verb := "remove"
 		if add {
 			verb = "add"
 		}
-		return fmt.Errorf("%s finalizer %s on %s %s/%s: %w", verb, v1alpha1.InstanceFinalizer, api.GVK.Kind, o.GetNamespace(), o.GetName(), err)
+		return nil, fmt.Errorf("%s finalizer %s on %s %s/%s: %w", verb, v1alpha1.InstanceFinalizer, api.GVK.Kind, o.GetNamespace(), o.GetName(), err)
 	}
-	return nil
+	patched.SetManagedFields(nil)
+	return patched, nil
 }
 
 // isUnavailable reports a transport failure (no answer from the server),

@@ -28,7 +28,7 @@ const FieldManager = "bindsync-agent"
 const StatusFieldManager = "bindsync-agent-instances"
 
 // Workers is how many objects the sync writes at once.
-const Workers = 12
+const Workers = 16
 
 // EventRecorder records Kubernetes events on app objects (client-go's
 // record.EventRecorder satisfies it).
@@ -77,21 +77,22 @@ type Syncer struct {
 	app, cp   dynamic.Interface
 	queue     workqueue.TypedRateLimitingInterface[key]
 
-	mu       sync.Mutex
-	ctx      context.Context // set by Start; nil before
-	wanted   map[string]API  // the last Set
-	apis     map[string]*apiState
-	byGVR    map[schema.GroupVersionResource]string // copy resource -> binding
-	control  *controlInformers                      // APIServiceNamespaces and exports of bindsync-<cluster>
-	cpInf    map[nsResource]*informer               // (resource, instance namespace) on the control plane
-	appClaim map[schema.GroupVersionResource]*informer
-	nsOf     map[string]string // app namespace -> instance namespace (assigned)
-	appNsOf  map[string]string // instance namespace -> app namespace
-	asked    map[string]bool   // app namespaces whose APIServiceNamespace this process created or saw
-	seen     map[key]time.Time // when a change of a key was first seen (latency metric)
-	results  map[string]map[string]result
-	restored map[string]int32 // restores per binding not yet in its status
-	cpDown   error            // the last control-plane transport error, nil when reachable
+	mu         sync.Mutex
+	ctx        context.Context // set by Start; nil before
+	wanted     map[string]API  // the last Set
+	apis       map[string]*apiState
+	byGVR      map[schema.GroupVersionResource]string // copy resource -> binding
+	control    *controlInformers                      // APIServiceNamespaces and exports of bindsync-<cluster>
+	cpInf      map[nsResource]*informer               // (resource, instance namespace) on the control plane
+	appClaim   map[schema.GroupVersionResource]*informer
+	nsOf       map[string]string       // app namespace -> instance namespace (assigned)
+	appNsOf    map[string]string       // instance namespace -> app namespace
+	claimCache map[string]parsedClaims // by export
+	asked      map[string]bool         // app namespaces whose APIServiceNamespace this process created or saw
+	seen       map[key]time.Time       // when a change of a key was first seen (latency metric)
+	results    map[string]map[string]result
+	restored   map[string]int32 // restores per binding not yet in its status
+	cpDown     error            // the last control-plane transport error, nil when reachable
 }
 
 // apiState is one API being synced (or released).
@@ -130,7 +131,7 @@ func New(o Options) (*Syncer, error) {
 			workqueue.TypedRateLimitingQueueConfig[key]{Name: "bindsync-instances"}),
 		wanted: map[string]API{}, apis: map[string]*apiState{}, byGVR: map[schema.GroupVersionResource]string{},
 		cpInf: map[nsResource]*informer{}, appClaim: map[schema.GroupVersionResource]*informer{},
-		nsOf: map[string]string{}, appNsOf: map[string]string{}, asked: map[string]bool{},
+		nsOf: map[string]string{}, appNsOf: map[string]string{}, claimCache: map[string]parsedClaims{}, asked: map[string]bool{},
 		seen: map[key]time.Time{}, results: map[string]map[string]result{}, restored: map[string]int32{},
 		cpDown: errors.New("not connected yet"),
 	}
