@@ -68,6 +68,8 @@ type fixture struct {
 	cpWrites, appWrites atomic.Int64
 	// holdDeletion keeps the stand-in provider's finalizer on copies.
 	holdDeletion atomic.Bool
+	// pauseBackend leaves APIServiceNamespaces unfulfilled.
+	pauseBackend atomic.Bool
 	// proxy stands between the syncer and the control plane (nil: none).
 	proxy *switchProxy
 
@@ -253,6 +255,10 @@ func (f *fixture) backend() {
 	ctx, c := f.ctx, f.cp.Client
 	for ctx.Err() == nil {
 		var list v1alpha1.APIServiceNamespaceList
+		if f.pauseBackend.Load() {
+			sleep(ctx, 100*time.Millisecond)
+			continue
+		}
 		if err := c.List(ctx, &list, client.InNamespace("bindsync-"+f.cluster)); err == nil {
 			for i := range list.Items {
 				n := &list.Items[i]

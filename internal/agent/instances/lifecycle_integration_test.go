@@ -9,6 +9,8 @@ import (
 	"github.com/stretchr/testify/require"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	"github.com/bindsync/bindsync/api/v1alpha1"
 )
@@ -244,4 +246,49 @@ func TestIntegrationControlPlaneUnreachable(t *testing.T) {
 	require.NoError(t, notFound(err))
 	_, err = f.copyOf(ns, "orders")
 	require.NoError(t, err)
+}
+
+// The first instance in an app namespace asks for its control-plane
+// namespace (an APIServiceNamespace named after it in bindsync-<cluster>);
+// until the backend assigns one the binding says NamespacePending, and
+// nothing is written on the control plane; then the instance syncs.
+func TestIntegrationNamespacePending(t *testing.T) {
+	f := newFixture(t, "pending", false)
+	ns := "pending-shop"
+	f.createNamespace(f.app, ns)
+	f.pauseBackend.Store(true)
+	f.startSyncer(0)
+	f.createApp(f.database(ns, "orders", "small", ""))
+	f.waitCondition(metav1.ConditionFalse, v1alpha1.NamespacePendingReason,
+		"1 of 1 not synced: waiting for the control-plane namespace of "+ns)
+	var req v1alpha1.APIServiceNamespace
+	require.NoError(t, f.cp.Client.Get(f.ctx, client.ObjectKey{Namespace: "bindsync-" + f.cluster, Name: ns}, &req))
+	assert.Empty(t, req.Status.Namespace)
+
+	f.pauseBackend.Store(false)
+	f.waitCondition(metav1.ConditionTrue, v1alpha1.SucceededReason, "1 of 1 synced")
+	_, err := f.copyOf(ns, "orders")
+	require.NoError(t, err)
+	assert.Positive(t, counter(t, "bindsync_agent_instances_synced_total", "direction", "up"))
+}
+
+// counter reads a counter with one label from the registry the agent
+// serves (0 when absent).
+func counter(t *testing.T, name, label, value string) float64 {
+	t.Helper()
+	families, err := metrics.Registry.Gather()
+	require.NoError(t, err)
+	for _, mf := range families {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == label && l.GetValue() == value {
+					return m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	return 0
 }
