@@ -198,8 +198,33 @@ func (s *Syncer) requestNamespace(ctx context.Context, k key, api API, app *unst
 		s.asked[k.ns] = true
 		s.mu.Unlock()
 	}
+	if why := s.namespaceRefused(k.ns); why != "" {
+		err := fmt.Errorf("control-plane namespace for %s refused by the backend: %s", k.ns, why)
+		s.recordOutcome(k, app, err)
+		return nil // the APIServiceNamespace's next change syncs it again
+	}
 	s.setResult(k, app, result{state: statePending, msg: k.ns})
 	return nil
+}
+
+// namespaceRefused returns the message of an APIServiceNamespace the
+// backend refused (Ready=False InvalidNamespace), "" otherwise.
+func (s *Syncer) namespaceRefused(appNs string) string {
+	s.mu.Lock()
+	o := s.control.namespaces.get(s.clusterNs, appNs)
+	s.mu.Unlock()
+	if o == nil {
+		return ""
+	}
+	conds, _, _ := unstructured.NestedSlice(o.Object, "status", "conditions")
+	for _, c := range conds {
+		m, _ := c.(map[string]any)
+		if m["type"] == v1alpha1.ReadyCondition && m["status"] == string(metav1.ConditionFalse) && m["reason"] == v1alpha1.InvalidNamespaceReason {
+			msg, _ := m["message"].(string)
+			return msg
+		}
+	}
+	return ""
 }
 
 // syncUpAndDown makes sure the app object has the finalizer, its copy the
