@@ -159,12 +159,8 @@ func (s *Syncer) namespaceChanged(appNs string) {
 		s.appNsOf[instNs] = appNs
 	}
 	if instNs != "" {
-		for _, st := range s.apis {
-			if st.api.Namespaced {
-				s.ensureCPInformerLocked(st.api.gvr(), instNs)
-			}
-		}
 		s.ensureClaimInformersLocked()
+		s.sweepSoonLocked()
 	}
 	s.enqueueNamespaceLocked(appNs)
 }
@@ -226,9 +222,7 @@ func (s *Syncer) startAPILocked(a API) *apiState {
 			s.enqueue(key{kind: instanceKey, binding: binding, ns: ns, name: name})
 		}, nil)
 		s.byGVR[a.gvr()] = binding
-		for _, instNs := range s.nsOf {
-			s.ensureCPInformerLocked(a.gvr(), instNs)
-		}
+		s.sweepSoonLocked()
 	}
 	s.apis[binding] = st
 	return st
@@ -254,7 +248,12 @@ func (s *Syncer) stopAPILocked(binding string) {
 }
 
 // ensureCPInformerLocked starts the informer of gvr in the instance
-// namespace instNs; its events sync the app object of the same name.
+// namespace instNs; its events sync the app object of the same name. For a
+// bound resource it is started only where it is needed: when an app object
+// of that resource is synced in the namespace, or when the sweep finds a
+// copy there (a copy whose app object is missing, to restore). An agent
+// with 200 bound resources and 50 namespaces so watches the pairs in use,
+// not 10,000.
 func (s *Syncer) ensureCPInformerLocked(gvr schema.GroupVersionResource, instNs string) *informer {
 	k := nsResource{gvr: gvr, ns: instNs}
 	if i, ok := s.cpInf[k]; ok {
@@ -363,5 +362,62 @@ func (s *Syncer) watchControlPlane(ctx context.Context) {
 		s.mu.Lock()
 		s.controlPlaneOKLocked()
 		s.mu.Unlock()
+	}
+}
+
+// sweepSoonLocked asks the sweep to run now.
+func (s *Syncer) sweepSoonLocked() {
+	select {
+	case s.sweep <- struct{}{}:
+	default:
+	}
+}
+
+// sweepCopies looks for copies of bound resources in instance namespaces
+// not watched yet (one list of at most one object per pair) and starts the
+// informer of each pair that has any, so a copy whose app object is
+// missing is found and restored. It runs when an API or a namespace is
+// added and every resync period.
+func (s *Syncer) sweepCopies(ctx context.Context) {
+	t := time.NewTicker(s.opts.Resync)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		case <-s.sweep:
+		}
+		s.mu.Lock()
+		var todo []nsResource
+		for _, st := range s.apis {
+			if !st.api.Namespaced || st.releasing == v1alpha1.DeletionOrphan {
+				continue
+			}
+			for instNs := range s.appNsOf {
+				if _, ok := s.cpInf[nsResource{gvr: st.api.gvr(), ns: instNs}]; !ok {
+					todo = append(todo, nsResource{gvr: st.api.gvr(), ns: instNs})
+				}
+			}
+		}
+		s.mu.Unlock()
+		for _, p := range todo {
+			list, err := s.cp.Resource(p.gvr).Namespace(p.ns).List(ctx, metav1.ListOptions{
+				Limit: 1, LabelSelector: v1alpha1.ClusterLabel + "=" + s.opts.Cluster})
+			if err != nil {
+				if ctx.Err() != nil {
+					return
+				}
+				s.controlPlaneFailed(err)
+				continue
+			}
+			if len(list.Items) > 0 {
+				s.mu.Lock()
+				if _, ok := s.byGVR[p.gvr]; ok && s.appNsOf[p.ns] != "" {
+					s.ensureCPInformerLocked(p.gvr, p.ns)
+				}
+				s.mu.Unlock()
+			}
+		}
 	}
 }

@@ -112,6 +112,9 @@ func (s *Syncer) syncInstance(ctx context.Context, k key) error {
 	nsKnown := s.control.namespaces.synced()
 	cpDown := s.cpDown
 	cpInf := s.cpInf[nsResource{gvr: api.gvr(), ns: instNs}]
+	if cpInf == nil && instNs != "" {
+		cpInf = s.ensureCPInformerLocked(api.gvr(), instNs)
+	}
 	s.mu.Unlock()
 
 	if !appInf.synced() {

@@ -93,6 +93,7 @@ type Syncer struct {
 	results    map[string]map[string]result
 	restored   map[string]int32 // restores per binding not yet in its status
 	cpDown     error            // the last control-plane transport error, nil when reachable
+	sweep      chan struct{}    // asks sweepCopies to run
 }
 
 // apiState is one API being synced (or released).
@@ -133,7 +134,7 @@ func New(o Options) (*Syncer, error) {
 		cpInf: map[nsResource]*informer{}, appClaim: map[schema.GroupVersionResource]*informer{},
 		nsOf: map[string]string{}, appNsOf: map[string]string{}, claimCache: map[string]parsedClaims{}, asked: map[string]bool{},
 		seen: map[key]time.Time{}, results: map[string]map[string]result{}, restored: map[string]int32{},
-		cpDown: errors.New("not connected yet"),
+		cpDown: errors.New("not connected yet"), sweep: make(chan struct{}, 1),
 	}
 	return s, nil
 }
@@ -168,6 +169,7 @@ func (s *Syncer) Start(ctx context.Context) error {
 		})
 	}
 	wg.Go(func() { s.watchControlPlane(ctx) })
+	wg.Go(func() { s.sweepCopies(ctx) })
 	<-ctx.Done()
 	s.queue.ShutDown()
 	wg.Wait()
