@@ -82,7 +82,7 @@ func BenchmarkIntegrationInstanceSync(b *testing.B) {
 		name := fmt.Sprintf("idle-%02d", i)
 		t0 := time.Now()
 		f.createApp(f.database(nss[0], name, "small", ""))
-		eventually(b, 30*time.Second, func() error { _, err := f.copyOf(nss[0], name); return err })
+		poll(b, func() error { _, err := f.copyOf(nss[0], name); return err })
 		up = append(up, time.Since(t0))
 
 		c, err := f.copyOf(nss[0], name)
@@ -91,7 +91,7 @@ func BenchmarkIntegrationInstanceSync(b *testing.B) {
 		t0 = time.Now()
 		_, err = f.cpDyn.Resource(f.gvr).Namespace(c.GetNamespace()).UpdateStatus(f.ctx, c, metav1.UpdateOptions{})
 		require.NoError(b, err)
-		eventually(b, 30*time.Second, func() error {
+		poll(b, func() error {
 			a, err := f.appObject(nss[0], name)
 			if err != nil {
 				return err
@@ -191,6 +191,18 @@ func parallel(n int, objs []*unstructured.Unstructured, fn func(*unstructured.Un
 	}
 	close(ch)
 	wg.Wait()
+}
+
+// poll is eventually with a 5 ms period, for latencies.
+func poll(t testing.TB, fn func() error) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for err := fn(); err != nil; err = fn() {
+		if time.Now().After(deadline) {
+			t.Fatal(err)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 }
 
 func median(ds []time.Duration) time.Duration {

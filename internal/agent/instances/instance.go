@@ -69,7 +69,7 @@ func (s *Syncer) processNext(ctx context.Context) bool {
 	}
 	switch {
 	case errors.Is(err, errWait):
-		s.queue.AddAfter(k, 500*time.Millisecond)
+		s.queue.AddAfter(k, 200*time.Millisecond)
 	case err != nil:
 		s.queue.AddRateLimited(k)
 	default:

@@ -27,8 +27,10 @@ const FieldManager = "bindsync-agent"
 // take each other's fields.
 const StatusFieldManager = "bindsync-agent-instances"
 
-// Workers is how many objects the sync writes at once.
-const Workers = 16
+// Workers is how many objects the sync writes at once. A sync is two
+// writes in a row (the finalizer, then the copy), so the workers wait on the
+// API servers more than they compute.
+const Workers = 32
 
 // EventRecorder records Kubernetes events on app objects (client-go's
 // record.EventRecorder satisfies it).
