@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/assert"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	"github.com/bindsync/bindsync/api/v1alpha1"
@@ -68,4 +69,43 @@ func TestCopyUpToDate(t *testing.T) {
 
 	unstructured.RemoveNestedField(app.Object, "spec", "size")
 	assert.False(t, copyUpToDate(live, desiredCopy(app, "east", "ns")), "a field the app object dropped is still on the copy")
+}
+
+func TestSelectedPassesEveryNarrowing(t *testing.T) {
+	s := &Syncer{apis: map[string]*apiState{}}
+	secret := func(name string, labels map[string]string) *unstructured.Unstructured {
+		o := &unstructured.Unstructured{Object: map[string]any{}}
+		o.SetName(name)
+		o.SetLabels(labels)
+		return o
+	}
+	claim := func(c v1alpha1.PermissionClaim) []claimRef {
+		c.Resource = "secrets"
+		return []claimRef{{binding: "b", claim: c}}
+	}
+	byName := claim(v1alpha1.PermissionClaim{ResourceNames: []string{"conn"}})
+	byLabel := claim(v1alpha1.PermissionClaim{Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"claimed": "true"}}})
+	both := claim(v1alpha1.PermissionClaim{ResourceNames: []string{"conn"}, Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"claimed": "true"}}})
+	byRef := claim(v1alpha1.PermissionClaim{References: []v1alpha1.ClaimReference{{Resource: "databases", JSONPath: ".spec.ref"}}})
+	consumer := claim(v1alpha1.PermissionClaim{Owner: v1alpha1.ClaimOwnerConsumer})
+
+	for _, tc := range []struct {
+		name   string
+		claims []claimRef
+		obj    *unstructured.Unstructured
+		want   bool
+	}{
+		{"named object", byName, secret("conn", nil), true},
+		{"other name", byName, secret("admin", nil), false},
+		{"labelled object", byLabel, secret("x", map[string]string{"claimed": "true"}), true},
+		{"unlabelled object", byLabel, secret("x", nil), false},
+		{"name and label", both, secret("conn", map[string]string{"claimed": "true"}), true},
+		{"name without label", both, secret("conn", nil), false},
+		{"no bound object references it", byRef, secret("conn", nil), false},
+		{"a consumer claim selects nothing provider-owned", consumer, secret("conn", nil), false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			assert.Equal(t, tc.want, s.selected(tc.claims, v1alpha1.ClaimOwnerProvider, "secrets", "shop", tc.obj))
+		})
+	}
 }

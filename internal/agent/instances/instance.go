@@ -52,6 +52,12 @@ type result struct {
 // ends the wait, or after a short delay.
 var errWait = errors.New("waiting")
 
+// errNotSynced means a cache the sync needs has not listed yet (just
+// started, or the control plane does not answer): retried with backoff, so
+// thousands of instances do not spin while the control plane is away; its
+// return syncs everything again.
+var errNotSynced = errors.New("cache not synced")
+
 func (s *Syncer) processNext(ctx context.Context) bool {
 	k, quit := s.queue.Get()
 	if quit {
@@ -70,6 +76,8 @@ func (s *Syncer) processNext(ctx context.Context) bool {
 	switch {
 	case errors.Is(err, errWait):
 		s.queue.AddAfter(k, 200*time.Millisecond)
+	case errors.Is(err, errNotSynced):
+		s.queue.AddRateLimited(k)
 	case err != nil:
 		s.queue.AddRateLimited(k)
 	default:
@@ -118,14 +126,14 @@ func (s *Syncer) syncInstance(ctx context.Context, k key) error {
 	s.mu.Unlock()
 
 	if !appInf.synced() {
-		return errWait
+		return errNotSynced
 	}
 	app := appInf.get(k.ns, k.name)
 	if !nsKnown {
 		if app != nil {
 			s.setResult(k, app, result{state: stateUnavailable, msg: errString(cpDown)})
 		}
-		return errWait
+		return errNotSynced
 	}
 	if instNs == "" {
 		return s.requestNamespace(ctx, k, api, app)
@@ -134,7 +142,7 @@ func (s *Syncer) syncInstance(ctx context.Context, k key) error {
 		if app != nil {
 			s.setResult(k, app, result{state: stateUnavailable, msg: errString(cpDown)})
 		}
-		return errWait
+		return errNotSynced
 	}
 	copy := cpInf.get(instNs, k.name)
 	var err error
