@@ -135,6 +135,8 @@ func (s *Syncer) namespaceChanged(appNs string) {
 	if o != nil {
 		instNs, _, _ = unstructured.NestedString(o.Object, "status", "namespace")
 		s.asked[appNs] = true
+	} else {
+		delete(s.asked, appNs) // deleted by someone: ask again
 	}
 	if s.nsOf[appNs] == instNs {
 		return
