@@ -88,6 +88,15 @@ func (i *informer) get(ns, name string) *unstructured.Unstructured {
 	return u
 }
 
+// list returns every cached object (none for a nil informer: a
+// cluster-scoped API has none).
+func (i *informer) list() []any {
+	if i == nil {
+		return nil
+	}
+	return i.inf.GetIndexer().List()
+}
+
 // inNamespace returns the cached objects of ns.
 func (i *informer) inNamespace(ns string) []*unstructured.Unstructured {
 	if i == nil {
@@ -175,7 +184,7 @@ func (s *Syncer) exportChanged(binding string) {
 	s.controlPlaneOKLocked()
 	s.ensureClaimInformersLocked()
 	if st, ok := s.apis[binding]; ok {
-		for _, o := range st.app.inf.GetIndexer().List() {
+		for _, o := range st.app.list() {
 			if m, ok := o.(metav1.Object); ok {
 				s.enqueueLocked(key{kind: instanceKey, binding: binding, ns: m.GetNamespace(), name: m.GetName()})
 			}
@@ -329,7 +338,7 @@ func (s *Syncer) controlPlaneOKLocked() {
 	s.cpDown = nil
 	for name, st := range s.apis {
 		s.queue.Add(key{kind: statusKey, binding: name})
-		for _, o := range st.app.inf.GetIndexer().List() {
+		for _, o := range st.app.list() {
 			if m, ok := o.(metav1.Object); ok {
 				s.enqueueLocked(key{kind: instanceKey, binding: name, ns: m.GetNamespace(), name: m.GetName()})
 			}

@@ -182,14 +182,24 @@ func (s *Syncer) recordOutcome(k key, app *unstructured.Unstructured, err error)
 
 // requestNamespace creates the APIServiceNamespace of the app namespace the
 // first time an instance appears there; the instance waits for its status.
+// A deleted app object that carries the finalizer waits too: a copy may
+// exist in the namespace (its APIServiceNamespace was deleted and is asked
+// for again), unless the backend refused the namespace, so none can.
 func (s *Syncer) requestNamespace(ctx context.Context, k key, api API, app *unstructured.Unstructured) error {
 	if app == nil {
 		s.clearResult(k)
 		return nil
 	}
-	if app.GetDeletionTimestamp() != nil {
-		// No namespace was ever assigned, so no copy exists.
-		return s.setFinalizer(ctx, api, app, false)
+	deleting := app.GetDeletionTimestamp() != nil
+	if deleting && !hasFinalizer(app) {
+		return nil
+	}
+	if why := s.namespaceRefused(k.ns); why != "" {
+		if deleting {
+			return s.setFinalizer(ctx, api, app, false)
+		}
+		s.recordOutcome(k, app, fmt.Errorf("control-plane namespace for %s refused by the backend: %s", k.ns, why))
+		return nil // the APIServiceNamespace's next change syncs it again
 	}
 	s.mu.Lock()
 	asked := s.asked[k.ns]
@@ -208,11 +218,6 @@ func (s *Syncer) requestNamespace(ctx context.Context, k key, api API, app *unst
 		s.mu.Lock()
 		s.asked[k.ns] = true
 		s.mu.Unlock()
-	}
-	if why := s.namespaceRefused(k.ns); why != "" {
-		err := fmt.Errorf("control-plane namespace for %s refused by the backend: %s", k.ns, why)
-		s.recordOutcome(k, app, err)
-		return nil // the APIServiceNamespace's next change syncs it again
 	}
 	s.setResult(k, app, result{state: statePending, msg: k.ns})
 	return nil

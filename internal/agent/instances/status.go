@@ -81,7 +81,7 @@ func (s *Syncer) instancesCondition(binding string) (cond metav1.Condition, coun
 	var failed, pending []string
 	var total, unavailable int32
 	results := s.results[binding]
-	for _, o := range st.app.inf.GetIndexer().List() {
+	for _, o := range st.app.list() {
 		m, isObj := o.(metav1.Object)
 		if !isObj {
 			continue
