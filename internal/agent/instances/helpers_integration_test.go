@@ -399,6 +399,24 @@ func (f *fixture) waitCondition(status metav1.ConditionStatus, reason, message s
 	return b
 }
 
+// waitProvided waits until the stand-in provider holds the copies of the
+// named app objects of ns (its finalizer is on them).
+func (f *fixture) waitProvided(ns string, names ...string) {
+	f.t.Helper()
+	for _, name := range names {
+		eventually(f.t, 30*time.Second, func() error {
+			c, err := f.copyOf(ns, name)
+			if err != nil {
+				return err
+			}
+			if len(c.GetFinalizers()) == 0 {
+				return fmt.Errorf("the provider does not hold copy %s/%s yet", c.GetNamespace(), name)
+			}
+			return nil
+		})
+	}
+}
+
 // removeFinalizers empties an app object's finalizers, as a user forcing a
 // delete does.
 func (f *fixture) removeFinalizers(ns, name string) {

@@ -90,16 +90,7 @@ func TestIntegrationDeleteWaitsForCopy(t *testing.T) {
 	f.startSyncer(0)
 	f.createApp(f.database(ns, "orders", "small", ""))
 	f.waitCondition(metav1.ConditionTrue, v1alpha1.SucceededReason, "1 of 1 synced")
-	eventually(t, 30*time.Second, func() error {
-		c, err := f.copyOf(ns, "orders")
-		if err != nil {
-			return err
-		}
-		if len(c.GetFinalizers()) == 0 {
-			return fmt.Errorf("provider finalizer not set yet")
-		}
-		return nil
-	})
+	f.waitProvided(ns, "orders")
 
 	f.holdDeletion.Store(true)
 	require.NoError(t, f.appDyn.Resource(f.gvr).Namespace(ns).Delete(f.ctx, "orders", metav1.DeleteOptions{}))

@@ -63,6 +63,7 @@ func TestIntegrationReleaseDelete(t *testing.T) {
 	f.createApp(f.database(ns, "orders", "small", ""))
 	f.createApp(f.database(ns, "users", "small", ""))
 	f.waitCondition(metav1.ConditionTrue, v1alpha1.SucceededReason, "2 of 2 synced")
+	f.waitProvided(ns, "orders", "users")
 
 	f.holdDeletion.Store(true)
 	f.syncer.Set(nil)

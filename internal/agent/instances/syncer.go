@@ -103,6 +103,9 @@ type apiState struct {
 	api       API
 	app       *informer
 	releasing v1alpha1.DeletionPolicy // "" while synced normally
+	// released is set once Release is done: a later Set that still (or
+	// again, for a new binding of that name) lists the API starts it anew.
+	released bool
 }
 
 type nsResource struct {
@@ -210,14 +213,14 @@ func (s *Syncer) Set(apis []API) {
 // APIs neither wanted nor being released.
 func (s *Syncer) applyWantedLocked() {
 	for name, a := range s.wanted {
-		if st, ok := s.apis[name]; ok && st.api == a {
+		if st, ok := s.apis[name]; ok && st.api == a && !st.released {
 			continue
 		}
 		s.startAPILocked(a)
 		s.queue.Add(key{kind: statusKey, binding: name})
 	}
 	for name, st := range s.apis {
-		if _, ok := s.wanted[name]; !ok && st.releasing == "" {
+		if _, ok := s.wanted[name]; !ok && (st.releasing != v1alpha1.DeletionDelete || st.released) {
 			s.stopAPILocked(name)
 		}
 	}
@@ -290,6 +293,7 @@ func (s *Syncer) Release(ctx context.Context, api API, policy v1alpha1.DeletionP
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if st, ok := s.apis[api.Binding]; ok && st.releasing != "" {
+		st.released = true
 		if _, wanted := s.wanted[api.Binding]; !wanted {
 			s.stopAPILocked(api.Binding)
 		}
