@@ -11,6 +11,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/bindsync/bindsync/api/v1alpha1"
 )
@@ -22,6 +23,17 @@ const (
 	claimKey                   // a claimed object: resource, app ns, name
 	statusKey                  // a binding's InstancesSynced condition
 )
+
+func (k keyKind) String() string {
+	switch k {
+	case instanceKey:
+		return "instance"
+	case claimKey:
+		return "claimed object"
+	default:
+		return "binding status"
+	}
+}
 
 // key is one unit of work of the queue.
 type key struct {
@@ -79,6 +91,8 @@ func (s *Syncer) processNext(ctx context.Context) bool {
 	case errors.Is(err, errNotSynced):
 		s.queue.AddRateLimited(k)
 	case err != nil:
+		log.FromContext(ctx).Error(err, "instance sync failed; retrying", "kind", k.kind.String(),
+			"binding", k.binding, "resource", k.res, "namespace", k.ns, "name", k.name)
 		s.queue.AddRateLimited(k)
 	default:
 		s.queue.Forget(k)
