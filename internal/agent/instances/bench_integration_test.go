@@ -35,7 +35,11 @@ func BenchmarkIntegrationInstanceSync(b *testing.B) {
 	}
 	const namespaces, apis, clients = 50, 10, 16
 	const resync = 3 * time.Second
-	f := newFixtureAPIs(b, "bench", false, apis, false)
+	bound := apis // BINDSYNC_BENCH_APIS: more bound APIs, without instances
+	if v, err := strconv.Atoi(os.Getenv("BINDSYNC_BENCH_APIS")); err == nil && v > apis {
+		bound = v
+	}
+	f := newFixtureAPIs(b, "bench", false, bound, false)
 	var nss []string
 	for i := range namespaces {
 		ns := fmt.Sprintf("bench-%02d", i)
@@ -121,6 +125,8 @@ func BenchmarkIntegrationInstanceSync(b *testing.B) {
 	b.ReportMetric(float64(median(down).Milliseconds()), "status-to-app-ms")
 	b.ReportMetric(float64(idleWrites), "idle-resync-writes")
 	b.ReportMetric(float64(ms.HeapInuse)/(1<<20), "test-process-heap-MB")
+	b.ReportMetric(float64(runtime.NumGoroutine()), "goroutines")
+	b.Logf("%d bound APIs; heap in use %d MB, %d goroutines (the whole test process)", bound, ms.HeapInuse>>20, runtime.NumGoroutine())
 	b.Logf("%d instances, %d namespaces, %d APIs: app creates %s, every copy after %s; direct creates %s; ratio %.2f; create->copy median %s; status->app median %s; idle resync writes %d",
 		total, namespaces, apis, created.Round(time.Millisecond), synced.Round(time.Millisecond), direct.Round(time.Millisecond), synced.Seconds()/direct.Seconds(),
 		median(up), median(down), idleWrites)
