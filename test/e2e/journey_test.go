@@ -369,13 +369,19 @@ func (j *journey) waitInSync(what string) {
 	})
 }
 
-// waitMainSubject waits until main's head commit starts with prefix and ends
-// with suffix, and is a commit the test has not seen on main before.
+// waitMainSubject waits until a commit main did not have before starts with
+// prefix and ends with suffix. It need not be the head: the agent syncs the
+// journey's instance, so a "namespace: ..." commit may land after it.
 func (j *journey) waitMainSubject(prefix, suffix string) {
 	seen := len(j.subjects())
-	j.eventually("main's new head is "+prefix+"... "+suffix, func() (bool, string) {
+	j.eventually("a new commit on main is "+prefix+"... "+suffix, func() (bool, string) {
 		s := j.subjects()
-		return len(s) > seen && strings.HasPrefix(s[0], prefix) && strings.HasSuffix(s[0], suffix), fmt.Sprintf("%q", s)
+		for _, subj := range s[:max(len(s)-seen, 0)] {
+			if strings.HasPrefix(subj, prefix) && strings.HasSuffix(subj, suffix) {
+				return true, ""
+			}
+		}
+		return false, fmt.Sprintf("%q", s)
 	})
 }
 
