@@ -235,3 +235,59 @@ func mergeLabels(a, b map[string]string) map[string]string {
 	}
 	return out
 }
+
+// TestABindWidensEveryInstanceNamespacesRole: an instance namespace's Role
+// grants what its cluster binds, so the cluster's namespace files change
+// with what it binds (in the bind's commit), an incremental render gives
+// the bytes a full one does, and a cluster that binds nothing namespaced
+// gets a Role that grants nothing.
+func TestABindWidensEveryInstanceNamespacesRole(t *testing.T) {
+	in := loadCase(t, "instance-namespaces")
+	unbound := copyInput(in)
+	unbound.Requests = nil
+	for _, q := range in.Requests {
+		if q.Namespace != v1alpha1.ClusterNamespace("a") {
+			unbound.Requests = append(unbound.Requests, q)
+		}
+	}
+	require.Less(t, len(unbound.Requests), len(in.Requests), "cluster a binds something")
+
+	cache := render.NewCache()
+	before := cache.Render(unbound)
+	after := cache.Render(copyInput(in))
+	full := render.Render(in)
+	for _, ns := range []string{"b-c", "shop"} {
+		p := render.NamespacePath("a", ns)
+		var role map[string]any
+		require.NoError(t, yaml.Unmarshal(bytes.Split(before.Tree[p], []byte("---\n"))[1], &role))
+		assert.Equal(t, []any{}, role["rules"], "%s: nothing bound, nothing granted", p)
+		assert.NotEqual(t, string(before.Tree[p]), string(after.Tree[p]), "%s changes with the bind", p)
+		assert.Equal(t, string(full.Tree[p]), string(after.Tree[p]), "%s: an incremental render is a full one", p)
+	}
+	var changed bool
+	for _, c := range after.Changes {
+		changed = changed || c.Cluster == "a"
+	}
+	assert.True(t, changed, "cluster a's folder is written anew")
+	require.NoError(t, render.CheckNamespacesFolder("a", buildFolder(t, before.Tree, "a")), "a Role with no rules passes the backend's check")
+}
+
+// buildFolder decodes a cluster's namespaces folder as kustomize would
+// label it.
+func buildFolder(t *testing.T, tree render.Tree, cluster string) []*unstructured.Unstructured {
+	t.Helper()
+	var list []*unstructured.Unstructured
+	for _, p := range tree.Paths() {
+		if !bytes.HasPrefix([]byte(p), []byte(render.NamespacesDir(cluster)+"/")) || bytes.HasSuffix([]byte(p), []byte("kustomization.yaml")) {
+			continue
+		}
+		for _, doc := range bytes.Split(tree[p], []byte("---\n")) {
+			var m map[string]any
+			require.NoError(t, yaml.Unmarshal(doc, &m))
+			u := &unstructured.Unstructured{Object: m}
+			u.SetLabels(mergeLabels(u.GetLabels(), map[string]string{v1alpha1.ManagedLabel: "true", v1alpha1.ClusterLabel: cluster}))
+			list = append(list, u)
+		}
+	}
+	return list
+}
