@@ -355,6 +355,8 @@ func (r *renderer) roleYAML(c *clusterEntry) ([]byte, []rbacv1.PolicyRule, []byt
 		}
 	}
 	rules = append(rules, claims...)
+	// claims are granted in instance namespaces only with a bound
+	// namespaced resource to use them for
 	var instance []byte
 	if len(instanceRules) > 0 {
 		instance = instanceRulesYAML(normalizeRules(append(instanceRules, claims...)))
