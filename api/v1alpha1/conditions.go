@@ -262,3 +262,11 @@ const (
 	// is gone, so deleting a database waits for its deprovisioning.
 	InstanceFinalizer = "bindsync.io/instance"
 )
+
+// Instance sync: the scope this version does not sync.
+const (
+	// UnsupportedScopeReason represents the fact that a bound API is
+	// cluster-scoped: its instances are not synced in this version (a
+	// provider copy needs a control-plane namespace of its app namespace).
+	UnsupportedScopeReason = "UnsupportedScope"
+)

@@ -47,6 +47,7 @@ var stallingReasons = map[string]bool{
 	SyncFailedReason:            true,
 	NoControlPlaneReason:        true,
 	InvalidNamespaceReason:      true,
+	UnsupportedScopeReason:      true,
 }
 
 // reconcilingReasons resolve by themselves: bindsync retries, or waits for

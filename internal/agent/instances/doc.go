@@ -6,5 +6,5 @@
 // objects (Secrets, ConfigMaps) follow their claim's owner side. Deleting
 // an app object deletes its copy first (a finalizer on the app object); a
 // copy whose app object is missing is restored into the app cluster, never
-// deleted. See docs/agent.md, "Instance sync".
+// deleted. See docs/instances.md.
 package instances
