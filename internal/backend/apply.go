@@ -177,7 +177,8 @@ func (rc *Reconciler) applyCluster(ctx context.Context, fsys fstest.MapFS, clust
 		}
 		return &genericError{Reason: v1alpha1.ApplyFailedReason, Err: fmt.Errorf("apply %s: %w", dir, err)}
 	}
-	// after the control-plane folder: the RoleBindings bind its ClusterRole
+	// after the control-plane folder, which makes the cluster's agent
+	// ServiceAccount the namespaces' RoleBindings name
 	if len(nsObjs) > 0 {
 		if err := rc.opts.Applier.Apply(ctx, nsObjs); err != nil {
 			return &genericError{Reason: v1alpha1.ApplyFailedReason, Err: fmt.Errorf("apply %s: %w", render.NamespacesDir(cluster), err)}

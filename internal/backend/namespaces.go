@@ -24,7 +24,7 @@ import (
 // An app cluster's instance namespaces (render.NamespacesDir) are applied
 // after its control-plane folder, checked by render.CheckNamespacesFolder
 // first, and pruned with it: a namespace file that leaves main takes its
-// RoleBinding with it at once. The Namespace itself is deleted only once it
+// Role and RoleBinding with it at once. The Namespace itself is deleted only once it
 // holds no object labelled bindsync.io/cluster (a provider copy the agent
 // wrote): deleting a namespace deletes everything in it, and a copy is a
 // provisioned database. Until then it is kept, and the log says why.

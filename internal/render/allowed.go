@@ -50,7 +50,7 @@ const (
 	scopeClusterNamespace ruleScope = iota
 	// scopeClusterWide: the ClusterRole of cluster-scoped bound resources.
 	scopeClusterWide
-	// scopeInstances: InstancesRoleName, bound in instance namespaces only.
+	// scopeInstances: the Role bindsync-agent in an instance namespace.
 	scopeInstances
 )
 
@@ -103,9 +103,6 @@ func checkControlPlaneObject(cluster string, obj *unstructured.Unstructured) str
 	case "Role":
 		return checkRole(obj, v1alpha1.AgentServiceAccount, scopeClusterNamespace)
 	case "ClusterRole":
-		if obj.GetName() == InstancesRoleName(cluster) {
-			return checkRole(obj, InstancesRoleName(cluster), scopeInstances)
-		}
 		return checkRole(obj, ClusterRoleName(cluster), scopeClusterWide)
 	case "RoleBinding":
 		return checkBinding(cluster, obj, "Role", v1alpha1.AgentServiceAccount, v1alpha1.AgentServiceAccount)
@@ -153,7 +150,7 @@ func checkRole(obj *unstructured.Unstructured, name string, scope ruleScope) str
 		return m
 	}
 	var role rbacv1.Role // a ClusterRole without aggregation decodes the same
-	if scope != scopeClusterNamespace {
+	if scope == scopeClusterWide {
 		if _, found, _ := unstructured.NestedFieldNoCopy(obj.Object, "aggregationRule"); found {
 			return "an aggregationRule is never rendered"
 		}
@@ -219,10 +216,12 @@ func checkRuleResource(group, res string, scope ruleScope) string {
 // as kustomize builds it, holds only what render writes there: per app
 // namespace N the Namespace InstanceNamespace(cluster, N) labelled
 // bindsync.io/consumer-namespace=N (and bindsync's labels, Pod Security
-// restricted), and in each such namespace the RoleBinding bindsync-agent of
-// ClusterRole InstancesRoleName(cluster) to the cluster's agent
-// ServiceAccount only. Otherwise it returns an error naming every object
-// render would never write.
+// restricted), and in each such namespace the Role bindsync-agent with rules
+// of the shapes render writes there (bound CRDs and their status, claimed
+// Secrets and ConfigMaps; nothing of bindsync.io or of Kubernetes' own
+// groups) and the RoleBinding bindsync-agent of that Role to the cluster's
+// agent ServiceAccount only. Otherwise it returns an error naming every
+// object render would never write.
 func CheckNamespacesFolder(cluster string, objs []*unstructured.Unstructured) error {
 	if m := ValidateClusterName(cluster); m != "" {
 		return fmt.Errorf("cluster %s", m)
@@ -252,13 +251,18 @@ func checkNamespacesObject(cluster string, obj *unstructured.Unstructured, names
 	switch gk := obj.GroupVersionKind().GroupKind(); gk {
 	case schema.GroupKind{Kind: "Namespace"}:
 		return checkInstanceNamespace(cluster, obj)
+	case schema.GroupKind{Group: rbacv1.GroupName, Kind: "Role"}:
+		if !namespaces[obj.GetNamespace()] {
+			return fmt.Sprintf("namespace %q is not an instance namespace of this folder", obj.GetNamespace())
+		}
+		return checkRole(obj, v1alpha1.AgentServiceAccount, scopeInstances)
 	case schema.GroupKind{Group: rbacv1.GroupName, Kind: "RoleBinding"}:
 		if !namespaces[obj.GetNamespace()] {
 			return fmt.Sprintf("namespace %q is not an instance namespace of this folder", obj.GetNamespace())
 		}
-		return checkBinding(cluster, obj, "ClusterRole", v1alpha1.AgentServiceAccount, InstancesRoleName(cluster))
+		return checkBinding(cluster, obj, "Role", v1alpha1.AgentServiceAccount, v1alpha1.AgentServiceAccount)
 	default:
-		return fmt.Sprintf("kind %s is never rendered into a namespaces folder (only Namespace and RoleBinding)", gk)
+		return fmt.Sprintf("kind %s is never rendered into a namespaces folder (only Namespace, Role and RoleBinding)", gk)
 	}
 }
 

@@ -81,24 +81,15 @@ rules:
 - apiGroups: [""]
   resources: [secrets]
   verbs: [get]`, `namespace "kube-system"`},
-		{"the instances ClusterRole granting the agent's bindsync.io resources", `
+		{"the former instances ClusterRole (a Role in each instance namespace now)", `
 apiVersion: rbac.authorization.k8s.io/v1
 kind: ClusterRole
 metadata:
   name: bindsync:c1:instances` + labels + `
 rules:
-- apiGroups: [bindsync.io]
-  resources: [apiservicenamespaces]
-  verbs: [create]`, `resource "apiservicenamespaces" of group "bindsync.io" is never granted`},
-		{"the instances ClusterRole granting pods", `
-apiVersion: rbac.authorization.k8s.io/v1
-kind: ClusterRole
-metadata:
-  name: bindsync:c1:instances` + labels + `
-rules:
-- apiGroups: [""]
-  resources: [pods]
-  verbs: [create]`, `resource "pods" of group ""`},
+- apiGroups: [anynines.com]
+  resources: [postgresqlinstances]
+  verbs: [get]`, `name "bindsync:c1:instances": render names it "bindsync:c1:agent"`},
 		{"a ClusterRoleBinding of the instances ClusterRole", `
 apiVersion: rbac.authorization.k8s.io/v1
 kind: ClusterRoleBinding

@@ -20,7 +20,7 @@
 //	clusters/<cluster>/app/crds/<plural>.<group>.yaml
 //	clusters/<cluster>/revoked/<template>   a revocation (Revocation)
 //	clusters/<cluster>/namespaces/kustomization.yaml
-//	clusters/<cluster>/namespaces/<app namespace>.yaml   an instance namespace and the agent's RoleBinding there
+//	clusters/<cluster>/namespaces/<app namespace>.yaml   an instance namespace and the agent's Role and RoleBinding there
 //
 // # Shared files
 //

@@ -38,7 +38,7 @@ func (r *renderer) renderCluster(tree Tree, c *clusterEntry) {
 		tree[shared[2*i]] = f.export
 		tree[shared[2*i+1]] = f.crd
 	}
-	paths, files := namespaceFiles(c.name, c.namespaces)
+	paths, files := r.namespaceFiles(c)
 	for i, p := range paths {
 		tree[p] = files[i]
 	}
@@ -277,18 +277,16 @@ var agentRules = []rbacv1.PolicyRule{
 // boundVerbs are the verbs an app cluster has on the resources it binds.
 var boundVerbs = []string{"create", "delete", "get", "list", "patch", "update", "watch"}
 
-// rbacYAML renders a cluster's Role and RoleBinding, for cluster-scoped
+// rbacYAML renders a cluster's Role and RoleBinding, and for cluster-scoped
 // bound CRDs a ClusterRole and ClusterRoleBinding that grant those resources
-// and nothing else, and for namespaced ones the ClusterRole
-// InstancesRoleName, which only the RoleBindings of the cluster's namespaces
-// folder bind (each in one instance namespace): it grants the bound
-// namespaced resources and the claimed objects there and nowhere else. The
-// subject is always the cluster's own ServiceAccount.
+// and nothing else. The subject is always the cluster's own ServiceAccount.
+// (The rights in the cluster's instance namespaces are a Role in each of
+// them, in the namespaces folder: see namespaceFile.)
 // The Role depends only on what the cluster binds, so clusters that bind the
 // same set share one serialisation of it.
 func (r *renderer) rbacYAML(c *clusterEntry) []byte {
 	ns := v1alpha1.ClusterNamespace(c.name)
-	role, clusterRules, instanceRules := r.roleYAML(c)
+	role, clusterRules, _ := r.roleYAML(c)
 	var buf bytes.Buffer
 	buf.Write(role)
 	buf.WriteString("---\n")
@@ -298,14 +296,6 @@ func (r *renderer) rbacYAML(c *clusterEntry) []byte {
 		RoleRef:  roleRefDoc{APIGroup: rbacv1.GroupName, Kind: "Role", Name: v1alpha1.AgentServiceAccount},
 		Subjects: []subjectDoc{{Kind: rbacv1.ServiceAccountKind, Name: v1alpha1.AgentServiceAccount, Namespace: ns}},
 	}))
-	if len(instanceRules) > 0 {
-		buf.WriteString("---\n")
-		buf.Write(mustMarshal(&rbacv1.ClusterRole{
-			TypeMeta:   metav1.TypeMeta{APIVersion: "rbac.authorization.k8s.io/v1", Kind: "ClusterRole"},
-			ObjectMeta: metav1.ObjectMeta{Name: InstancesRoleName(c.name)},
-			Rules:      instanceRules,
-		}))
-	}
 	if len(clusterRules) == 0 {
 		return buf.Bytes()
 	}
@@ -327,10 +317,10 @@ func (r *renderer) rbacYAML(c *clusterEntry) []byte {
 }
 
 // roleYAML returns the serialised Role for the cluster's bindings, the
-// rules of cluster-scoped bound resources and the rules of InstancesRoleName
-// (the namespaced bound resources and the claims; nil when the cluster binds
-// no namespaced resource), all cached by binding set.
-func (r *renderer) roleYAML(c *clusterEntry) ([]byte, []rbacv1.PolicyRule, []rbacv1.PolicyRule) {
+// rules of cluster-scoped bound resources and the serialised rules of the
+// Role bindsync-agent in each instance namespace (instanceRulesYAML), all
+// cached by binding set.
+func (r *renderer) roleYAML(c *clusterEntry) ([]byte, []rbacv1.PolicyRule, []byte) {
 	// the entries, not their names: one renderer has one entry per template
 	// and CRD name, and Keep gives each export it reads back its own
 	key := make([]byte, 0, 16*len(c.bindings))
@@ -365,8 +355,13 @@ func (r *renderer) roleYAML(c *clusterEntry) ([]byte, []rbacv1.PolicyRule, []rba
 		}
 	}
 	rules = append(rules, claims...)
+	// claims are granted in instance namespaces only with a bound
+	// namespaced resource to use them for
+	var instance []byte
 	if len(instanceRules) > 0 {
-		instanceRules = normalizeRules(append(instanceRules, claims...))
+		instance = instanceRulesYAML(normalizeRules(append(instanceRules, claims...)))
+	} else {
+		instance = instanceRulesYAML(nil)
 	}
 	role := mustMarshal(&rbacv1.Role{
 		TypeMeta:   metav1.TypeMeta{APIVersion: "rbac.authorization.k8s.io/v1", Kind: "Role"},
@@ -376,8 +371,22 @@ func (r *renderer) roleYAML(c *clusterEntry) ([]byte, []rbacv1.PolicyRule, []rba
 	if len(clusterRules) > 0 {
 		clusterRules = normalizeRules(clusterRules)
 	}
-	r.roles[string(key)] = roleEntry{role: role, clusterRules: clusterRules, instanceRules: instanceRules}
-	return role, clusterRules, instanceRules
+	r.roles[string(key)] = roleEntry{role: role, clusterRules: clusterRules, instanceRules: instance}
+	return role, clusterRules, instance
+}
+
+// instanceRulesYAML serialises the rules of an instance namespace's Role:
+// the "rules:" block that ends the Role document (keys are sorted, and
+// "rules" sorts last), so one serialisation serves every namespace of the
+// cluster. No rules (the cluster binds no namespaced resource) is an empty
+// list: the Role then grants nothing.
+func instanceRulesYAML(rules []rbacv1.PolicyRule) []byte {
+	if rules == nil {
+		rules = []rbacv1.PolicyRule{}
+	}
+	return mustMarshal(&struct {
+		Rules []rbacv1.PolicyRule `json:"rules"`
+	}{rules})
 }
 
 // ClusterRoleName names the ClusterRole (and its binding) of one app cluster.

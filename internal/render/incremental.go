@@ -460,7 +460,7 @@ func (r *renderer) renderGroup(g *group) *groupState {
 		own := child.clusterFiles(c)
 		gs.cluster = own
 		gs.paths = own.paths
-		if gs.nsPaths, gs.nsFiles = namespaceFiles(c.name, c.namespaces); len(gs.nsPaths) > 0 {
+		if gs.nsPaths, gs.nsFiles = child.namespaceFiles(c); len(gs.nsPaths) > 0 {
 			gs.paths = append(slices.Clip(own.paths), gs.nsPaths...)
 		}
 		for _, b := range c.bindings {

@@ -237,6 +237,14 @@ func keepObjects(tree, last Tree, c string, hs []Hold, dec *exportDecoder) (Tree
 	folder[ControlPlaneDir(c)+"/"+KustomizationFile] = kustomization(c, ns,
 		append([]string{"namespace.yaml", "serviceaccount.yaml", "rbac.yaml"}, resources...))
 	folder[AppDir(c)+"/"+KustomizationFile] = kustomization(c, "", crds)
+	// each instance namespace's Role grants what the kept bindings grant
+	_, _, rules := r.roleYAML(cl)
+	nsDir := NamespacesDir(c) + "/"
+	for p := range folder {
+		if ns, ok := exportName(p, nsDir); ok && ns+".yaml" != KustomizationFile {
+			folder[p] = namespaceFile(c, ns, rules)
+		}
+	}
 	return folder, true
 }
 

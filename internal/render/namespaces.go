@@ -14,12 +14,6 @@ import (
 // kindNamespace is the kind named in an APIServiceNamespace's problems.
 const kindNamespace = "APIServiceNamespace"
 
-// InstancesRoleName names the ClusterRole that grants one app cluster's
-// agent the bound namespaced resources and claimed objects. It is bound
-// only by RoleBindings in that cluster's instance namespaces (the
-// namespaces folder), so it grants nothing anywhere else.
-func InstancesRoleName(cluster string) string { return "bindsync:" + cluster + ":instances" }
-
 // nsKey names one APIServiceNamespace: its namespace and name.
 type nsKey [2]string
 
@@ -155,10 +149,15 @@ func (r *renderer) namespaceCluster(n *v1alpha1.APIServiceNamespace) (*clusterEn
 	return c, ""
 }
 
-// namespaceFile is NamespacePath(cluster, ns): the instance namespace and
-// the RoleBinding that lets the cluster's agent use InstancesRoleName in it.
-// The managed and cluster labels come from the folder's kustomization.
-func namespaceFile(cluster, ns string) []byte {
+// namespaceFile is NamespacePath(cluster, ns): the instance namespace, the
+// Role bindsync-agent in it granting the cluster's bound namespaced
+// resources and claimed objects (rules, instanceRulesYAML: the same for
+// every namespace of the cluster), and the RoleBinding of that Role to the
+// cluster's agent. The managed and cluster labels come from the folder's
+// kustomization. A Role rather than one ClusterRole per cluster: RBAC can
+// name bindsync-agent, so the backend's right to write and bind it
+// (escalate, bind) stays bound to that one name.
+func namespaceFile(cluster, ns string, rules []byte) []byte {
 	inst := InstanceNamespace(cluster, ns)
 	b := mustMarshalPlain(namespaceDoc{
 		APIVersion: "v1", Kind: "Namespace", Metadata: namespaceMeta{
@@ -166,13 +165,25 @@ func namespaceFile(cluster, ns string) []byte {
 			Name:   inst,
 		},
 	})
+	meta := namespacedMeta{Name: v1alpha1.AgentServiceAccount, Namespace: inst}
+	b = append(b, "---\n"...)
+	b = append(b, mustMarshalPlain(instanceRoleDoc{APIVersion: "rbac.authorization.k8s.io/v1", Kind: "Role", Metadata: meta})...)
+	b = append(b, rules...)
 	b = append(b, "---\n"...)
 	return append(b, mustMarshalPlain(instanceBindingDoc{
 		APIVersion: "rbac.authorization.k8s.io/v1", Kind: "RoleBinding",
-		Metadata: namespacedMeta{Name: v1alpha1.AgentServiceAccount, Namespace: inst},
-		RoleRef:  roleRefDoc{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: InstancesRoleName(cluster)},
+		Metadata: meta,
+		RoleRef:  roleRefDoc{APIGroup: rbacv1.GroupName, Kind: "Role", Name: v1alpha1.AgentServiceAccount},
 		Subjects: []subjectDoc{{Kind: rbacv1.ServiceAccountKind, Name: v1alpha1.AgentServiceAccount, Namespace: v1alpha1.ClusterNamespace(cluster)}},
 	})...)
+}
+
+// instanceRoleDoc is an instance namespace's Role without its rules, which
+// follow it (namespaceFile).
+type instanceRoleDoc struct {
+	APIVersion string         `yaml:"apiVersion"`
+	Kind       string         `yaml:"kind"`
+	Metadata   namespacedMeta `yaml:"metadata"`
 }
 
 type namespacedMeta struct {
@@ -191,11 +202,14 @@ type instanceBindingDoc struct {
 // namespaceFiles returns the paths and files of a cluster's namespaces
 // folder: one file per app namespace and the kustomization listing them
 // (labels only: every object names its own namespace). None when the
-// cluster asks for no namespace.
-func namespaceFiles(cluster string, namespaces []string) ([]string, [][]byte) {
+// cluster asks for no namespace. The Roles' rules are serialised once per
+// binding set (roleYAML), so a cluster's files repeat them as bytes only.
+func (r *renderer) namespaceFiles(c *clusterEntry) ([]string, [][]byte) {
+	cluster, namespaces := c.name, c.namespaces
 	if len(namespaces) == 0 {
 		return nil, nil
 	}
+	_, _, rules := r.roleYAML(c)
 	dir := NamespacesDir(cluster)
 	paths := make([]string, 0, len(namespaces)+1)
 	files := make([][]byte, 0, len(namespaces)+1)
@@ -203,7 +217,7 @@ func namespaceFiles(cluster string, namespaces []string) ([]string, [][]byte) {
 	for i, ns := range namespaces {
 		resources[i] = ns + ".yaml"
 		paths = append(paths, dir+"/"+ns+".yaml")
-		files = append(files, namespaceFile(cluster, ns))
+		files = append(files, namespaceFile(cluster, ns, rules))
 	}
 	paths = append(paths, dir+"/"+KustomizationFile)
 	files = append(files, kustomization(cluster, "", resources))

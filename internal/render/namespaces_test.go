@@ -21,7 +21,7 @@ func appNamespace(cluster, name string) v1alpha1.APIServiceNamespace {
 
 // TestNamespacesRenderIntoTheirClusterFolder: each APIServiceNamespace
 // renders one file in its cluster's namespaces folder, holding the instance
-// namespace and the agent's RoleBinding there and nothing else; clusters a-b
+// namespace, the agent's Role and its RoleBinding there and nothing else; clusters a-b
 // and a with namespaces c and b-c get two different namespaces; rendering
 // again gives the same bytes, and a cluster without one has no folder.
 func TestNamespacesRenderIntoTheirClusterFolder(t *testing.T) {
@@ -34,17 +34,21 @@ func TestNamespacesRenderIntoTheirClusterFolder(t *testing.T) {
 		f := out.Tree[render.NamespacePath(tc.cluster, tc.ns)]
 		require.NotNil(t, f, "%s/%s is rendered", tc.cluster, tc.ns)
 		docs := bytes.Split(f, []byte("---\n"))
-		require.Len(t, docs, 2, "a namespace file holds the namespace and the RoleBinding")
-		var ns, rb map[string]any
+		require.Len(t, docs, 3, "a namespace file holds the namespace, the Role and the RoleBinding")
+		var ns, role, rb map[string]any
 		require.NoError(t, yaml.Unmarshal(docs[0], &ns))
-		require.NoError(t, yaml.Unmarshal(docs[1], &rb))
+		require.NoError(t, yaml.Unmarshal(docs[1], &role))
+		require.NoError(t, yaml.Unmarshal(docs[2], &rb))
 		assert.Equal(t, "Namespace", ns["kind"])
 		assert.Equal(t, tc.inst, ns["metadata"].(map[string]any)["name"])
 		assert.Equal(t, map[string]any{v1alpha1.ConsumerNamespaceLabel: tc.ns, "pod-security.kubernetes.io/enforce": "restricted"},
 			ns["metadata"].(map[string]any)["labels"])
+		assert.Equal(t, "Role", role["kind"])
+		assert.Equal(t, map[string]any{"name": v1alpha1.AgentServiceAccount, "namespace": tc.inst}, role["metadata"])
+		assert.NotEmpty(t, role["rules"], "the Role grants the cluster's bound resources")
 		assert.Equal(t, "RoleBinding", rb["kind"])
 		assert.Equal(t, map[string]any{"name": v1alpha1.AgentServiceAccount, "namespace": tc.inst}, rb["metadata"])
-		assert.Equal(t, map[string]any{"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": render.InstancesRoleName(tc.cluster)}, rb["roleRef"])
+		assert.Equal(t, map[string]any{"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": v1alpha1.AgentServiceAccount}, rb["roleRef"])
 		assert.Equal(t, []any{map[string]any{"kind": "ServiceAccount", "name": "bindsync-agent", "namespace": v1alpha1.ClusterNamespace(tc.cluster)}}, rb["subjects"])
 
 		var k map[string]any
@@ -193,6 +197,32 @@ func TestCheckNamespacesFolder(t *testing.T) {
 			assert.Error(t, render.CheckNamespacesFolder("a", objs("a", doc)))
 		})
 	}
+	shop := render.InstanceNamespace("a", "shop")
+	role := func(ns, name, rules string) string {
+		return "apiVersion: rbac.authorization.k8s.io/v1\nkind: Role\nmetadata: {name: " + name + ", namespace: " + ns + "}\nrules: " + rules + "\n"
+	}
+	for name, tc := range map[string]struct{ doc, want string }{
+		"a Role granting pods": {role(shop, "bindsync-agent", "[{apiGroups: [''], resources: [pods], verbs: [create]}]"),
+			`resource "pods" of group "" is never granted`},
+		"a Role granting the agent's bindsync.io resources": {role(shop, "bindsync-agent", "[{apiGroups: [bindsync.io], resources: [apiservicenamespaces], verbs: [create]}]"),
+			`resource "apiservicenamespaces" of group "bindsync.io" is never granted`},
+		"a Role granting a wildcard": {role(shop, "bindsync-agent", "[{apiGroups: ['*'], resources: ['*'], verbs: ['*']}]"),
+			`verb "*" is never rendered`},
+		"a Role granting escalate": {role(shop, "bindsync-agent", "[{apiGroups: [anynines.com], resources: [postgresqlinstances], verbs: [escalate]}]"),
+			`verb "escalate" is never rendered`},
+		"a Role of another name": {role(shop, "admin", "[]"), `render names it "bindsync-agent"`},
+		"a Role in kube-system":  {role("kube-system", "bindsync-agent", "[]"), `namespace "kube-system" is not an instance namespace of this folder`},
+		"the former instances ClusterRole bound": {"apiVersion: rbac.authorization.k8s.io/v1\nkind: RoleBinding\nmetadata: {name: bindsync-agent, namespace: " + shop + "}\nroleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: 'bindsync:a:instances'}\nsubjects: [{kind: ServiceAccount, name: bindsync-agent, namespace: bindsync-a}]\n",
+			`render binds Role bindsync-agent only`},
+		"a ClusterRole": {"apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\nmetadata: {name: 'bindsync:a:instances'}\nrules: []\n",
+			`never rendered into a namespaces folder`},
+	} {
+		t.Run(name, func(t *testing.T) {
+			err := render.CheckNamespacesFolder("a", objs("a", tc.doc))
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), tc.want)
+		})
+	}
 }
 
 func mergeLabels(a, b map[string]string) map[string]string {
@@ -204,4 +234,60 @@ func mergeLabels(a, b map[string]string) map[string]string {
 		out[k] = v
 	}
 	return out
+}
+
+// TestABindWidensEveryInstanceNamespacesRole: an instance namespace's Role
+// grants what its cluster binds, so the cluster's namespace files change
+// with what it binds (in the bind's commit), an incremental render gives
+// the bytes a full one does, and a cluster that binds nothing namespaced
+// gets a Role that grants nothing.
+func TestABindWidensEveryInstanceNamespacesRole(t *testing.T) {
+	in := loadCase(t, "instance-namespaces")
+	unbound := copyInput(in)
+	unbound.Requests = nil
+	for _, q := range in.Requests {
+		if q.Namespace != v1alpha1.ClusterNamespace("a") {
+			unbound.Requests = append(unbound.Requests, q)
+		}
+	}
+	require.Less(t, len(unbound.Requests), len(in.Requests), "cluster a binds something")
+
+	cache := render.NewCache()
+	before := cache.Render(unbound)
+	after := cache.Render(copyInput(in))
+	full := render.Render(in)
+	for _, ns := range []string{"b-c", "shop"} {
+		p := render.NamespacePath("a", ns)
+		var role map[string]any
+		require.NoError(t, yaml.Unmarshal(bytes.Split(before.Tree[p], []byte("---\n"))[1], &role))
+		assert.Equal(t, []any{}, role["rules"], "%s: nothing bound, nothing granted", p)
+		assert.NotEqual(t, string(before.Tree[p]), string(after.Tree[p]), "%s changes with the bind", p)
+		assert.Equal(t, string(full.Tree[p]), string(after.Tree[p]), "%s: an incremental render is a full one", p)
+	}
+	var changed bool
+	for _, c := range after.Changes {
+		changed = changed || c.Cluster == "a"
+	}
+	assert.True(t, changed, "cluster a's folder is written anew")
+	require.NoError(t, render.CheckNamespacesFolder("a", buildFolder(t, before.Tree, "a")), "a Role with no rules passes the backend's check")
+}
+
+// buildFolder decodes a cluster's namespaces folder as kustomize would
+// label it.
+func buildFolder(t *testing.T, tree render.Tree, cluster string) []*unstructured.Unstructured {
+	t.Helper()
+	var list []*unstructured.Unstructured
+	for _, p := range tree.Paths() {
+		if !bytes.HasPrefix([]byte(p), []byte(render.NamespacesDir(cluster)+"/")) || bytes.HasSuffix([]byte(p), []byte("kustomization.yaml")) {
+			continue
+		}
+		for _, doc := range bytes.Split(tree[p], []byte("---\n")) {
+			var m map[string]any
+			require.NoError(t, yaml.Unmarshal(doc, &m))
+			u := &unstructured.Unstructured{Object: m}
+			u.SetLabels(mergeLabels(u.GetLabels(), map[string]string{v1alpha1.ManagedLabel: "true", v1alpha1.ClusterLabel: cluster}))
+			list = append(list, u)
+		}
+	}
+	return list
 }

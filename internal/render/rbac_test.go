@@ -73,9 +73,9 @@ var fixedAgentGrants = []struct {
 	{"apiservicenamespaces", []string{"create", "delete", "get", "list", "watch"}},
 }
 
-// instancesKind is the grant kind of the ClusterRole bindsync:<c>:instances,
-// which only RoleBindings in the cluster's instance namespaces bind: what it
-// grants, the agent has in those namespaces only.
+// instancesKind is the grant kind of the Role bindsync-agent in each of the
+// cluster's instance namespaces (its namespaces folder): what it grants, the
+// agent has in those namespaces only.
 const instancesKind = "Instances"
 
 // What an agent may do on each resource it binds.
@@ -104,11 +104,7 @@ func renderedGrants(t *testing.T, cluster string, rbac []byte) grantSet {
 		switch obj.Kind {
 		case "Role", "ClusterRole":
 			kind := obj.Kind
-			if obj.Kind == "ClusterRole" && obj.Metadata.Name == render.InstancesRoleName(cluster) {
-				kind = instancesKind // bound in the namespaces folder, checked there
-			} else {
-				roles[obj.Kind+"/"+obj.Metadata.Name] = true
-			}
+			roles[obj.Kind+"/"+obj.Metadata.Name] = true
 			for _, r := range obj.Rules {
 				assert.Empty(t, r.NonResourceURLs, "%s grants non-resource URLs", obj.Kind)
 				for _, g := range r.APIGroups {
@@ -138,11 +134,64 @@ func renderedGrants(t *testing.T, cluster string, rbac []byte) grantSet {
 	return got
 }
 
+// instanceGrants reads the Role of every file of a cluster's namespaces
+// folder, checks that each is bound there to the cluster's own agent
+// ServiceAccount only and that every namespace's Role grants the same, and
+// returns those grants (kind instancesKind); none without a folder.
+func instanceGrants(t *testing.T, cluster string, tree render.Tree) grantSet {
+	t.Helper()
+	var first grantSet
+	for _, p := range tree.Paths() {
+		rest, ok := strings.CutPrefix(p, render.NamespacesDir(cluster)+"/")
+		if !ok || rest == "kustomization.yaml" {
+			continue
+		}
+		got := grantSet{}
+		var kinds []string
+		for _, doc := range bytes.Split(tree[p], []byte("\n---\n")) {
+			var obj rbacDoc
+			require.NoError(t, yaml.Unmarshal(doc, &obj))
+			kinds = append(kinds, obj.Kind)
+			switch obj.Kind {
+			case "Role":
+				assert.Equal(t, v1alpha1.AgentServiceAccount, obj.Metadata.Name, p)
+				for _, r := range obj.Rules {
+					assert.Empty(t, r.NonResourceURLs, "%s grants non-resource URLs", p)
+					for _, g := range r.APIGroups {
+						for _, res := range r.Resources {
+							got.add(instancesKind, g, res, r.ResourceNames, r.Verbs)
+						}
+					}
+				}
+			case "RoleBinding":
+				assert.Equal(t, rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: v1alpha1.AgentServiceAccount}, obj.RoleRef,
+					"%s binds the Role beside it", p)
+				assert.Equal(t, []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Name: v1alpha1.AgentServiceAccount, Namespace: v1alpha1.ClusterNamespace(cluster)}},
+					obj.Subjects, "%s binds only the agent of %s", p, cluster)
+			}
+		}
+		assert.Equal(t, []string{"Namespace", "Role", "RoleBinding"}, kinds, p)
+		if first == nil {
+			first = got
+			continue
+		}
+		assert.Equal(t, first.sorted(), got.sorted(), "%s grants what the cluster's other instance namespaces grant", p)
+	}
+	if first == nil {
+		return grantSet{}
+	}
+	return first
+}
+
 // wantedGrants computes, from the input alone, what a cluster's agent must
 // be granted: the fixed agent grants, every bound resource (and get on its
 // status) of the templates its rendered requests name, in the Role or, for
 // cluster-scoped CRDs, the ClusterRole, and every claim of those templates.
-func wantedGrants(t *testing.T, in render.Input, templates []string) grantSet {
+//
+// With withNamespaces (the cluster has instance namespaces), the namespaced
+// bound resources and, when there is one, the claims are granted again by
+// the instance namespaces' Role (instancesKind).
+func wantedGrants(t *testing.T, in render.Input, templates []string, withNamespaces bool) grantSet {
 	t.Helper()
 	want := grantSet{}
 	for _, f := range fixedAgentGrants {
@@ -157,7 +206,10 @@ func wantedGrants(t *testing.T, in render.Input, templates []string) grantSet {
 	for _, name := range templates {
 		tpl := findTemplate(t, in, name)
 		for _, res := range tpl.Spec.Resources {
-			kinds := []string{"Role", instancesKind}
+			kinds := []string{"Role"}
+			if withNamespaces {
+				kinds = append(kinds, instancesKind)
+			}
 			if findCRD(t, in, res.Resource+"."+res.Group).Spec.Scope == apiextensionsv1.ClusterScoped {
 				kinds = []string{"ClusterRole"}
 			}
@@ -172,7 +224,7 @@ func wantedGrants(t *testing.T, in render.Input, templates []string) grantSet {
 				verbs[i] = string(v)
 			}
 			want.add("Role", c.Group, c.Resource, c.ResourceNames, verbs)
-			if namespaced {
+			if namespaced && withNamespaces {
 				want.add(instancesKind, c.Group, c.Resource, c.ResourceNames, verbs)
 			}
 		}
@@ -241,7 +293,12 @@ func TestRBACIsLeastPrivilege(t *testing.T) {
 			for _, cluster := range clusters {
 				t.Run(cluster, func(t *testing.T) {
 					got := renderedGrants(t, cluster, out.Tree[render.ControlPlaneDir(cluster)+"/rbac.yaml"])
-					want := wantedGrants(t, in, templates[cluster])
+					inst := instanceGrants(t, cluster, out.Tree)
+					for g := range inst {
+						got[g] = true
+					}
+					_, withNamespaces := out.Tree[render.NamespacesDir(cluster)+"/kustomization.yaml"]
+					want := wantedGrants(t, in, templates[cluster], withNamespaces)
 					assert.Equal(t, want.sorted(), got.sorted(), "the grants of %s", cluster)
 
 					var boundGroups []string

@@ -76,10 +76,12 @@ type templateEntry struct {
 	files   []*cachedFiles // files[i] are crds[i]'s, found on first use
 }
 
-// roleEntry is a serialised Role and the cluster-scoped rules that go with it.
+// roleEntry is a serialised Role, the cluster-scoped rules that go with it
+// and the serialised rules of the instance namespaces' Role.
 type roleEntry struct {
-	role                        []byte
-	clusterRules, instanceRules []rbacv1.PolicyRule
+	role          []byte
+	clusterRules  []rbacv1.PolicyRule
+	instanceRules []byte
 }
 
 // binding is one CRD bound into one cluster through one template.

@@ -81,8 +81,14 @@ func TestIntegrationInstanceNamespaces(t *testing.T) {
 			v1alpha1.ConsumerNamespaceLabel: "shop", "pod-security.kubernetes.io/enforce": "restricted"}, ns.Labels)
 		var rb rbacv1.RoleBinding
 		require.True(t, e.exists(&rb, inst, "bindsync-agent"), "the agent's RoleBinding exists there")
-		assert.Equal(t, rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: render.InstancesRoleName("nsflow")}, rb.RoleRef)
-		assert.True(t, e.exists(&rbacv1.ClusterRole{}, "", render.InstancesRoleName("nsflow")), "the instances ClusterRole exists")
+		assert.Equal(t, rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: "bindsync-agent"}, rb.RoleRef)
+		var role rbacv1.Role
+		require.True(t, e.exists(&role, inst, "bindsync-agent"), "the agent's Role exists there")
+		assert.Contains(t, role.Rules, rbacv1.PolicyRule{APIGroups: []string{"anynines.com"}, Resources: []string{"postgresqlinstances"},
+			Verbs: []string{"create", "delete", "get", "list", "patch", "update", "watch"}}, "it grants the bound resource")
+		var crs rbacv1.ClusterRoleList
+		require.NoError(t, cp.Client.List(ctx, &crs, client.MatchingLabels{v1alpha1.ClusterLabel: "nsflow"}))
+		assert.Empty(t, crs.Items, "no ClusterRole for a cluster that binds only namespaced resources")
 
 		n := e.getAppNamespace("nsflow", "shop")
 		assert.Equal(t, inst, n.Status.Namespace)
@@ -121,6 +127,7 @@ func TestIntegrationInstanceNamespaces(t *testing.T) {
 		assert.ElementsMatch(t, []string{render.NamespacePath("nsflow", "shop"), render.NamespacesDir("nsflow") + "/kustomization.yaml"},
 			e.changedFiles(removed))
 		assert.False(t, e.exists(&rbacv1.RoleBinding{}, inst, "bindsync-agent"), "the RoleBinding is pruned")
+		assert.False(t, e.exists(&rbacv1.Role{}, inst, "bindsync-agent"), "the Role is pruned")
 		require.True(t, e.exists(&ns, "", inst), "the namespace stays while it holds a synced copy")
 		assert.Nil(t, ns.DeletionTimestamp)
 

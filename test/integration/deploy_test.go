@@ -15,6 +15,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	appsv1 "k8s.io/api/apps/v1"
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -154,6 +155,78 @@ func TestIntegrationDeployManifests(t *testing.T) {
 	t.Run("the agent's instance sync", func(t *testing.T) {
 		testAgentInstanceRights(ctx, t, app, appCluster)
 	})
+	t.Run("the backend's RBAC alone, without the admission policy", func(t *testing.T) {
+		testBackendRBACAlone(ctx, t, app, controlPlane)
+	})
+}
+
+// testBackendRBACAlone installs only the backend's ClusterRole and
+// ClusterRoleBinding of config/backend (no admission policy) on c, an API
+// server the control-plane overlay is not applied to, and acts as the
+// backend's ServiceAccount: RBAC itself lets it write and bind the Role
+// bindsync-agent in an instance namespace, and refuses any ClusterRole and
+// any binding of one, so the admission policy is not what stops an
+// escalation.
+func testBackendRBACAlone(ctx context.Context, t *testing.T, c *testenv.Cluster, controlPlane []*unstructured.Unstructured) {
+	var rbac []*unstructured.Unstructured
+	for _, o := range controlPlane {
+		if (o.GetKind() == "ClusterRole" || o.GetKind() == "ClusterRoleBinding") && o.GetName() == backendSA {
+			rbac = append(rbac, o)
+		}
+	}
+	require.Len(t, rbac, 2, "config/backend has the ClusterRole and ClusterRoleBinding bindsync-backend")
+	assert.Empty(t, applyWithWarnings(ctx, t, c, rbac))
+	t.Cleanup(func() {
+		for _, o := range rbac {
+			_ = c.Client.Delete(context.Background(), o)
+		}
+	})
+	var policies admissionregistrationv1.ValidatingAdmissionPolicyList
+	require.NoError(t, c.Client.List(ctx, &policies))
+	require.Empty(t, policies.Items, "no admission policy on this API server")
+
+	as, err := client.New(c.ImpersonateConfig(testenv.ServiceAccountUser(deployNamespace, backendSA)), client.Options{Scheme: testenv.Scheme()})
+	require.NoError(t, err)
+	inst := render.InstanceNamespace("rbac-alone", "shop")
+	require.NoError(t, as.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: inst}}), "create an instance namespace")
+	// a second one where no RoleBinding bindsync-agent exists yet, so a
+	// refused one is refused as a new binding
+	bare := render.InstanceNamespace("rbac-alone", "web")
+	require.NoError(t, as.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: bare}}))
+	agentNS := v1alpha1.ClusterNamespace("rbac-alone")
+	t.Run("may", func(t *testing.T) {
+		require.NoError(t, applyAs(ctx, as, roleGranting(inst, agentSA, "secrets")),
+			"write the Role bindsync-agent granting Secrets it cannot read itself (escalate on that name)")
+		require.NoError(t, applyAs(ctx, as, agentBinding(inst, agentNS)), "bind it (bind on that name)")
+	})
+	t.Run("may not", func(t *testing.T) {
+		for _, tc := range []struct {
+			name string
+			do   func() error
+		}{
+			{"create a ClusterRole x granting secrets", func() error { return applyAs(ctx, as, clusterRoleGranting("x", "secrets")) }},
+			{"create the former instances ClusterRole", func() error {
+				return applyAs(ctx, as, clusterRoleGranting("bindsync:rbac-alone:instances", "secrets"))
+			}},
+			{"bind cluster-admin by a RoleBinding bindsync-agent in an instance namespace", func() error {
+				rb := agentBinding(bare, agentNS)
+				rb.RoleRef = rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "cluster-admin"}
+				return applyAs(ctx, as, rb)
+			}},
+			{"bind the ClusterRole admin by a RoleBinding bindsync-agent in an instance namespace", func() error {
+				rb := agentBinding(bare, agentNS)
+				rb.RoleRef = rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "admin"}
+				return applyAs(ctx, as, rb)
+			}},
+			{"write a Role of another name granting secrets", func() error { return applyAs(ctx, as, roleGranting(inst, "other", "secrets")) }},
+			{"create a ClusterRoleBinding of cluster-admin", func() error {
+				return applyAs(ctx, as, clusterAdminBinding("bindsync:rbac-alone:agent", backendSA))
+			}},
+			{"read a Secret", func() error { return as.List(ctx, &corev1.SecretList{}, client.InNamespace(inst)) }},
+		} {
+			t.Run(tc.name, func(t *testing.T) { requireForbidden(t, tc.do(), tc.name) })
+		}
+	})
 }
 
 type backendRights struct {
@@ -259,7 +332,7 @@ func testBackendRights(ctx context.Context, t *testing.T, cp *testenv.Cluster, i
 				}
 				return applier.Apply(ctx, in.teamA)
 			}},
-			{"apply a cluster's instance namespaces (bsi-*, RoleBinding bindsync-agent of ClusterRole bindsync:<c>:instances)", func() error {
+			{"apply a cluster's instance namespaces (bsi-*, the Role bindsync-agent and its RoleBinding there)", func() error {
 				return applier.Apply(ctx, in.teamANamespaces)
 			}},
 			{"list, get and write the status of APIServiceNamespaces", func() error {
@@ -290,7 +363,10 @@ func testBackendRights(ctx context.Context, t *testing.T, cp *testenv.Cluster, i
 		}
 		var rb rbacv1.RoleBinding
 		require.NoError(t, cp.Client.Get(ctx, client.ObjectKey{Namespace: render.InstanceNamespace("team-a", "shop"), Name: agentSA}, &rb))
-		assert.Equal(t, render.InstancesRoleName("team-a"), rb.RoleRef.Name, "the backend wrote team-a's instance RoleBinding")
+		assert.Equal(t, rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: agentSA}, rb.RoleRef, "the backend wrote team-a's instance RoleBinding")
+		var instRole rbacv1.Role
+		require.NoError(t, cp.Client.Get(ctx, client.ObjectKey{Namespace: render.InstanceNamespace("team-a", "shop"), Name: agentSA}, &instRole))
+		assert.NotEmpty(t, instRole.Rules, "the backend wrote team-a's instance Role, with the bound resources")
 		kept, err := applier.RemoveInstanceNamespaces(ctx, "team-a", nil)
 		require.NoError(t, err)
 		require.Len(t, kept, 1, "an instance namespace main no longer holds is kept when the backend cannot list everything in it")
@@ -390,35 +466,47 @@ func testBackendRights(ctx context.Context, t *testing.T, cp *testenv.Cluster, i
 					ObjectMeta: metav1.ObjectMeta{Name: render.InstanceNamespace("team-a", "x"), Labels: map[string]string{
 						"pod-security.kubernetes.io/enforce": "restricted"}}}))
 			}},
-			{"create the RoleBinding bindsync-agent of the instances ClusterRole in kube-system", func() error {
-				rb := agentBinding("kube-system", ns)
-				rb.RoleRef = rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: render.InstancesRoleName("team-a")}
-				return applyAs(ctx, as, labelledFor("team-a", rb))
-			}},
-			{"bind cluster-admin in an instance namespace", func() error {
-				rb := agentBinding(render.InstanceNamespace("team-a", "shop"), ns)
-				rb.Name = "cluster-admin"
-				rb.RoleRef = rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "cluster-admin"}
-				return applyAs(ctx, as, labelledFor("team-a", rb))
-			}},
-			{"bind the instances ClusterRole to another cluster's agent", func() error {
-				rb := agentBinding(render.InstanceNamespace("team-a", "shop"), v1alpha1.ClusterNamespace("team-b"))
-				rb.RoleRef = rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: render.InstancesRoleName("team-a")}
-				return applyAs(ctx, as, labelledFor("team-a", rb))
-			}},
-			{"create another object in an instance namespace", func() error {
-				return applyAs(ctx, as, labelledFor("team-a", roleGranting(render.InstanceNamespace("team-a", "shop"), agentSA, "secrets")))
+			// RBAC alone refuses these (the backend has no right on any
+			// ClusterRole, nor bind but on Roles named bindsync-agent); the
+			// subtest "its RBAC alone" below proves it without the policy.
+			{"create a ClusterRole x granting secrets", func() error {
+				return applyAs(ctx, as, labelledFor("team-a", clusterRoleGranting("x", "secrets")))
 			}},
 			{"write a ClusterRole of another name", func() error {
 				return applyAs(ctx, as, labelledFor("team-a", clusterRoleGranting("bindsync:team-a:other", "secrets")))
 			}},
-			{"write the instances ClusterRole granting pods", func() error {
-				return applyAs(ctx, as, labelledFor("team-a", clusterRoleGranting(render.InstancesRoleName("team-a"), "pods")))
+			{"write the former instances ClusterRole bindsync:<c>:instances", func() error {
+				return applyAs(ctx, as, labelledFor("team-a", clusterRoleGranting("bindsync:team-a:instances", "secrets")))
 			}},
-			{"write the instances ClusterRole granting bindsync.io", func() error {
-				cr := clusterRoleGranting(render.InstancesRoleName("team-a"), "apiserviceexports")
-				cr.Rules[0].APIGroups = []string{v1alpha1.GroupName}
-				return applyAs(ctx, as, labelledFor("team-a", cr))
+			{"bind cluster-admin by a RoleBinding bindsync-agent in an instance namespace", func() error {
+				rb := agentBinding(render.InstanceNamespace("team-a", "shop"), ns)
+				rb.RoleRef = rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "cluster-admin"}
+				return applyAs(ctx, as, labelledFor("team-a", rb))
+			}},
+			// the admission policy refuses these: the names RBAC allows, in
+			// the wrong place or with the wrong content
+			{"bind an instance namespace's Role to another cluster's agent", func() error {
+				return applyAs(ctx, as, labelledFor("team-a", agentBinding(render.InstanceNamespace("team-a", "shop"), v1alpha1.ClusterNamespace("team-b"))))
+			}},
+			{"create another object in an instance namespace", func() error {
+				return applyAs(ctx, as, labelledFor("team-a", &corev1.ServiceAccount{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "ServiceAccount"},
+					ObjectMeta: metav1.ObjectMeta{Namespace: render.InstanceNamespace("team-a", "shop"), Name: agentSA}}))
+			}},
+			{"write an instance namespace's Role granting pods", func() error {
+				return applyAs(ctx, as, labelledFor("team-a", roleGranting(render.InstanceNamespace("team-a", "shop"), agentSA, "pods")))
+			}},
+			{"write an instance namespace's Role granting bindsync.io", func() error {
+				role := roleGranting(render.InstanceNamespace("team-a", "shop"), agentSA, "apiserviceexports")
+				role.Rules[0].APIGroups = []string{v1alpha1.GroupName}
+				return applyAs(ctx, as, labelledFor("team-a", role))
+			}},
+			{"write the Role bindsync-agent in another cluster's instance namespace", func() error {
+				other := labelledFor("team-b", &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: render.InstanceNamespace("team-b", "x"),
+					Labels: map[string]string{v1alpha1.ConsumerNamespaceLabel: "x", "pod-security.kubernetes.io/enforce": "restricted"}}})
+				if err := client.IgnoreAlreadyExists(cp.Client.Create(ctx, other)); err != nil {
+					return err
+				}
+				return applyAs(ctx, as, labelledFor("team-a", roleGranting(other.Name, agentSA, "secrets")))
 			}},
 			{"delete a namespace bindsync did not label as an instance namespace", func() error {
 				plain := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "bsi-unlabelled-0123456789"}}

@@ -70,6 +70,9 @@ type fixture struct {
 	holdDeletion atomic.Bool
 	// pauseBackend leaves APIServiceNamespaces unfulfilled.
 	pauseBackend atomic.Bool
+	// instanceRules are the rules of the Role bindsync-agent the backend
+	// writes into each of the cluster's instance namespaces.
+	instanceRules []rbacv1.PolicyRule
 	// proxy stands between the syncer and the control plane (nil: none).
 	proxy *switchProxy
 
@@ -170,7 +173,7 @@ func testCRD(group string, controlPlane bool) *apiextensionsv1.CustomResourceDef
 
 // setupControlPlane makes what the backend renders for the cluster: its
 // namespace, the agent ServiceAccount and Role there, the export with its
-// claims, and the ClusterRole bindsync:<cluster>:instances.
+// claims; the Role of each instance namespace is written by backend.
 func (f *fixture) setupControlPlane() {
 	t, ctx, c := f.t, f.ctx, f.cp.Client
 	ns := "bindsync-" + f.cluster
@@ -188,12 +191,12 @@ func (f *fixture) setupControlPlane() {
 		&rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Name: "bindsync-agent", Namespace: ns},
 			RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: "bindsync-agent"},
 			Subjects: []rbacv1.Subject{{Kind: "ServiceAccount", Name: "bindsync-agent", Namespace: ns}}},
-		&rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{Name: "bindsync:" + f.cluster + ":instances"}, Rules: []rbacv1.PolicyRule{
-			{APIGroups: groups, Resources: []string{resource}, Verbs: []string{"create", "delete", "get", "list", "patch", "update", "watch"}},
-			{APIGroups: groups, Resources: []string{resource + "/status"}, Verbs: []string{"get"}},
-			{APIGroups: []string{""}, Resources: []string{"secrets"}, Verbs: []string{"get", "list", "watch"}},
-			{APIGroups: []string{""}, Resources: []string{"configmaps"}, Verbs: []string{"create", "get", "list", "watch", "update", "patch"}},
-		}},
+	}
+	f.instanceRules = []rbacv1.PolicyRule{
+		{APIGroups: groups, Resources: []string{resource}, Verbs: []string{"create", "delete", "get", "list", "patch", "update", "watch"}},
+		{APIGroups: groups, Resources: []string{resource + "/status"}, Verbs: []string{"get"}},
+		{APIGroups: []string{""}, Resources: []string{"secrets"}, Verbs: []string{"get", "list", "watch"}},
+		{APIGroups: []string{""}, Resources: []string{"configmaps"}, Verbs: []string{"create", "get", "list", "watch", "update", "patch"}},
 	}
 	for _, a := range f.apis {
 		objs = append(objs,
@@ -249,8 +252,8 @@ func (f *fixture) startSyncer(resync time.Duration) {
 }
 
 // backend fulfils the cluster's APIServiceNamespaces as the backend does
-// once main holds them: the namespace, the agent's RoleBinding in it, and
-// the status.
+// once main holds them: the namespace, the agent's Role and RoleBinding in
+// it, and the status.
 func (f *fixture) backend() {
 	ctx, c := f.ctx, f.cp.Client
 	for ctx.Err() == nil {
@@ -268,8 +271,9 @@ func (f *fixture) backend() {
 				name := render.InstanceNamespace(f.cluster, n.Name)
 				_ = c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{
 					v1alpha1.ManagedLabel: "true", v1alpha1.ClusterLabel: f.cluster, v1alpha1.ConsumerNamespaceLabel: n.Name}}})
+				_ = c.Create(ctx, &rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Name: "bindsync-agent", Namespace: name}, Rules: f.instanceRules})
 				_ = c.Create(ctx, &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Name: "bindsync-agent", Namespace: name},
-					RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "bindsync:" + f.cluster + ":instances"},
+					RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: "bindsync-agent"},
 					Subjects: []rbacv1.Subject{{Kind: "ServiceAccount", Name: "bindsync-agent", Namespace: "bindsync-" + f.cluster}}})
 				n.Status.Namespace = name
 				n.Status.Revision = "main@sha1:test"

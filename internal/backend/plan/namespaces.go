@@ -94,10 +94,10 @@ func namespaceMessage(n v1alpha1.APIServiceNamespace, removed bool) Message {
 	inst := render.InstanceNamespace(c, n.Name)
 	if removed {
 		m.Body = fmt.Sprintf("App namespace %s of cluster %s no longer asks for a control-plane namespace: %s leaves the\n"+
-			"repository with the agent's RoleBinding there. The namespace itself is deleted only once it holds no synced object.", n.Name, c, inst)
+			"repository with the agent's Role and RoleBinding there. The namespace itself is deleted only once it holds no synced object.", n.Name, c, inst)
 	} else {
 		m.Body = fmt.Sprintf("App namespace %s of cluster %s gets control-plane namespace %s, where the cluster's agent keeps\n"+
-			"the provider copies of its instances (ClusterRole %s, bound there only).", n.Name, c, inst, render.InstancesRoleName(c))
+			"the provider copies of its instances (Role %s there: the cluster's bound resources and claims).", n.Name, c, inst, v1alpha1.AgentServiceAccount)
 	}
 	m.Trailers = []Trailer{{TrailerCluster, c}, {TrailerNamespace, n.Name}, {TrailerCause, CauseNamespace}}
 	return m
