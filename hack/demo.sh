@@ -240,10 +240,13 @@ EOF
     if [ -z "$app_gone" ] && ! exists "${app[@]}" -n shop $pg orders-db; then
       app_gone=$at
       say "-> the app object shop/orders-db is gone ($(secs "$begin" "$at"))"
-      if [ -z "$copy_gone" ]; then
+      # The two checks above are separate reads: the copy may have gone
+      # between them. Only a copy still there now means the order was wrong.
+      if [ -z "$copy_gone" ] && exists "${cp_[@]}" -n "$ns" $pg orders-db; then
         echo "the app object went before its copy" >&2
         return 1
       fi
+      [ -n "$copy_gone" ] || say "-> the copy $ns/orders-db is gone too (it went between the two reads)"
     fi
     [ -n "$app_gone" ] && break
     if [ "$i" -eq 5 ]; then
