@@ -12,13 +12,14 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/bindsync/bindsync/api/v1alpha1"
+	"github.com/bindsync/bindsync/internal/render"
 )
 
 // A restarted syncer (a new process: empty caches, no results) with nothing
 // new writes nothing on either side until idle: no binding status (its
 // InstancesSynced and counts are worked out from a look at every instance
-// and equal what the binding holds), no instance, copy, Secret or
-// APIServiceNamespace.
+// and equal what the binding holds), no instance, copy, claimed Secret or
+// ConfigMap, or APIServiceNamespace.
 func TestIntegrationRestartWritesNothing(t *testing.T) {
 	f := newFixture(t, "restart", false)
 	const namespaces, perNamespace = 5, 10
@@ -35,6 +36,9 @@ func TestIntegrationRestartWritesNothing(t *testing.T) {
 			f.createApp(f.database(ns, name, "small", name+"-conn"))
 		}
 	}
+	require.NoError(t, f.app.Client.Create(f.ctx, &corev1.ConfigMap{
+		ObjectMeta: metav1.ObjectMeta{Name: "params", Namespace: nss[0], Labels: map[string]string{claimedLabel: "true"}},
+		Data:       map[string]string{"k": "v"}}))
 	total := namespaces * perNamespace
 	f.waitCondition(metav1.ConditionTrue, v1alpha1.SucceededReason, fmt.Sprintf("%d of %d synced", total, total))
 	eventually(t, 60*time.Second, func() error {
@@ -50,7 +54,8 @@ func TestIntegrationRestartWritesNothing(t *testing.T) {
 				}
 			}
 		}
-		return nil
+		var cm corev1.ConfigMap
+		return f.cp.Client.Get(f.ctx, client.ObjectKey{Namespace: render.InstanceNamespace(f.cluster, nss[0]), Name: "params"}, &cm)
 	})
 	time.Sleep(2 * time.Second) // the provider and the first syncer are done
 	f.stop()
