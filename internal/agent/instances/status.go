@@ -155,10 +155,10 @@ func (s *Syncer) instancesCondition(binding string) (cond metav1.Condition, coun
 
 // settleWaitLocked says how long the first status of an API still waits
 // (0: write it now). It waits while the control plane has not answered or
-// failed yet, or unseen instances have
-// not been looked at, and at most settleTimeout: after a restart the
-// first write then carries the whole outcome, which is most often what
-// the binding already holds, so nothing is written at all.
+// failed yet, or some instances have not been looked at, and at most
+// settleTimeout: after a restart the first write then carries the whole
+// outcome, which is most often what the binding already holds, so nothing
+// is written at all.
 func (s *Syncer) settleWaitLocked(st *apiState, unseen int32) time.Duration {
 	if !errors.Is(s.cpDown, errNotConnected) && unseen == 0 {
 		return 0
