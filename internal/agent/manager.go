@@ -8,6 +8,7 @@ import (
 	"time"
 
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
@@ -131,8 +132,26 @@ func jitter(d time.Duration) time.Duration {
 	return d + time.Duration(rand.Int64N(int64(d)/10+1))
 }
 
-// syncRequest is the one work item: every event leads to one full pass.
+// syncRequest is the work item of a full pass: every event but a change of
+// instance counts leads to one.
 var syncRequest = reconcile.Request{NamespacedName: types.NamespacedName{Name: "sync"}}
+
+// countsNamespace marks the work item "report binding <name>'s instance
+// counts" (bindings are cluster-scoped, so no request of a pass has it).
+const countsNamespace = "instance-counts"
+
+// instancesChanged passes an update that changed a binding's
+// status.instances (written by the Syncer), and nothing else.
+var instancesChanged = predicate.Funcs{
+	CreateFunc:  func(event.CreateEvent) bool { return false },
+	DeleteFunc:  func(event.DeleteEvent) bool { return false },
+	GenericFunc: func(event.GenericEvent) bool { return false },
+	UpdateFunc: func(e event.UpdateEvent) bool {
+		o, ok1 := e.ObjectOld.(*v1alpha1.APIServiceBinding)
+		n, ok2 := e.ObjectNew.(*v1alpha1.APIServiceBinding)
+		return ok1 && ok2 && !equality.Semantic.DeepEqual(o.Status.Instances, n.Status.Instances)
+	},
+}
 
 // ClientConfig returns a copy of cfg with the client-side rate limit the
 // agent's clients use. A config that sets none (QPS 0, no RateLimiter: what a
@@ -224,6 +243,9 @@ func NewManager(cfg *rest.Config, src Source, o Options, ro RunOptions) (manager
 	toSync := handler.EnqueueRequestsFromMapFunc(func(context.Context, client.Object) []reconcile.Request {
 		return []reconcile.Request{syncRequest}
 	})
+	toCounts := handler.EnqueueRequestsFromMapFunc(func(_ context.Context, o client.Object) []reconcile.Request {
+		return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: countsNamespace, Name: o.GetName()}}}
+	})
 	bindingChanged := predicate.Or(predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{})
 	crdChanged := predicate.Or(predicate.GenerationChangedPredicate{}, predicate.LabelChangedPredicate{})
 	err = ctrl.NewControllerManagedBy(mgr).
@@ -231,9 +253,18 @@ func NewManager(cfg *rest.Config, src Source, o Options, ro RunOptions) (manager
 		// Tests run several agents in one process; a production process has one.
 		WithOptions(controller.Options{SkipNameValidation: ptr.To(true)}).
 		Watches(&v1alpha1.APIServiceBinding{}, toSync, builder.WithPredicates(bindingChanged)).
+		Watches(&v1alpha1.APIServiceBinding{}, toCounts, builder.WithPredicates(instancesChanged)).
 		Watches(&apiextensionsv1.CustomResourceDefinition{}, toSync, builder.WithPredicates(crdChanged), builder.OnlyMetadata).
 		WatchesRawSource(ctrlsource.Channel(triggers, toSync)).
-		Complete(reconcile.Func(func(ctx context.Context, _ reconcile.Request) (reconcile.Result, error) {
+		Complete(reconcile.Func(func(ctx context.Context, req reconcile.Request) (reconcile.Result, error) {
+			if req.Namespace == countsNamespace {
+				// Not a pass: a failure is logged, and the next pass
+				// reports the counts again.
+				if err := a.ReportInstances(ctx, req.Name); err != nil {
+					ctrl.LoggerFrom(ctx).Error(err, "report instance counts to the control plane failed", "binding", req.Name)
+				}
+				return reconcile.Result{}, nil
+			}
 			begin := time.Now()
 			res, err := a.Sync(ctx)
 			observe(res, err, time.Since(begin))

@@ -35,10 +35,9 @@ func newReporter(cfg *rest.Config, cluster string) (*reporter, error) {
 
 // report writes, on each export named like a binding of the pass, whether
 // the app cluster applied it, and the binding's instance counts
-// (status.instances, as the pass read the binding: the Syncer writes them
-// between passes, so the export follows within one interval). Exports
-// without a binding here are left alone. Only a status that changed is
-// written.
+// (status.instances, as the pass read the binding; between passes
+// reportCounts follows the Syncer's changes). Exports without a binding here
+// are left alone. Only a status that changed is written.
 func (r *reporter) report(ctx context.Context, p *pass) error {
 	if p.rev == "" {
 		return nil // the source failed: nothing new to say about any export
@@ -78,4 +77,53 @@ func (r *reporter) report(ctx context.Context, p *pass) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// reportCounts copies one binding's instance counts onto its export as soon
+// as the Syncer changed them, without waiting for a pass: the export then
+// never lags behind the binding, and an agent restarted with nothing new
+// finds them equal and writes nothing. A binding without an export here is
+// left alone; only a change is written.
+func (r *reporter) reportCounts(ctx context.Context, b *v1alpha1.APIServiceBinding) error {
+	var e v1alpha1.APIServiceExport
+	if err := r.client.Get(ctx, client.ObjectKey{Namespace: r.namespace, Name: b.Name}, &e); err != nil {
+		if apierrors.IsNotFound(err) {
+			return nil
+		}
+		return fmt.Errorf("report instance counts: read APIServiceExport %s/%s: %w", r.namespace, b.Name, err)
+	}
+	var counts *v1alpha1.InstanceCounts
+	if b.Status.Instances != nil {
+		counts = b.Status.Instances.DeepCopy()
+	}
+	if equality.Semantic.DeepEqual(e.Status.Instances, counts) {
+		return nil
+	}
+	e.Status.Instances = counts
+	if err := r.client.Status().Update(ctx, &e); err != nil && !apierrors.IsNotFound(err) {
+		return fmt.Errorf("report instance counts: update status of APIServiceExport %s/%s: %w", e.Namespace, e.Name, err)
+	}
+	return nil
+}
+
+// ReportInstances copies binding name's instance counts onto its export on
+// the control plane (reporter.reportCounts); without a control plane it does
+// nothing. The manager calls it when a binding's status.instances changes.
+func (a *Agent) ReportInstances(ctx context.Context, name string) error {
+	if a.reporter == nil {
+		return nil
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	var b v1alpha1.APIServiceBinding
+	if err := a.client.Get(ctx, client.ObjectKey{Name: name}, &b); err != nil {
+		if apierrors.IsNotFound(err) {
+			return nil
+		}
+		return fmt.Errorf("report instance counts: read APIServiceBinding %s: %w", name, err)
+	}
+	if b.DeletionTimestamp != nil {
+		return nil // being released: the passes say what happens to its export
+	}
+	return a.reporter.reportCounts(ctx, &b)
 }

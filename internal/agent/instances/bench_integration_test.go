@@ -24,8 +24,8 @@ import (
 // namespaces across 10 bound APIs, created at once by 16 clients, against
 // the time the same 16 clients take to create the same objects directly on
 // the control plane; then, on the idle system, create -> copy and copy
-// status -> app object for one object (medians of 11), and the writes of
-// idle resyncs. The app namespaces have their control-plane namespaces
+// status -> app object for one object (medians of 11), the writes of
+// idle resyncs, and those of a new syncer (empty caches) with nothing new. The app namespaces have their control-plane namespaces
 // already (one object each first): assigning a namespace is the backend's
 // git round trip, measured in docs/backend.md.
 func BenchmarkIntegrationInstanceSync(b *testing.B) {
@@ -113,6 +113,16 @@ func BenchmarkIntegrationInstanceSync(b *testing.B) {
 	time.Sleep(2 * resync)
 	idleWrites := f.cpWrites.Load() - cpBefore + f.appWrites.Load() - appBefore
 
+	// A new syncer (empty caches) with nothing new: its writes until idle.
+	f.stop()
+	cpBefore, appBefore, logged := f.cpWrites.Load(), f.appWrites.Load(), f.writes.len()
+	begin = time.Now()
+	f.startSyncer(resync)
+	time.Sleep(20 * time.Second)
+	restartCP, restartApp := f.cpWrites.Load()-cpBefore, f.appWrites.Load()-appBefore
+	b.Logf("restarted with empty caches, %d synced instances, nothing new: writes in %s: control plane %d, app cluster %d %v",
+		total+namespaces+11, time.Since(begin).Round(time.Second), restartCP, restartApp, f.writes.since(logged))
+
 	runtime.GC()
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
@@ -124,6 +134,7 @@ func BenchmarkIntegrationInstanceSync(b *testing.B) {
 	b.ReportMetric(float64(median(up).Milliseconds()), "create-to-copy-ms")
 	b.ReportMetric(float64(median(down).Milliseconds()), "status-to-app-ms")
 	b.ReportMetric(float64(idleWrites), "idle-resync-writes")
+	b.ReportMetric(float64(restartCP+restartApp), "restart-writes")
 	b.ReportMetric(float64(ms.HeapInuse)/(1<<20), "test-process-heap-MB")
 	b.ReportMetric(float64(runtime.NumGoroutine()), "goroutines")
 	b.Logf("%d bound APIs; heap in use %d MB, %d goroutines (the whole test process)", bound, ms.HeapInuse>>20, runtime.NumGoroutine())

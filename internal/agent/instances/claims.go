@@ -99,12 +99,17 @@ func (s *Syncer) syncClaim(ctx context.Context, k key) error {
 	instNs := s.nsOf[k.ns]
 	claims := s.claimsLocked()
 	gvr := schema.GroupVersionResource{Version: "v1", Resource: k.res}
-	cpObj := s.cpInf[nsResource{gvr: gvr, ns: instNs}].get(instNs, k.name)
-	appObj := s.appClaim[gvr].get(k.ns, k.name)
+	cpInf, appInf := s.cpInf[nsResource{gvr: gvr, ns: instNs}], s.appClaim[gvr]
 	s.mu.Unlock()
-	if instNs == "" {
-		return nil
+	if instNs == "" || cpInf == nil {
+		return nil // no claim on it yet: its informer's events bring it back
 	}
+	if !cpInf.synced() || (appInf != nil && !appInf.synced()) {
+		// Compared with a cache that has not listed, every object would
+		// look missing on the other side and be written again.
+		return errNotSynced
+	}
+	cpObj, appObj := cpInf.get(instNs, k.name), appInf.get(k.ns, k.name)
 	for _, owner := range []v1alpha1.ClaimOwner{v1alpha1.ClaimOwnerProvider, v1alpha1.ClaimOwnerConsumer} {
 		src := cpObj
 		if owner == v1alpha1.ClaimOwnerConsumer {

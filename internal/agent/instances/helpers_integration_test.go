@@ -64,8 +64,10 @@ type fixture struct {
 	gvrs    []schema.GroupVersionResource
 	events  *eventLog
 
-	// cpWrites and appWrites count the syncer's writes on each side.
+	// cpWrites and appWrites count the syncer's writes on each side;
+	// writes names each of them ("cp PUT /apis/...").
 	cpWrites, appWrites atomic.Int64
+	writes              requestLog
 	// holdDeletion keeps the stand-in provider's finalizer on copies.
 	holdDeletion atomic.Bool
 	// pauseBackend leaves APIServiceNamespaces unfulfilled.
@@ -229,9 +231,9 @@ func (f *fixture) startSyncer(resync time.Duration) {
 	if f.proxy != nil {
 		cpCfg.Host = f.proxy.url()
 	}
-	cpCfg.Wrap(countWrites(&f.cpWrites))
+	cpCfg.Wrap(countWrites(&f.cpWrites, &f.writes, "cp"))
 	appCfg := rest.CopyConfig(f.app.Config)
-	appCfg.Wrap(countWrites(&f.appWrites))
+	appCfg.Wrap(countWrites(&f.appWrites, &f.writes, "app"))
 	s, err := instances.New(instances.Options{Cluster: f.cluster, App: appCfg, ControlPlane: cpCfg, Events: f.events, Resync: resync})
 	require.NoError(f.t, err)
 	ctx, cancel := context.WithCancel(f.ctx)
@@ -490,16 +492,43 @@ func (l *eventLog) find(object, reason string) (event, bool) {
 	return event{}, false
 }
 
-// countWrites counts requests that change something (every method but GET).
-func countWrites(n *atomic.Int64) func(http.RoundTripper) http.RoundTripper {
+// countWrites counts requests that change something (every method but
+// GET), and logs them as "side METHOD path".
+func countWrites(n *atomic.Int64, log *requestLog, side string) func(http.RoundTripper) http.RoundTripper {
 	return func(rt http.RoundTripper) http.RoundTripper {
 		return roundTripperFunc(func(r *http.Request) (*http.Response, error) {
 			if r.Method != http.MethodGet {
 				n.Add(1)
+				log.add(side + " " + r.Method + " " + r.URL.Path)
 			}
 			return rt.RoundTrip(r)
 		})
 	}
+}
+
+// requestLog records requests, in order.
+type requestLog struct {
+	mu   sync.Mutex
+	reqs []string
+}
+
+func (l *requestLog) add(r string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.reqs = append(l.reqs, r)
+}
+
+// since returns the requests logged after the first n.
+func (l *requestLog) since(n int) []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]string(nil), l.reqs[min(n, len(l.reqs)):]...)
+}
+
+func (l *requestLog) len() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.reqs)
 }
 
 type roundTripperFunc func(*http.Request) (*http.Response, error)

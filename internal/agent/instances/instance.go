@@ -132,6 +132,10 @@ func (s *Syncer) syncInstance(ctx context.Context, k key) error {
 	api, appInf := st.api, st.app
 	instNs := s.nsOf[k.ns]
 	nsKnown := s.control.namespaces.synced()
+	// The cache holds the APIServiceNamespace but its event was not handled
+	// yet (just started): wait for it rather than ask again or say the
+	// namespace is pending.
+	nsLagging := instNs == "" && !s.asked[k.ns] && s.control.namespaces.get(s.clusterNs, k.ns) != nil
 	cpDown := s.cpDown
 	cpInf := s.cpInf[nsResource{gvr: api.gvr(), ns: instNs}]
 	if cpInf == nil && instNs != "" {
@@ -148,6 +152,9 @@ func (s *Syncer) syncInstance(ctx context.Context, k key) error {
 			s.setResult(k, app, result{state: stateUnavailable, msg: errString(cpDown)})
 		}
 		return errNotSynced
+	}
+	if nsLagging {
+		return errWait
 	}
 	if instNs == "" {
 		return s.requestNamespace(ctx, k, api, app)

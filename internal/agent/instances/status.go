@@ -3,6 +3,7 @@ package instances
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"reflect"
 	"sort"
@@ -60,26 +61,41 @@ func (s *Syncer) clearResult(k key) {
 	}
 }
 
+// settleTimeout bounds how long a binding's first status write waits for
+// every instance to be looked at: an instance stuck behind a cache that
+// never lists (a namespace the agent cannot read yet) must not hide the
+// others' outcome for good.
+const settleTimeout = 30 * time.Second
+
+// errNotConnected is the control plane's state before any call answered or
+// failed: not a finding to report.
+var errNotConnected = errors.New("not connected yet")
+
 // instancesCondition is what a binding's InstancesSynced condition and
-// status.instances should say.
-func (s *Syncer) instancesCondition(binding string) (cond metav1.Condition, counts v1alpha1.InstanceCounts, ok bool) {
+// status.instances should say. Until the syncer has looked at every
+// instance of the API once (see apiState.settled), ok is false and retry
+// says when to work it out again.
+func (s *Syncer) instancesCondition(binding string) (cond metav1.Condition, counts v1alpha1.InstanceCounts, retry time.Duration, ok bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	st, ok := s.apis[binding]
 	if !ok || st.releasing != "" {
-		return cond, counts, false
+		return cond, counts, 0, false
+	}
+	if st.firstStatus.IsZero() {
+		st.firstStatus = time.Now()
 	}
 	cond = metav1.Condition{Type: v1alpha1.InstancesSyncedCondition, Status: metav1.ConditionFalse}
 	if !st.api.Namespaced {
 		cond.Reason = v1alpha1.UnsupportedScopeReason
 		cond.Message = fmt.Sprintf("%s is cluster-scoped: instances of cluster-scoped APIs are not synced in this version", binding)
-		return cond, counts, true
+		return cond, counts, 0, true
 	}
 	if !st.app.synced() {
-		return cond, counts, false
+		return cond, counts, time.Second, false
 	}
 	var failed, pending []string
-	var total, unavailable int32
+	var total, unavailable, unseen int32
 	results := s.results[binding]
 	for _, o := range st.app.list() {
 		m, isObj := o.(metav1.Object)
@@ -91,6 +107,7 @@ func (s *Syncer) instancesCondition(binding string) (cond metav1.Condition, coun
 		switch {
 		case !seen:
 			unavailable++ // not synced yet
+			unseen++
 		case r.state == stateSynced:
 			counts.Synced++
 		case r.state == stateFailed:
@@ -99,7 +116,18 @@ func (s *Syncer) instancesCondition(binding string) (cond metav1.Condition, coun
 			pending = append(pending, m.GetNamespace())
 		default:
 			unavailable++
+			if s.cpDown == nil {
+				// Looked at before the control plane (or the copy's
+				// cache) answered: it is looked at again now.
+				unseen++
+			}
 		}
+	}
+	if !st.settled {
+		if retry := s.settleWaitLocked(st, unseen); retry > 0 {
+			return cond, counts, retry, false
+		}
+		st.settled = true
 	}
 	counts.Failed = int32(len(failed))
 	sort.Strings(failed)
@@ -122,7 +150,24 @@ func (s *Syncer) instancesCondition(binding string) (cond metav1.Condition, coun
 		cond.Reason = v1alpha1.SucceededReason
 		cond.Message = fmt.Sprintf("%d of %d synced", counts.Synced, total)
 	}
-	return cond, counts, true
+	return cond, counts, 0, true
+}
+
+// settleWaitLocked says how long the first status of an API still waits
+// (0: write it now). It waits while the control plane has not answered or
+// failed yet, or some instances have not been looked at, and at most
+// settleTimeout: after a restart the first write then carries the whole
+// outcome, which is most often what the binding already holds, so nothing
+// is written at all.
+func (s *Syncer) settleWaitLocked(st *apiState, unseen int32) time.Duration {
+	if !errors.Is(s.cpDown, errNotConnected) && unseen == 0 {
+		return 0
+	}
+	left := settleTimeout - time.Since(st.firstStatus)
+	if left <= 0 {
+		return 0
+	}
+	return min(left, time.Second)
 }
 
 // syncStatus writes a binding's InstancesSynced condition and
@@ -131,7 +176,10 @@ func (s *Syncer) instancesCondition(binding string) (cond metav1.Condition, coun
 // two fields and nothing else, so the agent's own status writes keep them
 // and they keep the agent's.
 func (s *Syncer) syncStatus(ctx context.Context, binding string) error {
-	cond, counts, ok := s.instancesCondition(binding)
+	cond, counts, retry, ok := s.instancesCondition(binding)
+	if retry > 0 {
+		s.queue.AddAfter(key{kind: statusKey, binding: binding}, retry)
+	}
 	if !ok {
 		return nil
 	}

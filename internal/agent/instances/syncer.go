@@ -106,6 +106,12 @@ type apiState struct {
 	// released is set once Release is done: a later Set that still (or
 	// again, for a new binding of that name) lists the API starts it anew.
 	released bool
+	// settled is set once the binding's instance status was first worked
+	// out from a look at every instance (or settleTimeout after
+	// firstStatus): until then nothing is written, so a restarted agent
+	// does not write counts that are still growing.
+	settled     bool
+	firstStatus time.Time
 }
 
 type nsResource struct {
@@ -139,7 +145,7 @@ func New(o Options) (*Syncer, error) {
 		cpInf: map[nsResource]*informer{}, appClaim: map[schema.GroupVersionResource]*informer{},
 		nsOf: map[string]string{}, appNsOf: map[string]string{}, claimCache: map[string]parsedClaims{}, asked: map[string]bool{},
 		seen: map[key]time.Time{}, results: map[string]map[string]result{}, restored: map[string]int32{},
-		cpDown: errors.New("not connected yet"), sweep: make(chan struct{}, 1),
+		cpDown: errNotConnected, sweep: make(chan struct{}, 1),
 	}
 	return s, nil
 }
