@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"sync"
@@ -114,6 +115,12 @@ func BenchmarkIntegrationInstanceSync(b *testing.B) {
 	idleWrites := f.cpWrites.Load() - cpBefore + f.appWrites.Load() - appBefore
 
 	runtime.GC()
+	if path := os.Getenv("BINDSYNC_BENCH_HEAP_PROFILE"); path != "" {
+		fh, err := os.Create(path)
+		require.NoError(b, err)
+		require.NoError(b, pprof.WriteHeapProfile(fh))
+		require.NoError(b, fh.Close())
+	}
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
 
