@@ -43,12 +43,13 @@ func (s *Syncer) claimsLocked() []claimRef {
 		return s.claims
 	}
 	var out []claimRef
+	s.claimsRV = map[string]string{}
 	for name, st := range s.apis {
-		if st.releasing != "" || !st.api.Namespaced {
-			continue
-		}
 		o := s.control.exports.get(s.clusterNs, name)
-		if o == nil {
+		if o != nil {
+			s.claimsRV[name] = o.GetResourceVersion()
+		}
+		if o == nil || st.releasing != "" || !st.api.Namespaced {
 			continue
 		}
 		for _, c := range s.exportClaimsLocked(o) {

@@ -334,10 +334,19 @@ func (s *Syncer) namespaceChanged(appNs string) {
 
 // exportChanged starts or stops informers of claimed resources and syncs the
 // instances of that export's binding again (its claims may have changed).
+// An export told again unchanged (a resync) changes nothing: its instances
+// are told by their own caches' resync.
 func (s *Syncer) exportChanged(binding string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.controlPlaneOKLocked()
+	rv := ""
+	if o := s.control.exports.get(s.clusterNs, binding); o != nil {
+		rv = o.GetResourceVersion()
+	}
+	if _, synced := s.apis[binding]; !synced || (s.claimsOK && s.claimsRV[binding] == rv) {
+		return // the claims depend on the exports of synced APIs only
+	}
 	s.claimsChangedLocked()
 	s.ensureClaimInformersLocked()
 	if st, ok := s.apis[binding]; ok {

@@ -92,6 +92,7 @@ type Syncer struct {
 	claimCache map[string]parsedClaims // by export
 	claims     []claimRef              // claimsLocked's answer while claimsOK
 	claimsOK   bool
+	claimsRV   map[string]string // export resourceVersions claims was built from, by binding
 	asked      map[string]bool   // app namespaces whose APIServiceNamespace this process created or saw
 	seen       map[key]time.Time // when a change of a key was first seen (latency metric)
 	results    map[string]map[string]result
