@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"sync"
@@ -124,6 +125,12 @@ func BenchmarkIntegrationInstanceSync(b *testing.B) {
 		total+namespaces+11, time.Since(begin).Round(time.Second), restartCP, restartApp, f.writes.since(logged))
 
 	runtime.GC()
+	if path := os.Getenv("BINDSYNC_BENCH_HEAP_PROFILE"); path != "" {
+		fh, err := os.Create(path)
+		require.NoError(b, err)
+		require.NoError(b, pprof.WriteHeapProfile(fh))
+		require.NoError(b, fh.Close())
+	}
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
 

@@ -34,15 +34,22 @@ var copiedFields = map[string][]string{
 }
 
 // claimsLocked returns the claims of every synced API's export on a
-// resource the sync copies.
+// resource the sync copies. Every synced object asks, so the list is kept
+// until an export or the set of APIs changes (claimsChangedLocked): built
+// afresh per object it cost an agent with 200 bound APIs most of its
+// allocations and held the syncer's lock. Callers must not change it.
 func (s *Syncer) claimsLocked() []claimRef {
+	if s.claimsOK {
+		return s.claims
+	}
 	var out []claimRef
+	s.claimsRV = map[string]string{}
 	for name, st := range s.apis {
-		if st.releasing != "" || !st.api.Namespaced {
-			continue
-		}
 		o := s.control.exports.get(s.clusterNs, name)
-		if o == nil {
+		if o != nil {
+			s.claimsRV[name] = o.GetResourceVersion()
+		}
+		if o == nil || st.releasing != "" || !st.api.Namespaced {
 			continue
 		}
 		for _, c := range s.exportClaimsLocked(o) {
@@ -51,8 +58,13 @@ func (s *Syncer) claimsLocked() []claimRef {
 			}
 		}
 	}
+	s.claims, s.claimsOK = out, true
 	return out
 }
+
+// claimsChangedLocked drops the kept claims: an export changed, or an API
+// started, stopped or is being released.
+func (s *Syncer) claimsChangedLocked() { s.claims, s.claimsOK = nil, false }
 
 // parsedClaims are an export's claims as of one resourceVersion: decoding
 // an export on every sync would cost more than the sync.

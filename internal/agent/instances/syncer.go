@@ -90,8 +90,11 @@ type Syncer struct {
 	nsOf       map[string]string       // app namespace -> instance namespace (assigned)
 	appNsOf    map[string]string       // instance namespace -> app namespace
 	claimCache map[string]parsedClaims // by export
-	asked      map[string]bool         // app namespaces whose APIServiceNamespace this process created or saw
-	seen       map[key]time.Time       // when a change of a key was first seen (latency metric)
+	claims     []claimRef              // claimsLocked's answer while claimsOK
+	claimsOK   bool
+	claimsRV   map[string]string // export resourceVersions claims was built from, by binding
+	asked      map[string]bool   // app namespaces whose APIServiceNamespace this process created or saw
+	seen       map[key]time.Time // when a change of a key was first seen (latency metric)
 	results    map[string]map[string]result
 	restored   map[string]int32 // restores per binding not yet in its status
 	cpDown     error            // the last control-plane transport error, nil when reachable
@@ -151,12 +154,17 @@ func New(o Options) (*Syncer, error) {
 }
 
 // withRate lifts client-go's default 5 requests per second: the sync writes
-// one object per instance and the queue bounds the parallelism.
+// one object per instance and the queue bounds the parallelism. It also
+// turns off gzip for the sync's requests: the API server compresses watch
+// streams, and each compressed watch holds a decompressor (some 45 KB) in
+// the agent and a compressor in the API server, for hundreds of watches of
+// small objects, and costs CPU on both sides.
 func withRate(c *rest.Config) *rest.Config {
 	c = rest.CopyConfig(c)
 	if c.QPS == 0 {
 		c.QPS, c.Burst = 500, 1000
 	}
+	c.DisableCompression = true
 	return c
 }
 
@@ -181,6 +189,7 @@ func (s *Syncer) Start(ctx context.Context) error {
 	}
 	wg.Go(func() { s.watchControlPlane(ctx) })
 	wg.Go(func() { s.sweepCopies(ctx) })
+	wg.Go(func() { s.resyncCaches(ctx) })
 	<-ctx.Done()
 	s.queue.ShutDown()
 	wg.Wait()
@@ -261,6 +270,7 @@ func (s *Syncer) Release(ctx context.Context, api API, policy v1alpha1.DeletionP
 	}
 	if st != nil {
 		st.releasing = policy
+		s.claimsChangedLocked()
 	}
 	s.mu.Unlock()
 
