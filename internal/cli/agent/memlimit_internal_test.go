@@ -61,3 +61,13 @@ func TestMemoryLimit(t *testing.T) {
 		})
 	}
 }
+
+func TestGCPercentDefaultsLowerAndYieldsToGOGC(t *testing.T) {
+	env := func(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+	if p, ok := gcPercent(env(nil)); !ok || p != agentGCPercent || p >= 100 {
+		t.Errorf("no GOGC: got %d, %v; want %d (below Go's 100), true", p, ok, agentGCPercent)
+	}
+	if _, ok := gcPercent(env(map[string]string{"GOGC": "200"})); ok {
+		t.Error("GOGC set: the agent must leave the runtime's reading of it alone")
+	}
+}
