@@ -29,6 +29,7 @@ import (
 	"github.com/bindsync/bindsync/api/v1alpha1"
 	"github.com/bindsync/bindsync/internal/agent"
 	"github.com/bindsync/bindsync/internal/agent/source"
+	"github.com/bindsync/bindsync/internal/manifest"
 	"github.com/bindsync/bindsync/internal/render"
 	"github.com/bindsync/bindsync/internal/schema"
 	"github.com/bindsync/bindsync/internal/testenv"
@@ -312,4 +313,27 @@ func clientKey(name string) client.ObjectKey { return client.ObjectKey{Name: nam
 
 func findCondition(conds []metav1.Condition, typ string) *metav1.Condition {
 	return meta.FindStatusCondition(conds, typ)
+}
+
+// examplesOnPair starts a control plane and an app cluster with bindsync's
+// CRDs, applies cluster's rendered control-plane folder to the control plane
+// and commits the whole render of examples/control-plane to a new state
+// repository; rev is that commit.
+func examplesOnPair(ctx context.Context, t *testing.T, cluster string) (cp, app *testenv.Cluster, repo *stateRepo, rev string) {
+	t.Helper()
+	cp, app = testenv.StartPair(t)
+	for _, c := range []*testenv.Cluster{cp, app} {
+		names := installBindsyncCRDs(ctx, t, c)
+		require.NoError(t, c.WaitEstablished(ctx, names...))
+	}
+	require.NoError(t, cp.ApplyObjects(ctx, renderedControlPlane(t, cluster)))
+	in, problems, err := manifest.LoadDir(repoPath(t, "examples", "control-plane"))
+	require.NoError(t, err)
+	require.Empty(t, problems)
+	files := map[string]string{}
+	for p, data := range render.Render(in).Tree {
+		files[p] = string(data)
+	}
+	repo = newStateRepo(t)
+	return cp, app, repo, repo.commit(files)
 }

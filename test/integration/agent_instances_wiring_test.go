@@ -17,7 +17,6 @@ import (
 	"github.com/bindsync/bindsync/internal/agent/instances"
 	"github.com/bindsync/bindsync/internal/agent/source"
 	"github.com/bindsync/bindsync/internal/cli/status"
-	"github.com/bindsync/bindsync/internal/manifest"
 	"github.com/bindsync/bindsync/internal/render"
 	"github.com/bindsync/bindsync/internal/testenv"
 )
@@ -96,23 +95,9 @@ func (s *idleSyncer) Release(context.Context, instances.API, v1alpha1.DeletionPo
 // ServiceAccount (impersonated) and only when they changed; `bindsync
 // status` shows them per cluster and export.
 func TestIntegrationAgentReportsInstanceCounts(t *testing.T) {
-	cp, app := testenv.StartPair(t)
 	ctx := testContext(t)
-	for _, c := range []*testenv.Cluster{cp, app} {
-		names := installBindsyncCRDs(ctx, t, c)
-		require.NoError(t, c.WaitEstablished(ctx, names...))
-	}
 	const cluster = "team-a"
-	require.NoError(t, cp.ApplyObjects(ctx, renderedControlPlane(t, cluster)))
-	in, problems, err := manifest.LoadDir(repoPath(t, "examples", "control-plane"))
-	require.NoError(t, err)
-	require.Empty(t, problems)
-	files := map[string]string{}
-	for p, data := range render.Render(in).Tree {
-		files[p] = string(data)
-	}
-	repo := newStateRepo(t)
-	repo.commit(files)
+	cp, app, repo, _ := examplesOnPair(ctx, t, cluster)
 
 	const bound = "postgresqlinstances.anynines.com"
 	createBinding(ctx, t, app, bound, "")

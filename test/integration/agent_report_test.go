@@ -13,7 +13,6 @@ import (
 	"github.com/bindsync/bindsync/api/v1alpha1"
 	"github.com/bindsync/bindsync/internal/agent"
 	"github.com/bindsync/bindsync/internal/agent/source"
-	"github.com/bindsync/bindsync/internal/manifest"
 	"github.com/bindsync/bindsync/internal/render"
 	"github.com/bindsync/bindsync/internal/testenv"
 )
@@ -26,24 +25,9 @@ import (
 // rights only, and the unbound ones are left alone. The agent's CRD is the
 // rendered one, Established.
 func TestIntegrationAgentReportsBack(t *testing.T) {
-	cp, app := testenv.StartPair(t)
 	ctx := testContext(t)
-	for _, c := range []*testenv.Cluster{cp, app} {
-		names := installBindsyncCRDs(ctx, t, c)
-		require.NoError(t, c.WaitEstablished(ctx, names...))
-	}
 	const cluster = "team-a"
-	require.NoError(t, cp.ApplyObjects(ctx, renderedControlPlane(t, cluster)))
-
-	in, problems, err := manifest.LoadDir(repoPath(t, "examples", "control-plane"))
-	require.NoError(t, err)
-	require.Empty(t, problems)
-	files := map[string]string{}
-	for p, data := range render.Render(in).Tree {
-		files[p] = string(data)
-	}
-	repo := newStateRepo(t)
-	rev := repo.commit(files)
+	cp, app, repo, rev := examplesOnPair(ctx, t, cluster)
 
 	const bound = "postgresqlinstances.anynines.com"
 	createBinding(ctx, t, app, bound, "")
