@@ -58,10 +58,7 @@ func (o *Options) check() error {
 	}
 	a := o.Auth
 	if o.URL == "" {
-		if a != (Auth{}) {
-			return fmt.Errorf("credentials given but no remote URL")
-		}
-		return nil
+		return a.Check("")
 	}
 	scheme, err := urlScheme(o.URL)
 	if err != nil {
@@ -71,34 +68,11 @@ func (o *Options) check() error {
 		return err
 	}
 	switch scheme {
-	case "file":
-		if a != (Auth{}) {
-			return fmt.Errorf("credentials given for a file:// remote")
-		}
-	case "http", "https":
-		if a.SSHKeyFile != "" || a.KnownHostsFile != "" {
-			return fmt.Errorf("ssh key or known_hosts given for an %s:// remote", scheme)
-		}
-		if a.BearerTokenFile != "" && (a.PasswordFile != "" || a.Username != "") {
-			return fmt.Errorf("both a bearer token and basic auth given; choose one")
-		}
-		if a.PasswordFile != "" && a.Username == "" {
-			return fmt.Errorf("a password file needs a username")
-		}
-	case "ssh":
-		if a.PasswordFile != "" || a.BearerTokenFile != "" {
-			return fmt.Errorf("password or bearer token given for an ssh:// remote; ssh uses a key file")
-		}
-		if a.SSHKeyFile == "" {
-			return fmt.Errorf("an ssh:// remote needs an ssh key file")
-		}
-		if a.KnownHostsFile == "" {
-			return fmt.Errorf("an ssh:// remote needs a known_hosts file (unknown host keys are never trusted)")
-		}
+	case "file", "http", "https", "ssh":
+		return a.Check(o.URL)
 	default:
 		return fmt.Errorf("remote URL %q: scheme %q is not one of file, http, https, ssh", RedactURL(o.URL), scheme)
 	}
-	return nil
 }
 
 func (o *Options) where() string {

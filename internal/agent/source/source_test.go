@@ -109,7 +109,7 @@ func TestGetFailures(t *testing.T) {
 	}{
 		{"unreachable remote", source.Options{URL: "file://" + filepath.Join(t.TempDir(), "missing")}},
 		{"missing branch", source.Options{URL: repo.url(), Branch: "nope"}},
-		{"missing password file", source.Options{URL: "http://127.0.0.1:1/repo", Auth: source.Auth{PasswordFile: "/nonexistent"}}},
+		{"missing password file", source.Options{URL: "http://127.0.0.1:1/repo", Auth: source.Auth{Username: "agent", PasswordFile: "/nonexistent"}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -6,7 +6,6 @@ package backend
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -44,11 +43,7 @@ type flags struct {
 	repo            string
 	branch          string
 	dataDir         string
-	username        string
-	passwordFile    string
-	tokenFile       string
-	sshKeyFile      string
-	knownHostsFile  string
+	auth            git.Auth
 	authorName      string
 	authorEmail     string
 	signing         gitflags.Signing
@@ -94,11 +89,7 @@ machine read over file://.`,
 	fl.StringVar(&f.repo, "repo", "", "URL of the state repository (file://, http(s)://, ssh://); empty: a local bare repository in --data-dir")
 	fl.StringVar(&f.branch, "branch", backend.DefaultBranch, "the approved branch")
 	fl.StringVar(&f.dataDir, "data-dir", "", "folder for the local repository or the clone of --repo (default: with --repo, $XDG_CACHE_HOME/bindsync/<hash of the URL>, else $XDG_DATA_HOME/bindsync/state.git)")
-	fl.StringVar(&f.username, "git-username", "", "basic-auth user (http) or ssh user")
-	fl.StringVar(&f.passwordFile, "git-password-file", "", "file holding the basic-auth password")
-	fl.StringVar(&f.tokenFile, "git-bearer-token-file", "", "file holding an http bearer token")
-	fl.StringVar(&f.sshKeyFile, "git-ssh-key-file", "", "file holding the ssh private key")
-	fl.StringVar(&f.knownHostsFile, "git-known-hosts-file", "", "known_hosts file for ssh remotes")
+	gitflags.AddAuth(fl, &f.auth)
 	fl.StringVar(&f.authorName, "git-author-name", git.DefaultAuthorName, "author and committer name of bindsync's commits")
 	fl.StringVar(&f.authorEmail, "git-author-email", git.DefaultAuthorEmail, "author and committer email of bindsync's commits")
 	f.signing.Add(fl, "every commit")
@@ -227,23 +218,8 @@ func (f *flags) gitOptions() (git.Options, error) {
 	if st, err := os.Stat(f.dataDir); err == nil && !st.IsDir() {
 		return git.Options{}, fmt.Errorf("--data-dir %s is a file, not a folder", f.dataDir)
 	}
-	creds := []struct{ flag, value string }{
-		{"--git-username", f.username}, {"--git-password-file", f.passwordFile}, {"--git-bearer-token-file", f.tokenFile},
-		{"--git-ssh-key-file", f.sshKeyFile}, {"--git-known-hosts-file", f.knownHostsFile},
-	}
-	for _, c := range creds {
-		if c.value == "" {
-			continue
-		}
-		if f.repo == "" {
-			return git.Options{}, fmt.Errorf("%s given without --repo: the local repository in --data-dir needs no credentials", c.flag)
-		}
-		if c.flag == "--git-username" {
-			continue
-		}
-		if _, err := os.Stat(c.value); err != nil {
-			return git.Options{}, fmt.Errorf("%s %s: %w", c.flag, c.value, err)
-		}
+	if given := f.auth.Given(); len(given) > 0 && f.repo == "" {
+		return git.Options{}, fmt.Errorf("%s given without --repo: the local repository in --data-dir needs no credentials", strings.Join(given, ", "))
 	}
 	if f.repo != "" {
 		u, err := url.Parse(f.repo)
@@ -253,21 +229,8 @@ func (f *flags) gitOptions() (git.Options, error) {
 		if err := git.CheckURL(f.repo); err != nil {
 			return git.Options{}, fmt.Errorf("--repo: %w", err)
 		}
-		switch strings.ToLower(u.Scheme) {
-		case "ssh":
-			if f.sshKeyFile == "" {
-				return git.Options{}, fmt.Errorf("--repo %s is an ssh:// remote: --git-ssh-key-file is required", f.repo)
-			}
-			if f.knownHostsFile == "" {
-				return git.Options{}, fmt.Errorf("--repo %s is an ssh:// remote: --git-known-hosts-file is required (unknown host keys are never trusted)", f.repo)
-			}
-		case "http", "https":
-			if f.passwordFile != "" && f.username == "" {
-				return git.Options{}, errors.New("--git-password-file needs --git-username")
-			}
-			if f.passwordFile != "" && f.tokenFile != "" {
-				return git.Options{}, errors.New("--git-password-file and --git-bearer-token-file both given: choose one")
-			}
+		if err := gitflags.CheckAuth(f.flagSet, f.auth, f.repo); err != nil {
+			return git.Options{}, fmt.Errorf("--repo: %w", err)
 		}
 	}
 	if f.dataDir == "" {
@@ -278,8 +241,7 @@ func (f *flags) gitOptions() (git.Options, error) {
 		f.dataDir = dir
 	}
 	o := git.Options{URL: f.repo, Dir: f.dataDir, AuthorName: f.authorName, AuthorEmail: f.authorEmail,
-		Auth: git.Auth{Username: f.username, PasswordFile: f.passwordFile, BearerTokenFile: f.tokenFile,
-			SSHKeyFile: f.sshKeyFile, KnownHostsFile: f.knownHostsFile}}
+		Auth: f.auth}
 	signer, err := f.signing.Signer()
 	if err != nil {
 		return git.Options{}, err
