@@ -32,6 +32,7 @@ import (
 	"github.com/bindsync/bindsync/internal/cli/gitflags"
 	"github.com/bindsync/bindsync/internal/cli/kube"
 	"github.com/bindsync/bindsync/internal/git"
+	"github.com/bindsync/bindsync/internal/memlimit"
 )
 
 // flags are the command's options. Credentials are paths to files, never
@@ -103,7 +104,7 @@ machine read over file://.`,
 	fl.DurationVar(&f.retryPeriod, "leader-election-retry-period", 2*time.Second, "how often candidates try to acquire or renew the lease")
 	fl.StringVar(&f.metricsAddr, "metrics-bind-address", ":8080", "address of the Prometheus metrics endpoint (0 to disable)")
 	fl.StringVar(&f.probeAddr, "health-probe-bind-address", ":8081", "address of /healthz and /readyz")
-	fl.StringVar(&f.memoryLimit, "memory-limit", memoryAuto, "soft limit of the Go runtime's memory, a quantity such as 400Mi: past it the garbage collector works harder instead of growing the heap (auto: $GOMEMLIMIT if set, else 170Mi or 80% of a smaller container memory limit; 0: none)")
+	fl.StringVar(&f.memoryLimit, "memory-limit", memlimit.Auto, "soft limit of the Go runtime's memory, a quantity such as 400Mi: past it the garbage collector works harder instead of growing the heap (auto: $GOMEMLIMIT if set, else 170Mi or 80% of a smaller container memory limit; 0: none)")
 	fl.BoolVar(&f.init, "init", false, "start a new history of --branch when the repository has none although one was known (MainBranchLost): after a deliberate reset only; remove the flag once the branch exists")
 	fl.StringVar(&f.pprofAddr, "pprof-bind-address", "0", "address of Go's /debug/pprof/ profiles, for finding what uses memory or CPU (0: off; never expose it)")
 	return cmd
@@ -118,7 +119,7 @@ func run(ctx context.Context, f *flags, stderr io.Writer) error {
 		return exitcode.New(exitcode.Unusable, fmt.Errorf("leader election needs 0 < --leader-election-retry-period (%s) < --leader-election-renew-deadline (%s) < --leader-election-lease-duration (%s)",
 			f.retryPeriod, f.renewDeadline, f.leaseDuration))
 	}
-	memLimit, memSource, err := memoryLimit(f.memoryLimit, os.Getenv("GOMEMLIMIT"), containerMemoryLimit)
+	_, memSource, err := memoryPolicy.Apply(f.memoryLimit)
 	if err != nil {
 		return exitcode.New(exitcode.Unusable, err)
 	}
@@ -126,9 +127,6 @@ func run(ctx context.Context, f *flags, stderr io.Writer) error {
 	// it cannot take yet, a remote that is away) is one line, not thirty.
 	log := zap.New(zap.WriteTo(stderr), zap.JSONEncoder(), zap.StacktraceLevel(zapcore.PanicLevel))
 	ctrl.SetLogger(log)
-	if memLimit > 0 {
-		debug.SetMemoryLimit(memLimit)
-	}
 	if limit := debug.SetMemoryLimit(-1); limit < math.MaxInt64 {
 		log.Info("soft memory limit", "bytes", limit, "from", memSource)
 	}
