@@ -93,3 +93,47 @@ current-context: c
 		})
 	}
 }
+
+// TestRequestTimeoutBoundsEachRequest: kubectl's --request-timeout reaches
+// the clients: a server that accepts connections and never answers ends
+// the command after that long with exit 9, for the cluster a command acts
+// on and for bind's control plane alike.
+func TestRequestTimeoutBoundsEachRequest(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = l.Close() })
+	go func() {
+		var held []net.Conn // accepted, never answered
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				for _, c := range held {
+					_ = c.Close()
+				}
+				return
+			}
+			held = append(held, c)
+		}
+	}()
+	kc := filepath.Join(t.TempDir(), "kubeconfig")
+	require.NoError(t, os.WriteFile(kc, fmt.Appendf(nil, `apiVersion: v1
+kind: Config
+clusters: [{name: c, cluster: {server: "https://%s", insecure-skip-tls-verify: true}}]
+users: [{name: u, user: {token: t}}]
+contexts: [{name: c, context: {cluster: c, user: u, namespace: bindsync-team-a}}]
+current-context: c
+`, l.Addr()), 0o600))
+	for name, args := range map[string][]string{
+		"status":               {"status", "--kubeconfig", kc},
+		"bind's control plane": {"bind", "pg", "--kubeconfig", kc, "--control-plane-kubeconfig", kc, "--timeout", "2m"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			begin := time.Now()
+			code, _, stderr := runAs("bindsync", append(args, "--request-timeout", "1s")...)
+			took := time.Since(begin)
+			assert.Equal(t, exitcode.Unreachable, code, stderr)
+			assert.GreaterOrEqual(t, took, time.Second)
+			assert.Less(t, took, 5*time.Second, "ends after --request-timeout")
+		})
+	}
+}
