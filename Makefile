@@ -34,9 +34,10 @@ help: ## list targets
 # Built as the image builds it (Dockerfile): static, so the binary run here is
 # the one shipped. A cgo build also exports every symbol (kustomize links Go's
 # plugin package): 110 MB instead of 41 MB, and some 36 MB more of it resident.
-build: ## build bin/bindsync (and the kubectl-bindsync plugin name)
+build: ## build bin/bindsync (and the kubectl-bindsync plugin name, with its completion)
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS) -s -w' -o $(BIN)/bindsync ./cmd/bindsync
 	ln -sf bindsync $(BIN)/kubectl-bindsync
+	install -m 0755 hack/kubectl_complete-bindsync $(BIN)/kubectl_complete-bindsync
 
 test: testbin verify-generated lint ## everything CI runs: generated code, lint, unit, golden and integration tests
 	$(GO) test -count=1 ./...
