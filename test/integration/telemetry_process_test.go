@@ -30,12 +30,12 @@ func TestIntegrationComponentsLogAndMeasureAlike(t *testing.T) {
 	cp, app := testenv.SharedPair(t)
 	dataDir := filepath.Join(t.TempDir(), "state.git")
 	backendMetrics, agentMetrics := freeAddr(t), freeAddr(t)
-	backend := startProcess(t, bin, "backend", "--kubeconfig", cp.WriteKubeconfig(t), "--data-dir", dataDir,
+	backend := startComponentProcess(t, bin, "backend", "--kubeconfig", cp.WriteKubeconfig(t), "--data-dir", dataDir,
 		"--leader-elect=false", "--metrics-bind-address", backendMetrics, "--health-probe-bind-address", "0",
 		"--log-format", "console")
-	agent := startProcess(t, bin, "agent", "--kubeconfig", app.WriteKubeconfig(t), "--cluster", "telemetry",
+	agent := startComponentProcess(t, bin, "agent", "--kubeconfig", app.WriteKubeconfig(t), "--cluster", "telemetry",
 		"--repo", "file://"+dataDir, "--metrics-bind-address", agentMetrics, "--health-probe-bind-address", "0")
-	quiet := startProcess(t, bin, "agent", "--kubeconfig", app.WriteKubeconfig(t), "--cluster", "telemetry-quiet",
+	quiet := startComponentProcess(t, bin, "agent", "--kubeconfig", app.WriteKubeconfig(t), "--cluster", "telemetry-quiet",
 		"--repo", "file://"+dataDir, "--metrics-bind-address", "0", "--health-probe-bind-address", "0",
 		"--log-level", "error")
 
@@ -72,13 +72,13 @@ func TestIntegrationComponentsLogAndMeasureAlike(t *testing.T) {
 	require.Eventually(t, func() bool {
 		return strings.Contains(backend.logs.String(), "starting backend") && strings.Contains(agent.logs.String(), "agent starting")
 	}, wait, tick, "both log that they start:\n%s\n%s", backend.logs, agent.logs)
-	for _, line := range lines(backend.logs.String()) {
+	for _, line := range logLines(backend.logs.String()) {
 		fields := strings.Split(line, "\t")
 		require.GreaterOrEqual(t, len(fields), 3, "--log-format console: time, level, message: %q", line)
 		_, err := time.Parse(time.RFC3339, fields[0])
 		assert.NoError(t, err, "an RFC 3339 timestamp: %q", line)
 	}
-	for _, line := range lines(agent.logs.String()) {
+	for _, line := range logLines(agent.logs.String()) {
 		var rec struct{ TS, Level string }
 		require.NoError(t, json.Unmarshal([]byte(line), &rec), "the default format is JSON: %q", line)
 		_, err := time.Parse(time.RFC3339, rec.TS)
@@ -96,7 +96,7 @@ type componentProcess struct {
 	done chan struct{}
 }
 
-func startProcess(t *testing.T, bin string, args ...string) *componentProcess {
+func startComponentProcess(t *testing.T, bin string, args ...string) *componentProcess {
 	p := &componentProcess{cmd: exec.Command(bin, args...), logs: &syncBuffer{}, done: make(chan struct{})}
 	p.cmd.Stdout, p.cmd.Stderr = p.logs, p.logs
 	require.NoError(t, p.cmd.Start())
@@ -149,7 +149,7 @@ func tryScrape(url string) map[string]float64 {
 	return out
 }
 
-func lines(s string) []string {
+func logLines(s string) []string {
 	var out []string
 	for _, l := range strings.Split(s, "\n") {
 		if strings.TrimSpace(l) != "" {
