@@ -27,7 +27,7 @@ import (
 func TestIntegrationComponentsLogAndMeasureAlike(t *testing.T) {
 	const wait, tick = 60 * time.Second, 200 * time.Millisecond
 	bin := buildBindsync(t)
-	cp, app := testenv.SharedPair(t)
+	cp, app := testenv.StartPair(t) // servers of its own: the backend reconciles whatever the control plane holds
 	dataDir := filepath.Join(t.TempDir(), "state.git")
 	backendMetrics, agentMetrics := freeAddr(t), freeAddr(t)
 	backend := startComponentProcess(t, bin, "backend", "--kubeconfig", cp.WriteKubeconfig(t), "--data-dir", dataDir,
