@@ -13,17 +13,18 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
-	"github.com/go-logr/logr/funcr"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	"github.com/bindsync/bindsync/internal/agent"
 	"github.com/bindsync/bindsync/internal/agent/source"
 	"github.com/bindsync/bindsync/internal/cli/gitflags"
 	"github.com/bindsync/bindsync/internal/cli/kube"
+	"github.com/bindsync/bindsync/internal/cli/telemetry"
 	"github.com/bindsync/bindsync/internal/git"
 )
 
@@ -44,6 +45,7 @@ type flags struct {
 	retryPeriod                        time.Duration
 	waitEstablished                    time.Duration
 	memoryLimit                        string
+	log                                telemetry.LogFlags
 }
 
 // NewCommand returns the agent command.
@@ -105,6 +107,7 @@ synced and every Ready binding says InstancesSynced=False NoControlPlane.
 	fl.DurationVar(&f.leaseDuration, "leader-election-lease-duration", 15*time.Second, "how long a lease lasts without renewal: a leader that dies is replaced after at most this long")
 	fl.DurationVar(&f.renewDeadline, "leader-election-renew-deadline", 10*time.Second, "how long the leader tries to renew before it gives up leading (less than the lease duration)")
 	fl.DurationVar(&f.retryPeriod, "leader-election-retry-period", 2*time.Second, "how often candidates try to acquire or renew the lease")
+	f.log.AddFlags(fl)
 	return cmd, f
 }
 
@@ -116,6 +119,14 @@ func run(ctx context.Context, f *flags, stderr io.Writer) error {
 		return fmt.Errorf("agent: leader election needs 0 < --leader-election-retry-period (%s) < --leader-election-renew-deadline (%s) < --leader-election-lease-duration (%s)",
 			f.retryPeriod, f.renewDeadline, f.leaseDuration)
 	}
+	log, err := f.log.Logger(stderr)
+	if err != nil {
+		return fmt.Errorf("agent: %w", err)
+	}
+	ctrl.SetLogger(log)
+	if err := telemetry.RegisterMetrics(metrics.Registry, telemetry.ComponentAgent, agent.Metrics()...); err != nil {
+		return fmt.Errorf("agent: %w", err)
+	}
 	memLimit, err := setMemoryLimit(f.memoryLimit)
 	if err != nil {
 		return err
@@ -124,8 +135,6 @@ func run(ctx context.Context, f *flags, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	log := funcr.New(func(prefix, args string) { fmt.Fprintln(stderr, prefix, args) }, funcr.Options{})
-	ctrl.SetLogger(log)
 	opts, src, err := sourceFor(f)
 	if err != nil {
 		return err

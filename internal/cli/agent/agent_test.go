@@ -27,6 +27,10 @@ func TestAgentCommandRefusesIncompleteFlags(t *testing.T) {
 			"ssh://git@example.invalid/state.git is an ssh remote without an ssh key file"},
 		{"a password in --repo", []string{"agent", "--cluster", "c1", "--repo", "https://bindsync:s3cret@git.example.com/state.git", "--kubeconfig", "testdata/kubeconfig"},
 			"remote URL https://git.example.com/state.git: the URL carries credentials"},
+		{"a --log-level it does not take", []string{"agent", "--cluster", "c1", "--repo", "file:///tmp/x", "--log-level", "-3"},
+			`--log-level "-3": want debug, info, error or a positive number`},
+		{"a --log-format it does not take", []string{"agent", "--cluster", "c1", "--repo", "file:///tmp/x", "--log-format", "logfmt"},
+			`--log-format "logfmt": want json or console`},
 		{"a token as the user of --repo", []string{"agent", "--cluster", "c1", "--repo", "https://s3cret@git.example.com/state.git", "--kubeconfig", "testdata/kubeconfig"},
 			"--git-password-file"},
 	}

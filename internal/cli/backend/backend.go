@@ -19,18 +19,18 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
-	"go.uber.org/zap/zapcore"
 	eventsv1client "k8s.io/client-go/kubernetes/typed/events/v1"
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
-	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	"sigs.k8s.io/controller-runtime/pkg/metrics"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/bindsync/bindsync/internal/backend"
 	"github.com/bindsync/bindsync/internal/cli/exitcode"
 	"github.com/bindsync/bindsync/internal/cli/gitflags"
 	"github.com/bindsync/bindsync/internal/cli/kube"
+	"github.com/bindsync/bindsync/internal/cli/telemetry"
 	"github.com/bindsync/bindsync/internal/git"
 	"github.com/bindsync/bindsync/internal/memlimit"
 )
@@ -61,6 +61,7 @@ type flags struct {
 	pprofAddr       string
 	memoryLimit     string
 	init            bool
+	log             telemetry.LogFlags
 }
 
 // NewCommand returns `bindsync backend`.
@@ -107,6 +108,7 @@ machine read over file://.`,
 	fl.StringVar(&f.memoryLimit, "memory-limit", memlimit.Auto, "soft limit of the Go runtime's memory, a quantity such as 400Mi: past it the garbage collector works harder instead of growing the heap (auto: $GOMEMLIMIT if set, else 170Mi or 80% of a smaller container memory limit; 0: none)")
 	fl.BoolVar(&f.init, "init", false, "start a new history of --branch when the repository has none although one was known (MainBranchLost): after a deliberate reset only; remove the flag once the branch exists")
 	fl.StringVar(&f.pprofAddr, "pprof-bind-address", "0", "address of Go's /debug/pprof/ profiles, for finding what uses memory or CPU (0: off; never expose it)")
+	f.log.AddFlags(fl)
 	return cmd
 }
 
@@ -123,10 +125,14 @@ func run(ctx context.Context, f *flags, stderr io.Writer) error {
 	if err != nil {
 		return exitcode.New(exitcode.Unusable, err)
 	}
-	// Stack traces only for a panic: an error the backend expects (a lease
-	// it cannot take yet, a remote that is away) is one line, not thirty.
-	log := zap.New(zap.WriteTo(stderr), zap.JSONEncoder(), zap.StacktraceLevel(zapcore.PanicLevel))
+	log, err := f.log.Logger(stderr)
+	if err != nil {
+		return exitcode.New(exitcode.Unusable, err)
+	}
 	ctrl.SetLogger(log)
+	if err := telemetry.RegisterMetrics(metrics.Registry, telemetry.ComponentBackend, backend.Metrics()...); err != nil {
+		return err
+	}
 	if limit := debug.SetMemoryLimit(-1); limit < math.MaxInt64 {
 		log.Info("soft memory limit", "bytes", limit, "from", memSource)
 	}
