@@ -283,5 +283,10 @@ func (r *run) head() plumbing.Hash {
 }
 
 func (rc *Reconciler) revision(h plumbing.Hash) string {
-	return rc.opts.Branch + "@sha1:" + h.String()
+	return revisionOf(rc.opts.Branch, h)
+}
+
+// revisionOf names commit h of branch as status and logs show it.
+func revisionOf(branch string, h plumbing.Hash) string {
+	return branch + "@sha1:" + h.String()
 }
