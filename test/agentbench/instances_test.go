@@ -133,12 +133,12 @@ func runInstanceBench(b *testing.B) {
 	ib.appSeen.waitReady(b, total, 10*time.Minute)
 	b.Logf("stand-in provider started: all %d app objects Ready (status down) after %s", total, time.Since(begin).Round(time.Millisecond))
 	ib.agent.waitIdle(b)
-	firstHWM := ib.agent.status()["VmHWM"]
+	firstHWM := ib.agent.hwm()
 
 	ib.latency(b)
 	ib.restartWrites(b, total)
 
-	secondHWM := ib.agent.status()["VmHWM"]
+	secondHWM := ib.agent.hwm()
 	b.ReportMetric(firstHWM, "agent-hwm-MB")
 	b.ReportMetric(secondHWM, "restarted-agent-hwm-MB")
 	b.Logf("agent RSS (MB = 2^20 bytes) with %d synced instances and %d bound CRDs: VmHWM %.1f MB over the first process's life "+
