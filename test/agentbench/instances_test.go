@@ -179,11 +179,9 @@ func setupInstanceBench(ctx context.Context, b *testing.B) *instanceBench {
 
 	dir := b.TempDir()
 	ib.bin = buildAgent(b)
-	ib.standin = filepath.Join(dir, "standin-provider")
-	build := exec.Command("go", "build", "-o", ib.standin, "./hack/standin-provider")
-	build.Dir = repoPath(b)
-	out, err := build.CombinedOutput()
-	require.NoError(b, err, "build hack/standin-provider: %s", out)
+	standin, err := testenv.BuildStandinProvider(dir)
+	require.NoError(b, err)
+	ib.standin = standin
 
 	cpKubeconfig := cp.WriteKubeconfig(b)
 	bare := filepath.Join(dir, "state.git")
@@ -192,7 +190,7 @@ func setupInstanceBench(ctx context.Context, b *testing.B) *instanceBench {
 		"--data-dir", filepath.Join(dir, "backend"), "--interval", "1s", "--leader-elect=false",
 		"--metrics-bind-address", "0", "--health-probe-bind-address", "0")
 	agentKubeconfig := filepath.Join(dir, instCluster+".kubeconfig")
-	out, err = exec.Command(ib.bin, "cluster", "add", instCluster, "--kubeconfig", cpKubeconfig, "-o", agentKubeconfig).CombinedOutput()
+	out, err := exec.Command(ib.bin, "cluster", "add", instCluster, "--kubeconfig", cpKubeconfig, "-o", agentKubeconfig).CombinedOutput()
 	require.NoError(b, err, "cluster add: %s", out)
 
 	clusterNS := v1alpha1.ClusterNamespace(instCluster)
