@@ -215,16 +215,26 @@ type agentUnderTest struct {
 
 func newTestAgent(t *testing.T, app *testenv.Cluster, repo *stateRepo, cluster string) *agentUnderTest {
 	t.Helper()
-	src, err := source.New(source.Options{URL: repo.url(), Dir: render.AppDir(cluster)})
+	return newTestAgentWith(t, app, repo, agent.Options{Cluster: cluster, WaitEstablished: 30 * time.Second})
+}
+
+// newTestAgentWith is an agent of cluster opts.Cluster reading repo, with
+// opts (events recorded when opts.Events is nil), its writes to app counted.
+func newTestAgentWith(t *testing.T, app *testenv.Cluster, repo *stateRepo, opts agent.Options) *agentUnderTest {
+	t.Helper()
+	src, err := source.New(source.Options{URL: repo.url(), Dir: render.AppDir(opts.Cluster)})
 	require.NoError(t, err)
 	counter := &writeCounter{}
 	cfg := counter.wrap(app.Config)
 	c, err := client.New(cfg, client.Options{Scheme: testenv.Scheme()})
 	require.NoError(t, err)
 	events := record.NewFakeRecorder(100)
-	a, err := agent.New(cfg, c, src, agent.Options{Cluster: cluster, WaitEstablished: 30 * time.Second, Events: events})
+	if opts.Events == nil {
+		opts.Events = events
+	}
+	a, err := agent.New(cfg, c, src, opts)
 	require.NoError(t, err)
-	return &agentUnderTest{Agent: a, src: src, writes: counter, events: events, cluster: cluster}
+	return &agentUnderTest{Agent: a, src: src, writes: counter, events: events, cluster: opts.Cluster}
 }
 
 // createBinding creates an APIServiceBinding for kind.
