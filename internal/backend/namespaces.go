@@ -10,13 +10,12 @@ import (
 	"sync"
 
 	"k8s.io/apimachinery/pkg/api/equality"
-	"k8s.io/apimachinery/pkg/api/meta"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	ctrl "sigs.k8s.io/controller-runtime"
 
 	"github.com/bindsync/bindsync/api/v1alpha1"
 	"github.com/bindsync/bindsync/internal/backend/plan"
+	"github.com/bindsync/bindsync/internal/conditions"
 	"github.com/bindsync/bindsync/internal/kustomize"
 	"github.com/bindsync/bindsync/internal/render"
 )
@@ -119,12 +118,7 @@ func (rc *Reconciler) namespaceStatus(r *run, n *v1alpha1.APIServiceNamespace, d
 		}
 		ready, reason, msg = true, v1alpha1.SucceededReason, fmt.Sprintf("namespace %s applied from %s", d.Instance, st.Revision)
 	}
-	status := metav1.ConditionFalse
-	if ready {
-		status = metav1.ConditionTrue
-	}
-	meta.SetStatusCondition(&st.Conditions, metav1.Condition{Type: v1alpha1.ReadyCondition, Status: status,
-		Reason: reason, Message: msg, ObservedGeneration: n.Generation})
+	conditions.Set(&st.Conditions, v1alpha1.ReadyCondition, ready, reason, msg, n.Generation)
 }
 
 // removeInstanceNamespaces deletes cluster's instance Namespaces that main
