@@ -11,6 +11,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/yaml"
 
+	"github.com/bindsync/bindsync/internal/apply"
 	"github.com/bindsync/bindsync/internal/kustomize"
 )
 
@@ -129,7 +130,7 @@ func (c *fileBuilds) build(fsys fstest.MapFS, dir string) (objs []frozen, ok boo
 		}
 	}
 	c.last = next
-	kustomize.Sort(heads) // the order of a whole build
+	apply.Sort(heads) // the order of a whole build
 	objs = make([]frozen, len(heads))
 	for i, h := range heads {
 		objs[i] = byHead[h]

@@ -161,6 +161,7 @@ func (rc *Reconciler) applyCluster(ctx context.Context, fsys fstest.MapFS, clust
 	if err != nil {
 		return &genericError{Reason: v1alpha1.BuildFailedReason, Err: fmt.Errorf("build %s: %w", dir, err)}
 	}
+	apply.Sort(objs)
 	if err := checkFolder(fsys, dir, cluster, objs); err != nil {
 		return &stallingError{Reason: v1alpha1.ApplyRefusedReason, Err: fmt.Errorf(
 			"%s in %s refused, nothing of the folder applied or pruned: %w", dir, rc.opts.Branch, err)}

@@ -16,6 +16,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 
 	"github.com/bindsync/bindsync/api/v1alpha1"
+	"github.com/bindsync/bindsync/internal/apply"
 	"github.com/bindsync/bindsync/internal/backend/plan"
 	"github.com/bindsync/bindsync/internal/kustomize"
 	"github.com/bindsync/bindsync/internal/render"
@@ -42,6 +43,7 @@ func buildNamespaces(fsys fs.FS, cluster string, build *sync.Mutex) ([]*unstruct
 	if err != nil {
 		return nil, &genericError{Reason: v1alpha1.BuildFailedReason, Err: fmt.Errorf("build %s: %w", dir, err)}
 	}
+	apply.Sort(objs)
 	if err := render.CheckNamespacesFolder(cluster, objs); err != nil {
 		return nil, &stallingError{Reason: v1alpha1.ApplyRefusedReason, Err: fmt.Errorf(
 			"%s refused, nothing of cluster %s's folders applied or pruned: %w", dir, cluster, err)}
