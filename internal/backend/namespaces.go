@@ -7,7 +7,6 @@ import (
 	"io/fs"
 	"slices"
 	"strings"
-	"sync"
 
 	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -32,14 +31,12 @@ import (
 
 // buildNamespaces builds and checks a cluster's namespaces folder; nil
 // when main holds none.
-func buildNamespaces(fsys fs.FS, cluster string, build *sync.Mutex) ([]*unstructured.Unstructured, error) {
+func buildNamespaces(fsys fs.FS, cluster string) ([]*unstructured.Unstructured, error) {
 	dir := render.NamespacesDir(cluster)
 	if _, err := fs.Stat(fsys, dir+"/"+render.KustomizationFile); err != nil {
 		return nil, nil
 	}
-	build.Lock()
 	objs, err := kustomize.BuildFS(fsys, dir)
-	build.Unlock()
 	if err != nil {
 		return nil, &genericError{Reason: v1alpha1.BuildFailedReason, Err: fmt.Errorf("build %s: %w", dir, err)}
 	}

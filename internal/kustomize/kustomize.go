@@ -19,7 +19,9 @@
 //     allocate gigabytes;
 //   - load restrictions are root-only and plugins (including Helm) are off;
 //   - the build holds a package-wide mutex, because kustomize keeps its
-//     OpenAPI schema in global state and concurrent builds race on it.
+//     OpenAPI schema in global state and concurrent builds race on it. It is
+//     the only lock around kustomize: callers (the backend's folders, the
+//     agent's runs) build from as many goroutines as they like.
 //
 // The result is in kustomize's own order, the same for the same folder. The
 // order objects are applied in is internal/apply's (apply.Sort).
@@ -72,8 +74,10 @@ const (
 	MaxFolderBytes = 64 << 20
 )
 
-// buildMutex serialises kustomize builds: krusty sets the OpenAPI schema in a
-// package-level variable on every run.
+// buildMutex serialises kustomize runs, and only them (not the copy and the
+// checks before, nor the decoding after): krusty sets the OpenAPI schema in a
+// package-level variable on every run. It is the one build lock; callers
+// take none of their own (TestBuildConcurrently).
 var buildMutex sync.Mutex
 
 // Build runs a kustomize build of dir, a folder on disk. Only files under dir
