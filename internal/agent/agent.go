@@ -83,18 +83,18 @@ func (o *Options) Validate() error {
 // Agent syncs one app cluster from the state repository. Sync is safe to
 // call from several goroutines; passes run one at a time.
 type Agent struct {
-	opts     Options
-	src      Source
-	client   client.Client
-	meta     metadata.Interface
-	applier  *apply.Applier
-	reporter *reporter // nil without Options.ControlPlane
+	opts    Options
+	src     Source
+	client  client.Client
+	meta    metadata.Interface
+	applier *apply.Applier
+	exports *exportWriter // nil without Options.ControlPlane
 
-	mu       sync.Mutex
-	lastRev  source.Revision
-	lastObjs []frozen   // the build of lastRev
-	files    fileBuilds // the last build, file by file
-	reported string     // revision whose refusals were reported
+	mu               sync.Mutex
+	lastRev          source.Revision
+	lastObjs         []frozen   // the build of lastRev
+	files            fileBuilds // the last build, file by file
+	refusalsRecorded string     // revision whose refusals were recorded as events
 	// afterCount and beforeDelete, when set (by tests), run when a CRD to
 	// delete for deletionPolicy Delete was first found without instances,
 	// and right before it is deleted.
@@ -137,7 +137,7 @@ func New(cfg *rest.Config, c client.Client, src Source, o Options) (*Agent, erro
 	}
 	ag := &Agent{opts: o, src: src, client: c, meta: m, applier: a}
 	if o.ControlPlane != nil {
-		if ag.reporter, err = newReporter(o.ControlPlane, o.Cluster); err != nil {
+		if ag.exports, err = newExportWriter(o.ControlPlane, o.Cluster); err != nil {
 			return nil, err
 		}
 	}
@@ -227,12 +227,12 @@ func (a *Agent) Sync(ctx context.Context) (Result, error) {
 	errs = append(errs, a.releaseDeleted(ctx, p, &res))
 	errs = append(errs, a.writeStatus(ctx, p))
 	res.Waiting = p.waiting
-	if a.reporter != nil {
+	if a.exports != nil {
 		// Reporting back is extra: a control plane that is away or a token
 		// that expired must not turn an applied pass into a failed one (and
 		// polling into retrying). The caller logs and counts it; the next
 		// pass reports again.
-		res.ReportErr = a.reporter.report(ctx, p)
+		res.ReportErr = a.exports.writePass(ctx, p)
 	}
 	return res, errors.Join(errs...)
 }
@@ -272,7 +272,7 @@ func (a *Agent) syncRevision(ctx context.Context, p *pass, snap *source.Snapshot
 	}
 	p.exportsNotFound()
 	p.built = true
-	a.report(snap.Revision.String(), res.Refused)
+	a.recordRefusals(snap.Revision.String(), res.Refused)
 
 	orphaned, orphanErr := a.orphanUnexported(ctx, p, kept)
 	res.Released.Add(orphaned)
@@ -304,13 +304,14 @@ func (a *Agent) build(snap *source.Snapshot) ([]frozen, error) {
 	return objs, nil
 }
 
-// report records each refusal as a Warning event on the refused object, once
-// per revision: a pass with nothing new writes nothing, events included.
-func (a *Agent) report(rev string, refused []Refusal) {
-	if a.reported == rev {
+// recordRefusals records each refusal as a Warning event on the refused
+// object, once per revision: a pass with nothing new writes nothing, events
+// included.
+func (a *Agent) recordRefusals(rev string, refused []Refusal) {
+	if a.refusalsRecorded == rev {
 		return
 	}
-	a.reported = rev
+	a.refusalsRecorded = rev
 	if a.opts.Events == nil {
 		return
 	}
