@@ -42,7 +42,7 @@ var (
 		Name: "bindsync_agent_blocked", Help: "1 while the last pass failed for this reason: SourceUnavailable, SignatureInvalid or SyncFailed (a build, apply or status write); no series while passes succeed.",
 	}, []string{"reason"})
 	webhookCalls = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "bindsync_agent_webhook_calls_total", Help: "Webhook calls by result: accepted, unsigned, bad_signature, bad_request.",
+		Name: "bindsync_agent_webhook_calls_total", Help: "Webhook calls by result: accepted, ignored (not a push to the followed branch), unsigned, bad_signature, bad_request.",
 	}, []string{"result"})
 )
 

@@ -7,13 +7,13 @@ import (
 	"io/fs"
 	"slices"
 	"strings"
-	"sync"
 
 	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	ctrl "sigs.k8s.io/controller-runtime"
 
 	"github.com/bindsync/bindsync/api/v1alpha1"
+	"github.com/bindsync/bindsync/internal/apply"
 	"github.com/bindsync/bindsync/internal/backend/plan"
 	"github.com/bindsync/bindsync/internal/conditions"
 	"github.com/bindsync/bindsync/internal/kustomize"
@@ -30,17 +30,16 @@ import (
 
 // buildNamespaces builds and checks a cluster's namespaces folder; nil
 // when main holds none.
-func buildNamespaces(fsys fs.FS, cluster string, build *sync.Mutex) ([]*unstructured.Unstructured, error) {
+func buildNamespaces(fsys fs.FS, cluster string) ([]*unstructured.Unstructured, error) {
 	dir := render.NamespacesDir(cluster)
 	if _, err := fs.Stat(fsys, dir+"/"+render.KustomizationFile); err != nil {
 		return nil, nil
 	}
-	build.Lock()
 	objs, err := kustomize.BuildFS(fsys, dir)
-	build.Unlock()
 	if err != nil {
 		return nil, &genericError{Reason: v1alpha1.BuildFailedReason, Err: fmt.Errorf("build %s: %w", dir, err)}
 	}
+	apply.Sort(objs)
 	if err := render.CheckNamespacesFolder(cluster, objs); err != nil {
 		return nil, &stallingError{Reason: v1alpha1.ApplyRefusedReason, Err: fmt.Errorf(
 			"%s refused, nothing of cluster %s's folders applied or pruned: %w", dir, cluster, err)}

@@ -81,6 +81,7 @@ func renderedControlPlane(t *testing.T, cluster string) []*unstructured.Unstruct
 	}
 	objs, err := kustomize.BuildFS(fsys, render.ControlPlaneDir(cluster))
 	require.NoError(t, err)
+	apply.Sort(objs) // in the order they are applied
 	require.NotEmpty(t, objs)
 	return objs
 }
