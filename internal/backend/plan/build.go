@@ -18,19 +18,9 @@ const maxFindings = 20
 // updates, then each schema roll-out, then each new bind) and then every
 // pending branch on top of the result.
 func (p *planner) build() Plan {
-	var inMain, binds []int
-	for i, d := range p.requests {
-		switch {
-		case d.Approval != Approved:
-		case p.main.holds(d.Cluster, d.Template):
-			inMain = append(inMain, i)
-		default:
-			binds = append(binds, i)
-		}
-	}
-	rolled := map[string]bool{}
+	inMain, binds := p.approvedSplit()
 	nsInMain, nsGone, nsAdded := p.namespaceSets()
-	base := render.Input{Templates: p.in.Templates, Clusters: p.in.Clusters, CRDs: p.approvedCRDs(rolled), Revoked: p.revocations(),
+	base := render.Input{Templates: p.in.Templates, Clusters: p.in.Clusters, CRDs: p.approvedCRDs(nil), Revoked: p.revocations(),
 		Namespaces: append(slices.Clip(nsInMain), nsGone...)}
 	if len(inMain) == len(p.in.Requests) {
 		// every request is on main: render reads them where they are (it
@@ -46,101 +36,7 @@ func (p *planner) build() Plan {
 			base.Requests = append(base.Requests, p.request(i))
 		}
 	}
-	prev := p.mainT
-	out, t := p.renderKeeping(base, prev)
-	if dirs, changed := changedDirs(prev, t); changed {
-		var msg Message
-		if revoked := p.revoking(t.index()); len(revoked) > 0 {
-			msg = revokeMessage(revoked, p.objs)
-		} else if gone := unbound(p.main, t.index()); len(gone) > 0 {
-			msg = unbindMessage(gone)
-		} else {
-			msg = updateMessage(changedClustersOf(prev, t, dirs))
-		}
-		p.out.Steps = append(p.out.Steps, p.step(prev, t, dirs, msg))
-		prev = t
-	} else {
-		prev = prev.sameAs(t)
-	}
-	// each namespace that left the control plane leaves main in a commit
-	// of its own
-	for _, n := range nsGone {
-		base.Namespaces = slices.DeleteFunc(slices.Clone(base.Namespaces), func(x v1alpha1.APIServiceNamespace) bool {
-			return x.Namespace == n.Namespace && x.Name == n.Name
-		})
-		out, t = p.renderKeeping(base, prev)
-		if dirs, changed := changedDirs(prev, t); changed {
-			p.out.Steps = append(p.out.Steps, p.step(prev, t, dirs, namespaceMessage(n, true)))
-			prev = t
-		} else {
-			prev = prev.sameAs(t)
-		}
-	}
-	for _, crd := range p.rollOuts() {
-		rolled[crd] = true
-		base.CRDs = p.approvedCRDs(rolled)
-		out, t = p.renderKeeping(base, prev)
-		if dirs, changed := changedDirs(prev, t); changed {
-			p.out.Steps = append(p.out.Steps, p.step(prev, t, dirs, p.schemaMessage(crd, t.index())))
-			prev = t
-		} else {
-			prev = prev.sameAs(t)
-		}
-	}
-	oneEach := binds
-	if len(binds) > MaxBindCommits {
-		// Thousands of new requests at once (a first start, a restore): one
-		// render and one commit, not a full tree per request.
-		for _, i := range binds {
-			base.Requests = append(base.Requests, p.request(i))
-		}
-		out, t = p.renderKeeping(base, prev)
-		if dirs, changed := changedDirs(prev, t); changed {
-			p.out.Steps = append(p.out.Steps, p.step(prev, t, dirs, p.batchBindMessage(binds, t.index())))
-			prev = t
-		} else {
-			prev = prev.sameAs(t)
-		}
-		oneEach = nil
-	}
-	for _, i := range oneEach {
-		base.Requests = append(base.Requests, p.request(i))
-		out, t = p.renderKeeping(base, prev)
-		if dirs, changed := changedDirs(prev, t); changed {
-			p.out.Steps = append(p.out.Steps, p.step(prev, t, dirs, bindMessage(p.request(i), resultOf(out, p.requests[i]))))
-			prev = t
-		} else {
-			prev = prev.sameAs(t)
-		}
-	}
-	// each new namespace comes in a commit of its own, after the binds (its
-	// agent's ClusterRole is theirs); beyond MaxBindCommits, in one
-	base.Namespaces = slices.Clip(base.Namespaces)
-	if len(nsAdded) > MaxBindCommits {
-		base.Namespaces = append(base.Namespaces, nsAdded...)
-		out, t = p.renderKeeping(base, prev)
-		if dirs, changed := changedDirs(prev, t); changed {
-			in := slices.DeleteFunc(slices.Clone(nsAdded), func(n v1alpha1.APIServiceNamespace) bool {
-				_, ok := t.tree[render.NamespacePath(clusterOf(n.Namespace), n.Name)]
-				return !ok
-			})
-			p.out.Steps = append(p.out.Steps, p.step(prev, t, dirs, batchNamespaceMessage(in)))
-			prev = t
-		} else {
-			prev = prev.sameAs(t)
-		}
-		nsAdded = nil
-	}
-	for _, n := range nsAdded {
-		base.Namespaces = append(base.Namespaces, n)
-		out, t = p.renderKeeping(base, prev)
-		if dirs, changed := changedDirs(prev, t); changed {
-			p.out.Steps = append(p.out.Steps, p.step(prev, t, dirs, namespaceMessage(n, false)))
-			prev = t
-		} else {
-			prev = prev.sameAs(t)
-		}
-	}
+	base, out, prev := p.mainSteps(base, binds, nsGone, nsAdded)
 	p.decideNamespaces(out, prev.tree)
 	p.out.Main = prev.tree
 	p.out.Problems, p.out.Warnings = out.Problems, out.Warnings
@@ -176,6 +72,102 @@ func (p *planner) build() Plan {
 		p.in.Cache.Release()
 	}
 	return p.out
+}
+
+// approvedSplit returns the indexes of the approved requests main holds
+// and of the ones it does not hold yet (the binds).
+func (p *planner) approvedSplit() (inMain, binds []int) {
+	for i, d := range p.requests {
+		switch {
+		case d.Approval != Approved:
+		case p.main.holds(d.Cluster, d.Template):
+			inMain = append(inMain, i)
+		default:
+			binds = append(binds, i)
+		}
+	}
+	return inMain, binds
+}
+
+// mainSteps renders main's steps from base (the approved requests main
+// holds, main's namespaces and the ones that left): the first step
+// (revocations, unbinds, updates), each namespace that left, each schema
+// roll-out, the binds, the new namespaces. It returns base with everything
+// added, the last render and main's tree after the steps.
+func (p *planner) mainSteps(base render.Input, binds []int, nsGone, nsAdded []v1alpha1.APIServiceNamespace) (render.Input, render.Output, *ptree) {
+	prev := p.mainT
+	rolled := map[string]bool{}
+	out, prev := p.addStep(base, prev, func(_ render.Output, t *ptree, dirs []string) Message {
+		if revoked := p.revoking(t.index()); len(revoked) > 0 {
+			return revokeMessage(revoked, p.objs)
+		}
+		if gone := unbound(p.main, t.index()); len(gone) > 0 {
+			return unbindMessage(gone)
+		}
+		return updateMessage(changedClustersOf(prev, t, dirs))
+	})
+	// each namespace that left the control plane leaves main in a commit
+	// of its own
+	for _, n := range nsGone {
+		base.Namespaces = slices.DeleteFunc(slices.Clone(base.Namespaces), func(x v1alpha1.APIServiceNamespace) bool {
+			return x.Namespace == n.Namespace && x.Name == n.Name
+		})
+		out, prev = p.addStep(base, prev, func(render.Output, *ptree, []string) Message { return namespaceMessage(n, true) })
+	}
+	for _, crd := range p.rollOuts() {
+		rolled[crd] = true
+		base.CRDs = p.approvedCRDs(rolled)
+		out, prev = p.addStep(base, prev, func(_ render.Output, t *ptree, _ []string) Message { return p.schemaMessage(crd, t.index()) })
+	}
+	oneEach := binds
+	if len(binds) > MaxBindCommits {
+		// Thousands of new requests at once (a first start, a restore): one
+		// render and one commit, not a full tree per request.
+		for _, i := range binds {
+			base.Requests = append(base.Requests, p.request(i))
+		}
+		out, prev = p.addStep(base, prev, func(_ render.Output, t *ptree, _ []string) Message { return p.batchBindMessage(binds, t.index()) })
+		oneEach = nil
+	}
+	for _, i := range oneEach {
+		base.Requests = append(base.Requests, p.request(i))
+		out, prev = p.addStep(base, prev, func(out render.Output, _ *ptree, _ []string) Message {
+			return bindMessage(p.request(i), resultOf(out, p.requests[i]))
+		})
+	}
+	// each new namespace comes in a commit of its own, after the binds (its
+	// agent's ClusterRole is theirs); beyond MaxBindCommits, in one
+	base.Namespaces = slices.Clip(base.Namespaces)
+	if len(nsAdded) > MaxBindCommits {
+		base.Namespaces = append(base.Namespaces, nsAdded...)
+		out, prev = p.addStep(base, prev, func(_ render.Output, t *ptree, _ []string) Message {
+			in := slices.DeleteFunc(slices.Clone(nsAdded), func(n v1alpha1.APIServiceNamespace) bool {
+				_, ok := t.tree[render.NamespacePath(clusterOf(n.Namespace), n.Name)]
+				return !ok
+			})
+			return batchNamespaceMessage(in)
+		})
+		nsAdded = nil
+	}
+	for _, n := range nsAdded {
+		base.Namespaces = append(base.Namespaces, n)
+		out, prev = p.addStep(base, prev, func(render.Output, *ptree, []string) Message { return namespaceMessage(n, false) })
+	}
+	return base, out, prev
+}
+
+// addStep renders base on prev, main's tree so far. When the tree changed,
+// it adds a step to it with the message msg makes of the render, the new
+// tree and the folders that changed. It returns the render and the tree
+// main holds after.
+func (p *planner) addStep(base render.Input, prev *ptree, msg func(render.Output, *ptree, []string) Message) (render.Output, *ptree) {
+	out, t := p.renderKeeping(base, prev)
+	dirs, changed := changedDirs(prev, t)
+	if !changed {
+		return out, prev.sameAs(t)
+	}
+	p.out.Steps = append(p.out.Steps, p.step(prev, t, dirs, msg(out, t, dirs)))
+	return out, t
 }
 
 // revocations are main's revocations and the ones this plan records.
