@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/bindsync/bindsync/api/v1alpha1"
+	"github.com/bindsync/bindsync/internal/staterepo"
 )
 
 // A Cache renders at cluster granularity. What one cluster's folder, its
@@ -26,7 +27,7 @@ import (
 // renderState is the last render through a Cache of one catalog.
 type renderState struct {
 	used    uint64
-	tree    Tree
+	tree    staterepo.Tree
 	groups  map[string]*groupState
 	results []RequestResult
 }
@@ -171,7 +172,7 @@ func renderIncremental(in Input, cache *Cache) Output {
 
 	switch {
 	case fresh:
-		out.Tree = make(Tree, max(cache.treeSize, 2))
+		out.Tree = make(staterepo.Tree, max(cache.treeSize, 2))
 		out.Tree[ReadmePath], out.Tree[MarkerPath] = readme, marker
 		for _, name := range names {
 			gs := next[name]
@@ -474,7 +475,7 @@ func (r *renderer) renderGroup(g *group) *groupState {
 }
 
 // write puts the group's files into tree.
-func (gs *groupState) write(tree Tree) {
+func (gs *groupState) write(tree staterepo.Tree) {
 	if gs.cluster == nil {
 		return
 	}
