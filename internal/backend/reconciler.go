@@ -21,6 +21,7 @@ import (
 	"github.com/bindsync/bindsync/api/v1alpha1"
 	"github.com/bindsync/bindsync/internal/backend/plan"
 	"github.com/bindsync/bindsync/internal/render"
+	"github.com/bindsync/bindsync/internal/staterepo"
 )
 
 // Defaults of Options.
@@ -144,7 +145,7 @@ type Reconciler struct {
 type checkedBranch struct {
 	head, base plumbing.Hash
 	dirs       []string
-	files      render.Tree
+	files      staterepo.Tree
 }
 
 // writtenStatus is the status a patch left on an object (a

@@ -20,6 +20,7 @@ import (
 	"github.com/bindsync/bindsync/api/v1alpha1"
 	"github.com/bindsync/bindsync/internal/backend/plan"
 	"github.com/bindsync/bindsync/internal/render"
+	"github.com/bindsync/bindsync/internal/staterepo"
 	"github.com/bindsync/bindsync/internal/testenv"
 )
 
@@ -69,7 +70,7 @@ func (h *harness) request(name string) *v1alpha1.APIServiceExportRequest {
 	return &q
 }
 
-func (h *harness) mainTree() render.Tree {
+func (h *harness) mainTree() staterepo.Tree {
 	tree, err := h.repo.Tree(h.repo.refs["main"])
 	require.NoError(h.t, err)
 	return tree
@@ -142,7 +143,7 @@ func TestAnUnreachableRemoteSaysSoAndLosesNothing(t *testing.T) {
 func TestAnotherWriterBetweenFetchAndPushSurvives(t *testing.T) {
 	h := newHarness(t, newRequest("pg", "postgresql"))
 	h.repo.beforePush = func() {
-		h.repo.commitOn("main", render.Tree{"CODEOWNERS": []byte("* @platform\n")}, "add CODEOWNERS")
+		h.repo.commitOn("main", staterepo.Tree{"CODEOWNERS": []byte("* @platform\n")}, "add CODEOWNERS")
 	}
 
 	h.reconcile()
@@ -218,7 +219,7 @@ func TestPendingRequestsWalkMainsHistoryOncePerHead(t *testing.T) {
 	assert.Equal(t, walks, h.repo.walks, "no history walk while main stays at one head")
 	assert.Equal(t, v1alpha1.PendingApprovalReason, condition(h.request("pg"), v1alpha1.ApprovedCondition).Reason)
 
-	tree := render.Tree{"NOTES.md": []byte("a human's note\n")}
+	tree := staterepo.Tree{"NOTES.md": []byte("a human's note\n")}
 	for p, b := range h.mainTree() {
 		tree[p] = b
 	}

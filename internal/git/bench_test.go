@@ -18,6 +18,7 @@ import (
 	"github.com/bindsync/bindsync/api/v1alpha1"
 	"github.com/bindsync/bindsync/internal/manifest"
 	"github.com/bindsync/bindsync/internal/render"
+	"github.com/bindsync/bindsync/internal/staterepo"
 	"github.com/bindsync/bindsync/internal/testutil/benchclock"
 )
 
@@ -77,12 +78,12 @@ func request(cluster, template string) v1alpha1.APIServiceExportRequest {
 	}
 }
 
-func renderTree(tb testing.TB, in render.Input) render.Tree {
+func renderTree(tb testing.TB, in render.Input) staterepo.Tree {
 	return renderWith(tb, nil, in)
 }
 
 // renderWith renders in through cache (nil: no cache).
-func renderWith(tb testing.TB, cache *render.Cache, in render.Input) render.Tree {
+func renderWith(tb testing.TB, cache *render.Cache, in render.Input) staterepo.Tree {
 	out := cache.Render(in)
 	require.Empty(tb, out.Problems)
 	return out.Tree

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/bindsync/bindsync/api/v1alpha1"
+	"github.com/bindsync/bindsync/internal/staterepo"
 )
 
 // A Cache renders at cluster granularity. What one cluster's folder, its
@@ -26,7 +27,7 @@ import (
 // renderState is the last render through a Cache of one catalog.
 type renderState struct {
 	used    uint64
-	tree    Tree
+	tree    staterepo.Tree
 	groups  map[string]*groupState
 	results []RequestResult
 }
@@ -210,8 +211,8 @@ func (r *renderer) renderChanged(st *renderState, groups map[string]*group, name
 }
 
 // freshTree writes every group's files into a new tree.
-func freshTree(next map[string]*groupState, names []string, size int) Tree {
-	tree := make(Tree, max(size, 2))
+func freshTree(next map[string]*groupState, names []string, size int) staterepo.Tree {
+	tree := make(staterepo.Tree, max(size, 2))
 	tree[ReadmePath], tree[MarkerPath] = readme, marker
 	for _, name := range names {
 		next[name].write(tree)
@@ -221,7 +222,7 @@ func freshTree(next map[string]*groupState, names []string, size int) Tree {
 
 // patchTree returns base with the changed cluster folders written anew:
 // base itself when nothing changed, else a copy (base is kept).
-func patchTree(base Tree, next map[string]*groupState, changes []ClusterChange) Tree {
+func patchTree(base staterepo.Tree, next map[string]*groupState, changes []ClusterChange) staterepo.Tree {
 	if len(changes) == 0 {
 		return base
 	}
@@ -521,7 +522,7 @@ func (r *renderer) renderGroup(g *group) *groupState {
 }
 
 // write puts the group's files into tree.
-func (gs *groupState) write(tree Tree) {
+func (gs *groupState) write(tree staterepo.Tree) {
 	if gs.cluster == nil {
 		return
 	}

@@ -9,6 +9,7 @@ import (
 	"github.com/bindsync/bindsync/api/v1alpha1"
 	"github.com/bindsync/bindsync/internal/compat"
 	"github.com/bindsync/bindsync/internal/render"
+	"github.com/bindsync/bindsync/internal/staterepo"
 )
 
 // maxFindings caps the findings written into a commit body.
@@ -243,7 +244,7 @@ func changedDirs(prev, t *ptree) ([]string, bool) {
 
 // folderDiffers: the folder of ch holds other paths or bytes in after than
 // in before (ch.Before are its paths in before, ch.After in after).
-func folderDiffers(before, after render.Tree, ch render.ClusterChange, eq sameBytes) bool {
+func folderDiffers(before, after staterepo.Tree, ch render.ClusterChange, eq sameBytes) bool {
 	if len(ch.Before) != len(ch.After) {
 		return true
 	}
@@ -259,11 +260,11 @@ func folderDiffers(before, after render.Tree, ch render.ClusterChange, eq sameBy
 // filesUnder returns the files of t under dirs (nil for nil dirs): from
 // the folders render wrote when t was rendered from its base, else from a
 // scan of the tree.
-func filesUnder(t *ptree, dirs []string) render.Tree {
+func filesUnder(t *ptree, dirs []string) staterepo.Tree {
 	if dirs == nil {
 		return nil
 	}
-	files := render.Tree{}
+	files := staterepo.Tree{}
 	want := make(map[string]bool, len(dirs))
 	for _, d := range dirs {
 		want[d] = true
@@ -744,7 +745,7 @@ func countBound(ix *treeIndex, crd string) int {
 	return n
 }
 
-func changedClusters(a, b render.Tree) []string {
+func changedClusters(a, b staterepo.Tree) []string {
 	set := map[string]bool{}
 	for p, x := range a {
 		if y, ok := b[p]; !ok || string(x) != string(y) {

@@ -10,6 +10,7 @@ import (
 	"github.com/bindsync/bindsync/api/v1alpha1"
 	"github.com/bindsync/bindsync/internal/backend/plan"
 	"github.com/bindsync/bindsync/internal/render"
+	"github.com/bindsync/bindsync/internal/staterepo"
 )
 
 // TestAPlanThroughAKeptCacheIsThePlanWithoutOne plans a sequence of
@@ -19,7 +20,7 @@ import (
 func TestAPlanThroughAKeptCacheIsThePlanWithoutOne(t *testing.T) {
 	w := newWorld(t, "")
 	cache := render.NewCache()
-	main := render.Tree{}
+	main := staterepo.Tree{}
 	steps := []struct {
 		name              string
 		change            func()
@@ -59,7 +60,7 @@ func TestARecycledPlansDecisionsAreReusedAndNoOtherPlanChanges(t *testing.T) {
 	w := newWorld(t, "")
 	w.requests = []v1alpha1.APIServiceExportRequest{request("c1", "pg", "postgresql"), request("c2", "pg", "postgresql")}
 	memo := plan.NewMemo()
-	in := w.input(w.settled(t, render.Tree{}))
+	in := w.input(w.settled(t, staterepo.Tree{}))
 	in.Memo = memo
 
 	kept := plan.Make(in)

@@ -14,6 +14,7 @@ import (
 	"github.com/bindsync/bindsync/api/v1alpha1"
 	"github.com/bindsync/bindsync/internal/render"
 	"github.com/bindsync/bindsync/internal/schema"
+	"github.com/bindsync/bindsync/internal/staterepo"
 )
 
 // exportEntry is one export file of a tree.
@@ -26,7 +27,7 @@ type exportEntry struct {
 // only the two annotations of each export file, never the whole file, so an
 // index of a thousand clusters costs a scan of their export files' first lines.
 type treeIndex struct {
-	tree render.Tree
+	tree staterepo.Tree
 	// clusters: cluster -> its export files (with a template annotation),
 	// in no particular order.
 	clusters map[string][]exportEntry
@@ -60,7 +61,7 @@ func (m annotationsOf) entry(p string, b []byte) (exportEntry, bool) {
 	return e, e.Template != ""
 }
 
-func indexTree(t render.Tree) *treeIndex {
+func indexTree(t staterepo.Tree) *treeIndex {
 	ix := &treeIndex{tree: t, clusters: map[string][]exportEntry{}, revoked: map[string][]string{}}
 	seen := annotationsOf{}
 	for p, b := range t {
@@ -76,7 +77,7 @@ func indexTree(t render.Tree) *treeIndex {
 // deriveIndex indexes tree, which holds the same files as base's tree
 // outside the folders of changes (render.Output.Changes): only those
 // folders are read.
-func deriveIndex(base *treeIndex, tree render.Tree, changes []render.ClusterChange) *treeIndex {
+func deriveIndex(base *treeIndex, tree staterepo.Tree, changes []render.ClusterChange) *treeIndex {
 	ix := &treeIndex{tree: tree, clusters: make(map[string][]exportEntry, len(base.clusters)+len(changes)), revoked: maps.Clone(base.revoked)}
 	if ix.revoked == nil {
 		ix.revoked = map[string][]string{}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/bindsync/bindsync/api/v1alpha1"
 	"github.com/bindsync/bindsync/internal/render"
+	"github.com/bindsync/bindsync/internal/staterepo"
 )
 
 // Memo is what a plan leaves for the next one (Input.Memo), so that a
@@ -67,7 +68,7 @@ type Memo struct {
 // (TestBackendIncrementalPlansAreColdPlans).
 type pendingMemo struct {
 	base        string
-	fetched     render.Tree
+	fetched     staterepo.Tree
 	byKey, used map[string]*pendingBranch
 }
 
@@ -84,7 +85,7 @@ type pendingBranch struct {
 
 // pendingBase starts the pending branches of a plan on base (a render
 // key) and the fetched tree: the entries of another base are dropped.
-func (m *Memo) pendingBase(base string, fetched render.Tree) {
+func (m *Memo) pendingBase(base string, fetched staterepo.Tree) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	pm := &m.pending
@@ -219,11 +220,11 @@ func NewMemo() *Memo { return &Memo{} }
 
 // ptree is one tree of a plan and what is known of how it was made.
 type ptree struct {
-	tree render.Tree
+	tree staterepo.Tree
 	// rendered is the render.Cache output the tree is, plus the files
 	// another writer keeps outside clusters/ (nil: not known, or a
 	// cluster kept its last good files).
-	rendered render.Tree
+	rendered staterepo.Tree
 	// base and changes, when base is set: the tree holds the same files
 	// as base.tree outside the cluster folders of changes.
 	base    *ptree
@@ -277,7 +278,7 @@ func (t *ptree) sameAs(u *ptree) *ptree {
 }
 
 // sameTree reports whether a and b are one map.
-func sameTree(a, b render.Tree) bool {
+func sameTree(a, b staterepo.Tree) bool {
 	if a == nil || b == nil {
 		return false
 	}
@@ -286,7 +287,7 @@ func sameTree(a, b render.Tree) bool {
 
 // known returns what the memo knows of tree: the plan tree it is, with its
 // index, or a fresh ptree. A nil Memo knows nothing.
-func (m *Memo) known(tree render.Tree) *ptree {
+func (m *Memo) known(tree staterepo.Tree) *ptree {
 	if m != nil {
 		m.mu.Lock()
 		defer m.mu.Unlock()
@@ -360,4 +361,4 @@ func (m *Memo) planned() {
 }
 
 // copyTree returns a copy of t that the plan may extend.
-func copyTree(t render.Tree) render.Tree { return maps.Clone(t) }
+func copyTree(t staterepo.Tree) staterepo.Tree { return maps.Clone(t) }

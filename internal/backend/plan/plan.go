@@ -16,6 +16,7 @@ import (
 	"github.com/bindsync/bindsync/internal/compat"
 	"github.com/bindsync/bindsync/internal/render"
 	"github.com/bindsync/bindsync/internal/schema"
+	"github.com/bindsync/bindsync/internal/staterepo"
 )
 
 // Branch name prefixes. bindsync writes its branches under BranchPrefix,
@@ -68,7 +69,7 @@ type Input struct {
 	// commit of its own.
 	Namespaces []v1alpha1.APIServiceNamespace
 	// Main is the tree at main's head.
-	Main render.Tree
+	Main staterepo.Tree
 	// Branches are the bindsync/ branches that exist.
 	Branches map[string]bool
 	// Revoked maps the UID of a request main does not hold to the bind
@@ -164,7 +165,7 @@ type SchemaDecision struct {
 
 // Step is one commit on main: the whole tree after it and its message.
 type Step struct {
-	Tree    render.Tree
+	Tree    staterepo.Tree
 	Message Message
 	// Dirs are the cluster folders (clusters/<name>) where Tree differs
 	// from the tree before the step, sorted: outside them the two hold the
@@ -174,7 +175,7 @@ type Step struct {
 	// comparing the two trees, never claimed by whoever caused the step.
 	Dirs []string
 	// Files are Tree's files under Dirs (nil when Dirs is).
-	Files render.Tree
+	Files staterepo.Tree
 }
 
 // BranchPlan is the desired content of one approval branch: one commit on
@@ -186,22 +187,22 @@ type BranchPlan struct {
 	// that branch is Plan.Main with Files in Dirs (TreeOn), and a plan
 	// with a thousand pending requests does not hold a thousand copies of
 	// main.
-	Tree    render.Tree
+	Tree    staterepo.Tree
 	Message Message
 	// Dirs are the folders where the branch differs from Plan.Main, as for
 	// Step.
 	Dirs []string
 	// Files are the branch's files under Dirs (nil when Dirs is).
-	Files render.Tree
+	Files staterepo.Tree
 }
 
 // TreeOn returns the branch's whole tree, main being the plan's Main:
 // Tree, or main with the folders in Dirs holding Files alone.
-func (b BranchPlan) TreeOn(main render.Tree) render.Tree {
+func (b BranchPlan) TreeOn(main staterepo.Tree) staterepo.Tree {
 	if b.Tree != nil || b.Dirs == nil {
 		return b.Tree
 	}
-	t := render.Tree{}
+	t := staterepo.Tree{}
 	for path, data := range main {
 		if d, ok := clusterDirOf(path); !ok || !slices.Contains(b.Dirs, d) {
 			t[path] = data
@@ -218,7 +219,7 @@ type Plan struct {
 	// Steps are main's commits, in order; none when main is up to date.
 	Steps []Step
 	// Main is the tree main holds after Steps.
-	Main render.Tree
+	Main staterepo.Tree
 	// Branches are the approval branches that should exist, sorted by name.
 	Branches []BranchPlan
 	Requests []RequestDecision
@@ -556,7 +557,7 @@ func sortedSet(m map[string]bool) []string {
 // folders (clusters/<name>) that hold every difference, or is nil when a
 // difference lies outside every cluster folder. Slices that trees share
 // (render.Cache's output) compare at the cost of a pointer comparison.
-func ChangedDirs(before, after render.Tree) (dirs []string, changed bool) {
+func ChangedDirs(before, after staterepo.Tree) (dirs []string, changed bool) {
 	set := map[string]bool{}
 	outside := false
 	note := func(p string) {
@@ -630,7 +631,7 @@ func clusterDirOf(p string) (string, bool) {
 }
 
 // TreesEqual reports whether two trees hold the same paths with the same bytes.
-func TreesEqual(a, b render.Tree) bool {
+func TreesEqual(a, b staterepo.Tree) bool {
 	if len(a) != len(b) {
 		return false
 	}
