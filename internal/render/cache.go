@@ -4,14 +4,13 @@ import (
 	"crypto/sha256"
 	"encoding/json"
 	"fmt"
-	"reflect"
 	"sync"
-	"unsafe"
 
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 
 	"github.com/bindsync/bindsync/api/v1alpha1"
 	"github.com/bindsync/bindsync/internal/schema"
+	"github.com/bindsync/bindsync/internal/staterepo"
 )
 
 // Cache makes repeated renders of mostly the same input cheap. The backend
@@ -132,23 +131,22 @@ func (c *Cache) Release() {
 
 // crdIdentity is a CRD object's identity while a Cache is held.
 type crdIdentity struct {
-	versions                 *apiextensionsv1.CustomResourceDefinitionVersion
-	n                        int
+	versions                 staterepo.Identity
 	name, group, plural      string
 	kind, singular, listKind string
 	scope                    apiextensionsv1.ResourceScope
 	conversion               *apiextensionsv1.CustomResourceConversion
-	annotations              uintptr
+	annotations              staterepo.Identity
 	preserve                 bool
 }
 
 func identityOf(crd *apiextensionsv1.CustomResourceDefinition) crdIdentity {
 	return crdIdentity{
-		versions: unsafe.SliceData(crd.Spec.Versions), n: len(crd.Spec.Versions),
-		name: crd.Name, group: crd.Spec.Group, plural: crd.Spec.Names.Plural,
+		versions: staterepo.SliceIdentity(crd.Spec.Versions),
+		name:     crd.Name, group: crd.Spec.Group, plural: crd.Spec.Names.Plural,
 		kind: crd.Spec.Names.Kind, singular: crd.Spec.Names.Singular, listKind: crd.Spec.Names.ListKind,
 		scope: crd.Spec.Scope, conversion: crd.Spec.Conversion,
-		annotations: reflect.ValueOf(crd.Annotations).Pointer(), preserve: crd.Spec.PreserveUnknownFields,
+		annotations: staterepo.MapIdentity(crd.Annotations), preserve: crd.Spec.PreserveUnknownFields,
 	}
 }
 

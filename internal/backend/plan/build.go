@@ -6,6 +6,7 @@ import (
 
 	"github.com/bindsync/bindsync/api/v1alpha1"
 	"github.com/bindsync/bindsync/internal/render"
+	"github.com/bindsync/bindsync/internal/staterepo"
 )
 
 // build renders main step by step (one commit per cause: unbinds and other
@@ -236,7 +237,7 @@ func (p *planner) renderKeeping(in render.Input, last *ptree) (render.Output, *p
 		sort.SliceStable(out.Problems, func(i, j int) bool { return out.Problems[i].String() < out.Problems[j].String() })
 		tree = render.Keep(out.Tree, last.tree, out.Holds())
 	}
-	kept := !sameTree(tree, out.Tree)
+	kept := !staterepo.SameTree(tree, out.Tree)
 	copied := kept // render's trees are shared with later renders: extend a copy
 	for _, path := range p.mainT.outside() {
 		if _, ours := out.Tree[path]; ours {
@@ -252,7 +253,7 @@ func (p *planner) renderKeeping(in render.Input, last *ptree) (render.Output, *p
 	t := &ptree{tree: tree}
 	if !kept {
 		t.rendered = out.Tree
-		if out.Base != nil && sameTree(out.Base, last.rendered) {
+		if out.Base != nil && staterepo.SameTree(out.Base, last.rendered) {
 			t.base, t.changes = last, out.Changes
 		}
 	}

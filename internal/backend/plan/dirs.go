@@ -1,10 +1,8 @@
 package plan
 
 import (
-	"bytes"
 	"sort"
 	"strings"
-	"unsafe"
 
 	"github.com/bindsync/bindsync/internal/render"
 	"github.com/bindsync/bindsync/internal/staterepo"
@@ -14,16 +12,16 @@ import (
 // prev's render (render.Output.Base), only the folders render wrote anew
 // are compared.
 func changedDirs(prev, t *ptree) ([]string, bool) {
-	if sameTree(prev.tree, t.tree) {
+	if staterepo.SameTree(prev.tree, t.tree) {
 		return nil, false
 	}
 	if t.base != prev {
 		return ChangedDirs(prev.tree, t.tree)
 	}
 	var dirs []string
-	eq := sameBytes{}
+	var eq staterepo.BytesComparer
 	for _, ch := range t.changes {
-		if folderDiffers(prev.tree, t.tree, ch, eq) {
+		if folderDiffers(prev.tree, t.tree, ch, &eq) {
 			dirs = append(dirs, render.ClustersDir+"/"+ch.Cluster)
 		}
 	}
@@ -33,13 +31,13 @@ func changedDirs(prev, t *ptree) ([]string, bool) {
 
 // folderDiffers: the folder of ch holds other paths or bytes in after than
 // in before (ch.Before are its paths in before, ch.After in after).
-func folderDiffers(before, after staterepo.Tree, ch render.ClusterChange, eq sameBytes) bool {
+func folderDiffers(before, after staterepo.Tree, ch render.ClusterChange, eq *staterepo.BytesComparer) bool {
 	if len(ch.Before) != len(ch.After) {
 		return true
 	}
 	for _, p := range ch.After {
 		x, ok := before[p]
-		if !ok || !eq.equal(x, after[p]) {
+		if !ok || !eq.Equal(x, after[p]) {
 			return true
 		}
 	}
@@ -111,13 +109,13 @@ func ChangedDirs(before, after staterepo.Tree) (dirs []string, changed bool) {
 		}
 	}
 	common := 0
-	eq := sameBytes{}
+	var eq staterepo.BytesComparer
 	for p, x := range after {
 		y, ok := before[p]
 		if ok {
 			common++
 		}
-		if !ok || !eq.equal(x, y) {
+		if !ok || !eq.Equal(x, y) {
 			note(p)
 		}
 	}
@@ -134,31 +132,6 @@ func ChangedDirs(before, after staterepo.Tree) (dirs []string, changed bool) {
 	return sortedSet(set), true
 }
 
-// sameBytes compares byte slices, remembering the result for large ones by
-// their identity: a tree read from git shares one slice per blob, a
-// rendered one one slice per content, so the exports and CRDs that a
-// thousand clusters share are compared once, not a thousand times.
-type sameBytes map[[2]blobKey]bool
-
-// sameBytesMin is the size from which a comparison is remembered.
-const sameBytesMin = 1 << 10
-
-func (m sameBytes) equal(x, y []byte) bool {
-	if len(x) != len(y) {
-		return false
-	}
-	if len(x) < sameBytesMin {
-		return bytes.Equal(x, y)
-	}
-	k := [2]blobKey{{unsafe.SliceData(x), len(x)}, {unsafe.SliceData(y), len(y)}}
-	eq, ok := m[k]
-	if !ok {
-		eq = bytes.Equal(x, y)
-		m[k] = eq
-	}
-	return eq
-}
-
 // clusterDirOf returns clusters/<name> for a path inside that folder.
 func clusterDirOf(p string) (string, bool) {
 	rest, ok := strings.CutPrefix(p, render.ClustersDir+"/")
@@ -170,18 +143,4 @@ func clusterDirOf(p string) (string, bool) {
 		return "", false
 	}
 	return p[:len(render.ClustersDir)+1+len(c)], true
-}
-
-// TreesEqual reports whether two trees hold the same paths with the same bytes.
-func TreesEqual(a, b staterepo.Tree) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for p, x := range a {
-		y, ok := b[p]
-		if !ok || !bytes.Equal(x, y) {
-			return false
-		}
-	}
-	return true
 }

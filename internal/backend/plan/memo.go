@@ -2,12 +2,10 @@ package plan
 
 import (
 	"maps"
-	"reflect"
 	"sort"
 	"strings"
 	"sync"
 	"time"
-	"unsafe"
 
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 
@@ -30,7 +28,7 @@ type Memo struct {
 	trees []*ptree
 	// crds are the CRDs read back from export files, by the file's bytes;
 	// used are the ones the last plan read.
-	crds, used map[blobKey]crdRead
+	crds, used map[staterepo.Identity]crdRead
 	// hashes are the schema hashes of live CRDs by UID and resourceVersion
 	// (an object the API server serves never changes without a new
 	// resourceVersion); used the ones the last plan asked for.
@@ -89,7 +87,7 @@ func (m *Memo) pendingBase(base string, fetched staterepo.Tree) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	pm := &m.pending
-	if pm.base != base || !sameTree(pm.fetched, fetched) || len(pm.fetched) != len(fetched) {
+	if pm.base != base || !staterepo.SameTree(pm.fetched, fetched) || len(pm.fetched) != len(fetched) {
 		*pm = pendingMemo{base: base, fetched: fetched}
 	}
 	pm.used = map[string]*pendingBranch{}
@@ -269,20 +267,12 @@ func (t *ptree) index() *treeIndex {
 // render too, so the next render based on u's compares with t in the
 // folders it wrote alone.
 func (t *ptree) sameAs(u *ptree) *ptree {
-	if u.rendered == nil || sameTree(t.rendered, u.rendered) {
+	if u.rendered == nil || staterepo.SameTree(t.rendered, u.rendered) {
 		return t
 	}
 	c := *t
 	c.rendered = u.rendered
 	return &c
-}
-
-// sameTree reports whether a and b are one map.
-func sameTree(a, b staterepo.Tree) bool {
-	if a == nil || b == nil {
-		return false
-	}
-	return reflect.ValueOf(a).UnsafePointer() == reflect.ValueOf(b).UnsafePointer()
 }
 
 // known returns what the memo knows of tree: the plan tree it is, with its
@@ -292,7 +282,7 @@ func (m *Memo) known(tree staterepo.Tree) *ptree {
 		m.mu.Lock()
 		defer m.mu.Unlock()
 		for i, t := range m.trees {
-			if sameTree(t.tree, tree) && len(t.tree) == len(tree) {
+			if staterepo.SameTree(t.tree, tree) && len(t.tree) == len(tree) {
 				// the most recently used is kept longest
 				m.trees = append(append(m.trees[:i:i], m.trees[i+1:]...), t)
 				return &ptree{tree: tree, rendered: t.rendered, ix: t.ix, out: t.out}
@@ -312,7 +302,7 @@ func (m *Memo) keep(t *ptree) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	for i, k := range m.trees {
-		if sameTree(k.tree, t.tree) {
+		if staterepo.SameTree(k.tree, t.tree) {
 			m.trees = append(m.trees[:i:i], m.trees[i+1:]...)
 			break
 		}
@@ -329,7 +319,7 @@ func (m *Memo) crdOf(ix *treeIndex, e exportEntry, cache *render.Cache) (*apiext
 		return ix.crdOf(e)
 	}
 	b := ix.tree[e.Path]
-	k := blobKey{unsafe.SliceData(b), len(b)}
+	k := staterepo.SliceIdentity(b)
 	m.mu.Lock()
 	r, ok := m.crds[k]
 	m.mu.Unlock()
@@ -342,7 +332,7 @@ func (m *Memo) crdOf(ix *treeIndex, e exportEntry, cache *render.Cache) (*apiext
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.used == nil {
-		m.used = map[blobKey]crdRead{}
+		m.used = map[staterepo.Identity]crdRead{}
 	}
 	m.used[k] = r
 	return r.crd, r.err
