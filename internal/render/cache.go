@@ -93,14 +93,25 @@ func (c *Cache) Render(in Input) Output {
 }
 
 // Hold promises that no CRD object rendered through c is modified until
-// Release: a CRD seen again while held (the same versions slice, names,
-// scope, conversion and annotations map) is found by that identity, not
-// encoded and hashed again. The backend holds its cache for one plan, which
-// renders main, each step and each branch from the same objects.
-func (c *Cache) Hold() {
+// the returned release is called: a CRD seen again while held (the same
+// versions slice, names, scope, conversion and annotations map, by
+// staterepo identity) is found by that identity, not encoded and hashed
+// again. Call release in the function that called Hold (defer it), so the
+// promise never outlives the code that keeps it. The backend's plan holds
+// the cache while it renders main, each step and each branch from the same
+// objects (plan.Decisions.Render).
+func (c *Cache) Hold() (release func()) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.held = map[crdIdentity]*cachedCRD{}
+	held := map[crdIdentity]*cachedCRD{}
+	c.held = held
+	return func() {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		if c.held != nil && staterepo.MapIdentity(c.held) == staterepo.MapIdentity(held) {
+			c.held = nil
+		}
+	}
 }
 
 // Keep promises that crd is never modified, by anyone: it is found by its
@@ -120,13 +131,6 @@ func (c *Cache) Keep(crd *apiextensionsv1.CustomResourceDefinition) {
 	if _, ok := c.kept[id]; !ok {
 		c.kept[id] = c.crd(crd)
 	}
-}
-
-// Release ends Hold.
-func (c *Cache) Release() {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.held = nil
 }
 
 // crdIdentity is a CRD object's identity while a Cache is held.

@@ -13,6 +13,12 @@ import (
 // updates, then each schema roll-out, then each new bind) and then every
 // pending branch on top of the result.
 func (p *planner) build() Plan {
+	if p.in.Cache != nil {
+		// the plan never modifies its input: while it renders, the CRDs it
+		// renders again and again are found by identity
+		release := p.in.Cache.Hold()
+		defer release()
+	}
 	inMain, binds := p.approvedSplit()
 	nsInMain, nsGone, nsAdded := p.namespaceSets()
 	base := render.Input{Templates: p.in.Templates, Clusters: p.in.Clusters, CRDs: p.approvedCRDs(nil), Revoked: p.revocations(),
@@ -63,9 +69,6 @@ func (p *planner) build() Plan {
 	p.out.Requests = p.requests
 	p.in.Memo.keep(prev)
 	p.in.Memo.planned()
-	if p.in.Cache != nil {
-		p.in.Cache.Release()
-	}
 	return p.out
 }
 

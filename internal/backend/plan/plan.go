@@ -256,11 +256,6 @@ type Decisions struct{ p *planner }
 // Decide decides, per request, whether it is approved and, per (template,
 // CRD), which schema is approved.
 func Decide(in Input) Decisions {
-	if in.Cache != nil {
-		// the plan never modifies its input: the CRDs it renders again and
-		// again are found by identity (released at the end of Render)
-		in.Cache.Hold()
-	}
 	p := &planner{in: in, mainT: in.Memo.known(in.Main), live: map[string]*apiextensionsv1.CustomResourceDefinition{}}
 	p.main = p.mainT.index()
 	for i := range in.CRDs {
