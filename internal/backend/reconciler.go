@@ -121,7 +121,7 @@ type Reconciler struct {
 	// memo keeps, with cache, the index of main as the last plan left it
 	// (plan.Memo).
 	memo *plan.Memo
-	// history caches the history walks of decide for one head of main:
+	// history caches the history walks of fetch for one head of main:
 	// by request UID, the bind commit found ("" for none). A head's history
 	// never changes, so every pending Manual request costs one walk per
 	// move of main, not one per reconcile.
@@ -291,7 +291,9 @@ func (rc *Reconciler) revision(h plumbing.Hash) string {
 	return rc.opts.Branch + "@sha1:" + h.String()
 }
 
-// fetch reads the control plane's objects and the repository's heads.
+// fetch reads the control plane's objects, the repository's heads and
+// main's tree, and finds in main's history the reverted bind commits of
+// the requests main does not hold (findRevoked): everything decide needs.
 // A failure here stops the run before anything is written or pruned.
 func (rc *Reconciler) fetch(ctx context.Context, r *run) error {
 	if err := rc.readObjects(ctx, r); err != nil {
@@ -327,7 +329,8 @@ func (rc *Reconciler) fetch(ctx context.Context, r *run) error {
 		r.in.Branches[b] = true
 	}
 	r.log = r.log.WithValues("revision", rc.revision(head))
-	return nil
+	r.in.Cache, r.in.Memo = rc.cache, rc.memo
+	return rc.findRevoked(r)
 }
 
 // mainMissing decides what a remote without main means. On a fresh
@@ -546,46 +549,9 @@ func (rc *Reconciler) wrote(uid types.UID, from string, written client.Object) {
 	rc.written[uid] = writtenStatus{from: from, to: written.GetResourceVersion(), status: status}
 }
 
-// decide finds reverted bind commits of requests main does not hold and
-// decides every approval and schema (plan.Decide). A revert it finds is
-// recorded in main by the plan (render.RevokedPath), so it lasts however
-// long the history grows and whatever the request's UID; a revocation a
-// human lifted (the file deleted) is not found again.
+// decide decides every approval and schema (plan.Decide) from what fetch
+// read, reverted bind commits included: it reads nothing itself.
 func (rc *Reconciler) decide(_ context.Context, r *run) error {
-	r.in.Revoked = map[types.UID]string{}
-	r.in.Cache, r.in.Memo = rc.cache, rc.memo
-	if !r.mainHead.IsZero() {
-		if rc.history.head != r.mainHead {
-			rc.history.head, rc.history.found = r.mainHead, map[types.UID]string{}
-		}
-		for _, q := range plan.Unbound(r.in) {
-			if c, ok := rc.history.found[q.UID]; ok {
-				if c != "" {
-					r.in.Revoked[q.UID] = c
-				}
-				continue
-			}
-			c, found, err := rc.opts.Repo.FindTrailer(r.mainHead, plan.TrailerRequestUID, string(q.UID), rc.opts.HistoryLimit)
-			if err != nil {
-				return gitUnavailable(err)
-			}
-			rc.history.found[q.UID] = ""
-			if !found {
-				continue
-			}
-			// the newest commit naming the request is the revoke commit
-			// that recorded its revert: the revocation file it wrote is
-			// gone from main, so a human lifted it
-			_, lifted, err := rc.opts.Repo.FindTrailer(c, plan.TrailerCause, plan.CauseRevoke, 1)
-			if err != nil {
-				return gitUnavailable(err)
-			}
-			if !lifted {
-				r.in.Revoked[q.UID] = c.String()
-				rc.history.found[q.UID] = c.String()
-			}
-		}
-	}
 	r.decided = plan.Decide(r.in)
 	return nil
 }
