@@ -18,7 +18,9 @@ import (
 // (snapshotting and hashing each CRD, serialising every export and CRD file,
 // every cluster's namespace, RBAC and kustomizations) gives the bytes it gave
 // the time before. A Cache remembers those results between renders, keyed by
-// the content they are made from, never by a pointer or a resourceVersion:
+// the content they are made from, never by a pointer or a resourceVersion
+// (only Hold and Keep add finding a CRD by its identity, on a promise;
+// docs/caches.md lists every cache and the promise it rests on):
 //
 //   - a CRD's snapshot, schema hash and app-cluster CRD, by a SHA-256 of
 //     everything Snapshot reads (name, annotations, spec, encoded as JSON);

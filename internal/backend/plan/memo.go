@@ -18,10 +18,11 @@ import (
 // reconcile after the backend's own commit does not read main again: the
 // index of the main tree the plan ended with, the render it is made of,
 // and the CRDs read back from main's export files. Everything in it is
-// found by identity (the very map, the very byte slice), never by a name or
-// a version: a tree a Memo knows is a map nobody modifies (render.Cache's
-// output, the plan's own trees, the trees internal/git reads), and another
-// tree is indexed afresh. A plan is the same with or without a Memo
+// found by identity (the very map, the very byte slice: staterepo.SameTree,
+// staterepo.SliceIdentity), never by a name or a version: a tree a Memo
+// knows is a map nobody modifies (render.Cache's output, the plan's own
+// trees, the trees internal/git reads), and another tree is indexed afresh
+// (docs/caches.md; TestAPlanModifiesNothingItIsGiven). A plan is the same with or without a Memo
 // (TestAPlanThroughAMemoIsThePlanWithoutOne).
 type Memo struct {
 	mu    sync.Mutex
