@@ -25,6 +25,7 @@ import (
 	"github.com/bindsync/bindsync/internal/apply"
 	"github.com/bindsync/bindsync/internal/kustomize"
 	"github.com/bindsync/bindsync/internal/render"
+	"github.com/bindsync/bindsync/internal/staterepo"
 )
 
 // applyState is what the apply phase remembers from one reconcile to the
@@ -123,7 +124,7 @@ func (rc *Reconciler) apply(ctx context.Context, r *run) error {
 
 // applyFolders applies the control-plane folders of clusters,
 // ApplyWorkers at once, and returns the error of each cluster that failed.
-func (rc *Reconciler) applyFolders(ctx context.Context, tree render.Tree, clusters []string) map[string]error {
+func (rc *Reconciler) applyFolders(ctx context.Context, tree staterepo.Tree, clusters []string) map[string]error {
 	fsys := treeFS(tree)
 	errs := make([]error, len(clusters))
 	var (
@@ -258,7 +259,7 @@ func clusterErr(errs map[string]error) error {
 
 // treeFS serves a rendered tree as an fs.FS for kustomize. (fstest.MapFS is
 // a plain map-backed fs.FS; nothing about it is test-only.)
-func treeFS(t render.Tree) fstest.MapFS {
+func treeFS(t staterepo.Tree) fstest.MapFS {
 	m := make(fstest.MapFS, len(t))
 	for p, b := range t {
 		m[p] = &fstest.MapFile{Data: b, Mode: 0o644}

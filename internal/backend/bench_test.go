@@ -84,7 +84,18 @@ func newBenchState(tb testing.TB, clusters, bindings int) *benchState {
 	return s
 }
 
-// run runs the phases between fetch and push on in, with main at s.head.
+// fetchedHistory is the end of the fetch phase, for runs that build its
+// input themselves: the reconciler's cache and memo, and the reverted bind
+// commits found in main's history.
+func fetchedHistory(rc *Reconciler) func(context.Context, *run) error {
+	return func(_ context.Context, r *run) error {
+		r.in.Cache, r.in.Memo = rc.cache, rc.memo
+		return rc.findRevoked(r)
+	}
+}
+
+// run runs the phases between fetch and push on in, with main at s.head
+// (and the end of fetch: fetchedHistory).
 func (s *benchState) run(tb testing.TB, in plan.Input) *run {
 	tb.Helper()
 	if s.last != nil { // done with, as Reconcile is after its report
@@ -94,7 +105,7 @@ func (s *benchState) run(tb testing.TB, in plan.Input) *run {
 	s.last = r
 	r.in.Branches = map[string]bool{}
 	ctx := context.Background()
-	for _, p := range []phase{{"decide", s.rc.decide}, {"render", s.rc.render}, {"commit", s.rc.commit}} {
+	for _, p := range []phase{{"history", fetchedHistory(s.rc)}, {"decide", s.rc.decide}, {"render", s.rc.render}, {"commit", s.rc.commit}} {
 		require.NoError(tb, p.fn(ctx, r), p.name)
 	}
 	return r

@@ -9,6 +9,7 @@ import (
 
 	"github.com/bindsync/bindsync/api/v1alpha1"
 	"github.com/bindsync/bindsync/internal/backend/plan"
+	"github.com/bindsync/bindsync/internal/staterepo"
 	"github.com/bindsync/bindsync/internal/render"
 )
 
@@ -73,7 +74,7 @@ func (rc *Reconciler) branchCurrent(r *run, b plan.BranchPlan, checked map[strin
 	rc.mu.Lock()
 	c, known := rc.branchesChecked[b.Name]
 	rc.mu.Unlock()
-	if known && b.Dirs != nil && c.head == head && slices.Equal(c.dirs, b.Dirs) && plan.TreesEqual(c.files, b.Files) {
+	if known && b.Dirs != nil && c.head == head && slices.Equal(c.dirs, b.Dirs) && staterepo.TreesEqual(c.files, b.Files) {
 		if c.base != r.newMain {
 			moved, err := rc.mainMoved(r, c.base)
 			if err != nil || overlaps(moved, b.Dirs) {
@@ -97,7 +98,7 @@ func (rc *Reconciler) branchCurrent(r *run, b plan.BranchPlan, checked map[strin
 			return false
 		}
 		tree, err := rc.opts.Repo.Tree(head)
-		return err == nil && plan.TreesEqual(tree, b.Tree)
+		return err == nil && staterepo.TreesEqual(tree, b.Tree)
 	}
 	if base != r.newMain {
 		moved, err := rc.mainMoved(r, base)

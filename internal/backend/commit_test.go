@@ -16,6 +16,7 @@ import (
 	"github.com/bindsync/bindsync/internal/backend/plan"
 	"github.com/bindsync/bindsync/internal/git"
 	"github.com/bindsync/bindsync/internal/render"
+	"github.com/bindsync/bindsync/internal/staterepo"
 )
 
 // The commit phase commits only the cluster folders each step changed
@@ -127,10 +128,10 @@ func TestBackendCommitsAreTheFullTreeCommit(t *testing.T) {
 			require.NoError(t, err)
 			got, err := fresh.Tree(r.newMain)
 			require.NoError(t, err)
-			assert.True(t, plan.TreesEqual(r.plan.Main, got), "main's tree read back from git is the plan's")
+			assert.True(t, staterepo.TreesEqual(r.plan.Main, got), "main's tree read back from git is the plan's")
 			remembered, err := s.rc.opts.Repo.Tree(r.newMain)
 			require.NoError(t, err)
-			assert.True(t, plan.TreesEqual(got, remembered), "the adapter remembers what git holds")
+			assert.True(t, staterepo.TreesEqual(got, remembered), "the adapter remembers what git holds")
 		})
 	}
 }
@@ -155,7 +156,7 @@ func treeOf(t *testing.T, repo *git.Repo, commit plumbing.Hash) plumbing.Hash {
 
 // commitFull commits tree whole, as the commit phase did before it knew
 // which folders changed.
-func commitFull(t *testing.T, repo *git.Repo, parent plumbing.Hash, tree render.Tree, msg plan.Message) plumbing.Hash {
+func commitFull(t *testing.T, repo *git.Repo, parent plumbing.Hash, tree staterepo.Tree, msg plan.Message) plumbing.Hash {
 	t.Helper()
 	m := git.Message{Subject: msg.Subject, Body: msg.Body}
 	for _, tr := range msg.Trailers {
@@ -188,8 +189,8 @@ func allClusters(n int) []string {
 	return out
 }
 
-func copyTree(t render.Tree) render.Tree {
-	out := make(render.Tree, len(t))
+func copyTree(t staterepo.Tree) staterepo.Tree {
+	out := make(staterepo.Tree, len(t))
 	for p, b := range t {
 		out[p] = b
 	}

@@ -13,7 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	"github.com/bindsync/bindsync/internal/backend/plan"
-	"github.com/bindsync/bindsync/internal/render"
+	"github.com/bindsync/bindsync/internal/staterepo"
 
 	_ "github.com/bindsync/bindsync/internal/testutil/golden"
 )
@@ -39,7 +39,7 @@ type fakeRepo struct {
 
 type fakeCommit struct {
 	parent plumbing.Hash
-	tree   render.Tree
+	tree   staterepo.Tree
 	msg    plan.Message
 }
 
@@ -61,9 +61,9 @@ func (f *fakeRepo) Branches(prefix string) (map[string]plumbing.Hash, error) {
 	return out, nil
 }
 
-func (f *fakeRepo) Tree(h plumbing.Hash) (render.Tree, error) {
+func (f *fakeRepo) Tree(h plumbing.Hash) (staterepo.Tree, error) {
 	if h.IsZero() {
-		return render.Tree{}, nil
+		return staterepo.Tree{}, nil
 	}
 	c, ok := f.commits[h]
 	if !ok {
@@ -74,7 +74,7 @@ func (f *fakeRepo) Tree(h plumbing.Hash) (render.Tree, error) {
 
 // Commit checks dirs as internal/git cannot afford to: a tree that differs
 // from parent's outside dirs would lose that difference in git.Repo.CommitDirs.
-func (f *fakeRepo) Commit(parent plumbing.Hash, tree render.Tree, dirs []string, files render.Tree, msg plan.Message) (plumbing.Hash, bool, error) {
+func (f *fakeRepo) Commit(parent plumbing.Hash, tree staterepo.Tree, dirs []string, files staterepo.Tree, msg plan.Message) (plumbing.Hash, bool, error) {
 	old, _ := f.Tree(parent)
 	if tree == nil && dirs != nil {
 		tree = plan.BranchPlan{Dirs: dirs, Files: files}.TreeOn(old)
@@ -84,7 +84,7 @@ func (f *fakeRepo) Commit(parent plumbing.Hash, tree render.Tree, dirs []string,
 			return plumbing.ZeroHash, false, fmt.Errorf("commit %q: %w", msg.Subject, err)
 		}
 	}
-	if !parent.IsZero() && plan.TreesEqual(old, tree) {
+	if !parent.IsZero() && staterepo.TreesEqual(old, tree) {
 		return parent, false, nil
 	}
 	f.n++
@@ -147,13 +147,13 @@ func (f *fakeRepo) IsAncestor(a, h plumbing.Hash, limit int) (bool, error) {
 	return false, nil
 }
 
-func (f *fakeRepo) DirsMatch(h plumbing.Hash, dirs []string, files render.Tree) (bool, error) {
+func (f *fakeRepo) DirsMatch(h plumbing.Hash, dirs []string, files staterepo.Tree) (bool, error) {
 	tree, err := f.Tree(h)
 	if err != nil {
 		return false, err
 	}
 	for _, d := range dirs {
-		if !plan.TreesEqual(sub(tree, d), sub(files, d)) {
+		if !staterepo.TreesEqual(sub(tree, d), sub(files, d)) {
 			return false, nil
 		}
 	}
@@ -186,7 +186,7 @@ func (f *fakeRepo) ChangedDirs(old, new plumbing.Hash, prefix string) ([]string,
 	a, _ := f.Tree(old)
 	b, _ := f.Tree(new)
 	dirs := map[string]bool{}
-	for _, t := range []render.Tree{a, b} {
+	for _, t := range []staterepo.Tree{a, b} {
 		for p := range t {
 			if rest, ok := strings.CutPrefix(p, prefix+"/"); ok {
 				c, _, _ := strings.Cut(rest, "/")
@@ -196,7 +196,7 @@ func (f *fakeRepo) ChangedDirs(old, new plumbing.Hash, prefix string) ([]string,
 	}
 	var out []string
 	for d := range dirs {
-		if old.IsZero() || !plan.TreesEqual(sub(a, d), sub(b, d)) {
+		if old.IsZero() || !staterepo.TreesEqual(sub(a, d), sub(b, d)) {
 			if old.IsZero() && len(sub(b, d)) == 0 {
 				continue
 			}
@@ -208,7 +208,7 @@ func (f *fakeRepo) ChangedDirs(old, new plumbing.Hash, prefix string) ([]string,
 }
 
 // sameOutside fails when a and b differ at a path outside dirs.
-func sameOutside(a, b render.Tree, dirs []string) error {
+func sameOutside(a, b staterepo.Tree, dirs []string) error {
 	inside := func(p string) bool {
 		for _, d := range dirs {
 			if strings.HasPrefix(p, d+"/") {
@@ -217,7 +217,7 @@ func sameOutside(a, b render.Tree, dirs []string) error {
 		}
 		return false
 	}
-	for _, t := range []render.Tree{a, b} {
+	for _, t := range []staterepo.Tree{a, b} {
 		for p := range t {
 			x, inA := a[p]
 			y, inB := b[p]
@@ -229,8 +229,8 @@ func sameOutside(a, b render.Tree, dirs []string) error {
 	return nil
 }
 
-func sub(t render.Tree, dir string) render.Tree {
-	out := render.Tree{}
+func sub(t staterepo.Tree, dir string) staterepo.Tree {
+	out := staterepo.Tree{}
 	for p, b := range t {
 		if strings.HasPrefix(p, dir+"/") {
 			out[p] = b
@@ -240,7 +240,7 @@ func sub(t render.Tree, dir string) render.Tree {
 }
 
 // commit commits tree on top of branch as another writer would.
-func (f *fakeRepo) commitOn(branch string, tree render.Tree, subject string) {
+func (f *fakeRepo) commitOn(branch string, tree staterepo.Tree, subject string) {
 	h, _, _ := f.Commit(f.refs[branch], tree, nil, nil, plan.Message{Subject: subject})
 	f.refs[branch] = h
 }

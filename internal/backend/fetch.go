@@ -12,7 +12,9 @@ import (
 	"github.com/bindsync/bindsync/internal/backend/plan"
 )
 
-// fetch reads the control plane's objects and the repository's heads.
+// fetch reads the control plane's objects, the repository's heads and
+// main's tree, and finds in main's history the reverted bind commits of
+// the requests main does not hold (findRevoked): everything decide needs.
 // A failure here stops the run before anything is written or pruned.
 func (rc *Reconciler) fetch(ctx context.Context, r *run) error {
 	if err := rc.readObjects(ctx, r); err != nil {
@@ -48,7 +50,8 @@ func (rc *Reconciler) fetch(ctx context.Context, r *run) error {
 		r.in.Branches[b] = true
 	}
 	r.log = r.log.WithValues("revision", rc.revision(head))
-	return nil
+	r.in.Cache, r.in.Memo = rc.cache, rc.memo
+	return rc.findRevoked(r)
 }
 
 // mainMissing decides what a remote without main means. On a fresh

@@ -10,7 +10,7 @@ import (
 
 	"github.com/bindsync/bindsync/internal/backend/plan"
 	"github.com/bindsync/bindsync/internal/git"
-	"github.com/bindsync/bindsync/internal/render"
+	"github.com/bindsync/bindsync/internal/staterepo"
 )
 
 // GitRepo adapts an internal/git repository to Repo.
@@ -35,7 +35,7 @@ type gitRepo struct {
 
 type writtenTree struct {
 	commit plumbing.Hash
-	tree   render.Tree
+	tree   staterepo.Tree
 }
 
 // rememberedTrees bounds the trees kept: main's new head and the approval
@@ -46,14 +46,14 @@ func (g *gitRepo) Fetch(ctx context.Context) error                     { return 
 func (g *gitRepo) Head(b string) (plumbing.Hash, error)                { return g.r.Head(b) }
 func (g *gitRepo) Branches(p string) (map[string]plumbing.Hash, error) { return g.r.Branches(p) }
 
-func (g *gitRepo) Tree(c plumbing.Hash) (render.Tree, error) {
+func (g *gitRepo) Tree(c plumbing.Hash) (staterepo.Tree, error) {
 	if t := g.remembered(c); t != nil {
 		return t, nil
 	}
 	return g.r.Tree(c)
 }
 
-func (g *gitRepo) remembered(c plumbing.Hash) render.Tree {
+func (g *gitRepo) remembered(c plumbing.Hash) staterepo.Tree {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	for _, w := range g.written {
@@ -64,7 +64,7 @@ func (g *gitRepo) remembered(c plumbing.Hash) render.Tree {
 	return nil
 }
 
-func (g *gitRepo) remember(c plumbing.Hash, t render.Tree) {
+func (g *gitRepo) remember(c plumbing.Hash, t staterepo.Tree) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	g.written = append(g.written, writtenTree{c, t})
@@ -76,7 +76,7 @@ func (g *gitRepo) remember(c plumbing.Hash, t render.Tree) {
 // Commit commits only dirs when it has them: tree equals parent's tree
 // outside them (plan.Step.Dirs, computed from the two trees), so the
 // commit is the one a full Commit of tree would write.
-func (g *gitRepo) Commit(parent plumbing.Hash, tree render.Tree, dirs []string, files render.Tree, msg plan.Message) (plumbing.Hash, bool, error) {
+func (g *gitRepo) Commit(parent plumbing.Hash, tree staterepo.Tree, dirs []string, files staterepo.Tree, msg plan.Message) (plumbing.Hash, bool, error) {
 	m := git.Message{Subject: msg.Subject, Body: msg.Body}
 	for _, t := range msg.Trailers {
 		m.Trailers = append(m.Trailers, git.Trailer{Key: t.Key, Value: t.Value})
@@ -127,7 +127,7 @@ func (g *gitRepo) IsAncestor(a, h plumbing.Hash, limit int) (bool, error) {
 	return g.r.IsAncestor(a, h, limit)
 }
 
-func (g *gitRepo) DirsMatch(c plumbing.Hash, dirs []string, files render.Tree) (bool, error) {
+func (g *gitRepo) DirsMatch(c plumbing.Hash, dirs []string, files staterepo.Tree) (bool, error) {
 	return g.r.DirsMatch(c, dirs, files)
 }
 

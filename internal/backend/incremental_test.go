@@ -16,6 +16,7 @@ import (
 	"github.com/bindsync/bindsync/internal/backend/plan"
 	"github.com/bindsync/bindsync/internal/git"
 	"github.com/bindsync/bindsync/internal/render"
+	"github.com/bindsync/bindsync/internal/staterepo"
 )
 
 // The backend plans each reconcile incrementally: its render.Cache renders
@@ -45,7 +46,7 @@ func TestBackendIncrementalPlansAreColdPlans(t *testing.T) {
 		change func(in *plan.Input)
 		// writer, when set, is another writer's commit on main before the
 		// reconcile, made from main's tree.
-		writer func(main render.Tree) render.Tree
+		writer func(main staterepo.Tree) staterepo.Tree
 	}{
 		{name: "nothing new", change: func(*plan.Input) {}},
 		{name: "bind: a new request", change: func(in *plan.Input) { addRequest(in, "cluster-0003", in.Templates[bindings].Name) }},
@@ -93,7 +94,7 @@ func TestBackendIncrementalPlansAreColdPlans(t *testing.T) {
 			tpl(in, 2).Spec.Resources = nil
 		}},
 		{name: "another writer edits a file the held-back cluster keeps", change: func(*plan.Input) {},
-			writer: func(main render.Tree) render.Tree {
+			writer: func(main staterepo.Tree) staterepo.Tree {
 				tree := copyTree(main)
 				p := render.ExportPath("cluster-0009", s.in.CRDs[2].Name)
 				require.Contains(t, tree, p)
@@ -119,7 +120,7 @@ func TestBackendIncrementalPlansAreColdPlans(t *testing.T) {
 		}},
 		{name: "a pending request's CRD changes compatibly", change: func(in *plan.Input) { in.CRDs = withOptionalField(in.CRDs, bindings) }},
 		{name: "an approval merged into main", change: func(*plan.Input) {},
-			writer: func(main render.Tree) render.Tree {
+			writer: func(main staterepo.Tree) staterepo.Tree {
 				for _, b := range lastPlan.Branches {
 					if b.Name == plan.ApproveBranch("cluster-0008", s.in.Templates[bindings].Name) {
 						return b.TreeOn(main)
@@ -143,7 +144,7 @@ func TestBackendIncrementalPlansAreColdPlans(t *testing.T) {
 			tpl(in, bindings).Spec.Approval = v1alpha1.ApprovalAutomatic
 		}},
 		{name: "another writer adds a file and breaks a cluster's file", change: func(*plan.Input) {},
-			writer: func(main render.Tree) render.Tree {
+			writer: func(main staterepo.Tree) staterepo.Tree {
 				tree := copyTree(main)
 				tree["CODEOWNERS"] = []byte("* @platform\n")
 				tree["clusters/cluster-0002/control-plane/rbac.yaml"] = []byte("# edited by hand\n")
@@ -151,7 +152,7 @@ func TestBackendIncrementalPlansAreColdPlans(t *testing.T) {
 			}},
 		{name: "a bind after the other writer", change: func(in *plan.Input) { addRequest(in, "cluster-0004", in.Templates[bindings].Name) }},
 		{name: "another writer removes a cluster folder", change: func(*plan.Input) {},
-			writer: func(main render.Tree) render.Tree {
+			writer: func(main staterepo.Tree) staterepo.Tree {
 				tree := copyTree(main)
 				for p := range tree {
 					if len(p) > len("clusters/cluster-0007/") && p[:len("clusters/cluster-0007/")] == "clusters/cluster-0007/" {
@@ -177,7 +178,7 @@ func TestBackendIncrementalPlansAreColdPlans(t *testing.T) {
 			addRequest(in, "cluster-0002", in.Templates[bindings].Name)
 		}},
 		{name: "another writer leaves conflict markers in an export", change: func(*plan.Input) {},
-			writer: func(main render.Tree) render.Tree {
+			writer: func(main staterepo.Tree) staterepo.Tree {
 				tree := copyTree(main)
 				p := render.ExportPath("cluster-0003", s.in.CRDs[1].Name)
 				broken = main[p]
@@ -186,13 +187,13 @@ func TestBackendIncrementalPlansAreColdPlans(t *testing.T) {
 			}},
 		{name: "a compatible schema change while the export is unreadable", change: func(in *plan.Input) { in.CRDs = withOptionalField(in.CRDs, 1) }},
 		{name: "the export restored", change: func(*plan.Input) {},
-			writer: func(main render.Tree) render.Tree {
+			writer: func(main staterepo.Tree) staterepo.Tree {
 				tree := copyTree(main)
 				tree[render.ExportPath("cluster-0003", s.in.CRDs[1].Name)] = broken
 				return tree
 			}},
 		{name: "another writer reverts a bind: the revocation is recorded", change: func(*plan.Input) {},
-			writer: func(main render.Tree) render.Tree {
+			writer: func(main staterepo.Tree) staterepo.Tree {
 				tree := copyTree(main)
 				delete(tree, render.ExportPath("cluster-0003", s.in.CRDs[bindings].Name))
 				delete(tree, render.CRDPath("cluster-0003", s.in.CRDs[bindings].Name))
@@ -200,7 +201,7 @@ func TestBackendIncrementalPlansAreColdPlans(t *testing.T) {
 			}},
 		{name: "nothing new after the revocation", change: func(*plan.Input) {}},
 		{name: "the revocation lifted: bound again", change: func(*plan.Input) {},
-			writer: func(main render.Tree) render.Tree {
+			writer: func(main staterepo.Tree) staterepo.Tree {
 				tree := copyTree(main)
 				delete(tree, render.RevokedPath("cluster-0003", s.in.Templates[bindings].Name))
 				return tree
@@ -286,9 +287,9 @@ func assertSamePlan(t *testing.T, want, got plan.Plan, step string) {
 }
 
 // assertSameTree names the first paths where two trees differ.
-func assertSameTree(t *testing.T, want, got render.Tree, what string) {
+func assertSameTree(t *testing.T, want, got staterepo.Tree, what string) {
 	t.Helper()
-	if plan.TreesEqual(want, got) && (want == nil) == (got == nil) {
+	if staterepo.TreesEqual(want, got) && (want == nil) == (got == nil) {
 		return
 	}
 	var diff []string

@@ -8,7 +8,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	"github.com/bindsync/bindsync/internal/backend/plan"
-	"github.com/bindsync/bindsync/internal/render"
+	"github.com/bindsync/bindsync/internal/staterepo"
 )
 
 // ErrNonFastForward is returned (wrapped) by Repo.Push when the remote
@@ -31,7 +31,7 @@ type Repo interface {
 	// Branches returns every branch under prefix with its head.
 	Branches(prefix string) (map[string]plumbing.Hash, error)
 	// Tree returns every file of a commit (empty for ZeroHash).
-	Tree(commit plumbing.Hash) (render.Tree, error)
+	Tree(commit plumbing.Hash) (staterepo.Tree, error)
 	// Commit writes tree as one commit on parent without moving a branch;
 	// changed is false (and the hash is parent) when the trees are equal.
 	// dirs, when not nil, are the folders outside which tree equals
@@ -39,7 +39,7 @@ type Repo interface {
 	// files are tree's files under dirs (plan.Step.Files). With dirs, tree
 	// may be nil: parent's tree with files in dirs (an approval branch,
 	// plan.BranchPlan.TreeOn).
-	Commit(parent plumbing.Hash, tree render.Tree, dirs []string, files render.Tree, msg plan.Message) (plumbing.Hash, bool, error)
+	Commit(parent plumbing.Hash, tree staterepo.Tree, dirs []string, files staterepo.Tree, msg plan.Message) (plumbing.Hash, bool, error)
 	// Push moves branch from old to new as a compare-and-swap
 	// (ErrNonFastForward); new == ZeroHash deletes it.
 	Push(ctx context.Context, branch string, old, new plumbing.Hash) error
@@ -60,7 +60,7 @@ type Repo interface {
 	IsAncestor(ancestor, head plumbing.Hash, limit int) (bool, error)
 	// DirsMatch reports whether each folder of dirs in commit holds exactly
 	// the files of files under it, comparing tree hashes only.
-	DirsMatch(commit plumbing.Hash, dirs []string, files render.Tree) (bool, error)
+	DirsMatch(commit plumbing.Hash, dirs []string, files staterepo.Tree) (bool, error)
 	// Trailers returns the trailers of one commit, key by key in order.
 	Trailers(commit plumbing.Hash) ([]plan.Trailer, error)
 	// ChangedDirs lists the folders prefix/<name> whose subtree differs

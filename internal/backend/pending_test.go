@@ -13,7 +13,7 @@ import (
 
 	"github.com/bindsync/bindsync/api/v1alpha1"
 	"github.com/bindsync/bindsync/internal/backend/plan"
-	"github.com/bindsync/bindsync/internal/render"
+	"github.com/bindsync/bindsync/internal/staterepo"
 )
 
 // An approval branch the commit phase found current is not read from git
@@ -90,7 +90,7 @@ func (b *branchReads) Trailers(c plumbing.Hash) ([]plan.Trailer, error) {
 	return b.Repo.Trailers(c)
 }
 
-func (b *branchReads) DirsMatch(c plumbing.Hash, dirs []string, files render.Tree) (bool, error) {
+func (b *branchReads) DirsMatch(c plumbing.Hash, dirs []string, files staterepo.Tree) (bool, error) {
 	b.n++
 	return b.Repo.DirsMatch(c, dirs, files)
 }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/bindsync/bindsync/api/v1alpha1"
 	"github.com/bindsync/bindsync/internal/backend/plan"
+	"github.com/bindsync/bindsync/internal/staterepo"
 	"github.com/bindsync/bindsync/internal/render"
 )
 
@@ -116,7 +117,7 @@ type Reconciler struct {
 	// memo keeps, with cache, the index of main as the last plan left it
 	// (plan.Memo).
 	memo *plan.Memo
-	// history caches the history walks of decide for one head of main:
+	// history caches the history walks of fetch for one head of main:
 	// by request UID, the bind commit found ("" for none). A head's history
 	// never changes, so every pending Manual request costs one walk per
 	// move of main, not one per reconcile.
@@ -140,7 +141,7 @@ type Reconciler struct {
 type checkedBranch struct {
 	head, base plumbing.Hash
 	dirs       []string
-	files      render.Tree
+	files      staterepo.Tree
 }
 
 // writtenStatus is the status a patch left on an object (a

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-logr/logr"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
@@ -20,6 +21,7 @@ import (
 	"github.com/bindsync/bindsync/api/v1alpha1"
 	"github.com/bindsync/bindsync/internal/backend/plan"
 	"github.com/bindsync/bindsync/internal/render"
+	"github.com/bindsync/bindsync/internal/staterepo"
 	"github.com/bindsync/bindsync/internal/testenv"
 )
 
@@ -69,7 +71,7 @@ func (h *harness) request(name string) *v1alpha1.APIServiceExportRequest {
 	return &q
 }
 
-func (h *harness) mainTree() render.Tree {
+func (h *harness) mainTree() staterepo.Tree {
 	tree, err := h.repo.Tree(h.repo.refs["main"])
 	require.NoError(h.t, err)
 	return tree
@@ -142,7 +144,7 @@ func TestAnUnreachableRemoteSaysSoAndLosesNothing(t *testing.T) {
 func TestAnotherWriterBetweenFetchAndPushSurvives(t *testing.T) {
 	h := newHarness(t, newRequest("pg", "postgresql"))
 	h.repo.beforePush = func() {
-		h.repo.commitOn("main", render.Tree{"CODEOWNERS": []byte("* @platform\n")}, "add CODEOWNERS")
+		h.repo.commitOn("main", staterepo.Tree{"CODEOWNERS": []byte("* @platform\n")}, "add CODEOWNERS")
 	}
 
 	h.reconcile()
@@ -200,7 +202,7 @@ func TestAManualRequestWaitsOnItsBranchAndADeletedBranchRejects(t *testing.T) {
 }
 
 // TestPendingRequestsWalkMainsHistoryOncePerHead: a pending Manual request
-// is not on main, so decide looks for a reverted bind commit of it in
+// is not on main, so fetch looks for a reverted bind commit of it in
 // main's history; that walk is done once per head of main, not once per
 // reconcile.
 func TestPendingRequestsWalkMainsHistoryOncePerHead(t *testing.T) {
@@ -218,13 +220,42 @@ func TestPendingRequestsWalkMainsHistoryOncePerHead(t *testing.T) {
 	assert.Equal(t, walks, h.repo.walks, "no history walk while main stays at one head")
 	assert.Equal(t, v1alpha1.PendingApprovalReason, condition(h.request("pg"), v1alpha1.ApprovedCondition).Reason)
 
-	tree := render.Tree{"NOTES.md": []byte("a human's note\n")}
+	tree := staterepo.Tree{"NOTES.md": []byte("a human's note\n")}
 	for p, b := range h.mainTree() {
 		tree[p] = b
 	}
 	h.repo.commitOn("main", tree, "docs")
 	h.reconcile()
 	assert.Greater(t, h.repo.walks, walks, "a new head of main is walked again")
+}
+
+// TestDecideReadsNothing: the history walks for reverted bind commits
+// are fetch's; decide only decides from what fetch read (plan.Decide is
+// pure), so a reconcile's reads all happen before anything is decided.
+func TestDecideReadsNothing(t *testing.T) {
+	tpl := &v1alpha1.APIServiceExportTemplate{ObjectMeta: metav1.ObjectMeta{Name: "pg-manual"},
+		Spec: v1alpha1.APIServiceExportTemplateSpec{Approval: v1alpha1.ApprovalManual,
+			Resources: []v1alpha1.GroupResource{{Group: "anynines.com", Resource: "postgresqlinstances"}}}}
+	h := newHarness(t, tpl, newRequest("pg", "pg-manual"))
+	h.reconcile()
+	require.NotZero(t, h.repo.refs["main"], "main holds the cluster's folder")
+	tree := staterepo.Tree{"NOTES.md": []byte("a human's note\n")}
+	for p, b := range h.mainTree() {
+		tree[p] = b
+	}
+	h.repo.commitOn("main", tree, "docs") // a new head: its history is walked
+
+	ctx := context.Background()
+	r := &run{log: logr.Discard()}
+	walks := h.repo.walks
+	require.NoError(t, h.rc.fetch(ctx, r))
+	assert.Greater(t, h.repo.walks, walks, "fetch walks main's history for the pending request")
+	require.NotNil(t, r.in.Revoked, "fetch says which requests are revoked")
+	walks = h.repo.walks
+	require.NoError(t, h.rc.decide(ctx, r))
+	assert.Equal(t, walks, h.repo.walks, "decide reads no history")
+	require.NoError(t, h.rc.render(ctx, r))
+	assert.Equal(t, walks, h.repo.walks, "render reads no history")
 }
 
 // An export file on main that does not decode holds its (template, CRD):

@@ -17,6 +17,7 @@ import (
 	"github.com/bindsync/bindsync/api/v1alpha1"
 	"github.com/bindsync/bindsync/internal/git"
 	"github.com/bindsync/bindsync/internal/render"
+	"github.com/bindsync/bindsync/internal/staterepo"
 )
 
 // gitHarness is the harness with a real state repository: a bare remote
@@ -69,7 +70,7 @@ func (g *gitHarness) human(fn func(work string)) {
 	g.git(g.work, "push", "-q", "origin", "main")
 }
 
-func (g *gitHarness) mainFiles() render.Tree {
+func (g *gitHarness) mainFiles() staterepo.Tree {
 	g.t.Helper()
 	require.NoError(g.t, g.repo.Fetch(context.Background()))
 	head, err := g.repo.Head("main")

@@ -16,6 +16,7 @@ import (
 
 	"github.com/bindsync/bindsync/api/v1alpha1"
 	"github.com/bindsync/bindsync/internal/render"
+	"github.com/bindsync/bindsync/internal/staterepo"
 	"github.com/bindsync/bindsync/internal/testutil/benchclock"
 	"github.com/bindsync/bindsync/internal/testutil/scalefixture"
 )
@@ -43,12 +44,12 @@ var (
 	request     = scalefixture.Request
 )
 
-func renderTree(tb testing.TB, in render.Input) render.Tree {
+func renderTree(tb testing.TB, in render.Input) staterepo.Tree {
 	return renderWith(tb, nil, in)
 }
 
 // renderWith renders in through cache (nil: no cache).
-func renderWith(tb testing.TB, cache *render.Cache, in render.Input) render.Tree {
+func renderWith(tb testing.TB, cache *render.Cache, in render.Input) staterepo.Tree {
 	out := cache.Render(in)
 	require.Empty(tb, out.Problems)
 	return out.Tree

@@ -19,13 +19,12 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"unsafe"
 
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/filemode"
 	"github.com/go-git/go-git/v5/plumbing/object"
 
-	"github.com/bindsync/bindsync/internal/render"
+	"github.com/bindsync/bindsync/internal/staterepo"
 )
 
 // emptyTree is the hash of the tree with no entries.
@@ -38,7 +37,7 @@ var emptyTree = plumbing.NewHash("4b825dc642cb6eb9a060e54bf8d69288fbee4904")
 // lacks are written (a subtree already present is skipped whole). When the
 // new root tree equals parent's it writes nothing and returns
 // (parent, false, nil). Commit moves no branch: see Push and Publish.
-func (r *Repo) Commit(parent plumbing.Hash, tree render.Tree, msg Message) (plumbing.Hash, bool, error) {
+func (r *Repo) Commit(parent plumbing.Hash, tree staterepo.Tree, msg Message) (plumbing.Hash, bool, error) {
 	b := newBuilder()
 	root, err := b.build(tree, "")
 	if err != nil {
@@ -53,7 +52,7 @@ func (r *Repo) Commit(parent plumbing.Hash, tree render.Tree, msg Message) (plum
 // one of dirs. Only the changed folders and the trees above them are
 // hashed, so its cost follows the size of the change, not of the
 // repository.
-func (r *Repo) CommitDirs(parent plumbing.Hash, dirs []string, files render.Tree, msg Message) (plumbing.Hash, bool, error) {
+func (r *Repo) CommitDirs(parent plumbing.Hash, dirs []string, files staterepo.Tree, msg Message) (plumbing.Hash, bool, error) {
 	h, changed, err := r.commitDirs(parent, dirs, files, msg)
 	if err != nil {
 		return plumbing.ZeroHash, false, fmt.Errorf("commit %q on %s in %s: %w", msg.Subject, parent, r.where, err)
@@ -61,15 +60,15 @@ func (r *Repo) CommitDirs(parent plumbing.Hash, dirs []string, files render.Tree
 	return h, changed, nil
 }
 
-func (r *Repo) commitDirs(parent plumbing.Hash, dirs []string, files render.Tree, msg Message) (plumbing.Hash, bool, error) {
+func (r *Repo) commitDirs(parent plumbing.Hash, dirs []string, files staterepo.Tree, msg Message) (plumbing.Hash, bool, error) {
 	b := newBuilder()
 	edits := map[string]*builtTree{}
-	split := make(map[string]render.Tree, len(dirs))
+	split := make(map[string]staterepo.Tree, len(dirs))
 	for _, d := range dirs {
 		if err := validPath(d); err != nil {
 			return plumbing.ZeroHash, false, err
 		}
-		split[d] = render.Tree{}
+		split[d] = staterepo.Tree{}
 	}
 	for p, content := range files {
 		d := owningDir(p, split)
@@ -102,14 +101,14 @@ func (r *Repo) commitDirs(parent plumbing.Hash, dirs []string, files render.Tree
 // FilesUnder returns the files of tree that lie in one of the folders
 // dirs (for CommitDirs, given a whole tree and the folders where it
 // differs from the parent's). The result shares tree's slices.
-func FilesUnder(tree render.Tree, dirs []string) render.Tree {
+func FilesUnder(tree staterepo.Tree, dirs []string) staterepo.Tree {
 	set := make(map[string]bool, len(dirs))
 	depths := map[int]bool{} // slashes in a folder's path
 	for _, d := range dirs {
 		set[d] = true
 		depths[strings.Count(d, "/")] = true
 	}
-	out := render.Tree{}
+	out := staterepo.Tree{}
 	for p, b := range tree {
 		for k := range depths {
 			if i := nthSlash(p, k); i > 0 && set[p[:i]] {
@@ -135,7 +134,7 @@ func nthSlash(p string, n int) int {
 }
 
 // owningDir returns the folder of dirs that holds p ("" when none).
-func owningDir(p string, dirs map[string]render.Tree) string {
+func owningDir(p string, dirs map[string]staterepo.Tree) string {
 	for d := path.Dir(p); d != "." && d != "/"; d = path.Dir(d) {
 		if _, ok := dirs[d]; ok {
 			return d
@@ -213,23 +212,16 @@ type blobRef struct {
 	content []byte
 }
 
-// blobKey identifies a byte slice by its backing array and length:
-// render.Tree shares one slice between every path with the same content.
-type blobKey struct {
-	p *byte
-	n int
-}
-
 // builder hashes blobs (each distinct slice once) and trees.
 type builder struct {
-	blobs map[blobKey]plumbing.Hash
+	blobs map[staterepo.Identity]plumbing.Hash // by identity: a tree shares one slice per content
 	h     hash.Hash
 	buf   bytes.Buffer
 	sum   [sha1.Size]byte
 }
 
 func newBuilder() *builder {
-	return &builder{blobs: map[blobKey]plumbing.Hash{}, h: sha1.New()}
+	return &builder{blobs: map[staterepo.Identity]plumbing.Hash{}, h: sha1.New()}
 }
 
 func (b *builder) objectHash(t plumbing.ObjectType, content []byte) plumbing.Hash {
@@ -247,7 +239,7 @@ func (b *builder) objectHash(t plumbing.ObjectType, content []byte) plumbing.Has
 }
 
 func (b *builder) blobHash(content []byte) plumbing.Hash {
-	k := blobKey{unsafe.SliceData(content), len(content)}
+	k := staterepo.SliceIdentity(content)
 	if h, ok := b.blobs[k]; ok {
 		return h
 	}
@@ -266,7 +258,7 @@ type openDir struct {
 // names it in errors) into a tree of builtTrees, bottom-up in one pass over
 // the sorted paths. Byte order of full paths is git's tree entry order, so
 // entries are appended already sorted.
-func (b *builder) build(tree render.Tree, prefix string) (*builtTree, error) {
+func (b *builder) build(tree staterepo.Tree, prefix string) (*builtTree, error) {
 	paths := tree.Paths()
 	for _, p := range paths {
 		if err := validPath(p); err != nil {

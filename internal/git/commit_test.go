@@ -10,7 +10,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/bindsync/bindsync/internal/render"
+	"github.com/bindsync/bindsync/internal/staterepo"
 )
 
 func newLocal(t *testing.T) *Repo {
@@ -36,7 +36,7 @@ func TestCommitOfAnUnchangedTreeWritesNoObject(t *testing.T) {
 
 func TestCommitOfAnEmptyTreeOnNothingIsNoCommit(t *testing.T) {
 	r := newLocal(t)
-	h, changed, err := r.Commit(plumbing.ZeroHash, render.Tree{}, Message{Subject: "nothing"})
+	h, changed, err := r.Commit(plumbing.ZeroHash, staterepo.Tree{}, Message{Subject: "nothing"})
 	require.NoError(t, err)
 	assert.False(t, changed)
 	assert.True(t, h.IsZero())
@@ -46,7 +46,7 @@ func TestCommitOfAnEmptyTreeOnNothingIsNoCommit(t *testing.T) {
 func TestCommitHashesEachSharedSliceOnceAndStoresItOnce(t *testing.T) {
 	r := newLocal(t)
 	shared := []byte("the same snapshot\n")
-	tree := render.Tree{}
+	tree := staterepo.Tree{}
 	for _, c := range []string{"a", "b", "c", "d"} {
 		tree["clusters/"+c+"/crd.yaml"] = shared
 	}
@@ -64,7 +64,7 @@ func TestCommitHashesEachSharedSliceOnceAndStoresItOnce(t *testing.T) {
 
 func TestCommitMatchesGitsOwnTree(t *testing.T) {
 	// names that sort differently as strings and as git tree entries
-	tree := render.Tree{
+	tree := staterepo.Tree{
 		"a-b":       []byte("1"),
 		"a/c":       []byte("2"),
 		"a.txt":     []byte("3"),
@@ -95,7 +95,7 @@ func TestCommitRefusesPathsGitCannotStore(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			r := newLocal(t)
-			tree := render.Tree{p: []byte("x"), "clusters/c1/app/x.yaml": []byte("y")}
+			tree := staterepo.Tree{p: []byte("x"), "clusters/c1/app/x.yaml": []byte("y")}
 			_, _, err := r.Commit(plumbing.ZeroHash, tree, Message{Subject: "bad"})
 			assert.ErrorIs(t, err, ErrInvalidPath)
 			assert.Equal(t, 0, countObjects(t, r.Dir()), "nothing written")
@@ -111,15 +111,15 @@ func TestCommitDirsReplacesOnlyTheGivenFolders(t *testing.T) {
 	cases := []struct {
 		name  string
 		dirs  []string
-		files render.Tree
-		want  render.Tree
+		files staterepo.Tree
+		want  staterepo.Tree
 	}{
 		{"add a cluster", []string{"clusters/c4"}, sub(sampleTree("c4"), "clusters/c4"), sampleTree("c1", "c2", "c3", "c4")},
-		{"remove a cluster", []string{"clusters/c2"}, render.Tree{}, sampleTree("c1", "c3")},
+		{"remove a cluster", []string{"clusters/c2"}, staterepo.Tree{}, sampleTree("c1", "c3")},
 		{"replace one cluster's folder", []string{"clusters/c3/control-plane"},
-			render.Tree{"clusters/c3/control-plane/other.yaml": []byte("x\n")},
+			staterepo.Tree{"clusters/c3/control-plane/other.yaml": []byte("x\n")},
 			without(with(sampleTree("c1", "c2", "c3"), "clusters/c3/control-plane/other.yaml", "x\n"), "clusters/c3/control-plane/namespace.yaml")},
-		{"a new folder in a new folder", []string{"extra/deep/dir"}, render.Tree{"extra/deep/dir/f": []byte("f")}, with(sampleTree("c1", "c2", "c3"), "extra/deep/dir/f", "f")},
+		{"a new folder in a new folder", []string{"extra/deep/dir"}, staterepo.Tree{"extra/deep/dir/f": []byte("f")}, with(sampleTree("c1", "c2", "c3"), "extra/deep/dir/f", "f")},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -141,7 +141,7 @@ func TestCommitDirsReplacesOnlyTheGivenFolders(t *testing.T) {
 		assert.Equal(t, base, h)
 	})
 	t.Run("a file outside the folders is refused", func(t *testing.T) {
-		_, _, err := r.CommitDirs(base, []string{"clusters/c2"}, render.Tree{"clusters/c1/x": []byte("x")}, Message{Subject: "bad"})
+		_, _, err := r.CommitDirs(base, []string{"clusters/c2"}, staterepo.Tree{"clusters/c1/x": []byte("x")}, Message{Subject: "bad"})
 		assert.ErrorIs(t, err, ErrInvalidPath)
 	})
 }
@@ -215,8 +215,8 @@ func treeOf(t *testing.T, r *Repo, commit plumbing.Hash) plumbing.Hash {
 	return c.TreeHash
 }
 
-func sub(t render.Tree, dir string) render.Tree {
-	out := render.Tree{}
+func sub(t staterepo.Tree, dir string) staterepo.Tree {
+	out := staterepo.Tree{}
 	for p, b := range t {
 		if len(p) > len(dir) && p[:len(dir)+1] == dir+"/" {
 			out[p] = b
@@ -225,7 +225,7 @@ func sub(t render.Tree, dir string) render.Tree {
 	return out
 }
 
-func without(t render.Tree, p string) render.Tree {
+func without(t staterepo.Tree, p string) staterepo.Tree {
 	delete(t, p)
 	return t
 }

@@ -12,7 +12,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/bindsync/bindsync/internal/render"
+	"github.com/bindsync/bindsync/internal/staterepo"
 )
 
 // TestConformance runs one suite against every kind of state repository
@@ -95,7 +95,7 @@ func runConformance(t *testing.T, newRemote remoteFactory) {
 			clone := cloneCLI(t, rem.CLIURL)
 
 			var heads []plumbing.Hash
-			rev, changed, err := r.Publish(ctx, "main", 3, func(head plumbing.Hash) (render.Tree, Message, error) {
+			rev, changed, err := r.Publish(ctx, "main", 3, func(head plumbing.Hash) (staterepo.Tree, Message, error) {
 				heads = append(heads, head)
 				if len(heads) == 1 { // the race: someone pushes after our fetch
 					require.NoError(t, os.WriteFile(filepath.Join(clone, "NOTES.md"), []byte("by hand\n"), 0o644))
@@ -127,7 +127,7 @@ func runConformance(t *testing.T, newRemote remoteFactory) {
 			require.NoError(t, err)
 			clone := cloneCLI(t, rem.CLIURL)
 			n := 0
-			_, _, err = r.Publish(ctx, "main", 2, func(head plumbing.Hash) (render.Tree, Message, error) {
+			_, _, err = r.Publish(ctx, "main", 2, func(head plumbing.Hash) (staterepo.Tree, Message, error) {
 				n++
 				require.NoError(t, os.WriteFile(filepath.Join(clone, "NOTES.md"), []byte(strings.Repeat("x", n)), 0o644))
 				gitCLI(t, clone, "commit", "-qam", "race", "--allow-empty")

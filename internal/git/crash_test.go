@@ -11,11 +11,11 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/bindsync/bindsync/internal/render"
+	"github.com/bindsync/bindsync/internal/staterepo"
 )
 
 // packedTree is a tree large enough that Commit writes it as a pack.
-func packedTree(tag string) render.Tree {
+func packedTree(tag string) staterepo.Tree {
 	var clusters []string
 	for i := 0; i < 40; i++ {
 		clusters = append(clusters, fmt.Sprintf("%s%02d", tag, i))
@@ -111,7 +111,7 @@ func TestACrashBetweenPackAndIndexNeverBricksTheRepository(t *testing.T) {
 	})
 }
 
-func equalTrees(a, b render.Tree) bool {
+func equalTrees(a, b staterepo.Tree) bool {
 	if len(a) != len(b) {
 		return false
 	}

@@ -5,12 +5,12 @@ import (
 
 	"github.com/stretchr/testify/assert"
 
-	"github.com/bindsync/bindsync/internal/render"
+	"github.com/bindsync/bindsync/internal/staterepo"
 )
 
 func TestFilesUnderSelectsTheFilesOfTheFolders(t *testing.T) {
 	a := []byte("a\n")
-	tree := render.Tree{
+	tree := staterepo.Tree{
 		"README.md":                           a,
 		"clusters/c1/app/kustomization.yaml":  a,
 		"clusters/c10/app/kustomization.yaml": a,

@@ -17,7 +17,7 @@ import (
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/stretchr/testify/require"
 
-	"github.com/bindsync/bindsync/internal/render"
+	"github.com/bindsync/bindsync/internal/staterepo"
 	"github.com/bindsync/bindsync/internal/testutil/sshgit"
 )
 
@@ -216,9 +216,9 @@ func bindMessage(cluster, request string) Message {
 
 // sampleTree is a small state repository; shared content shares a slice,
 // as render's trees do.
-func sampleTree(clusters ...string) render.Tree {
+func sampleTree(clusters ...string) staterepo.Tree {
 	crd := []byte("kind: CustomResourceDefinition\nmetadata:\n  name: postgresqlinstances.anynines.com\n")
-	t := render.Tree{"README.md": []byte("state\n"), ".bindsync.yaml": []byte("format: 1\n")}
+	t := staterepo.Tree{"README.md": []byte("state\n"), ".bindsync.yaml": []byte("format: 1\n")}
 	for _, c := range clusters {
 		t["clusters/"+c+"/app/crds/postgresqlinstances.anynines.com.yaml"] = crd
 		t["clusters/"+c+"/app/kustomization.yaml"] = []byte("resources:\n- crds/postgresqlinstances.anynines.com.yaml\n")
@@ -227,8 +227,8 @@ func sampleTree(clusters ...string) render.Tree {
 	return t
 }
 
-func with(t render.Tree, path, content string) render.Tree {
-	out := render.Tree{}
+func with(t staterepo.Tree, path, content string) staterepo.Tree {
+	out := staterepo.Tree{}
 	for k, v := range t {
 		out[k] = v
 	}
@@ -236,6 +236,6 @@ func with(t render.Tree, path, content string) render.Tree {
 	return out
 }
 
-func constTree(tree render.Tree, msg Message) func(plumbing.Hash) (render.Tree, Message, error) {
-	return func(plumbing.Hash) (render.Tree, Message, error) { return tree, msg, nil }
+func constTree(tree staterepo.Tree, msg Message) func(plumbing.Hash) (staterepo.Tree, Message, error) {
+	return func(plumbing.Hash) (staterepo.Tree, Message, error) { return tree, msg, nil }
 }

@@ -12,7 +12,7 @@ import (
 	"github.com/go-git/go-git/v5/plumbing/filemode"
 	"github.com/go-git/go-git/v5/plumbing/object"
 
-	"github.com/bindsync/bindsync/internal/render"
+	"github.com/bindsync/bindsync/internal/staterepo"
 )
 
 // FindTrailer looks through the history of head, newest first, up to limit
@@ -219,13 +219,13 @@ func (r *Repo) subtreeEntries(commit plumbing.Hash, prefix string) (map[string]p
 // compared: files is hashed in memory, commit's trees along each folder's
 // path are read, no blob is. It lets a caller find that a commit already
 // holds what it would write, at the cost of the change, not of the tree.
-func (r *Repo) DirsMatch(commit plumbing.Hash, dirs []string, files render.Tree) (bool, error) {
+func (r *Repo) DirsMatch(commit plumbing.Hash, dirs []string, files staterepo.Tree) (bool, error) {
 	b := newBuilder()
 	for _, d := range dirs {
 		if err := validPath(d); err != nil {
 			return false, err
 		}
-		sub := render.Tree{}
+		sub := staterepo.Tree{}
 		for p, content := range files {
 			if rest, ok := strings.CutPrefix(p, d+"/"); ok {
 				sub[rest] = content

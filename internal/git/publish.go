@@ -7,7 +7,7 @@ import (
 
 	"github.com/go-git/go-git/v5/plumbing"
 
-	"github.com/bindsync/bindsync/internal/render"
+	"github.com/bindsync/bindsync/internal/staterepo"
 )
 
 // DefaultAttempts is a sensible bound for Publish's retries.
@@ -21,7 +21,7 @@ const DefaultAttempts = 5
 // build's tree equals the head's: then nothing is committed or pushed and
 // rev names the head.
 func (r *Repo) Publish(ctx context.Context, branch string, attempts int,
-	build func(head plumbing.Hash) (render.Tree, Message, error)) (Revision, bool, error) {
+	build func(head plumbing.Hash) (staterepo.Tree, Message, error)) (Revision, bool, error) {
 	return r.PublishCommit(ctx, branch, attempts, func(head plumbing.Hash) (plumbing.Hash, bool, error) {
 		tree, msg, err := build(head)
 		if err != nil {

@@ -23,7 +23,7 @@ import (
 	"github.com/go-git/go-git/v5/storage"
 	"github.com/go-git/go-git/v5/storage/filesystem"
 
-	"github.com/bindsync/bindsync/internal/render"
+	"github.com/bindsync/bindsync/internal/staterepo"
 )
 
 // Repo is a bare local repository, optionally tracking a remote. Its
@@ -234,10 +234,10 @@ func (r *Repo) Files(commit plumbing.Hash, match func(path string) bool) (*FileS
 	return set, nil
 }
 
-// Tree returns every regular file of commit as a render.Tree; paths with
+// Tree returns every regular file of commit as a staterepo.Tree; paths with
 // the same blob share one slice. ZeroHash gives an empty tree.
-func (r *Repo) Tree(commit plumbing.Hash) (render.Tree, error) {
-	out := render.Tree{}
+func (r *Repo) Tree(commit plumbing.Hash) (staterepo.Tree, error) {
+	out := staterepo.Tree{}
 	if commit.IsZero() {
 		return out, nil
 	}

@@ -17,6 +17,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/bindsync/bindsync/api/v1alpha1"
+	"github.com/bindsync/bindsync/internal/staterepo"
 )
 
 // serviceAccountYAML is the same for every cluster: the namespace comes from
@@ -27,7 +28,7 @@ var serviceAccountYAML = mustMarshal(&corev1.ServiceAccount{
 })
 
 // renderCluster writes one cluster's two folders into tree.
-func (r *renderer) renderCluster(tree Tree, c *clusterEntry) {
+func (r *renderer) renderCluster(tree staterepo.Tree, c *clusterEntry) {
 	own := r.clusterFiles(c)
 	for i, f := range own.files {
 		tree[own.paths[i]] = f
@@ -525,7 +526,7 @@ template: %s
 
 // RevocationsIn returns the revocations a tree holds (RevokedPath files),
 // sorted: what `bindsync render` reads back from the folder it writes.
-func RevocationsIn(t Tree) []Revocation {
+func RevocationsIn(t staterepo.Tree) []Revocation {
 	var out []Revocation
 	for p := range t {
 		if rv, ok := RevocationOfPath(p); ok {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/bindsync/bindsync/api/v1alpha1"
 	"github.com/bindsync/bindsync/internal/render"
+	"github.com/bindsync/bindsync/internal/staterepo"
 )
 
 // holdsBase is lastGoodBase with a claim on each template: postgresql
@@ -43,14 +44,14 @@ func TestHoldsArePerObjectNotPerCluster(t *testing.T) {
 		// reason is the one problem's reason.
 		reason string
 		// check inspects the tree to write.
-		check func(t *testing.T, last, kept render.Tree)
+		check func(t *testing.T, last, kept staterepo.Tree)
 	}{{
 		name: "a fresh render of a cluster with a request for an unknown template renders its good ones",
 		edit: func(t *testing.T, in *render.Input) {
 			addRequest(in, "c2", "mongodb", "no-such-template")
 		},
 		reason: v1alpha1.TemplateNotFoundReason,
-		check: func(t *testing.T, _, kept render.Tree) {
+		check: func(t *testing.T, _, kept staterepo.Tree) {
 			assert.Contains(t, kept, pgExport("c2"))
 			assert.Contains(t, kept, msgExport("c2"))
 			assert.Contains(t, string(kept[rbac("c2")]), "secrets")
@@ -64,7 +65,7 @@ func TestHoldsArePerObjectNotPerCluster(t *testing.T) {
 			noSecrets(t, in)
 		},
 		reason: v1alpha1.DuplicateRequestReason,
-		check: func(t *testing.T, last, kept render.Tree) {
+		check: func(t *testing.T, last, kept staterepo.Tree) {
 			require.Contains(t, string(last[rbac("c1")]), "secrets")
 			assert.NotContains(t, string(kept[rbac("c1")]), "secrets", "the claim removed from the template is revoked")
 			assert.Contains(t, kept, pgExport("c1"), "the bound request stays bound")
@@ -77,7 +78,7 @@ func TestHoldsArePerObjectNotPerCluster(t *testing.T) {
 			noSecrets(t, in)
 		},
 		reason: v1alpha1.CRDNotFoundReason,
-		check: func(t *testing.T, last, kept render.Tree) {
+		check: func(t *testing.T, last, kept staterepo.Tree) {
 			assert.Equal(t, last[msgExport("c2")], kept[msgExport("c2")], "main's bytes of the held export")
 			assert.Equal(t, last[render.CRDPath("c2", "messaginginstances.anynines.com")], kept[render.CRDPath("c2", "messaginginstances.anynines.com")])
 			role := string(kept[rbac("c2")])
@@ -101,7 +102,7 @@ func TestHoldsArePerObjectNotPerCluster(t *testing.T) {
 			noSecrets(t, in)
 		},
 		reason: v1alpha1.TemplateNotFoundReason,
-		check: func(t *testing.T, last, kept render.Tree) {
+		check: func(t *testing.T, last, kept staterepo.Tree) {
 			for _, c := range []string{"c2", "c3"} {
 				assert.Equal(t, last[msgExport(c)], kept[msgExport(c)], c)
 				assert.Contains(t, string(kept[rbac(c)]), "messaginginstances", c)
@@ -121,7 +122,7 @@ func TestHoldsArePerObjectNotPerCluster(t *testing.T) {
 			addRequest(in, "c1", "pg-other", "pg-other")
 		},
 		reason: v1alpha1.CRDNotFoundReason,
-		check: func(t *testing.T, last, kept render.Tree) {
+		check: func(t *testing.T, last, kept staterepo.Tree) {
 			crd := render.CRDPath("c1", "postgresqlinstances.anynines.com")
 			assert.Equal(t, last[pgExport("c1")], kept[pgExport("c1")], "the held export wins its path")
 			assert.Equal(t, last[crd], kept[crd], "with its own CRD file")
@@ -129,7 +130,7 @@ func TestHoldsArePerObjectNotPerCluster(t *testing.T) {
 		},
 	}} {
 		t.Run(tc.name, func(t *testing.T) {
-			last := render.Tree{}
+			last := staterepo.Tree{}
 			if tc.last {
 				first := render.Render(holdsBase(t))
 				require.Empty(t, first.Problems)

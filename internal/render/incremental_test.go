@@ -14,6 +14,7 @@ import (
 
 	"github.com/bindsync/bindsync/api/v1alpha1"
 	"github.com/bindsync/bindsync/internal/render"
+	"github.com/bindsync/bindsync/internal/staterepo"
 )
 
 // TestIncrementalRenderIsRender walks one input through changes that touch
@@ -154,7 +155,7 @@ func TestIncrementalRenderIsRender(t *testing.T) {
 		}},
 	}
 	cache := render.NewCache()
-	var earlier []render.Tree
+	var earlier []staterepo.Tree
 	// Cache.Key: inputs of one key render to one output (a pending
 	// approval branch is kept by it, plan.Memo)
 	byKey := map[string]render.Output{}
@@ -179,7 +180,7 @@ func TestIncrementalRenderIsRender(t *testing.T) {
 		if got.Base == nil {
 			assert.Empty(t, got.Changes, "%s: changes only against a base", step)
 		} else {
-			assert.True(t, slices.ContainsFunc(earlier, func(e render.Tree) bool { return sameMap(e, got.Base) }),
+			assert.True(t, slices.ContainsFunc(earlier, func(e staterepo.Tree) bool { return sameMap(e, got.Base) }),
 				"%s: the base is a tree the cache returned before", step)
 			assertDelta(t, got, step)
 		}
@@ -198,7 +199,7 @@ func assertDelta(t *testing.T, out render.Output, step string) {
 	if len(out.Changes) == 0 {
 		assert.True(t, sameMap(out.Base, out.Tree), "%s: nothing changed: the base itself", step)
 	}
-	folder := func(tree render.Tree, cluster string) []string {
+	folder := func(tree staterepo.Tree, cluster string) []string {
 		var ps []string
 		for p := range tree {
 			if strings.HasPrefix(p, render.ClusterDir(cluster)+"/") {
@@ -243,7 +244,7 @@ func sortedCopy(s []string) []string {
 }
 
 // sameMap reports whether two trees are one map.
-func sameMap(a, b render.Tree) bool {
+func sameMap(a, b staterepo.Tree) bool {
 	if a == nil || b == nil || len(a) != len(b) {
 		return false
 	}
@@ -264,11 +265,11 @@ func sameMap(a, b render.Tree) bool {
 func TestAHeldCacheFindsCRDsByIdentityUntilReleased(t *testing.T) {
 	in := scaleInput(t, 2, 2)
 	cache := render.NewCache()
-	cache.Hold()
+	release := cache.Hold()
 	first := cache.Render(in)
 	assertSameOutput(t, render.Render(copyInput(in)), first, "held")
 	assertSameOutput(t, render.Render(copyInput(in)), cache.Render(in), "held, again")
-	cache.Release()
+	release()
 
 	addField(&in.CRDs[0], "addedInPlace")
 	after := cache.Render(in)

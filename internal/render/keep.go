@@ -6,13 +6,13 @@ import (
 	"path"
 	"slices"
 	"strings"
-	"unsafe"
 
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/yaml"
 
 	"github.com/bindsync/bindsync/api/v1alpha1"
+	"github.com/bindsync/bindsync/internal/staterepo"
 )
 
 // Keep returns tree with what holds keep taken from last, the tree written
@@ -32,7 +32,7 @@ import (
 // AppCluster is gone while a request of it is bad), and a kept export that
 // cannot be read back while the new render has nothing at its path to
 // take its grants from.
-func Keep(tree, last Tree, holds []Hold) Tree {
+func Keep(tree, last staterepo.Tree, holds []Hold) staterepo.Tree {
 	if len(holds) == 0 {
 		return tree
 	}
@@ -41,7 +41,7 @@ func Keep(tree, last Tree, holds []Hold) Tree {
 		byCluster[h.Cluster] = append(byCluster[h.Cluster], h)
 	}
 	whole := map[string]bool{}
-	folders := map[string]Tree{} // cluster -> its folder, made again
+	folders := map[string]staterepo.Tree{} // cluster -> its folder, made again
 	// one pass over each tree finds the folders of the held clusters: a
 	// template bound by a thousand clusters holds a thousand of them
 	treeOf, lastOf := clusterFolders(tree, byCluster), clusterFolders(last, byCluster)
@@ -62,7 +62,7 @@ func Keep(tree, last Tree, holds []Hold) Tree {
 	if len(whole) == 0 && len(folders) == 0 {
 		return tree
 	}
-	kept := make(Tree, len(tree))
+	kept := make(staterepo.Tree, len(tree))
 	for p, b := range tree {
 		c := clusterOfPath(p)
 		if !whole[c] && folders[c] == nil {
@@ -84,7 +84,7 @@ func Keep(tree, last Tree, holds []Hold) Tree {
 
 // KeepClusters returns tree with the folders of clusters replaced by what
 // last holds for them (Keep with a whole hold of each).
-func KeepClusters(tree, last Tree, clusters []string) Tree {
+func KeepClusters(tree, last staterepo.Tree, clusters []string) staterepo.Tree {
 	holds := make([]Hold, len(clusters))
 	for i, c := range clusters {
 		holds[i] = Hold{Cluster: c}
@@ -103,15 +103,15 @@ type keptExport struct {
 
 // clusterFolders returns the files of t in the folders of the clusters of
 // holds, by cluster.
-func clusterFolders(t Tree, holds map[string][]Hold) map[string]Tree {
-	out := make(map[string]Tree, len(holds))
+func clusterFolders(t staterepo.Tree, holds map[string][]Hold) map[string]staterepo.Tree {
+	out := make(map[string]staterepo.Tree, len(holds))
 	for p, b := range t {
 		c := clusterOfPath(p)
 		if _, ok := holds[c]; !ok {
 			continue
 		}
 		if out[c] == nil {
-			out[c] = Tree{}
+			out[c] = staterepo.Tree{}
 		}
 		out[c][p] = b
 	}
@@ -122,20 +122,15 @@ func clusterFolders(t Tree, holds map[string][]Hold) map[string]Tree {
 // git share one slice between every cluster that holds the same file. Its
 // renderer serialises each Role once per set of files.
 type exportDecoder struct {
-	files map[blobID]decoded
+	files map[staterepo.Identity]decoded
 	r     *renderer
 }
 
 func newExportDecoder() *exportDecoder {
-	return &exportDecoder{files: map[blobID]decoded{}, r: &renderer{roles: map[string]roleEntry{}}}
+	return &exportDecoder{files: map[staterepo.Identity]decoded{}, r: &renderer{roles: map[string]roleEntry{}}}
 }
 
 func (d *exportDecoder) renderer() *renderer { return d.r }
-
-type blobID struct {
-	p *byte
-	n int
-}
 
 // decoded is an export file read back: the template and CRD entries a
 // binding of it is made of (one pair per file, so the Role of clusters
@@ -147,7 +142,7 @@ type decoded struct {
 }
 
 func (d *exportDecoder) decode(b []byte) decoded {
-	k := blobID{unsafe.SliceData(b), len(b)}
+	k := staterepo.SliceIdentity(b)
 	r, ok := d.files[k]
 	if !ok {
 		exp, err := decodeExport(b)
@@ -168,7 +163,7 @@ func (d *exportDecoder) decode(b []byte) decoded {
 // last: tree's, with the exports of last that hs cover. It returns nil,
 // true when nothing is kept (the folder stays tree's), and false when the
 // whole folder of last must be kept.
-func keepObjects(tree, last Tree, c string, hs []Hold, dec *exportDecoder) (Tree, bool) {
+func keepObjects(tree, last staterepo.Tree, c string, hs []Hold, dec *exportDecoder) (staterepo.Tree, bool) {
 	exportsDir := ControlPlaneDir(c) + "/exports/"
 	var held []keptExport
 	for p, b := range last {
@@ -190,7 +185,7 @@ func keepObjects(tree, last Tree, c string, hs []Hold, dec *exportDecoder) (Tree
 		return nil, false
 	}
 	exports := map[string]keptExport{}
-	folder := Tree{}
+	folder := staterepo.Tree{}
 	crdsDir := AppDir(c) + "/crds/"
 	for p, b := range tree {
 		if name, ok := exportName(p, exportsDir); ok {

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/bindsync/bindsync/api/v1alpha1"
+	"github.com/bindsync/bindsync/internal/staterepo"
 )
 
 // A bad object never removes what was rendered before: the object whose
@@ -37,7 +38,7 @@ func ClustersOf(in Input, kind, namespace, name string) []string {
 // except that every object a problem holds back (Problem.Holds) keeps the
 // files it has in last, the tree written before (see Keep). With no
 // problems it returns out.Tree itself.
-func KeepLastGood(out Output, last Tree) Tree {
+func KeepLastGood(out Output, last staterepo.Tree) staterepo.Tree {
 	return Keep(out.Tree, last, out.Holds())
 }
 
@@ -69,7 +70,7 @@ func (o Output) HeldClusters() []string {
 }
 
 // TreeClusters returns the clusters that have a folder in t, sorted.
-func TreeClusters(t Tree) []string {
+func TreeClusters(t staterepo.Tree) []string {
 	set := map[string]bool{}
 	for p := range t {
 		if c := clusterOfPath(p); c != "" {

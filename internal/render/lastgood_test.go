@@ -12,6 +12,7 @@ import (
 
 	"github.com/bindsync/bindsync/api/v1alpha1"
 	"github.com/bindsync/bindsync/internal/render"
+	"github.com/bindsync/bindsync/internal/staterepo"
 )
 
 // lastGoodBase is two-clusters-shared-template plus a cluster c3 that binds
@@ -82,7 +83,7 @@ func copyInput(in render.Input) render.Input {
 }
 
 // subtree returns the files of one cluster's folder, as strings for readable diffs.
-func subtree(t render.Tree, cluster string) map[string]string {
+func subtree(t staterepo.Tree, cluster string) map[string]string {
 	out := map[string]string{}
 	for p, b := range t {
 		if strings.HasPrefix(p, render.ClusterDir(cluster)+"/") {
@@ -221,11 +222,11 @@ func TestABadObjectKeepsTheLastGoodFilesOfEveryClusterItAffects(t *testing.T) {
 func TestWithoutProblemsKeepLastGoodIsTheRender(t *testing.T) {
 	out := render.Render(lastGoodBase(t))
 	require.Empty(t, out.Problems)
-	assert.Equal(t, out.Tree, render.KeepLastGood(out, render.Tree{"clusters/c1/app/kustomization.yaml": []byte("old")}))
+	assert.Equal(t, out.Tree, render.KeepLastGood(out, staterepo.Tree{"clusters/c1/app/kustomization.yaml": []byte("old")}))
 }
 
 func TestKeepClusters(t *testing.T) {
-	tree := render.Tree{
+	tree := staterepo.Tree{
 		render.MarkerPath:                      []byte("marker"),
 		"README.md":                            []byte("new readme"),
 		"clusters/c1/app/kustomization.yaml":   []byte("c1 new"),
@@ -235,7 +236,7 @@ func TestKeepClusters(t *testing.T) {
 		"clusters/new/app/kustomization.yaml":  []byte("new"),
 		"clusters/gone/app/kustomization.yaml": []byte("gone new"),
 	}
-	last := render.Tree{
+	last := staterepo.Tree{
 		"README.md":                          []byte("old readme"),
 		"clusters/c1/app/kustomization.yaml": []byte("c1 old"),
 		"clusters/c2/app/kustomization.yaml": []byte("c2 old"),
@@ -243,7 +244,7 @@ func TestKeepClusters(t *testing.T) {
 		"clusters/c3/app/kustomization.yaml": []byte("c3 old"),
 	}
 	got := render.KeepClusters(tree, last, []string{"c2", "c3", "gone"})
-	assert.Equal(t, render.Tree{
+	assert.Equal(t, staterepo.Tree{
 		render.MarkerPath:                     []byte("marker"),
 		"README.md":                           []byte("new readme"),
 		"clusters/c1/app/kustomization.yaml":  []byte("c1 new"),

@@ -13,6 +13,7 @@ import (
 
 	"github.com/bindsync/bindsync/api/v1alpha1"
 	"github.com/bindsync/bindsync/internal/render"
+	"github.com/bindsync/bindsync/internal/staterepo"
 )
 
 func appNamespace(cluster, name string) v1alpha1.APIServiceNamespace {
@@ -274,7 +275,7 @@ func TestABindWidensEveryInstanceNamespacesRole(t *testing.T) {
 
 // buildFolder decodes a cluster's namespaces folder as kustomize would
 // label it.
-func buildFolder(t *testing.T, tree render.Tree, cluster string) []*unstructured.Unstructured {
+func buildFolder(t *testing.T, tree staterepo.Tree, cluster string) []*unstructured.Unstructured {
 	t.Helper()
 	var list []*unstructured.Unstructured
 	for _, p := range tree.Paths() {

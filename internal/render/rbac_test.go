@@ -18,6 +18,7 @@ import (
 
 	"github.com/bindsync/bindsync/api/v1alpha1"
 	"github.com/bindsync/bindsync/internal/render"
+	"github.com/bindsync/bindsync/internal/staterepo"
 )
 
 // anyName stands for "every object" in a grant: a rule without resourceNames.
@@ -138,7 +139,7 @@ func renderedGrants(t *testing.T, cluster string, rbac []byte) grantSet {
 // folder, checks that each is bound there to the cluster's own agent
 // ServiceAccount only and that every namespace's Role grants the same, and
 // returns those grants (kind instancesKind); none without a folder.
-func instanceGrants(t *testing.T, cluster string, tree render.Tree) grantSet {
+func instanceGrants(t *testing.T, cluster string, tree staterepo.Tree) grantSet {
 	t.Helper()
 	var first grantSet
 	for _, p := range tree.Paths() {

@@ -1,11 +1,10 @@
 package render
 
 import (
-	"sort"
-
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 
 	"github.com/bindsync/bindsync/api/v1alpha1"
+	"github.com/bindsync/bindsync/internal/staterepo"
 )
 
 // Input is everything Render reads: the control plane's objects as plain
@@ -34,25 +33,10 @@ type Revocation struct {
 	Cluster, Template string
 }
 
-// Tree is a rendered state repository: slash-separated path -> file bytes.
-// Paths that hold the same content may share one backing slice; treat the
-// bytes as read-only.
-type Tree map[string][]byte
-
-// Paths returns the tree's paths in sorted order.
-func (t Tree) Paths() []string {
-	paths := make([]string, 0, len(t))
-	for p := range t {
-		paths = append(paths, p)
-	}
-	sort.Strings(paths)
-	return paths
-}
-
 // Output is what Render produces.
 type Output struct {
 	// Tree holds every file of the state repository.
-	Tree Tree
+	Tree staterepo.Tree
 	// Problems are objects that could not be rendered (sorted). Each names
 	// the clusters it holds back: Tree renders them without the bad object,
 	// which a writer must not publish as is (see KeepLastGood).
@@ -70,7 +54,7 @@ type Output struct {
 	// Tree's. Tree is Base itself when nothing changed. Trees and request
 	// results a Cache returns are shared with later outputs: never modify
 	// one.
-	Base    Tree
+	Base    staterepo.Tree
 	Changes []ClusterChange
 }
 
@@ -113,7 +97,7 @@ func Render(in Input) Output {
 func render(in Input, cache *Cache) Output {
 	r := newRenderer(in, cache)
 	r.resolve()
-	out := Output{Tree: make(Tree, max(cache.treeSize, 2))}
+	out := Output{Tree: make(staterepo.Tree, max(cache.treeSize, 2))}
 	out.Tree[ReadmePath], out.Tree[MarkerPath] = readme, marker
 	for _, c := range r.clusters {
 		r.renderCluster(out.Tree, c)

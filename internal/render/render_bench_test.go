@@ -11,6 +11,7 @@ import (
 	"github.com/bindsync/bindsync/api/v1alpha1"
 	"github.com/bindsync/bindsync/internal/render"
 	"github.com/bindsync/bindsync/internal/testutil/scalefixture"
+	"github.com/bindsync/bindsync/internal/staterepo"
 )
 
 // scaleInput is clusters app clusters, each binding perCluster of the real
@@ -42,7 +43,7 @@ func benchmarkRender(b *testing.B, in render.Input) {
 	b.ReportMetric(float64(unique)/(1<<20), "unique-MiB")
 }
 
-func treeSizes(t render.Tree) (logical, unique int) {
+func treeSizes(t staterepo.Tree) (logical, unique int) {
 	seen := map[*byte]bool{}
 	for _, b := range t {
 		logical += len(b)

@@ -25,6 +25,7 @@ import (
 	"strings"
 
 	"github.com/bindsync/bindsync/internal/render"
+	"github.com/bindsync/bindsync/internal/staterepo"
 )
 
 // Ownership says whether bindsync may write a folder.
@@ -160,8 +161,8 @@ func readRootFile(dir, name string) (b []byte, ok bool, err error) {
 // A symlink among the managed paths is an error: Write would otherwise write
 // through it to a file outside dir. Read does not check ownership: it reads
 // what a write would replace.
-func Read(dir string) (render.Tree, error) {
-	tree := render.Tree{}
+func Read(dir string) (staterepo.Tree, error) {
+	tree := staterepo.Tree{}
 	for _, name := range []string{render.MarkerPath, render.ReadmePath} {
 		b, ok, err := readRootFile(dir, name)
 		if err != nil {
@@ -218,7 +219,7 @@ func (c Changes) Empty() bool { return len(c.Added)+len(c.Changed)+len(c.Removed
 
 // Diff compares want with what is on disk: Added are paths only in want,
 // Removed paths only on disk, Changed paths whose bytes differ.
-func Diff(want, have render.Tree) Changes {
+func Diff(want, have staterepo.Tree) Changes {
 	var c Changes
 	for p, b := range want {
 		old, ok := have[p]
@@ -245,7 +246,7 @@ func Diff(want, have render.Tree) Changes {
 // (and folders left empty), and touches nothing else. It refuses a Foreign
 // folder (a *NotStateRepoError) and a tree without the marker, which only a
 // rendered tree holds.
-func Write(tree render.Tree, dir string) (Changes, error) {
+func Write(tree staterepo.Tree, dir string) (Changes, error) {
 	return write(tree, dir, false)
 }
 
@@ -254,11 +255,11 @@ func Write(tree render.Tree, dir string) (Changes, error) {
 // everything else in the folder stays. It still refuses a folder whose
 // README.md or clusters/ holds files bindsync did not write, since writing
 // would overwrite or delete them: those must be moved out of the way first.
-func Adopt(tree render.Tree, dir string) (Changes, error) {
+func Adopt(tree staterepo.Tree, dir string) (Changes, error) {
 	return write(tree, dir, true)
 }
 
-func write(tree render.Tree, dir string, adopt bool) (Changes, error) {
+func write(tree staterepo.Tree, dir string, adopt bool) (Changes, error) {
 	if _, ok := tree[render.MarkerPath]; !ok {
 		return Changes{}, fmt.Errorf("write state dir %s: the tree has no %s; only a rendered tree can be written", dir, render.MarkerPath)
 	}

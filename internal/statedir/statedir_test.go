@@ -10,12 +10,13 @@ import (
 
 	"github.com/bindsync/bindsync/internal/render"
 	"github.com/bindsync/bindsync/internal/statedir"
+	"github.com/bindsync/bindsync/internal/staterepo"
 	_ "github.com/bindsync/bindsync/internal/testutil/golden"
 )
 
 // tree returns a rendered-looking tree: the marker plus files.
-func tree(files map[string]string) render.Tree {
-	t := render.Tree{render.MarkerPath: render.Marker()}
+func tree(files map[string]string) staterepo.Tree {
+	t := staterepo.Tree{render.MarkerPath: render.Marker()}
 	for p, b := range files {
 		t[p] = []byte(b)
 	}
@@ -201,7 +202,7 @@ func TestAdoptNeverOverwritesAReadmeOrClustersBindsyncDidNotWrite(t *testing.T) 
 
 func TestWriteRefusesATreeWithoutTheMarker(t *testing.T) {
 	dir := t.TempDir()
-	_, err := statedir.Write(render.Tree{"clusters/a/app/kustomization.yaml": []byte("a\n")}, dir)
+	_, err := statedir.Write(staterepo.Tree{"clusters/a/app/kustomization.yaml": []byte("a\n")}, dir)
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "has no "+render.MarkerPath)
 	entries, err := os.ReadDir(dir)

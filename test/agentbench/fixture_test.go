@@ -25,6 +25,7 @@ import (
 	"github.com/bindsync/bindsync/api/v1alpha1"
 	"github.com/bindsync/bindsync/internal/manifest"
 	"github.com/bindsync/bindsync/internal/render"
+	"github.com/bindsync/bindsync/internal/staterepo"
 	"github.com/bindsync/bindsync/internal/testenv"
 )
 
@@ -84,7 +85,7 @@ func renderInput(crds []apiextensionsv1.CustomResourceDefinition) render.Input {
 }
 
 // renderTree renders in and fails on any problem.
-func renderTree(tb testing.TB, in render.Input) render.Tree {
+func renderTree(tb testing.TB, in render.Input) staterepo.Tree {
 	tb.Helper()
 	out := render.Render(in)
 	require.Empty(tb, out.Problems)
@@ -93,7 +94,7 @@ func renderTree(tb testing.TB, in render.Input) render.Tree {
 
 // appCRDFiles returns the paths of the rendered CRD files of the bench
 // cluster's app folder, the files kubectl applies.
-func appCRDFiles(tree render.Tree) []string {
+func appCRDFiles(tree staterepo.Tree) []string {
 	var files []string
 	prefix := render.AppDir(benchCluster) + "/crds/"
 	for _, p := range tree.Paths() {
@@ -179,7 +180,7 @@ func (r *gitRemote) git(dir string, args ...string) string {
 
 // commit makes the work tree exactly tree and commits it (not pushed yet);
 // it returns the commit's hash.
-func (r *gitRemote) commit(tree render.Tree, msg string) string {
+func (r *gitRemote) commit(tree staterepo.Tree, msg string) string {
 	r.tb.Helper()
 	entries, err := os.ReadDir(r.work)
 	require.NoError(r.tb, err)
@@ -201,7 +202,7 @@ func (r *gitRemote) push() {
 }
 
 // writeTree writes the files of tree (only those in paths, when given) under dir.
-func writeTree(tb testing.TB, dir string, tree render.Tree, paths []string) {
+func writeTree(tb testing.TB, dir string, tree staterepo.Tree, paths []string) {
 	tb.Helper()
 	if paths == nil {
 		paths = tree.Paths()

@@ -17,6 +17,7 @@ import (
 	"github.com/bindsync/bindsync/api/v1alpha1"
 	"github.com/bindsync/bindsync/internal/render"
 	"github.com/bindsync/bindsync/internal/testutil/procmem"
+	"github.com/bindsync/bindsync/internal/staterepo"
 )
 
 // yamlBomb is 9 levels of 9 aliases each: under 400 bytes that expand to
@@ -63,7 +64,7 @@ func TestAgentProcessSurvivesHostileCommits(t *testing.T) {
 		{name: "a file over the size bound", file: "crds/huge.yaml", data: []byte("# " + strings.Repeat("x", 4<<20) + "\n"), says: "too large"},
 	}
 	for _, h := range hostile {
-		bad := render.Tree{}
+		bad := staterepo.Tree{}
 		for k, v := range tree {
 			bad[k] = v
 		}

@@ -10,6 +10,7 @@ import (
 	"github.com/bindsync/bindsync/api/v1alpha1"
 	"github.com/bindsync/bindsync/internal/backend/plan"
 	"github.com/bindsync/bindsync/internal/render"
+	"github.com/bindsync/bindsync/internal/staterepo"
 )
 
 // TestAPlanThroughAKeptCacheIsThePlanWithoutOne plans a sequence of
@@ -19,7 +20,7 @@ import (
 func TestAPlanThroughAKeptCacheIsThePlanWithoutOne(t *testing.T) {
 	w := newWorld(t, "")
 	cache := render.NewCache()
-	main := render.Tree{}
+	main := staterepo.Tree{}
 	steps := []struct {
 		name              string
 		change            func()
@@ -59,7 +60,7 @@ func TestARecycledPlansDecisionsAreReusedAndNoOtherPlanChanges(t *testing.T) {
 	w := newWorld(t, "")
 	w.requests = []v1alpha1.APIServiceExportRequest{request("c1", "pg", "postgresql"), request("c2", "pg", "postgresql")}
 	memo := plan.NewMemo()
-	in := w.input(w.settled(t, render.Tree{}))
+	in := w.input(w.settled(t, staterepo.Tree{}))
 	in.Memo = memo
 
 	kept := plan.Make(in)
@@ -85,4 +86,40 @@ func TestARecycledPlansDecisionsAreReusedAndNoOtherPlanChanges(t *testing.T) {
 	assert.Same(t, &reused.Requests[0], &again.Requests[0], "the recycled slice holds the next plan's decisions")
 	in.Memo = nil
 	assert.Equal(t, plan.Make(in), again, "the plan in recycled storage is the plan without a memo")
+}
+
+// TestADecisionNotRenderedLeavesTheCacheUnheld: the plan finds CRDs by
+// identity only while Render renders (render.Cache.Hold, released in the
+// same function). A Decide whose decisions are never rendered (a reconcile
+// that stops between the phases) promises nothing about its CRD objects:
+// one changed in place afterwards renders anew through the same cache.
+func TestADecisionNotRenderedLeavesTheCacheUnheld(t *testing.T) {
+	w := newWorld(t, "")
+	w.requests = []v1alpha1.APIServiceExportRequest{request("c1", "pg", "postgresql")}
+	cache := render.NewCache()
+	in := w.input(staterepo.Tree{})
+	in.Cache = cache
+	plan.Decide(in) // never rendered
+
+	rin := render.Input{CRDs: in.CRDs, Templates: in.Templates, Clusters: in.Clusters, Requests: in.Requests}
+	require.Equal(t, render.Render(rin).Tree, cache.Render(rin).Tree, "warm")
+	addOptionalField(&in.CRDs[0]) // the same object, changed in place
+	after := cache.Render(rin)
+	assert.Equal(t, render.Render(rin).Tree, after.Tree, "the changed CRD is rendered anew, not found by identity")
+	assert.Contains(t, string(after.Tree[render.CRDPath("c1", in.CRDs[0].Name)]), "tier")
+}
+
+// TestRenderHoldsTheCacheOnlyWhileItRenders: after a plan, the same CRD
+// objects changed in place render anew (the hold ended with Render).
+func TestRenderHoldsTheCacheOnlyWhileItRenders(t *testing.T) {
+	w := newWorld(t, "")
+	w.requests = []v1alpha1.APIServiceExportRequest{request("c1", "pg", "postgresql")}
+	cache := render.NewCache()
+	in := w.input(staterepo.Tree{})
+	in.Cache = cache
+	plan.Make(in)
+
+	addOptionalField(&in.CRDs[0])
+	rin := render.Input{CRDs: in.CRDs, Templates: in.Templates, Clusters: in.Clusters, Requests: in.Requests}
+	assert.Equal(t, render.Render(rin).Tree, cache.Render(rin).Tree, "released: found by content")
 }

@@ -6,7 +6,6 @@ import (
 	"slices"
 	"sort"
 	"strings"
-	"unsafe"
 
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	"sigs.k8s.io/yaml"
@@ -14,6 +13,7 @@ import (
 	"github.com/bindsync/bindsync/api/v1alpha1"
 	"github.com/bindsync/bindsync/internal/render"
 	"github.com/bindsync/bindsync/internal/schema"
+	"github.com/bindsync/bindsync/internal/staterepo"
 )
 
 // exportEntry is one export file of a tree.
@@ -26,7 +26,7 @@ type exportEntry struct {
 // only the two annotations of each export file, never the whole file, so an
 // index of a thousand clusters costs a scan of their export files' first lines.
 type treeIndex struct {
-	tree render.Tree
+	tree staterepo.Tree
 	// clusters: cluster -> its export files (with a template annotation),
 	// in no particular order.
 	clusters map[string][]exportEntry
@@ -43,14 +43,14 @@ type annotations struct{ template, hash string }
 // annotationsOf reads them once per byte slice: export files of one (CRD,
 // template) are the same bytes in every cluster, one shared slice when the
 // tree comes from render.Cache or git.
-type annotationsOf map[blobKey]annotations
+type annotationsOf map[staterepo.Identity]annotations
 
 func (m annotationsOf) entry(p string, b []byte) (exportEntry, bool) {
 	e, ok := exportOfPath(p)
 	if !ok {
 		return e, false
 	}
-	k := blobKey{unsafe.SliceData(b), len(b)}
+	k := staterepo.SliceIdentity(b)
 	a, ok := m[k]
 	if !ok {
 		a = annotations{render.AnnotationValue(b, v1alpha1.TemplateAnnotation), render.AnnotationValue(b, v1alpha1.SchemaHashAnnotation)}
@@ -60,7 +60,7 @@ func (m annotationsOf) entry(p string, b []byte) (exportEntry, bool) {
 	return e, e.Template != ""
 }
 
-func indexTree(t render.Tree) *treeIndex {
+func indexTree(t staterepo.Tree) *treeIndex {
 	ix := &treeIndex{tree: t, clusters: map[string][]exportEntry{}, revoked: map[string][]string{}}
 	seen := annotationsOf{}
 	for p, b := range t {
@@ -76,7 +76,7 @@ func indexTree(t render.Tree) *treeIndex {
 // deriveIndex indexes tree, which holds the same files as base's tree
 // outside the folders of changes (render.Output.Changes): only those
 // folders are read.
-func deriveIndex(base *treeIndex, tree render.Tree, changes []render.ClusterChange) *treeIndex {
+func deriveIndex(base *treeIndex, tree staterepo.Tree, changes []render.ClusterChange) *treeIndex {
 	ix := &treeIndex{tree: tree, clusters: make(map[string][]exportEntry, len(base.clusters)+len(changes)), revoked: maps.Clone(base.revoked)}
 	if ix.revoked == nil {
 		ix.revoked = map[string][]string{}
@@ -119,12 +119,6 @@ func (ix *treeIndex) pairIndex() map[string]exportEntry {
 		}
 	}
 	return ix.byPair
-}
-
-// blobKey identifies a byte slice by its backing array and length.
-type blobKey struct {
-	p *byte
-	n int
 }
 
 // holds reports whether the tree binds template in cluster.

@@ -9,6 +9,7 @@ import (
 
 	"github.com/bindsync/bindsync/api/v1alpha1"
 	"github.com/bindsync/bindsync/internal/render"
+	"github.com/bindsync/bindsync/internal/staterepo"
 )
 
 // TrailerNamespace names the app namespace of a namespace commit
@@ -122,7 +123,7 @@ func batchNamespaceMessage(added []v1alpha1.APIServiceNamespace) Message {
 
 // decideNamespaces judges every live APIServiceNamespace by the final
 // render and main's tree after the plan's steps.
-func (p *planner) decideNamespaces(out render.Output, main render.Tree) {
+func (p *planner) decideNamespaces(out render.Output, main staterepo.Tree) {
 	problems := map[[2]string]*render.Problem{}
 	for i, pr := range out.Problems {
 		if pr.Kind == "APIServiceNamespace" {

@@ -12,6 +12,7 @@ import (
 	"github.com/bindsync/bindsync/api/v1alpha1"
 	"github.com/bindsync/bindsync/internal/backend/plan"
 	"github.com/bindsync/bindsync/internal/render"
+	"github.com/bindsync/bindsync/internal/staterepo"
 )
 
 func apiNamespace(cluster, name string) v1alpha1.APIServiceNamespace {
@@ -19,7 +20,7 @@ func apiNamespace(cluster, name string) v1alpha1.APIServiceNamespace {
 }
 
 // changedPaths are the paths a step changed against the tree before it.
-func changedPaths(before, after render.Tree) []string {
+func changedPaths(before, after staterepo.Tree) []string {
 	var out []string
 	for p, b := range after {
 		if a, ok := before[p]; !ok || string(a) != string(b) {

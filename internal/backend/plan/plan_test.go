@@ -17,6 +17,7 @@ import (
 	"github.com/bindsync/bindsync/api/v1alpha1"
 	"github.com/bindsync/bindsync/internal/backend/plan"
 	"github.com/bindsync/bindsync/internal/render"
+	"github.com/bindsync/bindsync/internal/staterepo"
 	_ "github.com/bindsync/bindsync/internal/testutil/golden"
 )
 
@@ -77,7 +78,7 @@ func newWorld(t *testing.T, policy v1alpha1.SchemaUpdatePolicy) *world {
 	}
 }
 
-func (w *world) input(main render.Tree) plan.Input {
+func (w *world) input(main staterepo.Tree) plan.Input {
 	return plan.Input{
 		CRDs:      []apiextensionsv1.CustomResourceDefinition{*w.crd.DeepCopy()},
 		Templates: w.templates, Clusters: w.clusters, Requests: w.requests,
@@ -86,7 +87,7 @@ func (w *world) input(main render.Tree) plan.Input {
 }
 
 // settled plans from main until nothing is left to commit and returns main.
-func (w *world) settled(t *testing.T, main render.Tree) render.Tree {
+func (w *world) settled(t *testing.T, main staterepo.Tree) staterepo.Tree {
 	t.Helper()
 	p := plan.Make(w.input(main))
 	require.Empty(t, p.Errors())
@@ -138,7 +139,7 @@ func removeField(crd *apiextensionsv1.CustomResourceDefinition) {
 
 func TestAnAutomaticRequestIsOneBindCommitOnMain(t *testing.T) {
 	w := newWorld(t, "")
-	empty := w.settled(t, render.Tree{})
+	empty := w.settled(t, staterepo.Tree{})
 	w.requests = append(w.requests, request("c1", "pg", "postgresql"))
 
 	p := plan.Make(w.input(empty))
@@ -165,7 +166,7 @@ func TestAnAutomaticRequestIsOneBindCommitOnMain(t *testing.T) {
 func TestNothingNewPlansNothing(t *testing.T) {
 	w := newWorld(t, "")
 	w.requests = append(w.requests, request("c1", "pg", "postgresql"), request("c2", "pg", "postgresql"))
-	main := w.settled(t, render.Tree{})
+	main := w.settled(t, staterepo.Tree{})
 
 	p := plan.Make(w.input(main))
 
@@ -180,7 +181,7 @@ func TestNothingNewPlansNothing(t *testing.T) {
 func TestOneCommitPerCause(t *testing.T) {
 	w := newWorld(t, "")
 	w.requests = append(w.requests, request("c1", "old", "postgresql"))
-	main := w.settled(t, render.Tree{})
+	main := w.settled(t, staterepo.Tree{})
 	w.requests = []v1alpha1.APIServiceExportRequest{request("c2", "a", "postgresql")}
 	addOptionalField(&w.crd)
 
@@ -207,7 +208,7 @@ func TestManualApproval(t *testing.T) {
 		return q
 	}
 	w := newWorld(t, "")
-	base := w.settled(t, render.Tree{})
+	base := w.settled(t, staterepo.Tree{})
 	req := request("c1", "pg", "pg-manual")
 	w.requests = []v1alpha1.APIServiceExportRequest{req}
 	pending := plan.Make(w.input(base))
@@ -217,7 +218,7 @@ func TestManualApproval(t *testing.T) {
 	cases := []struct {
 		name      string
 		request   v1alpha1.APIServiceExportRequest
-		main      render.Tree
+		main      staterepo.Tree
 		branches  []string
 		revoked   bool
 		approval  plan.Approval
@@ -276,7 +277,7 @@ func TestTwoPendingRequestsOfOneClusterEachBranchFromMain(t *testing.T) {
 			Resources: []v1alpha1.GroupResource{{Group: "anynines.com", Resource: "backups"}}},
 	})
 	backups := loadCRD(t, "backups.anynines.com")
-	base := w.settled(t, render.Tree{})
+	base := w.settled(t, staterepo.Tree{})
 	w.requests = []v1alpha1.APIServiceExportRequest{request("c1", "pg", "pg-manual"), request("c1", "bk", "backups")}
 	in := w.input(base)
 	in.CRDs = append(in.CRDs, backups)
@@ -317,7 +318,7 @@ func TestSchemaChanges(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			w := newWorld(t, tc.policy)
 			w.requests = []v1alpha1.APIServiceExportRequest{request("c1", "pg", "postgresql"), request("c2", "pg", "postgresql")}
-			main := w.settled(t, render.Tree{})
+			main := w.settled(t, staterepo.Tree{})
 			tc.change(&w.crd)
 
 			p := plan.Make(w.input(main))
@@ -362,7 +363,7 @@ func TestSchemaChanges(t *testing.T) {
 func TestABreakingChangeEditedAgainMovesToANewBranch(t *testing.T) {
 	w := newWorld(t, "")
 	w.requests = []v1alpha1.APIServiceExportRequest{request("c1", "pg", "postgresql")}
-	main := w.settled(t, render.Tree{})
+	main := w.settled(t, staterepo.Tree{})
 	removeField(&w.crd)
 	first := plan.Make(w.input(main))
 	addOptionalField(&w.crd)
@@ -392,7 +393,7 @@ func TestABadObjectKeepsTheLastGoodFiles(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			w := newWorld(t, "")
 			w.requests = []v1alpha1.APIServiceExportRequest{request("c1", "pg", "postgresql")}
-			main := w.settled(t, render.Tree{})
+			main := w.settled(t, staterepo.Tree{})
 			in := w.input(main)
 			in.Templates = append([]v1alpha1.APIServiceExportTemplate(nil), in.Templates...)
 			tc.break_(w, &in)
@@ -416,7 +417,7 @@ func TestABadObjectKeepsTheLastGoodFiles(t *testing.T) {
 func TestARequestForAnUnknownTemplateRendersNothingAndCommitsNothing(t *testing.T) {
 	w := newWorld(t, "")
 	w.requests = []v1alpha1.APIServiceExportRequest{request("c1", "pg", "postgresql")}
-	main := w.settled(t, render.Tree{})
+	main := w.settled(t, staterepo.Tree{})
 	w.requests = append(w.requests, request("c2", "x", "no-such-template"))
 
 	p := plan.Make(w.input(main))
@@ -433,7 +434,7 @@ func TestARequestForAnUnknownTemplateRendersNothingAndCommitsNothing(t *testing.
 func TestARequestDuplicatingABoundOneIsNotKept(t *testing.T) {
 	w := newWorld(t, "")
 	w.requests = []v1alpha1.APIServiceExportRequest{request("c1", "pg", "postgresql")}
-	main := w.settled(t, render.Tree{})
+	main := w.settled(t, staterepo.Tree{})
 	w.requests = append(w.requests, request("c1", "pg-again", "postgresql"))
 
 	p := plan.Make(w.input(main))
@@ -456,7 +457,7 @@ func TestADuplicateRequestNeverFreezesItsClustersGrants(t *testing.T) {
 	w.templates[0].Spec.PermissionClaims = []v1alpha1.PermissionClaim{
 		{GroupResource: v1alpha1.GroupResource{Resource: "secrets"}, Verbs: []v1alpha1.Verb{"get", "list"}}}
 	w.requests = []v1alpha1.APIServiceExportRequest{request("c1", "pg", "postgresql")}
-	main := w.settled(t, render.Tree{})
+	main := w.settled(t, staterepo.Tree{})
 	rbac := render.ControlPlaneDir("c1") + "/rbac.yaml"
 	require.Contains(t, string(main[rbac]), "secrets")
 
@@ -479,7 +480,7 @@ func TestADuplicateRequestNeverFreezesItsClustersGrants(t *testing.T) {
 func TestUnboundListsTheRequestsMainDoesNotHold(t *testing.T) {
 	w := newWorld(t, "")
 	w.requests = []v1alpha1.APIServiceExportRequest{request("c1", "pg", "postgresql")}
-	main := w.settled(t, render.Tree{})
+	main := w.settled(t, staterepo.Tree{})
 	w.requests = append(w.requests, request("c2", "pg", "postgresql"))
 
 	var names []string
@@ -496,7 +497,7 @@ func TestMessageString(t *testing.T) {
 
 func TestFilesBindsyncDoesNotOwnAreKept(t *testing.T) {
 	w := newWorld(t, "")
-	main := w.settled(t, render.Tree{})
+	main := w.settled(t, staterepo.Tree{})
 	main["CODEOWNERS"] = []byte("* @platform\n")
 	w.requests = []v1alpha1.APIServiceExportRequest{request("c1", "pg", "postgresql")}
 
@@ -533,7 +534,7 @@ func TestBadInputGetsAClearProblemAndOtherClustersAreUnaffected(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			w := newWorld(t, "")
 			w.requests = []v1alpha1.APIServiceExportRequest{request("c1", "pg", "postgresql")}
-			main := w.settled(t, render.Tree{})
+			main := w.settled(t, staterepo.Tree{})
 			tc.add(w)
 
 			p := plan.Make(w.input(main))
@@ -555,7 +556,7 @@ func TestBadInputGetsAClearProblemAndOtherClustersAreUnaffected(t *testing.T) {
 
 func TestAGoodRequestOfAClusterWithABadOneBinds(t *testing.T) {
 	w := newWorld(t, "")
-	main := w.settled(t, render.Tree{})
+	main := w.settled(t, staterepo.Tree{})
 	w.requests = []v1alpha1.APIServiceExportRequest{request("c1", "ghost", "no-such-template"), request("c1", "pg", "postgresql")}
 
 	p := plan.Make(w.input(main))
@@ -581,7 +582,7 @@ func TestAnUnreadableExportInMainHoldsAndNeverFallsBackToLive(t *testing.T) {
 		t.Run(string(policy), func(t *testing.T) {
 			w := newWorld(t, policy)
 			w.requests = []v1alpha1.APIServiceExportRequest{request("c1", "pg", "postgresql"), request("c2", "pg", "postgresql")}
-			main := w.settled(t, render.Tree{})
+			main := w.settled(t, staterepo.Tree{})
 			exp := render.ExportPath("c1", pgCRD)
 			broken := []byte(strings.Replace(string(main[exp]), "spec:\n", "spec:\n<<<<<<< HEAD\n", 1))
 			main = copyTree(main)
@@ -615,8 +616,8 @@ func TestAnUnreadableExportInMainHoldsAndNeverFallsBackToLive(t *testing.T) {
 	}
 }
 
-func copyTree(t render.Tree) render.Tree {
-	out := make(render.Tree, len(t))
+func copyTree(t staterepo.Tree) staterepo.Tree {
+	out := make(staterepo.Tree, len(t))
 	for p, b := range t {
 		out[p] = b
 	}

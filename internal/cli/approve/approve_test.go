@@ -16,7 +16,7 @@ import (
 	"github.com/bindsync/bindsync/internal/backend/plan"
 	"github.com/bindsync/bindsync/internal/cli/exitcode"
 	"github.com/bindsync/bindsync/internal/git"
-	"github.com/bindsync/bindsync/internal/render"
+	"github.com/bindsync/bindsync/internal/staterepo"
 
 	_ "github.com/bindsync/bindsync/internal/testutil/golden" // accepts -update like every test package
 )
@@ -70,11 +70,11 @@ func newLocalRepo(t *testing.T) *localRepo {
 	dir := filepath.Join(t.TempDir(), "state.git")
 	repo, err := git.Open(ctx, git.Options{Dir: dir})
 	require.NoError(t, err)
-	main, _, err := repo.Commit(plumbing.ZeroHash, render.Tree{"clusters/team-a/app/kustomization.yaml": []byte("a\n")},
+	main, _, err := repo.Commit(plumbing.ZeroHash, staterepo.Tree{"clusters/team-a/app/kustomization.yaml": []byte("a\n")},
 		git.Message{Subject: "bind: team-a <- pg", Trailers: []git.Trailer{{Key: git.TrailerCause, Value: "bind"}}})
 	require.NoError(t, err)
 	require.NoError(t, repo.Push(ctx, "main", plumbing.ZeroHash, main))
-	branch, _, err := repo.Commit(main, render.Tree{"clusters/team-a/app/kustomization.yaml": []byte("a\n"), "clusters/team-b/app/kustomization.yaml": []byte("b\n")},
+	branch, _, err := repo.Commit(main, staterepo.Tree{"clusters/team-a/app/kustomization.yaml": []byte("a\n"), "clusters/team-b/app/kustomization.yaml": []byte("b\n")},
 		git.Message{Subject: "bind: team-b <- pg", Body: "pending", Trailers: []git.Trailer{
 			{Key: git.TrailerCluster, Value: "team-b"}, {Key: git.TrailerTemplate, Value: "pg"}, {Key: git.TrailerCause, Value: "bind"},
 			{Key: plan.TrailerBase, Value: main.String()}}})
@@ -101,7 +101,7 @@ func TestMergeIsMainsHeadAndTheBranchWithTheBranchsTree(t *testing.T) {
 
 func TestMergeRefusesWhenMainMoved(t *testing.T) {
 	r := newLocalRepo(t)
-	moved, _, err := r.repo.Commit(r.main, render.Tree{"README.md": []byte("x\n")}, git.Message{Subject: "edit"})
+	moved, _, err := r.repo.Commit(r.main, staterepo.Tree{"README.md": []byte("x\n")}, git.Message{Subject: "edit"})
 	require.NoError(t, err)
 	_, err = Merge(r.repo, "main", moved, pendingBranch, r.branch, "Ada <ada@example.com>")
 	var coded *exitcode.Error
@@ -148,7 +148,7 @@ func TestApproveCommandPushesTheMerge(t *testing.T) {
 
 // branchOn commits tree on main's head as a branch commit of the backend's
 // shape and pushes it as branch.
-func (r *localRepo) branchOn(t *testing.T, branch string, tree render.Tree, trailers ...git.Trailer) plumbing.Hash {
+func (r *localRepo) branchOn(t *testing.T, branch string, tree staterepo.Tree, trailers ...git.Trailer) plumbing.Hash {
 	t.Helper()
 	h, _, err := r.repo.Commit(r.main, tree, git.Message{Subject: "bind: tampered", Trailers: append(trailers, git.Trailer{Key: plan.TrailerBase, Value: r.main.String()})})
 	require.NoError(t, err)
@@ -165,9 +165,9 @@ func exportFile(name, template string) []byte {
 // and its paths before merging, and refuses, naming each path, a branch
 // whose change reaches beyond what its cause renders; main stays.
 func TestApproveShowsAndRefusesOutOfScope(t *testing.T) {
-	base := render.Tree{"clusters/team-a/app/kustomization.yaml": []byte("a\n")}
-	with := func(extra render.Tree) render.Tree {
-		out := render.Tree{}
+	base := staterepo.Tree{"clusters/team-a/app/kustomization.yaml": []byte("a\n")}
+	with := func(extra staterepo.Tree) staterepo.Tree {
+		out := staterepo.Tree{}
 		for p, b := range base {
 			out[p] = b
 		}
@@ -176,33 +176,33 @@ func TestApproveShowsAndRefusesOutOfScope(t *testing.T) {
 		}
 		return out
 	}
-	good := with(render.Tree{
+	good := with(staterepo.Tree{
 		"clusters/team-b/app/kustomization.yaml":                     []byte("b\n"),
 		"clusters/team-b/control-plane/exports/pgs.example.com.yaml": exportFile("pgs.example.com", "pg"),
 	})
 	tpl := []git.Trailer{{Key: git.TrailerCluster, Value: "team-b"}, {Key: git.TrailerTemplate, Value: "pg"}}
 	for name, tc := range map[string]struct {
 		branch string
-		tree   render.Tree
+		tree   staterepo.Tree
 		want   []string // in the error; none: merged
 	}{
 		"the request's own files": {pendingBranch, good, nil},
-		"another cluster's folder and a file outside clusters/": {pendingBranch, with(render.Tree{
+		"another cluster's folder and a file outside clusters/": {pendingBranch, with(staterepo.Tree{
 			"clusters/team-b/app/kustomization.yaml":        []byte("b\n"),
 			"clusters/team-a/control-plane/rbac.yaml":       []byte("kind: Role\n"),
 			".github/workflows/x.yaml":                      []byte("x\n"),
 			"clusters/team-b/control-plane/extra/evil.yaml": []byte("x\n"),
 		}), []string{"clusters/team-a/control-plane/rbac.yaml (added): not a file bindsync renders for cluster team-b",
 			".github/workflows/x.yaml (added)", "clusters/team-b/control-plane/extra/evil.yaml (added)"}},
-		"a deletion": {pendingBranch, render.Tree{"clusters/team-b/app/kustomization.yaml": []byte("b\n")},
+		"a deletion": {pendingBranch, staterepo.Tree{"clusters/team-b/app/kustomization.yaml": []byte("b\n")},
 			[]string{"clusters/team-a/app/kustomization.yaml (deleted)"}},
-		"an export of another template": {pendingBranch, with(render.Tree{
+		"an export of another template": {pendingBranch, with(staterepo.Tree{
 			"clusters/team-b/control-plane/exports/pgs.example.com.yaml": exportFile("pgs.example.com", "other"),
 		}), []string{`bindsync.io/template is "other", not the branch's template "pg"`}},
-		"an export file holding another object": {pendingBranch, with(render.Tree{
+		"an export file holding another object": {pendingBranch, with(staterepo.Tree{
 			"clusters/team-b/control-plane/exports/pgs.example.com.yaml": exportFile("secrets.example.com", "pg"),
 		}), []string{`holds "secrets.example.com", not pgs.example.com`}},
-		"a schema branch adding a file": {"bindsync/schema/pgs.example.com/1a2b3c4d", with(render.Tree{
+		"a schema branch adding a file": {"bindsync/schema/pgs.example.com/1a2b3c4d", with(staterepo.Tree{
 			"clusters/team-a/app/crds/pgs.example.com.yaml": []byte("x\n"),
 		}), []string{"clusters/team-a/app/crds/pgs.example.com.yaml (added): a schema change modifies the files that exist"}},
 	} {
@@ -242,7 +242,7 @@ func TestApproveShowsAndRefusesOutOfScope(t *testing.T) {
 // would bring history the approver never saw.
 func TestApproveRefusesAMergeCommitHead(t *testing.T) {
 	r := newLocalRepo(t)
-	side, _, err := r.repo.Commit(plumbing.ZeroHash, render.Tree{"evil.yaml": []byte("x\n")}, git.Message{Subject: "side"})
+	side, _, err := r.repo.Commit(plumbing.ZeroHash, staterepo.Tree{"evil.yaml": []byte("x\n")}, git.Message{Subject: "side"})
 	require.NoError(t, err)
 	m, err := r.repo.MergeCommit([]plumbing.Hash{r.main, side}, r.branch, git.Message{Subject: "bind: team-b <- pg"})
 	require.NoError(t, err)

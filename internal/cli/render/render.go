@@ -20,6 +20,7 @@ import (
 	"github.com/bindsync/bindsync/internal/manifest"
 	"github.com/bindsync/bindsync/internal/render"
 	"github.com/bindsync/bindsync/internal/statedir"
+	"github.com/bindsync/bindsync/internal/staterepo"
 )
 
 type flags struct {
@@ -201,7 +202,7 @@ func run(f *flags, name string, stdout, stderr io.Writer) error {
 	return nil
 }
 
-func check(f *flags, name string, tree render.Tree, problems int, stdout, stderr io.Writer) error {
+func check(f *flags, name string, tree staterepo.Tree, problems int, stdout, stderr io.Writer) error {
 	have, err := statedir.Read(f.out)
 	if err != nil {
 		return exitcode.New(exitcode.Unusable, err)
@@ -230,7 +231,7 @@ func keptMessage(held []string) string {
 // problems hold back (the bad object, never its whole cluster, see
 // render.Problem.Holds), and the whole folder of each cluster a document
 // that did not decode may affect.
-func heldObjects(out render.Output, in render.Input, docs []manifest.Problem, last render.Tree) []render.Hold {
+func heldObjects(out render.Output, in render.Input, docs []manifest.Problem, last staterepo.Tree) []render.Hold {
 	holds := out.Holds()
 	every := append(render.TreeClusters(last), render.TreeClusters(out.Tree)...)
 	for _, d := range docs {
