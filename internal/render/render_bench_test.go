@@ -10,8 +10,8 @@ import (
 
 	"github.com/bindsync/bindsync/api/v1alpha1"
 	"github.com/bindsync/bindsync/internal/render"
-	"github.com/bindsync/bindsync/internal/testutil/scalefixture"
 	"github.com/bindsync/bindsync/internal/staterepo"
+	"github.com/bindsync/bindsync/internal/testutil/scalefixture"
 )
 
 // scaleInput is clusters app clusters, each binding perCluster of the real

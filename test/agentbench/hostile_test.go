@@ -16,8 +16,8 @@ import (
 
 	"github.com/bindsync/bindsync/api/v1alpha1"
 	"github.com/bindsync/bindsync/internal/render"
-	"github.com/bindsync/bindsync/internal/testutil/procmem"
 	"github.com/bindsync/bindsync/internal/staterepo"
+	"github.com/bindsync/bindsync/internal/testutil/procmem"
 )
 
 // yamlBomb is 9 levels of 9 aliases each: under 400 bytes that expand to
