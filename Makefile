@@ -27,7 +27,7 @@ COMMIT    ?= $(shell git rev-parse HEAD 2>/dev/null)
 LDFLAGS   := -X github.com/bindsync/bindsync/internal/cli/version.version=$(VERSION) \
              -X github.com/bindsync/bindsync/internal/cli/version.commit=$(COMMIT)
 
-.PHONY: all build test unit integration generate verify-generated lint testbin demo bench clean help
+.PHONY: all build release test unit integration generate verify-generated lint testbin demo bench clean help
 
 all: build
 
@@ -40,6 +40,27 @@ help: ## list targets
 build: ## build bin/bindsync (and the kubectl-bindsync plugin name)
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS) -s -w' -o $(BIN)/bindsync ./cmd/bindsync
 	ln -sf bindsync $(BIN)/kubectl-bindsync
+
+# Archives bindsync_<version>_<os>_<arch>.tar.gz (bindsync, LICENSE,
+# README.md) and bindsync_<version>_checksums.txt (`sha256sum -c` reads it)
+# in dist/. Set VERSION for a release (make release VERSION=v0.2.0); the
+# archives are reproducible: file times are the commit's, owners are 0.
+RELEASE_PLATFORMS := linux/amd64 linux/arm64 darwin/amd64 darwin/arm64
+DIST              := $(CURDIR)/dist
+SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null || echo 0)
+release: ## versioned archives for linux and darwin (amd64, arm64) with sha256 checksums, in dist/
+	rm -rf $(DIST) && mkdir -p $(DIST)
+	@for p in $(RELEASE_PLATFORMS); do \
+	  os=$${p%/*}; arch=$${p#*/}; name=bindsync_$(VERSION)_$${os}_$${arch}; dir=$(DIST)/$$name; \
+	  echo "building $$name"; mkdir -p $$dir; \
+	  CGO_ENABLED=0 GOOS=$$os GOARCH=$$arch $(GO) build -trimpath -ldflags '$(LDFLAGS) -s -w' -o $$dir/bindsync ./cmd/bindsync; \
+	  cp LICENSE README.md $$dir/; \
+	  tar -C $$dir --sort=name --owner=0 --group=0 --numeric-owner --mtime=@$(SOURCE_DATE_EPOCH) -cf - bindsync LICENSE README.md \
+	    | gzip -9n > $(DIST)/$$name.tar.gz; \
+	  rm -rf $$dir; \
+	done
+	cd $(DIST) && sha256sum bindsync_$(VERSION)_*.tar.gz > bindsync_$(VERSION)_checksums.txt
+	@cat $(DIST)/bindsync_$(VERSION)_checksums.txt
 
 test: testbin verify-generated lint ## everything CI runs: generated code, lint, unit, golden and integration tests
 	$(GO) test -count=1 ./...
