@@ -155,7 +155,11 @@ func TestInstallChartCRDsAreConfigCRDs(t *testing.T) {
 			have = append(have, e.Name())
 		}
 		assert.ElementsMatch(t, files, have, "charts/%s/crds holds exactly its CRDs of config/crd", chart)
-		_, crds := renderChart(t, chart, map[string]any{"cluster": "c", "repo": "https://example.com/s.git"})
+		values := backendBase
+		if chart == "bindsync-agent" {
+			values = agentBase
+		}
+		_, crds := renderChart(t, chart, values)
 		assert.Len(t, crds, len(files), "Helm loads charts/%s/crds", chart)
 	}
 }
@@ -189,8 +193,9 @@ func TestInstallOptionalSecrets(t *testing.T) {
 	}
 }
 
-// TestInstallChartValuesRequired: a chart missing a required value fails
-// with a message naming it, and renders nothing.
+// TestInstallChartValuesRequired: a chart missing a required value, or
+// given one its schema refuses (a misspelt key too), fails with a message
+// naming it, and renders nothing.
 func TestInstallChartValuesRequired(t *testing.T) {
 	for _, tc := range []struct {
 		chart  string
@@ -200,6 +205,10 @@ func TestInstallChartValuesRequired(t *testing.T) {
 		{"bindsync-agent", map[string]any{"repo": "https://example.com/s.git"}, "bindsync-agent: set cluster"},
 		{"bindsync-agent", map[string]any{"cluster": "team-a"}, "bindsync-agent: set repo"},
 		{"bindsync-control-plane", map[string]any{}, "bindsync-control-plane: set repo"},
+		// values.schema.json: a value the binary would refuse is refused here.
+		{"bindsync-agent", merged(agentBase, map[string]any{"logFormat": "yaml"}), "logFormat"},
+		{"bindsync-control-plane", merged(backendBase, map[string]any{"signing": map[string]any{"enabled": true, "format": "pem"}}), "format"},
+		{"bindsync-agent", merged(agentBase, map[string]any{"webhok": on()}), "webhok"},
 	} {
 		_, err := renderChartErr(tc.chart, tc.values)
 		require.Error(t, err, "%s with %v", tc.chart, tc.values)
