@@ -640,7 +640,8 @@ func testAgentRights(ctx context.Context, t *testing.T, app *testenv.Cluster, fo
 
 // TestIntegrationDeployDockerfile reads the Dockerfile (docker does not run
 // here): the image is a static binary on an empty or distroless base, run as
-// the unprivileged user the Deployments name.
+// the unprivileged user the Deployments name, built for BuildKit's target
+// platforms and carrying the OCI labels.
 func TestIntegrationDeployDockerfile(t *testing.T) {
 	t.Parallel()
 	stages := readDockerfile(t, repoPath(t, "Dockerfile"))
@@ -653,6 +654,15 @@ func TestIntegrationDeployDockerfile(t *testing.T) {
 	build := stages[0]
 	assert.Contains(t, build.runs, "CGO_ENABLED=0", "the binary is static")
 	assert.Contains(t, build.runs, "./cmd/bindsync")
+	// Multi-arch: the build stage runs on the builder's platform and
+	// cross-compiles for BuildKit's target.
+	assert.Equal(t, "--platform=$BUILDPLATFORM", build.from, "the build stage runs on the builder's own platform")
+	assert.Contains(t, build.runs, "GOOS=${TARGETOS} GOARCH=${TARGETARCH}", "built for BuildKit's target platform")
+	for _, label := range []string{"source", "version", "revision", "licenses", "title", "description"} {
+		assert.Contains(t, final.labels, "org.opencontainers.image."+label+"=", "the image carries the OCI label %s", label)
+	}
+	assert.Contains(t, final.labels, `org.opencontainers.image.licenses="Apache-2.0"`)
+	assert.FileExists(t, repoPath(t, "LICENSE"))
 	assert.FileExists(t, repoPath(t, ".dockerignore"))
 
 	for _, dir := range []string{"backend", "agent"} {
@@ -664,7 +674,7 @@ func TestIntegrationDeployDockerfile(t *testing.T) {
 
 // dockerStage is one FROM ... section of a Dockerfile.
 type dockerStage struct {
-	from, user, entrypoint, runs string
+	from, user, entrypoint, runs, labels string
 }
 
 func readDockerfile(t *testing.T, path string) []dockerStage {
@@ -696,6 +706,8 @@ func readDockerfile(t *testing.T, path string) []dockerStage {
 			stages[len(stages)-1].entrypoint = rest
 		case "RUN":
 			stages[len(stages)-1].runs += rest + "\n"
+		case "LABEL":
+			stages[len(stages)-1].labels += rest + "\n"
 		}
 	}
 	require.NoError(t, sc.Err())
