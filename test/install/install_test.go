@@ -43,7 +43,7 @@ import (
 	"sigs.k8s.io/kustomize/kyaml/filesys"
 	"sigs.k8s.io/yaml"
 
-	"github.com/bindsync/bindsync/internal/kustomize"
+	bsapply "github.com/bindsync/bindsync/internal/apply"
 	"github.com/bindsync/bindsync/internal/testenv"
 	_ "github.com/bindsync/bindsync/internal/testutil/golden"
 )
@@ -316,7 +316,7 @@ func renderChartErr(name string, values map[string]any) ([2][]*unstructured.Unst
 		}
 		out[1] = append(out[1], docs...)
 	}
-	kustomize.Sort(out[0])
+	bsapply.Sort(out[0])
 	return out, nil
 }
 
@@ -390,7 +390,7 @@ func buildKustomize(t *testing.T, dir string) []*unstructured.Unstructured {
 		require.NoError(t, u.UnmarshalJSON(data))
 		objs = append(objs, u)
 	}
-	kustomize.Sort(objs)
+	bsapply.Sort(objs)
 	return objs
 }
 
@@ -504,7 +504,7 @@ func apply(ctx context.Context, t *testing.T, c *testenv.Cluster, objs []*unstru
 	cl, err := client.New(cfg, client.Options{Scheme: testenv.Scheme()})
 	require.NoError(t, err)
 	objs = slices.Clone(objs)
-	kustomize.Sort(objs)
+	bsapply.Sort(objs)
 	for _, o := range objs {
 		var err error
 		for wait := 50 * time.Millisecond; wait < 10*time.Second; wait *= 2 {
