@@ -19,7 +19,7 @@ import (
 	"github.com/bindsync/bindsync/api/v1alpha1"
 	"github.com/bindsync/bindsync/internal/agent/source"
 	"github.com/bindsync/bindsync/internal/apply"
-	"github.com/bindsync/bindsync/internal/render"
+	"github.com/bindsync/bindsync/internal/staterepo"
 )
 
 // FieldManager is the agent's server-side apply field manager.
@@ -69,7 +69,7 @@ func (o *Options) Validate() error {
 		return errors.New("agent: cluster name is required")
 	}
 	if o.Path == "" {
-		o.Path = render.AppDir(o.Cluster)
+		o.Path = staterepo.AppDir(o.Cluster)
 	}
 	if o.WaitEstablished == 0 {
 		o.WaitEstablished = 30 * time.Second

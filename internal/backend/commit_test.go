@@ -15,7 +15,6 @@ import (
 	"github.com/bindsync/bindsync/api/v1alpha1"
 	"github.com/bindsync/bindsync/internal/backend/plan"
 	"github.com/bindsync/bindsync/internal/git"
-	"github.com/bindsync/bindsync/internal/render"
 	"github.com/bindsync/bindsync/internal/staterepo"
 )
 
@@ -60,7 +59,7 @@ func TestBackendCommitsAreTheFullTreeCommit(t *testing.T) {
 		{name: "a file outside every cluster folder: the whole tree", dirs: nil,
 			change: func(in *plan.Input) {
 				in.Main = copyTree(in.Main)
-				delete(in.Main, render.ReadmePath) // someone deleted the README; render writes it back
+				delete(in.Main, staterepo.ReadmePath) // someone deleted the README; render writes it back
 			}},
 		{name: "mixed: unbind, template and schema change, a new cluster and two binds", dirs: append(allClusters(clusters), "clusters/cluster-new"),
 			change: func(in *plan.Input) {
@@ -89,7 +88,7 @@ func TestBackendCommitsAreTheFullTreeCommit(t *testing.T) {
 			in := s.in
 			in.Requests = append([]v1alpha1.APIServiceExportRequest(nil), in.Requests...)
 			tc.change(&in)
-			if _, ok := in.Main[render.ReadmePath]; !ok || in.Main["CODEOWNERS"] != nil {
+			if _, ok := in.Main[staterepo.ReadmePath]; !ok || in.Main["CODEOWNERS"] != nil {
 				// main as another writer left it
 				s.head = commitFull(t, s.repo, s.head, in.Main, plan.Message{Subject: "another writer"})
 			}

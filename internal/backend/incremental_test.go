@@ -15,7 +15,6 @@ import (
 	"github.com/bindsync/bindsync/api/v1alpha1"
 	"github.com/bindsync/bindsync/internal/backend/plan"
 	"github.com/bindsync/bindsync/internal/git"
-	"github.com/bindsync/bindsync/internal/render"
 	"github.com/bindsync/bindsync/internal/staterepo"
 )
 
@@ -96,7 +95,7 @@ func TestBackendIncrementalPlansAreColdPlans(t *testing.T) {
 		{name: "another writer edits a file the held-back cluster keeps", change: func(*plan.Input) {},
 			writer: func(main staterepo.Tree) staterepo.Tree {
 				tree := copyTree(main)
-				p := render.ExportPath("cluster-0009", s.in.CRDs[2].Name)
+				p := staterepo.ExportPath("cluster-0009", s.in.CRDs[2].Name)
 				require.Contains(t, tree, p)
 				tree[p] = append(append([]byte(nil), main[p]...), "# kept by hand\n"...)
 				return tree
@@ -180,7 +179,7 @@ func TestBackendIncrementalPlansAreColdPlans(t *testing.T) {
 		{name: "another writer leaves conflict markers in an export", change: func(*plan.Input) {},
 			writer: func(main staterepo.Tree) staterepo.Tree {
 				tree := copyTree(main)
-				p := render.ExportPath("cluster-0003", s.in.CRDs[1].Name)
+				p := staterepo.ExportPath("cluster-0003", s.in.CRDs[1].Name)
 				broken = main[p]
 				tree[p] = append([]byte("<<<<<<< HEAD\n"), main[p]...)
 				return tree
@@ -189,21 +188,21 @@ func TestBackendIncrementalPlansAreColdPlans(t *testing.T) {
 		{name: "the export restored", change: func(*plan.Input) {},
 			writer: func(main staterepo.Tree) staterepo.Tree {
 				tree := copyTree(main)
-				tree[render.ExportPath("cluster-0003", s.in.CRDs[1].Name)] = broken
+				tree[staterepo.ExportPath("cluster-0003", s.in.CRDs[1].Name)] = broken
 				return tree
 			}},
 		{name: "another writer reverts a bind: the revocation is recorded", change: func(*plan.Input) {},
 			writer: func(main staterepo.Tree) staterepo.Tree {
 				tree := copyTree(main)
-				delete(tree, render.ExportPath("cluster-0003", s.in.CRDs[bindings].Name))
-				delete(tree, render.CRDPath("cluster-0003", s.in.CRDs[bindings].Name))
+				delete(tree, staterepo.ExportPath("cluster-0003", s.in.CRDs[bindings].Name))
+				delete(tree, staterepo.CRDPath("cluster-0003", s.in.CRDs[bindings].Name))
 				return tree
 			}},
 		{name: "nothing new after the revocation", change: func(*plan.Input) {}},
 		{name: "the revocation lifted: bound again", change: func(*plan.Input) {},
 			writer: func(main staterepo.Tree) staterepo.Tree {
 				tree := copyTree(main)
-				delete(tree, render.RevokedPath("cluster-0003", s.in.Templates[bindings].Name))
+				delete(tree, staterepo.RevokedPath("cluster-0003", s.in.Templates[bindings].Name))
 				return tree
 			}},
 		{name: "nothing new at the end", change: func(*plan.Input) {}},

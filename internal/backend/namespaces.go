@@ -19,6 +19,7 @@ import (
 	"github.com/bindsync/bindsync/internal/backend/plan"
 	"github.com/bindsync/bindsync/internal/kustomize"
 	"github.com/bindsync/bindsync/internal/render"
+	"github.com/bindsync/bindsync/internal/staterepo"
 )
 
 // An app cluster's instance namespaces (render.NamespacesDir) are applied
@@ -32,8 +33,8 @@ import (
 // buildNamespaces builds and checks a cluster's namespaces folder; nil
 // when main holds none.
 func buildNamespaces(fsys fs.FS, cluster string, build *sync.Mutex) ([]*unstructured.Unstructured, error) {
-	dir := render.NamespacesDir(cluster)
-	if _, err := fs.Stat(fsys, dir+"/"+render.KustomizationFile); err != nil {
+	dir := staterepo.NamespacesDir(cluster)
+	if _, err := fs.Stat(fsys, dir+"/"+staterepo.KustomizationFile); err != nil {
 		return nil, nil
 	}
 	build.Lock()

@@ -692,7 +692,7 @@ func (rc *Reconciler) branchCurrent(r *run, b plan.BranchPlan, checked map[strin
 			return false
 		}
 	}
-	own, err := rc.opts.Repo.ChangedDirs(base, head, render.ClustersDir)
+	own, err := rc.opts.Repo.ChangedDirs(base, head, staterepo.ClustersDir)
 	if err != nil || !subset(own, b.Dirs) {
 		return false
 	}
@@ -720,7 +720,7 @@ func (rc *Reconciler) mainMoved(r *run, base plumbing.Hash) ([]string, error) {
 	}
 	if !in {
 		d = []string{allFolders}
-	} else if d, err = rc.opts.Repo.ChangedDirs(base, r.newMain, render.ClustersDir); err != nil {
+	} else if d, err = rc.opts.Repo.ChangedDirs(base, r.newMain, staterepo.ClustersDir); err != nil {
 		return nil, err
 	}
 	if r.moved == nil {

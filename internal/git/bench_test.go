@@ -206,7 +206,7 @@ func BenchmarkNewRequest(b *testing.B) {
 		before := r.Stats().ObjectsWritten
 		clk.Resume()
 		tree := renderWith(b, cache, next)
-		dir := render.ClusterDir(cluster)
+		dir := staterepo.ClusterDir(cluster)
 		_, changed, err := r.CommitDirs(base, []string{dir}, sub(tree, dir), bindMessage(cluster, in.Templates[benchBindings-1].Name))
 		require.NoError(b, err)
 		require.True(b, changed)
@@ -412,7 +412,7 @@ func BenchmarkNewRequestCommitOnly(b *testing.B) {
 		cluster := clusterName(i % benchClusters)
 		one := render.Input{CRDs: in.CRDs, Templates: in.Templates}
 		addCluster(&one, cluster, in.Templates)
-		dir := render.ClusterDir(cluster)
+		dir := staterepo.ClusterDir(cluster)
 		files := sub(renderTree(b, one), dir)
 		clk.Resume()
 		_, changed, err := r.CommitDirs(base, []string{dir}, files, bindMessage(cluster, "x"))

@@ -86,7 +86,7 @@ func copyInput(in render.Input) render.Input {
 func subtree(t staterepo.Tree, cluster string) map[string]string {
 	out := map[string]string{}
 	for p, b := range t {
-		if strings.HasPrefix(p, render.ClusterDir(cluster)+"/") {
+		if strings.HasPrefix(p, staterepo.ClusterDir(cluster)+"/") {
 			out[p] = string(b)
 		}
 	}
@@ -209,7 +209,7 @@ func TestABadObjectKeepsTheLastGoodFilesOfEveryClusterItAffects(t *testing.T) {
 			}
 			require.NotEqual(t, subtree(last, tc.moves), subtree(out.Tree, tc.moves), "the edit changes %s", tc.moves)
 			assert.Equal(t, subtree(out.Tree, tc.moves), subtree(kept, tc.moves), "%s moves on despite the problem", tc.moves)
-			for _, p := range []string{render.ReadmePath, render.MarkerPath} {
+			for _, p := range []string{staterepo.ReadmePath, render.MarkerPath} {
 				assert.Equal(t, out.Tree[p], kept[p], "%s comes from the new render", p)
 			}
 			for _, p := range out.Problems {

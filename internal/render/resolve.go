@@ -13,6 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation"
 
 	"github.com/bindsync/bindsync/api/v1alpha1"
+	"github.com/bindsync/bindsync/internal/staterepo"
 )
 
 // Kinds named in problems.
@@ -614,7 +615,7 @@ func (r *renderer) assign(req *v1alpha1.APIServiceExportRequest, tpl *templateEn
 	}
 	if slices.Contains(cluster.revoked, tpl.tpl.Name) {
 		return v1alpha1.RejectedReason, fmt.Sprintf("template %q is revoked for cluster %s by %s in the state repository; delete that file on main to lift it",
-			tpl.tpl.Name, name, RevokedPath(name, tpl.tpl.Name))
+			tpl.tpl.Name, name, staterepo.RevokedPath(name, tpl.tpl.Name))
 	}
 	for _, crd := range tpl.crds {
 		other, taken := cluster.boundBy(crd)

@@ -63,7 +63,7 @@ func (o Ownership) String() string {
 const legacyReadmeHeading = "# bindsync state repository\n"
 
 // ownedPaths are what a state repository's writer owns besides the marker.
-var ownedPaths = []string{render.ReadmePath, render.ClustersDir + "/"}
+var ownedPaths = []string{staterepo.ReadmePath, staterepo.ClustersDir + "/"}
 
 // ignoredInUnclaimed are the entries an unclaimed folder may hold: a fresh
 // `git init` or clone.
@@ -106,7 +106,7 @@ func Inspect(dir string) (Ownership, error) {
 		}
 		return Marked, nil
 	}
-	if b, ok, err := readRootFile(dir, render.ReadmePath); err != nil {
+	if b, ok, err := readRootFile(dir, staterepo.ReadmePath); err != nil {
 		return Foreign, err
 	} else if ok && bytes.HasPrefix(b, []byte(legacyReadmeHeading)) {
 		return Legacy, nil
@@ -163,7 +163,7 @@ func readRootFile(dir, name string) (b []byte, ok bool, err error) {
 // what a write would replace.
 func Read(dir string) (staterepo.Tree, error) {
 	tree := staterepo.Tree{}
-	for _, name := range []string{render.MarkerPath, render.ReadmePath} {
+	for _, name := range []string{render.MarkerPath, staterepo.ReadmePath} {
 		b, ok, err := readRootFile(dir, name)
 		if err != nil {
 			return nil, err
@@ -172,7 +172,7 @@ func Read(dir string) (staterepo.Tree, error) {
 			tree[name] = b
 		}
 	}
-	root := filepath.Join(dir, render.ClustersDir)
+	root := filepath.Join(dir, staterepo.ClustersDir)
 	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			if errors.Is(err, fs.ErrNotExist) && p == root {
@@ -315,7 +315,7 @@ func writeFile(dir, p string, b []byte) error {
 // removeEmptyParents removes rel and its parents while they are empty,
 // stopping at the clusters folder.
 func removeEmptyParents(dir, rel string) {
-	for rel != "." && rel != render.ClustersDir && rel != "/" {
+	for rel != "." && rel != staterepo.ClustersDir && rel != "/" {
 		if err := os.Remove(filepath.Join(dir, filepath.FromSlash(rel))); err != nil {
 			return
 		}

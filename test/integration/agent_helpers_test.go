@@ -32,6 +32,7 @@ import (
 	"github.com/bindsync/bindsync/internal/manifest"
 	"github.com/bindsync/bindsync/internal/render"
 	"github.com/bindsync/bindsync/internal/schema"
+	"github.com/bindsync/bindsync/internal/staterepo"
 	"github.com/bindsync/bindsync/internal/testenv"
 )
 
@@ -202,7 +203,7 @@ func (k testKind) hash() string {
 // appFolder returns the files of clusters/<cluster>/app holding kinds, laid
 // out as render lays it out, plus extra files listed as resources.
 func appFolder(cluster string, kinds []testKind, extra map[string]string) map[string]string {
-	dir := render.AppDir(cluster)
+	dir := staterepo.AppDir(cluster)
 	files := map[string]string{}
 	var resources []string
 	for _, k := range kinds {
@@ -239,7 +240,7 @@ type agentUnderTest struct {
 
 func newTestAgent(t *testing.T, app *testenv.Cluster, repo *stateRepo, cluster string) *agentUnderTest {
 	t.Helper()
-	src, err := source.New(source.Options{URL: repo.url(), Dir: render.AppDir(cluster)})
+	src, err := source.New(source.Options{URL: repo.url(), Dir: staterepo.AppDir(cluster)})
 	require.NoError(t, err)
 	counter := &writeCounter{}
 	cfg := counter.wrap(app.Config)

@@ -17,7 +17,7 @@ import (
 	"github.com/bindsync/bindsync/internal/agent/instances"
 	"github.com/bindsync/bindsync/internal/agent/source"
 	"github.com/bindsync/bindsync/internal/cli/status"
-	"github.com/bindsync/bindsync/internal/render"
+	"github.com/bindsync/bindsync/internal/staterepo"
 	"github.com/bindsync/bindsync/internal/testenv"
 )
 
@@ -37,7 +37,7 @@ func TestIntegrationAgentInstanceSyncWithoutControlPlane(t *testing.T) {
 
 	run := func(syncInstances bool) *writeCounter {
 		t.Helper()
-		src, err := source.New(source.Options{URL: repo.url(), Dir: render.AppDir(cluster)})
+		src, err := source.New(source.Options{URL: repo.url(), Dir: staterepo.AppDir(cluster)})
 		require.NoError(t, err)
 		counter := &writeCounter{}
 		cfg := counter.wrap(app.Config)
@@ -101,7 +101,7 @@ func TestIntegrationAgentReportsInstanceCounts(t *testing.T) {
 
 	const bound = "postgresqlinstances.anynines.com"
 	createBinding(ctx, t, app, bound, "")
-	src, err := source.New(source.Options{URL: repo.url(), Dir: render.AppDir(cluster)})
+	src, err := source.New(source.Options{URL: repo.url(), Dir: staterepo.AppDir(cluster)})
 	require.NoError(t, err)
 	agentSA := cp.ImpersonateConfig(testenv.ServiceAccountUser(v1alpha1.ClusterNamespacePrefix+cluster, "bindsync-agent"))
 	syncer := &idleSyncer{}

@@ -24,7 +24,7 @@ import (
 	"github.com/bindsync/bindsync/internal/backend/plan"
 	"github.com/bindsync/bindsync/internal/cli/approve"
 	"github.com/bindsync/bindsync/internal/cli/exitcode"
-	"github.com/bindsync/bindsync/internal/render"
+	"github.com/bindsync/bindsync/internal/staterepo"
 )
 
 // approveCLI runs `bindsync approve args...` in the test's process.
@@ -106,7 +106,7 @@ func TestIntegrationApproveShowsRefusesAndSigns(t *testing.T) {
 	private, public := sshSigningKey(t)
 	verifier, err := source.NewVerifier(public)
 	require.NoError(t, err)
-	src, err := source.New(source.Options{URL: "file://" + e.remote, Dir: render.AppDir(cluster), Verifier: verifier})
+	src, err := source.New(source.Options{URL: "file://" + e.remote, Dir: staterepo.AppDir(cluster), Verifier: verifier})
 	require.NoError(t, err)
 	createBinding(ctx, t, app, backendPGCRD, "")
 	ag, err := agent.New(app.Config, app.Client, src, agent.Options{Cluster: cluster, Events: record.NewFakeRecorder(100), WaitEstablished: 30 * time.Second})
@@ -122,8 +122,8 @@ func TestIntegrationApproveShowsRefusesAndSigns(t *testing.T) {
 		head := e.head("main")
 		assert.Equal(t, "main@sha1:"+head+"\n", stdout)
 		assert.Contains(t, stderr, "approving "+branch+": 1 commit on main@sha1:")
-		assert.Contains(t, stderr, "A "+render.ExportPath(cluster, backendPGCRD))
-		assert.Contains(t, stderr, "A "+render.CRDPath(cluster, backendPGCRD))
+		assert.Contains(t, stderr, "A "+staterepo.ExportPath(cluster, backendPGCRD))
+		assert.Contains(t, stderr, "A "+staterepo.CRDPath(cluster, backendPGCRD))
 		assert.Contains(t, stderr, "(signed)")
 
 		_, err = ag.Sync(ctx)
@@ -141,6 +141,6 @@ func TestIntegrationApproveShowsRefusesAndSigns(t *testing.T) {
 		schema := strings.TrimSpace(strings.TrimPrefix(branches, "*"))
 		_, stderr, err := approveCLI(schema, "--repo", e.remote, "--approver", approver)
 		require.NoError(t, err, stderr)
-		assert.Contains(t, stderr, "M "+render.CRDPath(cluster, backendPGCRD))
+		assert.Contains(t, stderr, "M "+staterepo.CRDPath(cluster, backendPGCRD))
 	})
 }

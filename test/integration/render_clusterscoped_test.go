@@ -17,6 +17,7 @@ import (
 	bindsyncv1alpha1 "github.com/bindsync/bindsync/api/v1alpha1"
 	"github.com/bindsync/bindsync/internal/kustomize"
 	"github.com/bindsync/bindsync/internal/render"
+	"github.com/bindsync/bindsync/internal/staterepo"
 	"github.com/bindsync/bindsync/internal/testenv"
 )
 
@@ -58,11 +59,11 @@ func TestIntegrationRenderedClusterScopedBinding(t *testing.T) {
 		require.NoError(t, cp.ApplyObjects(ctx, []*unstructured.Unstructured{obj}))
 	}
 	for _, cluster := range []string{"scope-a", "scope-b"} {
-		objs, err := kustomize.BuildFS(fsys, render.ControlPlaneDir(cluster))
+		objs, err := kustomize.BuildFS(fsys, staterepo.ControlPlaneDir(cluster))
 		require.NoError(t, err)
-		require.NoError(t, cp.ApplyObjects(ctx, objs), "apply %s", render.ControlPlaneDir(cluster))
+		require.NoError(t, cp.ApplyObjects(ctx, objs), "apply %s", staterepo.ControlPlaneDir(cluster))
 
-		appObjs, err := kustomize.BuildFS(fsys, render.AppDir(cluster))
+		appObjs, err := kustomize.BuildFS(fsys, staterepo.AppDir(cluster))
 		require.NoError(t, err)
 		var names []string
 		for _, o := range appObjs {

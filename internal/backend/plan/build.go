@@ -122,7 +122,7 @@ func (p *planner) build() Plan {
 		out, t = p.renderKeeping(base, prev)
 		if dirs, changed := changedDirs(prev, t); changed {
 			in := slices.DeleteFunc(slices.Clone(nsAdded), func(n v1alpha1.APIServiceNamespace) bool {
-				_, ok := t.tree[render.NamespacePath(clusterOf(n.Namespace), n.Name)]
+				_, ok := t.tree[staterepo.NamespacePath(clusterOf(n.Namespace), n.Name)]
 				return !ok
 			})
 			p.out.Steps = append(p.out.Steps, p.step(prev, t, dirs, batchNamespaceMessage(in)))
@@ -243,7 +243,7 @@ func changedDirs(prev, t *ptree) ([]string, bool) {
 	eq := sameBytes{}
 	for _, ch := range t.changes {
 		if folderDiffers(prev.tree, t.tree, ch, eq) {
-			dirs = append(dirs, render.ClustersDir+"/"+ch.Cluster)
+			dirs = append(dirs, staterepo.ClustersDir+"/"+ch.Cluster)
 		}
 	}
 	sort.Strings(dirs)
@@ -280,7 +280,7 @@ func filesUnder(t *ptree, dirs []string) staterepo.Tree {
 	if t.base != nil {
 		found := 0
 		for _, ch := range t.changes {
-			if want[render.ClustersDir+"/"+ch.Cluster] {
+			if want[staterepo.ClustersDir+"/"+ch.Cluster] {
 				found++
 				for _, p := range ch.After {
 					files[p] = t.tree[p]
@@ -308,7 +308,7 @@ func changedClustersOf(prev, t *ptree, dirs []string) []string {
 	}
 	out := make([]string, len(dirs))
 	for i, d := range dirs {
-		out[i] = strings.TrimPrefix(d, render.ClustersDir+"/")
+		out[i] = strings.TrimPrefix(d, staterepo.ClustersDir+"/")
 	}
 	return out
 }
@@ -770,7 +770,7 @@ func changedClusters(a, b staterepo.Tree) []string {
 }
 
 func clusterOfPath(p string) string {
-	rest, ok := strings.CutPrefix(p, render.ClustersDir+"/")
+	rest, ok := strings.CutPrefix(p, staterepo.ClustersDir+"/")
 	if !ok {
 		return ""
 	}

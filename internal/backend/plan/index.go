@@ -202,7 +202,7 @@ func pairKey(template, crd string) string { return template + "\x00" + crd }
 // exportOfPath recognises clusters/<c>/control-plane/exports/<crd>.yaml
 // (render.ExportPath), cheaply: it is asked about every path of a tree.
 func exportOfPath(p string) (exportEntry, bool) {
-	rest, ok := strings.CutPrefix(p, render.ClustersDir+"/")
+	rest, ok := strings.CutPrefix(p, staterepo.ClustersDir+"/")
 	if !ok {
 		return exportEntry{}, false
 	}

@@ -47,7 +47,7 @@ func (p *planner) namespaceSets() (inMain, gone, added []v1alpha1.APIServiceName
 	live := map[[2]string]bool{}
 	for _, n := range p.in.Namespaces {
 		live[[2]string{n.Namespace, n.Name}] = true
-		if _, ok := p.mainT.tree[render.NamespacePath(clusterOf(n.Namespace), n.Name)]; ok && clusterOf(n.Namespace) != "" {
+		if _, ok := p.mainT.tree[staterepo.NamespacePath(clusterOf(n.Namespace), n.Name)]; ok && clusterOf(n.Namespace) != "" {
 			inMain = append(inMain, n)
 		} else {
 			added = append(added, n)
@@ -73,7 +73,7 @@ func (p *planner) namespaceSets() (inMain, gone, added []v1alpha1.APIServiceName
 
 // namespaceOfPath recognises render.NamespacePath(cluster, ns).
 func namespaceOfPath(p string) (cluster, ns string, ok bool) {
-	rest, ok := strings.CutPrefix(p, render.ClustersDir+"/")
+	rest, ok := strings.CutPrefix(p, staterepo.ClustersDir+"/")
 	if !ok {
 		return "", "", false
 	}
@@ -82,7 +82,7 @@ func namespaceOfPath(p string) (cluster, ns string, ok bool) {
 		return "", "", false
 	}
 	ns, ok = strings.CutSuffix(rest, ".yaml")
-	if !ok || ns == "" || strings.Contains(ns, "/") || rest == render.KustomizationFile {
+	if !ok || ns == "" || strings.Contains(ns, "/") || rest == staterepo.KustomizationFile {
 		return "", "", false
 	}
 	return cluster, ns, true
@@ -135,7 +135,7 @@ func (p *planner) decideNamespaces(out render.Output, main staterepo.Tree) {
 			Problem: problems[[2]string{n.Namespace, n.Name}]}
 		if d.Cluster != "" {
 			d.Instance = render.InstanceNamespace(d.Cluster, n.Name)
-			_, d.Rendered = main[render.NamespacePath(d.Cluster, n.Name)]
+			_, d.Rendered = main[staterepo.NamespacePath(d.Cluster, n.Name)]
 		}
 		p.out.Namespaces = append(p.out.Namespaces, d)
 	}

@@ -489,7 +489,7 @@ func (p *planner) decideRequests() {
 		case d.Cluster != "" && p.main.isRevoked(d.Cluster, d.Template):
 			d.Approval, d.Reason = Rejected, v1alpha1.RejectedReason
 			d.Message = fmt.Sprintf("template %s is revoked for cluster %s by %s on main; delete that file on main to lift the revocation",
-				d.Template, d.Cluster, render.RevokedPath(d.Cluster, d.Template))
+				d.Template, d.Cluster, staterepo.RevokedPath(d.Cluster, d.Template))
 			d.Branch = ""
 		case p.main.holds(d.Cluster, d.Template) && !manual:
 			d.Approval, d.Reason, d.Message = Approved, v1alpha1.SucceededReason, "approval is Automatic"
@@ -500,7 +500,7 @@ func (p *planner) decideRequests() {
 		case p.in.Revoked[q.UID] != "":
 			d.Approval, d.Reason = Rejected, v1alpha1.RejectedReason
 			d.Message = fmt.Sprintf("bind commit %s was reverted on main; recorded as %s, which rejects every request of the cluster for this template until that file is deleted on main",
-				short(p.in.Revoked[q.UID]), render.RevokedPath(d.Cluster, d.Template))
+				short(p.in.Revoked[q.UID]), staterepo.RevokedPath(d.Cluster, d.Template))
 			d.Revoke = d.Cluster != ""
 			d.Branch = ""
 		case !manual:
@@ -619,7 +619,7 @@ func (m sameBytes) equal(x, y []byte) bool {
 
 // clusterDirOf returns clusters/<name> for a path inside that folder.
 func clusterDirOf(p string) (string, bool) {
-	rest, ok := strings.CutPrefix(p, render.ClustersDir+"/")
+	rest, ok := strings.CutPrefix(p, staterepo.ClustersDir+"/")
 	if !ok {
 		return "", false
 	}
@@ -627,7 +627,7 @@ func clusterDirOf(p string) (string, bool) {
 	if !ok || c == "" || tail == "" {
 		return "", false
 	}
-	return p[:len(render.ClustersDir)+1+len(c)], true
+	return p[:len(staterepo.ClustersDir)+1+len(c)], true
 }
 
 // TreesEqual reports whether two trees hold the same paths with the same bytes.

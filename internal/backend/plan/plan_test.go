@@ -154,9 +154,9 @@ func TestAnAutomaticRequestIsOneBindCommitOnMain(t *testing.T) {
 	assert.Equal(t, []string{plan.CauseBind}, msg.Values(plan.TrailerCause))
 	require.Len(t, msg.Values(plan.TrailerSchemaHash), 1)
 	assert.True(t, strings.HasPrefix(msg.Values(plan.TrailerSchemaHash)[0], pgCRD+"="))
-	assert.Contains(t, p.Main, render.ExportPath("c1", pgCRD))
-	assert.Contains(t, p.Main, render.CRDPath("c1", pgCRD))
-	assert.NotContains(t, p.Main, render.ExportPath("c2", pgCRD))
+	assert.Contains(t, p.Main, staterepo.ExportPath("c1", pgCRD))
+	assert.Contains(t, p.Main, staterepo.CRDPath("c1", pgCRD))
+	assert.NotContains(t, p.Main, staterepo.ExportPath("c2", pgCRD))
 	d := decision(t, p, "bindsync-c1", "pg")
 	assert.Equal(t, plan.Approved, d.Approval)
 	assert.True(t, d.Rendered)
@@ -260,7 +260,7 @@ func TestManualApproval(t *testing.T) {
 				require.Len(t, p.Steps, 1)
 				assert.Equal(t, "revoke: c1 <- pg-manual", p.Steps[0].Message.Subject)
 				assert.Equal(t, []string{string(req.UID)}, p.Steps[0].Message.Values(plan.TrailerRequestUID))
-				assert.Contains(t, p.Main, render.RevokedPath("c1", "pg-manual"))
+				assert.Contains(t, p.Main, staterepo.RevokedPath("c1", "pg-manual"))
 			} else {
 				assert.Empty(t, p.Steps, "main never moves for a Manual request")
 			}
@@ -291,8 +291,8 @@ func TestTwoPendingRequestsOfOneClusterEachBranchFromMain(t *testing.T) {
 	after := plan.Make(in)
 	require.Equal(t, []string{plan.ApproveBranch("c1", "bk")}, branchNames(after))
 	bk := after.Branches[0].TreeOn(after.Main)
-	assert.Contains(t, bk, render.ExportPath("c1", pgCRD), "the rebuilt branch keeps what main holds")
-	assert.Contains(t, bk, render.ExportPath("c1", "backups.anynines.com"))
+	assert.Contains(t, bk, staterepo.ExportPath("c1", pgCRD), "the rebuilt branch keeps what main holds")
+	assert.Contains(t, bk, staterepo.ExportPath("c1", "backups.anynines.com"))
 	assert.Equal(t, plan.Approved, decision(t, after, "bindsync-c1", "pg").Approval)
 }
 
@@ -334,7 +334,7 @@ func TestSchemaChanges(t *testing.T) {
 				require.Len(t, msg.Values(plan.TrailerCompat), 1)
 				assert.True(t, strings.HasPrefix(msg.Values(plan.TrailerCompat)[0], tc.compat))
 				for _, c := range []string{"c1", "c2"} {
-					assert.NotEqual(t, main[render.ExportPath(c, pgCRD)], p.Main[render.ExportPath(c, pgCRD)], c)
+					assert.NotEqual(t, main[staterepo.ExportPath(c, pgCRD)], p.Main[staterepo.ExportPath(c, pgCRD)], c)
 				}
 			}
 			if !tc.branch {
@@ -372,7 +372,7 @@ func TestABreakingChangeEditedAgainMovesToANewBranch(t *testing.T) {
 	require.Len(t, first.Branches, 1)
 	require.Len(t, second.Branches, 1)
 	assert.NotEqual(t, first.Branches[0].Name, second.Branches[0].Name, "the branch follows the newest CRD")
-	assert.Contains(t, string(second.Branches[0].Tree[render.CRDPath("c1", pgCRD)]), "tier")
+	assert.Contains(t, string(second.Branches[0].Tree[staterepo.CRDPath("c1", pgCRD)]), "tier")
 }
 
 func TestABadObjectKeepsTheLastGoodFiles(t *testing.T) {
@@ -458,7 +458,7 @@ func TestADuplicateRequestNeverFreezesItsClustersGrants(t *testing.T) {
 		{GroupResource: v1alpha1.GroupResource{Resource: "secrets"}, Verbs: []v1alpha1.Verb{"get", "list"}}}
 	w.requests = []v1alpha1.APIServiceExportRequest{request("c1", "pg", "postgresql")}
 	main := w.settled(t, staterepo.Tree{})
-	rbac := render.ControlPlaneDir("c1") + "/rbac.yaml"
+	rbac := staterepo.ControlPlaneDir("c1") + "/rbac.yaml"
 	require.Contains(t, string(main[rbac]), "secrets")
 
 	w.requests = append(w.requests, request("c1", "pg-again", "postgresql"))
@@ -470,7 +470,7 @@ func TestADuplicateRequestNeverFreezesItsClustersGrants(t *testing.T) {
 
 	require.NotEmpty(t, p.Steps, "the narrowed template is committed")
 	assert.NotContains(t, string(p.Main[rbac]), "secrets", "c1's Role no longer grants Secrets")
-	assert.Contains(t, p.Main, render.ExportPath("c1", pgCRD))
+	assert.Contains(t, p.Main, staterepo.ExportPath("c1", pgCRD))
 	pg := decision(t, p, "bindsync-c1", "pg")
 	assert.True(t, pg.Rendered)
 	assert.Empty(t, pg.Problems)
@@ -583,7 +583,7 @@ func TestAnUnreadableExportInMainHoldsAndNeverFallsBackToLive(t *testing.T) {
 			w := newWorld(t, policy)
 			w.requests = []v1alpha1.APIServiceExportRequest{request("c1", "pg", "postgresql"), request("c2", "pg", "postgresql")}
 			main := w.settled(t, staterepo.Tree{})
-			exp := render.ExportPath("c1", pgCRD)
+			exp := staterepo.ExportPath("c1", pgCRD)
 			broken := []byte(strings.Replace(string(main[exp]), "spec:\n", "spec:\n<<<<<<< HEAD\n", 1))
 			main = copyTree(main)
 			main[exp] = broken
@@ -595,8 +595,8 @@ func TestAnUnreadableExportInMainHoldsAndNeverFallsBackToLive(t *testing.T) {
 			assert.Empty(t, p.Steps, "nothing rolls out")
 			assert.Equal(t, broken, p.Main[exp], "main keeps the file it has")
 			for _, c := range []string{"c1", "c2"} {
-				assert.Equal(t, main[render.CRDPath(c, pgCRD)], p.Main[render.CRDPath(c, pgCRD)], "%s keeps its CRD", c)
-				assert.Contains(t, string(p.Main[render.CRDPath(c, pgCRD)]), "expose", "%s keeps the removed field", c)
+				assert.Equal(t, main[staterepo.CRDPath(c, pgCRD)], p.Main[staterepo.CRDPath(c, pgCRD)], "%s keeps its CRD", c)
+				assert.Contains(t, string(p.Main[staterepo.CRDPath(c, pgCRD)]), "expose", "%s keeps the removed field", c)
 			}
 			var found *render.Problem
 			for i, pr := range p.Problems {

@@ -13,7 +13,7 @@ import (
 	"github.com/bindsync/bindsync/internal/backend/plan"
 	"github.com/bindsync/bindsync/internal/cli/exitcode"
 	"github.com/bindsync/bindsync/internal/git"
-	"github.com/bindsync/bindsync/internal/render"
+	"github.com/bindsync/bindsync/internal/staterepo"
 )
 
 // Change is what approving a branch would bring into main: the branch's
@@ -138,9 +138,9 @@ func scopeError(c *Change, why string, paths []string) error {
 // "file" for a fixed file, "object" with the CRD name for an export or a
 // CRD file, "" for anything else.
 func approvePath(cluster, p string) (kind, crd string) {
-	cp, app := render.ControlPlaneDir(cluster)+"/", render.AppDir(cluster)+"/"
+	cp, app := staterepo.ControlPlaneDir(cluster)+"/", staterepo.AppDir(cluster)+"/"
 	switch p {
-	case cp + render.KustomizationFile, cp + "namespace.yaml", cp + "serviceaccount.yaml", cp + "rbac.yaml", app + render.KustomizationFile:
+	case cp + staterepo.KustomizationFile, cp + "namespace.yaml", cp + "serviceaccount.yaml", cp + "rbac.yaml", app + staterepo.KustomizationFile:
 		return "file", ""
 	}
 	for _, dir := range []string{cp + "exports/", app + "crds/"} {
@@ -157,10 +157,10 @@ func approvePath(cluster, p string) (kind, crd string) {
 // clusters/<any>/app/crds/<crd>.yaml.
 func schemaPath(crd, p string) bool {
 	parts := strings.Split(p, "/")
-	if len(parts) < 2 || parts[0] != render.ClustersDir {
+	if len(parts) < 2 || parts[0] != staterepo.ClustersDir {
 		return false
 	}
-	return p == render.ExportPath(parts[1], crd) || p == render.CRDPath(parts[1], crd)
+	return p == staterepo.ExportPath(parts[1], crd) || p == staterepo.CRDPath(parts[1], crd)
 }
 
 // crdName: <plural>.<group>, no slash, no "..".

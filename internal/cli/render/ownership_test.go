@@ -13,6 +13,7 @@ import (
 
 	"github.com/bindsync/bindsync/internal/render"
 	"github.com/bindsync/bindsync/internal/statedir"
+	"github.com/bindsync/bindsync/internal/staterepo"
 )
 
 // copyDir copies a folder of regular files into a new temporary folder.
@@ -79,7 +80,7 @@ func clusterFiles(t *testing.T, dir, cluster string) map[string]string {
 	t.Helper()
 	out := map[string]string{}
 	for p, b := range allFiles(t, dir) {
-		if strings.HasPrefix(p, render.ClusterDir(cluster)+"/") {
+		if strings.HasPrefix(p, staterepo.ClusterDir(cluster)+"/") {
 			out[p] = b
 		}
 	}
@@ -422,7 +423,7 @@ func assertUnchanged(t *testing.T, before, after map[string]string, msg string) 
 func filesOf(files map[string]string, cluster string) map[string]string {
 	out := map[string]string{}
 	for p, b := range files {
-		if strings.HasPrefix(p, render.ClusterDir(cluster)+"/") {
+		if strings.HasPrefix(p, staterepo.ClusterDir(cluster)+"/") {
 			out[p] = b
 		}
 	}
@@ -440,7 +441,7 @@ func runOK(t *testing.T, args ...string) (stdout, stderr string) {
 // nothing it revokes; deleting the file lifts it.
 func TestRenderKeepsTheRevocationsOfItsStateRepository(t *testing.T) {
 	dir := copyDir(t, examplesOut)
-	revoked := filepath.Join(dir, filepath.FromSlash(render.RevokedPath("team-b", "backups")))
+	revoked := filepath.Join(dir, filepath.FromSlash(staterepo.RevokedPath("team-b", "backups")))
 	require.NoError(t, os.MkdirAll(filepath.Dir(revoked), 0o755))
 	require.NoError(t, os.WriteFile(revoked, []byte("revoked\n"), 0o644))
 
@@ -448,9 +449,9 @@ func TestRenderKeepsTheRevocationsOfItsStateRepository(t *testing.T) {
 	assert.Equal(t, 1, code, stderr)
 	assert.Contains(t, stderr, "APIServiceExportRequest bindsync-team-b/backups: Rejected")
 	files := clusterFiles(t, dir, "team-b")
-	assert.Contains(t, files, render.RevokedPath("team-b", "backups"), "the revocation stays")
-	assert.NotContains(t, files, render.ExportPath("team-b", "backups.anynines.com"), "the revoked template is unbound")
-	assert.Contains(t, files, render.ExportPath("team-b", "postgresqlinstances.anynines.com"), "the cluster's other templates stay")
+	assert.Contains(t, files, staterepo.RevokedPath("team-b", "backups"), "the revocation stays")
+	assert.NotContains(t, files, staterepo.ExportPath("team-b", "backups.anynines.com"), "the revoked template is unbound")
+	assert.Contains(t, files, staterepo.ExportPath("team-b", "postgresqlinstances.anynines.com"), "the cluster's other templates stay")
 
 	require.NoError(t, os.Remove(revoked))
 	runOK(t, "render", "--in", examplesIn, "--out", dir)

@@ -301,8 +301,8 @@ func checkFolders(in, out string) error {
 	if within(realOut, realIn) {
 		return fmt.Errorf("--out %s is inside the input folder %s: the next render would read its own output as input; keep the state repository outside the input folder", out, in)
 	}
-	if owned := filepath.Join(realOut, render.ClustersDir); within(realIn, owned) {
-		return fmt.Errorf("the input folder %s is inside %s, which render owns and rewrites; keep the input outside it", in, filepath.Join(out, render.ClustersDir))
+	if owned := filepath.Join(realOut, staterepo.ClustersDir); within(realIn, owned) {
+		return fmt.Errorf("the input folder %s is inside %s, which render owns and rewrites; keep the input outside it", in, filepath.Join(out, staterepo.ClustersDir))
 	}
 	return nil
 }
