@@ -173,7 +173,7 @@ func renderIncremental(in Input, cache *Cache) Output {
 	switch {
 	case fresh:
 		out.Tree = make(staterepo.Tree, max(cache.treeSize, 2))
-		out.Tree[staterepo.ReadmePath], out.Tree[MarkerPath] = readme, marker
+		out.Tree[staterepo.ReadmePath], out.Tree[staterepo.MarkerPath] = staterepo.Readme(), staterepo.Marker()
 		for _, name := range names {
 			gs := next[name]
 			gs.write(out.Tree)

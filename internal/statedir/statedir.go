@@ -24,7 +24,6 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/bindsync/bindsync/internal/render"
 	"github.com/bindsync/bindsync/internal/staterepo"
 )
 
@@ -78,7 +77,7 @@ type NotStateRepoError struct {
 }
 
 func (e *NotStateRepoError) Error() string {
-	return fmt.Sprintf("%s is not a bindsync state repository: it holds %s and no %s", e.Dir, strings.Join(e.Found, ", "), render.MarkerPath)
+	return fmt.Sprintf("%s is not a bindsync state repository: it holds %s and no %s", e.Dir, strings.Join(e.Found, ", "), staterepo.MarkerPath)
 }
 
 // Inspect says whether dir is a state repository bindsync may write. A
@@ -94,15 +93,15 @@ func Inspect(dir string) (Ownership, error) {
 	case !st.IsDir():
 		return Foreign, fmt.Errorf("read state dir: %s is not a folder", dir)
 	}
-	if b, ok, err := readRootFile(dir, render.MarkerPath); err != nil {
+	if b, ok, err := readRootFile(dir, staterepo.MarkerPath); err != nil {
 		return Foreign, err
 	} else if ok {
-		format, err := render.MarkerFormat(b)
+		format, err := staterepo.MarkerFormat(b)
 		if err != nil {
 			return Foreign, fmt.Errorf("read state dir %s: %w", dir, err)
 		}
-		if format > render.StateFormat {
-			return Foreign, fmt.Errorf("read state dir %s: written by a newer bindsync (format %d; this one writes format %d): upgrade bindsync", dir, format, render.StateFormat)
+		if format > staterepo.StateFormat {
+			return Foreign, fmt.Errorf("read state dir %s: written by a newer bindsync (format %d; this one writes format %d): upgrade bindsync", dir, format, staterepo.StateFormat)
 		}
 		return Marked, nil
 	}
@@ -163,7 +162,7 @@ func readRootFile(dir, name string) (b []byte, ok bool, err error) {
 // what a write would replace.
 func Read(dir string) (staterepo.Tree, error) {
 	tree := staterepo.Tree{}
-	for _, name := range []string{render.MarkerPath, staterepo.ReadmePath} {
+	for _, name := range []string{staterepo.MarkerPath, staterepo.ReadmePath} {
 		b, ok, err := readRootFile(dir, name)
 		if err != nil {
 			return nil, err
@@ -260,8 +259,8 @@ func Adopt(tree staterepo.Tree, dir string) (Changes, error) {
 }
 
 func write(tree staterepo.Tree, dir string, adopt bool) (Changes, error) {
-	if _, ok := tree[render.MarkerPath]; !ok {
-		return Changes{}, fmt.Errorf("write state dir %s: the tree has no %s; only a rendered tree can be written", dir, render.MarkerPath)
+	if _, ok := tree[staterepo.MarkerPath]; !ok {
+		return Changes{}, fmt.Errorf("write state dir %s: the tree has no %s; only a rendered tree can be written", dir, staterepo.MarkerPath)
 	}
 	_, err := Inspect(dir)
 	var foreign *NotStateRepoError

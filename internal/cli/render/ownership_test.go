@@ -11,7 +11,6 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/bindsync/bindsync/internal/render"
 	"github.com/bindsync/bindsync/internal/statedir"
 	"github.com/bindsync/bindsync/internal/staterepo"
 )
@@ -187,7 +186,7 @@ func TestRenderLeavesAFleetRepositoryUntouched(t *testing.T) {
 			}
 			code, _, stderr := run(args...)
 			assert.Equal(t, 2, code, stderr)
-			assert.Contains(t, stderr, "is not a bindsync state repository: it holds README.md, clusters/ and no "+render.MarkerPath)
+			assert.Contains(t, stderr, "is not a bindsync state repository: it holds README.md, clusters/ and no "+staterepo.MarkerPath)
 			assertUnchanged(t, before, allFiles(t, fleet), "every file of the fleet repository is left as it was")
 		})
 	}
@@ -201,7 +200,7 @@ func TestInitMakesAFolderWithOtherFilesAStateRepository(t *testing.T) {
 
 	code, _, stderr := run("render", "--in", examplesIn, "--out", dir)
 	assert.Equal(t, 2, code)
-	assert.Contains(t, stderr, "it holds .github/, LICENSE and no "+render.MarkerPath)
+	assert.Contains(t, stderr, "it holds .github/, LICENSE and no "+staterepo.MarkerPath)
 	assert.Contains(t, stderr, "pass --init")
 	assert.Equal(t, map[string]string{"LICENSE": "MIT\n", ".github/workflows/ci.yaml": "on: push\n"}, allFiles(t, dir))
 
@@ -209,7 +208,7 @@ func TestInitMakesAFolderWithOtherFilesAStateRepository(t *testing.T) {
 	got := allFiles(t, dir)
 	assert.Equal(t, "MIT\n", got["LICENSE"])
 	assert.Equal(t, "on: push\n", got[".github/workflows/ci.yaml"])
-	assert.Equal(t, string(render.Marker()), got[render.MarkerPath])
+	assert.Equal(t, string(staterepo.Marker()), got[staterepo.MarkerPath])
 	runOK(t, "render", "--in", examplesIn, "--out", dir, "--check")
 }
 
@@ -228,9 +227,9 @@ func TestTheFirstRenderMarksTheFolder(t *testing.T) {
 			dir := filepath.Join(t.TempDir(), "state")
 			tc.prepare(t, dir)
 			runOK(t, "render", "--in", examplesIn, "--out", dir)
-			b, err := os.ReadFile(filepath.Join(dir, render.MarkerPath))
+			b, err := os.ReadFile(filepath.Join(dir, staterepo.MarkerPath))
 			require.NoError(t, err, "the first render writes the marker")
-			assert.Equal(t, string(render.Marker()), string(b))
+			assert.Equal(t, string(staterepo.Marker()), string(b))
 			own, err := statedir.Inspect(dir)
 			require.NoError(t, err)
 			assert.Equal(t, statedir.Marked, own)
@@ -241,10 +240,10 @@ func TestTheFirstRenderMarksTheFolder(t *testing.T) {
 
 	t.Run("a state repository an earlier bindsync wrote", func(t *testing.T) {
 		dir := copyDir(t, examplesOut)
-		require.NoError(t, os.Remove(filepath.Join(dir, render.MarkerPath)))
+		require.NoError(t, os.Remove(filepath.Join(dir, staterepo.MarkerPath)))
 		code, stdout, _ := run("render", "--in", examplesIn, "--out", dir, "--check")
 		assert.Equal(t, 1, code)
-		assert.Equal(t, "+ "+render.MarkerPath+"\n", stdout, "--check says only the marker is missing")
+		assert.Equal(t, "+ "+staterepo.MarkerPath+"\n", stdout, "--check says only the marker is missing")
 
 		_, stderr := runOK(t, "render", "--in", examplesIn, "--out", dir)
 		assert.Contains(t, stderr, "written by an earlier bindsync")
