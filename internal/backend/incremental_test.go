@@ -215,7 +215,7 @@ func TestBackendIncrementalPlansAreColdPlans(t *testing.T) {
 		if step.writer != nil {
 			main, err := s.rc.opts.Repo.Tree(s.head)
 			require.NoError(t, err)
-			h := commitFull(t, s.repo, s.head, step.writer(main), plan.Message{Subject: "another writer"})
+			h := commitFull(t, s.repo, s.head, step.writer(main), staterepo.Message{Subject: "another writer"})
 			require.NoError(t, s.rc.opts.Repo.Push(context.Background(), DefaultBranch, s.head, h), step.name)
 			s.head = h
 		}

@@ -71,7 +71,7 @@ func TestACheckedApprovalBranchIsRebuiltWhenItsHeadItsChangeOrItsFolderOnMainMov
 	// commit, so no branch's base is in main's history any more
 	tree, err := s.rc.opts.Repo.Tree(s.head)
 	require.NoError(t, err)
-	root := commitFull(t, s.repo, plumbing.ZeroHash, tree, plan.Message{Subject: "history rewritten"})
+	root := commitFull(t, s.repo, plumbing.ZeroHash, tree, staterepo.Message{Subject: "history rewritten"})
 	require.NoError(t, s.rc.opts.Repo.Push(ctx, DefaultBranch, s.head, root))
 	s.head = root
 	assert.Equal(t, all, pushed(s.reconcile(t, s.in)), "every branch is rebuilt on the rewritten main")
@@ -85,7 +85,7 @@ type branchReads struct {
 	n int
 }
 
-func (b *branchReads) Trailers(c plumbing.Hash) ([]plan.Trailer, error) {
+func (b *branchReads) Trailers(c plumbing.Hash) ([]staterepo.Trailer, error) {
 	b.n++
 	return b.Repo.Trailers(c)
 }

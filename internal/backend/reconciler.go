@@ -188,7 +188,7 @@ type run struct {
 	pushedBranches map[string]plumbing.Hash
 	branchErrs     map[string]error
 	// foreign are bindsync/ branches whose head the backend did not write
-	// (plan.TrailerBranch): never rebuilt or deleted.
+	// (staterepo.TrailerBranch): never rebuilt or deleted.
 	foreign map[string]bool
 	// moved caches mainMoved by base.
 	moved map[plumbing.Hash][]string
@@ -565,7 +565,7 @@ func (rc *Reconciler) decide(_ context.Context, r *run) error {
 				}
 				continue
 			}
-			c, found, err := rc.opts.Repo.FindTrailer(r.mainHead, plan.TrailerRequestUID, string(q.UID), rc.opts.HistoryLimit)
+			c, found, err := rc.opts.Repo.FindTrailer(r.mainHead, staterepo.TrailerRequestUID, string(q.UID), rc.opts.HistoryLimit)
 			if err != nil {
 				return gitUnavailable(err)
 			}
@@ -576,7 +576,7 @@ func (rc *Reconciler) decide(_ context.Context, r *run) error {
 			// the newest commit naming the request is the revoke commit
 			// that recorded its revert: the revocation file it wrote is
 			// gone from main, so a human lifted it
-			_, lifted, err := rc.opts.Repo.FindTrailer(c, plan.TrailerCause, plan.CauseRevoke, 1)
+			_, lifted, err := rc.opts.Repo.FindTrailer(c, staterepo.TrailerCause, staterepo.CauseRevoke, 1)
 			if err != nil {
 				return gitUnavailable(err)
 			}
@@ -629,8 +629,8 @@ func (rc *Reconciler) commit(_ context.Context, r *run) error {
 			continue
 		}
 		msg := b.Message
-		msg.Trailers = append(append([]plan.Trailer(nil), msg.Trailers...),
-			plan.Trailer{Key: plan.TrailerBase, Value: r.newMain.String()}, plan.Trailer{Key: plan.TrailerBranch, Value: b.Name})
+		msg.Trailers = append(append([]staterepo.Trailer(nil), msg.Trailers...),
+			staterepo.Trailer{Key: staterepo.TrailerBase, Value: r.newMain.String()}, staterepo.Trailer{Key: staterepo.TrailerBranch, Value: b.Name})
 		h, _, err := rc.opts.Repo.Commit(r.newMain, b.Tree, b.Dirs, b.Files, msg)
 		if err != nil {
 			return &genericError{Reason: v1alpha1.CommitFailedReason, Err: fmt.Errorf("commit branch %s: %w", b.Name, err)}
@@ -674,7 +674,7 @@ func (rc *Reconciler) branchCurrent(r *run, b plan.BranchPlan, checked map[strin
 	if err != nil {
 		return false
 	}
-	bases := plan.Message{Trailers: trailers}.Values(plan.TrailerBase)
+	bases := staterepo.Message{Trailers: trailers}.Values(staterepo.TrailerBase)
 	if len(bases) != 1 || !plumbing.IsHash(bases[0]) {
 		return false
 	}
@@ -835,11 +835,11 @@ func (rc *Reconciler) isForeign(r *run, name string) bool {
 	foreign := true
 	trailers, err := rc.opts.Repo.Trailers(head)
 	if err == nil {
-		m := plan.Message{Trailers: trailers}
-		if names := m.Values(plan.TrailerBranch); len(names) > 0 {
+		m := staterepo.Message{Trailers: trailers}
+		if names := m.Values(staterepo.TrailerBranch); len(names) > 0 {
 			foreign = !slices.Contains(names, name)
 		} else {
-			foreign = len(m.Values(plan.TrailerBase)) == 0
+			foreign = len(m.Values(staterepo.TrailerBase)) == 0
 		}
 	}
 	if r.foreign == nil {

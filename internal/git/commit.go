@@ -38,7 +38,7 @@ var emptyTree = plumbing.NewHash("4b825dc642cb6eb9a060e54bf8d69288fbee4904")
 // lacks are written (a subtree already present is skipped whole). When the
 // new root tree equals parent's it writes nothing and returns
 // (parent, false, nil). Commit moves no branch: see Push and Publish.
-func (r *Repo) Commit(parent plumbing.Hash, tree staterepo.Tree, msg Message) (plumbing.Hash, bool, error) {
+func (r *Repo) Commit(parent plumbing.Hash, tree staterepo.Tree, msg staterepo.Message) (plumbing.Hash, bool, error) {
 	b := newBuilder()
 	root, err := b.build(tree, "")
 	if err != nil {
@@ -53,7 +53,7 @@ func (r *Repo) Commit(parent plumbing.Hash, tree staterepo.Tree, msg Message) (p
 // one of dirs. Only the changed folders and the trees above them are
 // hashed, so its cost follows the size of the change, not of the
 // repository.
-func (r *Repo) CommitDirs(parent plumbing.Hash, dirs []string, files staterepo.Tree, msg Message) (plumbing.Hash, bool, error) {
+func (r *Repo) CommitDirs(parent plumbing.Hash, dirs []string, files staterepo.Tree, msg staterepo.Message) (plumbing.Hash, bool, error) {
 	h, changed, err := r.commitDirs(parent, dirs, files, msg)
 	if err != nil {
 		return plumbing.ZeroHash, false, fmt.Errorf("commit %q on %s in %s: %w", msg.Subject, parent, r.where, err)
@@ -61,7 +61,7 @@ func (r *Repo) CommitDirs(parent plumbing.Hash, dirs []string, files staterepo.T
 	return h, changed, nil
 }
 
-func (r *Repo) commitDirs(parent plumbing.Hash, dirs []string, files staterepo.Tree, msg Message) (plumbing.Hash, bool, error) {
+func (r *Repo) commitDirs(parent plumbing.Hash, dirs []string, files staterepo.Tree, msg staterepo.Message) (plumbing.Hash, bool, error) {
 	b := newBuilder()
 	edits := map[string]*builtTree{}
 	split := make(map[string]staterepo.Tree, len(dirs))
@@ -146,7 +146,7 @@ func owningDir(p string, dirs map[string]staterepo.Tree) string {
 
 // commitTree writes root's missing objects and a commit on parent, unless
 // root is parent's tree.
-func (r *Repo) commitTree(parent plumbing.Hash, root *builtTree, msg Message) (plumbing.Hash, bool, error) {
+func (r *Repo) commitTree(parent plumbing.Hash, root *builtTree, msg staterepo.Message) (plumbing.Hash, bool, error) {
 	parentTree := emptyTree
 	var parents []plumbing.Hash
 	if !parent.IsZero() {

@@ -21,7 +21,7 @@ const DefaultAttempts = 5
 // build's tree equals the head's: then nothing is committed or pushed and
 // rev names the head.
 func (r *Repo) Publish(ctx context.Context, branch string, attempts int,
-	build func(head plumbing.Hash) (staterepo.Tree, Message, error)) (Revision, bool, error) {
+	build func(head plumbing.Hash) (staterepo.Tree, staterepo.Message, error)) (Revision, bool, error) {
 	return r.PublishCommit(ctx, branch, attempts, func(head plumbing.Hash) (plumbing.Hash, bool, error) {
 		tree, msg, err := build(head)
 		if err != nil {

@@ -16,6 +16,7 @@ import (
 	"github.com/bindsync/bindsync/internal/backend"
 	"github.com/bindsync/bindsync/internal/backend/plan"
 	"github.com/bindsync/bindsync/internal/git"
+	"github.com/bindsync/bindsync/internal/staterepo"
 	"github.com/bindsync/bindsync/internal/testenv"
 )
 
@@ -144,7 +145,7 @@ func TestIntegrationBackendBranchPushes(t *testing.T) {
 		e.reconcile()
 		mine := plan.ApproveBranch("own-a", "pg")
 		require.NotEmpty(t, e.head(mine))
-		assert.Contains(t, e.trailers(e.head(mine)), plan.TrailerBranch+": "+mine, "the backend marks the head it writes")
+		assert.Contains(t, e.trailers(e.head(mine)), staterepo.TrailerBranch+": "+mine, "the backend marks the head it writes")
 
 		// a human's branches under bindsync/, one shaped like an approval
 		// branch, and a human's commit on top of the pending approval branch

@@ -166,7 +166,7 @@ type SchemaDecision struct {
 // Step is one commit on main: the whole tree after it and its message.
 type Step struct {
 	Tree    staterepo.Tree
-	Message Message
+	Message staterepo.Message
 	// Dirs are the cluster folders (clusters/<name>) where Tree differs
 	// from the tree before the step, sorted: outside them the two hold the
 	// same paths with the same bytes, so a commit need only hash and write
@@ -188,7 +188,7 @@ type BranchPlan struct {
 	// with a thousand pending requests does not hold a thousand copies of
 	// main.
 	Tree    staterepo.Tree
-	Message Message
+	Message staterepo.Message
 	// Dirs are the folders where the branch differs from Plan.Main, as for
 	// Step.
 	Dirs []string

@@ -147,13 +147,13 @@ func TestAnAutomaticRequestIsOneBindCommitOnMain(t *testing.T) {
 	require.Len(t, p.Steps, 1)
 	msg := p.Steps[0].Message
 	assert.Equal(t, "bind: c1 <- postgresql", msg.Subject)
-	assert.Equal(t, []string{"c1"}, msg.Values(plan.TrailerCluster))
-	assert.Equal(t, []string{"bindsync-c1/pg"}, msg.Values(plan.TrailerRequest))
-	assert.Equal(t, []string{"uid-c1-pg"}, msg.Values(plan.TrailerRequestUID))
-	assert.Equal(t, []string{"postgresql"}, msg.Values(plan.TrailerTemplate))
-	assert.Equal(t, []string{plan.CauseBind}, msg.Values(plan.TrailerCause))
-	require.Len(t, msg.Values(plan.TrailerSchemaHash), 1)
-	assert.True(t, strings.HasPrefix(msg.Values(plan.TrailerSchemaHash)[0], pgCRD+"="))
+	assert.Equal(t, []string{"c1"}, msg.Values(staterepo.TrailerCluster))
+	assert.Equal(t, []string{"bindsync-c1/pg"}, msg.Values(staterepo.TrailerRequest))
+	assert.Equal(t, []string{"uid-c1-pg"}, msg.Values(staterepo.TrailerRequestUID))
+	assert.Equal(t, []string{"postgresql"}, msg.Values(staterepo.TrailerTemplate))
+	assert.Equal(t, []string{staterepo.CauseBind}, msg.Values(staterepo.TrailerCause))
+	require.Len(t, msg.Values(staterepo.TrailerSchemaHash), 1)
+	assert.True(t, strings.HasPrefix(msg.Values(staterepo.TrailerSchemaHash)[0], pgCRD+"="))
 	assert.Contains(t, p.Main, staterepo.ExportPath("c1", pgCRD))
 	assert.Contains(t, p.Main, staterepo.CRDPath("c1", pgCRD))
 	assert.NotContains(t, p.Main, staterepo.ExportPath("c2", pgCRD))
@@ -259,7 +259,7 @@ func TestManualApproval(t *testing.T) {
 			if tc.mainMoves {
 				require.Len(t, p.Steps, 1)
 				assert.Equal(t, "revoke: c1 <- pg-manual", p.Steps[0].Message.Subject)
-				assert.Equal(t, []string{string(req.UID)}, p.Steps[0].Message.Values(plan.TrailerRequestUID))
+				assert.Equal(t, []string{string(req.UID)}, p.Steps[0].Message.Values(staterepo.TrailerRequestUID))
 				assert.Contains(t, p.Main, staterepo.RevokedPath("c1", "pg-manual"))
 			} else {
 				assert.Empty(t, p.Steps, "main never moves for a Manual request")
@@ -331,8 +331,8 @@ func TestSchemaChanges(t *testing.T) {
 				msg := p.Steps[0].Message
 				assert.True(t, strings.HasPrefix(msg.Subject, "schema: "+pgCRD+" "), msg.Subject)
 				assert.Contains(t, msg.Subject, tc.subject)
-				require.Len(t, msg.Values(plan.TrailerCompat), 1)
-				assert.True(t, strings.HasPrefix(msg.Values(plan.TrailerCompat)[0], tc.compat))
+				require.Len(t, msg.Values(staterepo.TrailerCompat), 1)
+				assert.True(t, strings.HasPrefix(msg.Values(staterepo.TrailerCompat)[0], tc.compat))
 				for _, c := range []string{"c1", "c2"} {
 					assert.NotEqual(t, main[staterepo.ExportPath(c, pgCRD)], p.Main[staterepo.ExportPath(c, pgCRD)], c)
 				}
@@ -491,7 +491,7 @@ func TestUnboundListsTheRequestsMainDoesNotHold(t *testing.T) {
 }
 
 func TestMessageString(t *testing.T) {
-	m := plan.Message{Subject: "bind: c1 <- pg", Body: "why\n", Trailers: []plan.Trailer{{Key: plan.TrailerCluster, Value: "c1"}}}
+	m := staterepo.Message{Subject: "bind: c1 <- pg", Body: "why\n", Trailers: []staterepo.Trailer{{Key: staterepo.TrailerCluster, Value: "c1"}}}
 	assert.Equal(t, "bind: c1 <- pg\n\nwhy\n\nBindsync-Cluster: c1\n", m.String())
 }
 

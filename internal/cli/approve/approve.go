@@ -18,10 +18,8 @@ import (
 	"github.com/bindsync/bindsync/internal/cli/exitcode"
 	"github.com/bindsync/bindsync/internal/cli/gitflags"
 	"github.com/bindsync/bindsync/internal/git"
+	"github.com/bindsync/bindsync/internal/staterepo"
 )
-
-// TrailerApprovedBy names who approved a merge: "Name <email>".
-const TrailerApprovedBy = "Bindsync-Approved-By"
 
 type flags struct {
 	repo     gitflags.Flags
@@ -173,16 +171,16 @@ func Merge(repo *git.Repo, main string, mainHead plumbing.Hash, branch string, h
 	if err := builtOn(bc, branch, main, mainHead); err != nil {
 		return plumbing.ZeroHash, err
 	}
-	msg := git.Message{Subject: "approve: " + bc.Message.Subject, Body: fmt.Sprintf("Merge branch %s into %s.", branch, main)}
+	msg := staterepo.Message{Subject: "approve: " + bc.Message.Subject, Body: fmt.Sprintf("Merge branch %s into %s.", branch, main)}
 	if b := strings.TrimSpace(bc.Message.Body); b != "" {
 		msg.Body += "\n\n" + b
 	}
 	for _, t := range bc.Message.Trailers {
-		if !strings.EqualFold(t.Key, plan.TrailerBase) {
+		if !strings.EqualFold(t.Key, staterepo.TrailerBase) {
 			msg.Trailers = append(msg.Trailers, t)
 		}
 	}
-	msg.Trailers = append(msg.Trailers, git.Trailer{Key: TrailerApprovedBy, Value: approver})
+	msg.Trailers = append(msg.Trailers, staterepo.Trailer{Key: staterepo.TrailerApprovedBy, Value: approver})
 	h, err := repo.MergeCommit([]plumbing.Hash{mainHead, head}, head, msg)
 	if err != nil {
 		return plumbing.ZeroHash, exitcode.New(exitcode.Unusable, err)
@@ -196,7 +194,7 @@ func builtOn(bc git.CommitInfo, branch, main string, mainHead plumbing.Hash) err
 	if len(bc.Parents) > 0 && bc.Parents[0] == mainHead {
 		return nil
 	}
-	base, _ := bc.Message.Get(plan.TrailerBase)
+	base, _ := bc.Message.Get(staterepo.TrailerBase)
 	if base == "" && len(bc.Parents) > 0 {
 		base = bc.Parents[0].String()
 	}

@@ -86,10 +86,10 @@ func CheckScope(repo *git.Repo, c *Change) error {
 	switch {
 	case strings.HasPrefix(c.Branch, plan.ApproveBranchPrefix):
 		cluster, _, _ := strings.Cut(strings.TrimPrefix(c.Branch, plan.ApproveBranchPrefix), "/")
-		if got, ok := c.Commit.Message.Get(git.TrailerCluster); ok && got != cluster {
-			return scopeError(c, fmt.Sprintf("its commit's %s is %q, not the branch's cluster %q", git.TrailerCluster, got, cluster), nil)
+		if got, ok := c.Commit.Message.Get(staterepo.TrailerCluster); ok && got != cluster {
+			return scopeError(c, fmt.Sprintf("its commit's %s is %q, not the branch's cluster %q", staterepo.TrailerCluster, got, cluster), nil)
 		}
-		template, _ := c.Commit.Message.Get(git.TrailerTemplate)
+		template, _ := c.Commit.Message.Get(staterepo.TrailerTemplate)
 		for _, p := range c.Changes {
 			kind, crd := approvePath(cluster, p.Path)
 			switch {
