@@ -121,7 +121,7 @@ func TestBackendIncrementalPlansAreColdPlans(t *testing.T) {
 		{name: "an approval merged into main", change: func(*plan.Input) {},
 			writer: func(main staterepo.Tree) staterepo.Tree {
 				for _, b := range lastPlan.Branches {
-					if b.Name == plan.ApproveBranch("cluster-0008", s.in.Templates[bindings].Name) {
+					if b.Name == staterepo.ApproveBranch("cluster-0008", s.in.Templates[bindings].Name) {
 						return b.TreeOn(main)
 					}
 				}
@@ -132,7 +132,7 @@ func TestBackendIncrementalPlansAreColdPlans(t *testing.T) {
 		{name: "a pending request's branch deleted: rejected", change: func(in *plan.Input) {
 			for i := range in.Requests {
 				if q := &in.Requests[i]; q.Namespace == v1alpha1.ClusterNamespace("cluster-0009") && q.Spec.TemplateRef.Name == in.Templates[bindings].Name {
-					q.Status.Revision = plan.ApproveBranch("cluster-0009", q.Name) + "@sha1:0123456789abcdef0123456789abcdef01234567"
+					q.Status.Revision = staterepo.ApproveBranch("cluster-0009", q.Name) + "@sha1:0123456789abcdef0123456789abcdef01234567"
 					q.Status.Conditions = []metav1.Condition{{Type: v1alpha1.ApprovedCondition, Status: metav1.ConditionFalse,
 						Reason: v1alpha1.PendingApprovalReason}}
 				}

@@ -316,7 +316,7 @@ func (rc *Reconciler) fetch(ctx context.Context, r *run) error {
 		return &genericError{Reason: v1alpha1.CommitFailedReason, Err: err}
 	}
 	r.mainHead = head
-	if r.branches, err = rc.opts.Repo.Branches(plan.BranchPrefix); err != nil {
+	if r.branches, err = rc.opts.Repo.Branches(staterepo.BranchPrefix); err != nil {
 		return gitUnavailable(err)
 	}
 	if r.in.Main, err = rc.opts.Repo.Tree(head); err != nil {
@@ -859,7 +859,7 @@ func (rc *Reconciler) stale(r *run, name string) bool {
 		}
 	}
 	for _, d := range r.plan.Requests {
-		if d.Approval == plan.Pending && plan.ApproveBranch(d.Cluster, d.Name) == name {
+		if d.Approval == plan.Pending && staterepo.ApproveBranch(d.Cluster, d.Name) == name {
 			return false
 		}
 	}

@@ -18,7 +18,6 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/bindsync/bindsync/api/v1alpha1"
-	"github.com/bindsync/bindsync/internal/backend/plan"
 	"github.com/bindsync/bindsync/internal/staterepo"
 	"github.com/bindsync/bindsync/internal/testenv"
 )
@@ -180,7 +179,7 @@ func TestAManualRequestWaitsOnItsBranchAndADeletedBranchRejects(t *testing.T) {
 	h := newHarness(t, tpl, newRequest("pg", "pg-manual"))
 
 	h.reconcile()
-	branch := plan.ApproveBranch("c1", "pg")
+	branch := staterepo.ApproveBranch("c1", "pg")
 	require.Contains(t, h.repo.refs, branch)
 	approved := condition(h.request("pg"), v1alpha1.ApprovedCondition)
 	assert.Equal(t, v1alpha1.PendingApprovalReason, approved.Reason)

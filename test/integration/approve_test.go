@@ -21,7 +21,6 @@ import (
 	"github.com/bindsync/bindsync/api/v1alpha1"
 	"github.com/bindsync/bindsync/internal/agent"
 	"github.com/bindsync/bindsync/internal/agent/source"
-	"github.com/bindsync/bindsync/internal/backend/plan"
 	"github.com/bindsync/bindsync/internal/cli/approve"
 	"github.com/bindsync/bindsync/internal/cli/exitcode"
 	"github.com/bindsync/bindsync/internal/staterepo"
@@ -69,7 +68,7 @@ func TestIntegrationApproveShowsRefusesAndSigns(t *testing.T) {
 	e.world("ap2", "ap-manual", v1alpha1.ApprovalManual)
 	e.request(cluster, "pg", "ap-manual")
 	e.reconcile()
-	branch := plan.ApproveBranch(cluster, "pg")
+	branch := staterepo.ApproveBranch(cluster, "pg")
 	require.NotEmpty(t, e.head(branch), "the backend pushed the approval branch")
 	approver := "Ada <ada@example.com>"
 
@@ -136,7 +135,7 @@ func TestIntegrationApproveShowsRefusesAndSigns(t *testing.T) {
 		e.reconcile()
 		editCRD(t, cp.Client, func(spec *apiextensionsv1.JSONSchemaProps) { delete(spec.Properties, "expose") })
 		e.reconcile()
-		branches := strings.TrimSpace(runGit(t, "", "--git-dir", e.remote, "branch", "--list", plan.SchemaBranchPrefix+"*"))
+		branches := strings.TrimSpace(runGit(t, "", "--git-dir", e.remote, "branch", "--list", staterepo.SchemaBranchPrefix+"*"))
 		require.NotEmpty(t, branches, "the breaking change waits on a schema branch")
 		schema := strings.TrimSpace(strings.TrimPrefix(branches, "*"))
 		_, stderr, err := approveCLI(schema, "--repo", e.remote, "--approver", approver)

@@ -19,40 +19,6 @@ import (
 	"github.com/bindsync/bindsync/internal/staterepo"
 )
 
-// Branch name prefixes. bindsync writes its branches under BranchPrefix,
-// but a branch there is bindsync's only when the backend wrote its head
-// (see TrailerBranch): others are left alone.
-const (
-	BranchPrefix        = "bindsync/"
-	ApproveBranchPrefix = BranchPrefix + "approve/"
-	SchemaBranchPrefix  = BranchPrefix + "schema/"
-)
-
-// ApproveBranch is the approval branch of a Manual request:
-// bindsync/approve/<cluster>/<request>, a valid git ref for every
-// Kubernetes name (see refComponent), and a different one for each request.
-func ApproveBranch(cluster, request string) string {
-	return ApproveBranchPrefix + refComponent(cluster) + "/" + refComponent(request)
-}
-
-// SchemaBranch is the branch that holds a breaking change of a CRD.
-func SchemaBranch(crd, hash string) string {
-	return SchemaBranchPrefix + refComponent(crd) + "/" + short(hash)
-}
-
-// refComponent makes a Kubernetes name (a DNS-1123 subdomain: lowercase
-// letters, digits, '-' and '.', starting and ending with a letter or digit,
-// never "..") one component of a git ref. The only such name git refuses is
-// one ending in ".lock" (x.lock, widgets.example.lock): it gets an '_'
-// appended. No Kubernetes name holds an '_', so the mapping stays one to
-// one, and every other name is its own component, as it always was.
-func refComponent(name string) string {
-	if strings.HasSuffix(name, ".lock") {
-		return name + "_"
-	}
-	return name
-}
-
 // Input is what Make reads.
 type Input struct {
 	// CRDs are the live CRDs the templates reference, in full.
@@ -338,7 +304,7 @@ func (p *planner) decideSchemas() {
 			d.LiveHash = p.liveHash(live)
 			d.State = decide(policy, e.Hash, d.LiveHash, old, live, &d.Report)
 			if d.State == SchemaHeld && policy == v1alpha1.SchemaUpdateNonBreaking {
-				d.Branch = SchemaBranch(e.CRD, d.LiveHash)
+				d.Branch = staterepo.SchemaBranch(e.CRD, d.LiveHash)
 			}
 		}
 		p.schemas = append(p.schemas, d)
@@ -483,7 +449,7 @@ func (p *planner) decideRequests() {
 		}
 		if d.Cluster != "" && manual {
 			// only a Manual request can keep its branch (see below)
-			d.Branch = ApproveBranch(d.Cluster, q.Name)
+			d.Branch = staterepo.ApproveBranch(d.Cluster, q.Name)
 		}
 		switch {
 		case d.Cluster != "" && p.main.isRevoked(d.Cluster, d.Template):

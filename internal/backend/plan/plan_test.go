@@ -195,8 +195,8 @@ func TestOneCommitPerCause(t *testing.T) {
 func TestManualApproval(t *testing.T) {
 	pendingStatus := func(q v1alpha1.APIServiceExportRequest, reason string) v1alpha1.APIServiceExportRequest {
 		meta.SetStatusCondition(&q.Status.Conditions, metav1.Condition{Type: v1alpha1.ApprovedCondition,
-			Status: metav1.ConditionFalse, Reason: reason, Message: "waiting for branch " + plan.ApproveBranch("c1", "pg") + " to be merged"})
-		q.Status.Revision = plan.ApproveBranch("c1", "pg") + "@sha1:0123456789abcdef0123456789abcdef01234567"
+			Status: metav1.ConditionFalse, Reason: reason, Message: "waiting for branch " + staterepo.ApproveBranch("c1", "pg") + " to be merged"})
+		q.Status.Revision = staterepo.ApproveBranch("c1", "pg") + "@sha1:0123456789abcdef0123456789abcdef01234567"
 		return q
 	}
 	// notPushed is the status of a request whose branch was planned but
@@ -204,7 +204,7 @@ func TestManualApproval(t *testing.T) {
 	notPushed := func(q v1alpha1.APIServiceExportRequest) v1alpha1.APIServiceExportRequest {
 		meta.SetStatusCondition(&q.Status.Conditions, metav1.Condition{Type: v1alpha1.ApprovedCondition,
 			Status: metav1.ConditionFalse, Reason: v1alpha1.PendingApprovalReason,
-			Message: "approval branch " + plan.ApproveBranch("c1", "pg") + " could not be pushed: refused"})
+			Message: "approval branch " + staterepo.ApproveBranch("c1", "pg") + " could not be pushed: refused"})
 		return q
 	}
 	w := newWorld(t, "")
@@ -227,16 +227,16 @@ func TestManualApproval(t *testing.T) {
 		mainMoves bool
 	}{
 		{name: "a new Manual request gets a branch and main does not move", request: req, main: base,
-			approval: plan.Pending, reason: v1alpha1.PendingApprovalReason, branch: []string{plan.ApproveBranch("c1", "pg")}},
+			approval: plan.Pending, reason: v1alpha1.PendingApprovalReason, branch: []string{staterepo.ApproveBranch("c1", "pg")}},
 		{name: "the branch still exists: still pending", request: pendingStatus(req, v1alpha1.PendingApprovalReason), main: base,
-			branches: []string{plan.ApproveBranch("c1", "pg")}, approval: plan.Pending, reason: v1alpha1.PendingApprovalReason,
-			branch: []string{plan.ApproveBranch("c1", "pg")}},
+			branches: []string{staterepo.ApproveBranch("c1", "pg")}, approval: plan.Pending, reason: v1alpha1.PendingApprovalReason,
+			branch: []string{staterepo.ApproveBranch("c1", "pg")}},
 		{name: "main holds the request's files (merge, squash or rebase): approved", request: pendingStatus(req, v1alpha1.PendingApprovalReason),
 			main: merged, approval: plan.Approved, reason: v1alpha1.SucceededReason},
 		{name: "the branch was deleted unmerged: rejected, no branch", request: pendingStatus(req, v1alpha1.PendingApprovalReason),
 			main: base, approval: plan.Rejected, reason: v1alpha1.RejectedReason},
 		{name: "a branch that was never pushed is not a deleted branch: still pending, planned again", request: notPushed(req),
-			main: base, approval: plan.Pending, reason: v1alpha1.PendingApprovalReason, branch: []string{plan.ApproveBranch("c1", "pg")}},
+			main: base, approval: plan.Pending, reason: v1alpha1.PendingApprovalReason, branch: []string{staterepo.ApproveBranch("c1", "pg")}},
 		{name: "a rejected request stays rejected", request: pendingStatus(req, v1alpha1.RejectedReason),
 			main: base, approval: plan.Rejected, reason: v1alpha1.RejectedReason},
 		{name: "a reverted bind commit rejects the request and main records the revocation", request: req, main: base, revoked: true,
@@ -283,13 +283,13 @@ func TestTwoPendingRequestsOfOneClusterEachBranchFromMain(t *testing.T) {
 	in.CRDs = append(in.CRDs, backups)
 
 	p := plan.Make(in)
-	require.Equal(t, []string{plan.ApproveBranch("c1", "bk"), plan.ApproveBranch("c1", "pg")}, branchNames(p))
+	require.Equal(t, []string{staterepo.ApproveBranch("c1", "bk"), staterepo.ApproveBranch("c1", "pg")}, branchNames(p))
 
 	// pg merged: bk's branch is rebuilt on the new main and still holds only its own change.
 	in.Main = p.Branches[1].TreeOn(p.Main)
-	in.Branches = map[string]bool{plan.ApproveBranch("c1", "bk"): true}
+	in.Branches = map[string]bool{staterepo.ApproveBranch("c1", "bk"): true}
 	after := plan.Make(in)
-	require.Equal(t, []string{plan.ApproveBranch("c1", "bk")}, branchNames(after))
+	require.Equal(t, []string{staterepo.ApproveBranch("c1", "bk")}, branchNames(after))
 	bk := after.Branches[0].TreeOn(after.Main)
 	assert.Contains(t, bk, staterepo.ExportPath("c1", pgCRD), "the rebuilt branch keeps what main holds")
 	assert.Contains(t, bk, staterepo.ExportPath("c1", "backups.anynines.com"))
@@ -343,7 +343,7 @@ func TestSchemaChanges(t *testing.T) {
 			}
 			require.Len(t, p.Branches, 1)
 			b := p.Branches[0]
-			assert.True(t, strings.HasPrefix(b.Name, plan.SchemaBranchPrefix+pgCRD+"/"), b.Name)
+			assert.True(t, strings.HasPrefix(b.Name, staterepo.SchemaBranchPrefix+pgCRD+"/"), b.Name)
 			assert.Contains(t, b.Message.Subject, "(breaking)")
 			assert.Contains(t, b.Message.Body, tc.heldRule)
 			assert.Contains(t, b.Message.Body, ".spec.expose")

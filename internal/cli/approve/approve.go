@@ -14,7 +14,6 @@ import (
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/spf13/cobra"
 
-	"github.com/bindsync/bindsync/internal/backend/plan"
 	"github.com/bindsync/bindsync/internal/cli/exitcode"
 	"github.com/bindsync/bindsync/internal/cli/gitflags"
 	"github.com/bindsync/bindsync/internal/git"
@@ -74,13 +73,13 @@ backend to rebuild it, then approve again).`,
 
 // CheckBranch refuses anything that is not a bindsync approval or schema branch.
 func CheckBranch(branch string) error {
-	for _, p := range []string{plan.ApproveBranchPrefix, plan.SchemaBranchPrefix} {
+	for _, p := range []string{staterepo.ApproveBranchPrefix, staterepo.SchemaBranchPrefix} {
 		if rest, ok := strings.CutPrefix(branch, p); ok && rest != "" && !strings.Contains(branch, "..") {
 			return nil
 		}
 	}
 	return fmt.Errorf("refusing to merge %q: approve merges only the backend's branches, %s... and %s...",
-		branch, plan.ApproveBranchPrefix, plan.SchemaBranchPrefix)
+		branch, staterepo.ApproveBranchPrefix, staterepo.SchemaBranchPrefix)
 }
 
 // Approver parses "Name <email>", or reads git's global user config when s is empty.
@@ -126,7 +125,7 @@ func run(ctx context.Context, f *flags, branch string, stdout, stderr io.Writer)
 	if mainHead.IsZero() {
 		return exitcode.New(exitcode.Unusable, fmt.Errorf("%s has no branch %s", f.repo.Repo, main))
 	}
-	branches, err := repo.Branches(plan.BranchPrefix)
+	branches, err := repo.Branches(staterepo.BranchPrefix)
 	if err != nil {
 		return exitcode.New(exitcode.Unusable, err)
 	}

@@ -13,7 +13,6 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/bindsync/bindsync/internal/backend/plan"
 	"github.com/bindsync/bindsync/internal/cli/exitcode"
 	"github.com/bindsync/bindsync/internal/git"
 	"github.com/bindsync/bindsync/internal/staterepo"
@@ -152,7 +151,7 @@ func (r *localRepo) branchOn(t *testing.T, branch string, tree staterepo.Tree, t
 	t.Helper()
 	h, _, err := r.repo.Commit(r.main, tree, staterepo.Message{Subject: "bind: tampered", Trailers: append(trailers, staterepo.Trailer{Key: staterepo.TrailerBase, Value: r.main.String()})})
 	require.NoError(t, err)
-	old, _ := r.repo.Branches(plan.BranchPrefix)
+	old, _ := r.repo.Branches(staterepo.BranchPrefix)
 	require.NoError(t, r.repo.Push(context.Background(), branch, old[branch], h))
 	return h
 }

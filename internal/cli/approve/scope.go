@@ -10,7 +10,6 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/bindsync/bindsync/api/v1alpha1"
-	"github.com/bindsync/bindsync/internal/backend/plan"
 	"github.com/bindsync/bindsync/internal/cli/exitcode"
 	"github.com/bindsync/bindsync/internal/git"
 	"github.com/bindsync/bindsync/internal/staterepo"
@@ -84,8 +83,8 @@ func CheckScope(repo *git.Repo, c *Change) error {
 		bad = append(bad, fmt.Sprintf("%s (%s): %s", p.Path, p.Change, why))
 	}
 	switch {
-	case strings.HasPrefix(c.Branch, plan.ApproveBranchPrefix):
-		cluster, _, _ := strings.Cut(strings.TrimPrefix(c.Branch, plan.ApproveBranchPrefix), "/")
+	case strings.HasPrefix(c.Branch, staterepo.ApproveBranchPrefix):
+		cluster, _, _ := strings.Cut(strings.TrimPrefix(c.Branch, staterepo.ApproveBranchPrefix), "/")
 		if got, ok := c.Commit.Message.Get(staterepo.TrailerCluster); ok && got != cluster {
 			return scopeError(c, fmt.Sprintf("its commit's %s is %q, not the branch's cluster %q", staterepo.TrailerCluster, got, cluster), nil)
 		}
@@ -105,8 +104,8 @@ func CheckScope(repo *git.Repo, c *Change) error {
 				}
 			}
 		}
-	case strings.HasPrefix(c.Branch, plan.SchemaBranchPrefix):
-		crd, _, _ := strings.Cut(strings.TrimPrefix(c.Branch, plan.SchemaBranchPrefix), "/")
+	case strings.HasPrefix(c.Branch, staterepo.SchemaBranchPrefix):
+		crd, _, _ := strings.Cut(strings.TrimPrefix(c.Branch, staterepo.SchemaBranchPrefix), "/")
 		for _, p := range c.Changes {
 			switch {
 			case !schemaPath(crd, p.Path):
