@@ -91,7 +91,7 @@ type Agent struct {
 	reporter *reporter // nil without Options.ControlPlane
 
 	mu       sync.Mutex
-	lastRev  source.Revision
+	lastRev  staterepo.Revision
 	lastObjs []frozen   // the build of lastRev
 	files    fileBuilds // the last build, file by file
 	reported string     // revision whose refusals were reported
@@ -101,7 +101,7 @@ type Agent struct {
 	afterCount, beforeDelete func(crd string)
 	// history is the commit messages read for rev by approves.
 	history struct {
-		rev      source.Revision
+		rev      staterepo.Revision
 		messages []string
 	}
 }
@@ -167,7 +167,7 @@ func (r Refusal) String() string {
 // Result is what one pass did.
 type Result struct {
 	// Revision built, zero when the source failed.
-	Revision source.Revision
+	Revision staterepo.Revision
 	// Fetched says whether the pass fetched (the head moved).
 	Fetched bool
 	// Applied is the apply result of the bound CRDs.

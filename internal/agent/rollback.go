@@ -28,7 +28,7 @@ const historyDepth = 50
 // (source.Source does). Without one, only the head commit can approve a
 // breaking change.
 type Historian interface {
-	Messages(ctx context.Context, rev source.Revision, depth int) ([]string, error)
+	Messages(ctx context.Context, rev staterepo.Revision, depth int) ([]string, error)
 }
 
 // checkRollbacks keeps out of bound the CRDs whose apply would change the

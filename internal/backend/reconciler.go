@@ -288,7 +288,7 @@ func (r *run) head() plumbing.Hash {
 }
 
 func (rc *Reconciler) revision(h plumbing.Hash) string {
-	return rc.opts.Branch + "@sha1:" + h.String()
+	return staterepo.Revision{Branch: rc.opts.Branch, Hash: h}.String()
 }
 
 // fetch reads the control plane's objects and the repository's heads.

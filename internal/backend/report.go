@@ -15,6 +15,7 @@ import (
 	"github.com/bindsync/bindsync/api/v1alpha1"
 	"github.com/bindsync/bindsync/internal/backend/plan"
 	"github.com/bindsync/bindsync/internal/render"
+	"github.com/bindsync/bindsync/internal/staterepo"
 )
 
 // report writes the status of every request and template, once per
@@ -226,7 +227,7 @@ func (rc *Reconciler) requestStatus(r *run, q *v1alpha1.APIServiceExportRequest,
 		// only a branch the remote holds: a Pending request whose revision
 		// names its branch is rejected when that branch disappears
 		if h, ok := r.branchHead(d.Branch); ok {
-			st.Revision = d.Branch + "@sha1:" + h.String()
+			st.Revision = staterepo.Revision{Branch: d.Branch, Hash: h}.String()
 		}
 	}
 	if d.Kept {

@@ -17,6 +17,8 @@ import (
 	"github.com/go-git/go-git/v5/plumbing/revlist"
 	"github.com/go-git/go-git/v5/plumbing/transport"
 	"github.com/go-git/go-git/v5/plumbing/transport/client"
+
+	"github.com/bindsync/bindsync/internal/staterepo"
 )
 
 // mirrorRefSpec makes the cache's branches the remote's branches.
@@ -201,7 +203,7 @@ func (r *Repo) PushBranches(ctx context.Context, updates []BranchUpdate) (errs [
 	errs = make([]error, len(updates))
 	var todo []int
 	for i, u := range updates {
-		if err := validBranch(u.Branch); err != nil {
+		if err := staterepo.ValidBranch(u.Branch); err != nil {
 			errs[i] = fmt.Errorf("push %s to %s: %w", u.Branch, r.where, err)
 			continue
 		}

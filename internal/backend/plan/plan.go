@@ -496,7 +496,7 @@ func wasRejected(q *v1alpha1.APIServiceExportRequest, branch string, branches ma
 	case v1alpha1.RejectedReason:
 		return true
 	case v1alpha1.PendingApprovalReason:
-		return branch != "" && !branches[branch] && strings.HasPrefix(q.Status.Revision, branch+"@sha1:")
+		return branch != "" && !branches[branch] && strings.HasPrefix(q.Status.Revision, staterepo.Revision{Branch: branch}.Prefix())
 	}
 	return false
 }

@@ -156,7 +156,7 @@ func run(ctx context.Context, f *flags, branch string, stdout, stderr io.Writer)
 		signed = " (signed)"
 	}
 	fmt.Fprintf(stderr, "merged %s into %s%s and pushed; the backend rolls it out\n", branch, main, signed)
-	fmt.Fprintf(stdout, "%s@sha1:%s\n", main, merge)
+	fmt.Fprintln(stdout, staterepo.Revision{Branch: main, Hash: merge})
 	return nil
 }
 

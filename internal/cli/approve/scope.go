@@ -51,7 +51,7 @@ func Inspect(repo *git.Repo, main string, mainHead plumbing.Hash, branch string,
 // Print writes the commit and the changed paths for the approver, one
 // path a line, as `git show --name-status` would: A, M or D.
 func (c *Change) Print(w io.Writer, main string, mainHead plumbing.Hash) {
-	fmt.Fprintf(w, "approving %s: 1 commit on %s@sha1:%s\n", c.Branch, main, shortHash(mainHead.String()))
+	fmt.Fprintf(w, "approving %s: 1 commit on %s%s\n", c.Branch, staterepo.Revision{Branch: main}.Prefix(), shortHash(mainHead.String()))
 	fmt.Fprintf(w, "  %s %s (%s)\n", shortHash(c.Commit.Hash.String()), c.Commit.Message.Subject, c.Commit.Author)
 	for _, t := range c.Commit.Message.Trailers {
 		fmt.Fprintf(w, "      %s: %s\n", t.Key, t.Value)
