@@ -408,10 +408,3 @@ func hasFinalizer(b *v1alpha1.APIServiceBinding) bool {
 	}
 	return false
 }
-
-func shortHash(h string) string {
-	if len(h) > 12 {
-		return h[:12]
-	}
-	return h
-}

@@ -104,7 +104,7 @@ func (a *Agent) rollbackOf(ctx context.Context, p *pass, snap *source.Snapshot, 
 	return fmt.Sprintf("CustomResourceDefinition %s at %s would change the live schema %s -> %s in a breaking way (%s), and no schema commit approves it "+
 		"(a revert or an older head?): the live CRD is kept. To roll back on purpose, commit on %s with the trailers "+
 		"'%s: %s=%s' and '%s: breaking: %s'",
-		o.GetName(), snap.Revision, shortHash(liveHash), shortHash(hash), strings.Join(report.BreakingRules(), ", "),
+		o.GetName(), snap.Revision, staterepo.ShortHash(liveHash, staterepo.ShortDigits), staterepo.ShortHash(hash, staterepo.ShortDigits), strings.Join(report.BreakingRules(), ", "),
 		snap.Revision.Branch, staterepo.TrailerSchemaHash, o.GetName(), hash, staterepo.TrailerCompat, strings.Join(report.BreakingRules(), ", ")), nil
 }
 

@@ -308,7 +308,7 @@ func heldReason(d plan.SchemaDecision) string {
 func heldMessage(d plan.SchemaDecision) string {
 	if d.Policy == v1alpha1.SchemaUpdateNever {
 		return fmt.Sprintf("CRD %s changed (%s -> %s); schemaUpdatePolicy Never keeps the schema main holds",
-			d.CRD, shortHash(d.MainHash), shortHash(d.LiveHash))
+			d.CRD, staterepo.ShortHash(d.MainHash, staterepo.SchemaDigits), staterepo.ShortHash(d.LiveHash, staterepo.SchemaDigits))
 	}
 	var fs []string
 	for i, f := range d.Report.BreakingFindings() {
@@ -320,13 +320,6 @@ func heldMessage(d plan.SchemaDecision) string {
 	}
 	return fmt.Sprintf("breaking change of CRD %s held on branch %s until it is merged into main: %s",
 		d.CRD, d.Branch, strings.Join(fs, "; "))
-}
-
-func shortHash(h string) string {
-	if len(h) > 8 {
-		return h[:8]
-	}
-	return h
 }
 
 func firstProblem(ps []render.Problem) *render.Problem {

@@ -473,7 +473,7 @@ func short(h plumbing.Hash) string {
 	if h.IsZero() {
 		return "nothing (no branch)"
 	}
-	return h.String()[:12]
+	return staterepo.ShortHash(h.String(), staterepo.ShortDigits)
 }
 
 // remoteMessages keeps the last bytes a server printed during a push (its

@@ -1,11 +1,12 @@
 package plan
 
+import "github.com/bindsync/bindsync/internal/staterepo"
+
+// short shows a schema hash in a commit subject or message, "none" when
+// there is none.
 func short(hash string) string {
-	if len(hash) > 8 {
-		return hash[:8]
-	}
 	if hash == "" {
 		return "none"
 	}
-	return hash
+	return staterepo.ShortHash(hash, staterepo.SchemaDigits)
 }

@@ -199,12 +199,5 @@ func builtOn(bc git.CommitInfo, branch, main string, mainHead plumbing.Hash) err
 	}
 	return exitcode.New(exitcode.Conflict, fmt.Errorf(
 		"branch %s was built on %s, but %s is at %s now: the backend rebuilds the branch on %s within its --interval; run approve again then",
-		branch, shortHash(base), main, shortHash(mainHead.String()), main))
-}
-
-func shortHash(h string) string {
-	if len(h) > 12 {
-		return h[:12]
-	}
-	return h
+		branch, staterepo.ShortHash(base, staterepo.ShortDigits), main, staterepo.ShortHash(mainHead.String(), staterepo.ShortDigits), main))
 }

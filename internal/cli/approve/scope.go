@@ -39,7 +39,7 @@ func Inspect(repo *git.Repo, main string, mainHead plumbing.Hash, branch string,
 	if len(bc.Parents) > 1 {
 		return nil, exitcode.New(exitcode.Unusable, fmt.Errorf(
 			"refusing to merge %s: its head %s is a merge commit of %d parents; the backend builds each branch as one commit on %s",
-			branch, shortHash(head.String()), len(bc.Parents), shortHash(mainHead.String())))
+			branch, staterepo.ShortHash(head.String(), staterepo.ShortDigits), len(bc.Parents), staterepo.ShortHash(mainHead.String(), staterepo.ShortDigits)))
 	}
 	changes, err := repo.ChangedPaths(mainHead, head)
 	if err != nil {
@@ -51,8 +51,8 @@ func Inspect(repo *git.Repo, main string, mainHead plumbing.Hash, branch string,
 // Print writes the commit and the changed paths for the approver, one
 // path a line, as `git show --name-status` would: A, M or D.
 func (c *Change) Print(w io.Writer, main string, mainHead plumbing.Hash) {
-	fmt.Fprintf(w, "approving %s: 1 commit on %s%s\n", c.Branch, staterepo.Revision{Branch: main}.Prefix(), shortHash(mainHead.String()))
-	fmt.Fprintf(w, "  %s %s (%s)\n", shortHash(c.Commit.Hash.String()), c.Commit.Message.Subject, c.Commit.Author)
+	fmt.Fprintf(w, "approving %s: 1 commit on %s%s\n", c.Branch, staterepo.Revision{Branch: main}.Prefix(), staterepo.ShortHash(mainHead.String(), staterepo.ShortDigits))
+	fmt.Fprintf(w, "  %s %s (%s)\n", staterepo.ShortHash(c.Commit.Hash.String(), staterepo.ShortDigits), c.Commit.Message.Subject, c.Commit.Author)
 	for _, t := range c.Commit.Message.Trailers {
 		fmt.Fprintf(w, "      %s: %s\n", t.Key, t.Value)
 	}
@@ -126,7 +126,7 @@ func CheckScope(repo *git.Repo, c *Change) error {
 }
 
 func scopeError(c *Change, why string, paths []string) error {
-	msg := fmt.Sprintf("refusing to merge %s (commit %s): %s", c.Branch, shortHash(c.Commit.Hash.String()), why)
+	msg := fmt.Sprintf("refusing to merge %s (commit %s): %s", c.Branch, staterepo.ShortHash(c.Commit.Hash.String(), staterepo.ShortDigits), why)
 	if len(paths) > 0 {
 		msg += ":\n  " + strings.Join(paths, "\n  ")
 	}

@@ -56,6 +56,9 @@ type flags struct {
 	output   string
 }
 
+// logCommitDigits is how much of a commit hash bindsync log's table shows.
+const logCommitDigits = 8
+
 // NewCommand returns `bindsync log`.
 func NewCommand(stdout, stderr io.Writer) *cobra.Command {
 	f := &flags{}
@@ -201,12 +204,9 @@ func PrintTable(w io.Writer, entries []Entry) error {
 		schemas := make([]string, 0, len(e.Schemas))
 		for _, s := range e.Schemas {
 			crd, hash, _ := strings.Cut(s, "=")
-			if len(hash) > 8 {
-				hash = hash[:8]
-			}
-			schemas = append(schemas, crd+"="+hash)
+			schemas = append(schemas, crd+"="+staterepo.ShortHash(hash, staterepo.SchemaDigits))
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", e.Time.Format(time.RFC3339), e.Commit[:min(8, len(e.Commit))],
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", e.Time.Format(time.RFC3339), staterepo.ShortHash(e.Commit, logCommitDigits),
 			dash(e.Cause), dash(strings.Join(e.Clusters, ",")), dash(strings.Join(e.Templates, ",")),
 			dash(strings.Join(schemas, ",")), approval, e.Subject)
 	}

@@ -18,6 +18,7 @@ import (
 	"github.com/bindsync/bindsync/api/v1alpha1"
 	"github.com/bindsync/bindsync/internal/cli/exitcode"
 	"github.com/bindsync/bindsync/internal/cli/kube"
+	"github.com/bindsync/bindsync/internal/staterepo"
 )
 
 // Row is one export of one app cluster, or one request of it that is not
@@ -255,17 +256,10 @@ func PrintTable(w io.Writer, rows []Row, now time.Time) error {
 		if r.Instances != nil {
 			synced, failed = fmt.Sprint(r.Instances.Synced), fmt.Sprint(r.Instances.Failed)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Cluster, export, dash(r.Template), dash(short(r.MainSchema)),
-			dash(short(r.AgentSchema)), r.State, since, dash(r.Reason), synced, failed)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Cluster, export, dash(r.Template), dash(staterepo.ShortHash(r.MainSchema, staterepo.ShortDigits)),
+			dash(staterepo.ShortHash(r.AgentSchema, staterepo.ShortDigits)), r.State, since, dash(r.Reason), synced, failed)
 	}
 	return tw.Flush()
-}
-
-func short(h string) string {
-	if len(h) > 12 {
-		return h[:12]
-	}
-	return h
 }
 
 func dash(s string) string {
