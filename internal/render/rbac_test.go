@@ -256,7 +256,7 @@ func allowedByPolicy(g grant, boundGroups []string) string {
 			return ""
 		}
 		return "is a core resource other than secrets and configmaps"
-	case render.IsBuiltinGroup(g.Group):
+	case staterepo.IsBuiltinGroup(g.Group):
 		return "is in a group Kubernetes serves itself"
 	case !slices.Contains(boundGroups, g.Group):
 		return "is in a group no rendered template binds"
