@@ -548,7 +548,7 @@ func (rc *Reconciler) wrote(uid types.UID, from string, written client.Object) {
 
 // decide finds reverted bind commits of requests main does not hold and
 // decides every approval and schema (plan.Decide). A revert it finds is
-// recorded in main by the plan (render.RevokedPath), so it lasts however
+// recorded in main by the plan (staterepo.RevokedPath), so it lasts however
 // long the history grows and whatever the request's UID; a revocation a
 // human lifted (the file deleted) is not found again.
 func (rc *Reconciler) decide(_ context.Context, r *run) error {

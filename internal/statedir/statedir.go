@@ -1,7 +1,7 @@
 // Package statedir reads and writes a rendered state repository on disk.
 //
 // It writes only into a folder that is a bindsync state repository: one that
-// holds the marker file (render.MarkerPath), or a README.md that an earlier
+// holds the marker file (staterepo.MarkerPath), or a README.md that an earlier
 // bindsync wrote before markers existed. A missing folder, or one that holds
 // nothing but .git, becomes one on the first write, which writes the marker
 // with the rest of the tree. Any other folder is refused unless the caller

@@ -61,7 +61,7 @@ func (p *planner) namespaceSets() (inMain, gone, added []v1alpha1.APIServiceName
 	return inMain, gone, added
 }
 
-// namespaceOfPath recognises render.NamespacePath(cluster, ns).
+// namespaceOfPath recognises staterepo.NamespacePath(cluster, ns).
 func namespaceOfPath(p string) (cluster, ns string, ok bool) {
 	rest, ok := strings.CutPrefix(p, staterepo.ClustersDir+"/")
 	if !ok {

@@ -41,7 +41,7 @@ type Input struct {
 	// Revoked maps the UID of a request main does not hold to the bind
 	// commit of it that main's history holds (see Unbound): a human
 	// reverted it. The plan records it in main as a revocation of the
-	// request's template for its cluster (render.RevokedPath), which
+	// request's template for its cluster (staterepo.RevokedPath), which
 	// rejects every request of that cluster for that template, whatever
 	// its UID and however long main's history grows, until a commit on
 	// main deletes the file.
@@ -98,7 +98,7 @@ type RequestDecision struct {
 	// Held lists the schema changes held for this request's template.
 	Held []SchemaDecision
 	// Revoke is true when this plan records the request's revocation
-	// (its bind commit was reverted): main gains render.RevokedPath of
+	// (its bind commit was reverted): main gains staterepo.RevokedPath of
 	// its cluster and template.
 	Revoke bool
 }
