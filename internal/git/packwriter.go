@@ -33,6 +33,8 @@ func (w *objectWriter) writePack() error {
 // saves most of the time.
 const compressMin = 4 << 10
 
+// writePackFiles writes objs as one pack and its version-2 index into dir
+// and publishes them, the index first.
 func writePackFiles(dir string, objs []pendingObject) (err error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
@@ -47,16 +49,31 @@ func writePackFiles(dir string, objs []pendingObject) (err error) {
 			_ = os.Remove(tmp.Name())
 		}
 	}()
-	type idxEntry struct {
-		hash   plumbing.Hash
-		crc    uint32
-		offset uint64
+	entries, packSum, err := writePackData(tmp, objs)
+	if err != nil {
+		return err
 	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return publishPack(dir, tmp.Name(), encodeIndex(entries, packSum), packSum)
+}
+
+// idxEntry is what the index records of one packed object.
+type idxEntry struct {
+	hash   plumbing.Hash
+	crc    uint32
+	offset uint64
+}
+
+// writePackData writes the pack stream of objs to w: the header, each
+// object (stored below compressMin, compressed fast from it) and the
+// trailing checksum, which it returns with each object's index entry.
+func writePackData(w io.Writer, objs []pendingObject) ([]idxEntry, []byte, error) {
 	entries := make([]idxEntry, len(objs))
-	bw := bufio.NewWriterSize(tmp, 1<<20)
+	bw := bufio.NewWriterSize(w, 1<<20)
 	sum := sha1.New()
 	crc := crc32.NewIEEE()
-	var offset uint64
 	counted := &countingWriter{}
 	out := io.MultiWriter(bw, sum, counted)
 	var hdr [12]byte
@@ -64,16 +81,16 @@ func writePackFiles(dir string, objs []pendingObject) (err error) {
 	binary.BigEndian.PutUint32(hdr[4:], 2)
 	binary.BigEndian.PutUint32(hdr[8:], uint32(len(objs)))
 	if _, err := out.Write(hdr[:]); err != nil {
-		return err
+		return nil, nil, err
 	}
-	offset = counted.n
+	offset := counted.n
 	zw, _ := zlib.NewWriterLevel(io.Discard, zlib.BestSpeed)
 	zs, _ := zlib.NewWriterLevel(io.Discard, zlib.NoCompression)
 	for i, o := range objs {
 		crc.Reset()
 		obj := io.MultiWriter(out, crc)
 		if _, err := obj.Write(packObjectHeader(o.typ, len(o.content))); err != nil {
-			return err
+			return nil, nil, err
 		}
 		z := zs
 		if len(o.content) >= compressMin {
@@ -81,26 +98,28 @@ func writePackFiles(dir string, objs []pendingObject) (err error) {
 		}
 		z.Reset(obj)
 		if _, err := z.Write(o.content); err != nil {
-			return err
+			return nil, nil, err
 		}
 		if err := z.Close(); err != nil {
-			return err
+			return nil, nil, err
 		}
 		entries[i] = idxEntry{o.hash, crc.Sum32(), offset}
 		offset = counted.n
 	}
 	packSum := sum.Sum(nil)
 	if _, err := bw.Write(packSum); err != nil {
-		return err
+		return nil, nil, err
 	}
 	if err := bw.Flush(); err != nil {
-		return err
+		return nil, nil, err
 	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
+	return entries, packSum, nil
+}
 
-	// the index (version 2): fan-out, sorted names, CRCs, offsets
+// encodeIndex is the version-2 index of a pack: fan-out, sorted names,
+// CRCs, offsets (large ones in a table of their own), the pack's checksum
+// and its own. It sorts entries.
+func encodeIndex(entries []idxEntry, packSum []byte) []byte {
 	sort.Slice(entries, func(i, j int) bool { return bytes.Compare(entries[i].hash[:], entries[j].hash[:]) < 0 })
 	var idx bytes.Buffer
 	idx.Write([]byte{0xff, 't', 'O', 'c', 0, 0, 0, 2})
@@ -134,22 +153,28 @@ func writePackFiles(dir string, objs []pendingObject) (err error) {
 	idx.Write(packSum)
 	idxSum := sha1.Sum(idx.Bytes())
 	idx.Write(idxSum[:])
+	return idx.Bytes()
+}
 
-	// The index is published before the pack. A reader lists packs by
-	// their .pack file and needs its index to read any object at all, so a
-	// crash between the two renames must leave an index without a pack
-	// (ignored, and removed by the next Open), never a pack without an
-	// index (every later read would fail).
+// publishPack renames the written pack tmpPack and writes idx beside it as
+// pack-<packSum>.{idx,pack}.
+//
+// The index is published before the pack. A reader lists packs by their
+// .pack file and needs its index to read any object at all, so a crash
+// between the two renames must leave an index without a pack (ignored, and
+// removed by the next Open), never a pack without an index (every later
+// read would fail).
+func publishPack(dir, tmpPack string, idx, packSum []byte) error {
 	base := filepath.Join(dir, fmt.Sprintf("pack-%x", packSum))
 	tmpIdx := base + ".idx.tmp"
-	if err := os.WriteFile(tmpIdx, idx.Bytes(), 0o444); err != nil {
+	if err := os.WriteFile(tmpIdx, idx, 0o444); err != nil {
 		return err
 	}
 	if err := os.Rename(tmpIdx, base+".idx"); err != nil {
 		_ = os.Remove(tmpIdx)
 		return err
 	}
-	if err := os.Rename(tmp.Name(), base+".pack"); err != nil {
+	if err := os.Rename(tmpPack, base+".pack"); err != nil {
 		_ = os.Remove(base + ".idx")
 		return err
 	}
