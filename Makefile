@@ -34,12 +34,15 @@ help: ## list targets
 # Built as the image builds it (Dockerfile): static, so the binary run here is
 # the one shipped. A cgo build also exports every symbol (kustomize links Go's
 # plugin package): 110 MB instead of 41 MB, and some 36 MB more of it resident.
-build: ## build bin/bindsync (and the kubectl-bindsync plugin name)
+build: ## build bin/bindsync (and the kubectl-bindsync plugin name, with its completion)
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS) -s -w' -o $(BIN)/bindsync ./cmd/bindsync
 	ln -sf bindsync $(BIN)/kubectl-bindsync
+	install -m 0755 hack/kubectl_complete-bindsync $(BIN)/kubectl_complete-bindsync
 
 test: testbin verify-generated lint ## everything CI runs: generated code, lint, unit, golden and integration tests
 	$(GO) test -count=1 ./...
+	@# config/monitoring's rules and dashboard, checked with Prometheus's packages (a module of its own)
+	cd test/monitoring && $(GO) test -count=1 ./...
 
 unit: ## fast tests only (no API servers)
 	$(GO) test -short ./...
@@ -74,6 +77,7 @@ lint: ## gofmt and go vet
 	@out=$$(gofmt -l $$(git ls-files '*.go' | grep -v '^hack/tools/')); \
 	if [ -n "$$out" ]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
+	cd test/monitoring && $(GO) vet ./...
 	@# every test binary must accept -update, so `go test ./... -update` works
 	@$(GO) test -count=1 -run '^$$' ./... -update >/dev/null || { echo "a test package does not import internal/testutil/golden (go test ./... -update fails)"; exit 1; }
 

@@ -122,7 +122,7 @@ main_subject() { git --git-dir state.git log -1 --format=%s main 2>/dev/null; }
 # steps done with devenv and git.
 if "$bindsync" cluster add --help >/dev/null 2>&1; then
   cluster_add() {
-    show "$bindsync" cluster add "$1" "${cp_[@]}" -o "$1.kubeconfig"
+    show "$bindsync" cluster add "$1" "${cp_[@]}" --output-file "$1.kubeconfig"
     agent_report=(--control-plane-kubeconfig "$work/$1.kubeconfig")
   }
   bind() {

@@ -52,7 +52,7 @@ type AppClusterStatus struct {
 // clusters/<name> in the state repository and the namespace bindsync-<name>.
 //
 // +kubebuilder:object:root=true
-// +kubebuilder:resource:scope=Cluster,categories=bindsync
+// +kubebuilder:resource:scope=Cluster,shortName=bscluster,categories=bindsync
 // +kubebuilder:subresource:status
 // +kubebuilder:validation:XValidation:rule="self.metadata.name.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?$') && size(self.metadata.name) <= 54",message="AppCluster name must be a DNS-1123 label (lower case letters, digits and '-') of at most 54 characters"
 // +kubebuilder:printcolumn:name="Display Name",type=string,JSONPath=`.spec.displayName`

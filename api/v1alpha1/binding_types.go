@@ -88,7 +88,7 @@ type InstanceCounts struct {
 // it. Its name is the CRD's name, <plural>.<group>.
 //
 // +kubebuilder:object:root=true
-// +kubebuilder:resource:scope=Cluster,shortName=binding,categories=bindsync
+// +kubebuilder:resource:scope=Cluster,shortName=bsbinding,categories=bindsync
 // +kubebuilder:subresource:status
 // +kubebuilder:validation:XValidation:rule="self.metadata.name.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)+$')",message="APIServiceBinding name must be the CRD name, <plural>.<group>"
 // +kubebuilder:printcolumn:name="CRD",type=string,JSONPath=`.status.crdName`

@@ -109,7 +109,7 @@ type APIServiceExportStatus struct {
 // lives in the cluster's namespace on the control plane.
 //
 // +kubebuilder:object:root=true
-// +kubebuilder:resource:shortName=export,categories=bindsync
+// +kubebuilder:resource:shortName=bsexport;export,categories=bindsync
 // +kubebuilder:subresource:status
 // +kubebuilder:printcolumn:name="Kind",type=string,JSONPath=`.spec.names.kind`
 // +kubebuilder:printcolumn:name="Template",type=string,JSONPath=`.spec.templateRef.name`

@@ -81,7 +81,7 @@ type ExportStatus struct {
 // lives in the cluster's namespace (bindsync-<cluster>) on the control plane.
 //
 // +kubebuilder:object:root=true
-// +kubebuilder:resource:shortName=exportrequest,categories=bindsync
+// +kubebuilder:resource:shortName=bsrequest;exportrequest,categories=bindsync
 // +kubebuilder:subresource:status
 // +kubebuilder:printcolumn:name="Template",type=string,JSONPath=`.spec.templateRef.name`
 // +kubebuilder:printcolumn:name="Phase",type=string,JSONPath=`.status.phase`

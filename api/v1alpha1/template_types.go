@@ -224,7 +224,7 @@ type APIServiceExportTemplateStatus struct {
 // changes and new bindings are approved.
 //
 // +kubebuilder:object:root=true
-// +kubebuilder:resource:scope=Cluster,shortName=exporttemplate,categories=bindsync
+// +kubebuilder:resource:scope=Cluster,shortName=bstemplate;exporttemplate,categories=bindsync
 // +kubebuilder:subresource:status
 // +kubebuilder:printcolumn:name="Resources",type=string,JSONPath=`.spec.resources[*].resource`
 // +kubebuilder:printcolumn:name="Schema Updates",type=string,JSONPath=`.spec.schemaUpdatePolicy`

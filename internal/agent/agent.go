@@ -83,18 +83,18 @@ func (o *Options) Validate() error {
 // Agent syncs one app cluster from the state repository. Sync is safe to
 // call from several goroutines; passes run one at a time.
 type Agent struct {
-	opts     Options
-	src      Source
-	client   client.Client
-	meta     metadata.Interface
-	applier  *apply.Applier
-	reporter *reporter // nil without Options.ControlPlane
+	opts    Options
+	src     Source
+	client  client.Client
+	meta    metadata.Interface
+	applier *apply.Applier
+	exports *exportWriter // nil without Options.ControlPlane
 
-	mu       sync.Mutex
-	lastRev  staterepo.Revision
-	lastObjs []frozen   // the build of lastRev
-	files    fileBuilds // the last build, file by file
-	reported string     // revision whose refusals were reported
+	mu               sync.Mutex
+	lastRev          staterepo.Revision
+	lastObjs         []frozen   // the build of lastRev
+	files            fileBuilds // the last build, file by file
+	refusalsRecorded string     // revision whose refusals were recorded as events
 	// afterCount and beforeDelete, when set (by tests), run when a CRD to
 	// delete for deletionPolicy Delete was first found without instances,
 	// and right before it is deleted.
@@ -137,7 +137,7 @@ func New(cfg *rest.Config, c client.Client, src Source, o Options) (*Agent, erro
 	}
 	ag := &Agent{opts: o, src: src, client: c, meta: m, applier: a}
 	if o.ControlPlane != nil {
-		if ag.reporter, err = newReporter(o.ControlPlane, o.Cluster); err != nil {
+		if ag.exports, err = newExportWriter(o.ControlPlane, o.Cluster); err != nil {
 			return nil, err
 		}
 	}
@@ -184,105 +184,6 @@ type Result struct {
 	Waiting bool
 }
 
-// Sync runs one pass. Its error says the pass failed somewhere (the source,
-// the build, an apply, a status write); the caller retries sooner. Every
-// binding's status says what happened to it either way.
-func (a *Agent) Sync(ctx context.Context) (Result, error) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	var res Result
-	var errs []error
-
-	var bindings v1alpha1.APIServiceBindingList
-	if err := a.client.List(ctx, &bindings); err != nil {
-		return res, fmt.Errorf("list APIServiceBindings: %w", err)
-	}
-	errs = append(errs, a.ensureFinalizers(ctx, bindings.Items))
-
-	p := newPass(a.opts, bindings.Items)
-	snap, fetched, err := a.src.Get(ctx)
-	res.Fetched = fetched
-	switch {
-	case errors.Is(err, source.ErrSignatureInvalid):
-		p.failAll(v1alpha1.SignatureInvalidReason, err.Error())
-		errs = append(errs, err)
-	case errors.Is(err, source.ErrTooLarge):
-		// The commit's fault, as a build failure is: nothing applied.
-		p.failAll(v1alpha1.BuildFailedReason, err.Error())
-		errs = append(errs, err)
-	case err != nil:
-		p.failAll(v1alpha1.SourceUnavailableReason, err.Error())
-		errs = append(errs, err)
-	default:
-		res.Revision = snap.Revision
-		p.rev = snap.Revision.String()
-		errs = append(errs, a.syncRevision(ctx, p, snap, &res))
-	}
-	if a.opts.instanceMode() == instancesSynced && p.built {
-		// Only a pass that built the folder knows which bindings are Ready:
-		// a failed fetch or build keeps syncing what was synced (nothing is
-		// ever released because a fetch or a build failed).
-		a.opts.Instances.Set(p.readyAPIs())
-	}
-	errs = append(errs, a.releaseDeleted(ctx, p, &res))
-	errs = append(errs, a.writeStatus(ctx, p))
-	res.Waiting = p.waiting
-	if a.reporter != nil {
-		// Reporting back is extra: a control plane that is away or a token
-		// that expired must not turn an applied pass into a failed one (and
-		// polling into retrying). The caller logs and counts it; the next
-		// pass reports again.
-		res.ReportErr = a.reporter.report(ctx, p)
-	}
-	return res, errors.Join(errs...)
-}
-
-// applyBatch bounds how many objects of the build a pass decodes and
-// applies at once: the decoded objects, not the build kept as JSON, are most
-// of a pass's memory (a few hundred real CRDs are several MB of maps).
-const applyBatch = 64
-
-// syncRevision builds the snapshot, selects the bound CRDs, applies them and
-// orphans the managed CRDs the folder no longer holds. The build is decoded
-// and applied applyBatch objects at a time; the agent applies CRDs only, and
-// they do not depend on one another.
-func (a *Agent) syncRevision(ctx context.Context, p *pass, snap *source.Snapshot, res *Result) error {
-	kept, err := a.build(snap)
-	if errors.Is(err, ErrEmptyBuild) {
-		return a.emptyFolder(ctx, p, err)
-	}
-	if err != nil {
-		p.failAll(v1alpha1.BuildFailedReason, err.Error())
-		return err
-	}
-	var applyErrs []error
-	for start := 0; start < len(kept); start += applyBatch {
-		objs, err := thawAll(kept[start:min(start+applyBatch, len(kept))])
-		if err != nil {
-			p.failAll(v1alpha1.BuildFailedReason, err.Error())
-			return err
-		}
-		bound, refused := p.selectBound(objs)
-		res.Refused = append(res.Refused, refused...)
-		bound = a.checkRollbacks(ctx, p, snap, bound)
-		applied, err := a.applier.Apply(ctx, bound)
-		res.Applied.Add(applied)
-		p.applied(bound, applied)
-		applyErrs = append(applyErrs, err)
-	}
-	p.exportsNotFound()
-	p.built = true
-	a.report(snap.Revision.String(), res.Refused)
-
-	orphaned, orphanErr := a.orphanUnexported(ctx, p, kept)
-	res.Released.Add(orphaned)
-	applyErr := errors.Join(applyErrs...)
-	if applyErr != nil {
-		applyErr = fmt.Errorf("apply %s: %w", snap.Revision, applyErr)
-	}
-	return errors.Join(applyErr, orphanErr)
-}
-
 // build returns the build of snap, kept frozen (as JSON) between passes and
 // reused for an unmoved head; the caller thaws it part by part.
 func (a *Agent) build(snap *source.Snapshot) ([]frozen, error) {
@@ -304,13 +205,14 @@ func (a *Agent) build(snap *source.Snapshot) ([]frozen, error) {
 	return objs, nil
 }
 
-// report records each refusal as a Warning event on the refused object, once
-// per revision: a pass with nothing new writes nothing, events included.
-func (a *Agent) report(rev string, refused []Refusal) {
-	if a.reported == rev {
+// recordRefusals records each refusal as a Warning event on the refused
+// object, once per revision: a pass with nothing new writes nothing, events
+// included.
+func (a *Agent) recordRefusals(rev string, refused []Refusal) {
+	if a.refusalsRecorded == rev {
 		return
 	}
-	a.reported = rev
+	a.refusalsRecorded = rev
 	if a.opts.Events == nil {
 		return
 	}

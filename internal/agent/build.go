@@ -12,6 +12,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/yaml"
 
+	"github.com/bindsync/bindsync/internal/apply"
 	"github.com/bindsync/bindsync/internal/kustomize"
 )
 
@@ -99,6 +100,7 @@ func build(fsys fstest.MapFS, dir string) ([]built, error) {
 	if len(objs) == 0 {
 		return nil, fmt.Errorf("kustomize build %s: %w", dir, ErrEmptyBuild)
 	}
+	apply.Sort(objs) // the build is kept, and applied in batches, in apply order
 	out := make([]built, 0, len(objs))
 	for _, o := range objs {
 		out = append(out, built{obj: o, file: takeOrigin(o, dir)})

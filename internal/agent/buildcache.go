@@ -11,6 +11,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/yaml"
 
+	"github.com/bindsync/bindsync/internal/apply"
 	"github.com/bindsync/bindsync/internal/kustomize"
 )
 
@@ -54,10 +55,10 @@ type runKustomization struct {
 // the memory of a run grows with it, and each run has a fixed cost.
 const chunkFiles = 16
 
-// plan checks that dir has the rendered shape and returns its kustomization
-// and, per resource, the key of its objects: the labels, the file's name and
-// its content.
-func plan(fsys fstest.MapFS, dir string) (k renderedKustomization, keys [][sha256.Size]byte, ok bool) {
+// renderedShape checks that dir has the rendered shape and returns its
+// kustomization and, per resource, the key of its objects: the labels, the
+// file's name and its content.
+func renderedShape(fsys fstest.MapFS, dir string) (k renderedKustomization, keys [][sha256.Size]byte, ok bool) {
 	kf, found := fsys[path.Join(dir, "kustomization.yaml")]
 	if !found || hasOtherKustomization(fsys, dir) {
 		return k, nil, false
@@ -95,7 +96,7 @@ func plan(fsys fstest.MapFS, dir string) (k renderedKustomization, keys [][sha25
 // build says what is wrong). The order is that of a whole build.
 func (c *fileBuilds) build(fsys fstest.MapFS, dir string) (objs []frozen, ok bool) {
 	c.runs = 0
-	k, keys, ok := plan(fsys, dir)
+	k, keys, ok := renderedShape(fsys, dir)
 	if !ok {
 		return nil, false
 	}
@@ -105,7 +106,7 @@ func (c *fileBuilds) build(fsys fstest.MapFS, dir string) (objs []frozen, ok boo
 		if f, done := c.last[key]; done {
 			next[key] = f
 		} else {
-			missing = append(missing, i) // plan made every key unique
+			missing = append(missing, i) // renderedShape made every key unique
 		}
 	}
 	for start := 0; start < len(missing); start += chunkFiles {
@@ -129,7 +130,7 @@ func (c *fileBuilds) build(fsys fstest.MapFS, dir string) (objs []frozen, ok boo
 		}
 	}
 	c.last = next
-	kustomize.Sort(heads) // the order of a whole build
+	apply.Sort(heads) // the order of a whole build
 	objs = make([]frozen, len(heads))
 	for i, h := range heads {
 		objs[i] = byHead[h]

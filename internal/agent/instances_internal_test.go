@@ -179,7 +179,7 @@ func TestAFailedFetchOrBuildKeepsTheSyncedSet(t *testing.T) {
 			ag, err := New(&rest.Config{Host: "https://127.0.0.1:1"}, c, src,
 				Options{Cluster: "c", SyncInstances: true, ControlPlane: &rest.Config{Host: "https://127.0.0.1:1"}, Instances: syncer})
 			require.NoError(t, err)
-			ag.reporter = nil // no control plane to report to here
+			ag.exports = nil // no control plane to report back to here
 			_, err = ag.Sync(context.Background())
 			require.Error(t, err)
 			var b v1alpha1.APIServiceBinding

@@ -205,18 +205,8 @@ func NewManager(cfg *rest.Config, src Source, o Options, ro RunOptions) (manager
 	if o.Events == nil {
 		o.Events = mgr.GetEventRecorderFor(FieldManager) //nolint:staticcheck // the events API recorder needs events.k8s.io RBAC; core events are what kubectl describe shows
 	}
-	if o.instanceMode() == instancesSynced && o.Instances == nil {
-		s, err := instances.New(instances.Options{
-			Cluster: o.Cluster, App: cfg, ControlPlane: ClientConfig(o.ControlPlane), Events: o.Events, Resync: ro.InstanceResync,
-		})
-		if err != nil {
-			return nil, nil, fmt.Errorf("agent: instance sync: %w", err)
-		}
-		// A Runnable that needs leader election: only the leader syncs.
-		if err := mgr.Add(s); err != nil {
-			return nil, nil, fmt.Errorf("agent: instance sync: %w", err)
-		}
-		o.Instances = s
+	if err := addInstanceSync(mgr, cfg, &o, ro); err != nil {
+		return nil, nil, err
 	}
 	a, err := New(mgr.GetConfig(), mgr.GetClient(), src, o)
 	if err != nil {
@@ -240,6 +230,36 @@ func NewManager(cfg *rest.Config, src Source, o Options, ro RunOptions) (manager
 			return nil, nil, err
 		}
 	}
+	if err := addController(mgr, a, ro, triggers); err != nil {
+		return nil, nil, err
+	}
+	return mgr, a, nil
+}
+
+// addInstanceSync makes the instance sync, when o asks for it and brings
+// none, and adds it to mgr as a Runnable that needs leader election: only
+// the leader syncs.
+func addInstanceSync(mgr manager.Manager, cfg *rest.Config, o *Options, ro RunOptions) error {
+	if o.instanceMode() != instancesSynced || o.Instances != nil {
+		return nil
+	}
+	s, err := instances.New(instances.Options{
+		Cluster: o.Cluster, App: cfg, ControlPlane: ClientConfig(o.ControlPlane), Events: o.Events, Resync: ro.InstanceResync,
+	})
+	if err != nil {
+		return fmt.Errorf("agent: instance sync: %w", err)
+	}
+	if err := mgr.Add(s); err != nil {
+		return fmt.Errorf("agent: instance sync: %w", err)
+	}
+	o.Instances = s
+	return nil
+}
+
+// addController adds the agent's controller to mgr: a pass on a binding's
+// or a labelled CRD's change and on each trigger (the first pass, the
+// webhook), one binding's counts reported when its status.instances change.
+func addController(mgr manager.Manager, a *Agent, ro RunOptions, triggers chan event.GenericEvent) error {
 	toSync := handler.EnqueueRequestsFromMapFunc(func(context.Context, client.Object) []reconcile.Request {
 		return []reconcile.Request{syncRequest}
 	})
@@ -248,7 +268,7 @@ func NewManager(cfg *rest.Config, src Source, o Options, ro RunOptions) (manager
 	})
 	bindingChanged := predicate.Or(predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{})
 	crdChanged := predicate.Or(predicate.GenerationChangedPredicate{}, predicate.LabelChangedPredicate{})
-	err = ctrl.NewControllerManagedBy(mgr).
+	err := ctrl.NewControllerManagedBy(mgr).
 		Named("bindsync-agent").
 		// Tests run several agents in one process; a production process has one.
 		WithOptions(controller.Options{SkipNameValidation: ptr.To(true)}).
@@ -256,32 +276,39 @@ func NewManager(cfg *rest.Config, src Source, o Options, ro RunOptions) (manager
 		Watches(&v1alpha1.APIServiceBinding{}, toCounts, builder.WithPredicates(instancesChanged)).
 		Watches(&apiextensionsv1.CustomResourceDefinition{}, toSync, builder.WithPredicates(crdChanged), builder.OnlyMetadata).
 		WatchesRawSource(ctrlsource.Channel(triggers, toSync)).
-		Complete(reconcile.Func(func(ctx context.Context, req reconcile.Request) (reconcile.Result, error) {
-			if req.Namespace == countsNamespace {
-				// Not a pass: a failure is logged, and the next pass
-				// reports the counts again.
-				if err := a.ReportInstances(ctx, req.Name); err != nil {
-					ctrl.LoggerFrom(ctx).Error(err, "report instance counts to the control plane failed", "binding", req.Name)
-				}
-				return reconcile.Result{}, nil
-			}
-			begin := time.Now()
-			res, err := a.Sync(ctx)
-			observe(res, err, time.Since(begin))
-			if res.ReportErr != nil {
-				ctrl.LoggerFrom(ctx).Error(res.ReportErr, "report back to the control plane failed; the pass is not failed for it")
-			}
-			if err != nil {
-				ctrl.LoggerFrom(ctx).Error(err, "sync failed", "revision", res.Revision.String())
-				return reconcile.Result{RequeueAfter: jitter(ro.RetryInterval)}, nil
-			}
-			if res.Waiting {
-				return reconcile.Result{RequeueAfter: jitter(min(ro.RetryInterval, releasePoll))}, nil
-			}
-			return reconcile.Result{RequeueAfter: jitter(ro.Interval)}, nil
-		}))
+		Complete(a.reconciler(ro))
 	if err != nil {
-		return nil, nil, fmt.Errorf("agent: controller: %w", err)
+		return fmt.Errorf("agent: controller: %w", err)
 	}
-	return mgr, a, nil
+	return nil
+}
+
+// reconciler runs a pass, or reports one binding's instance counts, and says
+// when to run again: the interval, the retry interval after a failed pass,
+// sooner while a deleted binding waits for its instances.
+func (a *Agent) reconciler(ro RunOptions) reconcile.Func {
+	return func(ctx context.Context, req reconcile.Request) (reconcile.Result, error) {
+		if req.Namespace == countsNamespace {
+			// Not a pass: a failure is logged, and the next pass
+			// reports the counts again.
+			if err := a.ReportInstances(ctx, req.Name); err != nil {
+				ctrl.LoggerFrom(ctx).Error(err, "report instance counts to the control plane failed", "binding", req.Name)
+			}
+			return reconcile.Result{}, nil
+		}
+		begin := time.Now()
+		res, err := a.Sync(ctx)
+		observe(res, err, time.Since(begin))
+		if res.ReportErr != nil {
+			ctrl.LoggerFrom(ctx).Error(res.ReportErr, "report back to the control plane failed; the pass is not failed for it")
+		}
+		if err != nil {
+			ctrl.LoggerFrom(ctx).Error(err, "sync failed", "revision", res.Revision.String())
+			return reconcile.Result{RequeueAfter: jitter(ro.RetryInterval)}, nil
+		}
+		if res.Waiting {
+			return reconcile.Result{RequeueAfter: jitter(min(ro.RetryInterval, releasePoll))}, nil
+		}
+		return reconcile.Result{RequeueAfter: jitter(ro.Interval)}, nil
+	}
 }

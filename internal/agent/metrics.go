@@ -5,13 +5,14 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	"github.com/bindsync/bindsync/api/v1alpha1"
+	"github.com/bindsync/bindsync/internal/agent/instances"
 	"github.com/bindsync/bindsync/internal/agent/source"
 )
 
-// The agent's metrics, served with controller-runtime's on /metrics.
+// The agent's metrics, served with controller-runtime's on /metrics once
+// registered (Metrics).
 var (
 	syncDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name: "bindsync_agent_sync_duration_seconds", Help: "Duration of one agent pass, by result.",
@@ -41,12 +42,16 @@ var (
 		Name: "bindsync_agent_blocked", Help: "1 while the last pass failed for this reason: SourceUnavailable, SignatureInvalid or SyncFailed (a build, apply or status write); no series while passes succeed.",
 	}, []string{"reason"})
 	webhookCalls = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "bindsync_agent_webhook_calls_total", Help: "Webhook calls by result: accepted, unsigned, bad_signature, bad_request.",
+		Name: "bindsync_agent_webhook_calls_total", Help: "Webhook calls by result: accepted, ignored (not a push to the followed branch), unsigned, bad_signature, bad_request.",
 	}, []string{"result"})
 )
 
-func init() {
-	metrics.Registry.MustRegister(syncDuration, fetches, crdsApplied, driftCorrected, refusals, reportFailures, lastSuccess, blocked, webhookCalls)
+// Metrics returns the agent's collectors, the instance sync's included,
+// for `bindsync agent` to register when it starts (a backend never serves
+// them).
+func Metrics() []prometheus.Collector {
+	return append([]prometheus.Collector{syncDuration, fetches, crdsApplied, driftCorrected, refusals, reportFailures,
+		lastSuccess, blocked, webhookCalls}, instances.Metrics()...)
 }
 
 // syncFailedLabel is bindsync_agent_blocked's reason for a pass that

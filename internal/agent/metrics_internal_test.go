@@ -13,7 +13,7 @@ import (
 func TestWebhookRefusalsAreCounted(t *testing.T) {
 	unsigned := testutil.ToFloat64(webhookCalls.WithLabelValues("unsigned"))
 	bad := testutil.ToFloat64(webhookCalls.WithLabelValues("bad_signature"))
-	h := WebhookHandler([]byte("secret"), func() { t.Error("triggered") })
+	h := WebhookHandler([]byte("secret"), "", func() { t.Error("triggered") })
 
 	h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodPost, "/", strings.NewReader("{}")))
 	req := httptest.NewRequest(http.MethodPost, "/", strings.NewReader("{}"))

@@ -15,6 +15,7 @@ import (
 
 	"github.com/bindsync/bindsync/api/v1alpha1"
 	"github.com/bindsync/bindsync/internal/agent/instances"
+	"github.com/bindsync/bindsync/internal/agent/source"
 	"github.com/bindsync/bindsync/internal/apply"
 )
 
@@ -23,7 +24,11 @@ type pass struct {
 	opts     Options
 	rev      string // revision built, "" when the source failed
 	bindings []v1alpha1.APIServiceBinding
-	states   map[string]*outcome
+	// snap is the source phase's snapshot (nil when it failed); kept the
+	// build phase's build of it (nil when it failed or was empty).
+	snap   *source.Snapshot
+	kept   []frozen
+	states map[string]*outcome
 	// built: the folder was built and every binding's outcome decided (the
 	// source and the build did not fail), so the Ready ones are known.
 	built bool

@@ -2,9 +2,6 @@ package agent
 
 import (
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -20,8 +17,9 @@ import (
 	"github.com/bindsync/bindsync/api/v1alpha1"
 )
 
-// Webhook signature headers: GitHub's form, "sha256=<hex>", and a generic
-// one holding the hex HMAC alone (or also with the sha256= prefix).
+// The generic form's signature headers: GitHub's, "sha256=<hex>", and
+// bindsync's, holding the hex HMAC alone (or also with the sha256= prefix).
+// The forges' own headers are in forges.go.
 const (
 	GitHubSignatureHeader  = "X-Hub-Signature-256"
 	GenericSignatureHeader = "X-Bindsync-Signature"
@@ -49,12 +47,16 @@ type WebhookOptions struct {
 	// read on every call, so a rotated secret takes effect without a
 	// restart.
 	SecretFile string
+	// Branch is the branch the agent follows: a forge's push that names
+	// other refs only does not trigger a pass. Empty: any push triggers.
+	Branch string
 }
 
 // webhook is a manager Runnable: a signed POST triggers a pass now.
 type webhook struct {
 	addr       string
 	secretFile string
+	branch     string
 	triggers   chan<- event.GenericEvent
 	// server's timeouts and limits; tests shorten them.
 	readHeaderTimeout, readTimeout, writeTimeout, idleTimeout time.Duration
@@ -69,7 +71,7 @@ func newWebhook(o WebhookOptions, triggers chan<- event.GenericEvent) (*webhook,
 	if _, err := readWebhookSecret(o.SecretFile); err != nil {
 		return nil, fmt.Errorf("agent: %w", err)
 	}
-	return &webhook{addr: o.Addr, secretFile: o.SecretFile, triggers: triggers,
+	return &webhook{addr: o.Addr, secretFile: o.SecretFile, branch: o.Branch, triggers: triggers,
 		readHeaderTimeout: webhookReadHeaderTimeout, readTimeout: webhookReadTimeout,
 		writeTimeout: webhookWriteTimeout, idleTimeout: webhookIdleTimeout}, nil
 }
@@ -98,7 +100,7 @@ func (w *webhook) Start(ctx context.Context) error {
 	}
 	secret := func() ([]byte, error) { return readWebhookSecret(w.secretFile) }
 	srv := &http.Server{
-		Handler:           webhookHandler(secret, w.trigger),
+		Handler:           webhookHandler(secret, w.branch, w.trigger),
 		ReadHeaderTimeout: w.readHeaderTimeout,
 		ReadTimeout:       w.readTimeout,
 		WriteTimeout:      w.writeTimeout,
@@ -128,17 +130,20 @@ func (w *webhook) trigger() {
 	}
 }
 
-// WebhookHandler accepts a POST whose body is signed with HMAC-SHA256 of
-// secret, in GitHub's X-Hub-Signature-256 header or the generic one, and
-// calls trigger. Anything unsigned or wrongly signed gets 401 and is
-// counted; the body is not interpreted beyond the signature: any accepted
-// call means "look at the remote now".
-func WebhookHandler(secret []byte, trigger func()) http.Handler {
-	return webhookHandler(func() ([]byte, error) { return secret, nil }, trigger)
+// WebhookHandler accepts a POST signed with secret, in the form of the forge
+// that sent it (GitHub, GitLab, Gitea and Forgejo, Bitbucket Cloud, Bitbucket
+// Server and Data Center) or bindsync's generic form, and calls trigger.
+// Anything unsigned or wrongly signed gets 401 and is counted. A forge's
+// push that names its refs triggers only when one is refs/heads/<branch>
+// (any branch when branch is empty); other events of a forge (a ping) are
+// answered 200 and trigger nothing. A generic call's body is not
+// interpreted: it means "look at the remote now".
+func WebhookHandler(secret []byte, branch string, trigger func()) http.Handler {
+	return webhookHandler(func() ([]byte, error) { return secret, nil }, branch, trigger)
 }
 
 // webhookHandler is WebhookHandler with the secret read on each call.
-func webhookHandler(secret func() ([]byte, error), trigger func()) http.Handler {
+func webhookHandler(secret func() ([]byte, error), branch string, trigger func()) http.Handler {
 	return http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodPost {
 			webhookCalls.WithLabelValues("bad_request").Inc()
@@ -151,15 +156,6 @@ func webhookHandler(secret func() ([]byte, error), trigger func()) http.Handler 
 			http.Error(rw, "body unreadable or too large", http.StatusBadRequest)
 			return
 		}
-		sig := r.Header.Get(GitHubSignatureHeader)
-		if sig == "" {
-			sig = r.Header.Get(GenericSignatureHeader)
-		}
-		if sig == "" {
-			webhookCalls.WithLabelValues("unsigned").Inc()
-			http.Error(rw, "unsigned", http.StatusUnauthorized)
-			return
-		}
 		key, err := secret()
 		if err != nil {
 			webhookCalls.WithLabelValues("bad_request").Inc()
@@ -167,25 +163,27 @@ func webhookHandler(secret func() ([]byte, error), trigger func()) http.Handler 
 			http.Error(rw, "webhook secret unavailable", http.StatusServiceUnavailable)
 			return
 		}
-		if !validSignature(key, body, sig) {
+		d, err := verify(r, body, key)
+		switch {
+		case errors.Is(err, errUnsigned):
+			webhookCalls.WithLabelValues("unsigned").Inc()
+			http.Error(rw, "unsigned "+d.forge+" call", http.StatusUnauthorized)
+		case errors.Is(err, errBadSignature):
 			webhookCalls.WithLabelValues("bad_signature").Inc()
-			http.Error(rw, "bad signature", http.StatusUnauthorized)
-			return
+			http.Error(rw, "bad signature for a "+d.forge+" call", http.StatusUnauthorized)
+		case errors.Is(err, errNotPush):
+			webhookCalls.WithLabelValues("ignored").Inc()
+			fmt.Fprintf(rw, "%s event ignored: only a push triggers a pass\n", d.forge)
+		case err != nil:
+			webhookCalls.WithLabelValues("bad_request").Inc()
+			http.Error(rw, fmt.Sprintf("%s call: %v", d.forge, err), http.StatusBadRequest)
+		case !d.followed(branch):
+			webhookCalls.WithLabelValues("ignored").Inc()
+			fmt.Fprintf(rw, "%s push to %s ignored: the agent follows refs/heads/%s\n", d.forge, strings.Join(d.refs, ", "), branch)
+		default:
+			webhookCalls.WithLabelValues("accepted").Inc()
+			trigger()
+			rw.WriteHeader(http.StatusAccepted)
 		}
-		webhookCalls.WithLabelValues("accepted").Inc()
-		trigger()
-		rw.WriteHeader(http.StatusAccepted)
 	})
-}
-
-// validSignature compares, in constant time, sig ("sha256=<hex>" or "<hex>")
-// with the HMAC-SHA256 of body.
-func validSignature(secret, body []byte, sig string) bool {
-	got, err := hex.DecodeString(strings.TrimPrefix(strings.TrimSpace(sig), "sha256="))
-	if err != nil {
-		return false
-	}
-	mac := hmac.New(sha256.New, secret)
-	mac.Write(body)
-	return hmac.Equal(got, mac.Sum(nil))
 }

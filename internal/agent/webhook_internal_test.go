@@ -25,7 +25,14 @@ import (
 // returns its address; timeouts shortens the server's deadlines.
 func startWebhook(t *testing.T, secretFile string, triggers chan event.GenericEvent, timeouts time.Duration) string {
 	t.Helper()
-	w, err := newWebhook(WebhookOptions{Addr: "127.0.0.1:0", SecretFile: secretFile}, triggers)
+	return startWebhookWith(t, WebhookOptions{SecretFile: secretFile}, triggers, timeouts)
+}
+
+// startWebhookWith is startWebhook with o (Addr is set to a loopback port).
+func startWebhookWith(t *testing.T, o WebhookOptions, triggers chan event.GenericEvent, timeouts time.Duration) string {
+	t.Helper()
+	o.Addr = "127.0.0.1:0"
+	w, err := newWebhook(o, triggers)
 	require.NoError(t, err)
 	if timeouts > 0 {
 		w.readHeaderTimeout, w.readTimeout, w.writeTimeout, w.idleTimeout = timeouts, timeouts, timeouts, timeouts

@@ -41,7 +41,7 @@ func TestWebhookHandler(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			triggered := false
-			h := agent.WebhookHandler([]byte(secret), func() { triggered = true })
+			h := agent.WebhookHandler([]byte(secret), "", func() { triggered = true })
 			req := httptest.NewRequest(tt.method, "/", strings.NewReader(body))
 			for k, v := range tt.header {
 				req.Header.Set(k, v)

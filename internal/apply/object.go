@@ -11,8 +11,6 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
-
-	"github.com/bindsync/bindsync/internal/kustomize"
 )
 
 // ObjectRef names one object: its group, version and kind, namespace (empty
@@ -169,12 +167,12 @@ func isNamespace(r ObjectRef) bool { return r.Group == "" && r.Kind == "Namespac
 
 // Stages splits objs into the two apply stages: first CRDs and Namespaces
 // (what other objects need to exist), then everything else. Each stage is in
-// the deterministic order of kustomize.Sort: Namespaces, CRDs,
+// the order of Sort: Namespaces, CRDs,
 // ServiceAccounts, ClusterRoles, ClusterRoleBindings, Roles, RoleBindings,
 // then by group, kind, namespace and name. objs itself is not reordered.
 func Stages(objs []*unstructured.Unstructured) (first, rest []*unstructured.Unstructured) {
 	sorted := append([]*unstructured.Unstructured(nil), objs...)
-	kustomize.Sort(sorted)
+	Sort(sorted)
 	for _, o := range sorted {
 		if r := RefOf(o); isCRD(r) || isNamespace(r) {
 			first = append(first, o)
@@ -197,7 +195,7 @@ func pruneOrder(refs []ObjectRef) {
 		o.SetName(r.Name)
 		objs[i] = o
 	}
-	kustomize.Sort(objs)
+	Sort(objs)
 	for i, o := range objs {
 		refs[len(objs)-1-i] = RefOf(o)
 	}

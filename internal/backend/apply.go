@@ -129,14 +129,13 @@ func (rc *Reconciler) applyFolders(ctx context.Context, tree staterepo.Tree, clu
 	errs := make([]error, len(clusters))
 	var (
 		wg    sync.WaitGroup
-		build sync.Mutex // kustomize's builds are not known to be safe to run at once
 		slots = make(chan struct{}, rc.opts.ApplyWorkers)
 	)
 	for i, c := range clusters {
 		slots <- struct{}{}
 		wg.Go(func() {
 			defer func() { <-slots }()
-			errs[i] = rc.applyCluster(ctx, fsys, c, &build)
+			errs[i] = rc.applyCluster(ctx, fsys, c)
 		})
 	}
 	wg.Wait()
@@ -154,19 +153,20 @@ func (rc *Reconciler) applyFolders(ctx context.Context, tree staterepo.Tree, clu
 }
 
 // applyCluster builds, checks, applies and prunes one cluster's folder.
-func (rc *Reconciler) applyCluster(ctx context.Context, fsys fstest.MapFS, cluster string, build *sync.Mutex) error {
+// Builds of several clusters may run at once: internal/kustomize serialises
+// what of them must not.
+func (rc *Reconciler) applyCluster(ctx context.Context, fsys fstest.MapFS, cluster string) error {
 	dir := staterepo.ControlPlaneDir(cluster)
-	build.Lock()
 	objs, err := kustomize.BuildFS(fsys, dir)
-	build.Unlock()
 	if err != nil {
 		return &genericError{Reason: v1alpha1.BuildFailedReason, Err: fmt.Errorf("build %s: %w", dir, err)}
 	}
+	apply.Sort(objs)
 	if err := checkFolder(fsys, dir, cluster, objs); err != nil {
 		return &stallingError{Reason: v1alpha1.ApplyRefusedReason, Err: fmt.Errorf(
 			"%s in %s refused, nothing of the folder applied or pruned: %w", dir, rc.opts.Branch, err)}
 	}
-	nsObjs, err := buildNamespaces(fsys, cluster, build)
+	nsObjs, err := buildNamespaces(fsys, cluster)
 	if err != nil {
 		return err
 	}

@@ -17,9 +17,9 @@ import (
 	"github.com/bindsync/bindsync/api/v1alpha1"
 	"github.com/bindsync/bindsync/internal/backend/plan"
 	"github.com/bindsync/bindsync/internal/git"
-	"github.com/bindsync/bindsync/internal/manifest"
 	"github.com/bindsync/bindsync/internal/testenv"
 	"github.com/bindsync/bindsync/internal/testutil/benchclock"
+	"github.com/bindsync/bindsync/internal/testutil/scalefixture"
 )
 
 // The benchmarks below run the backend's own phases between fetch and push
@@ -46,39 +46,20 @@ type benchState struct {
 	last *run // the last run, recycled by the next
 }
 
-func benchRequest(cluster, template string) v1alpha1.APIServiceExportRequest {
-	return v1alpha1.APIServiceExportRequest{
-		ObjectMeta: metav1.ObjectMeta{Name: template, Namespace: v1alpha1.ClusterNamespace(cluster),
-			UID: types.UID("uid-" + cluster + "-" + template)},
-		Spec: v1alpha1.APIServiceExportRequestSpec{TemplateRef: v1alpha1.TemplateReference{Name: template}},
-	}
-}
+// benchRequest is cluster's request of template, as the API server holds it.
+var benchRequest = scalefixture.Request
 
 func newBenchState(tb testing.TB, clusters, bindings int) *benchState {
 	tb.Helper()
-	crds, problems, err := manifest.LoadDir(filepath.Join("..", "..", "testdata", "crds", "klutch"))
-	require.NoError(tb, err)
-	require.Empty(tb, problems)
-	require.GreaterOrEqual(tb, len(crds.CRDs), benchBindings)
+	fx := scalefixture.Input(tb, 0, benchBindings)
 	var in plan.Input
-	in.CRDs = crds.CRDs[:benchBindings]
+	in.CRDs, in.Templates = fx.CRDs[:benchBindings], fx.Templates
 	for i := range in.CRDs { // as the API server serves them
 		in.CRDs[i].UID = types.UID("uid-" + in.CRDs[i].Name)
 		in.CRDs[i].ResourceVersion = "1"
 	}
-	for _, crd := range in.CRDs {
-		in.Templates = append(in.Templates, v1alpha1.APIServiceExportTemplate{
-			ObjectMeta: metav1.ObjectMeta{Name: crd.Spec.Names.Singular},
-			Spec: v1alpha1.APIServiceExportTemplateSpec{
-				Resources: []v1alpha1.GroupResource{{Group: crd.Spec.Group, Resource: crd.Spec.Names.Plural}},
-				PermissionClaims: []v1alpha1.PermissionClaim{
-					{GroupResource: v1alpha1.GroupResource{Resource: "secrets"}, Verbs: []v1alpha1.Verb{"get", "list", "watch"}},
-				},
-			},
-		})
-	}
 	for c := range clusters {
-		name := fmt.Sprintf("cluster-%04d", c)
+		name := scalefixture.ClusterName(c)
 		in.Clusters = append(in.Clusters, v1alpha1.AppCluster{ObjectMeta: metav1.ObjectMeta{Name: name}})
 		for _, t := range in.Templates[:bindings] {
 			in.Requests = append(in.Requests, benchRequest(name, t.Name))
@@ -103,7 +84,18 @@ func newBenchState(tb testing.TB, clusters, bindings int) *benchState {
 	return s
 }
 
-// run runs the phases between fetch and push on in, with main at s.head.
+// fetchedHistory is the end of the fetch phase, for runs that build its
+// input themselves: the reconciler's cache and memo, and the reverted bind
+// commits found in main's history.
+func fetchedHistory(rc *Reconciler) func(context.Context, *run) error {
+	return func(_ context.Context, r *run) error {
+		r.in.Cache, r.in.Memo = rc.cache, rc.memo
+		return rc.findRevoked(r)
+	}
+}
+
+// run runs the phases between fetch and push on in, with main at s.head
+// (and the end of fetch: fetchedHistory).
 func (s *benchState) run(tb testing.TB, in plan.Input) *run {
 	tb.Helper()
 	if s.last != nil { // done with, as Reconcile is after its report
@@ -113,7 +105,7 @@ func (s *benchState) run(tb testing.TB, in plan.Input) *run {
 	s.last = r
 	r.in.Branches = map[string]bool{}
 	ctx := context.Background()
-	for _, p := range []phase{{"decide", s.rc.decide}, {"render", s.rc.render}, {"commit", s.rc.commit}} {
+	for _, p := range []phase{{"history", fetchedHistory(s.rc)}, {"decide", s.rc.decide}, {"render", s.rc.render}, {"commit", s.rc.commit}} {
 		require.NoError(tb, p.fn(ctx, r), p.name)
 	}
 	return r

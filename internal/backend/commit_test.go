@@ -127,10 +127,10 @@ func TestBackendCommitsAreTheFullTreeCommit(t *testing.T) {
 			require.NoError(t, err)
 			got, err := fresh.Tree(r.newMain)
 			require.NoError(t, err)
-			assert.True(t, plan.TreesEqual(r.plan.Main, got), "main's tree read back from git is the plan's")
+			assert.True(t, staterepo.TreesEqual(r.plan.Main, got), "main's tree read back from git is the plan's")
 			remembered, err := s.rc.opts.Repo.Tree(r.newMain)
 			require.NoError(t, err)
-			assert.True(t, plan.TreesEqual(got, remembered), "the adapter remembers what git holds")
+			assert.True(t, staterepo.TreesEqual(got, remembered), "the adapter remembers what git holds")
 		})
 	}
 }

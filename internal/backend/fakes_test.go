@@ -84,7 +84,7 @@ func (f *fakeRepo) Commit(parent plumbing.Hash, tree staterepo.Tree, dirs []stri
 			return plumbing.ZeroHash, false, fmt.Errorf("commit %q: %w", msg.Subject, err)
 		}
 	}
-	if !parent.IsZero() && plan.TreesEqual(old, tree) {
+	if !parent.IsZero() && staterepo.TreesEqual(old, tree) {
 		return parent, false, nil
 	}
 	f.n++
@@ -153,7 +153,7 @@ func (f *fakeRepo) DirsMatch(h plumbing.Hash, dirs []string, files staterepo.Tre
 		return false, err
 	}
 	for _, d := range dirs {
-		if !plan.TreesEqual(sub(tree, d), sub(files, d)) {
+		if !staterepo.TreesEqual(sub(tree, d), sub(files, d)) {
 			return false, nil
 		}
 	}
@@ -196,7 +196,7 @@ func (f *fakeRepo) ChangedDirs(old, new plumbing.Hash, prefix string) ([]string,
 	}
 	var out []string
 	for d := range dirs {
-		if old.IsZero() || !plan.TreesEqual(sub(a, d), sub(b, d)) {
+		if old.IsZero() || !staterepo.TreesEqual(sub(a, d), sub(b, d)) {
 			if old.IsZero() && len(sub(b, d)) == 0 {
 				continue
 			}

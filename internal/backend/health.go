@@ -10,6 +10,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/bindsync/bindsync/api/v1alpha1"
+	"github.com/bindsync/bindsync/internal/conditions"
 	"github.com/bindsync/bindsync/internal/staterepo"
 )
 
@@ -70,12 +71,7 @@ func (rc *Reconciler) clusterStatus(r *run, c *v1alpha1.AppCluster, runErr error
 	st.ObservedGeneration = gen
 	st.Namespace = c.Namespace()
 	set := func(ok bool, reason, msg string) {
-		status := metav1.ConditionFalse
-		if ok {
-			status = metav1.ConditionTrue
-		}
-		meta.SetStatusCondition(&st.Conditions, metav1.Condition{Type: v1alpha1.ReadyCondition, Status: status,
-			Reason: reason, Message: msg, ObservedGeneration: gen})
+		conditions.Set(&st.Conditions, v1alpha1.ReadyCondition, ok, reason, msg, gen)
 		v1alpha1.SetHealthConditions(&st.Conditions, gen)
 	}
 	for _, pr := range r.plan.Problems {

@@ -288,7 +288,7 @@ func assertSamePlan(t *testing.T, want, got plan.Plan, step string) {
 // assertSameTree names the first paths where two trees differ.
 func assertSameTree(t *testing.T, want, got staterepo.Tree, what string) {
 	t.Helper()
-	if plan.TreesEqual(want, got) && (want == nil) == (got == nil) {
+	if staterepo.TreesEqual(want, got) && (want == nil) == (got == nil) {
 		return
 	}
 	var diff []string

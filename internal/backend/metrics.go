@@ -4,10 +4,10 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"sigs.k8s.io/controller-runtime/pkg/metrics"
 )
 
-// The backend's Prometheus metrics, served by the manager's metrics endpoint.
+// The backend's Prometheus metrics, served by the manager's metrics endpoint
+// once registered (Metrics).
 var (
 	metricReconcileDuration = prometheus.NewHistogram(prometheus.HistogramOpts{
 		Name: "bindsync_backend_reconcile_duration_seconds", Help: "Duration of one state reconcile.",
@@ -47,8 +47,10 @@ func observeReconcile(err error, now time.Time) {
 	metricLastSuccess.Set(float64(now.Unix()))
 }
 
-func init() {
-	metrics.Registry.MustRegister(metricReconcileDuration, metricCommits, metricPushes,
+// Metrics returns the backend's collectors, for `bindsync backend` to
+// register when it starts (an agent never serves them).
+func Metrics() []prometheus.Collector {
+	return []prometheus.Collector{metricReconcileDuration, metricCommits, metricPushes,
 		metricPushRetries, metricPendingApprovals, metricBreakingHeld, metricEventsSent, metricEventsDropped,
-		metricLastSuccess, metricBlocked)
+		metricLastSuccess, metricBlocked}
 }

@@ -7,22 +7,21 @@ import (
 	"io/fs"
 	"slices"
 	"strings"
-	"sync"
 
 	"k8s.io/apimachinery/pkg/api/equality"
-	"k8s.io/apimachinery/pkg/api/meta"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	ctrl "sigs.k8s.io/controller-runtime"
 
 	"github.com/bindsync/bindsync/api/v1alpha1"
+	"github.com/bindsync/bindsync/internal/apply"
 	"github.com/bindsync/bindsync/internal/backend/plan"
+	"github.com/bindsync/bindsync/internal/conditions"
 	"github.com/bindsync/bindsync/internal/kustomize"
 	"github.com/bindsync/bindsync/internal/render"
 	"github.com/bindsync/bindsync/internal/staterepo"
 )
 
-// An app cluster's instance namespaces (render.NamespacesDir) are applied
+// An app cluster's instance namespaces (staterepo.NamespacesDir) are applied
 // after its control-plane folder, checked by render.CheckNamespacesFolder
 // first, and pruned with it: a namespace file that leaves main takes its
 // Role and RoleBinding with it at once. The Namespace itself is deleted only once it
@@ -32,17 +31,16 @@ import (
 
 // buildNamespaces builds and checks a cluster's namespaces folder; nil
 // when main holds none.
-func buildNamespaces(fsys fs.FS, cluster string, build *sync.Mutex) ([]*unstructured.Unstructured, error) {
+func buildNamespaces(fsys fs.FS, cluster string) ([]*unstructured.Unstructured, error) {
 	dir := staterepo.NamespacesDir(cluster)
 	if _, err := fs.Stat(fsys, dir+"/"+staterepo.KustomizationFile); err != nil {
 		return nil, nil
 	}
-	build.Lock()
 	objs, err := kustomize.BuildFS(fsys, dir)
-	build.Unlock()
 	if err != nil {
 		return nil, &genericError{Reason: v1alpha1.BuildFailedReason, Err: fmt.Errorf("build %s: %w", dir, err)}
 	}
+	apply.Sort(objs)
 	if err := render.CheckNamespacesFolder(cluster, objs); err != nil {
 		return nil, &stallingError{Reason: v1alpha1.ApplyRefusedReason, Err: fmt.Errorf(
 			"%s refused, nothing of cluster %s's folders applied or pruned: %w", dir, cluster, err)}
@@ -120,12 +118,7 @@ func (rc *Reconciler) namespaceStatus(r *run, n *v1alpha1.APIServiceNamespace, d
 		}
 		ready, reason, msg = true, v1alpha1.SucceededReason, fmt.Sprintf("namespace %s applied from %s", d.Instance, st.Revision)
 	}
-	status := metav1.ConditionFalse
-	if ready {
-		status = metav1.ConditionTrue
-	}
-	meta.SetStatusCondition(&st.Conditions, metav1.Condition{Type: v1alpha1.ReadyCondition, Status: status,
-		Reason: reason, Message: msg, ObservedGeneration: n.Generation})
+	conditions.Set(&st.Conditions, v1alpha1.ReadyCondition, ready, reason, msg, n.Generation)
 }
 
 // removeInstanceNamespaces deletes cluster's instance Namespaces that main

@@ -56,7 +56,7 @@ func (s *pendingState) reconcile(tb testing.TB, in plan.Input) *run {
 		r.in.Branches[b] = true
 	}
 	ctx := context.Background()
-	for _, p := range []phase{{"decide", s.rc.decide}, {"render", s.rc.render}, {"commit", s.rc.commit}, {"push", s.rc.push}} {
+	for _, p := range []phase{{"history", fetchedHistory(s.rc)}, {"decide", s.rc.decide}, {"render", s.rc.render}, {"commit", s.rc.commit}, {"push", s.rc.push}} {
 		require.NoError(tb, p.fn(ctx, r), p.name)
 	}
 	require.Empty(tb, r.branchErrs)

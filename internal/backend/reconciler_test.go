@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-logr/logr"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
@@ -199,7 +200,7 @@ func TestAManualRequestWaitsOnItsBranchAndADeletedBranchRejects(t *testing.T) {
 }
 
 // TestPendingRequestsWalkMainsHistoryOncePerHead: a pending Manual request
-// is not on main, so decide looks for a reverted bind commit of it in
+// is not on main, so fetch looks for a reverted bind commit of it in
 // main's history; that walk is done once per head of main, not once per
 // reconcile.
 func TestPendingRequestsWalkMainsHistoryOncePerHead(t *testing.T) {
@@ -224,6 +225,35 @@ func TestPendingRequestsWalkMainsHistoryOncePerHead(t *testing.T) {
 	h.repo.commitOn("main", tree, "docs")
 	h.reconcile()
 	assert.Greater(t, h.repo.walks, walks, "a new head of main is walked again")
+}
+
+// TestDecideReadsNothing: the history walks for reverted bind commits
+// are fetch's; decide only decides from what fetch read (plan.Decide is
+// pure), so a reconcile's reads all happen before anything is decided.
+func TestDecideReadsNothing(t *testing.T) {
+	tpl := &v1alpha1.APIServiceExportTemplate{ObjectMeta: metav1.ObjectMeta{Name: "pg-manual"},
+		Spec: v1alpha1.APIServiceExportTemplateSpec{Approval: v1alpha1.ApprovalManual,
+			Resources: []v1alpha1.GroupResource{{Group: "anynines.com", Resource: "postgresqlinstances"}}}}
+	h := newHarness(t, tpl, newRequest("pg", "pg-manual"))
+	h.reconcile()
+	require.NotZero(t, h.repo.refs["main"], "main holds the cluster's folder")
+	tree := staterepo.Tree{"NOTES.md": []byte("a human's note\n")}
+	for p, b := range h.mainTree() {
+		tree[p] = b
+	}
+	h.repo.commitOn("main", tree, "docs") // a new head: its history is walked
+
+	ctx := context.Background()
+	r := &run{log: logr.Discard()}
+	walks := h.repo.walks
+	require.NoError(t, h.rc.fetch(ctx, r))
+	assert.Greater(t, h.repo.walks, walks, "fetch walks main's history for the pending request")
+	require.NotNil(t, r.in.Revoked, "fetch says which requests are revoked")
+	walks = h.repo.walks
+	require.NoError(t, h.rc.decide(ctx, r))
+	assert.Equal(t, walks, h.repo.walks, "decide reads no history")
+	require.NoError(t, h.rc.render(ctx, r))
+	assert.Equal(t, walks, h.repo.walks, "render reads no history")
 }
 
 // An export file on main that does not decode holds its (template, CRD):

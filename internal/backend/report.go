@@ -12,8 +12,11 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/go-git/go-git/v5/plumbing"
+
 	"github.com/bindsync/bindsync/api/v1alpha1"
 	"github.com/bindsync/bindsync/internal/backend/plan"
+	"github.com/bindsync/bindsync/internal/conditions"
 	"github.com/bindsync/bindsync/internal/render"
 	"github.com/bindsync/bindsync/internal/staterepo"
 )
@@ -46,7 +49,7 @@ func (rc *Reconciler) report(ctx context.Context, r *run, runErr error) error {
 		q := &r.requests[i]
 		before := q.Status.DeepCopy()
 		if d, ok := decisions[q.Namespace+"/"+q.Name]; ok && planned {
-			rc.requestStatus(r, q, d, runErr)
+			requestStatus(&q.Status, q.Generation, d, rc.requestRun(r, d, runErr))
 			if d.Approval == plan.Pending {
 				pending++
 			}
@@ -126,109 +129,58 @@ func kindOf(obj client.Object) string {
 	return fmt.Sprintf("%T", obj)
 }
 
-func (rc *Reconciler) requestStatus(r *run, q *v1alpha1.APIServiceExportRequest, d plan.RequestDecision, runErr error) {
-	st := &q.Status
-	gen := q.Generation
-	set := func(typ string, ok bool, reason, msg string) {
-		status := metav1.ConditionFalse
-		if ok {
-			status = metav1.ConditionTrue
-		}
-		meta.SetStatusCondition(&st.Conditions, metav1.Condition{Type: typ, Status: status, Reason: reason,
-			Message: msg, ObservedGeneration: gen})
-	}
+// requestRun is what one request's status depends on beyond its decision:
+// what the run did to main, to the request's approval branch and to its
+// cluster. It is filled by Reconciler.requestRun, so requestStatus reads
+// nothing else.
+type requestRun struct {
+	mainBranch string        // the branch the backend renders (main)
+	pushed     bool          // main was pushed in this run
+	head       plumbing.Hash // main's head as far as the run knows it
+	applied    plumbing.Hash // main's head the control plane applied
+	branchHead plumbing.Hash // the request's approval branch on the remote
+	onRemote   bool          // the approval branch is on the remote
+	branchErr  error         // why the approval branch was not pushed
+	clusterErr error         // why the request's cluster folder did not apply
+	runErr     error         // what stopped the run, if anything did
+}
+
+// requestRun gathers what r knows about request decision d.
+func (rc *Reconciler) requestRun(r *run, d plan.RequestDecision, runErr error) requestRun {
+	in := requestRun{mainBranch: rc.opts.Branch, pushed: r.pushed, head: r.head(), applied: r.applied,
+		branchErr: r.branchErrs[d.Branch], clusterErr: r.clusterErrs[d.Cluster], runErr: runErr}
+	in.branchHead, in.onRemote = r.branchHead(d.Branch)
+	return in
+}
+
+// requestStatus writes a request's status at generation gen from its
+// decision d and what the run did (in): the Rendered, Approved and Ready
+// conditions, the phase, the revision and the exports. It is pure: the
+// same inputs give the same status (but for lastTransitionTime, which moves
+// only when a condition's status does).
+func requestStatus(st *v1alpha1.APIServiceExportRequestStatus, gen int64, d plan.RequestDecision, in requestRun) {
 	st.ObservedGeneration = gen
 	problem := firstProblem(d.Problems)
+	approvalMsg := approvalMessage(d, in)
+	ok, reason, msg := renderedCondition(d, in, problem, approvalMsg)
+	conditions.Set(&st.Conditions, v1alpha1.RenderedCondition, ok, reason, msg, gen)
+	if d.Approval == plan.Approved {
+		conditions.MarkTrue(&st.Conditions, v1alpha1.ApprovedCondition, v1alpha1.SucceededReason, d.Message, gen)
+	} else {
+		conditions.MarkFalse(&st.Conditions, v1alpha1.ApprovedCondition, d.Reason, approvalMsg, gen)
+	}
+	ok, reason, msg = readyCondition(d, in, problem, approvalMsg)
+	conditions.Set(&st.Conditions, v1alpha1.ReadyCondition, ok, reason, msg, gen)
 
-	where := rc.opts.Branch
-	inRepo := d.Rendered && r.pushed
-	approvalMsg := d.Message
-	if d.Approval == plan.Pending {
-		where = "branch " + d.Branch
-		_, onRemote := r.branchHead(d.Branch)
-		inRepo = onRemote && d.Rendered
-		if !onRemote && d.Branch != "" {
-			approvalMsg = pendingNotPushed(d.Branch, r.branchErrs[d.Branch], runErr)
-		}
-	}
-	switch {
-	case inRepo:
-		set(v1alpha1.RenderedCondition, true, v1alpha1.SucceededReason, "exports rendered in "+where)
-	case problem != nil:
-		set(v1alpha1.RenderedCondition, false, problem.Reason, problem.String())
-	case d.HeldBack != nil:
-		set(v1alpha1.RenderedCondition, false, v1alpha1.RenderFailedReason, heldBackMessage(d))
-	case runErr != nil:
-		set(v1alpha1.RenderedCondition, false, reasonOf(runErr), runErr.Error())
-	case d.Approval == plan.Pending && r.branchErrs[d.Branch] != nil:
-		set(v1alpha1.RenderedCondition, false, v1alpha1.BranchNotPushedReason, approvalMsg)
-	case d.Approval == plan.Rejected:
-		// never "not in the repository yet": it will not be, until someone
-		// acts (the approval message says who and how)
-		set(v1alpha1.RenderedCondition, false, d.Reason, approvalMsg)
-	default:
-		set(v1alpha1.RenderedCondition, false, v1alpha1.ProgressingReason, "not in the repository yet")
-	}
-	switch d.Approval {
-	case plan.Approved:
-		set(v1alpha1.ApprovedCondition, true, v1alpha1.SucceededReason, d.Message)
-	default:
-		set(v1alpha1.ApprovedCondition, false, d.Reason, approvalMsg)
-	}
-
-	head := r.head()
-	onMain := d.Approval == plan.Approved && d.Rendered && r.pushed
-	ready, reason, msg := false, v1alpha1.ProgressingReason, "waiting for the control-plane apply"
-	switch {
-	case d.Approval != plan.Approved:
-		reason, msg = d.Reason, approvalMsg
-	case problem != nil && problem.Reason == v1alpha1.ExportUnreadableReason:
-		// the file to fix, rather than what it breaks (the build and apply
-		// of its cluster's folder, which fail for that cluster alone)
-		reason, msg = problem.Reason, "keeps its last good files: "+problem.String()
-	case (onMain || d.Kept) && r.clusterErrs[d.Cluster] != nil:
-		// Only this cluster's folder failed (the others are applied). It
-		// comes first: a refused folder is what an operator must see.
-		err := r.clusterErrs[d.Cluster]
-		reason, msg = reasonOf(err), err.Error()
-	case d.Kept:
-		reason, msg = problem.Reason, "keeps its last good files in "+rc.opts.Branch+": "+problem.String()
-	case problem != nil && !d.Rendered:
-		reason, msg = problem.Reason, problem.String()
-	case d.HeldBack != nil:
-		reason, msg = v1alpha1.RenderFailedReason, heldBackMessage(d)
-	case runErr != nil:
-		reason, msg = reasonOf(runErr), runErr.Error()
-	case onMain && r.applied == head && len(d.Held) > 0:
-		reason, msg = heldReason(d.Held[0]), heldMessage(d.Held[0])
-	case onMain && r.applied == head:
-		ready, reason, msg = true, v1alpha1.SucceededReason, "applied at "+rc.revision(head)
-	}
-	if problem != nil && d.Rendered && ready {
-		ready, reason = false, v1alpha1.RenderFailedReason
-		msg = "keeps its last good files: " + problem.String()
-	}
-	set(v1alpha1.ReadyCondition, ready, reason, msg)
-
-	switch {
-	case d.Kept:
-		// still bound by the files main keeps: the phase stays
-	case d.Approval == plan.Rejected, problem != nil && !d.Rendered:
-		st.Phase = v1alpha1.RequestFailed
-	case onMain:
-		st.Phase = v1alpha1.RequestSucceeded
-	default:
-		st.Phase = v1alpha1.RequestPending
-	}
+	onMain := d.Approval == plan.Approved && d.Rendered && in.pushed
+	st.Phase = requestPhase(d, problem, onMain, st.Phase)
 	switch {
 	case onMain:
-		st.Revision = rc.revision(head)
-	case d.Approval == plan.Pending && d.Branch != "":
+		st.Revision = revisionOf(in.mainBranch, in.head)
+	case d.Approval == plan.Pending && d.Branch != "" && in.onRemote:
 		// only a branch the remote holds: a Pending request whose revision
 		// names its branch is rejected when that branch disappears
-		if h, ok := r.branchHead(d.Branch); ok {
-			st.Revision = staterepo.Revision{Branch: d.Branch, Hash: h}.String()
-		}
+		st.Revision = revisionOf(d.Branch, in.branchHead)
 	}
 	if d.Kept {
 		return // the exports main keeps are the ones status lists
@@ -237,6 +189,91 @@ func (rc *Reconciler) requestStatus(r *run, q *v1alpha1.APIServiceExportRequest,
 	for _, e := range d.Exports {
 		st.Exports = append(st.Exports, v1alpha1.ExportStatus{Name: e.Name, SchemaHash: e.SchemaHash})
 	}
+}
+
+// approvalMessage is the Approved condition's message: the decision's, or,
+// for a pending request whose approval branch is not on the remote, why.
+func approvalMessage(d plan.RequestDecision, in requestRun) string {
+	if d.Approval == plan.Pending && !in.onRemote && d.Branch != "" {
+		return pendingNotPushed(d.Branch, in.branchErr, in.runErr)
+	}
+	return d.Message
+}
+
+// renderedCondition says whether the request's exports are in the
+// repository (main, or its approval branch while pending), or why not.
+func renderedCondition(d plan.RequestDecision, in requestRun, problem *render.Problem, approvalMsg string) (ok bool, reason, msg string) {
+	where, inRepo := in.mainBranch, d.Rendered && in.pushed
+	if d.Approval == plan.Pending {
+		where, inRepo = "branch "+d.Branch, in.onRemote && d.Rendered
+	}
+	switch {
+	case inRepo:
+		return true, v1alpha1.SucceededReason, "exports rendered in " + where
+	case problem != nil:
+		return false, problem.Reason, problem.String()
+	case d.HeldBack != nil:
+		return false, v1alpha1.RenderFailedReason, heldBackMessage(d)
+	case in.runErr != nil:
+		return false, reasonOf(in.runErr), in.runErr.Error()
+	case d.Approval == plan.Pending && in.branchErr != nil:
+		return false, v1alpha1.BranchNotPushedReason, approvalMsg
+	case d.Approval == plan.Rejected:
+		// never "not in the repository yet": it will not be, until someone
+		// acts (the approval message says who and how)
+		return false, d.Reason, approvalMsg
+	}
+	return false, v1alpha1.ProgressingReason, "not in the repository yet"
+}
+
+// readyCondition says whether the request is applied at main's head, or
+// the first reason it is not.
+func readyCondition(d plan.RequestDecision, in requestRun, problem *render.Problem, approvalMsg string) (ok bool, reason, msg string) {
+	onMain := d.Approval == plan.Approved && d.Rendered && in.pushed
+	ready, reason, msg := false, v1alpha1.ProgressingReason, "waiting for the control-plane apply"
+	switch {
+	case d.Approval != plan.Approved:
+		reason, msg = d.Reason, approvalMsg
+	case problem != nil && problem.Reason == v1alpha1.ExportUnreadableReason:
+		// the file to fix, rather than what it breaks (the build and apply
+		// of its cluster's folder, which fail for that cluster alone)
+		reason, msg = problem.Reason, "keeps its last good files: "+problem.String()
+	case (onMain || d.Kept) && in.clusterErr != nil:
+		// Only this cluster's folder failed (the others are applied). It
+		// comes first: a refused folder is what an operator must see.
+		reason, msg = reasonOf(in.clusterErr), in.clusterErr.Error()
+	case d.Kept:
+		reason, msg = problem.Reason, "keeps its last good files in "+in.mainBranch+": "+problem.String()
+	case problem != nil && !d.Rendered:
+		reason, msg = problem.Reason, problem.String()
+	case d.HeldBack != nil:
+		reason, msg = v1alpha1.RenderFailedReason, heldBackMessage(d)
+	case in.runErr != nil:
+		reason, msg = reasonOf(in.runErr), in.runErr.Error()
+	case onMain && in.applied == in.head && len(d.Held) > 0:
+		reason, msg = heldReason(d.Held[0]), heldMessage(d.Held[0])
+	case onMain && in.applied == in.head:
+		ready, reason, msg = true, v1alpha1.SucceededReason, "applied at "+revisionOf(in.mainBranch, in.head)
+	}
+	if problem != nil && d.Rendered && ready {
+		ready, reason = false, v1alpha1.RenderFailedReason
+		msg = "keeps its last good files: " + problem.String()
+	}
+	return ready, reason, msg
+}
+
+// requestPhase is the request's phase; a kept request (still bound by the
+// files main keeps) keeps the one it had.
+func requestPhase(d plan.RequestDecision, problem *render.Problem, onMain bool, had v1alpha1.RequestPhase) v1alpha1.RequestPhase {
+	switch {
+	case d.Kept:
+		return had
+	case d.Approval == plan.Rejected, problem != nil && !d.Rendered:
+		return v1alpha1.RequestFailed
+	case onMain:
+		return v1alpha1.RequestSucceeded
+	}
+	return v1alpha1.RequestPending
 }
 
 // pendingNotPushed says why a pending request's approval branch is not in
@@ -256,8 +293,7 @@ func (rc *Reconciler) failedStatus(q *v1alpha1.APIServiceExportRequest, runErr e
 	if runErr == nil {
 		return
 	}
-	meta.SetStatusCondition(&q.Status.Conditions, metav1.Condition{Type: v1alpha1.ReadyCondition,
-		Status: metav1.ConditionFalse, Reason: reasonOf(runErr), Message: runErr.Error(), ObservedGeneration: q.Generation})
+	conditions.MarkFalse(&q.Status.Conditions, v1alpha1.ReadyCondition, reasonOf(runErr), runErr.Error(), q.Generation)
 }
 
 func (rc *Reconciler) templateStatus(r *run, t *v1alpha1.APIServiceExportTemplate) {
@@ -276,12 +312,7 @@ func (rc *Reconciler) templateStatus(r *run, t *v1alpha1.APIServiceExportTemplat
 			break
 		}
 	}
-	status := metav1.ConditionFalse
-	if ready {
-		status = metav1.ConditionTrue
-	}
-	meta.SetStatusCondition(&st.Conditions, metav1.Condition{Type: v1alpha1.ReadyCondition, Status: status,
-		Reason: reason, Message: msg, ObservedGeneration: t.Generation})
+	conditions.Set(&st.Conditions, v1alpha1.ReadyCondition, ready, reason, msg, t.Generation)
 	clusters := map[string]bool{}
 	for _, d := range r.plan.Requests {
 		if d.Template == t.Name && d.Approval == plan.Approved && (d.Rendered || d.Kept) {

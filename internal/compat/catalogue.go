@@ -212,13 +212,6 @@ type RuleInfo struct {
 	Summary string
 }
 
-// Rules returns the rule catalogue, in documentation order.
-func Rules() []RuleInfo {
-	out := make([]RuleInfo, len(catalogue))
-	copy(out, catalogue)
-	return out
-}
-
 // catalogue is the single source of each rule's severity.
 var catalogue = []RuleInfo{
 	{RuleCRDAdded, NonBreaking, "crd", "The CRD is new."},

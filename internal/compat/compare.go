@@ -134,23 +134,13 @@ func Compare(oldCRD, newCRD *apiextensionsv1.CustomResourceDefinition) Report {
 	return Report{Findings: c.findings}
 }
 
-// CompareSchemas judges the change of one version's openAPIV3Schema. It is
-// what Compare runs for every version present in both CRDs; version names
-// the version in the findings.
-func CompareSchemas(version string, oldSchema, newSchema *apiextensionsv1.JSONSchemaProps) Report {
-	c := &collector{}
-	compareRootSchemas(c, version, oldSchema, newSchema)
-	sortFindings(c.findings)
-	return Report{Findings: c.findings}
-}
-
 // collector gathers findings while the rules run.
 type collector struct {
 	findings []Finding
 	// scratch holds the two blanked copies checkSchemaResidue compares.
 	scratch [2]apiextensionsv1.JSONSchemaProps
-	// oldCRD is the old CRD when a whole CRD is compared (nil for
-	// CompareSchemas); shapes is computed from it when a rule needs to know
+	// oldCRD is the old CRD when a whole CRD is compared (nil when one
+	// version's schemas are); shapes is computed from it when a rule needs to know
 	// what any of its versions declared.
 	oldCRD *apiextensionsv1.CustomResourceDefinition
 	shapes *oldShapes

@@ -13,6 +13,24 @@ import (
 	_ "github.com/bindsync/bindsync/internal/testutil/golden"
 )
 
+// CompareSchemas judges the change of one version's openAPIV3Schema: what
+// Compare runs for every version present in both CRDs, for tests of the
+// schema rules alone; version names the version in the findings.
+func CompareSchemas(version string, oldSchema, newSchema *apiextensionsv1.JSONSchemaProps) Report {
+	c := &collector{}
+	compareRootSchemas(c, version, oldSchema, newSchema)
+	sortFindings(c.findings)
+	return Report{Findings: c.findings}
+}
+
+// Rules returns a copy of the rule catalogue, in documentation order, for
+// the tests that check every rule is documented and exercised.
+func Rules() []RuleInfo {
+	out := make([]RuleInfo, len(catalogue))
+	copy(out, catalogue)
+	return out
+}
+
 // widgetYAML is the small CRD the rule table edits. It has a field of
 // every shape the rules care about.
 const widgetYAML = `

@@ -13,13 +13,12 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/bindsync/bindsync/api/v1alpha1"
-	"github.com/bindsync/bindsync/internal/manifest"
 	"github.com/bindsync/bindsync/internal/render"
 	"github.com/bindsync/bindsync/internal/staterepo"
 	"github.com/bindsync/bindsync/internal/testutil/benchclock"
+	"github.com/bindsync/bindsync/internal/testutil/scalefixture"
 )
 
 // The benchmarks below measure what the backend does at scale: 1000 app
@@ -36,47 +35,14 @@ const (
 	benchBindings = 10
 )
 
-// scaleInput is clusters app clusters, each with a request for each of
-// the first bindings templates (one template per real Klutch CRD).
-func scaleInput(tb testing.TB, clusters, bindings int) render.Input {
-	tb.Helper()
-	in, problems, err := manifest.LoadDir(filepath.Join("..", "..", "testdata", "crds", "klutch"))
-	require.NoError(tb, err)
-	require.Empty(tb, problems)
-	require.GreaterOrEqual(tb, len(in.CRDs), bindings)
-	for i := 0; i < bindings; i++ {
-		crd := in.CRDs[i]
-		in.Templates = append(in.Templates, v1alpha1.APIServiceExportTemplate{
-			ObjectMeta: metav1.ObjectMeta{Name: crd.Spec.Names.Singular},
-			Spec: v1alpha1.APIServiceExportTemplateSpec{
-				Resources: []v1alpha1.GroupResource{{Group: crd.Spec.Group, Resource: crd.Spec.Names.Plural}},
-				PermissionClaims: []v1alpha1.PermissionClaim{
-					{GroupResource: v1alpha1.GroupResource{Resource: "secrets"}, Verbs: []v1alpha1.Verb{"get", "list", "watch"}},
-				},
-			},
-		})
-	}
-	for c := 0; c < clusters; c++ {
-		addCluster(&in, clusterName(c), in.Templates)
-	}
-	return in
-}
-
-func clusterName(c int) string { return fmt.Sprintf("cluster-%04d", c) }
-
-func addCluster(in *render.Input, name string, templates []v1alpha1.APIServiceExportTemplate) {
-	in.Clusters = append(in.Clusters, v1alpha1.AppCluster{ObjectMeta: metav1.ObjectMeta{Name: name}})
-	for _, tpl := range templates {
-		in.Requests = append(in.Requests, request(name, tpl.Name))
-	}
-}
-
-func request(cluster, template string) v1alpha1.APIServiceExportRequest {
-	return v1alpha1.APIServiceExportRequest{
-		ObjectMeta: metav1.ObjectMeta{Name: template, Namespace: v1alpha1.ClusterNamespace(cluster)},
-		Spec:       v1alpha1.APIServiceExportRequestSpec{TemplateRef: v1alpha1.TemplateReference{Name: template}},
-	}
-}
+// The shared scale fixture: clusters app clusters, each with a request for
+// each of the first bindings templates (one template per real Klutch CRD).
+var (
+	scaleInput  = scalefixture.Input
+	clusterName = scalefixture.ClusterName
+	addCluster  = scalefixture.AddCluster
+	request     = scalefixture.Request
+)
 
 func renderTree(tb testing.TB, in render.Input) staterepo.Tree {
 	return renderWith(tb, nil, in)

@@ -3,31 +3,9 @@ package git
 import (
 	"fmt"
 	"net/url"
-	"os"
 	"strings"
 	"time"
-
-	"github.com/go-git/go-git/v5/plumbing/transport"
-	githttp "github.com/go-git/go-git/v5/plumbing/transport/http"
 )
-
-// Auth says where the credentials for the remote are. Credentials always
-// come from files (mounted secrets), never from flag values, and are read
-// again on every connection, so a rotated secret is picked up.
-type Auth struct {
-	// Username is the basic-auth user (http) or the ssh user when the URL
-	// names none (default "git").
-	Username string
-	// PasswordFile holds the basic-auth password (http).
-	PasswordFile string
-	// BearerTokenFile holds an http bearer token.
-	BearerTokenFile string
-	// SSHKeyFile holds an unencrypted ssh private key.
-	SSHKeyFile string
-	// KnownHostsFile holds the ssh server's host keys (known_hosts format).
-	// It is required with ssh: bindsync never trusts an unknown host key.
-	KnownHostsFile string
-}
 
 // Options say which repository Open opens and how bindsync commits to it.
 type Options struct {
@@ -80,10 +58,7 @@ func (o *Options) check() error {
 	}
 	a := o.Auth
 	if o.URL == "" {
-		if a != (Auth{}) {
-			return fmt.Errorf("credentials given but no remote URL")
-		}
-		return nil
+		return a.Check("")
 	}
 	scheme, err := urlScheme(o.URL)
 	if err != nil {
@@ -93,34 +68,11 @@ func (o *Options) check() error {
 		return err
 	}
 	switch scheme {
-	case "file":
-		if a != (Auth{}) {
-			return fmt.Errorf("credentials given for a file:// remote")
-		}
-	case "http", "https":
-		if a.SSHKeyFile != "" || a.KnownHostsFile != "" {
-			return fmt.Errorf("ssh key or known_hosts given for an %s:// remote", scheme)
-		}
-		if a.BearerTokenFile != "" && (a.PasswordFile != "" || a.Username != "") {
-			return fmt.Errorf("both a bearer token and basic auth given; choose one")
-		}
-		if a.PasswordFile != "" && a.Username == "" {
-			return fmt.Errorf("a password file needs a username")
-		}
-	case "ssh":
-		if a.PasswordFile != "" || a.BearerTokenFile != "" {
-			return fmt.Errorf("password or bearer token given for an ssh:// remote; ssh uses a key file")
-		}
-		if a.SSHKeyFile == "" {
-			return fmt.Errorf("an ssh:// remote needs an ssh key file")
-		}
-		if a.KnownHostsFile == "" {
-			return fmt.Errorf("an ssh:// remote needs a known_hosts file (unknown host keys are never trusted)")
-		}
+	case "file", "http", "https", "ssh":
+		return a.Check(o.URL)
 	default:
 		return fmt.Errorf("remote URL %q: scheme %q is not one of file, http, https, ssh", RedactURL(o.URL), scheme)
 	}
-	return nil
 }
 
 func (o *Options) where() string {
@@ -136,39 +88,4 @@ func urlScheme(raw string) (string, error) {
 		return "", fmt.Errorf("remote URL %q is not a URL with a scheme (file://, http(s)://, ssh://)", RedactURL(raw))
 	}
 	return strings.ToLower(u.Scheme), nil
-}
-
-// authMethod reads the credentials files and returns the transport's auth
-// (nil when none is needed).
-func (o *Options) authMethod() (transport.AuthMethod, error) {
-	a := o.Auth
-	switch {
-	case a.BearerTokenFile != "":
-		tok, err := readSecret(a.BearerTokenFile, "bearer token")
-		if err != nil {
-			return nil, err
-		}
-		return &githttp.TokenAuth{Token: tok}, nil
-	case a.PasswordFile != "":
-		pw, err := readSecret(a.PasswordFile, "password")
-		if err != nil {
-			return nil, err
-		}
-		return &githttp.BasicAuth{Username: a.Username, Password: pw}, nil
-	case a.SSHKeyFile != "":
-		return SSHAuth(o.URL, a.Username, a.SSHKeyFile, a.KnownHostsFile)
-	}
-	return nil, nil
-}
-
-func readSecret(path, what string) (string, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return "", fmt.Errorf("read %s file: %w", what, err)
-	}
-	s := strings.TrimRight(string(b), "\r\n")
-	if s == "" {
-		return "", fmt.Errorf("%s file %s is empty", what, path)
-	}
-	return s, nil
 }

@@ -9,7 +9,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"unsafe"
 
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/filemode"
@@ -30,23 +29,16 @@ type blobRef struct {
 	content []byte
 }
 
-// blobKey identifies a byte slice by its backing array and length:
-// staterepo.Tree shares one slice between every path with the same content.
-type blobKey struct {
-	p *byte
-	n int
-}
-
 // builder hashes blobs (each distinct slice once) and trees.
 type builder struct {
-	blobs map[blobKey]plumbing.Hash
+	blobs map[staterepo.Identity]plumbing.Hash // by identity: a tree shares one slice per content
 	h     hash.Hash
 	buf   bytes.Buffer
 	sum   [sha1.Size]byte
 }
 
 func newBuilder() *builder {
-	return &builder{blobs: map[blobKey]plumbing.Hash{}, h: sha1.New()}
+	return &builder{blobs: map[staterepo.Identity]plumbing.Hash{}, h: sha1.New()}
 }
 
 func (b *builder) objectHash(t plumbing.ObjectType, content []byte) plumbing.Hash {
@@ -64,7 +56,7 @@ func (b *builder) objectHash(t plumbing.ObjectType, content []byte) plumbing.Has
 }
 
 func (b *builder) blobHash(content []byte) plumbing.Hash {
-	k := blobKey{unsafe.SliceData(content), len(content)}
+	k := staterepo.SliceIdentity(content)
 	if h, ok := b.blobs[k]; ok {
 		return h
 	}

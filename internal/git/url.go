@@ -28,9 +28,9 @@ func CheckURL(raw string) error {
 	if !hasPassword && scheme != "http" && scheme != "https" {
 		return nil
 	}
-	hint := "--git-username with --git-password-file, or --git-bearer-token-file (agent: --username with --password-file, or --bearer-token-file)"
+	hint := FlagUsername + " with " + FlagPasswordFile + ", or " + FlagBearerTokenFile
 	if scheme == "ssh" {
-		hint = "an ssh key file (--git-ssh-key-file; agent: --ssh-key-file)"
+		hint = "an ssh key file (" + FlagSSHKeyFile + ")"
 	}
 	return fmt.Errorf("remote URL %s: %w: remove the user info and give the credentials in a file, %s",
 		RedactURL(raw), ErrURLCredentials, hint)

@@ -19,11 +19,12 @@
 //     allocate gigabytes;
 //   - load restrictions are root-only and plugins (including Helm) are off;
 //   - the build holds a package-wide mutex, because kustomize keeps its
-//     OpenAPI schema in global state and concurrent builds race on it.
+//     OpenAPI schema in global state and concurrent builds race on it. It is
+//     the only lock around kustomize: callers (the backend's folders, the
+//     agent's runs) build from as many goroutines as they like.
 //
-// The result is sorted deterministically, in the order objects should be
-// applied: namespaces and CRDs first, then RBAC, then everything else by
-// group, kind, namespace and name.
+// The result is in kustomize's own order, the same for the same folder. The
+// order objects are applied in is internal/apply's (apply.Sort).
 package kustomize
 
 import (
@@ -36,7 +37,6 @@ import (
 	"path"
 	"path/filepath"
 	"regexp"
-	"sort"
 	"strings"
 	"sync"
 
@@ -74,8 +74,10 @@ const (
 	MaxFolderBytes = 64 << 20
 )
 
-// buildMutex serialises kustomize builds: krusty sets the OpenAPI schema in a
-// package-level variable on every run.
+// buildMutex serialises kustomize runs, and only them (not the copy and the
+// checks before, nor the decoding after): krusty sets the OpenAPI schema in a
+// package-level variable on every run. It is the one build lock; callers
+// take none of their own (TestBuildConcurrently).
 var buildMutex sync.Mutex
 
 // Build runs a kustomize build of dir, a folder on disk. Only files under dir
@@ -157,7 +159,6 @@ func build(fsys fs.FS, dir string) ([]*unstructured.Unstructured, error) {
 		}
 		objs = append(objs, u)
 	}
-	Sort(objs)
 	return objs, nil
 }
 
@@ -437,44 +438,6 @@ func looksRemote(value string) bool {
 	v := strings.ToLower(strings.TrimSpace(value))
 	return scpUser.MatchString(v) ||
 		strings.HasPrefix(v, "github.com/") || strings.HasPrefix(v, "github.com:")
-}
-
-// applyOrder ranks kinds that others depend on; kinds not listed come after.
-var applyOrder = map[string]int{
-	"Namespace":                1,
-	"CustomResourceDefinition": 2,
-	"ServiceAccount":           3,
-	"ClusterRole":              4,
-	"ClusterRoleBinding":       5,
-	"Role":                     6,
-	"RoleBinding":              7,
-}
-
-// Sort orders objects for applying: namespaces, CRDs, ServiceAccounts and
-// RBAC first, then by API group, kind, namespace and name.
-func Sort(objs []*unstructured.Unstructured) {
-	rank := func(o *unstructured.Unstructured) int {
-		if r, ok := applyOrder[o.GetKind()]; ok {
-			return r
-		}
-		return len(applyOrder) + 1
-	}
-	sort.SliceStable(objs, func(i, j int) bool {
-		a, b := objs[i], objs[j]
-		if ra, rb := rank(a), rank(b); ra != rb {
-			return ra < rb
-		}
-		ga, gb := a.GroupVersionKind(), b.GroupVersionKind()
-		for _, pair := range [][2]string{
-			{ga.Group, gb.Group}, {ga.Kind, gb.Kind}, {a.GetNamespace(), b.GetNamespace()},
-			{a.GetName(), b.GetName()}, {ga.Version, gb.Version},
-		} {
-			if pair[0] != pair[1] {
-				return pair[0] < pair[1]
-			}
-		}
-		return false
-	})
 }
 
 // EncodeYAML writes objects as one multi-document YAML stream, in order.

@@ -62,7 +62,10 @@ func names(objs []*unstructured.Unstructured) []string {
 	return out
 }
 
-func TestBuildAppliesNamespaceAndLabelsInApplyOrder(t *testing.T) {
+// TestBuildAppliesNamespaceAndLabels: the kustomization's namespace and
+// labels reach every object (the order they are applied in is
+// internal/apply's: TestSort there).
+func TestBuildAppliesNamespaceAndLabels(t *testing.T) {
 	dir := writeTree(t, t.TempDir(), map[string]string{
 		"kustomization.yaml": `apiVersion: kustomize.config.k8s.io/v1beta1
 kind: Kustomization
@@ -83,7 +86,7 @@ resources:
 
 	objs, err := Build(dir)
 	require.NoError(t, err)
-	assert.Equal(t, []string{
+	assert.ElementsMatch(t, []string{
 		"Namespace//bindsync-c1",
 		"CustomResourceDefinition//widgets.example.com",
 		"ConfigMap/bindsync-c1/a",
@@ -250,7 +253,7 @@ func TestBuildAllowsLocalFilesThatLookRemote(t *testing.T) {
 	})
 	objs, err := Build(dir)
 	require.NoError(t, err)
-	assert.Equal(t, []string{"ConfigMap//prod-base", "ConfigMap//vendored"}, names(objs))
+	assert.ElementsMatch(t, []string{"ConfigMap//prod-base", "ConfigMap//vendored"}, names(objs))
 }
 
 // kustomize tries a folder entry as a Git URL before it looks on disk, so a

@@ -1,7 +1,7 @@
-// Package memlimit reads the memory limit a container gives the process, for
-// the soft memory limit (`--memory-limit`) of `bindsync backend` and
-// `bindsync agent`: each command keeps its own policy, both read the cgroup
-// the same way.
+// Package memlimit is the one parser of `--memory-limit`, the soft memory
+// limit of `bindsync backend` and `bindsync agent`: each command has its
+// Policy (what auto means), both parse the flag, read the container's limit
+// from the cgroup and set the runtime's limit the same way.
 package memlimit
 
 import (

@@ -4,14 +4,13 @@ import (
 	"crypto/sha256"
 	"encoding/json"
 	"fmt"
-	"reflect"
 	"sync"
-	"unsafe"
 
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 
 	"github.com/bindsync/bindsync/api/v1alpha1"
 	"github.com/bindsync/bindsync/internal/schema"
+	"github.com/bindsync/bindsync/internal/staterepo"
 )
 
 // Cache makes repeated renders of mostly the same input cheap. The backend
@@ -19,7 +18,9 @@ import (
 // (snapshotting and hashing each CRD, serialising every export and CRD file,
 // every cluster's namespace, RBAC and kustomizations) gives the bytes it gave
 // the time before. A Cache remembers those results between renders, keyed by
-// the content they are made from, never by a pointer or a resourceVersion:
+// the content they are made from, never by a pointer or a resourceVersion
+// (only Hold and Keep add finding a CRD by its identity, on a promise;
+// docs/caches.md lists every cache and the promise it rests on):
 //
 //   - a CRD's snapshot, schema hash and app-cluster CRD, by a SHA-256 of
 //     everything Snapshot reads (name, annotations, spec, encoded as JSON);
@@ -94,14 +95,25 @@ func (c *Cache) Render(in Input) Output {
 }
 
 // Hold promises that no CRD object rendered through c is modified until
-// Release: a CRD seen again while held (the same versions slice, names,
-// scope, conversion and annotations map) is found by that identity, not
-// encoded and hashed again. The backend holds its cache for one plan, which
-// renders main, each step and each branch from the same objects.
-func (c *Cache) Hold() {
+// the returned release is called: a CRD seen again while held (the same
+// versions slice, names, scope, conversion and annotations map, by
+// staterepo identity) is found by that identity, not encoded and hashed
+// again. Call release in the function that called Hold (defer it), so the
+// promise never outlives the code that keeps it. The backend's plan holds
+// the cache while it renders main, each step and each branch from the same
+// objects (plan.Decisions.Render).
+func (c *Cache) Hold() (release func()) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.held = map[crdIdentity]*cachedCRD{}
+	held := map[crdIdentity]*cachedCRD{}
+	c.held = held
+	return func() {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		if c.held != nil && staterepo.MapIdentity(c.held) == staterepo.MapIdentity(held) {
+			c.held = nil
+		}
+	}
 }
 
 // Keep promises that crd is never modified, by anyone: it is found by its
@@ -123,32 +135,24 @@ func (c *Cache) Keep(crd *apiextensionsv1.CustomResourceDefinition) {
 	}
 }
 
-// Release ends Hold.
-func (c *Cache) Release() {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.held = nil
-}
-
 // crdIdentity is a CRD object's identity while a Cache is held.
 type crdIdentity struct {
-	versions                 *apiextensionsv1.CustomResourceDefinitionVersion
-	n                        int
+	versions                 staterepo.Identity
 	name, group, plural      string
 	kind, singular, listKind string
 	scope                    apiextensionsv1.ResourceScope
 	conversion               *apiextensionsv1.CustomResourceConversion
-	annotations              uintptr
+	annotations              staterepo.Identity
 	preserve                 bool
 }
 
 func identityOf(crd *apiextensionsv1.CustomResourceDefinition) crdIdentity {
 	return crdIdentity{
-		versions: unsafe.SliceData(crd.Spec.Versions), n: len(crd.Spec.Versions),
-		name: crd.Name, group: crd.Spec.Group, plural: crd.Spec.Names.Plural,
+		versions: staterepo.SliceIdentity(crd.Spec.Versions),
+		name:     crd.Name, group: crd.Spec.Group, plural: crd.Spec.Names.Plural,
 		kind: crd.Spec.Names.Kind, singular: crd.Spec.Names.Singular, listKind: crd.Spec.Names.ListKind,
 		scope: crd.Spec.Scope, conversion: crd.Spec.Conversion,
-		annotations: reflect.ValueOf(crd.Annotations).Pointer(), preserve: crd.Spec.PreserveUnknownFields,
+		annotations: staterepo.MapIdentity(crd.Annotations), preserve: crd.Spec.PreserveUnknownFields,
 	}
 }
 

@@ -82,7 +82,9 @@ func groupOf(ns string) string {
 }
 
 // renderIncremental renders in, reusing the groups of the last render of
-// the same catalog whose key did not change.
+// the same catalog whose key did not change. Its steps: key every group,
+// pick the kept render that differs least as the base, render the groups
+// whose key changed, patch the base's tree and collect the results.
 func renderIncremental(in Input, cache *Cache) Output {
 	r := newRenderer(in, cache)
 	r.indexCRDs()
@@ -91,13 +93,39 @@ func renderIncremental(in Input, cache *Cache) Output {
 	states := cache.states[catalog]
 	groups, names := groupsOf(in)
 
-	// The base is the kept render of this catalog that differs in the
-	// fewest groups.
+	keys, differ := r.groupKeys(groups, names, states)
+	st, fresh := baseState(states, differ, groups)
+	st.used = cache.gen
+	next, changes, problems, nresults := r.renderChanged(st, groups, names, keys)
+
+	out := Output{Changes: changes}
+	if fresh {
+		out.Tree, out.Changes = freshTree(next, names, cache.treeSize), nil
+	} else {
+		out.Tree, out.Base = patchTree(st.tree, next, changes), st.tree
+	}
+
+	same := !fresh && len(changes) == 0 && sameGroups(st, next, nresults)
+	switch {
+	case !same:
+		out.Requests = collectResults(next, names, nresults)
+		cache.states[catalog] = keepState(states, &renderState{used: cache.gen, tree: out.Tree, groups: next, results: out.Requests})
+	case nresults > 0:
+		out.Requests = st.results // every group as it was: the same results
+	}
+	out.Problems, out.Warnings = problems.sorted(), r.warnings.sorted()
+	out.Problems = withClusters(in, out.Problems)
+	return out
+}
+
+// groupKeys returns each group's key (nil when it has none, groupKey), in
+// the order of names, and per kept state how many groups differ from it.
+// Every key is built in one buffer the cache keeps from render to render;
+// a group rendered anew keeps a copy of its key.
+func (r *renderer) groupKeys(groups map[string]*group, names []string, states []*renderState) ([][]byte, []int) {
 	keys := make([][]byte, len(names))
 	differ := make([]int, len(states))
-	// every key is built in one buffer the cache keeps from render to
-	// render; a group rendered anew keeps a copy of its key
-	arena := cache.keys[:0]
+	arena := r.cache.keys[:0]
 	for i, name := range names {
 		key := r.groupKey(groups[name])
 		if key != nil {
@@ -113,7 +141,14 @@ func renderIncremental(in Input, cache *Cache) Output {
 			}
 		}
 	}
-	cache.keys = arena[:0]
+	r.cache.keys = arena[:0]
+	return keys, differ
+}
+
+// baseState returns the kept render of this catalog that differs in the
+// fewest groups (differ, plus its groups that are gone), or a new empty
+// state and true when none is kept.
+func baseState(states []*renderState, differ []int, groups map[string]*group) (*renderState, bool) {
 	var st *renderState
 	best := -1
 	for j, s := range states {
@@ -127,29 +162,32 @@ func renderIncremental(in Input, cache *Cache) Output {
 			best, st = d, s
 		}
 	}
-	fresh := st == nil
-	if fresh {
-		st = &renderState{groups: map[string]*groupState{}}
+	if st == nil {
+		return &renderState{groups: map[string]*groupState{}}, true
 	}
-	st.used = cache.gen
+	return st, false
+}
 
-	out := Output{}
+// renderChanged takes over from st every group whose key is unchanged and
+// renders the others. It returns every group's state, the cluster folders
+// written anew (sorted by cluster), every problem and how many results the
+// groups hold.
+func (r *renderer) renderChanged(st *renderState, groups map[string]*group, names []string, keys [][]byte) (map[string]*groupState, []ClusterChange, problemList, int) {
 	var changes []ClusterChange
 	next := make(map[string]*groupState, len(names))
 	var problems problemList = r.problems
 	nresults := 0
 	for i, name := range names {
-		g := groups[name]
 		key := keys[i]
 		old := st.groups[name]
 		if old != nil && key != nil && bytes.Equal(old.key, key) {
-			old.touch(cache)
+			old.touch(r.cache)
 			next[name] = old
 		} else {
 			if key != nil {
 				key = bytes.Clone(key) // the buffer is the cache's
 			}
-			gs := r.renderGroup(g)
+			gs := r.renderGroup(groups[name])
 			gs.key = key
 			next[name] = gs
 			var before []string
@@ -169,57 +207,66 @@ func renderIncremental(in Input, cache *Cache) Output {
 		}
 	}
 	slices.SortFunc(changes, func(a, b ClusterChange) int { return strings.Compare(a.Cluster, b.Cluster) })
+	return next, changes, problems, nresults
+}
 
-	switch {
-	case fresh:
-		out.Tree = make(staterepo.Tree, max(cache.treeSize, 2))
-		out.Tree[staterepo.ReadmePath], out.Tree[staterepo.MarkerPath] = staterepo.Readme(), staterepo.Marker()
-		for _, name := range names {
-			gs := next[name]
-			gs.write(out.Tree)
-		}
-		changes = nil
-	case len(changes) == 0:
-		out.Tree, out.Base = st.tree, st.tree
-	default:
-		out.Tree, out.Base = maps.Clone(st.tree), st.tree
-		for _, ch := range changes {
-			for _, p := range ch.Before {
-				delete(out.Tree, p)
-			}
-		}
-		for _, ch := range changes {
-			if ch.After != nil {
-				next[ch.Cluster].write(out.Tree)
-			}
+// freshTree writes every group's files into a new tree.
+func freshTree(next map[string]*groupState, names []string, size int) staterepo.Tree {
+	tree := make(staterepo.Tree, max(size, 2))
+	tree[staterepo.ReadmePath], tree[staterepo.MarkerPath] = staterepo.Readme(), staterepo.Marker()
+	for _, name := range names {
+		next[name].write(tree)
+	}
+	return tree
+}
+
+// patchTree returns base with the changed cluster folders written anew:
+// base itself when nothing changed, else a copy (base is kept).
+func patchTree(base staterepo.Tree, next map[string]*groupState, changes []ClusterChange) staterepo.Tree {
+	if len(changes) == 0 {
+		return base
+	}
+	tree := maps.Clone(base)
+	for _, ch := range changes {
+		for _, p := range ch.Before {
+			delete(tree, p)
 		}
 	}
-	out.Changes = changes
+	for _, ch := range changes {
+		if ch.After != nil {
+			next[ch.Cluster].write(tree)
+		}
+	}
+	return tree
+}
 
-	same := !fresh && len(changes) == 0 && len(next) == len(st.groups) && len(st.results) == nresults
+// sameGroups reports whether next holds exactly st's group states, with
+// nresults results in all.
+func sameGroups(st *renderState, next map[string]*groupState, nresults int) bool {
+	if len(next) != len(st.groups) || len(st.results) != nresults {
+		return false
+	}
 	for name, gs := range next {
-		if !same {
-			break
-		}
-		same = st.groups[name] == gs
-	}
-	switch {
-	case same && nresults > 0:
-		out.Requests = st.results // every group as it was: the same results
-	case nresults > 0:
-		out.Requests = make([]RequestResult, 0, nresults)
-		for _, name := range names {
-			out.Requests = append(out.Requests, next[name].results...)
-		}
-		if !slices.IsSortedFunc(out.Requests, compareResults) {
-			slices.SortStableFunc(out.Requests, compareResults)
+		if st.groups[name] != gs {
+			return false
 		}
 	}
-	if !same {
-		cache.states[catalog] = keepState(states, &renderState{used: cache.gen, tree: out.Tree, groups: next, results: out.Requests})
+	return true
+}
+
+// collectResults returns the groups' results sorted by namespace and name,
+// nil when there are none.
+func collectResults(next map[string]*groupState, names []string, nresults int) []RequestResult {
+	if nresults == 0 {
+		return nil
 	}
-	out.Problems, out.Warnings = problems.sorted(), r.warnings.sorted()
-	out.Problems = withClusters(in, out.Problems)
+	out := make([]RequestResult, 0, nresults)
+	for _, name := range names {
+		out = append(out, next[name].results...)
+	}
+	if !slices.IsSortedFunc(out, compareResults) {
+		slices.SortStableFunc(out, compareResults)
+	}
 	return out
 }
 

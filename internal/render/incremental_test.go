@@ -265,11 +265,11 @@ func sameMap(a, b staterepo.Tree) bool {
 func TestAHeldCacheFindsCRDsByIdentityUntilReleased(t *testing.T) {
 	in := scaleInput(t, 2, 2)
 	cache := render.NewCache()
-	cache.Hold()
+	release := cache.Hold()
 	first := cache.Render(in)
 	assertSameOutput(t, render.Render(copyInput(in)), first, "held")
 	assertSameOutput(t, render.Render(copyInput(in)), cache.Render(in), "held, again")
-	cache.Release()
+	release()
 
 	addField(&in.CRDs[0], "addedInPlace")
 	after := cache.Render(in)

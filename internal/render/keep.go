@@ -6,7 +6,6 @@ import (
 	"path"
 	"slices"
 	"strings"
-	"unsafe"
 
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -123,20 +122,15 @@ func clusterFolders(t staterepo.Tree, holds map[string][]Hold) map[string]stater
 // git share one slice between every cluster that holds the same file. Its
 // renderer serialises each Role once per set of files.
 type exportDecoder struct {
-	files map[blobID]decoded
+	files map[staterepo.Identity]decoded
 	r     *renderer
 }
 
 func newExportDecoder() *exportDecoder {
-	return &exportDecoder{files: map[blobID]decoded{}, r: &renderer{roles: map[string]roleEntry{}}}
+	return &exportDecoder{files: map[staterepo.Identity]decoded{}, r: &renderer{roles: map[string]roleEntry{}}}
 }
 
 func (d *exportDecoder) renderer() *renderer { return d.r }
-
-type blobID struct {
-	p *byte
-	n int
-}
 
 // decoded is an export file read back: the template and CRD entries a
 // binding of it is made of (one pair per file, so the Role of clusters
@@ -148,7 +142,7 @@ type decoded struct {
 }
 
 func (d *exportDecoder) decode(b []byte) decoded {
-	k := blobID{unsafe.SliceData(b), len(b)}
+	k := staterepo.SliceIdentity(b)
 	r, ok := d.files[k]
 	if !ok {
 		exp, err := decodeExport(b)

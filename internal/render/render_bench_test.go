@@ -1,7 +1,6 @@
 package render_test
 
 import (
-	"fmt"
 	"path/filepath"
 	"testing"
 	"unsafe"
@@ -10,43 +9,14 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/bindsync/bindsync/api/v1alpha1"
-	"github.com/bindsync/bindsync/internal/manifest"
 	"github.com/bindsync/bindsync/internal/render"
 	"github.com/bindsync/bindsync/internal/staterepo"
+	"github.com/bindsync/bindsync/internal/testutil/scalefixture"
 )
 
 // scaleInput is clusters app clusters, each binding perCluster of the real
-// Klutch CRDs through one template per CRD.
-func scaleInput(tb testing.TB, clusters, perCluster int) render.Input {
-	tb.Helper()
-	in, problems, err := manifest.LoadDir(filepath.Join("..", "..", "testdata", "crds", "klutch"))
-	require.NoError(tb, err)
-	require.Empty(tb, problems)
-	require.GreaterOrEqual(tb, len(in.CRDs), perCluster)
-	for i := 0; i < perCluster; i++ {
-		crd := in.CRDs[i]
-		in.Templates = append(in.Templates, v1alpha1.APIServiceExportTemplate{
-			ObjectMeta: metav1.ObjectMeta{Name: crd.Spec.Names.Singular},
-			Spec: v1alpha1.APIServiceExportTemplateSpec{
-				Resources: []v1alpha1.GroupResource{{Group: crd.Spec.Group, Resource: crd.Spec.Names.Plural}},
-				PermissionClaims: []v1alpha1.PermissionClaim{
-					{GroupResource: v1alpha1.GroupResource{Resource: "secrets"}, Verbs: []v1alpha1.Verb{"get", "list", "watch"}},
-				},
-			},
-		})
-	}
-	for c := 0; c < clusters; c++ {
-		name := fmt.Sprintf("cluster-%04d", c)
-		in.Clusters = append(in.Clusters, v1alpha1.AppCluster{ObjectMeta: metav1.ObjectMeta{Name: name}})
-		for _, tpl := range in.Templates {
-			in.Requests = append(in.Requests, v1alpha1.APIServiceExportRequest{
-				ObjectMeta: metav1.ObjectMeta{Name: tpl.Name, Namespace: v1alpha1.ClusterNamespace(name)},
-				Spec:       v1alpha1.APIServiceExportRequestSpec{TemplateRef: v1alpha1.TemplateReference{Name: tpl.Name}},
-			})
-		}
-	}
-	return in
-}
+// Klutch CRDs through one template per CRD (the shared scale fixture).
+var scaleInput = scalefixture.Input
 
 // BenchmarkRender1000x10 renders 1000 app clusters x 10 bindings of the real
 // CRDs. It reports the tree's file count, its logical size (what a checkout
@@ -108,17 +78,14 @@ func TestScaleRenderSharesEverySnapshot(t *testing.T) {
 func BenchmarkRender1000Distinct(b *testing.B) {
 	in := scaleInput(b, 0, 11)
 	for c := 0; c < 1000; c++ {
-		name := fmt.Sprintf("cluster-%04d", c)
+		name := scalefixture.ClusterName(c)
 		in.Clusters = append(in.Clusters, v1alpha1.AppCluster{ObjectMeta: metav1.ObjectMeta{Name: name}})
 		subset := c*2039%2047 + 1 // a distinct non-empty subset of 11 templates per cluster
 		for i, tpl := range in.Templates {
 			if subset&(1<<i) == 0 {
 				continue
 			}
-			in.Requests = append(in.Requests, v1alpha1.APIServiceExportRequest{
-				ObjectMeta: metav1.ObjectMeta{Name: tpl.Name, Namespace: v1alpha1.ClusterNamespace(name)},
-				Spec:       v1alpha1.APIServiceExportRequestSpec{TemplateRef: v1alpha1.TemplateReference{Name: tpl.Name}},
-			})
+			in.Requests = append(in.Requests, scalefixture.Request(name, tpl.Name))
 		}
 	}
 	benchmarkRender(b, in)

@@ -27,3 +27,21 @@ func BuildBindsync(dir string) (string, error) {
 	}
 	return bin, nil
 }
+
+// BuildStandinProvider builds hack/standin-provider (the provider the
+// instance-sync tests and benchmarks run beside the backend) into dir,
+// static like bindsync, and returns the binary's path.
+func BuildStandinProvider(dir string) (string, error) {
+	root, err := ModuleRoot()
+	if err != nil {
+		return "", err
+	}
+	bin := filepath.Join(dir, "standin-provider")
+	cmd := exec.Command("go", "build", "-o", bin, "./hack/standin-provider")
+	cmd.Dir = root
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("go build ./hack/standin-provider: %v\n%s", err, out)
+	}
+	return bin, nil
+}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/bindsync/bindsync/api/v1alpha1"
 	"github.com/bindsync/bindsync/internal/staterepo"
+	"github.com/bindsync/bindsync/internal/testutil/procmem"
 )
 
 // yamlBomb is 9 levels of 9 aliases each: under 400 bytes that expand to
@@ -99,8 +100,9 @@ func TestAgentProcessSurvivesHostileCommits(t *testing.T) {
 		require.NoError(t, waitCRDs(ctx, app, names, established), "%s: the applied CRDs stay", h.name)
 		require.NoError(t, p.cmd.Process.Signal(syscall.Signal(0)), "%s: the agent is still running", h.name)
 	}
-	peak := mem.stop()
-	hwm := p.status()["VmHWM"]
-	t.Logf("agent peak VmHWM %.1f MB (largest VmRSS sample %.1f MB: anon %.1f, file %.1f)", hwm, peak.rss, peak.anon, peak.file)
+	peak := mem.Stop()
+	hwm := p.hwm()
+	t.Logf("agent peak VmHWM %.1f MB (largest VmRSS sample %.1f MB: anon %.1f, file %.1f)",
+		hwm, procmem.MB(peak.RSS), procmem.MB(peak.Anon), procmem.MB(peak.File))
 	assert.Less(t, hwm, 80.0, "the agent's memory target")
 }

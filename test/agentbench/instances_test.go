@@ -133,12 +133,12 @@ func runInstanceBench(b *testing.B) {
 	ib.appSeen.waitReady(b, total, 10*time.Minute)
 	b.Logf("stand-in provider started: all %d app objects Ready (status down) after %s", total, time.Since(begin).Round(time.Millisecond))
 	ib.agent.waitIdle(b)
-	firstHWM := ib.agent.status()["VmHWM"]
+	firstHWM := ib.agent.hwm()
 
 	ib.latency(b)
 	ib.restartWrites(b, total)
 
-	secondHWM := ib.agent.status()["VmHWM"]
+	secondHWM := ib.agent.hwm()
 	b.ReportMetric(firstHWM, "agent-hwm-MB")
 	b.ReportMetric(secondHWM, "restarted-agent-hwm-MB")
 	b.Logf("agent RSS (MB = 2^20 bytes) with %d synced instances and %d bound CRDs: VmHWM %.1f MB over the first process's life "+
@@ -179,11 +179,9 @@ func setupInstanceBench(ctx context.Context, b *testing.B) *instanceBench {
 
 	dir := b.TempDir()
 	ib.bin = buildAgent(b)
-	ib.standin = filepath.Join(dir, "standin-provider")
-	build := exec.Command("go", "build", "-o", ib.standin, "./hack/standin-provider")
-	build.Dir = repoPath(b)
-	out, err := build.CombinedOutput()
-	require.NoError(b, err, "build hack/standin-provider: %s", out)
+	standin, err := testenv.BuildStandinProvider(dir)
+	require.NoError(b, err)
+	ib.standin = standin
 
 	cpKubeconfig := cp.WriteKubeconfig(b)
 	bare := filepath.Join(dir, "state.git")
@@ -192,7 +190,7 @@ func setupInstanceBench(ctx context.Context, b *testing.B) *instanceBench {
 		"--data-dir", filepath.Join(dir, "backend"), "--interval", "1s", "--leader-elect=false",
 		"--metrics-bind-address", "0", "--health-probe-bind-address", "0")
 	agentKubeconfig := filepath.Join(dir, instCluster+".kubeconfig")
-	out, err = exec.Command(ib.bin, "cluster", "add", instCluster, "--kubeconfig", cpKubeconfig, "-o", agentKubeconfig).CombinedOutput()
+	out, err := exec.Command(ib.bin, "cluster", "add", instCluster, "--kubeconfig", cpKubeconfig, "-o", agentKubeconfig).CombinedOutput()
 	require.NoError(b, err, "cluster add: %s", out)
 
 	clusterNS := v1alpha1.ClusterNamespace(instCluster)

@@ -15,7 +15,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -26,6 +25,7 @@ import (
 
 	"github.com/bindsync/bindsync/api/v1alpha1"
 	"github.com/bindsync/bindsync/internal/agent"
+	"github.com/bindsync/bindsync/internal/testutil/procmem"
 )
 
 // BenchmarkAgentProcess runs the real `bindsync agent` binary, built as the
@@ -79,15 +79,15 @@ func BenchmarkAgentProcess(b *testing.B) {
 				p.waitIdle(b)
 			}
 		}
-		st := steady.stop()
-		pk := peak.stop()
-		hwm := p.status()["VmHWM"]
+		st := steady.Stop()
+		pk := peak.Stop()
+		hwm := p.hwm()
 		b.ReportMetric(hwm, "peak-hwm-MB")
-		b.ReportMetric(pk.anon, "peak-anon-MB")
-		b.ReportMetric(pk.file, "peak-file-MB")
-		b.ReportMetric(st.rss, "steady-rss-MB")
-		b.ReportMetric(st.anon, "steady-anon-MB")
-		b.ReportMetric(st.file, "steady-file-MB")
+		b.ReportMetric(procmem.MB(pk.Anon), "peak-anon-MB")
+		b.ReportMetric(procmem.MB(pk.File), "peak-file-MB")
+		b.ReportMetric(procmem.MB(st.RSS), "steady-rss-MB")
+		b.ReportMetric(procmem.MB(st.Anon), "steady-anon-MB")
+		b.ReportMetric(procmem.MB(st.File), "steady-file-MB")
 		b.ReportMetric(float64(len(names)), "bound-crds")
 		goMem := []string{"go_memstats_heap_alloc_bytes", "go_memstats_heap_inuse_bytes", "go_memstats_heap_sys_bytes",
 			"go_memstats_heap_released_bytes", "go_memstats_next_gc_bytes", "go_memstats_sys_bytes"}
@@ -102,7 +102,8 @@ func BenchmarkAgentProcess(b *testing.B) {
 		p.writeProfile(b)
 		b.Logf("agent RSS with %d bound CRDs (MB = 2^20 bytes): peak VmHWM %.1f MB (largest sample %.1f = RssAnon %.1f + RssFile %.1f); "+
 			"steady, during no-op passes, largest VmRSS sample %.1f MB (RssAnon %.1f + RssFile %.1f); target: peak under 80 MB; %s",
-			len(names), hwm, pk.rss, pk.anon, pk.file, st.rss, st.anon, st.file, uptime())
+			len(names), hwm, procmem.MB(pk.RSS), procmem.MB(pk.Anon), procmem.MB(pk.File),
+			procmem.MB(st.RSS), procmem.MB(st.Anon), procmem.MB(st.File), uptime())
 	})
 
 	b.Run("WebhookPush", func(b *testing.B) {
@@ -140,7 +141,7 @@ func BenchmarkAgentProcess(b *testing.B) {
 		b.Logf("push -> CRD updated and Established, webhook-triggered, %d pushes: median %s, min %s, max %s (target median under 1s); all: %v; %s",
 			len(lat), med.Round(time.Millisecond), sorted[0].Round(time.Millisecond), sorted[len(sorted)-1].Round(time.Millisecond), roundAll(lat), uptime())
 	})
-	b.Logf("agent VmHWM at the end, cold sync and pushes included: %.1f MB", p.status()["VmHWM"])
+	b.Logf("agent VmHWM at the end, cold sync and pushes included: %.1f MB", p.hwm())
 }
 
 func roundAll(d []time.Duration) []time.Duration {
@@ -286,23 +287,10 @@ func (p *agentProcess) waitIdle(b *testing.B) {
 	require.NoError(b, err, "agent did not become idle")
 }
 
-// status returns the memory figures of /proc/<pid>/status in MB: VmRSS,
-// VmHWM, RssAnon (heap, stacks), RssFile (the executable's pages).
-func (p *agentProcess) status() map[string]float64 {
-	out := map[string]float64{}
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.cmd.Process.Pid))
-	if err != nil {
-		return out
-	}
-	for _, line := range strings.Split(string(data), "\n") {
-		f := strings.Fields(line)
-		if len(f) < 2 {
-			continue
-		}
-		kb, _ := strconv.ParseFloat(f[1], 64)
-		out[strings.TrimSuffix(f[0], ":")] = kb / 1024
-	}
-	return out
+// hwm returns the agent's VmHWM in MB: the highest VmRSS over its life.
+func (p *agentProcess) hwm() float64 {
+	m, _ := procmem.Read(p.cmd.Process.Pid)
+	return procmem.MB(m.HWM)
 }
 
 // cpuSeconds returns the process's user and system CPU time so far
@@ -322,46 +310,10 @@ func (p *agentProcess) cpuSeconds() float64 {
 	return (utime + stime) / 100 // USER_HZ, 100 on Linux
 }
 
-// memorySample is one reading of /proc/<pid>/status, in MB.
-type memorySample struct{ rss, anon, file float64 }
-
-// memorySampler records the largest VmRSS sample, with its RssAnon and
-// RssFile.
-type memorySampler struct {
-	p    *agentProcess
-	done chan struct{}
-	wg   sync.WaitGroup
-	mu   sync.Mutex
-	max  memorySample
-}
-
-func (p *agentProcess) sampleMemory(every time.Duration) *memorySampler {
-	s := &memorySampler{p: p, done: make(chan struct{})}
-	s.wg.Go(func() {
-		t := time.NewTicker(every)
-		defer t.Stop()
-		for {
-			m := p.status()
-			s.mu.Lock()
-			if m["VmRSS"] > s.max.rss {
-				s.max = memorySample{rss: m["VmRSS"], anon: m["RssAnon"], file: m["RssFile"]}
-			}
-			s.mu.Unlock()
-			select {
-			case <-s.done:
-				return
-			case <-t.C:
-			}
-		}
-	})
-	return s
-}
-
-// stop ends sampling and returns the largest sample.
-func (s *memorySampler) stop() memorySample {
-	close(s.done)
-	s.wg.Wait()
-	return s.max
+// sampleMemory samples the agent's memory every interval; Stop returns the
+// sample with the largest VmRSS.
+func (p *agentProcess) sampleMemory(every time.Duration) *procmem.Sampler {
+	return procmem.Sample(p.cmd.Process.Pid, every, nil)
 }
 
 // writeProfile writes the agent's heap profile and smaps to

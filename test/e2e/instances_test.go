@@ -2,9 +2,6 @@ package e2e
 
 import (
 	"fmt"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -37,7 +34,8 @@ const deprovision = 3 * time.Second
 func TestIntegrationEndToEndInstances(t *testing.T) {
 	j := newJourney(t)
 	require.True(t, j.cli, "instance sync needs the journey commands (cluster add writes the agent's control-plane kubeconfig)")
-	standinBin := buildStandin(t, j.dir)
+	standinBin, err := testenv.BuildStandinProvider(j.dir)
+	require.NoError(t, err)
 
 	j.create(j.cp, &v1alpha1.APIServiceExportTemplate{ObjectMeta: metav1.ObjectMeta{Name: template},
 		Spec: v1alpha1.APIServiceExportTemplateSpec{
@@ -178,20 +176,6 @@ func TestIntegrationEndToEndInstances(t *testing.T) {
 				fmt.Sprintf("%s %s: %s; %+v", c.Status, c.Reason, c.Message, n)
 		})
 	})
-}
-
-// buildStandin builds hack/standin-provider into dir.
-func buildStandin(t *testing.T, dir string) string {
-	t.Helper()
-	root, err := testenv.ModuleRoot()
-	require.NoError(t, err)
-	bin := filepath.Join(dir, "standin-provider")
-	cmd := exec.Command("go", "build", "-o", bin, "./hack/standin-provider")
-	cmd.Dir = root
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	out, err := cmd.CombinedOutput()
-	require.NoError(t, err, "go build ./hack/standin-provider: %s", out)
-	return bin
 }
 
 // createInstanceIn creates a PostgresqlInstance (label team=checkout) in an

@@ -4,8 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"os"
-	"path/filepath"
 	"sort"
 	"strings"
 	"testing"
@@ -13,8 +11,6 @@ import (
 
 	"github.com/ProtonMail/go-crypto/openpgp"
 	gogit "github.com/go-git/go-git/v5"
-	"github.com/go-git/go-git/v5/plumbing"
-	"github.com/go-git/go-git/v5/plumbing/object"
 	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
@@ -34,27 +30,25 @@ import (
 	"github.com/bindsync/bindsync/internal/schema"
 	"github.com/bindsync/bindsync/internal/staterepo"
 	"github.com/bindsync/bindsync/internal/testenv"
+	"github.com/bindsync/bindsync/internal/testutil/gitrepo"
 )
 
 // stateRepo is a state repository on disk that a test commits to and an
-// agent reads over file://.
+// agent reads over file:// (internal/testutil/gitrepo).
 type stateRepo struct {
 	t    *testing.T
+	g    *gitrepo.Repo
 	dir  string
 	repo *gogit.Repository
 }
 
 func newStateRepo(t *testing.T) *stateRepo {
 	t.Helper()
-	dir := t.TempDir()
-	repo, err := gogit.PlainInitWithOptions(dir, &gogit.PlainInitOptions{
-		InitOptions: gogit.InitOptions{DefaultBranch: plumbing.NewBranchReferenceName("main")},
-	})
-	require.NoError(t, err)
-	return &stateRepo{t: t, dir: dir, repo: repo}
+	g := gitrepo.New(t)
+	return &stateRepo{t: t, g: g, dir: g.Dir, repo: g.Repo}
 }
 
-func (r *stateRepo) url() string { return "file://" + r.dir }
+func (r *stateRepo) url() string { return r.g.URL() }
 
 // commit makes the repository's files exactly files (path -> content) and
 // commits them; it returns the revision as the agent names it.
@@ -72,27 +66,9 @@ func (r *stateRepo) commitSigned(files map[string]string, key *openpgp.Entity) s
 // commitMessage is commitSigned with a commit message (trailers included).
 func (r *stateRepo) commitMessage(files map[string]string, key *openpgp.Entity, msg string) string {
 	r.t.Helper()
-	wt, err := r.repo.Worktree()
-	require.NoError(r.t, err)
-	entries, err := os.ReadDir(r.dir)
-	require.NoError(r.t, err)
-	for _, e := range entries {
-		if e.Name() != ".git" {
-			require.NoError(r.t, os.RemoveAll(filepath.Join(r.dir, e.Name())))
-		}
-	}
-	for p, c := range files {
-		full := filepath.Join(r.dir, p)
-		require.NoError(r.t, os.MkdirAll(filepath.Dir(full), 0o755))
-		require.NoError(r.t, os.WriteFile(full, []byte(c), 0o644))
-	}
-	require.NoError(r.t, wt.AddWithOptions(&gogit.AddOptions{All: true}))
-	h, err := wt.Commit(msg, &gogit.CommitOptions{
-		Author: &object.Signature{Name: "bindsync", Email: "bindsync@localhost", When: time.Now()}, AllowEmptyCommits: true,
-		SignKey: key,
-	})
-	require.NoError(r.t, err)
-	return "main@sha1:" + h.String()
+	r.g.Clear()
+	r.g.Write(files)
+	return "main@sha1:" + r.g.Commit(msg, key).String()
 }
 
 // testKind is one CRD of a test, kind <Kind> in group <group>.
@@ -240,16 +216,26 @@ type agentUnderTest struct {
 
 func newTestAgent(t *testing.T, app *testenv.Cluster, repo *stateRepo, cluster string) *agentUnderTest {
 	t.Helper()
-	src, err := source.New(source.Options{URL: repo.url(), Dir: staterepo.AppDir(cluster)})
+	return newTestAgentWith(t, app, repo, agent.Options{Cluster: cluster, WaitEstablished: 30 * time.Second})
+}
+
+// newTestAgentWith is an agent of cluster opts.Cluster reading repo, with
+// opts (events recorded when opts.Events is nil), its writes to app counted.
+func newTestAgentWith(t *testing.T, app *testenv.Cluster, repo *stateRepo, opts agent.Options) *agentUnderTest {
+	t.Helper()
+	src, err := source.New(source.Options{URL: repo.url(), Dir: staterepo.AppDir(opts.Cluster)})
 	require.NoError(t, err)
 	counter := &writeCounter{}
 	cfg := counter.wrap(app.Config)
 	c, err := client.New(cfg, client.Options{Scheme: testenv.Scheme()})
 	require.NoError(t, err)
 	events := record.NewFakeRecorder(100)
-	a, err := agent.New(cfg, c, src, agent.Options{Cluster: cluster, WaitEstablished: 30 * time.Second, Events: events})
+	if opts.Events == nil {
+		opts.Events = events
+	}
+	a, err := agent.New(cfg, c, src, opts)
 	require.NoError(t, err)
-	return &agentUnderTest{Agent: a, src: src, writes: counter, events: events, cluster: cluster}
+	return &agentUnderTest{Agent: a, src: src, writes: counter, events: events, cluster: opts.Cluster}
 }
 
 // createBinding creates an APIServiceBinding for kind.

@@ -9,15 +9,12 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/tools/record"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/bindsync/bindsync/api/v1alpha1"
 	"github.com/bindsync/bindsync/internal/agent"
 	"github.com/bindsync/bindsync/internal/agent/instances"
-	"github.com/bindsync/bindsync/internal/agent/source"
 	"github.com/bindsync/bindsync/internal/cli/status"
-	"github.com/bindsync/bindsync/internal/staterepo"
 	"github.com/bindsync/bindsync/internal/testenv"
 )
 
@@ -37,17 +34,10 @@ func TestIntegrationAgentInstanceSyncWithoutControlPlane(t *testing.T) {
 
 	run := func(syncInstances bool) *writeCounter {
 		t.Helper()
-		src, err := source.New(source.Options{URL: repo.url(), Dir: staterepo.AppDir(cluster)})
+		ag := newTestAgentWith(t, app, repo, agent.Options{Cluster: cluster, SyncInstances: syncInstances})
+		_, err := ag.Sync(ctx)
 		require.NoError(t, err)
-		counter := &writeCounter{}
-		cfg := counter.wrap(app.Config)
-		c, err := client.New(cfg, client.Options{Scheme: testenv.Scheme()})
-		require.NoError(t, err)
-		ag, err := agent.New(cfg, c, src, agent.Options{Cluster: cluster, SyncInstances: syncInstances, Events: record.NewFakeRecorder(100)})
-		require.NoError(t, err)
-		_, err = ag.Sync(ctx)
-		require.NoError(t, err)
-		return counter
+		return ag.writes
 	}
 
 	run(true)
@@ -101,15 +91,11 @@ func TestIntegrationAgentReportsInstanceCounts(t *testing.T) {
 
 	const bound = "postgresqlinstances.anynines.com"
 	createBinding(ctx, t, app, bound, "")
-	src, err := source.New(source.Options{URL: repo.url(), Dir: staterepo.AppDir(cluster)})
-	require.NoError(t, err)
 	agentSA := cp.ImpersonateConfig(testenv.ServiceAccountUser(v1alpha1.ClusterNamespacePrefix+cluster, "bindsync-agent"))
 	syncer := &idleSyncer{}
-	ag, err := agent.New(app.Config, app.Client, src, agent.Options{
-		Cluster: cluster, ControlPlane: agentSA, SyncInstances: true, Instances: syncer,
-		Events: record.NewFakeRecorder(100), WaitEstablished: 30 * time.Second,
+	ag := newTestAgentWith(t, app, repo, agent.Options{
+		Cluster: cluster, ControlPlane: agentSA, SyncInstances: true, Instances: syncer, WaitEstablished: 30 * time.Second,
 	})
-	require.NoError(t, err)
 	sync := func() {
 		t.Helper()
 		res, err := ag.Sync(ctx)

@@ -60,7 +60,7 @@ func (p *agentProcess) stop(t *testing.T, sig syscall.Signal) {
 // leads reports whether the process started its reconciler, which only the
 // lease holder does: the reconciler is the agent's only writer.
 func (p *agentProcess) leads() bool {
-	return strings.Contains(p.logs.String(), `"msg"="Starting workers"`)
+	return strings.Contains(p.logs.String(), `"msg":"Starting workers"`)
 }
 
 func agentLeaseHolder(t *testing.T, app *testenv.Cluster, cluster string) string {

@@ -38,7 +38,8 @@ func freeAddr(t *testing.T) string {
 // an interval far longer than the test: the first pass runs without waiting,
 // a signed webhook call applies a new commit at once while an unsigned one is
 // refused, and the reconcile-requested-at annotation on a binding triggers a
-// pass too. The probes answer.
+// pass too; a forge's (GitLab's) push triggers a pass only for the followed
+// branch. The probes answer.
 func TestIntegrationAgentManager(t *testing.T) {
 	ctx, app := setupAgentTest(t)
 	const cluster = "agent-manager"
@@ -54,7 +55,7 @@ func TestIntegrationAgentManager(t *testing.T) {
 	webhookAddr, probeAddr := freeAddr(t), freeAddr(t)
 	mgr, _, err := agent.NewManager(app.Config, src, agent.Options{Cluster: cluster}, agent.RunOptions{
 		Interval: time.Hour, MetricsBindAddress: "0", HealthProbeBindAddress: probeAddr,
-		Webhook: agent.WebhookOptions{Addr: webhookAddr, SecretFile: secretFile},
+		Webhook: agent.WebhookOptions{Addr: webhookAddr, SecretFile: secretFile, Branch: "main"},
 	})
 	require.NoError(t, err)
 	mctx, cancel := context.WithCancel(ctx)
@@ -128,5 +129,28 @@ func TestIntegrationAgentManager(t *testing.T) {
 		b.Annotations = map[string]string{v1alpha1.ReconcileRequestedAnnotation: fmt.Sprint(time.Now().Unix())}
 		require.NoError(t, app.Client.Patch(ctx, b, patch))
 		require.Eventually(t, func() bool { return appliedRevision() == rev3 }, 30*time.Second, 20*time.Millisecond)
+	})
+
+	gitlabPush := func(ref string) int {
+		body := `{"object_kind":"push","event_name":"push","ref":"` + ref + `","project":{"default_branch":"main"}}`
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+webhookAddr+"/", strings.NewReader(body))
+		require.NoError(t, err)
+		req.Header.Set(agent.GitLabEventHeader, "Push Hook")
+		req.Header.Set(agent.GitLabTokenHeader, "s3cret")
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	t.Run("a forge's push to another branch triggers nothing; one to main applies the new commit", func(t *testing.T) {
+		before := appliedRevision()
+		k4 := k2
+		k4.fields = map[string]string{"a": "string", "b": "integer", "c": "string", "d": "string"}
+		rev4 := repo.commit(appFolder(cluster, []testKind{k4}, nil))
+		require.Equal(t, http.StatusOK, gitlabPush("refs/heads/feature"))
+		time.Sleep(time.Second)
+		assert.Equal(t, before, appliedRevision(), "a push to another branch is ignored")
+		require.Equal(t, http.StatusAccepted, gitlabPush("refs/heads/main"))
+		require.Eventually(t, func() bool { return appliedRevision() == rev4 }, 30*time.Second, 20*time.Millisecond)
 	})
 }

@@ -82,6 +82,7 @@ func renderedControlPlane(t *testing.T, cluster string) []*unstructured.Unstruct
 	}
 	objs, err := kustomize.BuildFS(fsys, staterepo.ControlPlaneDir(cluster))
 	require.NoError(t, err)
+	apply.Sort(objs) // in the order they are applied
 	require.NotEmpty(t, objs)
 	return objs
 }

@@ -10,13 +10,13 @@ import (
 	"testing"
 
 	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	"github.com/bindsync/bindsync/api/v1alpha1"
 	"github.com/bindsync/bindsync/internal/backend"
@@ -306,11 +306,13 @@ func TestIntegrationBackendScenarios(t *testing.T) {
 	})
 }
 
-// registryValue reads a counter or gauge of the backend's from the
-// process's metrics registry (the one the metrics endpoint serves).
+// registryValue reads a counter or gauge of the backend's (registered as
+// `bindsync backend` registers them with the metrics endpoint's registry).
 func registryValue(t *testing.T, name string) float64 {
 	t.Helper()
-	families, err := metrics.Registry.Gather()
+	reg := prometheus.NewPedanticRegistry()
+	reg.MustRegister(backend.Metrics()...)
+	families, err := reg.Gather()
 	require.NoError(t, err)
 	for _, f := range families {
 		if f.GetName() != name {

@@ -70,6 +70,7 @@ func TestIntegrationDeployManifests(t *testing.T) {
 	scopeFolder := renderedClusterScoped(t, "deploy-scope")
 	agentFolder, err := kustomize.Build(repoPath(t, "examples", "state-repo", "clusters", "team-a", "app"))
 	require.NoError(t, err)
+	apply.Sort(agentFolder) // in the order they are applied
 
 	t.Run("each overlay holds its cluster's CRDs and component", func(t *testing.T) {
 		for _, tc := range []struct {
@@ -718,7 +719,7 @@ func buildDeploy(t *testing.T, dir string) []*unstructured.Unstructured {
 		require.NoError(t, u.UnmarshalJSON(data))
 		objs = append(objs, u)
 	}
-	kustomize.Sort(objs)
+	apply.Sort(objs)
 	return objs
 }
 
@@ -752,6 +753,7 @@ func renderedNamespaces(t *testing.T, cluster string) []*unstructured.Unstructur
 	}
 	objs, err := kustomize.BuildFS(fsys, staterepo.NamespacesDir(cluster))
 	require.NoError(t, err)
+	apply.Sort(objs) // in the order they are applied
 	require.NoError(t, render.CheckNamespacesFolder(cluster, objs))
 	require.NotEmpty(t, namesOf(objs, "Namespace"))
 	return objs
@@ -775,6 +777,7 @@ func renderedClusterScoped(t *testing.T, cluster string) []*unstructured.Unstruc
 	}
 	objs, err := kustomize.BuildFS(fsys, staterepo.ControlPlaneDir(cluster))
 	require.NoError(t, err)
+	apply.Sort(objs) // in the order they are applied
 	require.Contains(t, namesOf(objs, "ClusterRole"), render.ClusterRoleName(cluster))
 	return objs
 }

@@ -18,6 +18,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	bindsyncv1alpha1 "github.com/bindsync/bindsync/api/v1alpha1"
+	"github.com/bindsync/bindsync/internal/apply"
 	"github.com/bindsync/bindsync/internal/kustomize"
 	"github.com/bindsync/bindsync/internal/manifest"
 	"github.com/bindsync/bindsync/internal/render"
@@ -55,6 +56,7 @@ func TestIntegrationHostileClaimsGrantNothing(t *testing.T) {
 	for _, c := range in.Clusters {
 		objs, err := kustomize.BuildFS(fsys, staterepo.ControlPlaneDir(c.Name))
 		require.NoError(t, err)
+		apply.Sort(objs) // in the order they are applied
 		// RBAC first and on its own: an export the API server refuses must
 		// not hide what the RBAC beside it would grant.
 		var access, exports []*unstructured.Unstructured

@@ -20,6 +20,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	bindsyncv1alpha1 "github.com/bindsync/bindsync/api/v1alpha1"
+	"github.com/bindsync/bindsync/internal/apply"
 	"github.com/bindsync/bindsync/internal/kustomize"
 	"github.com/bindsync/bindsync/internal/testenv"
 )
@@ -166,6 +167,7 @@ func buildControlPlaneFolders(t *testing.T) []renderedCluster {
 	for _, name := range sortedKeys(folders) {
 		objs, err := kustomize.Build(folders[name])
 		require.NoError(t, err, "build clusters/%s/control-plane", name)
+		apply.Sort(objs) // in the order they are applied
 		c := renderedCluster{name: name, namespace: bindsyncv1alpha1.ClusterNamespace(name), objects: objs}
 		var sawNamespace bool
 		for _, o := range objs {

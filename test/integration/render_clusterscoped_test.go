@@ -15,6 +15,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	bindsyncv1alpha1 "github.com/bindsync/bindsync/api/v1alpha1"
+	"github.com/bindsync/bindsync/internal/apply"
 	"github.com/bindsync/bindsync/internal/kustomize"
 	"github.com/bindsync/bindsync/internal/render"
 	"github.com/bindsync/bindsync/internal/staterepo"
@@ -61,10 +62,12 @@ func TestIntegrationRenderedClusterScopedBinding(t *testing.T) {
 	for _, cluster := range []string{"scope-a", "scope-b"} {
 		objs, err := kustomize.BuildFS(fsys, staterepo.ControlPlaneDir(cluster))
 		require.NoError(t, err)
+		apply.Sort(objs) // in the order they are applied
 		require.NoError(t, cp.ApplyObjects(ctx, objs), "apply %s", staterepo.ControlPlaneDir(cluster))
 
 		appObjs, err := kustomize.BuildFS(fsys, staterepo.AppDir(cluster))
 		require.NoError(t, err)
+		apply.Sort(appObjs) // in the order they are applied
 		var names []string
 		for _, o := range appObjs {
 			names = append(names, o.GetName())

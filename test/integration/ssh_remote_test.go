@@ -42,7 +42,7 @@ func agentCommandArgs(t *testing.T, args ...string) *syncBuffer {
 // through their flags against an ssh:// state repository (git's own
 // upload-pack and receive-pack behind an ssh server that accepts one key):
 // the backend pushes a bind over ssh with --git-ssh-key-file and
-// --git-known-hosts-file, and the agent, with --ssh-key-file and
+// --git-known-hosts-file, and the agent, with its deprecated --ssh-key-file and
 // --known-hosts-file, pulls it and establishes the CRD, its binding Ready at
 // the remote's head. The known_hosts files list only the server's ed25519
 // key, as forges document theirs.

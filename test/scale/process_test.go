@@ -2,7 +2,6 @@ package scale
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -13,7 +12,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -21,6 +19,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/bindsync/bindsync/internal/testenv"
+	"github.com/bindsync/bindsync/internal/testutil/procmem"
 )
 
 // buildBindsync builds cmd/bindsync into a temporary folder as it ships
@@ -50,12 +49,9 @@ type backendProcess struct {
 	// profiled value by 8 MB, so the last one is the profile at the peak.
 	pprofAddr   string
 	profileDir  string
-	profiledRSS int64
+	profiledRSS int64 // read and written by the sampler's goroutine only
 
-	mu       sync.Mutex
-	peakRSS  int64 // bytes, highest VmRSS sampled
-	samples  int
-	lastRSS  int64
+	sampler  *procmem.Sampler
 	finalHWM int64
 }
 
@@ -75,37 +71,16 @@ func startBackend(b *testing.B, bin, kubeconfig, dataDir string, interval time.D
 	p.cmd = exec.Command(bin, append(args, extra...)...)
 	p.cmd.Stdout, p.cmd.Stderr = logs, logs
 	require.NoError(b, p.cmd.Start())
-	go p.sample()
+	p.sampler = procmem.Sample(p.cmd.Process.Pid, 200*time.Millisecond, p.profileAtPeak)
 	b.Cleanup(func() { p.stop(b); logs.Close() })
 	return p
 }
 
-func (p *backendProcess) sample() {
-	t := time.NewTicker(200 * time.Millisecond)
-	defer t.Stop()
-	for {
-		select {
-		case <-p.done:
-			return
-		case <-t.C:
-		}
-		rss, _, err := procMemory(p.cmd.Process.Pid)
-		if err != nil {
-			continue
-		}
-		p.mu.Lock()
-		p.samples++
-		p.lastRSS = rss
-		if rss > p.peakRSS {
-			p.peakRSS = rss
-		}
-		profile := p.pprofAddr != "" && rss > p.profiledRSS+8<<20
-		p.mu.Unlock()
-		if profile && p.heapProfile(rss) == nil {
-			p.mu.Lock()
-			p.profiledRSS = rss
-			p.mu.Unlock()
-		}
+// profileAtPeak writes a heap profile when VmRSS passed the highest
+// profiled value by 8 MB (see pprofAddr).
+func (p *backendProcess) profileAtPeak(m procmem.Memory) {
+	if p.pprofAddr != "" && m.RSS > p.profiledRSS+8<<20 && p.heapProfile(m.RSS) == nil {
+		p.profiledRSS = m.RSS
 	}
 }
 
@@ -136,33 +111,9 @@ func (p *backendProcess) heapProfile(rss int64) error {
 // water mark of RSS over the process's life, so nothing between samples is
 // missed), in bytes.
 func (p *backendProcess) memory() (peakSampled, hwm, last int64, samples int) {
-	_, hwm, _ = procMemory(p.cmd.Process.Pid)
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.peakRSS, hwm, p.lastRSS, p.samples
-}
-
-// procMemory reads VmRSS and VmHWM of pid.
-func procMemory(pid int) (rss, hwm int64, err error) {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0, 0, err
-	}
-	s := bufio.NewScanner(bytes.NewReader(data))
-	for s.Scan() {
-		f := strings.Fields(s.Text())
-		if len(f) < 2 {
-			continue
-		}
-		kb, _ := strconv.ParseInt(f[1], 10, 64)
-		switch f[0] {
-		case "VmRSS:":
-			rss = kb * 1024
-		case "VmHWM:":
-			hwm = kb * 1024
-		}
-	}
-	return rss, hwm, nil
+	now, _ := procmem.Read(p.cmd.Process.Pid)
+	peak, lastSample, samples := p.sampler.Peak()
+	return peak.RSS, now.HWM, lastSample.RSS, samples
 }
 
 func (p *backendProcess) exited() bool {
@@ -176,6 +127,7 @@ func (p *backendProcess) stop(b *testing.B) {
 	default:
 		close(p.done)
 	}
+	p.sampler.Stop()
 	_ = p.cmd.Process.Signal(syscall.SIGTERM)
 	exited := make(chan struct{})
 	go func() { _ = p.cmd.Wait(); close(exited) }()

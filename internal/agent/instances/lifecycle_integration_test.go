@@ -5,14 +5,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	"github.com/bindsync/bindsync/api/v1alpha1"
+	"github.com/bindsync/bindsync/internal/agent/instances"
 )
 
 // A spec edit reaches the copy; the provider's own spec field is kept; a
@@ -263,11 +264,13 @@ func TestIntegrationNamespacePending(t *testing.T) {
 	assert.Positive(t, counter(t, "bindsync_agent_instances_synced_total", "direction", "up"))
 }
 
-// counter reads a counter with one label from the registry the agent
-// serves (0 when absent).
+// counter reads a counter with one label of the sync's, registered as the
+// agent registers them with the registry it serves (0 when absent).
 func counter(t *testing.T, name, label, value string) float64 {
 	t.Helper()
-	families, err := metrics.Registry.Gather()
+	reg := prometheus.NewPedanticRegistry()
+	reg.MustRegister(instances.Metrics()...)
+	families, err := reg.Gather()
 	require.NoError(t, err)
 	for _, mf := range families {
 		if mf.GetName() != name {

@@ -2,7 +2,6 @@ package instances
 
 import (
 	"github.com/prometheus/client_golang/prometheus"
-	"sigs.k8s.io/controller-runtime/pkg/metrics"
 )
 
 // The sync's metrics, served with the agent's on /metrics.
@@ -26,6 +25,8 @@ var (
 	})
 )
 
-func init() {
-	metrics.Registry.MustRegister(syncedTotal, syncSeconds, syncFailures, copiesRestored)
+// Metrics returns the sync's collectors; the agent registers them with its
+// own (agent.Metrics).
+func Metrics() []prometheus.Collector {
+	return []prometheus.Collector{syncedTotal, syncSeconds, syncFailures, copiesRestored}
 }

@@ -14,9 +14,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"os"
 	"path"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing/fstest"
@@ -26,28 +24,16 @@ import (
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/object"
 	"github.com/go-git/go-git/v5/plumbing/transport"
-	githttp "github.com/go-git/go-git/v5/plumbing/transport/http"
 	"github.com/go-git/go-git/v5/storage/memory"
 
 	"github.com/bindsync/bindsync/internal/git"
 	"github.com/bindsync/bindsync/internal/staterepo"
 )
 
-// Auth holds credentials. Secrets always come from files, read on every
-// call, so a rotated token is picked up without a restart.
-type Auth struct {
-	// Username for http basic auth (default "git" when PasswordFile is
-	// set), or the ssh user when the ssh:// URL names none (default "git").
-	Username string
-	// PasswordFile holds the http basic auth password.
-	PasswordFile string
-	// BearerTokenFile holds an http bearer token.
-	BearerTokenFile string
-	// SSHKeyFile is a private key for ssh:// remotes.
-	SSHKeyFile string
-	// KnownHostsFile lists the ssh host keys to trust (required with SSHKeyFile).
-	KnownHostsFile string
-}
+// Auth says where the credentials are: the one credential type of every
+// bindsync command (git.Auth), read from files on every call, so a rotated
+// token is picked up without a restart.
+type Auth = git.Auth
 
 // Options configure a Source.
 type Options struct {
@@ -130,15 +116,11 @@ func New(o Options) (*Source, error) {
 	if err := git.CheckURL(o.URL); err != nil {
 		return nil, fmt.Errorf("source: %w", err)
 	}
-	ep, err := transport.NewEndpoint(o.URL)
-	if err != nil {
+	if _, err := transport.NewEndpoint(o.URL); err != nil {
 		return nil, fmt.Errorf("source: URL %q: %w", git.RedactURL(o.URL), err)
 	}
-	if o.Auth.SSHKeyFile != "" && o.Auth.KnownHostsFile == "" {
-		return nil, errors.New("source: an ssh key needs a known_hosts file: bindsync never trusts an unknown host")
-	}
-	if ep.Protocol == "ssh" && o.Auth.SSHKeyFile == "" {
-		return nil, fmt.Errorf("source: %s is an ssh remote: it needs a key file and a known_hosts file (--ssh-key-file, --known-hosts-file)", git.RedactURL(o.URL))
+	if err := o.Auth.Check(o.URL); err != nil {
+		return nil, fmt.Errorf("source: %w", err)
 	}
 	return &Source{opts: o}, nil
 }
@@ -342,37 +324,9 @@ func readTree(commit *object.Commit, dir string, maxFile, maxFolder int64) (fste
 
 // auth builds the transport auth from the files, per call.
 func (s *Source) auth() (transport.AuthMethod, error) {
-	a := s.opts.Auth
-	read := func(f string) (string, error) {
-		b, err := os.ReadFile(f)
-		if err != nil {
-			return "", fmt.Errorf("%w: credentials: %v", ErrUnavailable, err)
-		}
-		return strings.TrimSpace(string(b)), nil
+	auth, err := s.opts.Auth.Method(s.opts.URL)
+	if err != nil {
+		return nil, fmt.Errorf("%w: credentials: %v", ErrUnavailable, err)
 	}
-	switch {
-	case a.BearerTokenFile != "":
-		tok, err := read(a.BearerTokenFile)
-		if err != nil {
-			return nil, err
-		}
-		return &githttp.TokenAuth{Token: tok}, nil
-	case a.PasswordFile != "":
-		pw, err := read(a.PasswordFile)
-		if err != nil {
-			return nil, err
-		}
-		user := a.Username
-		if user == "" {
-			user = "git"
-		}
-		return &githttp.BasicAuth{Username: user, Password: pw}, nil
-	case a.SSHKeyFile != "":
-		auth, err := git.SSHAuth(s.opts.URL, a.Username, a.SSHKeyFile, a.KnownHostsFile)
-		if err != nil {
-			return nil, fmt.Errorf("%w: %v", ErrUnavailable, err)
-		}
-		return auth, nil
-	}
-	return nil, nil
+	return auth, nil
 }

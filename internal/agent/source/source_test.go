@@ -15,56 +15,43 @@ import (
 	"github.com/ProtonMail/go-crypto/openpgp/armor"
 	gogit "github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/plumbing"
-	"github.com/go-git/go-git/v5/plumbing/object"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/bindsync/bindsync/internal/agent/source"
+	"github.com/bindsync/bindsync/internal/testutil/gitrepo"
 	_ "github.com/bindsync/bindsync/internal/testutil/golden" // go test ./... -update
 )
 
-// testRepo is a repository on disk that tests commit to and read over file://.
+// testRepo is a repository on disk that tests commit to and read over
+// file:// (internal/testutil/gitrepo).
 type testRepo struct {
-	t    *testing.T
+	g    *gitrepo.Repo
 	dir  string
 	repo *gogit.Repository
 }
 
 func newTestRepo(t *testing.T) *testRepo {
 	t.Helper()
-	dir := t.TempDir()
-	repo, err := gogit.PlainInitWithOptions(dir, &gogit.PlainInitOptions{
-		InitOptions: gogit.InitOptions{DefaultBranch: plumbing.NewBranchReferenceName("main")},
-	})
-	require.NoError(t, err)
-	return &testRepo{t: t, dir: dir, repo: repo}
+	g := gitrepo.New(t)
+	g.When = time.Unix(1700000000, 0)
+	return &testRepo{g: g, dir: g.Dir, repo: g.Repo}
 }
 
-func (r *testRepo) url() string { return "file://" + r.dir }
+func (r *testRepo) url() string { return r.g.URL() }
 
 // commit writes files (path -> content; empty content deletes) and commits.
 func (r *testRepo) commit(files map[string]string, key *openpgp.Entity) plumbing.Hash {
-	r.t.Helper()
-	wt, err := r.repo.Worktree()
-	require.NoError(r.t, err)
+	write := map[string]string{}
 	for p, c := range files {
-		full := filepath.Join(r.dir, p)
 		if c == "" {
-			_, err := wt.Remove(p)
-			require.NoError(r.t, err)
+			r.g.Remove(p)
 			continue
 		}
-		require.NoError(r.t, os.MkdirAll(filepath.Dir(full), 0o755))
-		require.NoError(r.t, os.WriteFile(full, []byte(c), 0o644))
-		_, err := wt.Add(p)
-		require.NoError(r.t, err)
+		write[p] = c
 	}
-	h, err := wt.Commit("test", &gogit.CommitOptions{
-		Author:  &object.Signature{Name: "t", Email: "t@localhost", When: time.Unix(1700000000, 0)},
-		SignKey: key, AllowEmptyCommits: true,
-	})
-	require.NoError(r.t, err)
-	return h
+	r.g.Write(write)
+	return r.g.Commit("test", key)
 }
 
 func TestGetFetchesOnlyWhenTheHeadMoved(t *testing.T) {
@@ -109,7 +96,7 @@ func TestGetFailures(t *testing.T) {
 	}{
 		{"unreachable remote", source.Options{URL: "file://" + filepath.Join(t.TempDir(), "missing")}},
 		{"missing branch", source.Options{URL: repo.url(), Branch: "nope"}},
-		{"missing password file", source.Options{URL: "http://127.0.0.1:1/repo", Auth: source.Auth{PasswordFile: "/nonexistent"}}},
+		{"missing password file", source.Options{URL: "http://127.0.0.1:1/repo", Auth: source.Auth{Username: "agent", PasswordFile: "/nonexistent"}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

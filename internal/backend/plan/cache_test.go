@@ -87,3 +87,39 @@ func TestARecycledPlansDecisionsAreReusedAndNoOtherPlanChanges(t *testing.T) {
 	in.Memo = nil
 	assert.Equal(t, plan.Make(in), again, "the plan in recycled storage is the plan without a memo")
 }
+
+// TestADecisionNotRenderedLeavesTheCacheUnheld: the plan finds CRDs by
+// identity only while Render renders (render.Cache.Hold, released in the
+// same function). A Decide whose decisions are never rendered (a reconcile
+// that stops between the phases) promises nothing about its CRD objects:
+// one changed in place afterwards renders anew through the same cache.
+func TestADecisionNotRenderedLeavesTheCacheUnheld(t *testing.T) {
+	w := newWorld(t, "")
+	w.requests = []v1alpha1.APIServiceExportRequest{request("c1", "pg", "postgresql")}
+	cache := render.NewCache()
+	in := w.input(staterepo.Tree{})
+	in.Cache = cache
+	plan.Decide(in) // never rendered
+
+	rin := render.Input{CRDs: in.CRDs, Templates: in.Templates, Clusters: in.Clusters, Requests: in.Requests}
+	require.Equal(t, render.Render(rin).Tree, cache.Render(rin).Tree, "warm")
+	addOptionalField(&in.CRDs[0]) // the same object, changed in place
+	after := cache.Render(rin)
+	assert.Equal(t, render.Render(rin).Tree, after.Tree, "the changed CRD is rendered anew, not found by identity")
+	assert.Contains(t, string(after.Tree[staterepo.CRDPath("c1", in.CRDs[0].Name)]), "tier")
+}
+
+// TestRenderHoldsTheCacheOnlyWhileItRenders: after a plan, the same CRD
+// objects changed in place render anew (the hold ended with Render).
+func TestRenderHoldsTheCacheOnlyWhileItRenders(t *testing.T) {
+	w := newWorld(t, "")
+	w.requests = []v1alpha1.APIServiceExportRequest{request("c1", "pg", "postgresql")}
+	cache := render.NewCache()
+	in := w.input(staterepo.Tree{})
+	in.Cache = cache
+	plan.Make(in)
+
+	addOptionalField(&in.CRDs[0])
+	rin := render.Input{CRDs: in.CRDs, Templates: in.Templates, Clusters: in.Clusters, Requests: in.Requests}
+	assert.Equal(t, render.Render(rin).Tree, cache.Render(rin).Tree, "released: found by content")
+}

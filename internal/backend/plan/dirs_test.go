@@ -63,7 +63,7 @@ func TestChangedDirsNamesEveryClusterFolderThatDiffers(t *testing.T) {
 			dirs, changed := plan.ChangedDirs(base, tc.after)
 			assert.Equal(t, tc.changed, changed, "changed")
 			assert.Equal(t, tc.dirs, dirs, "dirs")
-			assert.Equal(t, !plan.TreesEqual(base, tc.after), changed, "changed is !TreesEqual")
+			assert.Equal(t, !staterepo.TreesEqual(base, tc.after), changed, "changed is !TreesEqual")
 		})
 	}
 }

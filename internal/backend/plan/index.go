@@ -6,7 +6,6 @@ import (
 	"slices"
 	"sort"
 	"strings"
-	"unsafe"
 
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	"sigs.k8s.io/yaml"
@@ -44,14 +43,14 @@ type annotations struct{ template, hash string }
 // annotationsOf reads them once per byte slice: export files of one (CRD,
 // template) are the same bytes in every cluster, one shared slice when the
 // tree comes from render.Cache or git.
-type annotationsOf map[blobKey]annotations
+type annotationsOf map[staterepo.Identity]annotations
 
 func (m annotationsOf) entry(p string, b []byte) (exportEntry, bool) {
 	e, ok := exportOfPath(p)
 	if !ok {
 		return e, false
 	}
-	k := blobKey{unsafe.SliceData(b), len(b)}
+	k := staterepo.SliceIdentity(b)
 	a, ok := m[k]
 	if !ok {
 		a = annotations{render.AnnotationValue(b, v1alpha1.TemplateAnnotation), render.AnnotationValue(b, v1alpha1.SchemaHashAnnotation)}
@@ -120,12 +119,6 @@ func (ix *treeIndex) pairIndex() map[string]exportEntry {
 		}
 	}
 	return ix.byPair
-}
-
-// blobKey identifies a byte slice by its backing array and length.
-type blobKey struct {
-	p *byte
-	n int
 }
 
 // holds reports whether the tree binds template in cluster.

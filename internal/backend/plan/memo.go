@@ -2,12 +2,10 @@ package plan
 
 import (
 	"maps"
-	"reflect"
 	"sort"
 	"strings"
 	"sync"
 	"time"
-	"unsafe"
 
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 
@@ -20,17 +18,18 @@ import (
 // reconcile after the backend's own commit does not read main again: the
 // index of the main tree the plan ended with, the render it is made of,
 // and the CRDs read back from main's export files. Everything in it is
-// found by identity (the very map, the very byte slice), never by a name or
-// a version: a tree a Memo knows is a map nobody modifies (render.Cache's
-// output, the plan's own trees, the trees internal/git reads), and another
-// tree is indexed afresh. A plan is the same with or without a Memo
+// found by identity (the very map, the very byte slice: staterepo.SameTree,
+// staterepo.SliceIdentity), never by a name or a version: a tree a Memo
+// knows is a map nobody modifies (render.Cache's output, the plan's own
+// trees, the trees internal/git reads), and another tree is indexed afresh
+// (docs/caches.md; TestAPlanModifiesNothingItIsGiven). A plan is the same with or without a Memo
 // (TestAPlanThroughAMemoIsThePlanWithoutOne).
 type Memo struct {
 	mu    sync.Mutex
 	trees []*ptree
 	// crds are the CRDs read back from export files, by the file's bytes;
 	// used are the ones the last plan read.
-	crds, used map[blobKey]crdRead
+	crds, used map[staterepo.Identity]crdRead
 	// hashes are the schema hashes of live CRDs by UID and resourceVersion
 	// (an object the API server serves never changes without a new
 	// resourceVersion); used the ones the last plan asked for.
@@ -89,7 +88,7 @@ func (m *Memo) pendingBase(base string, fetched staterepo.Tree) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	pm := &m.pending
-	if pm.base != base || !sameTree(pm.fetched, fetched) || len(pm.fetched) != len(fetched) {
+	if pm.base != base || !staterepo.SameTree(pm.fetched, fetched) || len(pm.fetched) != len(fetched) {
 		*pm = pendingMemo{base: base, fetched: fetched}
 	}
 	pm.used = map[string]*pendingBranch{}
@@ -269,20 +268,12 @@ func (t *ptree) index() *treeIndex {
 // render too, so the next render based on u's compares with t in the
 // folders it wrote alone.
 func (t *ptree) sameAs(u *ptree) *ptree {
-	if u.rendered == nil || sameTree(t.rendered, u.rendered) {
+	if u.rendered == nil || staterepo.SameTree(t.rendered, u.rendered) {
 		return t
 	}
 	c := *t
 	c.rendered = u.rendered
 	return &c
-}
-
-// sameTree reports whether a and b are one map.
-func sameTree(a, b staterepo.Tree) bool {
-	if a == nil || b == nil {
-		return false
-	}
-	return reflect.ValueOf(a).UnsafePointer() == reflect.ValueOf(b).UnsafePointer()
 }
 
 // known returns what the memo knows of tree: the plan tree it is, with its
@@ -292,7 +283,7 @@ func (m *Memo) known(tree staterepo.Tree) *ptree {
 		m.mu.Lock()
 		defer m.mu.Unlock()
 		for i, t := range m.trees {
-			if sameTree(t.tree, tree) && len(t.tree) == len(tree) {
+			if staterepo.SameTree(t.tree, tree) && len(t.tree) == len(tree) {
 				// the most recently used is kept longest
 				m.trees = append(append(m.trees[:i:i], m.trees[i+1:]...), t)
 				return &ptree{tree: tree, rendered: t.rendered, ix: t.ix, out: t.out}
@@ -312,7 +303,7 @@ func (m *Memo) keep(t *ptree) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	for i, k := range m.trees {
-		if sameTree(k.tree, t.tree) {
+		if staterepo.SameTree(k.tree, t.tree) {
 			m.trees = append(m.trees[:i:i], m.trees[i+1:]...)
 			break
 		}
@@ -329,7 +320,7 @@ func (m *Memo) crdOf(ix *treeIndex, e exportEntry, cache *render.Cache) (*apiext
 		return ix.crdOf(e)
 	}
 	b := ix.tree[e.Path]
-	k := blobKey{unsafe.SliceData(b), len(b)}
+	k := staterepo.SliceIdentity(b)
 	m.mu.Lock()
 	r, ok := m.crds[k]
 	m.mu.Unlock()
@@ -342,7 +333,7 @@ func (m *Memo) crdOf(ix *treeIndex, e exportEntry, cache *render.Cache) (*apiext
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.used == nil {
-		m.used = map[blobKey]crdRead{}
+		m.used = map[staterepo.Identity]crdRead{}
 	}
 	m.used[k] = r
 	return r.crd, r.err

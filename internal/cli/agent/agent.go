@@ -13,16 +13,19 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
-	"github.com/go-logr/logr/funcr"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	"github.com/bindsync/bindsync/internal/agent"
 	"github.com/bindsync/bindsync/internal/agent/source"
+	"github.com/bindsync/bindsync/internal/cli/gitflags"
 	"github.com/bindsync/bindsync/internal/cli/kube"
+	"github.com/bindsync/bindsync/internal/cli/telemetry"
+	"github.com/bindsync/bindsync/internal/git"
 )
 
 // flags of `bindsync agent`.
@@ -32,7 +35,7 @@ type flags struct {
 	kubeconfig, controlPlaneKubeconfig string
 	cluster, repo, branch, path        string
 	interval, retryInterval            time.Duration
-	auth                               source.Auth
+	auth                               git.Auth
 	verifyKeys                         []string
 	webhookAddr, webhookSecretFile     string
 	metricsAddr, probeAddr, pprofAddr  string
@@ -42,10 +45,17 @@ type flags struct {
 	retryPeriod                        time.Duration
 	waitEstablished                    time.Duration
 	memoryLimit                        string
+	log                                telemetry.LogFlags
 }
 
 // NewCommand returns the agent command.
 func NewCommand(stdout, stderr io.Writer) *cobra.Command {
+	cmd, _ := newCommand(stdout, stderr)
+	return cmd
+}
+
+// newCommand returns the agent command and the flags it fills.
+func newCommand(_, stderr io.Writer) (*cobra.Command, *flags) {
 	f := &flags{}
 	cmd := &cobra.Command{
 		Use:   "agent --kubeconfig FILE --cluster NAME --repo URL [--control-plane-kubeconfig FILE]",
@@ -63,7 +73,7 @@ ConsumerInSync and the instance counts on the cluster's APIServiceExports. Witho
 synced and every Ready binding says InstancesSynced=False NoControlPlane.
 --sync-instances=false applies the CRDs only (no InstancesSynced condition).`,
 		Example: `  bindsync agent --kubeconfig app.kubeconfig --cluster team-a --repo https://git.example.com/state.git \
-    --password-file /secrets/git-token --interval 1m --control-plane-kubeconfig /secrets/cp/kubeconfig`,
+    --git-username bindsync --git-password-file /secrets/git-token --interval 1m --control-plane-kubeconfig /secrets/cp/kubeconfig`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
@@ -83,11 +93,8 @@ synced and every Ready binding says InstancesSynced=False NoControlPlane.
 	fl.DurationVar(&f.interval, "interval", time.Minute, "time between passes, spread by up to 10%")
 	fl.DurationVar(&f.retryInterval, "retry-interval", 0, "time before the next pass after a failed one (default interval/2, at most 30s)")
 	fl.DurationVar(&f.waitEstablished, "wait-established", 30*time.Second, "how long to wait for an applied CRD to be Established")
-	fl.StringVar(&f.auth.Username, "username", "", "http basic auth user (with --password-file), or the ssh user when the URL names none (default git)")
-	fl.StringVar(&f.auth.PasswordFile, "password-file", "", "file holding the http basic auth password or token")
-	fl.StringVar(&f.auth.BearerTokenFile, "bearer-token-file", "", "file holding an http bearer token")
-	fl.StringVar(&f.auth.SSHKeyFile, "ssh-key-file", "", "ssh private key file (with --known-hosts-file)")
-	fl.StringVar(&f.auth.KnownHostsFile, "known-hosts-file", "", "ssh known_hosts file")
+	gitflags.AddAuth(fl, &f.auth)
+	gitflags.AddDeprecatedAuthAliases(fl, &f.auth)
 	fl.StringSliceVar(&f.verifyKeys, "verify-keys", nil, "trusted key files, armored OpenPGP public keys or SSH public keys (authorized_keys form): when set, a head commit not signed by one of them is not applied (SignatureInvalid)")
 	fl.StringVar(&f.webhookAddr, "webhook-bind-address", "", "address of the push-notification webhook, e.g. :9292 (off when empty)")
 	fl.StringVar(&f.webhookSecretFile, "webhook-secret-file", "", "file holding the webhook's HMAC-SHA256 secret")
@@ -100,7 +107,8 @@ synced and every Ready binding says InstancesSynced=False NoControlPlane.
 	fl.DurationVar(&f.leaseDuration, "leader-election-lease-duration", 15*time.Second, "how long a lease lasts without renewal: a leader that dies is replaced after at most this long")
 	fl.DurationVar(&f.renewDeadline, "leader-election-renew-deadline", 10*time.Second, "how long the leader tries to renew before it gives up leading (less than the lease duration)")
 	fl.DurationVar(&f.retryPeriod, "leader-election-retry-period", 2*time.Second, "how often candidates try to acquire or renew the lease")
-	return cmd
+	f.log.AddFlags(fl)
+	return cmd, f
 }
 
 func run(ctx context.Context, f *flags, stderr io.Writer) error {
@@ -111,6 +119,14 @@ func run(ctx context.Context, f *flags, stderr io.Writer) error {
 		return fmt.Errorf("agent: leader election needs 0 < --leader-election-retry-period (%s) < --leader-election-renew-deadline (%s) < --leader-election-lease-duration (%s)",
 			f.retryPeriod, f.renewDeadline, f.leaseDuration)
 	}
+	log, err := f.log.Logger(stderr)
+	if err != nil {
+		return fmt.Errorf("agent: %w", err)
+	}
+	ctrl.SetLogger(log)
+	if err := telemetry.RegisterMetrics(metrics.Registry, telemetry.ComponentAgent, agent.Metrics()...); err != nil {
+		return fmt.Errorf("agent: %w", err)
+	}
 	memLimit, err := setMemoryLimit(f.memoryLimit)
 	if err != nil {
 		return err
@@ -119,8 +135,6 @@ func run(ctx context.Context, f *flags, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	log := funcr.New(func(prefix, args string) { fmt.Fprintln(stderr, prefix, args) }, funcr.Options{})
-	ctrl.SetLogger(log)
 	opts, src, err := sourceFor(f)
 	if err != nil {
 		return err
@@ -139,7 +153,7 @@ func run(ctx context.Context, f *flags, stderr io.Writer) error {
 		MetricsBindAddress: f.metricsAddr, HealthProbeBindAddress: f.probeAddr, PprofBindAddress: f.pprofAddr,
 		LeaderElection: f.leaderElect, LeaderElectionNamespace: f.leaderElectionNamespace,
 		LeaseDuration: f.leaseDuration, RenewDeadline: f.renewDeadline, RetryPeriod: f.retryPeriod,
-		Webhook: agent.WebhookOptions{Addr: f.webhookAddr, SecretFile: f.webhookSecretFile},
+		Webhook: agent.WebhookOptions{Addr: f.webhookAddr, SecretFile: f.webhookSecretFile, Branch: f.branch},
 	})
 	if err != nil {
 		return err
@@ -154,6 +168,9 @@ func sourceFor(f *flags) (agent.Options, *source.Source, error) {
 	opts := agent.Options{Cluster: f.cluster, Path: f.path, WaitEstablished: f.waitEstablished, SyncInstances: f.syncInstances}
 	if err := opts.Validate(); err != nil {
 		return opts, nil, err
+	}
+	if err := gitflags.CheckAuth(f.flagSet, f.auth, f.repo); err != nil {
+		return opts, nil, fmt.Errorf("agent: --repo: %w", err)
 	}
 	so := source.Options{URL: f.repo, Branch: f.branch, Dir: opts.Path, Auth: f.auth}
 	if len(f.verifyKeys) > 0 {

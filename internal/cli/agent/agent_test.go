@@ -24,11 +24,15 @@ func TestAgentCommandRefusesIncompleteFlags(t *testing.T) {
 		{"leader election timings out of order", []string{"agent", "--cluster", "c1", "--repo", "file:///tmp/x", "--leader-elect",
 			"--leader-election-lease-duration", "2s", "--leader-election-renew-deadline", "3s"}, "leader election needs 0 < --leader-election-retry-period"},
 		{"an ssh remote without a key", []string{"agent", "--cluster", "c1", "--repo", "ssh://git@example.invalid/state.git", "--kubeconfig", "testdata/kubeconfig"},
-			"needs a key file and a known_hosts file"},
+			"ssh://git@example.invalid/state.git is an ssh remote without an ssh key file"},
 		{"a password in --repo", []string{"agent", "--cluster", "c1", "--repo", "https://bindsync:s3cret@git.example.com/state.git", "--kubeconfig", "testdata/kubeconfig"},
 			"remote URL https://git.example.com/state.git: the URL carries credentials"},
+		{"a --log-level it does not take", []string{"agent", "--cluster", "c1", "--repo", "file:///tmp/x", "--log-level", "-3"},
+			`--log-level "-3": want debug, info, error or a positive number`},
+		{"a --log-format it does not take", []string{"agent", "--cluster", "c1", "--repo", "file:///tmp/x", "--log-format", "logfmt"},
+			`--log-format "logfmt": want json or console`},
 		{"a token as the user of --repo", []string{"agent", "--cluster", "c1", "--repo", "https://s3cret@git.example.com/state.git", "--kubeconfig", "testdata/kubeconfig"},
-			"--password-file"},
+			"--git-password-file"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -45,7 +49,7 @@ func TestAgentCommandIsListed(t *testing.T) {
 	var out, errb bytes.Buffer
 	assert.Equal(t, 0, app.Run([]string{"agent", "--help"}, &out, &errb))
 	for _, flag := range []string{"--kubeconfig", "--cluster", "--repo", "--branch", "--interval", "--path", "--control-plane-kubeconfig",
-		"--webhook-bind-address", "--webhook-secret-file", "--verify-keys", "--password-file", "--bearer-token-file", "--ssh-key-file", "--known-hosts-file",
+		"--webhook-bind-address", "--webhook-secret-file", "--verify-keys", "--git-username", "--git-password-file", "--git-bearer-token-file", "--git-ssh-key-file", "--git-known-hosts-file",
 		"--leader-elect", "--leader-election-lease-duration", "--leader-election-renew-deadline", "--leader-election-retry-period",
 		"--memory-limit", "--pprof-bind-address", "--sync-instances"} {
 		assert.Contains(t, out.String(), flag)

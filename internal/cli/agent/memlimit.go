@@ -5,49 +5,15 @@ import (
 	"os"
 	"runtime/debug"
 
-	"k8s.io/apimachinery/pkg/api/resource"
-
 	"github.com/bindsync/bindsync/internal/memlimit"
 )
 
-// autoMemoryFraction of the container's memory limit is the agent's default
-// soft memory limit: the Go collector works harder as the heap nears it,
-// instead of letting garbage grow to twice the live heap and the container
-// be killed for it.
-const autoMemoryFraction = 0.9
-
-// memoryLimit works out the soft memory limit (bytes) for runtime/debug's
-// SetMemoryLimit from --memory-limit, GOMEMLIMIT and the cgroup's limit
-// under cgroupRoot. 0 sets nothing (Go's default: no limit, or GOMEMLIMIT,
-// which the runtime reads itself). how says where the limit came from.
-//
-//   - a quantity ("48Mi", "64M", bytes) sets that limit; "0" sets none;
-//   - empty (the default) leaves a GOMEMLIMIT the environment sets to the
-//     runtime, and otherwise takes 90% of the cgroup's memory limit (the
-//     container's limits.memory), when there is one.
-func memoryLimit(flag string, getenv func(string) string, cgroupRoot string) (limit int64, how string, err error) {
-	if flag != "" {
-		q, err := resource.ParseQuantity(flag)
-		if err != nil {
-			return 0, "", fmt.Errorf("agent: --memory-limit %q: %w", flag, err)
-		}
-		if q.Sign() < 0 {
-			return 0, "", fmt.Errorf("agent: --memory-limit %q is negative", flag)
-		}
-		if q.IsZero() {
-			return 0, "--memory-limit 0: none", nil
-		}
-		return q.Value(), "--memory-limit", nil
-	}
-	if getenv("GOMEMLIMIT") != "" {
-		return 0, "GOMEMLIMIT", nil
-	}
-	cg, ok := memlimit.Container(cgroupRoot)
-	if !ok {
-		return 0, "none: no --memory-limit, GOMEMLIMIT or cgroup memory limit", nil
-	}
-	return int64(float64(cg) * autoMemoryFraction), fmt.Sprintf("90%% of the cgroup memory limit %d", cg), nil
-}
+// memoryPolicy is what an empty --memory-limit (the default) sets:
+// GOMEMLIMIT when the environment sets one, else 90% of the container's
+// memory limit, when there is one: the Go collector works harder as the
+// heap nears it, instead of letting garbage grow to twice the live heap and
+// the container be killed for it.
+var memoryPolicy = memlimit.Policy{Share: 0.9}
 
 // agentGCPercent is the agent's default GOGC. Go's default, 100, lets the
 // heap grow to twice what is live before it collects; an agent with
@@ -69,10 +35,10 @@ func gcPercent(getenv func(string) string) (percent int, ok bool) {
 	return agentGCPercent, true
 }
 
-// setMemoryLimit applies memoryLimit's answer and the agent's GC percent,
-// and says what it did.
+// setMemoryLimit applies --memory-limit (memoryPolicy) and the agent's GC
+// percent, and says what it did.
 func setMemoryLimit(flag string) (string, error) {
-	limit, how, err := memoryLimit(flag, os.Getenv, memlimit.Root)
+	limit, how, err := memoryPolicy.Apply(flag)
 	if err != nil {
 		return "", err
 	}
@@ -81,7 +47,6 @@ func setMemoryLimit(flag string) (string, error) {
 		how += fmt.Sprintf("; GOGC %d", p)
 	}
 	if limit > 0 {
-		debug.SetMemoryLimit(limit)
 		return fmt.Sprintf("%d bytes (%s)", limit, how), nil
 	}
 	return how, nil

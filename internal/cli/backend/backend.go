@@ -6,7 +6,6 @@ package backend
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -20,19 +19,20 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
-	"go.uber.org/zap/zapcore"
 	eventsv1client "k8s.io/client-go/kubernetes/typed/events/v1"
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
-	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	"sigs.k8s.io/controller-runtime/pkg/metrics"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/bindsync/bindsync/internal/backend"
 	"github.com/bindsync/bindsync/internal/cli/exitcode"
 	"github.com/bindsync/bindsync/internal/cli/gitflags"
 	"github.com/bindsync/bindsync/internal/cli/kube"
+	"github.com/bindsync/bindsync/internal/cli/telemetry"
 	"github.com/bindsync/bindsync/internal/git"
+	"github.com/bindsync/bindsync/internal/memlimit"
 )
 
 // flags are the command's options. Credentials are paths to files, never
@@ -44,11 +44,7 @@ type flags struct {
 	repo            string
 	branch          string
 	dataDir         string
-	username        string
-	passwordFile    string
-	tokenFile       string
-	sshKeyFile      string
-	knownHostsFile  string
+	auth            git.Auth
 	authorName      string
 	authorEmail     string
 	signing         gitflags.Signing
@@ -65,6 +61,7 @@ type flags struct {
 	pprofAddr       string
 	memoryLimit     string
 	init            bool
+	log             telemetry.LogFlags
 }
 
 // NewCommand returns `bindsync backend`.
@@ -94,11 +91,7 @@ machine read over file://.`,
 	fl.StringVar(&f.repo, "repo", "", "URL of the state repository (file://, http(s)://, ssh://); empty: a local bare repository in --data-dir")
 	fl.StringVar(&f.branch, "branch", backend.DefaultBranch, "the approved branch")
 	fl.StringVar(&f.dataDir, "data-dir", "", "folder for the local repository or the clone of --repo (default: with --repo, $XDG_CACHE_HOME/bindsync/<hash of the URL>, else $XDG_DATA_HOME/bindsync/state.git)")
-	fl.StringVar(&f.username, "git-username", "", "basic-auth user (http) or ssh user")
-	fl.StringVar(&f.passwordFile, "git-password-file", "", "file holding the basic-auth password")
-	fl.StringVar(&f.tokenFile, "git-bearer-token-file", "", "file holding an http bearer token")
-	fl.StringVar(&f.sshKeyFile, "git-ssh-key-file", "", "file holding the ssh private key")
-	fl.StringVar(&f.knownHostsFile, "git-known-hosts-file", "", "known_hosts file for ssh remotes")
+	gitflags.AddAuth(fl, &f.auth)
 	fl.StringVar(&f.authorName, "git-author-name", git.DefaultAuthorName, "author and committer name of bindsync's commits")
 	fl.StringVar(&f.authorEmail, "git-author-email", git.DefaultAuthorEmail, "author and committer email of bindsync's commits")
 	f.signing.Add(fl, "every commit")
@@ -112,9 +105,10 @@ machine read over file://.`,
 	fl.DurationVar(&f.retryPeriod, "leader-election-retry-period", 2*time.Second, "how often candidates try to acquire or renew the lease")
 	fl.StringVar(&f.metricsAddr, "metrics-bind-address", ":8080", "address of the Prometheus metrics endpoint (0 to disable)")
 	fl.StringVar(&f.probeAddr, "health-probe-bind-address", ":8081", "address of /healthz and /readyz")
-	fl.StringVar(&f.memoryLimit, "memory-limit", memoryAuto, "soft limit of the Go runtime's memory, a quantity such as 400Mi: past it the garbage collector works harder instead of growing the heap (auto: $GOMEMLIMIT if set, else 170Mi or 80% of a smaller container memory limit; 0: none)")
+	fl.StringVar(&f.memoryLimit, "memory-limit", memlimit.Auto, "soft limit of the Go runtime's memory, a quantity such as 400Mi: past it the garbage collector works harder instead of growing the heap (auto: $GOMEMLIMIT if set, else 170Mi or 80% of a smaller container memory limit; 0: none)")
 	fl.BoolVar(&f.init, "init", false, "start a new history of --branch when the repository has none although one was known (MainBranchLost): after a deliberate reset only; remove the flag once the branch exists")
 	fl.StringVar(&f.pprofAddr, "pprof-bind-address", "0", "address of Go's /debug/pprof/ profiles, for finding what uses memory or CPU (0: off; never expose it)")
+	f.log.AddFlags(fl)
 	return cmd
 }
 
@@ -127,16 +121,17 @@ func run(ctx context.Context, f *flags, stderr io.Writer) error {
 		return exitcode.New(exitcode.Unusable, fmt.Errorf("leader election needs 0 < --leader-election-retry-period (%s) < --leader-election-renew-deadline (%s) < --leader-election-lease-duration (%s)",
 			f.retryPeriod, f.renewDeadline, f.leaseDuration))
 	}
-	memLimit, memSource, err := memoryLimit(f.memoryLimit, os.Getenv("GOMEMLIMIT"), containerMemoryLimit)
+	_, memSource, err := memoryPolicy.Apply(f.memoryLimit)
 	if err != nil {
 		return exitcode.New(exitcode.Unusable, err)
 	}
-	// Stack traces only for a panic: an error the backend expects (a lease
-	// it cannot take yet, a remote that is away) is one line, not thirty.
-	log := zap.New(zap.WriteTo(stderr), zap.JSONEncoder(), zap.StacktraceLevel(zapcore.PanicLevel))
+	log, err := f.log.Logger(stderr)
+	if err != nil {
+		return exitcode.New(exitcode.Unusable, err)
+	}
 	ctrl.SetLogger(log)
-	if memLimit > 0 {
-		debug.SetMemoryLimit(memLimit)
+	if err := telemetry.RegisterMetrics(metrics.Registry, telemetry.ComponentBackend, backend.Metrics()...); err != nil {
+		return err
 	}
 	if limit := debug.SetMemoryLimit(-1); limit < math.MaxInt64 {
 		log.Info("soft memory limit", "bytes", limit, "from", memSource)
@@ -227,23 +222,8 @@ func (f *flags) gitOptions() (git.Options, error) {
 	if st, err := os.Stat(f.dataDir); err == nil && !st.IsDir() {
 		return git.Options{}, fmt.Errorf("--data-dir %s is a file, not a folder", f.dataDir)
 	}
-	creds := []struct{ flag, value string }{
-		{"--git-username", f.username}, {"--git-password-file", f.passwordFile}, {"--git-bearer-token-file", f.tokenFile},
-		{"--git-ssh-key-file", f.sshKeyFile}, {"--git-known-hosts-file", f.knownHostsFile},
-	}
-	for _, c := range creds {
-		if c.value == "" {
-			continue
-		}
-		if f.repo == "" {
-			return git.Options{}, fmt.Errorf("%s given without --repo: the local repository in --data-dir needs no credentials", c.flag)
-		}
-		if c.flag == "--git-username" {
-			continue
-		}
-		if _, err := os.Stat(c.value); err != nil {
-			return git.Options{}, fmt.Errorf("%s %s: %w", c.flag, c.value, err)
-		}
+	if given := f.auth.Given(); len(given) > 0 && f.repo == "" {
+		return git.Options{}, fmt.Errorf("%s given without --repo: the local repository in --data-dir needs no credentials", strings.Join(given, ", "))
 	}
 	if f.repo != "" {
 		u, err := url.Parse(f.repo)
@@ -253,21 +233,8 @@ func (f *flags) gitOptions() (git.Options, error) {
 		if err := git.CheckURL(f.repo); err != nil {
 			return git.Options{}, fmt.Errorf("--repo: %w", err)
 		}
-		switch strings.ToLower(u.Scheme) {
-		case "ssh":
-			if f.sshKeyFile == "" {
-				return git.Options{}, fmt.Errorf("--repo %s is an ssh:// remote: --git-ssh-key-file is required", f.repo)
-			}
-			if f.knownHostsFile == "" {
-				return git.Options{}, fmt.Errorf("--repo %s is an ssh:// remote: --git-known-hosts-file is required (unknown host keys are never trusted)", f.repo)
-			}
-		case "http", "https":
-			if f.passwordFile != "" && f.username == "" {
-				return git.Options{}, errors.New("--git-password-file needs --git-username")
-			}
-			if f.passwordFile != "" && f.tokenFile != "" {
-				return git.Options{}, errors.New("--git-password-file and --git-bearer-token-file both given: choose one")
-			}
+		if err := gitflags.CheckAuth(f.flagSet, f.auth, f.repo); err != nil {
+			return git.Options{}, fmt.Errorf("--repo: %w", err)
 		}
 	}
 	if f.dataDir == "" {
@@ -278,8 +245,7 @@ func (f *flags) gitOptions() (git.Options, error) {
 		f.dataDir = dir
 	}
 	o := git.Options{URL: f.repo, Dir: f.dataDir, AuthorName: f.authorName, AuthorEmail: f.authorEmail,
-		Auth: git.Auth{Username: f.username, PasswordFile: f.passwordFile, BearerTokenFile: f.tokenFile,
-			SSHKeyFile: f.sshKeyFile, KnownHostsFile: f.knownHostsFile}}
+		Auth: f.auth}
 	signer, err := f.signing.Signer()
 	if err != nil {
 		return git.Options{}, err

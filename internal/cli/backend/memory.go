@@ -1,15 +1,8 @@
 package backend
 
 import (
-	"fmt"
-
-	"k8s.io/apimachinery/pkg/api/resource"
-
 	"github.com/bindsync/bindsync/internal/memlimit"
 )
-
-// memoryAuto is --memory-limit's default.
-const memoryAuto = "auto"
 
 // cgroupLimitShare is the share of the container's memory limit that
 // --memory-limit=auto gives the Go runtime at most: the rest is the
@@ -29,33 +22,7 @@ const cgroupLimitShare = 0.8
 // half the CPU.
 const defaultMemoryLimit = 170 << 20
 
-// memoryLimit turns --memory-limit into the soft memory limit to set (0:
-// leave the runtime's own, which is $GOMEMLIMIT or none) and says where it
-// came from. value is a quantity ("400Mi"), "0" for none, or "auto":
-// $GOMEMLIMIT when set, else 170 MiB or 80% of the container's memory limit,
-// whichever is smaller. cgroupLimit returns the container's limit (false:
-// none).
-func memoryLimit(value, gomemlimit string, cgroupLimit func() (int64, bool)) (int64, string, error) {
-	if value != memoryAuto {
-		q, err := resource.ParseQuantity(value)
-		if err != nil || q.Sign() < 0 {
-			return 0, "", fmt.Errorf("--memory-limit %q is not a quantity of bytes such as 400Mi, 0 or auto", value)
-		}
-		if q.IsZero() {
-			return 0, "none (--memory-limit=0)", nil
-		}
-		return q.Value(), "--memory-limit", nil
-	}
-	if gomemlimit != "" {
-		return 0, "$GOMEMLIMIT", nil
-	}
-	if limit, ok := cgroupLimit(); ok {
-		if share := int64(float64(limit) * cgroupLimitShare); share < defaultMemoryLimit {
-			return share, fmt.Sprintf("%.0f%% of the container's memory limit (%d bytes)", cgroupLimitShare*100, limit), nil
-		}
-	}
-	return defaultMemoryLimit, "--memory-limit=auto's default", nil
-}
-
-// containerMemoryLimit reads the memory limit of the process's cgroup.
-func containerMemoryLimit() (int64, bool) { return memlimit.Container(memlimit.Root) }
+// memoryPolicy is what --memory-limit=auto (the default) sets: $GOMEMLIMIT
+// when set, else defaultMemoryLimit or cgroupLimitShare of a smaller
+// container limit.
+var memoryPolicy = memlimit.Policy{Share: cgroupLimitShare, Default: defaultMemoryLimit}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -32,13 +33,17 @@ const (
 // ExitCodes is the table of exit codes bind documents in its help.
 const ExitCodes = `Exit codes:
   0  the bindings are Ready (with --no-wait: the request is rendered and the bindings created)
-  2  bad flags or kubeconfig, or an API server refused a write
+  2  bad usage: bad flags or arguments, a missing kubeconfig or context
   3  timed out for another reason: the backend never answered (is bindsync backend running?),
      or a binding stayed not Ready (its reason is printed)
   4  TemplateNotFound: the control plane has no template of that name
   5  approval timed out: the request still waits on its bindsync/approve/ branch
   6  rejected: the approval branch was deleted, or the bind commit reverted on main
-  7  agent not running: the bindings got no status from the app cluster's agent`
+  7  agent not running: the bindings got no status from the app cluster's agent
+  9  a cluster could not be reached (refused, unresolvable, TLS, --request-timeout)
+ 10  stalled: the request or a binding is Stalled, it needs a human (its reason and
+     message are printed); bind stops at once instead of waiting out --timeout
+ 11  an API server refused a request (forbidden, invalid, ...)`
 
 type flags struct {
 	app, cp        kube.Config
@@ -65,7 +70,13 @@ on its branch, approved), creates one APIServiceBinding per export in the app cl
 With --no-wait it stops once the request is rendered and the bindings are created; the
 agent applies the CRDs when main holds them. Running bind again for the same template
 reuses the request and bindings. The names of the bindings go to stdout (-o json|yaml:
-the bindings).
+the bindings; -o name: apiservicebinding.bindsync.io/NAME; -o wide: a table with each
+binding's Ready reason, CRD and revision).
+
+--kubeconfig, --context, --as and kubectl's other connection flags name the app cluster
+(where bind creates the bindings); --control-plane-kubeconfig and --control-plane-context
+name the control plane; --request-timeout bounds each request to either. -n names the
+request's namespace on the control plane.
 
 ` + ExitCodes,
 		Example: `  bindsync bind postgresql --kubeconfig app.kubeconfig --control-plane-kubeconfig team-a.kubeconfig
@@ -78,12 +89,13 @@ the bindings).
 	fl := cmd.Flags()
 	f.app.AddFlags(fl, "", "app cluster")
 	f.cp.AddFlags(fl, "control-plane-", "control plane")
+	f.cp.RequestTimeoutOf(&f.app)
 	fl.StringVarP(&f.namespace, "namespace", "n", "", "namespace of the request on the control plane (default: the control-plane context's namespace)")
 	fl.StringVar(&f.name, "name", "", "name of the request (default: the template's name)")
 	fl.DurationVar(&f.timeout, "timeout", DefaultTimeout, "how long to wait for the request and the bindings, approval included")
 	fl.BoolVar(&f.noWait, "no-wait", false, "return once the request is rendered and the bindings are created")
 	fl.StringVar(&f.deletionPolicy, "deletion-policy", string(v1alpha1.DeletionOrphan), "what unbind does to the CRDs: Orphan keeps them, Delete removes them when they have no objects")
-	fl.StringVarP(&f.output, "output", "o", "", "print the bindings as json or yaml instead of their names")
+	fl.StringVarP(&f.output, "output", "o", "", "print the bindings as json, yaml, name or wide instead of their names")
 	return cmd
 }
 
@@ -104,7 +116,7 @@ func (f *flags) validate(template string) error {
 	default:
 		return fmt.Errorf("--deletion-policy %q is not Orphan or Delete", f.deletionPolicy)
 	}
-	return kube.CheckFormat(f.output)
+	return kube.CheckFormat(f.output, kube.ObjectFormats...)
 }
 
 // clients are the two clusters bind talks to.
@@ -195,11 +207,11 @@ func ensureRequest(ctx context.Context, cs *clients, name, template string, stde
 		return true, nil
 	}
 	if !apierrors.IsAlreadyExists(err) {
-		return false, exitcode.New(exitcode.Unusable, fmt.Errorf("create APIServiceExportRequest %s/%s: %w", cs.namespace, name, err))
+		return false, kube.Failed(fmt.Errorf("create APIServiceExportRequest %s/%s: %w", cs.namespace, name, err))
 	}
 	var have v1alpha1.APIServiceExportRequest
 	if err := cs.cp.Get(ctx, client.ObjectKeyFromObject(q), &have); err != nil {
-		return false, exitcode.New(exitcode.Unusable, fmt.Errorf("read APIServiceExportRequest %s/%s: %w", cs.namespace, name, err))
+		return false, kube.Failed(fmt.Errorf("read APIServiceExportRequest %s/%s: %w", cs.namespace, name, err))
 	}
 	if have.Spec.TemplateRef.Name != template {
 		return false, exitcode.New(exitcode.Unusable, fmt.Errorf("APIServiceExportRequest %s/%s exists for template %s, not %s: choose another --name",
@@ -218,6 +230,7 @@ type requestState struct {
 	rejected  string // why, when rejected
 	notFound  string // why, when the template does not exist
 	failed    string // another reason the request cannot go on
+	stalled   string // Stalled's reason and message: it needs a human
 	lastState string // the Ready condition, for a timeout's message
 }
 
@@ -254,7 +267,21 @@ func stateOf(q *v1alpha1.APIServiceExportRequest) requestState {
 	if st.Phase == v1alpha1.RequestFailed && s.notFound == "" && s.rejected == "" && ready != nil {
 		s.failed = fmt.Sprintf("%s: %s", ready.Reason, ready.Message)
 	}
+	if s.notFound == "" && s.rejected == "" {
+		s.stalled = stalled(st.Conditions, q.Generation)
+	}
 	return s
+}
+
+// stalled is "reason: message" of a Stalled condition of the current
+// generation in conds, or "". PendingApproval is no stall for bind: it
+// waits for the approval (and exits 5 when --timeout runs out first).
+func stalled(conds []metav1.Condition, generation int64) string {
+	c := meta.FindStatusCondition(conds, v1alpha1.StalledCondition)
+	if c == nil || c.Status != metav1.ConditionTrue || c.ObservedGeneration < generation || c.Reason == v1alpha1.PendingApprovalReason {
+		return ""
+	}
+	return fmt.Sprintf("%s: %s", c.Reason, c.Message)
 }
 
 // pendingBranch is the approval branch of a pending request: its revision
@@ -279,7 +306,7 @@ func waitRequest(ctx context.Context, cs *clients, name string, deadline time.Ti
 	for {
 		var q v1alpha1.APIServiceExportRequest
 		if err := cs.cp.Get(ctx, key, &q); err != nil {
-			return &q, exitcode.New(exitcode.Unusable, fmt.Errorf("read APIServiceExportRequest %s: %w", key, err))
+			return &q, kube.Failed(fmt.Errorf("read APIServiceExportRequest %s: %w", key, err))
 		}
 		s := stateOf(&q)
 		switch {
@@ -288,7 +315,9 @@ func waitRequest(ctx context.Context, cs *clients, name string, deadline time.Ti
 		case s.rejected != "":
 			return &q, exitcode.New(exitcode.Rejected, fmt.Errorf("APIServiceExportRequest %s was rejected: %s", key, s.rejected))
 		case s.failed != "":
-			return &q, exitcode.New(exitcode.Problems, fmt.Errorf("APIServiceExportRequest %s failed: %s", key, s.failed))
+			return &q, exitcode.New(exitcode.Stalled, fmt.Errorf("APIServiceExportRequest %s failed: %s", key, s.failed))
+		case s.stalled != "":
+			return &q, exitcode.New(exitcode.Stalled, fmt.Errorf("APIServiceExportRequest %s is Stalled: %s", key, s.stalled))
 		}
 		if s.rendered && !said.rendered {
 			names := make([]string, 0, len(q.Status.Exports))
@@ -347,11 +376,11 @@ func ensureBindings(ctx context.Context, cs *clients, q *v1alpha1.APIServiceExpo
 			fmt.Fprintf(stderr, "created APIServiceBinding %s (deletionPolicy %s)\n", e.Name, policy)
 		case apierrors.IsAlreadyExists(err):
 			if err := cs.app.Get(ctx, client.ObjectKey{Name: e.Name}, &b); err != nil {
-				return nil, exitcode.New(exitcode.Unusable, fmt.Errorf("read APIServiceBinding %s: %w", e.Name, err))
+				return nil, kube.Failed(fmt.Errorf("read APIServiceBinding %s: %w", e.Name, err))
 			}
 			fmt.Fprintf(stderr, "APIServiceBinding %s exists already (deletionPolicy %s)\n", e.Name, b.Spec.DeletionPolicy)
 		default:
-			return nil, exitcode.New(exitcode.Unusable, fmt.Errorf("create APIServiceBinding %s in the app cluster: %w", e.Name, err))
+			return nil, kube.Failed(fmt.Errorf("create APIServiceBinding %s in the app cluster: %w", e.Name, err))
 		}
 		out = append(out, b)
 	}
@@ -367,7 +396,10 @@ func waitBindings(ctx context.Context, cs *clients, bindings []v1alpha1.APIServi
 		for i := range bindings {
 			b := &bindings[i]
 			if err := cs.app.Get(ctx, client.ObjectKey{Name: b.Name}, b); err != nil {
-				return nil, exitcode.New(exitcode.Unusable, fmt.Errorf("read APIServiceBinding %s: %w", b.Name, err))
+				return nil, kube.Failed(fmt.Errorf("read APIServiceBinding %s: %w", b.Name, err))
+			}
+			if why := stalled(b.Status.Conditions, b.Generation); why != "" {
+				return nil, exitcode.New(exitcode.Stalled, fmt.Errorf("APIServiceBinding %s is Stalled: %s", b.Name, why))
 			}
 			ready := meta.FindStatusCondition(b.Status.Conditions, v1alpha1.ReadyCondition)
 			switch {
@@ -403,12 +435,23 @@ func waitBindings(ctx context.Context, cs *clients, bindings []v1alpha1.APIServi
 	}
 }
 
+// printBindings writes the bindings to w in format: their names (the
+// default), kubectl's -o name, a wide table, or a List in JSON or YAML.
 func printBindings(w io.Writer, format string, bindings []v1alpha1.APIServiceBinding) error {
-	if format == kube.Table {
+	switch format {
+	case kube.Table:
 		for _, b := range bindings {
 			fmt.Fprintln(w, b.Name)
 		}
 		return nil
+	case kube.Name:
+		names := make([]string, 0, len(bindings))
+		for _, b := range bindings {
+			names = append(names, b.Name)
+		}
+		return kube.PrintNames(w, kube.Resource("APIServiceBinding"), names...)
+	case kube.Wide:
+		return printWide(w, bindings)
 	}
 	list := v1alpha1.APIServiceBindingList{TypeMeta: metav1.TypeMeta{APIVersion: v1alpha1.GroupVersion.String(), Kind: "List"}}
 	for _, b := range bindings {
@@ -417,4 +460,27 @@ func printBindings(w io.Writer, format string, bindings []v1alpha1.APIServiceBin
 		list.Items = append(list.Items, b)
 	}
 	return kube.Print(w, format, list)
+}
+
+// printWide writes a table: each binding's name, Ready status and reason,
+// deletion policy, CRD and the revision the agent applied it at.
+func printWide(w io.Writer, bindings []v1alpha1.APIServiceBinding) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "NAME\tREADY\tREASON\tDELETION POLICY\tCRD\tREVISION")
+	for _, b := range bindings {
+		ready, reason := "-", "-"
+		if c := meta.FindStatusCondition(b.Status.Conditions, v1alpha1.ReadyCondition); c != nil {
+			ready, reason = string(c.Status), c.Reason
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", b.Name, ready, reason, dash(string(b.Spec.DeletionPolicy)),
+			dash(b.Status.CRDName), dash(b.Status.LastAppliedRevision))
+	}
+	return tw.Flush()
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
 }

@@ -69,10 +69,33 @@ func TestStateOfARequest(t *testing.T) {
 				cond(v1alpha1.ApprovedCondition, true, v1alpha1.SucceededReason, "approval is Automatic")}}),
 			want: requestState{observed: true, rendered: true, approved: true},
 		},
+		"stalled: it needs a human, bind stops waiting": {
+			q: request(1, v1alpha1.APIServiceExportRequestStatus{ObservedGeneration: 1, Phase: v1alpha1.RequestPending, Conditions: []metav1.Condition{
+				cond(v1alpha1.ReadyCondition, false, v1alpha1.ApplyFailedReason, "cluster folder not applied"),
+				{Type: v1alpha1.StalledCondition, Status: metav1.ConditionTrue, Reason: v1alpha1.ApplyFailedReason, Message: "cluster folder not applied", ObservedGeneration: 1}}}),
+			want: requestState{observed: true, stalled: "ApplyFailed: cluster folder not applied", lastState: "Ready=False ApplyFailed: cluster folder not applied"},
+		},
+		"pending approval is no stall: bind waits for it": {
+			q: request(1, v1alpha1.APIServiceExportRequestStatus{ObservedGeneration: 1, Phase: v1alpha1.RequestPending, Conditions: []metav1.Condition{
+				cond(v1alpha1.ApprovedCondition, false, v1alpha1.PendingApprovalReason, "waiting for branch bindsync/approve/c/r to be merged into main"),
+				{Type: v1alpha1.StalledCondition, Status: metav1.ConditionTrue, Reason: v1alpha1.PendingApprovalReason, Message: "waiting", ObservedGeneration: 1}}}),
+			want: requestState{observed: true, pending: "bindsync/approve/c/r"},
+		},
+		"a Stalled condition of an older generation is not read": {
+			q: request(2, v1alpha1.APIServiceExportRequestStatus{ObservedGeneration: 2, Conditions: []metav1.Condition{
+				{Type: v1alpha1.StalledCondition, Status: metav1.ConditionTrue, Reason: v1alpha1.ApplyFailedReason, Message: "old", ObservedGeneration: 1}}}),
+			want: requestState{observed: true},
+		},
 		"failed for another reason": {
 			q: request(1, v1alpha1.APIServiceExportRequestStatus{ObservedGeneration: 1, Phase: v1alpha1.RequestFailed, Conditions: []metav1.Condition{
 				cond(v1alpha1.ReadyCondition, false, v1alpha1.CRDNotFoundReason, "no CRD")}}),
 			want: requestState{observed: true, failed: "CRDNotFound: no CRD", lastState: "Ready=False CRDNotFound: no CRD"},
+		},
+		"failed and stalled": {
+			q: request(1, v1alpha1.APIServiceExportRequestStatus{ObservedGeneration: 1, Phase: v1alpha1.RequestFailed, Conditions: []metav1.Condition{
+				cond(v1alpha1.ReadyCondition, false, v1alpha1.CRDNotFoundReason, "no CRD"),
+				{Type: v1alpha1.StalledCondition, Status: metav1.ConditionTrue, Reason: v1alpha1.CRDNotFoundReason, Message: "no CRD", ObservedGeneration: 1}}}),
+			want: requestState{observed: true, failed: "CRDNotFound: no CRD", stalled: "CRDNotFound: no CRD", lastState: "Ready=False CRDNotFound: no CRD"},
 		},
 	} {
 		t.Run(name, func(t *testing.T) {
@@ -90,4 +113,17 @@ func TestPrintBindings(t *testing.T) {
 	require.NoError(t, printBindings(&y, "yaml", bs))
 	assert.Contains(t, y.String(), "kind: APIServiceBinding")
 	assert.Contains(t, y.String(), "name: b.example.com")
+
+	var n bytes.Buffer
+	require.NoError(t, printBindings(&n, "name", bs))
+	assert.Equal(t, "apiservicebinding.bindsync.io/a.example.com\napiservicebinding.bindsync.io/b.example.com\n", n.String(), "as kubectl -o name")
+
+	bs[0].Spec.DeletionPolicy = v1alpha1.DeletionDelete
+	bs[0].Status.CRDName, bs[0].Status.LastAppliedRevision = "a.example.com", "main@sha1:0123"
+	bs[0].Status.Conditions = []metav1.Condition{cond(v1alpha1.ReadyCondition, true, v1alpha1.SucceededReason, "applied")}
+	var w bytes.Buffer
+	require.NoError(t, printBindings(&w, "wide", bs))
+	assert.Regexp(t, `^NAME +READY +REASON +DELETION POLICY +CRD +REVISION\n`+
+		`a\.example\.com +True +Succeeded +Delete +a\.example\.com +main@sha1:0123\n`+
+		`b\.example\.com +- +- +- +- +-\n$`, w.String())
 }

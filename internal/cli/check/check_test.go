@@ -10,12 +10,11 @@ import (
 	"testing"
 	"time"
 
-	gogit "github.com/go-git/go-git/v5"
-	"github.com/go-git/go-git/v5/plumbing/object"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/bindsync/bindsync/internal/cli/app"
+	"github.com/bindsync/bindsync/internal/testutil/gitrepo"
 )
 
 const klutch = "../../../testdata/crds/klutch"
@@ -235,43 +234,31 @@ func TestCheckMultiDocumentFilesPairCRDsByName(t *testing.T) {
 	assert.Equal(t, 1, r.Breaking, "only the removed CRD breaks")
 }
 
-// gitRepo is a real repository on disk, written through go-git.
+// gitRepo is a real repository on disk, written through go-git
+// (internal/testutil/gitrepo).
 type gitRepo struct {
-	t   *testing.T
+	g   *gitrepo.Repo
 	dir string
 }
 
 func newGitRepo(t *testing.T) *gitRepo {
-	dir := t.TempDir()
-	_, err := gogit.PlainInit(dir, false)
-	require.NoError(t, err)
-	return &gitRepo{t: t, dir: dir}
+	g := gitrepo.New(t)
+	g.When = time.Unix(1700000000, 0)
+	return &gitRepo{g: g, dir: g.Dir}
 }
 
 // commit writes files (nil content deletes) and commits; it returns the hash.
 func (g *gitRepo) commit(msg string, files map[string]*string) string {
-	t := g.t
-	t.Helper()
-	repo, err := gogit.PlainOpen(g.dir)
-	require.NoError(t, err)
-	wt, err := repo.Worktree()
-	require.NoError(t, err)
+	write := map[string]string{}
 	for p, content := range files {
 		if content == nil {
-			_, err := wt.Remove(p)
-			require.NoError(t, err)
+			g.g.Remove(p)
 			continue
 		}
-		full := filepath.Join(g.dir, filepath.FromSlash(p))
-		require.NoError(t, os.MkdirAll(filepath.Dir(full), 0o755))
-		require.NoError(t, os.WriteFile(full, []byte(*content), 0o644))
-		_, err := wt.Add(p)
-		require.NoError(t, err)
+		write[p] = *content
 	}
-	sig := &object.Signature{Name: "bindsync test", Email: "test@bindsync.invalid", When: time.Unix(1700000000, 0)}
-	h, err := wt.Commit(msg, &gogit.CommitOptions{Author: sig, Committer: sig})
-	require.NoError(t, err)
-	return h.String()
+	g.g.Write(write)
+	return g.g.Commit(msg, nil).String()
 }
 
 func ptr(s string) *string { return &s }

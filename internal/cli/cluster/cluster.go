@@ -4,6 +4,7 @@ package cluster
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -21,6 +22,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/yaml"
 
 	"github.com/bindsync/bindsync/api/v1alpha1"
 	"github.com/bindsync/bindsync/internal/cli/exitcode"
@@ -51,14 +53,35 @@ func NewCommand(stdout, stderr io.Writer) *cobra.Command {
 type addFlags struct {
 	cp       kube.Config
 	tokenTTL time.Duration
-	out      string
+	output   string // -o: a format, or (deprecated) a file
+	outFile  string // --output-file
 	timeout  time.Duration
+}
+
+// resolveOutput splits -o and --output-file into the format of stdout and
+// the kubeconfig's file. -o with a value that is no format is a file, as
+// before --output-file existed; deprecated says so.
+func (f *addFlags) resolveOutput() (format, file string, deprecated bool, err error) {
+	switch {
+	case f.output == kube.Wide:
+		return "", "", false, errors.New("-o wide: cluster add prints a kubeconfig, not a table: use -o json, yaml or name")
+	case f.output == kube.Table || kube.IsFormat(f.output):
+		format, file = f.output, f.outFile
+	case f.outFile != "":
+		return "", "", false, fmt.Errorf("-o %q and --output-file %q: give the file once, with --output-file", f.output, f.outFile)
+	default:
+		file, deprecated = f.output, true
+	}
+	if format == kube.Name && file == "" {
+		return "", "", false, errors.New("-o name prints the AppCluster's name only: give --output-file FILE for the kubeconfig")
+	}
+	return format, file, deprecated, nil
 }
 
 func newAddCommand(stdout, stderr io.Writer) *cobra.Command {
 	f := &addFlags{}
 	cmd := &cobra.Command{
-		Use:   "add NAME --kubeconfig CP [--token-ttl D] [-o FILE]",
+		Use:   "add NAME --kubeconfig CP [--token-ttl D] [--output-file FILE] [-o json|yaml|name]",
 		Short: "Create an AppCluster and write a kubeconfig for its agent",
 		Long: `add creates the AppCluster NAME on the control plane, waits until the backend has
 created its namespace bindsync-NAME and the ServiceAccount bindsync-agent in it, and
@@ -67,14 +90,21 @@ token Secret) valid for --token-ttl, the control plane's server and CA from the
 operator's kubeconfig, and bindsync-NAME as the context's namespace. Give it to
 the cluster's agent (--control-plane-kubeconfig) and to its developers (bind).
 
-The kubeconfig goes to stdout, or with -o to FILE (mode 0600). Progress goes to stderr.
+The kubeconfig goes to stdout (YAML; -o json: JSON), or with --output-file to FILE
+(mode 0600); with --output-file, -o name prints appcluster.bindsync.io/NAME and -o json|yaml
+the kubeconfig to stdout too. -o FILE, where FILE is no output format, still writes FILE
+(deprecated: use --output-file; write -o ./yaml for a file named like a format).
+--kubeconfig, --context, --as, --request-timeout and kubectl's other connection flags name
+the control plane, the cluster add acts on. Progress goes to stderr.
 The token expires: run add again before then (an existing AppCluster is kept) and
 replace the agent's kubeconfig Secret; the agent reads the new token without a restart.
 
-Exit codes: 0 done; 2 bad flags or an unreachable control plane; 3 the backend did not
-create the namespace and ServiceAccount within --timeout (is bindsync backend running?).`,
-		Example: `  bindsync cluster add team-a --kubeconfig cp.kubeconfig -o team-a.kubeconfig
-  bindsync cluster add team-a --token-ttl 720h > team-a.kubeconfig`,
+Exit codes: 0 done; 2 bad flags or kubeconfig; 3 the backend did not create the namespace
+and ServiceAccount within --timeout (is bindsync backend running?); 9 the control plane
+could not be reached; 11 it refused a request (forbidden, say).`,
+		Example: `  bindsync cluster add team-a --kubeconfig cp.kubeconfig --output-file team-a.kubeconfig
+  bindsync cluster add team-a --token-ttl 720h > team-a.kubeconfig
+  bindsync cluster add team-a --output-file team-a.kubeconfig -o name`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runAdd(cmd.Context(), f, args[0], stdout, stderr)
@@ -83,7 +113,8 @@ create the namespace and ServiceAccount within --timeout (is bindsync backend ru
 	fl := cmd.Flags()
 	f.cp.AddFlags(fl, "", "control plane")
 	fl.DurationVar(&f.tokenTTL, "token-ttl", DefaultTokenTTL, "how long the agent's token is valid (the API server may cap it)")
-	fl.StringVarP(&f.out, "output", "o", "", "write the kubeconfig to this file (mode 0600) instead of stdout")
+	fl.StringVarP(&f.output, "output", "o", "", "json, yaml (the kubeconfig) or name (the AppCluster) to stdout; any other value is a file, as --output-file (deprecated)")
+	fl.StringVar(&f.outFile, "output-file", "", "write the kubeconfig to this file (mode 0600) instead of stdout")
 	fl.DurationVar(&f.timeout, "timeout", DefaultTimeout, "how long to wait for the backend to create the namespace and ServiceAccount")
 	return cmd
 }
@@ -102,7 +133,8 @@ func validate(name string, f *addFlags) error {
 	if f.timeout <= 0 {
 		return fmt.Errorf("--timeout must be positive")
 	}
-	return nil
+	_, _, _, err := f.resolveOutput()
+	return err
 }
 
 func runAdd(ctx context.Context, f *addFlags, name string, stdout, stderr io.Writer) error {
@@ -111,6 +143,10 @@ func runAdd(ctx context.Context, f *addFlags, name string, stdout, stderr io.Wri
 	}
 	if err := validate(name, f); err != nil {
 		return exitcode.New(exitcode.Unusable, err)
+	}
+	format, file, deprecated, _ := f.resolveOutput()
+	if deprecated {
+		fmt.Fprintf(stderr, "-o FILE is deprecated: use --output-file %s\n", file)
 	}
 	cp, err := f.cp.Load()
 	if err != nil {
@@ -127,7 +163,7 @@ func runAdd(ctx context.Context, f *addFlags, name string, stdout, stderr io.Wri
 	case apierrors.IsAlreadyExists(err):
 		fmt.Fprintf(stderr, "AppCluster %s exists already\n", name)
 	default:
-		return exitcode.New(exitcode.Unusable, fmt.Errorf("create AppCluster %s on %s: %w", name, cp.REST.Host, err))
+		return kube.Failed(fmt.Errorf("create AppCluster %s on %s: %w", name, cp.REST.Host, err))
 	}
 	ns := v1alpha1.ClusterNamespace(name)
 	fmt.Fprintf(stderr, "waiting for the backend to create namespace %s and ServiceAccount %s ...\n", ns, v1alpha1.AgentServiceAccount)
@@ -142,7 +178,7 @@ func runAdd(ctx context.Context, f *addFlags, name string, stdout, stderr io.Wri
 	tr, err := cs.CoreV1().ServiceAccounts(ns).CreateToken(ctx, v1alpha1.AgentServiceAccount,
 		&authenticationv1.TokenRequest{Spec: authenticationv1.TokenRequestSpec{ExpirationSeconds: &ttl}}, metav1.CreateOptions{})
 	if err != nil {
-		return exitcode.New(exitcode.Unusable, fmt.Errorf("request a token for ServiceAccount %s/%s: %w", ns, v1alpha1.AgentServiceAccount, err))
+		return kube.Failed(fmt.Errorf("request a token for ServiceAccount %s/%s: %w", ns, v1alpha1.AgentServiceAccount, err))
 	}
 	kc, err := Kubeconfig(cp.REST, name, tr.Status.Token)
 	if err != nil {
@@ -153,17 +189,41 @@ func runAdd(ctx context.Context, f *addFlags, name string, stdout, stderr io.Wri
 		return exitcode.New(exitcode.Unusable, fmt.Errorf("encode kubeconfig: %w", err))
 	}
 	expires := tr.Status.ExpirationTimestamp.UTC().Format(time.RFC3339)
-	if f.out == "" {
-		if _, err := stdout.Write(data); err != nil {
-			return err
+	where := "stdout"
+	if file != "" {
+		if err := writePrivate(file, data); err != nil {
+			return exitcode.New(exitcode.Unusable, err)
 		}
-		fmt.Fprintf(stderr, "kubeconfig for ServiceAccount %s/%s written to stdout (token expires %s)\n", ns, v1alpha1.AgentServiceAccount, expires)
-		return nil
+		where = file
 	}
-	if err := writePrivate(f.out, data); err != nil {
-		return exitcode.New(exitcode.Unusable, err)
+	if err := printAdded(stdout, format, file, name, data); err != nil {
+		return err
 	}
-	fmt.Fprintf(stderr, "kubeconfig for ServiceAccount %s/%s written to %s (token expires %s)\n", ns, v1alpha1.AgentServiceAccount, f.out, expires)
+	fmt.Fprintf(stderr, "kubeconfig for ServiceAccount %s/%s written to %s (token expires %s)\n", ns, v1alpha1.AgentServiceAccount, where, expires)
+	return nil
+}
+
+// printAdded writes to stdout what format asks for: the kubeconfig data
+// (YAML; JSON for -o json) unless it went to a file and no format was
+// asked for, or the AppCluster's name (-o name).
+func printAdded(stdout io.Writer, format, file, name string, data []byte) error {
+	switch {
+	case format == kube.Name:
+		return kube.PrintNames(stdout, kube.Resource("AppCluster"), name)
+	case format == kube.JSON:
+		j, err := yaml.YAMLToJSON(data)
+		if err != nil {
+			return exitcode.New(exitcode.Unusable, fmt.Errorf("encode kubeconfig as JSON: %w", err))
+		}
+		var v any
+		if err := json.Unmarshal(j, &v); err != nil {
+			return exitcode.New(exitcode.Unusable, fmt.Errorf("encode kubeconfig as JSON: %w", err))
+		}
+		return kube.Print(stdout, kube.JSON, v)
+	case format == kube.YAML || file == "":
+		_, err := stdout.Write(data)
+		return err
+	}
 	return nil
 }
 

@@ -10,8 +10,11 @@ const (
 	// Problems means the command ran, but found problems in its input
 	// (render: some objects are bad; check: a breaking change).
 	Problems = 1
-	// Unusable means the command could not do its job at all
-	// (unreadable input, YAML that does not parse, bad flags).
+	// Unusable means bad usage: the command could not start its job
+	// (bad flags or arguments, unreadable input, YAML that does not parse,
+	// a kubeconfig that is missing or names no such context). Nothing else
+	// exits 2: a cluster that cannot be reached is Unreachable, an API
+	// server that answers with an error is Refused.
 	Unusable = 2
 	// Timeout means a command waited --timeout for something that did not
 	// happen, for a reason none of the codes below names (cluster add: the
@@ -33,6 +36,17 @@ const (
 	// Conflict means approve found main moved since the branch was built;
 	// the backend rebuilds the branch on main, then approve can run again.
 	Conflict = 8
+	// Unreachable means a cluster could not be reached: the connection was
+	// refused or timed out (--request-timeout), its name did not resolve,
+	// or TLS failed. Retrying later, or with the right kubeconfig, may work.
+	Unreachable = 9
+	// Stalled means bind stopped waiting because the request or a binding
+	// is Stalled: it needs a human (its reason and message are printed),
+	// so waiting out --timeout would change nothing.
+	Stalled = 10
+	// Refused means an API server answered with an error: forbidden,
+	// unauthorized, invalid, or a server error.
+	Refused = 11
 )
 
 // Error carries an exit code to app.Run. A nil Err means the command already

@@ -1,5 +1,7 @@
-// Package gitflags opens the state repository for bindsync's user commands
-// (approve, log) from --repo URL|DIR and the backend's credential-file flags.
+// Package gitflags holds the flags every bindsync command that reaches the
+// state repository shares: the credential flags (--git-*, AddAuth, checked
+// by CheckAuth) of backend, agent, approve and log, and --repo URL|DIR with
+// Open for the user commands (approve, log).
 package gitflags
 
 import (
@@ -16,13 +18,9 @@ import (
 
 // Flags say where the state repository is and where its credentials are.
 type Flags struct {
-	Repo           string
-	Branch         string
-	Username       string
-	PasswordFile   string
-	TokenFile      string
-	SSHKeyFile     string
-	KnownHostsFile string
+	Repo   string
+	Branch string
+	Auth   git.Auth
 	// Signer signs the commits Open's repository writes (nil: unsigned);
 	// set by the command, from Signing.
 	Signer git.Signer
@@ -72,11 +70,7 @@ func (s *Signing) Signer() (git.Signer, error) {
 func (f *Flags) Add(fs *pflag.FlagSet) {
 	fs.StringVar(&f.Repo, "repo", "", "the state repository: a URL (file://, http(s)://, ssh://) or a local folder (required)")
 	fs.StringVar(&f.Branch, "branch", "main", "the approved branch")
-	fs.StringVar(&f.Username, "git-username", "", "basic-auth user (http) or ssh user")
-	fs.StringVar(&f.PasswordFile, "git-password-file", "", "file holding the basic-auth password")
-	fs.StringVar(&f.TokenFile, "git-bearer-token-file", "", "file holding an http bearer token")
-	fs.StringVar(&f.SSHKeyFile, "git-ssh-key-file", "", "file holding the ssh private key")
-	fs.StringVar(&f.KnownHostsFile, "git-known-hosts-file", "", "known_hosts file for ssh remotes")
+	AddAuth(fs, &f.Auth)
 }
 
 // URL is --repo as a URL: a folder becomes file://<absolute folder>.
@@ -105,14 +99,16 @@ func (f *Flags) Open(ctx context.Context, authorName, authorEmail string) (*git.
 	if err != nil {
 		return nil, nil, err
 	}
+	if err := CheckAuth(nil, f.Auth, u); err != nil {
+		return nil, nil, fmt.Errorf("%w: %w", err, git.ErrInvalidOptions)
+	}
 	dir, err := os.MkdirTemp("", "bindsync-repo-")
 	if err != nil {
 		return nil, nil, err
 	}
 	cleanup := func() { _ = os.RemoveAll(dir) }
 	repo, err := git.Open(ctx, git.Options{URL: u, Dir: filepath.Join(dir, "cache"), AuthorName: authorName, AuthorEmail: authorEmail, Signer: f.Signer,
-		Auth: git.Auth{Username: f.Username, PasswordFile: f.PasswordFile, BearerTokenFile: f.TokenFile,
-			SSHKeyFile: f.SSHKeyFile, KnownHostsFile: f.KnownHostsFile}})
+		Auth: f.Auth})
 	if err != nil {
 		cleanup()
 		return nil, nil, err

@@ -47,7 +47,7 @@ func TestOpenOverSSH(t *testing.T) {
 		{"no known_hosts file", []string{"--repo", srv.URL("state.git"), "--git-ssh-key-file", srv.ClientKeyFile},
 			"needs a known_hosts file"},
 		{"no key file", []string{"--repo", srv.URL("state.git"), "--git-known-hosts-file", srv.KnownHostsFile},
-			"needs an ssh key file"},
+			"is an ssh remote without an ssh key file"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

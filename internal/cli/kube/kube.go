@@ -1,6 +1,7 @@
 // Package kube loads kubeconfigs for bindsync's user commands the way kubectl
-// does (--kubeconfig, then $KUBECONFIG, then ~/.kube/config; --context picks
-// a context) and prints objects as JSON or YAML.
+// does (kubectl's connection flags; --kubeconfig, then $KUBECONFIG, then
+// ~/.kube/config; --context picks a context), maps API errors to exit codes
+// and prints objects as kubectl's -o does.
 package kube
 
 import (
@@ -8,10 +9,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
+	"strings"
 
 	"github.com/spf13/pflag"
 	"k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
+	"k8s.io/cli-runtime/pkg/genericclioptions"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
@@ -22,20 +26,55 @@ import (
 	"github.com/bindsync/bindsync/api/v1alpha1"
 )
 
-// Config names one kubeconfig and context, as kubectl's flags do.
+// Config names one cluster. The cluster a command acts on takes kubectl's
+// own connection flags (AddFlags with no prefix: --kubeconfig, --context,
+// --as, --request-timeout, --server, --token ...), with kubectl's meaning;
+// the other cluster of a command that talks to two (bind and unbind: the
+// control plane) takes --<prefix>kubeconfig and --<prefix>context.
 type Config struct {
 	// Path is the kubeconfig file; empty: $KUBECONFIG (a list of files,
 	// merged), then ~/.kube/config.
 	Path string
 	// Context overrides the kubeconfig's current context.
 	Context string
+
+	// flags are kubectl's connection flags, for a Config added without a
+	// prefix; nil otherwise.
+	flags *genericclioptions.ConfigFlags
+	// timeout is --request-timeout of the command's main cluster, which a
+	// prefixed Config shares (RequestTimeoutOf).
+	timeout *string
 }
 
-// AddFlags registers --<prefix>kubeconfig and --<prefix>context on fs;
-// what says whose cluster it is ("control plane", "app cluster").
+// AddFlags registers the flags of c on fs; what says whose cluster it is
+// ("control plane", "app cluster"). Without a prefix they are kubectl's
+// connection flags (k8s.io/cli-runtime), less those bindsync's commands
+// use otherwise (-n is each command's own, --cluster names an app cluster)
+// and the discovery cache (bindsync reads no discovery); with a prefix,
+// --<prefix>kubeconfig and --<prefix>context.
 func (c *Config) AddFlags(fs *pflag.FlagSet, prefix, what string) {
-	fs.StringVar(&c.Path, prefix+"kubeconfig", c.Path, "kubeconfig of the "+what+" (default: $KUBECONFIG, then ~/.kube/config)")
-	fs.StringVar(&c.Context, prefix+"context", c.Context, "kubeconfig context of the "+what+" (default: its current context)")
+	if prefix != "" {
+		fs.StringVar(&c.Path, prefix+"kubeconfig", c.Path, "kubeconfig of the "+what+" (default: $KUBECONFIG, then ~/.kube/config)")
+		fs.StringVar(&c.Context, prefix+"context", c.Context, "kubeconfig context of the "+what+" (default: its current context)")
+		return
+	}
+	cf := genericclioptions.NewConfigFlags(false)
+	cf.KubeConfig, cf.Context = &c.Path, &c.Context
+	cf.Namespace, cf.ClusterName, cf.CacheDir, cf.DisableCompression = nil, nil, nil, nil
+	cf.AddFlags(fs)
+	fs.Lookup("kubeconfig").Usage = "kubeconfig of the " + what + " (default: $KUBECONFIG, then ~/.kube/config)"
+	fs.Lookup("context").Usage = "kubeconfig context of the " + what + " (default: its current context)"
+	fs.Lookup("as").Usage = "user to impersonate on the " + what + " (a user, or system:serviceaccount:NS:NAME)"
+	fs.Lookup("request-timeout").Usage = "how long one request to a cluster may take before the command gives up (exit 9); 0: no limit"
+	c.flags = cf
+}
+
+// RequestTimeoutOf makes c use --request-timeout of main, the command's
+// main cluster (whose flags were added without a prefix).
+func (c *Config) RequestTimeoutOf(main *Config) {
+	if main.flags != nil {
+		c.timeout = main.flags.Timeout
+	}
 }
 
 // Loaded is a kubeconfig read by Load.
@@ -53,18 +92,19 @@ type Loaded struct {
 	Where string
 }
 
-// Load reads c with kubectl's loading rules.
+// Load reads c with kubectl's loading rules and flags.
 func (c Config) Load() (*Loaded, error) {
-	rules := clientcmd.NewDefaultClientConfigLoadingRules()
-	rules.ExplicitPath = c.Path
 	where := c.Path
 	if where == "" {
 		where = "$KUBECONFIG or ~/.kube/config"
 	}
-	cc := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{CurrentContext: c.Context})
+	cc := c.clientConfig()
 	raw, err := cc.RawConfig()
 	if err != nil {
 		return nil, fmt.Errorf("kubeconfig %s: %w", where, err)
+	}
+	if len(raw.Clusters) == 0 && (c.flags == nil || c.flags.APIServer == nil || *c.flags.APIServer == "") {
+		return nil, fmt.Errorf("no kubeconfig: pass --kubeconfig or set $KUBECONFIG")
 	}
 	cfg, err := cc.ClientConfig()
 	if err != nil {
@@ -84,6 +124,21 @@ func (c Config) Load() (*Loaded, error) {
 	return &Loaded{REST: cfg, Namespace: ns, Raw: raw, ContextName: name, Where: where}, nil
 }
 
+// clientConfig is kubectl's loader for c: its connection flags when c has
+// them, else the kubeconfig, the context and the shared request timeout.
+func (c Config) clientConfig() clientcmd.ClientConfig {
+	if c.flags != nil {
+		return c.flags.ToRawKubeConfigLoader()
+	}
+	rules := clientcmd.NewDefaultClientConfigLoadingRules()
+	rules.ExplicitPath = c.Path
+	overrides := &clientcmd.ConfigOverrides{CurrentContext: c.Context}
+	if c.timeout != nil {
+		overrides.Timeout = *c.timeout
+	}
+	return clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, overrides)
+}
+
 // Scheme has client-go's kinds and bindsync's.
 func Scheme() *runtime.Scheme {
 	s := runtime.NewScheme()
@@ -101,23 +156,62 @@ func (l *Loaded) Client() (client.Client, error) {
 	return c, nil
 }
 
-// Output formats.
+// Output formats (-o), as kubectl names them.
 const (
+	// Table is the command's own table (no -o).
 	Table = ""
 	JSON  = "json"
 	YAML  = "yaml"
+	// Wide is the table with more columns.
+	Wide = "wide"
+	// Name prints resource.group/name, one object a line, as kubectl -o name.
+	Name = "name"
 )
 
-// ErrFormat is returned for an -o value other than json or yaml.
-var ErrFormat = errors.New("output format must be json or yaml")
+// ObjectFormats are the -o values of a command that prints Kubernetes
+// objects. Commands that print something else (log's commits) take
+// json and yaml only.
+var ObjectFormats = []string{JSON, YAML, Wide, Name}
 
-// CheckFormat validates an -o value ("" means the command's table).
-func CheckFormat(f string) error {
-	switch f {
-	case Table, JSON, YAML:
+// ErrFormat is returned for an -o value a command does not know.
+var ErrFormat = errors.New("unknown output format")
+
+// CheckFormat validates an -o value: "" (the command's table) or one of
+// allowed (default: json and yaml).
+func CheckFormat(f string, allowed ...string) error {
+	if len(allowed) == 0 {
+		allowed = []string{JSON, YAML}
+	}
+	if f == Table || slices.Contains(allowed, f) {
 		return nil
 	}
-	return fmt.Errorf("-o %q: %w", f, ErrFormat)
+	last := len(allowed) - 1
+	use := allowed[last]
+	if last > 0 {
+		use = strings.Join(allowed[:last], ", ") + " or " + use
+	}
+	return fmt.Errorf("-o %q: %w: use %s", f, ErrFormat, use)
+}
+
+// IsFormat reports whether f is one of kubectl's -o values that bindsync
+// knows (json, yaml, wide, name).
+func IsFormat(f string) bool { return slices.Contains(ObjectFormats, f) }
+
+// PrintNames writes resource/name for each name, as kubectl -o name does;
+// resource is the lower-case kind and group ("apiservicebinding.bindsync.io").
+func PrintNames(w io.Writer, resource string, names ...string) error {
+	for _, n := range names {
+		if _, err := fmt.Fprintf(w, "%s/%s\n", resource, n); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Resource is kubectl's -o name prefix of a bindsync kind: its lower-case
+// kind and group.
+func Resource(kind string) string {
+	return strings.ToLower(kind) + "." + v1alpha1.GroupName
 }
 
 // Print writes v to w as JSON (indented) or YAML.

@@ -77,7 +77,7 @@ type flags struct {
 func NewCommand(stdout, stderr io.Writer) *cobra.Command {
 	f := &flags{}
 	cmd := &cobra.Command{
-		Use:   "status --kubeconfig CP [--cluster C] [-o json|yaml]",
+		Use:   "status --kubeconfig CP [--cluster C] [-o json|yaml|wide|name]",
 		Short: "The fleet: each app cluster and export, the schema main holds and the one its agent applied",
 		Long: `status lists every APIServiceExport on the control plane: its cluster, the schema hash
 main holds for it (spec.schemaHash), the hash and revision its agent reports
@@ -89,10 +89,12 @@ the control plane, as it reports them (status.instances); "-" when it syncs none
 Every APIServiceExportRequest that is not Ready is listed too (EXPORT shows
 request/<name>, STATE RequestNotReady, REASON its Ready reason, such as ApplyFailed),
 so a cluster whose folder the backend could not apply is never left out.
+-o wide adds the agent's revision and the condition's message; -o name prints
+apiserviceexport.bindsync.io/NAME (apiserviceexportrequest.bindsync.io/NAME for a request).
 
 Exit codes: 0 done (with --check: every export in sync and every request Ready); 1 with
---check, some export not in sync or not reported, or some request not Ready; 2 the
-control plane could not be read.`,
+--check, some export not in sync or not reported, or some request not Ready; 2 bad flags
+or kubeconfig; 9 the control plane could not be reached; 11 it refused the list.`,
 		Example: `  bindsync status --kubeconfig cp.kubeconfig
   bindsync status --cluster team-a -o json`,
 		Args: cobra.NoArgs,
@@ -103,7 +105,7 @@ control plane could not be read.`,
 	fl := cmd.Flags()
 	f.cp.AddFlags(fl, "", "control plane")
 	fl.StringVar(&f.cluster, "cluster", "", "only this app cluster")
-	fl.StringVarP(&f.output, "output", "o", "", "json or yaml instead of a table")
+	fl.StringVarP(&f.output, "output", "o", "", "json, yaml, wide or name instead of a table")
 	fl.BoolVar(&f.check, "check", false, "exit 1 unless every export is in sync and every request is Ready")
 	return cmd
 }
@@ -112,7 +114,7 @@ func run(ctx context.Context, f *flags, stdout io.Writer) error {
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	if err := kube.CheckFormat(f.output); err != nil {
+	if err := kube.CheckFormat(f.output, kube.ObjectFormats...); err != nil {
 		return exitcode.New(exitcode.Unusable, err)
 	}
 	cp, err := f.cp.Load()
@@ -125,11 +127,11 @@ func run(ctx context.Context, f *flags, stdout io.Writer) error {
 	}
 	var exports v1alpha1.APIServiceExportList
 	if err := c.List(ctx, &exports); err != nil {
-		return exitcode.New(exitcode.Unusable, fmt.Errorf("list APIServiceExports on %s: %w", cp.REST.Host, err))
+		return kube.Failed(fmt.Errorf("list APIServiceExports on %s: %w", cp.REST.Host, err))
 	}
 	var reqs v1alpha1.APIServiceExportRequestList
 	if err := c.List(ctx, &reqs); err != nil {
-		return exitcode.New(exitcode.Unusable, fmt.Errorf("list APIServiceExportRequests on %s: %w", cp.REST.Host, err))
+		return kube.Failed(fmt.Errorf("list APIServiceExportRequests on %s: %w", cp.REST.Host, err))
 	}
 	rows := Rows(exports.Items, reqs.Items...)
 	if f.cluster != "" {
@@ -141,10 +143,15 @@ func run(ctx context.Context, f *flags, stdout io.Writer) error {
 		}
 		rows = kept
 	}
-	if f.output != kube.Table {
-		err = kube.Print(stdout, f.output, rows)
-	} else {
+	switch f.output {
+	case kube.Table:
 		err = PrintTable(stdout, rows, time.Now())
+	case kube.Wide:
+		err = PrintWide(stdout, rows, time.Now())
+	case kube.Name:
+		err = printNames(stdout, rows)
+	default:
+		err = kube.Print(stdout, f.output, rows)
 	}
 	if err != nil {
 		return err
@@ -244,22 +251,53 @@ func PrintTable(w io.Writer, rows []Row, now time.Time) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "CLUSTER\tEXPORT\tTEMPLATE\tMAIN SCHEMA\tAGENT SCHEMA\tSTATE\tSINCE\tREASON\tSYNCED\tFAILED")
 	for _, r := range rows {
-		since := "-"
-		if r.Since != nil {
-			since = now.Sub(r.Since.Time).Round(time.Second).String()
-		}
-		export := r.Export
-		if r.Request != "" {
-			export = "request/" + r.Request
-		}
-		synced, failed := "-", "-"
-		if r.Instances != nil {
-			synced, failed = fmt.Sprint(r.Instances.Synced), fmt.Sprint(r.Instances.Failed)
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Cluster, export, dash(r.Template), dash(staterepo.ShortHash(r.MainSchema, staterepo.ShortDigits)),
-			dash(staterepo.ShortHash(r.AgentSchema, staterepo.ShortDigits)), r.State, since, dash(r.Reason), synced, failed)
+		fmt.Fprintln(tw, strings.Join(cells(r, now), "\t"))
 	}
 	return tw.Flush()
+}
+
+// cells are the table's columns of r.
+func cells(r Row, now time.Time) []string {
+	since := "-"
+	if r.Since != nil {
+		since = now.Sub(r.Since.Time).Round(time.Second).String()
+	}
+	export := r.Export
+	if r.Request != "" {
+		export = "request/" + r.Request
+	}
+	synced, failed := "-", "-"
+	if r.Instances != nil {
+		synced, failed = fmt.Sprint(r.Instances.Synced), fmt.Sprint(r.Instances.Failed)
+	}
+	return []string{r.Cluster, export, dash(r.Template), dash(staterepo.ShortHash(r.MainSchema, staterepo.ShortDigits)),
+		dash(staterepo.ShortHash(r.AgentSchema, staterepo.ShortDigits)), r.State, since, dash(r.Reason), synced, failed}
+}
+
+// PrintWide is PrintTable with two more columns at the end: the revision
+// the agent applied, and the condition's message.
+func PrintWide(w io.Writer, rows []Row, now time.Time) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "CLUSTER\tEXPORT\tTEMPLATE\tMAIN SCHEMA\tAGENT SCHEMA\tSTATE\tSINCE\tREASON\tSYNCED\tFAILED\tAGENT REVISION\tMESSAGE")
+	for _, r := range rows {
+		c := cells(r, now)
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", strings.Join(c, "\t"), dash(r.AgentRevision), dash(strings.ReplaceAll(r.Message, "\n", " ")))
+	}
+	return tw.Flush()
+}
+
+// printNames writes each row's object as kubectl -o name does.
+func printNames(w io.Writer, rows []Row) error {
+	for _, r := range rows {
+		kind, name := "APIServiceExport", r.Export
+		if r.Request != "" {
+			kind, name = "APIServiceExportRequest", r.Request
+		}
+		if err := kube.PrintNames(w, kube.Resource(kind), name); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func dash(s string) string {

@@ -70,6 +70,26 @@ func TestPrintTable(t *testing.T) {
 		"no instance counts reported: dashes")
 }
 
+// TestWideAndNameOutput: -o wide is the table with the agent's revision and
+// the message at the end; -o name names each row's object as kubectl does.
+func TestWideAndNameOutput(t *testing.T) {
+	e := export(1, inSync(metav1.ConditionTrue, 1, "applied at main@sha1:aa, schema 0123456789ab"))
+	e.Status.ConsumerRevision = "main@sha1:aa"
+	q := v1alpha1.APIServiceExportRequest{ObjectMeta: metav1.ObjectMeta{Name: "pg-b", Namespace: "bindsync-team-a", Generation: 1}}
+	rows := Rows([]v1alpha1.APIServiceExport{e}, q)
+	var w bytes.Buffer
+	require.NoError(t, PrintWide(&w, rows, since.Add(90*time.Second)))
+	lines := strings.Split(strings.TrimSpace(w.String()), "\n")
+	require.Len(t, lines, 3)
+	assert.Equal(t, []string{"CLUSTER", "EXPORT", "TEMPLATE", "MAIN", "SCHEMA", "AGENT", "SCHEMA", "STATE", "SINCE", "REASON", "SYNCED", "FAILED", "AGENT", "REVISION", "MESSAGE"}, strings.Fields(lines[0]))
+	assert.Equal(t, []string{"team-a", "pg.example.com", "pg", "0123456789ab", "0123456789ab", "InSync", "1m30s", "Succeeded", "-", "-", "main@sha1:aa",
+		"applied", "at", "main@sha1:aa,", "schema", "0123456789ab"}, strings.Fields(lines[1]))
+
+	var n bytes.Buffer
+	require.NoError(t, printNames(&n, rows))
+	assert.Equal(t, "apiserviceexport.bindsync.io/pg.example.com\napiserviceexportrequest.bindsync.io/pg-b\n", n.String())
+}
+
 // TestInstanceCounts: the instance counts the agent reports on an export
 // are shown in the last two columns (older columns keep their places for
 // scripts) and in json as instances.

@@ -30,6 +30,7 @@ type flags struct {
 	app, cp   kube.Config
 	namespace string
 	timeout   time.Duration
+	output    string
 }
 
 // NewCommand returns `bindsync unbind`.
@@ -49,9 +50,14 @@ binding's deletionPolicy, then deletes the request, so the backend unbinds it on
 The request is kept while a binding is still there, so a Delete policy is never skipped:
 run unbind again once the agent has finished.
 
-Exit codes: 0 done; 2 bad flags, an unknown request or a refused delete; 3 a Delete binding
+The names of the deleted bindings go to stdout (-o name: apiservicebinding.bindsync.io/NAME).
+Connection flags as in bind: kubectl's (--kubeconfig, --context, --as, --request-timeout ...)
+name the app cluster, --control-plane-kubeconfig and --control-plane-context the control plane.
+
+Exit codes: 0 done; 2 bad flags or an unknown request; 3 a Delete binding
 is held because objects of its CRD exist (InstancesExist); 7 the agent did
-not finish the bindings' deletion within --timeout (is bindsync agent running?).`,
+not finish the bindings' deletion within --timeout (is bindsync agent running?);
+9 a cluster could not be reached; 11 an API server refused a request (a delete, say).`,
 		Example: `  bindsync unbind postgresql --kubeconfig app.kubeconfig --control-plane-kubeconfig team-a.kubeconfig`,
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -61,8 +67,10 @@ not finish the bindings' deletion within --timeout (is bindsync agent running?).
 	fl := cmd.Flags()
 	f.app.AddFlags(fl, "", "app cluster")
 	f.cp.AddFlags(fl, "control-plane-", "control plane")
+	f.cp.RequestTimeoutOf(&f.app)
 	fl.StringVarP(&f.namespace, "namespace", "n", "", "namespace of the request on the control plane (default: the control-plane context's namespace)")
 	fl.DurationVar(&f.timeout, "timeout", DefaultTimeout, "how long to wait for the agent to remove the bindings")
+	fl.StringVarP(&f.output, "output", "o", "", "name: print the deleted bindings as apiservicebinding.bindsync.io/NAME")
 	return cmd
 }
 
@@ -83,6 +91,9 @@ func run(ctx context.Context, f *flags, name string, stdout, stderr io.Writer) e
 	}
 	if f.timeout <= 0 {
 		return exitcode.New(exitcode.Unusable, errors.New("--timeout must be positive"))
+	}
+	if err := kube.CheckFormat(f.output, kube.Name); err != nil {
+		return exitcode.New(exitcode.Unusable, err)
 	}
 	cpl, err := f.cp.Load()
 	if err != nil {
@@ -110,7 +121,7 @@ func run(ctx context.Context, f *flags, name string, stdout, stderr io.Writer) e
 		if apierrors.IsNotFound(err) {
 			return exitcode.New(exitcode.Unusable, fmt.Errorf("no APIServiceExportRequest %s on the control plane", key))
 		}
-		return exitcode.New(exitcode.Unusable, fmt.Errorf("read APIServiceExportRequest %s: %w", key, err))
+		return kube.Failed(fmt.Errorf("read APIServiceExportRequest %s: %w", key, err))
 	}
 	var names []string
 	for _, e := range q.Status.Exports {
@@ -119,14 +130,14 @@ func run(ctx context.Context, f *flags, name string, stdout, stderr io.Writer) e
 			if apierrors.IsNotFound(err) {
 				continue
 			}
-			return exitcode.New(exitcode.Unusable, fmt.Errorf("read APIServiceBinding %s: %w", e.Name, err))
+			return kube.Failed(fmt.Errorf("read APIServiceBinding %s: %w", e.Name, err))
 		}
 		policy := b.Spec.DeletionPolicy
 		if policy == "" {
 			policy = v1alpha1.DeletionOrphan
 		}
 		if err := app.Delete(ctx, &b); client.IgnoreNotFound(err) != nil {
-			return exitcode.New(exitcode.Unusable, fmt.Errorf("delete APIServiceBinding %s: %w", e.Name, err))
+			return kube.Failed(fmt.Errorf("delete APIServiceBinding %s: %w", e.Name, err))
 		}
 		fmt.Fprintf(stderr, "deleting APIServiceBinding %s: %s\n", e.Name, Policy(e.Name, policy))
 		names = append(names, e.Name)
@@ -135,9 +146,12 @@ func run(ctx context.Context, f *flags, name string, stdout, stderr io.Writer) e
 		return err
 	}
 	if err := cp.Delete(ctx, &q); client.IgnoreNotFound(err) != nil {
-		return exitcode.New(exitcode.Unusable, fmt.Errorf("delete APIServiceExportRequest %s: %w", key, err))
+		return kube.Failed(fmt.Errorf("delete APIServiceExportRequest %s: %w", key, err))
 	}
 	fmt.Fprintf(stderr, "deleted APIServiceExportRequest %s: the backend unbinds it on main\n", key)
+	if f.output == kube.Name {
+		return kube.PrintNames(stdout, kube.Resource("APIServiceBinding"), names...)
+	}
 	for _, n := range names {
 		fmt.Fprintln(stdout, n)
 	}
@@ -157,7 +171,7 @@ func waitGone(ctx context.Context, app client.Client, names []string, timeout ti
 				continue
 			}
 			if err != nil {
-				return exitcode.New(exitcode.Unusable, fmt.Errorf("read APIServiceBinding %s: %w", n, err))
+				return kube.Failed(fmt.Errorf("read APIServiceBinding %s: %w", n, err))
 			}
 			left = append(left, n)
 			for _, c := range b.Status.Conditions {

@@ -16,30 +16,30 @@ import (
 	"github.com/bindsync/bindsync/internal/staterepo"
 )
 
-// reporter writes ConsumerInSync, consumerRevision and the instance counts
-// on this cluster's APIServiceExports on the control plane, with the
-// cluster's ServiceAccount:
+// exportWriter reports back to the control plane: it writes ConsumerInSync,
+// consumerRevision and the instance counts on this cluster's
+// APIServiceExports there, with the cluster's ServiceAccount:
 // the rendered Role lets it read its exports and update their status, in its
 // own namespace only, and that is all this uses.
-type reporter struct {
+type exportWriter struct {
 	client    client.Client
 	namespace string
 }
 
-func newReporter(cfg *rest.Config, cluster string) (*reporter, error) {
+func newExportWriter(cfg *rest.Config, cluster string) (*exportWriter, error) {
 	c, err := client.New(cfg, client.Options{Scheme: newScheme()})
 	if err != nil {
 		return nil, fmt.Errorf("agent: control-plane client: %w", err)
 	}
-	return &reporter{client: c, namespace: v1alpha1.ClusterNamespacePrefix + cluster}, nil
+	return &exportWriter{client: c, namespace: v1alpha1.ClusterNamespacePrefix + cluster}, nil
 }
 
-// report writes, on each export named like a binding of the pass, whether
+// writePass writes, on each export named like a binding of the pass, whether
 // the app cluster applied it, and the binding's instance counts
 // (status.instances, as the pass read the binding; between passes
-// reportCounts follows the Syncer's changes). Exports without a binding here
+// writeCounts follows the Syncer's changes). Exports without a binding here
 // are left alone. Only a status that changed is written.
-func (r *reporter) report(ctx context.Context, p *pass) error {
+func (r *exportWriter) writePass(ctx context.Context, p *pass) error {
 	if p.rev == "" {
 		return nil // the source failed: nothing new to say about any export
 	}
@@ -80,12 +80,12 @@ func (r *reporter) report(ctx context.Context, p *pass) error {
 	return errors.Join(errs...)
 }
 
-// reportCounts copies one binding's instance counts onto its export as soon
+// writeCounts copies one binding's instance counts onto its export as soon
 // as the Syncer changed them, without waiting for a pass: the export then
 // never lags behind the binding, and an agent restarted with nothing new
 // finds them equal and writes nothing. A binding without an export here is
 // left alone; only a change is written.
-func (r *reporter) reportCounts(ctx context.Context, b *v1alpha1.APIServiceBinding) error {
+func (r *exportWriter) writeCounts(ctx context.Context, b *v1alpha1.APIServiceBinding) error {
 	var e v1alpha1.APIServiceExport
 	if err := r.client.Get(ctx, client.ObjectKey{Namespace: r.namespace, Name: b.Name}, &e); err != nil {
 		if apierrors.IsNotFound(err) {
@@ -108,10 +108,10 @@ func (r *reporter) reportCounts(ctx context.Context, b *v1alpha1.APIServiceBindi
 }
 
 // ReportInstances copies binding name's instance counts onto its export on
-// the control plane (reporter.reportCounts); without a control plane it does
+// the control plane (exportWriter.writeCounts); without a control plane it does
 // nothing. The manager calls it when a binding's status.instances changes.
 func (a *Agent) ReportInstances(ctx context.Context, name string) error {
-	if a.reporter == nil {
+	if a.exports == nil {
 		return nil
 	}
 	a.mu.Lock()
@@ -126,5 +126,5 @@ func (a *Agent) ReportInstances(ctx context.Context, name string) error {
 	if b.DeletionTimestamp != nil {
 		return nil // being released: the passes say what happens to its export
 	}
-	return a.reporter.reportCounts(ctx, &b)
+	return a.exports.writeCounts(ctx, &b)
 }
