@@ -19,7 +19,7 @@ import (
 	"github.com/bindsync/bindsync/api/v1alpha1"
 	"github.com/bindsync/bindsync/internal/agent/source"
 	"github.com/bindsync/bindsync/internal/apply"
-	"github.com/bindsync/bindsync/internal/render"
+	"github.com/bindsync/bindsync/internal/staterepo"
 )
 
 // FieldManager is the agent's server-side apply field manager.
@@ -69,7 +69,7 @@ func (o *Options) Validate() error {
 		return errors.New("agent: cluster name is required")
 	}
 	if o.Path == "" {
-		o.Path = render.AppDir(o.Cluster)
+		o.Path = staterepo.AppDir(o.Cluster)
 	}
 	if o.WaitEstablished == 0 {
 		o.WaitEstablished = 30 * time.Second
@@ -91,7 +91,7 @@ type Agent struct {
 	exports *exportWriter // nil without Options.ControlPlane
 
 	mu               sync.Mutex
-	lastRev          source.Revision
+	lastRev          staterepo.Revision
 	lastObjs         []frozen   // the build of lastRev
 	files            fileBuilds // the last build, file by file
 	refusalsRecorded string     // revision whose refusals were recorded as events
@@ -101,7 +101,7 @@ type Agent struct {
 	afterCount, beforeDelete func(crd string)
 	// history is the commit messages read for rev by approves.
 	history struct {
-		rev      source.Revision
+		rev      staterepo.Revision
 		messages []string
 	}
 }
@@ -167,7 +167,7 @@ func (r Refusal) String() string {
 // Result is what one pass did.
 type Result struct {
 	// Revision built, zero when the source failed.
-	Revision source.Revision
+	Revision staterepo.Revision
 	// Fetched says whether the pass fetched (the head moved).
 	Fetched bool
 	// Applied is the apply result of the bound CRDs.
@@ -309,11 +309,4 @@ func hasFinalizer(b *v1alpha1.APIServiceBinding) bool {
 		}
 	}
 	return false
-}
-
-func shortHash(h string) string {
-	if len(h) > 12 {
-		return h[:12]
-	}
-	return h
 }

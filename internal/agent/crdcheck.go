@@ -11,8 +11,8 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	"github.com/bindsync/bindsync/api/v1alpha1"
-	"github.com/bindsync/bindsync/internal/render"
 	"github.com/bindsync/bindsync/internal/schema"
+	"github.com/bindsync/bindsync/internal/staterepo"
 )
 
 // checkRendered says why a CRD of the folder could not have been written by
@@ -30,7 +30,7 @@ import (
 // approval annotation.
 func checkRendered(o *unstructured.Unstructured, cluster string) string {
 	group, _, _ := unstructured.NestedString(o.Object, "spec", "group")
-	if render.IsBuiltinGroup(group) || !strings.Contains(group, ".") {
+	if staterepo.IsBuiltinGroup(group) || !strings.Contains(group, ".") {
 		return fmt.Sprintf("group %q is served by Kubernetes itself or is not a DNS subdomain with a dot: render never binds it", group)
 	}
 	if isProtectedGroup(group) && o.GetAnnotations()[apiextensionsv1.KubeAPIApprovedAnnotation] == "" {

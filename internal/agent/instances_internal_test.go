@@ -20,6 +20,7 @@ import (
 	"github.com/bindsync/bindsync/api/v1alpha1"
 	"github.com/bindsync/bindsync/internal/agent/instances"
 	"github.com/bindsync/bindsync/internal/agent/source"
+	"github.com/bindsync/bindsync/internal/staterepo"
 )
 
 // crdWithVersions is a CRD of kind Widget, plural widgets, in group g.test,
@@ -167,7 +168,7 @@ func TestAFailedFetchOrBuildKeepsTheSyncedSet(t *testing.T) {
 	for name, src := range map[string]Source{
 		"source unavailable": failingSource{errors.New("git: connection refused")},
 		"signature invalid":  failingSource{fmt.Errorf("head: %w", source.ErrSignatureInvalid)},
-		"build failed": fixedSource{&source.Snapshot{Revision: source.Revision{Branch: "main"}, FS: fstest.MapFS{
+		"build failed": fixedSource{&source.Snapshot{Revision: staterepo.Revision{Branch: "main"}, FS: fstest.MapFS{
 			dir + "/kustomization.yaml": {Data: []byte("resources: [missing.yaml]\n")},
 		}}},
 	} {

@@ -22,6 +22,7 @@ import (
 	"github.com/bindsync/bindsync/api/v1alpha1"
 	"github.com/bindsync/bindsync/internal/agent/instances"
 	"github.com/bindsync/bindsync/internal/agent/source"
+	"github.com/bindsync/bindsync/internal/staterepo"
 	"github.com/bindsync/bindsync/internal/testenv"
 )
 
@@ -119,7 +120,7 @@ func TestIntegrationReleaseInstancesBeforeTheCRD(t *testing.T) {
 		require.NoError(t, err)
 		files[dir+"/crds/"+plural+".yaml"] = &fstest.MapFile{Data: data}
 	}
-	snap := fixedSource{snap: &source.Snapshot{Revision: source.Revision{Branch: "main"}, FS: files}}
+	snap := fixedSource{snap: &source.Snapshot{Revision: staterepo.Revision{Branch: "main"}, FS: files}}
 	fake := &fakeSyncer{t: t, c: app.Client, done: map[string]bool{}, before: map[string]func(){}}
 	// Any control plane will do for this test: the fake is the sync.
 	ag, err := New(app.Config, app.Client, snap, Options{Cluster: cluster, SyncInstances: true, ControlPlane: app.Config, Instances: fake})

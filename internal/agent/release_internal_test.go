@@ -18,6 +18,7 @@ import (
 
 	"github.com/bindsync/bindsync/api/v1alpha1"
 	"github.com/bindsync/bindsync/internal/agent/source"
+	"github.com/bindsync/bindsync/internal/staterepo"
 	"github.com/bindsync/bindsync/internal/testenv"
 )
 
@@ -49,7 +50,7 @@ func TestIntegrationDeleteGuard(t *testing.T) {
 	data, err := yaml.Marshal(crd.Object)
 	require.NoError(t, err)
 	dir := "clusters/" + cluster + "/app"
-	snap := &source.Snapshot{Revision: source.Revision{Branch: "main"}, FS: fstest.MapFS{
+	snap := &source.Snapshot{Revision: staterepo.Revision{Branch: "main"}, FS: fstest.MapFS{
 		dir + "/kustomization.yaml": {Data: []byte("labels:\n- pairs: {bindsync.io/managed: \"true\", bindsync.io/cluster: " + cluster + "}\nresources:\n- crds/guards.yaml\n")},
 		dir + "/crds/guards.yaml":   {Data: data},
 	}}

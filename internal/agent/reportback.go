@@ -13,6 +13,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/bindsync/bindsync/api/v1alpha1"
+	"github.com/bindsync/bindsync/internal/staterepo"
 )
 
 // exportWriter reports back to the control plane: it writes ConsumerInSync,
@@ -59,7 +60,7 @@ func (r *exportWriter) writePass(ctx context.Context, p *pass) error {
 		if s.reason == "" {
 			next.ConsumerRevision = p.rev
 			cond.Status, cond.Reason = metav1.ConditionTrue, v1alpha1.SucceededReason
-			cond.Message = fmt.Sprintf("applied at %s, schema %s", p.rev, shortHash(s.hash))
+			cond.Message = fmt.Sprintf("applied at %s, schema %s", p.rev, staterepo.ShortHash(s.hash, staterepo.ShortDigits))
 		} else {
 			cond.Status, cond.Reason, cond.Message = metav1.ConditionFalse, s.reason, s.message
 		}

@@ -16,7 +16,7 @@ import (
 	"github.com/bindsync/bindsync/api/v1alpha1"
 	"github.com/bindsync/bindsync/internal/agent/source"
 	"github.com/bindsync/bindsync/internal/compat"
-	"github.com/bindsync/bindsync/internal/git"
+	"github.com/bindsync/bindsync/internal/staterepo"
 )
 
 // historyDepth bounds how many commits of main the agent reads to find the
@@ -28,7 +28,7 @@ const historyDepth = 50
 // (source.Source does). Without one, only the head commit can approve a
 // breaking change.
 type Historian interface {
-	Messages(ctx context.Context, rev source.Revision, depth int) ([]string, error)
+	Messages(ctx context.Context, rev staterepo.Revision, depth int) ([]string, error)
 }
 
 // checkRollbacks keeps out of bound the CRDs whose apply would change the
@@ -104,8 +104,8 @@ func (a *Agent) rollbackOf(ctx context.Context, p *pass, snap *source.Snapshot, 
 	return fmt.Sprintf("CustomResourceDefinition %s at %s would change the live schema %s -> %s in a breaking way (%s), and no schema commit approves it "+
 		"(a revert or an older head?): the live CRD is kept. To roll back on purpose, commit on %s with the trailers "+
 		"'%s: %s=%s' and '%s: breaking: %s'",
-		o.GetName(), snap.Revision, shortHash(liveHash), shortHash(hash), strings.Join(report.BreakingRules(), ", "),
-		snap.Revision.Branch, git.TrailerSchemaHash, o.GetName(), hash, git.TrailerCompat, strings.Join(report.BreakingRules(), ", ")), nil
+		o.GetName(), snap.Revision, staterepo.ShortHash(liveHash, staterepo.ShortDigits), staterepo.ShortHash(hash, staterepo.ShortDigits), strings.Join(report.BreakingRules(), ", "),
+		snap.Revision.Branch, staterepo.TrailerSchemaHash, o.GetName(), hash, staterepo.TrailerCompat, strings.Join(report.BreakingRules(), ", ")), nil
 }
 
 // approves reports whether the history from snap's head approves crd moving
@@ -140,13 +140,13 @@ func (a *Agent) approves(ctx context.Context, snap *source.Snapshot, crd, hash s
 // commit for crd (Bindsync-Schema-Hash names crd, Bindsync-Compat is set),
 // and ok when that commit names hash as breaking.
 func approvedBy(message, crd, hash string) (ok, decided bool) {
-	m := git.ParseMessage(message)
-	verdict, hasCompat := m.Get(git.TrailerCompat)
+	m := staterepo.ParseMessage(message)
+	verdict, hasCompat := m.Get(staterepo.TrailerCompat)
 	if !hasCompat {
 		return false, false
 	}
 	for _, t := range m.Trailers {
-		if !strings.EqualFold(t.Key, git.TrailerSchemaHash) {
+		if !strings.EqualFold(t.Key, staterepo.TrailerSchemaHash) {
 			continue
 		}
 		name, h, _ := strings.Cut(t.Value, "=")

@@ -12,6 +12,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/bindsync/bindsync/api/v1alpha1"
+	"github.com/bindsync/bindsync/internal/staterepo"
 )
 
 // sourceReasons leave SchemaInSync as it was: the agent cannot tell.
@@ -72,7 +73,7 @@ func nextStatus(st *v1alpha1.APIServiceBindingStatus, generation int64, rev stri
 		set(v1alpha1.ReadyCondition, metav1.ConditionTrue, v1alpha1.SucceededReason,
 			fmt.Sprintf("CustomResourceDefinition %s applied and Established at %s", s.crdName, rev))
 		set(v1alpha1.SchemaInSyncCondition, metav1.ConditionTrue, v1alpha1.SucceededReason,
-			fmt.Sprintf("schema %s as in the state repository", shortHash(hash)))
+			fmt.Sprintf("schema %s as in the state repository", staterepo.ShortHash(hash, staterepo.ShortDigits)))
 		return
 	}
 

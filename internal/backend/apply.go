@@ -78,12 +78,12 @@ func (rc *Reconciler) apply(ctx context.Context, r *run) error {
 		r.applied = head
 		return nil
 	}
-	dirs, err := rc.opts.Repo.ChangedDirs(last, head, render.ClustersDir)
+	dirs, err := rc.opts.Repo.ChangedDirs(last, head, staterepo.ClustersDir)
 	if err != nil {
 		return gitUnavailable(fmt.Errorf("diff %s..%s: %w", last, head, err))
 	}
 	for c := range st.failed {
-		if d := render.ClusterDir(c); !slices.Contains(dirs, d) {
+		if d := staterepo.ClusterDir(c); !slices.Contains(dirs, d) {
 			dirs = append(dirs, d)
 		}
 	}
@@ -92,7 +92,7 @@ func (rc *Reconciler) apply(ctx context.Context, r *run) error {
 	left := false
 	for _, dir := range dirs {
 		c := path.Base(dir)
-		if _, ok := tree[render.ControlPlaneDir(c)+"/"+render.KustomizationFile]; ok {
+		if _, ok := tree[staterepo.ControlPlaneDir(c)+"/"+staterepo.KustomizationFile]; ok {
 			present = append(present, c)
 		} else {
 			left = true
@@ -156,7 +156,7 @@ func (rc *Reconciler) applyFolders(ctx context.Context, tree staterepo.Tree, clu
 // Builds of several clusters may run at once: internal/kustomize serialises
 // what of them must not.
 func (rc *Reconciler) applyCluster(ctx context.Context, fsys fstest.MapFS, cluster string) error {
-	dir := render.ControlPlaneDir(cluster)
+	dir := staterepo.ControlPlaneDir(cluster)
 	objs, err := kustomize.BuildFS(fsys, dir)
 	if err != nil {
 		return &genericError{Reason: v1alpha1.BuildFailedReason, Err: fmt.Errorf("build %s: %w", dir, err)}
@@ -182,7 +182,7 @@ func (rc *Reconciler) applyCluster(ctx context.Context, fsys fstest.MapFS, clust
 	// ServiceAccount the namespaces' RoleBindings name
 	if len(nsObjs) > 0 {
 		if err := rc.opts.Applier.Apply(ctx, nsObjs); err != nil {
-			return &genericError{Reason: v1alpha1.ApplyFailedReason, Err: fmt.Errorf("apply %s: %w", render.NamespacesDir(cluster), err)}
+			return &genericError{Reason: v1alpha1.ApplyFailedReason, Err: fmt.Errorf("apply %s: %w", staterepo.NamespacesDir(cluster), err)}
 		}
 	}
 	if err := rc.opts.Applier.PruneCluster(ctx, cluster, append(slices.Clip(objs), nsObjs...)); err != nil {

@@ -16,7 +16,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/bindsync/bindsync/api/v1alpha1"
-	"github.com/bindsync/bindsync/internal/render"
+	"github.com/bindsync/bindsync/internal/staterepo"
 )
 
 // scopedApplier records, in order, each folder applied and each prune, and
@@ -141,7 +141,7 @@ func TestANewLeaderAppliesEveryFolderBeforePruning(t *testing.T) {
 	h.rc, _ = New(Options{Client: h.client, APIReader: h.client, Repo: h.repo, Applier: a, Now: func() time.Time { return h.now }})
 
 	h.reconcile()
-	require.NotContains(t, h.mainTree(), render.ControlPlaneDir("c3")+"/"+render.KustomizationFile, "c3 left main")
+	require.NotContains(t, h.mainTree(), staterepo.ControlPlaneDir("c3")+"/"+staterepo.KustomizationFile, "c3 left main")
 	calls := a.take()
 	assert.ElementsMatch(t, []string{"apply c1", "apply c2"}, calls, "every folder applied; nothing pruned while c2 fails")
 

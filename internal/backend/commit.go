@@ -9,7 +9,6 @@ import (
 
 	"github.com/bindsync/bindsync/api/v1alpha1"
 	"github.com/bindsync/bindsync/internal/backend/plan"
-	"github.com/bindsync/bindsync/internal/render"
 	"github.com/bindsync/bindsync/internal/staterepo"
 )
 
@@ -43,8 +42,8 @@ func (rc *Reconciler) commit(_ context.Context, r *run) error {
 			continue
 		}
 		msg := b.Message
-		msg.Trailers = append(append([]plan.Trailer(nil), msg.Trailers...),
-			plan.Trailer{Key: plan.TrailerBase, Value: r.newMain.String()}, plan.Trailer{Key: plan.TrailerBranch, Value: b.Name})
+		msg.Trailers = append(append([]staterepo.Trailer(nil), msg.Trailers...),
+			staterepo.Trailer{Key: staterepo.TrailerBase, Value: r.newMain.String()}, staterepo.Trailer{Key: staterepo.TrailerBranch, Value: b.Name})
 		h, _, err := rc.opts.Repo.Commit(r.newMain, b.Tree, b.Dirs, b.Files, msg)
 		if err != nil {
 			return &genericError{Reason: v1alpha1.CommitFailedReason, Err: fmt.Errorf("commit branch %s: %w", b.Name, err)}
@@ -88,7 +87,7 @@ func (rc *Reconciler) branchCurrent(r *run, b plan.BranchPlan, checked map[strin
 	if err != nil {
 		return false
 	}
-	bases := plan.Message{Trailers: trailers}.Values(plan.TrailerBase)
+	bases := staterepo.Message{Trailers: trailers}.Values(staterepo.TrailerBase)
 	if len(bases) != 1 || !plumbing.IsHash(bases[0]) {
 		return false
 	}
@@ -106,7 +105,7 @@ func (rc *Reconciler) branchCurrent(r *run, b plan.BranchPlan, checked map[strin
 			return false
 		}
 	}
-	own, err := rc.opts.Repo.ChangedDirs(base, head, render.ClustersDir)
+	own, err := rc.opts.Repo.ChangedDirs(base, head, staterepo.ClustersDir)
 	if err != nil || !subset(own, b.Dirs) {
 		return false
 	}
@@ -134,7 +133,7 @@ func (rc *Reconciler) mainMoved(r *run, base plumbing.Hash) ([]string, error) {
 	}
 	if !in {
 		d = []string{allFolders}
-	} else if d, err = rc.opts.Repo.ChangedDirs(base, r.newMain, render.ClustersDir); err != nil {
+	} else if d, err = rc.opts.Repo.ChangedDirs(base, r.newMain, staterepo.ClustersDir); err != nil {
 		return nil, err
 	}
 	if r.moved == nil {

@@ -15,7 +15,6 @@ import (
 	"github.com/bindsync/bindsync/api/v1alpha1"
 	"github.com/bindsync/bindsync/internal/backend/plan"
 	"github.com/bindsync/bindsync/internal/git"
-	"github.com/bindsync/bindsync/internal/render"
 	"github.com/bindsync/bindsync/internal/staterepo"
 )
 
@@ -60,7 +59,7 @@ func TestBackendCommitsAreTheFullTreeCommit(t *testing.T) {
 		{name: "a file outside every cluster folder: the whole tree", dirs: nil,
 			change: func(in *plan.Input) {
 				in.Main = copyTree(in.Main)
-				delete(in.Main, render.ReadmePath) // someone deleted the README; render writes it back
+				delete(in.Main, staterepo.ReadmePath) // someone deleted the README; render writes it back
 			}},
 		{name: "mixed: unbind, template and schema change, a new cluster and two binds", dirs: append(allClusters(clusters), "clusters/cluster-new"),
 			change: func(in *plan.Input) {
@@ -89,9 +88,9 @@ func TestBackendCommitsAreTheFullTreeCommit(t *testing.T) {
 			in := s.in
 			in.Requests = append([]v1alpha1.APIServiceExportRequest(nil), in.Requests...)
 			tc.change(&in)
-			if _, ok := in.Main[render.ReadmePath]; !ok || in.Main["CODEOWNERS"] != nil {
+			if _, ok := in.Main[staterepo.ReadmePath]; !ok || in.Main["CODEOWNERS"] != nil {
 				// main as another writer left it
-				s.head = commitFull(t, s.repo, s.head, in.Main, plan.Message{Subject: "another writer"})
+				s.head = commitFull(t, s.repo, s.head, in.Main, staterepo.Message{Subject: "another writer"})
 			}
 
 			r := s.run(t, in)
@@ -116,8 +115,8 @@ func TestBackendCommitsAreTheFullTreeCommit(t *testing.T) {
 					assert.Len(t, b.Dirs, 1, "a branch is one cluster's folder")
 				}
 				msg := b.Message
-				msg.Trailers = append(append([]plan.Trailer(nil), msg.Trailers...), plan.Trailer{Key: plan.TrailerBase, Value: r.newMain.String()},
-					plan.Trailer{Key: plan.TrailerBranch, Value: b.Name})
+				msg.Trailers = append(append([]staterepo.Trailer(nil), msg.Trailers...), staterepo.Trailer{Key: staterepo.TrailerBase, Value: r.newMain.String()},
+					staterepo.Trailer{Key: staterepo.TrailerBranch, Value: b.Name})
 				full := commitFull(t, s.repo, r.newMain, b.TreeOn(r.plan.Main), msg)
 				assert.Equal(t, treeOf(t, s.repo, full), treeOf(t, s.repo, r.newBranches[b.Name]), "branch %s", b.Name)
 				assert.Equal(t, full, r.newBranches[b.Name], "branch %s: the same commit", b.Name)
@@ -156,11 +155,11 @@ func treeOf(t *testing.T, repo *git.Repo, commit plumbing.Hash) plumbing.Hash {
 
 // commitFull commits tree whole, as the commit phase did before it knew
 // which folders changed.
-func commitFull(t *testing.T, repo *git.Repo, parent plumbing.Hash, tree staterepo.Tree, msg plan.Message) plumbing.Hash {
+func commitFull(t *testing.T, repo *git.Repo, parent plumbing.Hash, tree staterepo.Tree, msg staterepo.Message) plumbing.Hash {
 	t.Helper()
-	m := git.Message{Subject: msg.Subject, Body: msg.Body}
+	m := staterepo.Message{Subject: msg.Subject, Body: msg.Body}
 	for _, tr := range msg.Trailers {
-		m.Trailers = append(m.Trailers, git.Trailer{Key: tr.Key, Value: tr.Value})
+		m.Trailers = append(m.Trailers, staterepo.Trailer{Key: tr.Key, Value: tr.Value})
 	}
 	h, _, err := repo.Commit(parent, tree, m)
 	require.NoError(t, err)

@@ -40,7 +40,7 @@ type fakeRepo struct {
 type fakeCommit struct {
 	parent plumbing.Hash
 	tree   staterepo.Tree
-	msg    plan.Message
+	msg    staterepo.Message
 }
 
 func newFakeRepo() *fakeRepo {
@@ -74,7 +74,7 @@ func (f *fakeRepo) Tree(h plumbing.Hash) (staterepo.Tree, error) {
 
 // Commit checks dirs as internal/git cannot afford to: a tree that differs
 // from parent's outside dirs would lose that difference in git.Repo.CommitDirs.
-func (f *fakeRepo) Commit(parent plumbing.Hash, tree staterepo.Tree, dirs []string, files staterepo.Tree, msg plan.Message) (plumbing.Hash, bool, error) {
+func (f *fakeRepo) Commit(parent plumbing.Hash, tree staterepo.Tree, dirs []string, files staterepo.Tree, msg staterepo.Message) (plumbing.Hash, bool, error) {
 	old, _ := f.Tree(parent)
 	if tree == nil && dirs != nil {
 		tree = plan.BranchPlan{Dirs: dirs, Files: files}.TreeOn(old)
@@ -160,7 +160,7 @@ func (f *fakeRepo) DirsMatch(h plumbing.Hash, dirs []string, files staterepo.Tre
 	return true, nil
 }
 
-func (f *fakeRepo) Trailers(h plumbing.Hash) ([]plan.Trailer, error) {
+func (f *fakeRepo) Trailers(h plumbing.Hash) ([]staterepo.Trailer, error) {
 	c, ok := f.commits[h]
 	if !ok {
 		return nil, fmt.Errorf("no commit %s", h)
@@ -241,7 +241,7 @@ func sub(t staterepo.Tree, dir string) staterepo.Tree {
 
 // commit commits tree on top of branch as another writer would.
 func (f *fakeRepo) commitOn(branch string, tree staterepo.Tree, subject string) {
-	h, _, _ := f.Commit(f.refs[branch], tree, nil, nil, plan.Message{Subject: subject})
+	h, _, _ := f.Commit(f.refs[branch], tree, nil, nil, staterepo.Message{Subject: subject})
 	f.refs[branch] = h
 }
 

@@ -9,7 +9,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/bindsync/bindsync/api/v1alpha1"
-	"github.com/bindsync/bindsync/internal/backend/plan"
+	"github.com/bindsync/bindsync/internal/staterepo"
 )
 
 // fetch reads the control plane's objects, the repository's heads and
@@ -39,7 +39,7 @@ func (rc *Reconciler) fetch(ctx context.Context, r *run) error {
 		return &genericError{Reason: v1alpha1.CommitFailedReason, Err: err}
 	}
 	r.mainHead = head
-	if r.branches, err = rc.opts.Repo.Branches(plan.BranchPrefix); err != nil {
+	if r.branches, err = rc.opts.Repo.Branches(staterepo.BranchPrefix); err != nil {
 		return gitUnavailable(err)
 	}
 	if r.in.Main, err = rc.opts.Repo.Tree(head); err != nil {

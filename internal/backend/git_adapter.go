@@ -8,7 +8,6 @@ import (
 
 	"github.com/go-git/go-git/v5/plumbing"
 
-	"github.com/bindsync/bindsync/internal/backend/plan"
 	"github.com/bindsync/bindsync/internal/git"
 	"github.com/bindsync/bindsync/internal/staterepo"
 )
@@ -76,21 +75,17 @@ func (g *gitRepo) remember(c plumbing.Hash, t staterepo.Tree) {
 // Commit commits only dirs when it has them: tree equals parent's tree
 // outside them (plan.Step.Dirs, computed from the two trees), so the
 // commit is the one a full Commit of tree would write.
-func (g *gitRepo) Commit(parent plumbing.Hash, tree staterepo.Tree, dirs []string, files staterepo.Tree, msg plan.Message) (plumbing.Hash, bool, error) {
-	m := git.Message{Subject: msg.Subject, Body: msg.Body}
-	for _, t := range msg.Trailers {
-		m.Trailers = append(m.Trailers, git.Trailer{Key: t.Key, Value: t.Value})
-	}
+func (g *gitRepo) Commit(parent plumbing.Hash, tree staterepo.Tree, dirs []string, files staterepo.Tree, msg staterepo.Message) (plumbing.Hash, bool, error) {
 	var h plumbing.Hash
 	var changed bool
 	var err error
 	if dirs == nil {
-		h, changed, err = g.r.Commit(parent, tree, m)
+		h, changed, err = g.r.Commit(parent, tree, msg)
 	} else {
 		if files == nil {
 			files = git.FilesUnder(tree, dirs)
 		}
-		h, changed, err = g.r.CommitDirs(parent, dirs, files, m)
+		h, changed, err = g.r.CommitDirs(parent, dirs, files, msg)
 	}
 	if err == nil && changed && tree != nil {
 		g.remember(h, tree)
@@ -131,14 +126,14 @@ func (g *gitRepo) DirsMatch(c plumbing.Hash, dirs []string, files staterepo.Tree
 	return g.r.DirsMatch(c, dirs, files)
 }
 
-func (g *gitRepo) Trailers(commit plumbing.Hash) ([]plan.Trailer, error) {
+func (g *gitRepo) Trailers(commit plumbing.Hash) ([]staterepo.Trailer, error) {
 	m, err := g.r.CommitMessage(commit)
 	if err != nil {
 		return nil, err
 	}
-	out := make([]plan.Trailer, len(m.Trailers))
+	out := make([]staterepo.Trailer, len(m.Trailers))
 	for i, t := range m.Trailers {
-		out[i] = plan.Trailer{Key: t.Key, Value: t.Value}
+		out[i] = staterepo.Trailer{Key: t.Key, Value: t.Value}
 	}
 	return out, nil
 }

@@ -11,7 +11,7 @@ import (
 
 	"github.com/bindsync/bindsync/api/v1alpha1"
 	"github.com/bindsync/bindsync/internal/conditions"
-	"github.com/bindsync/bindsync/internal/render"
+	"github.com/bindsync/bindsync/internal/staterepo"
 )
 
 // reportClusters writes each AppCluster's status, only where it changed:
@@ -29,7 +29,7 @@ func (rc *Reconciler) reportClusters(ctx context.Context, r *run, runErr error) 
 		before := c.Status.DeepCopy()
 		rc.clusterStatus(r, c, runErr)
 		st := &c.Status
-		inMain := r.plan.Main != nil && r.plan.Main[render.ControlPlaneDir(c.Name)+"/"+render.KustomizationFile] != nil
+		inMain := r.plan.Main != nil && r.plan.Main[staterepo.ControlPlaneDir(c.Name)+"/"+staterepo.KustomizationFile] != nil
 		if inMain && !head.IsZero() && (all || changed[c.Name] || st.Revision == "") {
 			st.Revision = rc.revision(head)
 		}
@@ -57,7 +57,7 @@ func clustersChanged(r *run) (changed map[string]bool, all bool) {
 			return changed, true
 		}
 		for _, d := range s.Dirs {
-			changed[strings.TrimPrefix(d, render.ClustersDir+"/")] = true
+			changed[strings.TrimPrefix(d, staterepo.ClustersDir+"/")] = true
 		}
 	}
 	return changed, false
@@ -81,7 +81,7 @@ func (rc *Reconciler) clusterStatus(r *run, c *v1alpha1.AppCluster, runErr error
 		}
 	}
 	head := r.head()
-	dir := render.ClusterDir(c.Name) + "/"
+	dir := staterepo.ClusterDir(c.Name) + "/"
 	switch {
 	case runErr != nil && reasonOf(runErr) == v1alpha1.ApplyFailedReason && !strings.Contains(runErr.Error(), dir):
 		// another cluster's folder failed: this one's outcome is unknown
@@ -93,7 +93,7 @@ func (rc *Reconciler) clusterStatus(r *run, c *v1alpha1.AppCluster, runErr error
 	case !head.IsZero() && r.applied == head:
 		// no revision in the message: a commit for one cluster must not
 		// rewrite every cluster's status (status.revision says which)
-		set(true, v1alpha1.SucceededReason, "namespace "+c.Namespace()+" and "+render.ControlPlaneDir(c.Name)+" applied from "+rc.opts.Branch)
+		set(true, v1alpha1.SucceededReason, "namespace "+c.Namespace()+" and "+staterepo.ControlPlaneDir(c.Name)+" applied from "+rc.opts.Branch)
 	default:
 		set(false, v1alpha1.ProgressingReason, "waiting for the control-plane apply")
 	}

@@ -4,12 +4,13 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/bindsync/bindsync/internal/backend/plan"
+	"github.com/bindsync/bindsync/internal/staterepo"
 )
 
 // findRevoked finds, in main's history, the reverted bind commits of the
 // requests main does not hold (plan.Input.Revoked), so that decide reads
 // nothing. A revert it finds is recorded in main by the plan
-// (render.RevokedPath), so it lasts however long the history grows and
+// (staterepo.RevokedPath), so it lasts however long the history grows and
 // whatever the request's UID; a revocation a human lifted (the file
 // deleted) is not found again. The walks are remembered per head of main
 // (Reconciler.history).
@@ -28,7 +29,7 @@ func (rc *Reconciler) findRevoked(r *run) error {
 			}
 			continue
 		}
-		c, found, err := rc.opts.Repo.FindTrailer(r.mainHead, plan.TrailerRequestUID, string(q.UID), rc.opts.HistoryLimit)
+		c, found, err := rc.opts.Repo.FindTrailer(r.mainHead, staterepo.TrailerRequestUID, string(q.UID), rc.opts.HistoryLimit)
 		if err != nil {
 			return gitUnavailable(err)
 		}
@@ -39,7 +40,7 @@ func (rc *Reconciler) findRevoked(r *run) error {
 		// the newest commit naming the request is the revoke commit
 		// that recorded its revert: the revocation file it wrote is
 		// gone from main, so a human lifted it
-		_, lifted, err := rc.opts.Repo.FindTrailer(c, plan.TrailerCause, plan.CauseRevoke, 1)
+		_, lifted, err := rc.opts.Repo.FindTrailer(c, staterepo.TrailerCause, staterepo.CauseRevoke, 1)
 		if err != nil {
 			return gitUnavailable(err)
 		}

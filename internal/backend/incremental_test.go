@@ -15,7 +15,6 @@ import (
 	"github.com/bindsync/bindsync/api/v1alpha1"
 	"github.com/bindsync/bindsync/internal/backend/plan"
 	"github.com/bindsync/bindsync/internal/git"
-	"github.com/bindsync/bindsync/internal/render"
 	"github.com/bindsync/bindsync/internal/staterepo"
 )
 
@@ -96,7 +95,7 @@ func TestBackendIncrementalPlansAreColdPlans(t *testing.T) {
 		{name: "another writer edits a file the held-back cluster keeps", change: func(*plan.Input) {},
 			writer: func(main staterepo.Tree) staterepo.Tree {
 				tree := copyTree(main)
-				p := render.ExportPath("cluster-0009", s.in.CRDs[2].Name)
+				p := staterepo.ExportPath("cluster-0009", s.in.CRDs[2].Name)
 				require.Contains(t, tree, p)
 				tree[p] = append(append([]byte(nil), main[p]...), "# kept by hand\n"...)
 				return tree
@@ -122,7 +121,7 @@ func TestBackendIncrementalPlansAreColdPlans(t *testing.T) {
 		{name: "an approval merged into main", change: func(*plan.Input) {},
 			writer: func(main staterepo.Tree) staterepo.Tree {
 				for _, b := range lastPlan.Branches {
-					if b.Name == plan.ApproveBranch("cluster-0008", s.in.Templates[bindings].Name) {
+					if b.Name == staterepo.ApproveBranch("cluster-0008", s.in.Templates[bindings].Name) {
 						return b.TreeOn(main)
 					}
 				}
@@ -133,7 +132,7 @@ func TestBackendIncrementalPlansAreColdPlans(t *testing.T) {
 		{name: "a pending request's branch deleted: rejected", change: func(in *plan.Input) {
 			for i := range in.Requests {
 				if q := &in.Requests[i]; q.Namespace == v1alpha1.ClusterNamespace("cluster-0009") && q.Spec.TemplateRef.Name == in.Templates[bindings].Name {
-					q.Status.Revision = plan.ApproveBranch("cluster-0009", q.Name) + "@sha1:0123456789abcdef0123456789abcdef01234567"
+					q.Status.Revision = staterepo.ApproveBranch("cluster-0009", q.Name) + "@sha1:0123456789abcdef0123456789abcdef01234567"
 					q.Status.Conditions = []metav1.Condition{{Type: v1alpha1.ApprovedCondition, Status: metav1.ConditionFalse,
 						Reason: v1alpha1.PendingApprovalReason}}
 				}
@@ -180,7 +179,7 @@ func TestBackendIncrementalPlansAreColdPlans(t *testing.T) {
 		{name: "another writer leaves conflict markers in an export", change: func(*plan.Input) {},
 			writer: func(main staterepo.Tree) staterepo.Tree {
 				tree := copyTree(main)
-				p := render.ExportPath("cluster-0003", s.in.CRDs[1].Name)
+				p := staterepo.ExportPath("cluster-0003", s.in.CRDs[1].Name)
 				broken = main[p]
 				tree[p] = append([]byte("<<<<<<< HEAD\n"), main[p]...)
 				return tree
@@ -189,21 +188,21 @@ func TestBackendIncrementalPlansAreColdPlans(t *testing.T) {
 		{name: "the export restored", change: func(*plan.Input) {},
 			writer: func(main staterepo.Tree) staterepo.Tree {
 				tree := copyTree(main)
-				tree[render.ExportPath("cluster-0003", s.in.CRDs[1].Name)] = broken
+				tree[staterepo.ExportPath("cluster-0003", s.in.CRDs[1].Name)] = broken
 				return tree
 			}},
 		{name: "another writer reverts a bind: the revocation is recorded", change: func(*plan.Input) {},
 			writer: func(main staterepo.Tree) staterepo.Tree {
 				tree := copyTree(main)
-				delete(tree, render.ExportPath("cluster-0003", s.in.CRDs[bindings].Name))
-				delete(tree, render.CRDPath("cluster-0003", s.in.CRDs[bindings].Name))
+				delete(tree, staterepo.ExportPath("cluster-0003", s.in.CRDs[bindings].Name))
+				delete(tree, staterepo.CRDPath("cluster-0003", s.in.CRDs[bindings].Name))
 				return tree
 			}},
 		{name: "nothing new after the revocation", change: func(*plan.Input) {}},
 		{name: "the revocation lifted: bound again", change: func(*plan.Input) {},
 			writer: func(main staterepo.Tree) staterepo.Tree {
 				tree := copyTree(main)
-				delete(tree, render.RevokedPath("cluster-0003", s.in.Templates[bindings].Name))
+				delete(tree, staterepo.RevokedPath("cluster-0003", s.in.Templates[bindings].Name))
 				return tree
 			}},
 		{name: "nothing new at the end", change: func(*plan.Input) {}},
@@ -216,7 +215,7 @@ func TestBackendIncrementalPlansAreColdPlans(t *testing.T) {
 		if step.writer != nil {
 			main, err := s.rc.opts.Repo.Tree(s.head)
 			require.NoError(t, err)
-			h := commitFull(t, s.repo, s.head, step.writer(main), plan.Message{Subject: "another writer"})
+			h := commitFull(t, s.repo, s.head, step.writer(main), staterepo.Message{Subject: "another writer"})
 			require.NoError(t, s.rc.opts.Repo.Push(context.Background(), DefaultBranch, s.head, h), step.name)
 			s.head = h
 		}

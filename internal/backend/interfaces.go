@@ -7,7 +7,6 @@ import (
 	"github.com/go-git/go-git/v5/plumbing"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
-	"github.com/bindsync/bindsync/internal/backend/plan"
 	"github.com/bindsync/bindsync/internal/staterepo"
 )
 
@@ -39,7 +38,7 @@ type Repo interface {
 	// files are tree's files under dirs (plan.Step.Files). With dirs, tree
 	// may be nil: parent's tree with files in dirs (an approval branch,
 	// plan.BranchPlan.TreeOn).
-	Commit(parent plumbing.Hash, tree staterepo.Tree, dirs []string, files staterepo.Tree, msg plan.Message) (plumbing.Hash, bool, error)
+	Commit(parent plumbing.Hash, tree staterepo.Tree, dirs []string, files staterepo.Tree, msg staterepo.Message) (plumbing.Hash, bool, error)
 	// Push moves branch from old to new as a compare-and-swap
 	// (ErrNonFastForward); new == ZeroHash deletes it.
 	Push(ctx context.Context, branch string, old, new plumbing.Hash) error
@@ -62,7 +61,7 @@ type Repo interface {
 	// the files of files under it, comparing tree hashes only.
 	DirsMatch(commit plumbing.Hash, dirs []string, files staterepo.Tree) (bool, error)
 	// Trailers returns the trailers of one commit, key by key in order.
-	Trailers(commit plumbing.Hash) ([]plan.Trailer, error)
+	Trailers(commit plumbing.Hash) ([]staterepo.Trailer, error)
 	// ChangedDirs lists the folders prefix/<name> whose subtree differs
 	// between two commits (every folder of new when old is ZeroHash).
 	ChangedDirs(old, new plumbing.Hash, prefix string) ([]string, error)

@@ -18,9 +18,10 @@ import (
 	"github.com/bindsync/bindsync/internal/conditions"
 	"github.com/bindsync/bindsync/internal/kustomize"
 	"github.com/bindsync/bindsync/internal/render"
+	"github.com/bindsync/bindsync/internal/staterepo"
 )
 
-// An app cluster's instance namespaces (render.NamespacesDir) are applied
+// An app cluster's instance namespaces (staterepo.NamespacesDir) are applied
 // after its control-plane folder, checked by render.CheckNamespacesFolder
 // first, and pruned with it: a namespace file that leaves main takes its
 // Role and RoleBinding with it at once. The Namespace itself is deleted only once it
@@ -31,8 +32,8 @@ import (
 // buildNamespaces builds and checks a cluster's namespaces folder; nil
 // when main holds none.
 func buildNamespaces(fsys fs.FS, cluster string) ([]*unstructured.Unstructured, error) {
-	dir := render.NamespacesDir(cluster)
-	if _, err := fs.Stat(fsys, dir+"/"+render.KustomizationFile); err != nil {
+	dir := staterepo.NamespacesDir(cluster)
+	if _, err := fs.Stat(fsys, dir+"/"+staterepo.KustomizationFile); err != nil {
 		return nil, nil
 	}
 	objs, err := kustomize.BuildFS(fsys, dir)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/bindsync/bindsync/api/v1alpha1"
 	"github.com/bindsync/bindsync/internal/backend/plan"
+	"github.com/bindsync/bindsync/internal/staterepo"
 	"github.com/bindsync/bindsync/internal/testutil/benchclock"
 )
 
@@ -61,7 +62,7 @@ func (s *pendingState) reconcile(tb testing.TB, in plan.Input) *run {
 	require.Empty(tb, r.branchErrs)
 	var err error
 	s.head = r.newMain
-	s.branches, err = s.rc.opts.Repo.Branches(plan.BranchPrefix)
+	s.branches, err = s.rc.opts.Repo.Branches(staterepo.BranchPrefix)
 	require.NoError(tb, err)
 	s.in.Main, err = s.rc.opts.Repo.Tree(s.head)
 	require.NoError(tb, err)

@@ -12,7 +12,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/bindsync/bindsync/api/v1alpha1"
-	"github.com/bindsync/bindsync/internal/backend/plan"
 	"github.com/bindsync/bindsync/internal/staterepo"
 )
 
@@ -28,7 +27,7 @@ func TestACheckedApprovalBranchIsRebuiltWhenItsHeadItsChangeOrItsFolderOnMainMov
 	for c := range clusters {
 		s.in.Requests = append(s.in.Requests, benchRequest(fmt.Sprintf("cluster-%04d", c), manual))
 	}
-	branch := func(c int) string { return plan.ApproveBranch(fmt.Sprintf("cluster-%04d", c), manual) }
+	branch := func(c int) string { return staterepo.ApproveBranch(fmt.Sprintf("cluster-%04d", c), manual) }
 	pushed := func(r *run) []string {
 		var out []string
 		for b := range r.pushedBranches {
@@ -60,7 +59,7 @@ func TestACheckedApprovalBranchIsRebuiltWhenItsHeadItsChangeOrItsFolderOnMainMov
 	ctx := context.Background()
 	require.NoError(t, s.rc.opts.Repo.Push(ctx, branch(2), s.branches[branch(2)], before))
 	var err error
-	s.branches, err = s.rc.opts.Repo.Branches(plan.BranchPrefix)
+	s.branches, err = s.rc.opts.Repo.Branches(staterepo.BranchPrefix)
 	require.NoError(t, err)
 	require.Equal(t, before, s.branches[branch(2)])
 	r := s.reconcile(t, s.in)
@@ -71,7 +70,7 @@ func TestACheckedApprovalBranchIsRebuiltWhenItsHeadItsChangeOrItsFolderOnMainMov
 	// commit, so no branch's base is in main's history any more
 	tree, err := s.rc.opts.Repo.Tree(s.head)
 	require.NoError(t, err)
-	root := commitFull(t, s.repo, plumbing.ZeroHash, tree, plan.Message{Subject: "history rewritten"})
+	root := commitFull(t, s.repo, plumbing.ZeroHash, tree, staterepo.Message{Subject: "history rewritten"})
 	require.NoError(t, s.rc.opts.Repo.Push(ctx, DefaultBranch, s.head, root))
 	s.head = root
 	assert.Equal(t, all, pushed(s.reconcile(t, s.in)), "every branch is rebuilt on the rewritten main")
@@ -85,7 +84,7 @@ type branchReads struct {
 	n int
 }
 
-func (b *branchReads) Trailers(c plumbing.Hash) ([]plan.Trailer, error) {
+func (b *branchReads) Trailers(c plumbing.Hash) ([]staterepo.Trailer, error) {
 	b.n++
 	return b.Repo.Trailers(c)
 }

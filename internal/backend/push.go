@@ -10,6 +10,7 @@ import (
 	"github.com/go-git/go-git/v5/plumbing"
 
 	"github.com/bindsync/bindsync/internal/backend/plan"
+	"github.com/bindsync/bindsync/internal/staterepo"
 )
 
 // push moves main (a compare-and-swap: a lost race starts the reconcile
@@ -93,11 +94,11 @@ func (rc *Reconciler) isForeign(r *run, name string) bool {
 	foreign := true
 	trailers, err := rc.opts.Repo.Trailers(head)
 	if err == nil {
-		m := plan.Message{Trailers: trailers}
-		if names := m.Values(plan.TrailerBranch); len(names) > 0 {
+		m := staterepo.Message{Trailers: trailers}
+		if names := m.Values(staterepo.TrailerBranch); len(names) > 0 {
 			foreign = !slices.Contains(names, name)
 		} else {
-			foreign = len(m.Values(plan.TrailerBase)) == 0
+			foreign = len(m.Values(staterepo.TrailerBase)) == 0
 		}
 	}
 	if r.foreign == nil {
@@ -117,7 +118,7 @@ func (rc *Reconciler) stale(r *run, name string) bool {
 		}
 	}
 	for _, d := range r.plan.Requests {
-		if d.Approval == plan.Pending && plan.ApproveBranch(d.Cluster, d.Name) == name {
+		if d.Approval == plan.Pending && staterepo.ApproveBranch(d.Cluster, d.Name) == name {
 			return false
 		}
 	}

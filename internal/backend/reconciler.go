@@ -184,7 +184,7 @@ type run struct {
 	pushedBranches map[string]plumbing.Hash
 	branchErrs     map[string]error
 	// foreign are bindsync/ branches whose head the backend did not write
-	// (plan.TrailerBranch): never rebuilt or deleted.
+	// (staterepo.TrailerBranch): never rebuilt or deleted.
 	foreign map[string]bool
 	// moved caches mainMoved by base.
 	moved map[plumbing.Hash][]string
@@ -289,5 +289,5 @@ func (rc *Reconciler) revision(h plumbing.Hash) string {
 
 // revisionOf names commit h of branch as status and logs show it.
 func revisionOf(branch string, h plumbing.Hash) string {
-	return branch + "@sha1:" + h.String()
+	return staterepo.Revision{Branch: branch, Hash: h}.String()
 }

@@ -19,8 +19,6 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/bindsync/bindsync/api/v1alpha1"
-	"github.com/bindsync/bindsync/internal/backend/plan"
-	"github.com/bindsync/bindsync/internal/render"
 	"github.com/bindsync/bindsync/internal/staterepo"
 	"github.com/bindsync/bindsync/internal/testenv"
 )
@@ -92,7 +90,7 @@ func TestReconcileBindsAppliesAndReportsTheRevision(t *testing.T) {
 	head := h.repo.refs["main"]
 	require.False(t, head.IsZero())
 	assert.Equal(t, "bind: c1 <- postgresql", h.repo.commits[head].msg.Subject)
-	assert.Contains(t, h.mainTree(), render.ExportPath("c1", pgCRD))
+	assert.Contains(t, h.mainTree(), staterepo.ExportPath("c1", pgCRD))
 	assert.Contains(t, h.applier.applied["c1"], "APIServiceExport/"+pgCRD)
 	assert.Contains(t, h.applier.applied["c1"], "Role/bindsync-agent")
 	q := h.request("pg")
@@ -151,7 +149,7 @@ func TestAnotherWriterBetweenFetchAndPushSurvives(t *testing.T) {
 
 	tree := h.mainTree()
 	assert.Equal(t, "* @platform\n", string(tree["CODEOWNERS"]))
-	assert.Contains(t, tree, render.ExportPath("c1", pgCRD))
+	assert.Contains(t, tree, staterepo.ExportPath("c1", pgCRD))
 	var subjects []string
 	for c := h.repo.refs["main"]; !c.IsZero(); c = h.repo.commits[c].parent {
 		subjects = append(subjects, h.repo.commits[c].msg.Subject)
@@ -170,7 +168,7 @@ func TestADeletedRequestIsUnboundAndPruned(t *testing.T) {
 
 	head := h.repo.refs["main"]
 	assert.Equal(t, "unbind: c1 <- postgresql", h.repo.commits[head].msg.Subject)
-	assert.NotContains(t, h.mainTree(), render.ExportPath("c1", pgCRD))
+	assert.NotContains(t, h.mainTree(), staterepo.ExportPath("c1", pgCRD))
 	assert.NotContains(t, h.applier.applied["c1"], "APIServiceExport/"+pgCRD)
 	assert.NotEmpty(t, h.applier.applied["c1"], "the cluster's folder is applied again, so prune sees what to keep")
 }
@@ -182,12 +180,12 @@ func TestAManualRequestWaitsOnItsBranchAndADeletedBranchRejects(t *testing.T) {
 	h := newHarness(t, tpl, newRequest("pg", "pg-manual"))
 
 	h.reconcile()
-	branch := plan.ApproveBranch("c1", "pg")
+	branch := staterepo.ApproveBranch("c1", "pg")
 	require.Contains(t, h.repo.refs, branch)
 	approved := condition(h.request("pg"), v1alpha1.ApprovedCondition)
 	assert.Equal(t, v1alpha1.PendingApprovalReason, approved.Reason)
 	assert.Contains(t, approved.Message, branch)
-	assert.NotContains(t, h.mainTree(), render.ExportPath("c1", pgCRD), "main untouched")
+	assert.NotContains(t, h.mainTree(), staterepo.ExportPath("c1", pgCRD), "main untouched")
 	assert.True(t, strings.HasPrefix(h.request("pg").Status.Revision, branch+"@sha1:"))
 
 	written := h.repo.written
@@ -263,7 +261,7 @@ func TestDecideReadsNothing(t *testing.T) {
 func TestAnUnreadableExportOnMainIsNamedAndKept(t *testing.T) {
 	h := newHarness(t, newRequest("pg", "postgresql"))
 	h.reconcile()
-	path := render.ExportPath("c1", pgCRD)
+	path := staterepo.ExportPath("c1", pgCRD)
 	tree := copyTree(h.mainTree())
 	tree[path] = append([]byte("<<<<<<< HEAD\n"), tree[path]...)
 	h.repo.commitOn("main", tree, "a merge gone wrong")
@@ -295,7 +293,7 @@ func TestADuplicateRequestFreezesNothingInTheReconcile(t *testing.T) {
 	tpl.Spec.PermissionClaims = []v1alpha1.PermissionClaim{{GroupResource: v1alpha1.GroupResource{Resource: "secrets"}, Verbs: []v1alpha1.Verb{"get"}}}
 	require.NoError(t, h.client.Update(ctx, &tpl))
 	h.reconcile()
-	rbac := render.ControlPlaneDir("c1") + "/rbac.yaml"
+	rbac := staterepo.ControlPlaneDir("c1") + "/rbac.yaml"
 	require.Contains(t, string(h.mainTree()[rbac]), "secrets")
 
 	again := newRequest("pg-again", "postgresql")

@@ -12,11 +12,13 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/go-git/go-git/v5/plumbing"
+
 	"github.com/bindsync/bindsync/api/v1alpha1"
 	"github.com/bindsync/bindsync/internal/backend/plan"
 	"github.com/bindsync/bindsync/internal/conditions"
 	"github.com/bindsync/bindsync/internal/render"
-	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/bindsync/bindsync/internal/staterepo"
 )
 
 // report writes the status of every request and template, once per
@@ -337,7 +339,7 @@ func heldReason(d plan.SchemaDecision) string {
 func heldMessage(d plan.SchemaDecision) string {
 	if d.Policy == v1alpha1.SchemaUpdateNever {
 		return fmt.Sprintf("CRD %s changed (%s -> %s); schemaUpdatePolicy Never keeps the schema main holds",
-			d.CRD, shortHash(d.MainHash), shortHash(d.LiveHash))
+			d.CRD, staterepo.ShortHash(d.MainHash, staterepo.SchemaDigits), staterepo.ShortHash(d.LiveHash, staterepo.SchemaDigits))
 	}
 	var fs []string
 	for i, f := range d.Report.BreakingFindings() {
@@ -349,13 +351,6 @@ func heldMessage(d plan.SchemaDecision) string {
 	}
 	return fmt.Sprintf("breaking change of CRD %s held on branch %s until it is merged into main: %s",
 		d.CRD, d.Branch, strings.Join(fs, "; "))
-}
-
-func shortHash(h string) string {
-	if len(h) > 8 {
-		return h[:8]
-	}
-	return h
 }
 
 func firstProblem(ps []render.Problem) *render.Problem {

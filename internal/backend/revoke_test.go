@@ -16,7 +16,6 @@ import (
 
 	"github.com/bindsync/bindsync/api/v1alpha1"
 	"github.com/bindsync/bindsync/internal/git"
-	"github.com/bindsync/bindsync/internal/render"
 	"github.com/bindsync/bindsync/internal/staterepo"
 )
 
@@ -93,9 +92,9 @@ func requestWithUID(name, tpl, uid string) *v1alpha1.APIServiceExportRequest {
 // a commit on main deletes the file.
 func TestARevertedBindStaysRevokedUntilTheRevocationFileIsDeleted(t *testing.T) {
 	g := newGitHarness(t, 3, requestWithUID("pg", "postgresql", "uid-1"))
-	revoked := render.RevokedPath("c1", "postgresql")
+	revoked := staterepo.RevokedPath("c1", "postgresql")
 	g.reconcile()
-	require.Contains(t, g.mainFiles(), render.ExportPath("c1", pgCRD), "bound")
+	require.Contains(t, g.mainFiles(), staterepo.ExportPath("c1", pgCRD), "bound")
 	require.Equal(t, metav1.ConditionTrue, condition(g.request("pg"), v1alpha1.ReadyCondition).Status)
 
 	// A human reverts the bind commit on main.
@@ -106,7 +105,7 @@ func TestARevertedBindStaysRevokedUntilTheRevocationFileIsDeleted(t *testing.T) 
 	})
 	g.reconcile()
 	files := g.mainFiles()
-	assert.NotContains(t, files, render.ExportPath("c1", pgCRD))
+	assert.NotContains(t, files, staterepo.ExportPath("c1", pgCRD))
 	require.Contains(t, files, revoked, "the revert is recorded in main")
 	assert.Contains(t, g.git(g.remote, "log", "-1", "--format=%B", "main"), "Bindsync-Cause: revoke")
 	assertRejected(t, g.request("pg"), "after the revert")
@@ -124,7 +123,7 @@ func TestARevertedBindStaysRevokedUntilTheRevocationFileIsDeleted(t *testing.T) 
 		}
 	})
 	g.reconcile()
-	assert.NotContains(t, g.mainFiles(), render.ExportPath("c1", pgCRD))
+	assert.NotContains(t, g.mainFiles(), staterepo.ExportPath("c1", pgCRD))
 	assertRejected(t, g.request("pg"), "six commits later")
 	assert.NotContains(t, g.applier.applied["c1"], "APIServiceExport/"+pgCRD, "nothing of the template is applied")
 
@@ -133,7 +132,7 @@ func TestARevertedBindStaysRevokedUntilTheRevocationFileIsDeleted(t *testing.T) 
 	require.NoError(t, g.client.Delete(ctx, g.request("pg")))
 	require.NoError(t, g.client.Create(ctx, requestWithUID("pg", "postgresql", "uid-2")))
 	g.reconcile()
-	assert.NotContains(t, g.mainFiles(), render.ExportPath("c1", pgCRD))
+	assert.NotContains(t, g.mainFiles(), staterepo.ExportPath("c1", pgCRD))
 	assertRejected(t, g.request("pg"), "re-created")
 	assert.Contains(t, condition(g.request("pg"), v1alpha1.ApprovedCondition).Message, revoked, "the condition names the file that lifts it")
 
@@ -146,7 +145,7 @@ func TestARevertedBindStaysRevokedUntilTheRevocationFileIsDeleted(t *testing.T) 
 	g.reconcile()
 	g.reconcile()
 	files = g.mainFiles()
-	assert.Contains(t, files, render.ExportPath("c1", pgCRD), "bound again")
+	assert.Contains(t, files, staterepo.ExportPath("c1", pgCRD), "bound again")
 	assert.NotContains(t, files, revoked)
 	q := g.request("pg")
 	assert.Equal(t, metav1.ConditionTrue, condition(q, v1alpha1.ApprovedCondition).Status, condition(q, v1alpha1.ApprovedCondition).Message)
@@ -159,7 +158,7 @@ func TestARevertedBindStaysRevokedUntilTheRevocationFileIsDeleted(t *testing.T) 
 // the history search finds the revoke commit, not the reverted bind.
 func TestALiftedRevocationIsNotFoundAgainInTheHistory(t *testing.T) {
 	g := newGitHarness(t, 0, requestWithUID("pg", "postgresql", "uid-1"))
-	revoked := render.RevokedPath("c1", "postgresql")
+	revoked := staterepo.RevokedPath("c1", "postgresql")
 	g.reconcile()
 	g.human(func(work string) {
 		g.git(work, "revert", "--no-edit", g.git(work, "log", "--format=%H", "--grep=^bind: c1 <- postgresql", "-1"))
@@ -174,7 +173,7 @@ func TestALiftedRevocationIsNotFoundAgainInTheHistory(t *testing.T) {
 	})
 	g.reconcile()
 	g.reconcile()
-	assert.Contains(t, g.mainFiles(), render.ExportPath("c1", pgCRD), "bound again")
+	assert.Contains(t, g.mainFiles(), staterepo.ExportPath("c1", pgCRD), "bound again")
 	assert.Equal(t, metav1.ConditionTrue, condition(g.request("pg"), v1alpha1.ReadyCondition).Status)
 }
 

@@ -90,7 +90,7 @@ func BenchmarkFullRenderCommit(b *testing.B) {
 		r := benchRepo(b)
 		clk.Resume()
 		tree := renderTree(b, in)
-		_, changed, err := r.Commit(plumbing.ZeroHash, tree, Message{Subject: "render"})
+		_, changed, err := r.Commit(plumbing.ZeroHash, tree, staterepo.Message{Subject: "render"})
 		require.NoError(b, err)
 		require.True(b, changed)
 		objects = r.Stats().ObjectsWritten
@@ -107,7 +107,7 @@ func BenchmarkCommitOnly(b *testing.B) {
 		clk.Stop()
 		r := benchRepo(b)
 		clk.Resume()
-		_, _, err := r.Commit(plumbing.ZeroHash, tree, Message{Subject: "render"})
+		_, _, err := r.Commit(plumbing.ZeroHash, tree, staterepo.Message{Subject: "render"})
 		require.NoError(b, err)
 	}
 }
@@ -141,7 +141,7 @@ func newRequestRepo(b *testing.B) (*Repo, plumbing.Hash, render.Input, *render.C
 	in.Templates = scaleInput(b, 0, benchBindings).Templates
 	r := benchRepo(b)
 	cache := render.NewCache()
-	base, _, err := r.Commit(plumbing.ZeroHash, renderWith(b, cache, in), Message{Subject: "base"})
+	base, _, err := r.Commit(plumbing.ZeroHash, renderWith(b, cache, in), staterepo.Message{Subject: "base"})
 	require.NoError(b, err)
 	in.Requests = append(make([]v1alpha1.APIServiceExportRequest, 0, len(in.Requests)+1), in.Requests...)
 	return r, base, in, cache
@@ -172,7 +172,7 @@ func BenchmarkNewRequest(b *testing.B) {
 		before := r.Stats().ObjectsWritten
 		clk.Resume()
 		tree := renderWith(b, cache, next)
-		dir := render.ClusterDir(cluster)
+		dir := staterepo.ClusterDir(cluster)
 		_, changed, err := r.CommitDirs(base, []string{dir}, sub(tree, dir), bindMessage(cluster, in.Templates[benchBindings-1].Name))
 		require.NoError(b, err)
 		require.True(b, changed)
@@ -194,7 +194,7 @@ func BenchmarkNewRequestCommit(b *testing.B) {
 		next := withRequest(in, clusterName(i%benchClusters))
 		before := r.Stats().ObjectsWritten
 		clk.Resume()
-		_, changed, err := r.Commit(base, renderWith(b, cache, next), Message{Subject: "bind"})
+		_, changed, err := r.Commit(base, renderWith(b, cache, next), staterepo.Message{Subject: "bind"})
 		require.NoError(b, err)
 		require.True(b, changed)
 		objects = r.Stats().ObjectsWritten - before
@@ -224,7 +224,7 @@ func BenchmarkSchemaChange(b *testing.B) {
 	in := scaleInput(b, benchClusters, benchBindings)
 	r := benchRepo(b)
 	cache := render.NewCache()
-	base, _, err := r.Commit(plumbing.ZeroHash, renderWith(b, cache, in), Message{Subject: "base"})
+	base, _, err := r.Commit(plumbing.ZeroHash, renderWith(b, cache, in), staterepo.Message{Subject: "base"})
 	require.NoError(b, err)
 	var objects int64
 	clk := benchclock.Start(b)
@@ -234,7 +234,7 @@ func BenchmarkSchemaChange(b *testing.B) {
 		changed := withSchemaChange(in, i)
 		before := r.Stats().ObjectsWritten
 		clk.Resume()
-		_, ok, err := r.Commit(base, renderWith(b, cache, changed), Message{Subject: "schema"})
+		_, ok, err := r.Commit(base, renderWith(b, cache, changed), staterepo.Message{Subject: "schema"})
 		require.NoError(b, err)
 		require.True(b, ok)
 		objects = r.Stats().ObjectsWritten - before
@@ -249,13 +249,13 @@ func BenchmarkNoopRenderCommit(b *testing.B) {
 	in := scaleInput(b, benchClusters, benchBindings)
 	r := benchRepo(b)
 	cache := render.NewCache()
-	base, _, err := r.Commit(plumbing.ZeroHash, renderWith(b, cache, in), Message{Subject: "base"})
+	base, _, err := r.Commit(plumbing.ZeroHash, renderWith(b, cache, in), staterepo.Message{Subject: "base"})
 	require.NoError(b, err)
 	before := r.Stats().ObjectsWritten
 	clk := benchclock.Start(b)
 	defer clk.Report()
 	for i := 0; i < b.N; i++ {
-		_, changed, err := r.Commit(base, renderWith(b, cache, in), Message{Subject: "again"})
+		_, changed, err := r.Commit(base, renderWith(b, cache, in), staterepo.Message{Subject: "again"})
 		require.NoError(b, err)
 		require.False(b, changed)
 	}
@@ -268,11 +268,11 @@ func TestNoopRenderCommitWritesNothing(t *testing.T) {
 	in := scaleInput(t, 100, benchBindings)
 	r := benchRepo(t)
 	cache := render.NewCache()
-	base, _, err := r.Commit(plumbing.ZeroHash, renderWith(t, cache, in), Message{Subject: "base"})
+	base, _, err := r.Commit(plumbing.ZeroHash, renderWith(t, cache, in), staterepo.Message{Subject: "base"})
 	require.NoError(t, err)
 	objects := countObjects(t, r.Dir())
 
-	again, changed, err := r.Commit(base, renderWith(t, cache, in), Message{Subject: "again"})
+	again, changed, err := r.Commit(base, renderWith(t, cache, in), staterepo.Message{Subject: "again"})
 	require.NoError(t, err)
 	assert.False(t, changed)
 	assert.Equal(t, base, again)
@@ -287,12 +287,12 @@ func TestSchemaChangeWritesTwoBlobsAndTheTreesAbove(t *testing.T) {
 	in := scaleInput(t, clusters, benchBindings)
 	r := benchRepo(t)
 	cache := render.NewCache()
-	base, _, err := r.Commit(plumbing.ZeroHash, renderWith(t, cache, in), Message{Subject: "base"})
+	base, _, err := r.Commit(plumbing.ZeroHash, renderWith(t, cache, in), staterepo.Message{Subject: "base"})
 	require.NoError(t, err)
 	before := countObjects(t, r.Dir())
 
 	tree := renderWith(t, cache, withSchemaChange(in, 1))
-	next, changed, err := r.Commit(base, tree, Message{Subject: "schema"})
+	next, changed, err := r.Commit(base, tree, staterepo.Message{Subject: "schema"})
 	require.NoError(t, err)
 	require.True(t, changed)
 
@@ -350,7 +350,7 @@ func BenchmarkSchemaChangeRenderOnly(b *testing.B) {
 func BenchmarkSchemaChangeCommitOnly(b *testing.B) {
 	in := scaleInput(b, benchClusters, benchBindings)
 	r := benchRepo(b)
-	base, _, err := r.Commit(plumbing.ZeroHash, renderTree(b, in), Message{Subject: "base"})
+	base, _, err := r.Commit(plumbing.ZeroHash, renderTree(b, in), staterepo.Message{Subject: "base"})
 	require.NoError(b, err)
 	clk := benchclock.Start(b)
 	defer clk.Report()
@@ -358,7 +358,7 @@ func BenchmarkSchemaChangeCommitOnly(b *testing.B) {
 		clk.Stop()
 		tree := renderTree(b, withSchemaChange(in, i))
 		clk.Resume()
-		_, ok, err := r.Commit(base, tree, Message{Subject: "schema"})
+		_, ok, err := r.Commit(base, tree, staterepo.Message{Subject: "schema"})
 		require.NoError(b, err)
 		require.True(b, ok)
 	}
@@ -369,7 +369,7 @@ func BenchmarkNewRequestCommitOnly(b *testing.B) {
 	in := scaleInput(b, benchClusters, benchBindings-1)
 	in.Templates = scaleInput(b, 0, benchBindings).Templates
 	r := benchRepo(b)
-	base, _, err := r.Commit(plumbing.ZeroHash, renderTree(b, in), Message{Subject: "base"})
+	base, _, err := r.Commit(plumbing.ZeroHash, renderTree(b, in), staterepo.Message{Subject: "base"})
 	require.NoError(b, err)
 	clk := benchclock.Start(b)
 	defer clk.Report()
@@ -378,7 +378,7 @@ func BenchmarkNewRequestCommitOnly(b *testing.B) {
 		cluster := clusterName(i % benchClusters)
 		one := render.Input{CRDs: in.CRDs, Templates: in.Templates}
 		addCluster(&one, cluster, in.Templates)
-		dir := render.ClusterDir(cluster)
+		dir := staterepo.ClusterDir(cluster)
 		files := sub(renderTree(b, one), dir)
 		clk.Resume()
 		_, changed, err := r.CommitDirs(base, []string{dir}, files, bindMessage(cluster, "x"))

@@ -36,7 +36,7 @@ func TestCommitOfAnUnchangedTreeWritesNoObject(t *testing.T) {
 
 func TestCommitOfAnEmptyTreeOnNothingIsNoCommit(t *testing.T) {
 	r := newLocal(t)
-	h, changed, err := r.Commit(plumbing.ZeroHash, staterepo.Tree{}, Message{Subject: "nothing"})
+	h, changed, err := r.Commit(plumbing.ZeroHash, staterepo.Tree{}, staterepo.Message{Subject: "nothing"})
 	require.NoError(t, err)
 	assert.False(t, changed)
 	assert.True(t, h.IsZero())
@@ -55,7 +55,7 @@ func TestCommitHashesEachSharedSliceOnceAndStoresItOnce(t *testing.T) {
 	require.NoError(t, err)
 	assert.Len(t, b.blobs, 1, "one slice, hashed once")
 
-	_, _, err = r.Commit(plumbing.ZeroHash, tree, Message{Subject: "shared"})
+	_, _, err = r.Commit(plumbing.ZeroHash, tree, staterepo.Message{Subject: "shared"})
 	require.NoError(t, err)
 	// one blob, one tree shared by the four cluster folders, clusters, root, commit
 	assert.Equal(t, int64(5), r.Stats().ObjectsWritten)
@@ -74,7 +74,7 @@ func TestCommitMatchesGitsOwnTree(t *testing.T) {
 		"ab/c":      []byte("7"),
 	}
 	r := newLocal(t)
-	h, _, err := r.Commit(plumbing.ZeroHash, tree, Message{Subject: "order"})
+	h, _, err := r.Commit(plumbing.ZeroHash, tree, staterepo.Message{Subject: "order"})
 	require.NoError(t, err)
 	gitCLI(t, r.Dir(), "fsck", "--strict")
 	assert.Equal(t, "a-b\na.txt\na/c\na0\nab/c\nb/x.yaml\nb/x/y/z.y", gitCLI(t, r.Dir(), "ls-tree", "-r", "--name-only", h.String()))
@@ -96,7 +96,7 @@ func TestCommitRefusesPathsGitCannotStore(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			r := newLocal(t)
 			tree := staterepo.Tree{p: []byte("x"), "clusters/c1/app/x.yaml": []byte("y")}
-			_, _, err := r.Commit(plumbing.ZeroHash, tree, Message{Subject: "bad"})
+			_, _, err := r.Commit(plumbing.ZeroHash, tree, staterepo.Message{Subject: "bad"})
 			assert.ErrorIs(t, err, ErrInvalidPath)
 			assert.Equal(t, 0, countObjects(t, r.Dir()), "nothing written")
 		})
@@ -123,25 +123,25 @@ func TestCommitDirsReplacesOnlyTheGivenFolders(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			h, changed, err := r.CommitDirs(base, tc.dirs, tc.files, Message{Subject: tc.name})
+			h, changed, err := r.CommitDirs(base, tc.dirs, tc.files, staterepo.Message{Subject: tc.name})
 			require.NoError(t, err)
 			require.True(t, changed)
 			got, err := r.Tree(h)
 			require.NoError(t, err)
 			assert.Equal(t, tc.want, got)
-			full, _, err := r.Commit(base, tc.want, Message{Subject: tc.name})
+			full, _, err := r.Commit(base, tc.want, staterepo.Message{Subject: tc.name})
 			require.NoError(t, err)
 			assert.Equal(t, treeOf(t, r, full), treeOf(t, r, h), "the same tree as a full commit")
 		})
 	}
 	t.Run("the same files again is no commit", func(t *testing.T) {
-		h, changed, err := r.CommitDirs(base, []string{"clusters/c2"}, sub(sampleTree("c2"), "clusters/c2"), Message{Subject: "same"})
+		h, changed, err := r.CommitDirs(base, []string{"clusters/c2"}, sub(sampleTree("c2"), "clusters/c2"), staterepo.Message{Subject: "same"})
 		require.NoError(t, err)
 		assert.False(t, changed)
 		assert.Equal(t, base, h)
 	})
 	t.Run("a file outside the folders is refused", func(t *testing.T) {
-		_, _, err := r.CommitDirs(base, []string{"clusters/c2"}, staterepo.Tree{"clusters/c1/x": []byte("x")}, Message{Subject: "bad"})
+		_, _, err := r.CommitDirs(base, []string{"clusters/c2"}, staterepo.Tree{"clusters/c1/x": []byte("x")}, staterepo.Message{Subject: "bad"})
 		assert.ErrorIs(t, err, ErrInvalidPath)
 	})
 }

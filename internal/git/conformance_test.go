@@ -95,7 +95,7 @@ func runConformance(t *testing.T, newRemote remoteFactory) {
 			clone := cloneCLI(t, rem.CLIURL)
 
 			var heads []plumbing.Hash
-			rev, changed, err := r.Publish(ctx, "main", 3, func(head plumbing.Hash) (staterepo.Tree, Message, error) {
+			rev, changed, err := r.Publish(ctx, "main", 3, func(head plumbing.Hash) (staterepo.Tree, staterepo.Message, error) {
 				heads = append(heads, head)
 				if len(heads) == 1 { // the race: someone pushes after our fetch
 					require.NoError(t, os.WriteFile(filepath.Join(clone, "NOTES.md"), []byte("by hand\n"), 0o644))
@@ -105,7 +105,7 @@ func runConformance(t *testing.T, newRemote remoteFactory) {
 				}
 				tree, err := r.Tree(head)
 				if err != nil {
-					return nil, Message{}, err
+					return nil, staterepo.Message{}, err
 				}
 				for p, b := range sampleTree("c1", "c2") {
 					tree[p] = b
@@ -127,7 +127,7 @@ func runConformance(t *testing.T, newRemote remoteFactory) {
 			require.NoError(t, err)
 			clone := cloneCLI(t, rem.CLIURL)
 			n := 0
-			_, _, err = r.Publish(ctx, "main", 2, func(head plumbing.Hash) (staterepo.Tree, Message, error) {
+			_, _, err = r.Publish(ctx, "main", 2, func(head plumbing.Hash) (staterepo.Tree, staterepo.Message, error) {
 				n++
 				require.NoError(t, os.WriteFile(filepath.Join(clone, "NOTES.md"), []byte(strings.Repeat("x", n)), 0o644))
 				gitCLI(t, clone, "commit", "-qam", "race", "--allow-empty")
@@ -202,15 +202,15 @@ func runConformance(t *testing.T, newRemote remoteFactory) {
 			require.NoError(t, err)
 			require.Equal(t, gitCLI(t, clone, "rev-parse", "main"), head.String())
 			for _, c := range []string{"merged", "squashed", "rebased", "c0"} {
-				at, ok, err := r.FindTrailer(head, TrailerRequest, "bindsync-"+c+"/pg", 50)
+				at, ok, err := r.FindTrailer(head, staterepo.TrailerRequest, "bindsync-"+c+"/pg", 50)
 				require.NoError(t, err)
 				assert.True(t, ok, "request of %s found in main", c)
 				assert.False(t, at.IsZero())
 			}
-			_, ok, err := r.FindTrailer(head, TrailerRequest, "bindsync-other/pg", 50)
+			_, ok, err := r.FindTrailer(head, staterepo.TrailerRequest, "bindsync-other/pg", 50)
 			require.NoError(t, err)
 			assert.False(t, ok, "a request never merged is not found")
-			_, ok, err = r.FindTrailer(head, TrailerRequest, "bindsync-c0/pg", 2)
+			_, ok, err = r.FindTrailer(head, staterepo.TrailerRequest, "bindsync-c0/pg", 2)
 			require.NoError(t, err)
 			assert.False(t, ok, "the limit bounds the walk")
 		}},

@@ -12,8 +12,6 @@ var (
 	// request (network, authentication, missing repository). It is
 	// transient from bindsync's point of view: nothing local is lost.
 	ErrRemote = errors.New("git remote unavailable")
-	// ErrInvalidRevision means a revision string is not "<branch>@sha1:<hash>".
-	ErrInvalidRevision = errors.New("invalid revision")
 	// ErrInvalidPath means a tree holds a path git cannot store (empty,
 	// absolute, "." or ".." segments, or a file and a folder of one name).
 	ErrInvalidPath = errors.New("invalid path in tree")

@@ -201,15 +201,15 @@ func cloneCLI(t *testing.T, url string) string {
 	return dir
 }
 
-func bindMessage(cluster, request string) Message {
-	return Message{
+func bindMessage(cluster, request string) staterepo.Message {
+	return staterepo.Message{
 		Subject: fmt.Sprintf("bind: %s <- postgresql", cluster),
 		Body:    "Rendered by the conformance suite.",
-		Trailers: []Trailer{
-			{TrailerCluster, cluster},
-			{TrailerRequest, "bindsync-" + cluster + "/" + request},
-			{TrailerTemplate, "postgresql"},
-			{TrailerCause, "request"},
+		Trailers: []staterepo.Trailer{
+			{Key: staterepo.TrailerCluster, Value: cluster},
+			{Key: staterepo.TrailerRequest, Value: "bindsync-" + cluster + "/" + request},
+			{Key: staterepo.TrailerTemplate, Value: "postgresql"},
+			{Key: staterepo.TrailerCause, Value: "request"},
 		},
 	}
 }
@@ -236,6 +236,6 @@ func with(t staterepo.Tree, path, content string) staterepo.Tree {
 	return out
 }
 
-func constTree(tree staterepo.Tree, msg Message) func(plumbing.Hash) (staterepo.Tree, Message, error) {
-	return func(plumbing.Hash) (staterepo.Tree, Message, error) { return tree, msg, nil }
+func constTree(tree staterepo.Tree, msg staterepo.Message) func(plumbing.Hash) (staterepo.Tree, staterepo.Message, error) {
+	return func(plumbing.Hash) (staterepo.Tree, staterepo.Message, error) { return tree, msg, nil }
 }

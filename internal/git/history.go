@@ -54,12 +54,12 @@ func (r *Repo) FindTrailer(head plumbing.Hash, key, value string, limit int) (pl
 
 // CommitMessage returns the parsed message of commit (subject, body,
 // trailers), through the commit cache.
-func (r *Repo) CommitMessage(commit plumbing.Hash) (Message, error) {
+func (r *Repo) CommitMessage(commit plumbing.Hash) (staterepo.Message, error) {
 	c, err := r.cachedCommit(commit)
 	if err != nil {
-		return Message{}, err
+		return staterepo.Message{}, err
 	}
-	return ParseMessage(c.Message), nil
+	return staterepo.ParseMessage(c.Message), nil
 }
 
 // walkCTime visits the history of c, every commit once, newest committer
@@ -130,14 +130,14 @@ func hasTrailer(message, key, value string) bool {
 	if !strings.Contains(message, value) {
 		return false // most commits: no parse of a message that cannot match
 	}
-	for _, t := range ParseMessage(message).Trailers {
+	for _, t := range staterepo.ParseMessage(message).Trailers {
 		if strings.EqualFold(t.Key, key) && t.Value == value {
 			return true
 		}
 	}
 	for _, line := range strings.Split(message, "\n") {
 		line = strings.TrimLeft(strings.TrimSpace(line), "*- ")
-		if t, ok := parseTrailerLine(line); ok && strings.EqualFold(t.Key, key) && t.Value == value {
+		if t, ok := staterepo.ParseTrailerLine(line); ok && strings.EqualFold(t.Key, key) && t.Value == value {
 			return true
 		}
 	}

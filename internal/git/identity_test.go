@@ -24,7 +24,7 @@ func TestABlobIsHashedByItsOwnBytes(t *testing.T) {
 		"clusters/c/crd.yaml":  bytes.Clone(full),  // the same bytes elsewhere
 		"clusters/d/note.yaml": full[:0],
 	}
-	h, changed, err := r.Commit(plumbing.ZeroHash, tree, Message{Subject: "views"})
+	h, changed, err := r.Commit(plumbing.ZeroHash, tree, staterepo.Message{Subject: "views"})
 	require.NoError(t, err)
 	require.True(t, changed)
 	got, err := r.Tree(h)

@@ -10,6 +10,8 @@ import (
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/filemode"
 	"github.com/go-git/go-git/v5/plumbing/object"
+
+	"github.com/bindsync/bindsync/internal/staterepo"
 )
 
 // CommitInfo is what a reader of history needs of one commit.
@@ -19,7 +21,7 @@ type CommitInfo struct {
 	Tree    plumbing.Hash
 	Author  string // "Name <email>"
 	When    time.Time
-	Message Message
+	Message staterepo.Message
 	Raw     string // the message as stored
 }
 
@@ -27,7 +29,7 @@ func commitInfo(c *object.Commit) CommitInfo {
 	return CommitInfo{
 		Hash: c.Hash, Parents: append([]plumbing.Hash(nil), c.ParentHashes...), Tree: c.TreeHash,
 		Author: c.Author.Name + " <" + c.Author.Email + ">", When: c.Committer.When,
-		Message: ParseMessage(c.Message), Raw: c.Message,
+		Message: staterepo.ParseMessage(c.Message), Raw: c.Message,
 	}
 }
 
@@ -64,7 +66,7 @@ func (r *Repo) FirstParentLog(head plumbing.Hash, limit int) ([]CommitInfo, erro
 // merged into, as git merge writes it) whose tree is the tree of the commit
 // treeOf, authored by the Options' identity and signed with its Signer. It
 // moves no branch: see Push.
-func (r *Repo) MergeCommit(parents []plumbing.Hash, treeOf plumbing.Hash, msg Message) (plumbing.Hash, error) {
+func (r *Repo) MergeCommit(parents []plumbing.Hash, treeOf plumbing.Hash, msg staterepo.Message) (plumbing.Hash, error) {
 	if len(parents) < 2 {
 		return plumbing.ZeroHash, errors.New("a merge commit needs two parents or more")
 	}

@@ -9,6 +9,8 @@ import (
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/bindsync/bindsync/internal/staterepo"
 )
 
 // TestMergeCommitAndFirstParentLogAgreeWithGit: a merge commit written by
@@ -24,10 +26,10 @@ func TestMergeCommitAndFirstParentLogAgreeWithGit(t *testing.T) {
 	b1, _, err := r.Commit(m1, sampleTree("c1", "c2"), bindMessage("c2", "pg"))
 	require.NoError(t, err)
 
-	_, err = r.MergeCommit([]plumbing.Hash{m1}, b1, Message{Subject: "one parent"})
+	_, err = r.MergeCommit([]plumbing.Hash{m1}, b1, staterepo.Message{Subject: "one parent"})
 	assert.Error(t, err, "a merge needs two parents")
 
-	merge, err := r.MergeCommit([]plumbing.Hash{m1, b1}, b1, Message{Subject: "approve", Trailers: []Trailer{{"Bindsync-Approved-By", "Ada <ada@example.com>"}}})
+	merge, err := r.MergeCommit([]plumbing.Hash{m1, b1}, b1, staterepo.Message{Subject: "approve", Trailers: []staterepo.Trailer{{Key: "Bindsync-Approved-By", Value: "Ada <ada@example.com>"}}})
 	require.NoError(t, err)
 	require.NoError(t, r.Push(ctx, "main", m1, merge))
 

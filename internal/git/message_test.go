@@ -3,85 +3,9 @@ package git
 import (
 	"testing"
 
-	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
-
-func TestMessageRoundTrips(t *testing.T) {
-	cases := []struct {
-		name string
-		msg  Message
-		text string
-	}{
-		{"subject only", Message{Subject: "unbind: c1 <- postgresql"}, "unbind: c1 <- postgresql\n"},
-		{"subject and trailers", Message{Subject: "bind: c1 <- postgresql", Trailers: []Trailer{{TrailerCluster, "c1"}, {TrailerTemplate, "postgresql"}}},
-			"bind: c1 <- postgresql\n\nBindsync-Cluster: c1\nBindsync-Template: postgresql\n"},
-		{"subject, body and trailers", Message{
-			Subject:  "schema: postgresqlinstances.anynines.com 3f2a1c09 -> 9b7e0d44 (breaking)",
-			Body:     "field removed: .spec.foo\n\nenum value removed: .spec.plan",
-			Trailers: []Trailer{{TrailerSchemaHash, "9b7e0d44"}, {TrailerCompat, "breaking: field-removed,enum-value-removed"}},
-		}, "schema: postgresqlinstances.anynines.com 3f2a1c09 -> 9b7e0d44 (breaking)\n\nfield removed: .spec.foo\n\nenum value removed: .spec.plan\n\nBindsync-Schema-Hash: 9b7e0d44\nBindsync-Compat: breaking: field-removed,enum-value-removed\n"},
-	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			assert.Equal(t, tc.text, tc.msg.String())
-			assert.Equal(t, tc.msg, ParseMessage(tc.text))
-		})
-	}
-}
-
-func TestMessageValuesCannotForgeTrailers(t *testing.T) {
-	m := Message{Subject: "bind:\nBindsync-Request: forged", Trailers: []Trailer{{TrailerCluster, "c1\nBindsync-Request: forged"}}}
-	parsed := ParseMessage(m.String())
-	assert.Len(t, parsed.Trailers, 1)
-	v, ok := parsed.Get(TrailerRequest)
-	assert.False(t, ok, "no forged trailer, got %q", v)
-}
-
-func TestParseMessageBodyThatIsNotTrailers(t *testing.T) {
-	m := ParseMessage("fix things\n\nThis is prose: with a colon\nand more text.\n")
-	assert.Equal(t, "This is prose: with a colon\nand more text.", m.Body)
-	assert.Empty(t, m.Trailers)
-}
-
-func TestRevisionFormatsAndParses(t *testing.T) {
-	h := plumbing.NewHash("0123456789abcdef0123456789abcdef01234567")
-	cases := []struct {
-		name string
-		rev  Revision
-		text string
-	}{
-		{"main", Revision{"main", h}, "main@sha1:0123456789abcdef0123456789abcdef01234567"},
-		{"an approval branch", Revision{"bindsync/approve/c1/pg", h}, "bindsync/approve/c1/pg@sha1:0123456789abcdef0123456789abcdef01234567"},
-	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			assert.Equal(t, tc.text, tc.rev.String())
-			got, err := ParseRevision(tc.text)
-			require.NoError(t, err)
-			assert.Equal(t, tc.rev, got)
-		})
-	}
-}
-
-func TestParseRevisionRefusesMalformed(t *testing.T) {
-	for name, s := range map[string]string{
-		"no hash":         "main",
-		"short hash":      "main@sha1:0123abcd",
-		"no branch":       "@sha1:0123456789abcdef0123456789abcdef01234567",
-		"not hex":         "main@sha1:z123456789abcdef0123456789abcdef01234567",
-		"bad branch name": "ma..in@sha1:0123456789abcdef0123456789abcdef01234567",
-		"other hash kind": "main@sha256:0123456789abcdef0123456789abcdef01234567",
-		"space in a name": "my branch@sha1:0123456789abcdef0123456789abcdef01234567",
-	} {
-		t.Run(name, func(t *testing.T) {
-			_, err := ParseRevision(s)
-			assert.ErrorIs(t, err, ErrInvalidRevision)
-			assert.Contains(t, err.Error(), s)
-		})
-	}
-}
 
 func TestOptionsValidate(t *testing.T) {
 	cases := []struct {

@@ -21,7 +21,7 @@ const DefaultAttempts = 5
 // build's tree equals the head's: then nothing is committed or pushed and
 // rev names the head.
 func (r *Repo) Publish(ctx context.Context, branch string, attempts int,
-	build func(head plumbing.Hash) (staterepo.Tree, Message, error)) (Revision, bool, error) {
+	build func(head plumbing.Hash) (staterepo.Tree, staterepo.Message, error)) (staterepo.Revision, bool, error) {
 	return r.PublishCommit(ctx, branch, attempts, func(head plumbing.Hash) (plumbing.Hash, bool, error) {
 		tree, msg, err := build(head)
 		if err != nil {
@@ -35,7 +35,7 @@ func (r *Repo) Publish(ctx context.Context, branch string, attempts int,
 // (with CommitDirs, say): commit gets the head and returns what Commit
 // returns.
 func (r *Repo) PublishCommit(ctx context.Context, branch string, attempts int,
-	commit func(head plumbing.Hash) (plumbing.Hash, bool, error)) (Revision, bool, error) {
+	commit func(head plumbing.Hash) (plumbing.Hash, bool, error)) (staterepo.Revision, bool, error) {
 	if attempts < 1 {
 		attempts = 1
 	}
@@ -45,27 +45,27 @@ func (r *Repo) PublishCommit(ctx context.Context, branch string, attempts int,
 			r.stats.pushRetries.Add(1)
 		}
 		if err := r.Fetch(ctx); err != nil {
-			return Revision{}, false, fmt.Errorf("publish %s: %w", branch, err)
+			return staterepo.Revision{}, false, fmt.Errorf("publish %s: %w", branch, err)
 		}
 		head, err := r.Head(branch)
 		if err != nil {
-			return Revision{}, false, err
+			return staterepo.Revision{}, false, err
 		}
 		next, changed, err := commit(head)
 		if err != nil {
-			return Revision{}, false, fmt.Errorf("publish %s to %s: build on %s: %w", branch, r.where, short(head), err)
+			return staterepo.Revision{}, false, fmt.Errorf("publish %s to %s: build on %s: %w", branch, r.where, short(head), err)
 		}
 		if !changed {
-			return Revision{Branch: branch, Hash: head}, false, nil
+			return staterepo.Revision{Branch: branch, Hash: head}, false, nil
 		}
 		err = r.Push(ctx, branch, head, next)
 		if err == nil {
-			return Revision{Branch: branch, Hash: next}, true, nil
+			return staterepo.Revision{Branch: branch, Hash: next}, true, nil
 		}
 		if !errors.Is(err, ErrNonFastForward) {
-			return Revision{}, false, fmt.Errorf("publish %s: %w", branch, err)
+			return staterepo.Revision{}, false, fmt.Errorf("publish %s: %w", branch, err)
 		}
 		lastErr = err
 	}
-	return Revision{}, false, fmt.Errorf("publish %s to %s: gave up after %d attempts: %w", branch, r.where, attempts, lastErr)
+	return staterepo.Revision{}, false, fmt.Errorf("publish %s to %s: gave up after %d attempts: %w", branch, r.where, attempts, lastErr)
 }

@@ -17,6 +17,8 @@ import (
 	"github.com/go-git/go-git/v5/plumbing/revlist"
 	"github.com/go-git/go-git/v5/plumbing/transport"
 	"github.com/go-git/go-git/v5/plumbing/transport/client"
+
+	"github.com/bindsync/bindsync/internal/staterepo"
 )
 
 // mirrorRefSpec makes the cache's branches the remote's branches.
@@ -201,7 +203,7 @@ func (r *Repo) PushBranches(ctx context.Context, updates []BranchUpdate) (errs [
 	errs = make([]error, len(updates))
 	var todo []int
 	for i, u := range updates {
-		if err := validBranch(u.Branch); err != nil {
+		if err := staterepo.ValidBranch(u.Branch); err != nil {
 			errs[i] = fmt.Errorf("push %s to %s: %w", u.Branch, r.where, err)
 			continue
 		}
@@ -281,6 +283,38 @@ func (r *Repo) pushRemote(ctx context.Context, ups []BranchUpdate) (errs []error
 			req.Progress = &said
 		}
 	}
+	sent, news := r.pushCommands(req, ar, remote, ups, errs)
+	if len(req.Commands) == 0 {
+		return errs, false
+	}
+	what := describePush(req.Commands)
+	encode, err := r.pushPack(ar, remote, news)
+	if err != nil {
+		for _, i := range sent {
+			errs[i] = fmt.Errorf("push %s to %s: list objects: %w", what, RedactURL(r.opts.URL), err)
+		}
+		return errs, false
+	}
+	rs, err := r.receivePack(ctx, sess, req, what, encode)
+	if rs == nil || rs.UnpackStatus != "ok" {
+		if err == nil && rs != nil {
+			err = r.remoteErr(fmt.Sprintf("push %s to", what), rs.Error())
+		}
+		for _, i := range sent {
+			errs[i] = err
+		}
+		return errs, false
+	}
+	refused := r.pushStatuses(rs, sent, ups, said.String(), errs)
+	return errs, refused == len(sent) && len(sent) == len(ups)
+}
+
+// pushCommands adds to req one command per update whose old head is the
+// remote's and that the server can carry out, and sets errs[i] for the
+// others. It returns the index of each sent update by ref and the new
+// heads the pack must hold.
+func (r *Repo) pushCommands(req *packp.ReferenceUpdateRequest, ar *packp.AdvRefs, remote map[string]plumbing.Hash,
+	ups []BranchUpdate, errs []error) (map[plumbing.ReferenceName]int, []plumbing.Hash) {
 	sent := map[plumbing.ReferenceName]int{}
 	var news []plumbing.Hash
 	for i, u := range ups {
@@ -298,41 +332,35 @@ func (r *Repo) pushRemote(ctx context.Context, ups []BranchUpdate) (errs []error
 			news = append(news, u.New)
 		}
 	}
-	if len(req.Commands) == 0 {
-		return errs, false
+	return sent, news
+}
+
+// pushPack returns what writes the pack of a push: the objects of news the
+// remote lacks (nil when the push only deletes).
+func (r *Repo) pushPack(ar *packp.AdvRefs, remote map[string]plumbing.Hash, news []plumbing.Hash) (func(io.Writer) error, error) {
+	if len(news) == 0 {
+		return nil, nil
 	}
-	what := describePush(req.Commands)
-	var encode func(io.Writer) error
-	if len(news) > 0 {
-		var haves []plumbing.Hash
-		for _, h := range remote {
-			if r.st.HasEncodedObject(h) == nil {
-				haves = append(haves, h)
-			}
-		}
-		objs, err := revlist.Objects(r.st, news, haves)
-		if err != nil {
-			for _, i := range sent {
-				errs[i] = fmt.Errorf("push %s to %s: list objects: %w", what, RedactURL(r.opts.URL), err)
-			}
-			return errs, false
-		}
-		useRefDeltas := ar != nil && !ar.Capabilities.Supports(capability.OFSDelta)
-		encode = func(w io.Writer) error {
-			_, err := packfile.NewEncoder(w, r.st, useRefDeltas).Encode(objs, 10)
-			return err
+	var haves []plumbing.Hash
+	for _, h := range remote {
+		if r.st.HasEncodedObject(h) == nil {
+			haves = append(haves, h)
 		}
 	}
-	rs, err := r.receivePack(ctx, sess, req, what, encode)
-	if rs == nil || rs.UnpackStatus != "ok" {
-		if err == nil && rs != nil {
-			err = r.remoteErr(fmt.Sprintf("push %s to", what), rs.Error())
-		}
-		for _, i := range sent {
-			errs[i] = err
-		}
-		return errs, false
+	objs, err := revlist.Objects(r.st, news, haves)
+	if err != nil {
+		return nil, err
 	}
+	useRefDeltas := ar != nil && !ar.Capabilities.Supports(capability.OFSDelta)
+	return func(w io.Writer) error {
+		_, err := packfile.NewEncoder(w, r.st, useRefDeltas).Encode(objs, 10)
+		return err
+	}, nil
+}
+
+// pushStatuses sets errs[i] for each sent update the server did not
+// report as done (said: what its hooks printed) and returns how many.
+func (r *Repo) pushStatuses(rs *packp.ReportStatus, sent map[plumbing.ReferenceName]int, ups []BranchUpdate, said string, errs []error) int {
 	refused := 0
 	for name, i := range sent {
 		st := commandStatus(rs, name)
@@ -345,14 +373,14 @@ func (r *Repo) pushRemote(ctx context.Context, ups []BranchUpdate) (errs []error
 			errs[i] = fmt.Errorf("push %s to %s: rejected (%s): %w", ups[i].Branch, RedactURL(r.opts.URL), st.Status, ErrNonFastForward)
 		default:
 			err := st.Error()
-			if m := said.String(); m != "" {
-				err = fmt.Errorf("%w (the remote said: %s)", err, m)
+			if said != "" {
+				err = fmt.Errorf("%w (the remote said: %s)", err, said)
 			}
 			errs[i] = r.remoteErr(fmt.Sprintf("push %s to", ups[i].Branch), err)
 		}
 		refused++
 	}
-	return errs, refused == len(sent) && len(sent) == len(ups)
+	return refused
 }
 
 func commandStatus(rs *packp.ReportStatus, name plumbing.ReferenceName) *packp.CommandStatus {
@@ -471,7 +499,7 @@ func short(h plumbing.Hash) string {
 	if h.IsZero() {
 		return "nothing (no branch)"
 	}
-	return h.String()[:12]
+	return staterepo.ShortHash(h.String(), staterepo.ShortDigits)
 }
 
 // remoteMessages keeps the last bytes a server printed during a push (its

@@ -125,7 +125,7 @@ func (r *Repo) URL() string { return r.opts.URL }
 // last Fetch, or the local branch without a remote. It returns
 // plumbing.ZeroHash and no error when the branch does not exist.
 func (r *Repo) Head(branch string) (plumbing.Hash, error) {
-	if err := validBranch(branch); err != nil {
+	if err := staterepo.ValidBranch(branch); err != nil {
 		return plumbing.ZeroHash, fmt.Errorf("head of %s in %s: %w", branch, r.where, err)
 	}
 	ref, err := r.st.Reference(branchRef(branch))
@@ -150,7 +150,7 @@ func knownRef(branch string) plumbing.ReferenceName {
 // it, and its objects stay in the repository, so the branch can be pushed
 // back from it.
 func (r *Repo) KnownHead(branch string) (plumbing.Hash, error) {
-	if err := validBranch(branch); err != nil {
+	if err := staterepo.ValidBranch(branch); err != nil {
 		return plumbing.ZeroHash, fmt.Errorf("known head of %s in %s: %w", branch, r.where, err)
 	}
 	ref, err := r.st.Reference(knownRef(branch))

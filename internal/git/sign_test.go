@@ -37,6 +37,15 @@ func TestSSHSignedCommitsVerifyWithGit(t *testing.T) {
 			require.NoError(t, err, out2)
 			assert.Contains(t, out2, `Good "git" signature for `+DefaultAuthorEmail)
 
+			// bindsync's own verifier, in the same file as the signer, agrees
+			pubFile := filepath.Join(dir, "trusted.pub")
+			require.NoError(t, os.WriteFile(pubFile, pub, 0o644))
+			v, err := NewSSHVerifier(pubFile)
+			require.NoError(t, err)
+			c, err := r.commitObject(h)
+			require.NoError(t, err)
+			require.NoError(t, v.Verify(c), "SSHVerifier accepts what NewSSHSigner signed")
+
 			// a different key is refused
 			other := filepath.Join(dir, "other")
 			_, err = exec.Command("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", other).CombinedOutput()
@@ -46,6 +55,13 @@ func TestSSHSignedCommitsVerifyWithGit(t *testing.T) {
 			require.NoError(t, os.WriteFile(allowed, []byte(DefaultAuthorEmail+" "+string(otherPub)), 0o644))
 			_, err = gitCLIErr(r.Dir(), "-c", "gpg.format=ssh", "-c", "gpg.ssh.allowedSignersFile="+allowed, "verify-commit", h.String())
 			assert.Error(t, err, "a signature by an untrusted key does not verify")
+			otherFile := filepath.Join(dir, "other-trusted.pub")
+			require.NoError(t, os.WriteFile(otherFile, otherPub, 0o644))
+			v, err = NewSSHVerifier(otherFile)
+			require.NoError(t, err)
+			err = v.Verify(c)
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), "not a trusted key")
 		})
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation"
 
 	"github.com/bindsync/bindsync/api/v1alpha1"
+	"github.com/bindsync/bindsync/internal/staterepo"
 )
 
 // What a control-plane folder may hold. The backend applies a cluster's
@@ -200,7 +201,7 @@ func checkRuleResource(group, res string, scope ruleScope) string {
 		return ""
 	case group == v1alpha1.GroupName && scope == scopeClusterNamespace && slices.Contains(agentResources, res):
 		return ""
-	case group == "", forbiddenGroups[group], IsBuiltinGroup(group):
+	case group == "", forbiddenGroups[group], staterepo.IsBuiltinGroup(group):
 		return fmt.Sprintf("resource %q of group %q is never granted: render grants only bound CRDs, claimed secrets and configmaps, and the agent's own bindsync.io rules", res, group)
 	case checkGroup(group) != "":
 		return checkGroup(group)
@@ -329,7 +330,7 @@ func checkExport(obj *unstructured.Unstructured) string {
 	if want := plural + "." + group; obj.GetName() != want || plural == "" || group == "" {
 		return fmt.Sprintf("name %q: render names an export <plural>.<group> of its CRD snapshot (%q)", obj.GetName(), want)
 	}
-	if IsBuiltinGroup(group) || forbiddenGroups[group] {
+	if staterepo.IsBuiltinGroup(group) || forbiddenGroups[group] {
 		return fmt.Sprintf("group %q is never exported", group)
 	}
 	return ""

@@ -12,6 +12,7 @@ import (
 
 	"github.com/bindsync/bindsync/internal/kustomize"
 	"github.com/bindsync/bindsync/internal/render"
+	"github.com/bindsync/bindsync/internal/staterepo"
 )
 
 // Every control-plane object render writes, as kustomize builds it, passes
@@ -31,17 +32,17 @@ func TestEveryRenderedControlPlaneObjectIsAllowed(t *testing.T) {
 				fsys[p] = &fstest.MapFile{Data: b}
 			}
 			for _, cluster := range render.TreeClusters(out.Tree) {
-				objs, err := kustomize.BuildFS(fsys, render.ControlPlaneDir(cluster))
+				objs, err := kustomize.BuildFS(fsys, staterepo.ControlPlaneDir(cluster))
 				require.NoError(t, err)
 				for _, o := range objs {
 					assert.NoError(t, render.CheckControlPlaneObject(cluster, o))
 					assert.Error(t, render.CheckControlPlaneObject(cluster+"x", o), "%s passes for another cluster", o.GetName())
 					checked++
 				}
-				if _, ok := out.Tree[render.NamespacesDir(cluster)+"/kustomization.yaml"]; !ok {
+				if _, ok := out.Tree[staterepo.NamespacesDir(cluster)+"/kustomization.yaml"]; !ok {
 					continue
 				}
-				objs, err = kustomize.BuildFS(fsys, render.NamespacesDir(cluster))
+				objs, err = kustomize.BuildFS(fsys, staterepo.NamespacesDir(cluster))
 				require.NoError(t, err)
 				assert.NoError(t, render.CheckNamespacesFolder(cluster, objs))
 				assert.Error(t, render.CheckNamespacesFolder(cluster+"x", objs), "%s's namespaces pass for another cluster", cluster)

@@ -16,6 +16,7 @@ import (
 
 	"github.com/bindsync/bindsync/api/v1alpha1"
 	"github.com/bindsync/bindsync/internal/render"
+	"github.com/bindsync/bindsync/internal/staterepo"
 )
 
 // assertSameOutput requires two renders to be the same byte for byte: the
@@ -53,8 +54,8 @@ func TestCachedRenderIsRender(t *testing.T) {
 		assertSameOutput(t, render.Render(copyInput(in)), out, fmt.Sprintf("render %d (%s)", i, name))
 		for _, r := range out.Requests {
 			for _, e := range r.Exports {
-				assert.Contains(t, out.Tree, render.ExportPath(r.Cluster, e.Name), "%s: the export is where ExportPath says", name)
-				assert.Contains(t, out.Tree, render.CRDPath(r.Cluster, e.Name), "%s: the CRD is where CRDPath says", name)
+				assert.Contains(t, out.Tree, staterepo.ExportPath(r.Cluster, e.Name), "%s: the export is where staterepo.ExportPath says", name)
+				assert.Contains(t, out.Tree, staterepo.CRDPath(r.Cluster, e.Name), "%s: the CRD is where staterepo.CRDPath says", name)
 			}
 		}
 	}
@@ -171,8 +172,8 @@ func TestCachedRenderNeverServesAChangedCRDStale(t *testing.T) {
 	cache := render.NewCache()
 	before := cache.Render(in)
 	require.Empty(t, before.Problems)
-	export := render.ExportPath("cluster-0000", in.CRDs[0].Name)
-	crd := render.CRDPath("cluster-0001", in.CRDs[0].Name)
+	export := staterepo.ExportPath("cluster-0000", in.CRDs[0].Name)
+	crd := staterepo.CRDPath("cluster-0001", in.CRDs[0].Name)
 	require.NotContains(t, string(before.Tree[export]), "addedInPlace")
 
 	addField(&in.CRDs[0], "addedInPlace")

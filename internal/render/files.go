@@ -81,7 +81,7 @@ func (r *renderer) shapeOf(e *crdEntry) uint64 {
 }
 
 func (r *renderer) makeClusterFiles(c *clusterEntry) *cachedCluster {
-	cp := ControlPlaneDir(c.name)
+	cp := staterepo.ControlPlaneDir(c.name)
 	resources := []string{"namespace.yaml", "serviceaccount.yaml", "rbac.yaml"}
 	var crds []string
 	for _, b := range c.bindings {
@@ -92,7 +92,7 @@ func (r *renderer) makeClusterFiles(c *clusterEntry) *cachedCluster {
 	e := &cachedCluster{
 		paths: []string{
 			cp + "/namespace.yaml", cp + "/serviceaccount.yaml", cp + "/rbac.yaml",
-			cp + "/" + KustomizationFile, AppDir(c.name) + "/" + KustomizationFile,
+			cp + "/" + staterepo.KustomizationFile, staterepo.AppDir(c.name) + "/" + staterepo.KustomizationFile,
 		},
 		files: [][]byte{
 			mustMarshalPlain(namespaceDoc{
@@ -108,13 +108,13 @@ func (r *renderer) makeClusterFiles(c *clusterEntry) *cachedCluster {
 		},
 	}
 	for _, t := range c.revoked {
-		e.paths = append(e.paths, RevokedPath(c.name, t))
+		e.paths = append(e.paths, staterepo.RevokedPath(c.name, t))
 		e.files = append(e.files, revocationFile(c.name, t))
 	}
 	// ExportPath and CRDPath, joined without path.Join's cleaning: the
 	// cluster's name is a DNS label and the CRD's a DNS subdomain, so there
 	// is nothing to clean (TestCachedRenderIsRender checks).
-	app := AppDir(c.name)
+	app := staterepo.AppDir(c.name)
 	for _, b := range c.bindings {
 		e.paths = append(e.paths, cp+"/exports/"+b.crd.crd.Name+".yaml", app+"/crds/"+b.crd.crd.Name+".yaml")
 	}
@@ -544,7 +544,7 @@ func RevocationsIn(t staterepo.Tree) []Revocation {
 
 // RevocationOfPath recognises clusters/<cluster>/revoked/<template>.
 func RevocationOfPath(p string) (Revocation, bool) {
-	rest, ok := strings.CutPrefix(p, ClustersDir+"/")
+	rest, ok := strings.CutPrefix(p, staterepo.ClustersDir+"/")
 	if !ok {
 		return Revocation{}, false
 	}

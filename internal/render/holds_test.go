@@ -30,9 +30,9 @@ func holdsBase(t *testing.T) render.Input {
 // narrows is narrowed, while the bad object keeps its last good export, CRD
 // file and share of the Role.
 func TestHoldsArePerObjectNotPerCluster(t *testing.T) {
-	pgExport := func(c string) string { return render.ExportPath(c, "postgresqlinstances.anynines.com") }
-	msgExport := func(c string) string { return render.ExportPath(c, "messaginginstances.anynines.com") }
-	rbac := func(c string) string { return render.ControlPlaneDir(c) + "/rbac.yaml" }
+	pgExport := func(c string) string { return staterepo.ExportPath(c, "postgresqlinstances.anynines.com") }
+	msgExport := func(c string) string { return staterepo.ExportPath(c, "messaginginstances.anynines.com") }
+	rbac := func(c string) string { return staterepo.ControlPlaneDir(c) + "/rbac.yaml" }
 	noSecrets := func(t *testing.T, in *render.Input) {
 		templateNamed(t, in, "postgresql").Spec.PermissionClaims = nil
 	}
@@ -80,13 +80,13 @@ func TestHoldsArePerObjectNotPerCluster(t *testing.T) {
 		reason: v1alpha1.CRDNotFoundReason,
 		check: func(t *testing.T, last, kept staterepo.Tree) {
 			assert.Equal(t, last[msgExport("c2")], kept[msgExport("c2")], "main's bytes of the held export")
-			assert.Equal(t, last[render.CRDPath("c2", "messaginginstances.anynines.com")], kept[render.CRDPath("c2", "messaginginstances.anynines.com")])
+			assert.Equal(t, last[staterepo.CRDPath("c2", "messaginginstances.anynines.com")], kept[staterepo.CRDPath("c2", "messaginginstances.anynines.com")])
 			role := string(kept[rbac("c2")])
 			assert.Contains(t, role, "messaginginstances", "the held binding keeps its grant")
 			assert.Contains(t, role, "configmaps", "the held template keeps its claim")
 			assert.NotContains(t, role, "secrets", "the good template's narrowed claim is narrowed")
-			assert.Contains(t, string(kept[render.ControlPlaneDir("c2")+"/kustomization.yaml"]), "exports/messaginginstances.anynines.com.yaml")
-			assert.Contains(t, string(kept[render.AppDir("c2")+"/kustomization.yaml"]), "crds/messaginginstances.anynines.com.yaml")
+			assert.Contains(t, string(kept[staterepo.ControlPlaneDir("c2")+"/kustomization.yaml"]), "exports/messaginginstances.anynines.com.yaml")
+			assert.Contains(t, string(kept[staterepo.AppDir("c2")+"/kustomization.yaml"]), "crds/messaginginstances.anynines.com.yaml")
 		},
 	}, {
 		name: "a request whose template is gone keeps its exports; its cluster's other grants narrow",
@@ -123,7 +123,7 @@ func TestHoldsArePerObjectNotPerCluster(t *testing.T) {
 		},
 		reason: v1alpha1.CRDNotFoundReason,
 		check: func(t *testing.T, last, kept staterepo.Tree) {
-			crd := render.CRDPath("c1", "postgresqlinstances.anynines.com")
+			crd := staterepo.CRDPath("c1", "postgresqlinstances.anynines.com")
 			assert.Equal(t, last[pgExport("c1")], kept[pgExport("c1")], "the held export wins its path")
 			assert.Equal(t, last[crd], kept[crd], "with its own CRD file")
 			assert.Contains(t, string(kept[rbac("c1")]), "secrets", "and its share of the Role")
@@ -151,9 +151,9 @@ func TestHoldsArePerObjectNotPerCluster(t *testing.T) {
 			// whatever is kept, each folder is one render could have
 			// written: its kustomization lists exactly its exports
 			for _, c := range render.TreeClusters(kept) {
-				k := string(kept[render.ControlPlaneDir(c)+"/kustomization.yaml"])
+				k := string(kept[staterepo.ControlPlaneDir(c)+"/kustomization.yaml"])
 				for p := range subtree(kept, c) {
-					if name, ok := strings.CutPrefix(p, render.ControlPlaneDir(c)+"/exports/"); ok {
+					if name, ok := strings.CutPrefix(p, staterepo.ControlPlaneDir(c)+"/exports/"); ok {
 						assert.Contains(t, k, "exports/"+name, "%s lists %s", c, p)
 					}
 				}
@@ -197,13 +197,13 @@ func TestARevokedTemplateIsWrittenAndNeverBound(t *testing.T) {
 	in.Revoked = []render.Revocation{{Cluster: "c2", Template: "postgresql"}, {Cluster: "gone", Template: "postgresql"}}
 	out := render.Render(in)
 
-	path := render.RevokedPath("c2", "postgresql")
+	path := staterepo.RevokedPath("c2", "postgresql")
 	require.Contains(t, out.Tree, path)
 	assert.Contains(t, string(out.Tree[path]), "Delete this file on main to lift")
-	assert.NotContains(t, out.Tree, render.ExportPath("c2", "postgresqlinstances.anynines.com"), "nothing of the template is rendered for c2")
-	assert.NotContains(t, string(out.Tree[render.ControlPlaneDir("c2")+"/rbac.yaml"]), "postgresqlinstances")
-	assert.Contains(t, out.Tree, render.ExportPath("c1", "postgresqlinstances.anynines.com"), "other clusters bind it")
-	assert.Contains(t, out.Tree, render.ExportPath("c2", "messaginginstances.anynines.com"), "c2's other templates bind")
+	assert.NotContains(t, out.Tree, staterepo.ExportPath("c2", "postgresqlinstances.anynines.com"), "nothing of the template is rendered for c2")
+	assert.NotContains(t, string(out.Tree[staterepo.ControlPlaneDir("c2")+"/rbac.yaml"]), "postgresqlinstances")
+	assert.Contains(t, out.Tree, staterepo.ExportPath("c1", "postgresqlinstances.anynines.com"), "other clusters bind it")
+	assert.Contains(t, out.Tree, staterepo.ExportPath("c2", "messaginginstances.anynines.com"), "c2's other templates bind")
 	require.Len(t, out.Problems, 1)
 	assert.Equal(t, v1alpha1.RejectedReason, out.Problems[0].Reason)
 	assert.Contains(t, out.Problems[0].Message, path)

@@ -213,7 +213,7 @@ func (r *renderer) renderChanged(st *renderState, groups map[string]*group, name
 // freshTree writes every group's files into a new tree.
 func freshTree(next map[string]*groupState, names []string, size int) staterepo.Tree {
 	tree := make(staterepo.Tree, max(size, 2))
-	tree[ReadmePath], tree[MarkerPath] = readme, marker
+	tree[staterepo.ReadmePath], tree[staterepo.MarkerPath] = staterepo.Readme(), staterepo.Marker()
 	for _, name := range names {
 		next[name].write(tree)
 	}

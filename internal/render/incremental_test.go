@@ -202,7 +202,7 @@ func assertDelta(t *testing.T, out render.Output, step string) {
 	folder := func(tree staterepo.Tree, cluster string) []string {
 		var ps []string
 		for p := range tree {
-			if strings.HasPrefix(p, render.ClusterDir(cluster)+"/") {
+			if strings.HasPrefix(p, staterepo.ClusterDir(cluster)+"/") {
 				ps = append(ps, p)
 			}
 		}
@@ -214,7 +214,7 @@ func assertDelta(t *testing.T, out render.Output, step string) {
 		assert.Equal(t, folder(out.Tree, c.Cluster), sortedCopy(c.After), "%s: After of %s", step, c.Cluster)
 	}
 	inChanged := func(p string) bool {
-		rest, ok := strings.CutPrefix(p, render.ClustersDir+"/")
+		rest, ok := strings.CutPrefix(p, staterepo.ClustersDir+"/")
 		if !ok {
 			return false
 		}
@@ -275,5 +275,5 @@ func TestAHeldCacheFindsCRDsByIdentityUntilReleased(t *testing.T) {
 	after := cache.Render(in)
 
 	assertSameOutput(t, render.Render(copyInput(in)), after, "released, changed in place")
-	assert.Contains(t, string(after.Tree[render.ExportPath("cluster-0000", in.CRDs[0].Name)]), "addedInPlace")
+	assert.Contains(t, string(after.Tree[staterepo.ExportPath("cluster-0000", in.CRDs[0].Name)]), "addedInPlace")
 }

@@ -3,7 +3,6 @@ package render
 import (
 	"crypto/sha256"
 	"encoding/hex"
-	"path"
 	"strings"
 )
 
@@ -32,11 +31,3 @@ func InstanceNamespace(cluster, ns string) string {
 	}
 	return InstanceNamespacePrefix + readable + "-" + h
 }
-
-// NamespacesDir holds one file per app namespace of one cluster that has a
-// control-plane namespace: the namespace and the agent's RoleBinding in it.
-// The backend applies it beside the control-plane folder.
-func NamespacesDir(cluster string) string { return path.Join(ClusterDir(cluster), "namespaces") }
-
-// NamespacePath is the file of app namespace ns of cluster.
-func NamespacePath(cluster, ns string) string { return path.Join(NamespacesDir(cluster), ns+".yaml") }

@@ -164,7 +164,7 @@ func (d *exportDecoder) decode(b []byte) decoded {
 // true when nothing is kept (the folder stays tree's), and false when the
 // whole folder of last must be kept.
 func keepObjects(tree, last staterepo.Tree, c string, hs []Hold, dec *exportDecoder) (staterepo.Tree, bool) {
-	exportsDir := ControlPlaneDir(c) + "/exports/"
+	exportsDir := staterepo.ControlPlaneDir(c) + "/exports/"
 	var held []keptExport
 	for p, b := range last {
 		name, ok := exportName(p, exportsDir)
@@ -175,21 +175,21 @@ func keepObjects(tree, last staterepo.Tree, c string, hs []Hold, dec *exportDeco
 		if !slices.ContainsFunc(hs, func(h Hold) bool { return h.covers(tpl, name) }) {
 			continue
 		}
-		held = append(held, keptExport{crd: name, export: b, crdFile: last[CRDPath(c, name)], grants: b, template: tpl})
+		held = append(held, keptExport{crd: name, export: b, crdFile: last[staterepo.CRDPath(c, name)], grants: b, template: tpl})
 	}
 	if len(held) == 0 {
 		return nil, true
 	}
-	nsPath := ControlPlaneDir(c) + "/namespace.yaml"
+	nsPath := staterepo.ControlPlaneDir(c) + "/namespace.yaml"
 	if _, ok := tree[nsPath]; !ok {
 		return nil, false
 	}
 	exports := map[string]keptExport{}
 	folder := staterepo.Tree{}
-	crdsDir := AppDir(c) + "/crds/"
+	crdsDir := staterepo.AppDir(c) + "/crds/"
 	for p, b := range tree {
 		if name, ok := exportName(p, exportsDir); ok {
-			exports[name] = keptExport{crd: name, export: b, crdFile: tree[CRDPath(c, name)], grants: b}
+			exports[name] = keptExport{crd: name, export: b, crdFile: tree[staterepo.CRDPath(c, name)], grants: b}
 			continue
 		}
 		if _, ok := exportName(p, crdsDir); ok {
@@ -220,7 +220,7 @@ func keepObjects(tree, last staterepo.Tree, c string, hs []Hold, dec *exportDeco
 		folder[path.Join(exportsDir, name+".yaml")] = e.export
 		resources = append(resources, "exports/"+name+".yaml")
 		if e.crdFile != nil {
-			folder[CRDPath(c, name)] = e.crdFile
+			folder[staterepo.CRDPath(c, name)] = e.crdFile
 			crds = append(crds, "crds/"+name+".yaml")
 		}
 		cl.bindings = append(cl.bindings, binding{template: d.tpl, crd: d.crd})
@@ -228,15 +228,15 @@ func keepObjects(tree, last staterepo.Tree, c string, hs []Hold, dec *exportDeco
 	// the same files makeClusterFiles writes, from the bindings kept
 	r := dec.renderer()
 	ns := v1alpha1.ClusterNamespace(c)
-	folder[ControlPlaneDir(c)+"/rbac.yaml"] = r.rbacYAML(cl)
-	folder[ControlPlaneDir(c)+"/"+KustomizationFile] = kustomization(c, ns,
+	folder[staterepo.ControlPlaneDir(c)+"/rbac.yaml"] = r.rbacYAML(cl)
+	folder[staterepo.ControlPlaneDir(c)+"/"+staterepo.KustomizationFile] = kustomization(c, ns,
 		append([]string{"namespace.yaml", "serviceaccount.yaml", "rbac.yaml"}, resources...))
-	folder[AppDir(c)+"/"+KustomizationFile] = kustomization(c, "", crds)
+	folder[staterepo.AppDir(c)+"/"+staterepo.KustomizationFile] = kustomization(c, "", crds)
 	// each instance namespace's Role grants what the kept bindings grant
 	_, _, rules := r.roleYAML(cl)
-	nsDir := NamespacesDir(c) + "/"
+	nsDir := staterepo.NamespacesDir(c) + "/"
 	for p := range folder {
-		if ns, ok := exportName(p, nsDir); ok && ns+".yaml" != KustomizationFile {
+		if ns, ok := exportName(p, nsDir); ok && ns+".yaml" != staterepo.KustomizationFile {
 			folder[p] = namespaceFile(c, ns, rules)
 		}
 	}

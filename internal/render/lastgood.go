@@ -83,7 +83,7 @@ func TreeClusters(t staterepo.Tree) []string {
 // clusterOfPath returns the cluster whose folder holds p, or "" when p is
 // not inside a cluster folder.
 func clusterOfPath(p string) string {
-	rest, ok := strings.CutPrefix(p, ClustersDir+"/")
+	rest, ok := strings.CutPrefix(p, staterepo.ClustersDir+"/")
 	if !ok {
 		return ""
 	}

@@ -86,7 +86,7 @@ func copyInput(in render.Input) render.Input {
 func subtree(t staterepo.Tree, cluster string) map[string]string {
 	out := map[string]string{}
 	for p, b := range t {
-		if strings.HasPrefix(p, render.ClusterDir(cluster)+"/") {
+		if strings.HasPrefix(p, staterepo.ClusterDir(cluster)+"/") {
 			out[p] = string(b)
 		}
 	}
@@ -209,7 +209,7 @@ func TestABadObjectKeepsTheLastGoodFilesOfEveryClusterItAffects(t *testing.T) {
 			}
 			require.NotEqual(t, subtree(last, tc.moves), subtree(out.Tree, tc.moves), "the edit changes %s", tc.moves)
 			assert.Equal(t, subtree(out.Tree, tc.moves), subtree(kept, tc.moves), "%s moves on despite the problem", tc.moves)
-			for _, p := range []string{render.ReadmePath, render.MarkerPath} {
+			for _, p := range []string{staterepo.ReadmePath, staterepo.MarkerPath} {
 				assert.Equal(t, out.Tree[p], kept[p], "%s comes from the new render", p)
 			}
 			for _, p := range out.Problems {
@@ -227,7 +227,7 @@ func TestWithoutProblemsKeepLastGoodIsTheRender(t *testing.T) {
 
 func TestKeepClusters(t *testing.T) {
 	tree := staterepo.Tree{
-		render.MarkerPath:                      []byte("marker"),
+		staterepo.MarkerPath:                   []byte("marker"),
 		"README.md":                            []byte("new readme"),
 		"clusters/c1/app/kustomization.yaml":   []byte("c1 new"),
 		"clusters/c10/app/kustomization.yaml":  []byte("c10 new"),
@@ -245,7 +245,7 @@ func TestKeepClusters(t *testing.T) {
 	}
 	got := render.KeepClusters(tree, last, []string{"c2", "c3", "gone"})
 	assert.Equal(t, staterepo.Tree{
-		render.MarkerPath:                     []byte("marker"),
+		staterepo.MarkerPath:                  []byte("marker"),
 		"README.md":                           []byte("new readme"),
 		"clusters/c1/app/kustomization.yaml":  []byte("c1 new"),
 		"clusters/c10/app/kustomization.yaml": []byte("c10 new"),
@@ -284,14 +284,14 @@ func TestClustersOf(t *testing.T) {
 
 func TestEveryRenderHoldsTheMarker(t *testing.T) {
 	out := render.Render(render.Input{})
-	require.Contains(t, out.Tree, render.MarkerPath)
-	format, err := render.MarkerFormat(out.Tree[render.MarkerPath])
+	require.Contains(t, out.Tree, staterepo.MarkerPath)
+	format, err := staterepo.MarkerFormat(out.Tree[staterepo.MarkerPath])
 	require.NoError(t, err)
-	assert.Equal(t, render.StateFormat, format)
-	assert.Equal(t, render.Marker(), out.Tree[render.MarkerPath])
+	assert.Equal(t, staterepo.StateFormat, format)
+	assert.Equal(t, staterepo.Marker(), out.Tree[staterepo.MarkerPath])
 
 	for _, bad := range []string{"", "format: [1\n", "other: 1\n"} {
-		_, err := render.MarkerFormat([]byte(bad))
+		_, err := staterepo.MarkerFormat([]byte(bad))
 		assert.Error(t, err, "%q is no marker", bad)
 	}
 }

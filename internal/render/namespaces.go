@@ -9,6 +9,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation"
 
 	"github.com/bindsync/bindsync/api/v1alpha1"
+	"github.com/bindsync/bindsync/internal/staterepo"
 )
 
 // kindNamespace is the kind named in an APIServiceNamespace's problems.
@@ -210,7 +211,7 @@ func (r *renderer) namespaceFiles(c *clusterEntry) ([]string, [][]byte) {
 		return nil, nil
 	}
 	_, _, rules := r.roleYAML(c)
-	dir := NamespacesDir(cluster)
+	dir := staterepo.NamespacesDir(cluster)
 	paths := make([]string, 0, len(namespaces)+1)
 	files := make([][]byte, 0, len(namespaces)+1)
 	resources := make([]string, len(namespaces))
@@ -219,7 +220,7 @@ func (r *renderer) namespaceFiles(c *clusterEntry) ([]string, [][]byte) {
 		paths = append(paths, dir+"/"+ns+".yaml")
 		files = append(files, namespaceFile(cluster, ns, rules))
 	}
-	paths = append(paths, dir+"/"+KustomizationFile)
+	paths = append(paths, dir+"/"+staterepo.KustomizationFile)
 	files = append(files, kustomization(cluster, "", resources))
 	return paths, files
 }

@@ -32,7 +32,7 @@ func TestNamespacesRenderIntoTheirClusterFolder(t *testing.T) {
 	require.NotEqual(t, ab, a, "a-b/c and a/b-c never meet")
 
 	for _, tc := range []struct{ cluster, ns, inst string }{{"a-b", "c", ab}, {"a", "b-c", a}} {
-		f := out.Tree[render.NamespacePath(tc.cluster, tc.ns)]
+		f := out.Tree[staterepo.NamespacePath(tc.cluster, tc.ns)]
 		require.NotNil(t, f, "%s/%s is rendered", tc.cluster, tc.ns)
 		docs := bytes.Split(f, []byte("---\n"))
 		require.Len(t, docs, 3, "a namespace file holds the namespace, the Role and the RoleBinding")
@@ -53,10 +53,10 @@ func TestNamespacesRenderIntoTheirClusterFolder(t *testing.T) {
 		assert.Equal(t, []any{map[string]any{"kind": "ServiceAccount", "name": "bindsync-agent", "namespace": v1alpha1.ClusterNamespace(tc.cluster)}}, rb["subjects"])
 
 		var k map[string]any
-		require.NoError(t, yaml.Unmarshal(out.Tree[render.NamespacesDir(tc.cluster)+"/kustomization.yaml"], &k))
+		require.NoError(t, yaml.Unmarshal(out.Tree[staterepo.NamespacesDir(tc.cluster)+"/kustomization.yaml"], &k))
 		assert.NotContains(t, k, "namespace", "every object names its own namespace")
 	}
-	assert.Contains(t, string(out.Tree[render.NamespacesDir("a")+"/kustomization.yaml"]), "- b-c.yaml\n- shop.yaml\n")
+	assert.Contains(t, string(out.Tree[staterepo.NamespacesDir("a")+"/kustomization.yaml"]), "- b-c.yaml\n- shop.yaml\n")
 
 	again := render.NewCache()
 	first := again.Render(in)
@@ -119,10 +119,10 @@ func TestBadNamespaceHoldsNothingElseBack(t *testing.T) {
 		assert.Contains(t, got["bindsync-c/Not_A_Label"], "DNS-1123 label")
 		assert.Contains(t, got["bindsync-c/"+first], "already assigned to "+second, "the newer of two colliding pairs is refused")
 		assert.Len(t, got, 4)
-		assert.Contains(t, out.Tree, render.NamespacePath("c", "good"))
-		assert.Contains(t, out.Tree, render.NamespacePath("c", second), "the older keeps its name")
-		assert.NotContains(t, out.Tree, render.NamespacePath("c", first))
-		assert.NotContains(t, out.Tree, render.NamespacePath("c", "Not_A_Label"))
+		assert.Contains(t, out.Tree, staterepo.NamespacePath("c", "good"))
+		assert.Contains(t, out.Tree, staterepo.NamespacePath("c", second), "the older keeps its name")
+		assert.NotContains(t, out.Tree, staterepo.NamespacePath("c", first))
+		assert.NotContains(t, out.Tree, staterepo.NamespacePath("c", "Not_A_Label"))
 	}
 }
 
@@ -171,7 +171,7 @@ func TestCheckNamespacesFolder(t *testing.T) {
 		var list []*unstructured.Unstructured
 		files := []string{}
 		for _, p := range out.Tree.Paths() {
-			if bytes.HasPrefix([]byte(p), []byte(render.NamespacesDir(cluster)+"/")) && !bytes.HasSuffix([]byte(p), []byte("kustomization.yaml")) {
+			if bytes.HasPrefix([]byte(p), []byte(staterepo.NamespacesDir(cluster)+"/")) && !bytes.HasSuffix([]byte(p), []byte("kustomization.yaml")) {
 				files = append(files, string(out.Tree[p]))
 			}
 		}
@@ -258,7 +258,7 @@ func TestABindWidensEveryInstanceNamespacesRole(t *testing.T) {
 	after := cache.Render(copyInput(in))
 	full := render.Render(in)
 	for _, ns := range []string{"b-c", "shop"} {
-		p := render.NamespacePath("a", ns)
+		p := staterepo.NamespacePath("a", ns)
 		var role map[string]any
 		require.NoError(t, yaml.Unmarshal(bytes.Split(before.Tree[p], []byte("---\n"))[1], &role))
 		assert.Equal(t, []any{}, role["rules"], "%s: nothing bound, nothing granted", p)
@@ -279,7 +279,7 @@ func buildFolder(t *testing.T, tree staterepo.Tree, cluster string) []*unstructu
 	t.Helper()
 	var list []*unstructured.Unstructured
 	for _, p := range tree.Paths() {
-		if !bytes.HasPrefix([]byte(p), []byte(render.NamespacesDir(cluster)+"/")) || bytes.HasSuffix([]byte(p), []byte("kustomization.yaml")) {
+		if !bytes.HasPrefix([]byte(p), []byte(staterepo.NamespacesDir(cluster)+"/")) || bytes.HasSuffix([]byte(p), []byte("kustomization.yaml")) {
 			continue
 		}
 		for _, doc := range bytes.Split(tree[p], []byte("---\n")) {

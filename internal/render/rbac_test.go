@@ -143,7 +143,7 @@ func instanceGrants(t *testing.T, cluster string, tree staterepo.Tree) grantSet 
 	t.Helper()
 	var first grantSet
 	for _, p := range tree.Paths() {
-		rest, ok := strings.CutPrefix(p, render.NamespacesDir(cluster)+"/")
+		rest, ok := strings.CutPrefix(p, staterepo.NamespacesDir(cluster)+"/")
 		if !ok || rest == "kustomization.yaml" {
 			continue
 		}
@@ -256,7 +256,7 @@ func allowedByPolicy(g grant, boundGroups []string) string {
 			return ""
 		}
 		return "is a core resource other than secrets and configmaps"
-	case render.IsBuiltinGroup(g.Group):
+	case staterepo.IsBuiltinGroup(g.Group):
 		return "is in a group Kubernetes serves itself"
 	case !slices.Contains(boundGroups, g.Group):
 		return "is in a group no rendered template binds"
@@ -293,12 +293,12 @@ func TestRBACIsLeastPrivilege(t *testing.T) {
 			require.NotEmpty(t, clusters)
 			for _, cluster := range clusters {
 				t.Run(cluster, func(t *testing.T) {
-					got := renderedGrants(t, cluster, out.Tree[render.ControlPlaneDir(cluster)+"/rbac.yaml"])
+					got := renderedGrants(t, cluster, out.Tree[staterepo.ControlPlaneDir(cluster)+"/rbac.yaml"])
 					inst := instanceGrants(t, cluster, out.Tree)
 					for g := range inst {
 						got[g] = true
 					}
-					_, withNamespaces := out.Tree[render.NamespacesDir(cluster)+"/kustomization.yaml"]
+					_, withNamespaces := out.Tree[staterepo.NamespacesDir(cluster)+"/kustomization.yaml"]
 					want := wantedGrants(t, in, templates[cluster], withNamespaces)
 					assert.Equal(t, want.sorted(), got.sorted(), "the grants of %s", cluster)
 

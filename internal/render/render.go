@@ -98,7 +98,7 @@ func render(in Input, cache *Cache) Output {
 	r := newRenderer(in, cache)
 	r.resolve()
 	out := Output{Tree: make(staterepo.Tree, max(cache.treeSize, 2))}
-	out.Tree[ReadmePath], out.Tree[MarkerPath] = readme, marker
+	out.Tree[staterepo.ReadmePath], out.Tree[staterepo.MarkerPath] = staterepo.Readme(), staterepo.Marker()
 	for _, c := range r.clusters {
 		r.renderCluster(out.Tree, c)
 	}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/bindsync/bindsync/api/v1alpha1"
 	"github.com/bindsync/bindsync/internal/render"
+	"github.com/bindsync/bindsync/internal/staterepo"
 )
 
 // TestTheAppCRDKeepsTheProvidersApprovalAndOrder: the CRD an app cluster gets
@@ -24,9 +25,9 @@ func TestTheAppCRDKeepsTheProvidersApprovalAndOrder(t *testing.T) {
 	provider := in.CRDs[0]
 
 	var crd apiextensionsv1.CustomResourceDefinition
-	require.NoError(t, yaml.UnmarshalStrict(out.Tree[render.CRDPath("c1", provider.Name)], &crd))
+	require.NoError(t, yaml.UnmarshalStrict(out.Tree[staterepo.CRDPath("c1", provider.Name)], &crd))
 	var export v1alpha1.APIServiceExport
-	require.NoError(t, yaml.UnmarshalStrict(out.Tree[render.ExportPath("c1", provider.Name)], &export))
+	require.NoError(t, yaml.UnmarshalStrict(out.Tree[staterepo.ExportPath("c1", provider.Name)], &export))
 
 	approval := provider.Annotations[apiextensionsv1.KubeAPIApprovedAnnotation]
 	require.NotEmpty(t, approval)

@@ -12,6 +12,7 @@ import (
 	"github.com/bindsync/bindsync/api/v1alpha1"
 	"github.com/bindsync/bindsync/internal/render"
 	"github.com/bindsync/bindsync/internal/statedir"
+	"github.com/bindsync/bindsync/internal/staterepo"
 )
 
 func problemsOf(out render.Output) string {
@@ -41,7 +42,7 @@ func TestACRDNameCanNeverLeaveItsClusterFolder(t *testing.T) {
 	assert.Contains(t, problemsOf(out), "CustomResourceDefinition "+evil.Name+": InvalidCRD: spec.group")
 	for _, p := range out.Tree.Paths() {
 		assert.NotContains(t, p, "..", "rendered path %s", p)
-		if p != render.ReadmePath && p != render.MarkerPath {
+		if p != staterepo.ReadmePath && p != staterepo.MarkerPath {
 			assert.True(t, strings.HasPrefix(p, "clusters/c1/"), "rendered path %s", p)
 		}
 	}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/bindsync/bindsync/internal/manifest"
 	"github.com/bindsync/bindsync/internal/render"
+	"github.com/bindsync/bindsync/internal/staterepo"
 )
 
 func loadCase(t testing.TB, name string) render.Input {
@@ -76,8 +77,8 @@ func TestIdenticalSchemasAreOneSharedSerialisation(t *testing.T) {
 	require.Empty(t, out.Problems)
 	crd := "postgresqlinstances.anynines.com"
 	for _, paths := range [][2]string{
-		{render.ExportPath("c1", crd), render.ExportPath("c2", crd)},
-		{render.CRDPath("c1", crd), render.CRDPath("c2", crd)},
+		{staterepo.ExportPath("c1", crd), staterepo.ExportPath("c2", crd)},
+		{staterepo.CRDPath("c1", crd), staterepo.CRDPath("c2", crd)},
 	} {
 		a, b := out.Tree[paths[0]], out.Tree[paths[1]]
 		require.NotEmpty(t, a)
@@ -88,7 +89,7 @@ func TestIdenticalSchemasAreOneSharedSerialisation(t *testing.T) {
 		assert.False(t, strings.Contains(string(a), "namespace:"), "%s carries a namespace", paths[0])
 	}
 	for _, c := range []string{"c1", "c2"} {
-		k := string(out.Tree[render.ControlPlaneDir(c)+"/kustomization.yaml"])
+		k := string(out.Tree[staterepo.ControlPlaneDir(c)+"/kustomization.yaml"])
 		assert.Contains(t, k, "namespace: bindsync-"+c)
 		assert.Contains(t, k, "bindsync.io/cluster: "+c)
 	}
@@ -145,7 +146,7 @@ func TestTheOlderOfTwoConflictingRequestsKeepsTheCRD(t *testing.T) {
 	}
 	assert.True(t, byName["bindsync-good/postgresql"].Rendered)
 	assert.False(t, byName["bindsync-good/everything"].Rendered)
-	_, hasMessaging := out.Tree[render.CRDPath("good", "messaginginstances.anynines.com")]
+	_, hasMessaging := out.Tree[staterepo.CRDPath("good", "messaginginstances.anynines.com")]
 	assert.False(t, hasMessaging, "a conflicting request renders nothing, not half its template")
 }
 

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/bindsync/bindsync/api/v1alpha1"
+	"github.com/bindsync/bindsync/internal/staterepo"
 )
 
 // assignRequests binds each request's CRDs into its cluster. Requests are
@@ -160,7 +161,7 @@ func (r *renderer) assign(req *v1alpha1.APIServiceExportRequest, tpl *templateEn
 	}
 	if slices.Contains(cluster.revoked, tpl.tpl.Name) {
 		return v1alpha1.RejectedReason, fmt.Sprintf("template %q is revoked for cluster %s by %s in the state repository; delete that file on main to lift it",
-			tpl.tpl.Name, name, RevokedPath(name, tpl.tpl.Name))
+			tpl.tpl.Name, name, staterepo.RevokedPath(name, tpl.tpl.Name))
 	}
 	for _, crd := range tpl.crds {
 		other, taken := cluster.boundBy(crd)

@@ -10,6 +10,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation"
 
 	"github.com/bindsync/bindsync/api/v1alpha1"
+	"github.com/bindsync/bindsync/internal/staterepo"
 )
 
 // checkTemplate resolves a template's CRDs and validates its spec. It returns
@@ -32,7 +33,7 @@ func (r *renderer) checkTemplate(e *templateEntry) (reason, msg string) {
 		if forbiddenGroups[res.Group] {
 			return v1alpha1.InvalidTemplateReason, fmt.Sprintf("spec.resources[%d]: %s cannot be bound: it would let an app cluster widen its own access", i, name)
 		}
-		if IsBuiltinGroup(res.Group) {
+		if staterepo.IsBuiltinGroup(res.Group) {
 			return v1alpha1.InvalidTemplateReason, fmt.Sprintf("spec.resources[%d]: %s cannot be bound: group %q is served by Kubernetes itself, and RBAC cannot tell a CRD there from a built-in resource", i, name, res.Group)
 		}
 		crd, ok := r.crds[name]
@@ -123,7 +124,7 @@ func checkClaim(c v1alpha1.PermissionClaim, bound []v1alpha1.GroupResource) stri
 		switch {
 		case forbiddenGroups[c.Group]:
 			return fmt.Sprintf("group %q cannot be claimed: it would let an app cluster widen its own access", c.Group)
-		case IsBuiltinGroup(c.Group):
+		case staterepo.IsBuiltinGroup(c.Group):
 			return fmt.Sprintf("group %q cannot be claimed: it is served by Kubernetes itself, and RBAC cannot tell a CRD there from a built-in resource", c.Group)
 		case !slices.Contains(groups, c.Group):
 			sort.Strings(groups)

@@ -1,7 +1,7 @@
 // Package statedir reads and writes a rendered state repository on disk.
 //
 // It writes only into a folder that is a bindsync state repository: one that
-// holds the marker file (render.MarkerPath), or a README.md that an earlier
+// holds the marker file (staterepo.MarkerPath), or a README.md that an earlier
 // bindsync wrote before markers existed. A missing folder, or one that holds
 // nothing but .git, becomes one on the first write, which writes the marker
 // with the rest of the tree. Any other folder is refused unless the caller
@@ -24,7 +24,6 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/bindsync/bindsync/internal/render"
 	"github.com/bindsync/bindsync/internal/staterepo"
 )
 
@@ -63,7 +62,7 @@ func (o Ownership) String() string {
 const legacyReadmeHeading = "# bindsync state repository\n"
 
 // ownedPaths are what a state repository's writer owns besides the marker.
-var ownedPaths = []string{render.ReadmePath, render.ClustersDir + "/"}
+var ownedPaths = []string{staterepo.ReadmePath, staterepo.ClustersDir + "/"}
 
 // ignoredInUnclaimed are the entries an unclaimed folder may hold: a fresh
 // `git init` or clone.
@@ -78,7 +77,7 @@ type NotStateRepoError struct {
 }
 
 func (e *NotStateRepoError) Error() string {
-	return fmt.Sprintf("%s is not a bindsync state repository: it holds %s and no %s", e.Dir, strings.Join(e.Found, ", "), render.MarkerPath)
+	return fmt.Sprintf("%s is not a bindsync state repository: it holds %s and no %s", e.Dir, strings.Join(e.Found, ", "), staterepo.MarkerPath)
 }
 
 // Inspect says whether dir is a state repository bindsync may write. A
@@ -94,19 +93,19 @@ func Inspect(dir string) (Ownership, error) {
 	case !st.IsDir():
 		return Foreign, fmt.Errorf("read state dir: %s is not a folder", dir)
 	}
-	if b, ok, err := readRootFile(dir, render.MarkerPath); err != nil {
+	if b, ok, err := readRootFile(dir, staterepo.MarkerPath); err != nil {
 		return Foreign, err
 	} else if ok {
-		format, err := render.MarkerFormat(b)
+		format, err := staterepo.MarkerFormat(b)
 		if err != nil {
 			return Foreign, fmt.Errorf("read state dir %s: %w", dir, err)
 		}
-		if format > render.StateFormat {
-			return Foreign, fmt.Errorf("read state dir %s: written by a newer bindsync (format %d; this one writes format %d): upgrade bindsync", dir, format, render.StateFormat)
+		if format > staterepo.StateFormat {
+			return Foreign, fmt.Errorf("read state dir %s: written by a newer bindsync (format %d; this one writes format %d): upgrade bindsync", dir, format, staterepo.StateFormat)
 		}
 		return Marked, nil
 	}
-	if b, ok, err := readRootFile(dir, render.ReadmePath); err != nil {
+	if b, ok, err := readRootFile(dir, staterepo.ReadmePath); err != nil {
 		return Foreign, err
 	} else if ok && bytes.HasPrefix(b, []byte(legacyReadmeHeading)) {
 		return Legacy, nil
@@ -163,7 +162,7 @@ func readRootFile(dir, name string) (b []byte, ok bool, err error) {
 // what a write would replace.
 func Read(dir string) (staterepo.Tree, error) {
 	tree := staterepo.Tree{}
-	for _, name := range []string{render.MarkerPath, render.ReadmePath} {
+	for _, name := range []string{staterepo.MarkerPath, staterepo.ReadmePath} {
 		b, ok, err := readRootFile(dir, name)
 		if err != nil {
 			return nil, err
@@ -172,7 +171,7 @@ func Read(dir string) (staterepo.Tree, error) {
 			tree[name] = b
 		}
 	}
-	root := filepath.Join(dir, render.ClustersDir)
+	root := filepath.Join(dir, staterepo.ClustersDir)
 	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			if errors.Is(err, fs.ErrNotExist) && p == root {
@@ -260,8 +259,8 @@ func Adopt(tree staterepo.Tree, dir string) (Changes, error) {
 }
 
 func write(tree staterepo.Tree, dir string, adopt bool) (Changes, error) {
-	if _, ok := tree[render.MarkerPath]; !ok {
-		return Changes{}, fmt.Errorf("write state dir %s: the tree has no %s; only a rendered tree can be written", dir, render.MarkerPath)
+	if _, ok := tree[staterepo.MarkerPath]; !ok {
+		return Changes{}, fmt.Errorf("write state dir %s: the tree has no %s; only a rendered tree can be written", dir, staterepo.MarkerPath)
 	}
 	_, err := Inspect(dir)
 	var foreign *NotStateRepoError
@@ -315,7 +314,7 @@ func writeFile(dir, p string, b []byte) error {
 // removeEmptyParents removes rel and its parents while they are empty,
 // stopping at the clusters folder.
 func removeEmptyParents(dir, rel string) {
-	for rel != "." && rel != render.ClustersDir && rel != "/" {
+	for rel != "." && rel != staterepo.ClustersDir && rel != "/" {
 		if err := os.Remove(filepath.Join(dir, filepath.FromSlash(rel))); err != nil {
 			return
 		}

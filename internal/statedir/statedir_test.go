@@ -8,7 +8,6 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/bindsync/bindsync/internal/render"
 	"github.com/bindsync/bindsync/internal/statedir"
 	"github.com/bindsync/bindsync/internal/staterepo"
 	_ "github.com/bindsync/bindsync/internal/testutil/golden"
@@ -16,7 +15,7 @@ import (
 
 // tree returns a rendered-looking tree: the marker plus files.
 func tree(files map[string]string) staterepo.Tree {
-	t := staterepo.Tree{render.MarkerPath: render.Marker()}
+	t := staterepo.Tree{staterepo.MarkerPath: staterepo.Marker()}
 	for p, b := range files {
 		t[p] = []byte(b)
 	}
@@ -35,7 +34,7 @@ func TestWriteOwnsOnlyTheRenderedPaths(t *testing.T) {
 	})
 	c, err := statedir.Write(first, dir)
 	require.NoError(t, err)
-	assert.Equal(t, []string{render.MarkerPath, "README.md", "clusters/a/app/kustomization.yaml", "clusters/b/app/kustomization.yaml"}, c.Added)
+	assert.Equal(t, []string{staterepo.MarkerPath, "README.md", "clusters/a/app/kustomization.yaml", "clusters/b/app/kustomization.yaml"}, c.Added)
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "CODEOWNERS"), []byte("* @platform\n"), 0o644))
 
 	second := tree(map[string]string{
@@ -87,7 +86,7 @@ func TestWriteOnlyWritesAStateRepository(t *testing.T) {
 		want:  statedir.Unclaimed,
 	}, {
 		name:  "a marked folder is a state repository",
-		files: map[string]string{render.MarkerPath: "format: 1\n", "clusters/old/app/kustomization.yaml": "old\n"},
+		files: map[string]string{staterepo.MarkerPath: "format: 1\n", "clusters/old/app/kustomization.yaml": "old\n"},
 		want:  statedir.Marked,
 	}, {
 		name:  "a folder with bindsync's README and no marker was written before markers existed",
@@ -97,7 +96,7 @@ func TestWriteOnlyWritesAStateRepository(t *testing.T) {
 		name:  "a fleet repository is not bindsync's",
 		files: map[string]string{"README.md": "# fleet\n", fluxSystem: "kind: Kustomization\n", ".git/HEAD": "x\n"},
 		want:  statedir.Foreign,
-		err:   "is not a bindsync state repository: it holds README.md, clusters/ and no " + render.MarkerPath,
+		err:   "is not a bindsync state repository: it holds README.md, clusters/ and no " + staterepo.MarkerPath,
 	}, {
 		name:  "a folder with any other file is not bindsync's",
 		files: map[string]string{"notes.txt": "mine\n"},
@@ -105,12 +104,12 @@ func TestWriteOnlyWritesAStateRepository(t *testing.T) {
 		err:   "it holds notes.txt and no",
 	}, {
 		name:  "a marker from a newer bindsync is refused",
-		files: map[string]string{render.MarkerPath: "format: 2\n"},
+		files: map[string]string{staterepo.MarkerPath: "format: 2\n"},
 		want:  statedir.Foreign,
 		err:   "written by a newer bindsync (format 2",
 	}, {
 		name:  "a marker that does not parse is refused",
-		files: map[string]string{render.MarkerPath: "format: [\n"},
+		files: map[string]string{staterepo.MarkerPath: "format: [\n"},
 		want:  statedir.Foreign,
 		err:   "does not parse",
 	}} {
@@ -135,8 +134,8 @@ func TestWriteOnlyWritesAStateRepository(t *testing.T) {
 					require.NoError(t, err)
 					assert.Equal(t, b, string(got), "%s is left alone", p)
 				}
-				_, err = os.Stat(filepath.Join(dir, render.MarkerPath))
-				if tc.files[render.MarkerPath] == "" {
+				_, err = os.Stat(filepath.Join(dir, staterepo.MarkerPath))
+				if tc.files[staterepo.MarkerPath] == "" {
 					assert.True(t, os.IsNotExist(err), "no marker is written")
 				}
 				return
@@ -166,7 +165,7 @@ func TestAdoptMakesAFolderAStateRepositoryAndKeepsWhatIsNotBindsyncs(t *testing.
 
 	c, err := statedir.Adopt(rendered, dir)
 	require.NoError(t, err)
-	assert.Equal(t, []string{render.MarkerPath, "README.md", "clusters/a/app/kustomization.yaml"}, c.Added)
+	assert.Equal(t, []string{staterepo.MarkerPath, "README.md", "clusters/a/app/kustomization.yaml"}, c.Added)
 	for _, keep := range []string{"LICENSE", ".github/CODEOWNERS"} {
 		_, err := os.Stat(filepath.Join(dir, keep))
 		assert.NoError(t, err, "%s is not bindsync's and stays", keep)
@@ -194,7 +193,7 @@ func TestAdoptNeverOverwritesAReadmeOrClustersBindsyncDidNotWrite(t *testing.T) 
 				require.NoError(t, err)
 				assert.Equal(t, b, string(got))
 			}
-			_, err = os.Stat(filepath.Join(dir, render.MarkerPath))
+			_, err = os.Stat(filepath.Join(dir, staterepo.MarkerPath))
 			assert.True(t, os.IsNotExist(err), "no marker is written")
 		})
 	}
@@ -204,7 +203,7 @@ func TestWriteRefusesATreeWithoutTheMarker(t *testing.T) {
 	dir := t.TempDir()
 	_, err := statedir.Write(staterepo.Tree{"clusters/a/app/kustomization.yaml": []byte("a\n")}, dir)
 	require.Error(t, err)
-	assert.Contains(t, err.Error(), "has no "+render.MarkerPath)
+	assert.Contains(t, err.Error(), "has no "+staterepo.MarkerPath)
 	entries, err := os.ReadDir(dir)
 	require.NoError(t, err)
 	assert.Empty(t, entries)
@@ -234,15 +233,15 @@ func TestSymlinksAreNeverWrittenThrough(t *testing.T) {
 		"a folder":  func(dir string) { require.NoError(t, os.Symlink(outsideDir, filepath.Join(dir, "clusters/a/app"))) },
 		"README.md": func(dir string) { require.NoError(t, os.Symlink(outside, filepath.Join(dir, "README.md"))) },
 		"the marker": func(dir string) {
-			require.NoError(t, os.Remove(filepath.Join(dir, render.MarkerPath)))
-			require.NoError(t, os.Symlink(outside, filepath.Join(dir, render.MarkerPath)))
+			require.NoError(t, os.Remove(filepath.Join(dir, staterepo.MarkerPath)))
+			require.NoError(t, os.Symlink(outside, filepath.Join(dir, staterepo.MarkerPath)))
 		},
 	}
 	for name, link := range cases {
 		t.Run(name, func(t *testing.T) {
 			dir := t.TempDir()
 			require.NoError(t, os.MkdirAll(filepath.Join(dir, "clusters/a"), 0o755))
-			require.NoError(t, os.WriteFile(filepath.Join(dir, render.MarkerPath), render.Marker(), 0o644))
+			require.NoError(t, os.WriteFile(filepath.Join(dir, staterepo.MarkerPath), staterepo.Marker(), 0o644))
 			if name == "a file" {
 				require.NoError(t, os.MkdirAll(filepath.Join(dir, "clusters/a/app"), 0o755))
 			}

@@ -12,7 +12,7 @@ import (
 
 	"github.com/bindsync/bindsync/internal/agent"
 	"github.com/bindsync/bindsync/internal/agent/source"
-	"github.com/bindsync/bindsync/internal/render"
+	"github.com/bindsync/bindsync/internal/staterepo"
 	"github.com/bindsync/bindsync/internal/testenv"
 )
 
@@ -42,7 +42,7 @@ func BenchmarkColdSync(b *testing.B) {
 	remote.push()
 	crdDir := filepath.Join(b.TempDir(), "crds")
 	writeTree(b, crdDir, tree, appCRDFiles(tree))
-	crdFiles := filepath.Join(crdDir, filepath.FromSlash(render.AppDir(benchCluster)), "crds")
+	crdFiles := filepath.Join(crdDir, filepath.FromSlash(staterepo.AppDir(benchCluster)), "crds")
 	kubectl := kubectlPath(b)
 
 	var agentTotal, kubectlTotal time.Duration
@@ -91,7 +91,7 @@ func BenchmarkColdSync(b *testing.B) {
 // Established (the pass itself waits for it; the check confirms it).
 func coldSyncAgent(ctx context.Context, b *testing.B, app *appServer, url string, names []string) {
 	cfg := agent.ClientConfig(kubeconfigConfig(b, app.WriteKubeconfig(b))) // as NewManager does
-	src, err := source.New(source.Options{URL: url, Dir: render.AppDir(benchCluster)})
+	src, err := source.New(source.Options{URL: url, Dir: staterepo.AppDir(benchCluster)})
 	require.NoError(b, err)
 	c, err := client.New(cfg, client.Options{Scheme: testenv.Scheme()})
 	require.NoError(b, err)

@@ -96,7 +96,7 @@ func renderTree(tb testing.TB, in render.Input) staterepo.Tree {
 // cluster's app folder, the files kubectl applies.
 func appCRDFiles(tree staterepo.Tree) []string {
 	var files []string
-	prefix := render.AppDir(benchCluster) + "/crds/"
+	prefix := staterepo.AppDir(benchCluster) + "/crds/"
 	for _, p := range tree.Paths() {
 		if strings.HasPrefix(p, prefix) {
 			files = append(files, p)

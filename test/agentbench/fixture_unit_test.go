@@ -7,7 +7,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/bindsync/bindsync/internal/render"
+	"github.com/bindsync/bindsync/internal/staterepo"
 )
 
 // TestBenchFixture checks, without an API server, that the benchmark's input
@@ -41,7 +41,7 @@ func TestBenchFixture(t *testing.T) {
 		{"every CRD has its own name", len(names), len(crds)},
 		{"the synthetic CRDs fill 50 groups besides Klutch's", len(groups), 1 + syntheticCRDs/kindsPerGroup},
 		{"every CRD is rendered into the app folder", len(files), len(crds)},
-		{"the app folder has a kustomization", tree[render.AppDir(benchCluster)+"/kustomization.yaml"] != nil, true},
+		{"the app folder has a kustomization", tree[staterepo.AppDir(benchCluster)+"/kustomization.yaml"] != nil, true},
 		{"the smallest CRD file is a real provider's size (over 4 KiB)", smallest > 4<<10, true},
 		{"the largest CRD file is a real provider's size (over 16 KiB)", largest > 16<<10, true},
 	}

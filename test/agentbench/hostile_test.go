@@ -15,7 +15,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/bindsync/bindsync/api/v1alpha1"
-	"github.com/bindsync/bindsync/internal/render"
 	"github.com/bindsync/bindsync/internal/staterepo"
 	"github.com/bindsync/bindsync/internal/testutil/procmem"
 )
@@ -53,7 +52,7 @@ func TestAgentProcessSurvivesHostileCommits(t *testing.T) {
 	mem := p.sampleMemory(20 * time.Millisecond)
 	require.NoError(t, waitCRDs(ctx, app, names, established), "the good commit is applied")
 
-	dir := render.AppDir(benchCluster)
+	dir := staterepo.AppDir(benchCluster)
 	kustomization := string(tree[dir+"/kustomization.yaml"])
 	hostile := []struct {
 		name, file string

@@ -10,7 +10,7 @@ import (
 
 	"github.com/bindsync/bindsync/internal/agent"
 	"github.com/bindsync/bindsync/internal/agent/source"
-	"github.com/bindsync/bindsync/internal/render"
+	"github.com/bindsync/bindsync/internal/staterepo"
 	"github.com/bindsync/bindsync/internal/testenv"
 )
 
@@ -33,7 +33,7 @@ func BenchmarkNoOpReconcile(b *testing.B) {
 
 	counter := &writeCounter{}
 	cfg := counter.wrap(agent.ClientConfig(kubeconfigConfig(b, app.WriteKubeconfig(b)))) // as NewManager does
-	src, err := source.New(source.Options{URL: remote.url(), Dir: render.AppDir(benchCluster)})
+	src, err := source.New(source.Options{URL: remote.url(), Dir: staterepo.AppDir(benchCluster)})
 	require.NoError(b, err)
 	c, err := client.New(cfg, client.Options{Scheme: testenv.Scheme()})
 	require.NoError(b, err)

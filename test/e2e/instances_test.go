@@ -17,6 +17,7 @@ import (
 
 	"github.com/bindsync/bindsync/api/v1alpha1"
 	"github.com/bindsync/bindsync/internal/render"
+	"github.com/bindsync/bindsync/internal/staterepo"
 	"github.com/bindsync/bindsync/internal/testenv"
 )
 
@@ -78,9 +79,9 @@ func TestIntegrationEndToEndInstances(t *testing.T) {
 			}
 		}
 		assert.Equal(t, 1, causes, "one commit names the cause: %q", j.subjects())
-		files, err := gitOutput(j.remote, "ls-tree", "-r", "--name-only", "main", render.NamespacesDir(cluster))
+		files, err := gitOutput(j.remote, "ls-tree", "-r", "--name-only", "main", staterepo.NamespacesDir(cluster))
 		require.NoError(t, err)
-		assert.Contains(t, files, render.NamespacePath(cluster, appNS))
+		assert.Contains(t, files, staterepo.NamespacePath(cluster, appNS))
 
 		cp := j.waitCopy(cpNS, "orders-db")
 		assert.Equal(t, map[string]string{

@@ -19,7 +19,7 @@ import (
 	"github.com/bindsync/bindsync/api/v1alpha1"
 	"github.com/bindsync/bindsync/internal/agent"
 	"github.com/bindsync/bindsync/internal/agent/source"
-	"github.com/bindsync/bindsync/internal/render"
+	"github.com/bindsync/bindsync/internal/staterepo"
 )
 
 // crdRequests records the collection requests (lists and watches) on
@@ -77,7 +77,7 @@ func TestIntegrationAgentCacheHoldsLittle(t *testing.T) {
 	createBinding(ctx, t, app, deleted.name(), v1alpha1.DeletionDelete)
 
 	requests := &crdRequests{}
-	src, err := source.New(source.Options{URL: repo.url(), Dir: render.AppDir(cluster)})
+	src, err := source.New(source.Options{URL: repo.url(), Dir: staterepo.AppDir(cluster)})
 	require.NoError(t, err)
 	mgr, _, err := agent.NewManager(requests.wrap(app.Config), src, agent.Options{Cluster: cluster}, agent.RunOptions{
 		Interval: time.Hour, MetricsBindAddress: "0", HealthProbeBindAddress: "0",

@@ -13,7 +13,7 @@ import (
 	"github.com/bindsync/bindsync/api/v1alpha1"
 	"github.com/bindsync/bindsync/internal/agent"
 	"github.com/bindsync/bindsync/internal/agent/source"
-	"github.com/bindsync/bindsync/internal/render"
+	"github.com/bindsync/bindsync/internal/staterepo"
 	"github.com/bindsync/bindsync/internal/testenv"
 )
 
@@ -41,7 +41,7 @@ func TestIntegrationAgentReportsInstanceCountsAtOnce(t *testing.T) {
 	// counter.
 	run := func(counter *writeCounter) (stop func()) {
 		t.Helper()
-		src, err := source.New(source.Options{URL: repo.url(), Dir: render.AppDir(cluster)})
+		src, err := source.New(source.Options{URL: repo.url(), Dir: staterepo.AppDir(cluster)})
 		require.NoError(t, err)
 		mgr, _, err := agent.NewManager(app.Config, src, agent.Options{
 			Cluster: cluster, ControlPlane: counter.wrap(agentSA), SyncInstances: true, Instances: &idleSyncer{},

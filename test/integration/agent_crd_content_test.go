@@ -11,7 +11,7 @@ import (
 	sigsyaml "sigs.k8s.io/yaml"
 
 	"github.com/bindsync/bindsync/api/v1alpha1"
-	"github.com/bindsync/bindsync/internal/render"
+	"github.com/bindsync/bindsync/internal/staterepo"
 )
 
 // TestIntegrationAgentRefusesCRDContentRenderNeverWrites: a commit that
@@ -69,7 +69,7 @@ func TestIntegrationAgentRefusesCRDContentRenderNeverWrites(t *testing.T) {
 			createBinding(ctx, t, app, k.name(), "")
 			defer deleteBindingNow(ctx, t, app, k.name())
 			ag := newTestAgent(t, app, repo, cluster)
-			file := render.AppDir(cluster) + "/crds/" + k.name() + ".yaml"
+			file := staterepo.AppDir(cluster) + "/crds/" + k.name() + ".yaml"
 
 			var before *apiextensionsv1.CustomResourceDefinition
 			if tt.edit != nil {

@@ -20,7 +20,7 @@ import (
 	"github.com/bindsync/bindsync/api/v1alpha1"
 	"github.com/bindsync/bindsync/internal/agent"
 	"github.com/bindsync/bindsync/internal/agent/source"
-	"github.com/bindsync/bindsync/internal/render"
+	"github.com/bindsync/bindsync/internal/staterepo"
 	"github.com/bindsync/bindsync/internal/testenv"
 )
 
@@ -63,7 +63,7 @@ func TestIntegrationAgentDeletePolicyRBAC(t *testing.T) {
 	k := testKind{plural: "deletables", kind: "Deletable", group: "rbac.agent.bindsync.test", fields: map[string]string{"a": "string"}}
 	repo := newStateRepo(t)
 	repo.commit(appFolder(cluster, []testKind{k}, nil))
-	src, err := source.New(source.Options{URL: repo.url(), Dir: render.AppDir(cluster)})
+	src, err := source.New(source.Options{URL: repo.url(), Dir: staterepo.AppDir(cluster)})
 	require.NoError(t, err)
 	cfg := app.ImpersonateConfig(testenv.ServiceAccountUser(deployNamespace, agentSA))
 	as, err := client.New(cfg, client.Options{Scheme: testenv.Scheme()})

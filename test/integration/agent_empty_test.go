@@ -8,12 +8,12 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/bindsync/bindsync/api/v1alpha1"
-	"github.com/bindsync/bindsync/internal/render"
+	"github.com/bindsync/bindsync/internal/staterepo"
 )
 
 // emptyAppFolder is what render writes for a cluster that binds nothing.
 func emptyAppFolder(cluster string) map[string]string {
-	return map[string]string{render.AppDir(cluster) + "/kustomization.yaml": `apiVersion: kustomize.config.k8s.io/v1beta1
+	return map[string]string{staterepo.AppDir(cluster) + "/kustomization.yaml": `apiVersion: kustomize.config.k8s.io/v1beta1
 kind: Kustomization
 labels:
 - pairs:

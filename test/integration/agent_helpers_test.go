@@ -28,6 +28,7 @@ import (
 	"github.com/bindsync/bindsync/internal/manifest"
 	"github.com/bindsync/bindsync/internal/render"
 	"github.com/bindsync/bindsync/internal/schema"
+	"github.com/bindsync/bindsync/internal/staterepo"
 	"github.com/bindsync/bindsync/internal/testenv"
 	"github.com/bindsync/bindsync/internal/testutil/gitrepo"
 )
@@ -178,7 +179,7 @@ func (k testKind) hash() string {
 // appFolder returns the files of clusters/<cluster>/app holding kinds, laid
 // out as render lays it out, plus extra files listed as resources.
 func appFolder(cluster string, kinds []testKind, extra map[string]string) map[string]string {
-	dir := render.AppDir(cluster)
+	dir := staterepo.AppDir(cluster)
 	files := map[string]string{}
 	var resources []string
 	for _, k := range kinds {
@@ -222,7 +223,7 @@ func newTestAgent(t *testing.T, app *testenv.Cluster, repo *stateRepo, cluster s
 // opts (events recorded when opts.Events is nil), its writes to app counted.
 func newTestAgentWith(t *testing.T, app *testenv.Cluster, repo *stateRepo, opts agent.Options) *agentUnderTest {
 	t.Helper()
-	src, err := source.New(source.Options{URL: repo.url(), Dir: render.AppDir(opts.Cluster)})
+	src, err := source.New(source.Options{URL: repo.url(), Dir: staterepo.AppDir(opts.Cluster)})
 	require.NoError(t, err)
 	counter := &writeCounter{}
 	cfg := counter.wrap(app.Config)

@@ -21,7 +21,7 @@ import (
 	"github.com/bindsync/bindsync/api/v1alpha1"
 	"github.com/bindsync/bindsync/internal/agent"
 	"github.com/bindsync/bindsync/internal/agent/source"
-	"github.com/bindsync/bindsync/internal/render"
+	"github.com/bindsync/bindsync/internal/staterepo"
 )
 
 // freeAddr returns a loopback address nobody listens on.
@@ -50,7 +50,7 @@ func TestIntegrationAgentManager(t *testing.T) {
 
 	secretFile := filepath.Join(t.TempDir(), "webhook-secret")
 	require.NoError(t, os.WriteFile(secretFile, []byte("s3cret\n"), 0o600))
-	src, err := source.New(source.Options{URL: repo.url(), Dir: render.AppDir(cluster)})
+	src, err := source.New(source.Options{URL: repo.url(), Dir: staterepo.AppDir(cluster)})
 	require.NoError(t, err)
 	webhookAddr, probeAddr := freeAddr(t), freeAddr(t)
 	mgr, _, err := agent.NewManager(app.Config, src, agent.Options{Cluster: cluster}, agent.RunOptions{

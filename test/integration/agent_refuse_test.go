@@ -11,7 +11,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/bindsync/bindsync/api/v1alpha1"
-	"github.com/bindsync/bindsync/internal/render"
+	"github.com/bindsync/bindsync/internal/staterepo"
 )
 
 // TestIntegrationAgentBindingWithoutExport: a binding whose CRD the folder
@@ -100,7 +100,7 @@ func TestIntegrationAgentRefuses(t *testing.T) {
 			k := testKind{plural: "bounds", kind: "Bound", group: cluster + ".agent.bindsync.test", fields: map[string]string{"a": "string"}}
 			files := appFolder(cluster, []testKind{k}, tt.extra)
 			if tt.kustomization != "" {
-				files[render.AppDir(cluster)+"/kustomization.yaml"] = tt.kustomization
+				files[staterepo.AppDir(cluster)+"/kustomization.yaml"] = tt.kustomization
 			}
 			for p, c := range tt.other {
 				files[p] = c

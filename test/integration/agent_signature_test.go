@@ -16,7 +16,7 @@ import (
 	"github.com/bindsync/bindsync/api/v1alpha1"
 	"github.com/bindsync/bindsync/internal/agent"
 	"github.com/bindsync/bindsync/internal/agent/source"
-	"github.com/bindsync/bindsync/internal/render"
+	"github.com/bindsync/bindsync/internal/staterepo"
 )
 
 // TestIntegrationAgentVerifiesSignatures: with verification on, a head
@@ -43,7 +43,7 @@ func TestIntegrationAgentVerifiesSignatures(t *testing.T) {
 	k := testKind{plural: "signeds", kind: "Signed", group: "signed.agent.bindsync.test", fields: map[string]string{"a": "string"}}
 	repo := newStateRepo(t)
 	createBinding(ctx, t, app, k.name(), "")
-	src, err := source.New(source.Options{URL: repo.url(), Dir: render.AppDir(cluster), Verifier: verifier})
+	src, err := source.New(source.Options{URL: repo.url(), Dir: staterepo.AppDir(cluster), Verifier: verifier})
 	require.NoError(t, err)
 	ag, err := agent.New(app.Config, app.Client, src, agent.Options{Cluster: cluster, Events: record.NewFakeRecorder(100), WaitEstablished: 30 * time.Second})
 	require.NoError(t, err)

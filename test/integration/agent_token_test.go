@@ -24,6 +24,7 @@ import (
 	"github.com/bindsync/bindsync/internal/cli/kube"
 	"github.com/bindsync/bindsync/internal/manifest"
 	"github.com/bindsync/bindsync/internal/render"
+	"github.com/bindsync/bindsync/internal/staterepo"
 	"github.com/bindsync/bindsync/internal/testenv"
 )
 
@@ -84,7 +85,7 @@ func TestIntegrationAgentPicksUpARotatedToken(t *testing.T) {
 
 	cpCfg, err := kube.ReloadingConfig(kubeconfig) // what `bindsync agent --control-plane-kubeconfig` uses
 	require.NoError(t, err)
-	src, err := source.New(source.Options{URL: repo.url(), Dir: render.AppDir(clusterName)})
+	src, err := source.New(source.Options{URL: repo.url(), Dir: staterepo.AppDir(clusterName)})
 	require.NoError(t, err)
 	ag, err := agent.New(app.Config, app.Client, src, agent.Options{
 		Cluster: clusterName, ControlPlane: cpCfg, Events: record.NewFakeRecorder(100), WaitEstablished: 30 * time.Second,

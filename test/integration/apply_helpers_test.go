@@ -16,6 +16,7 @@ import (
 	"github.com/bindsync/bindsync/internal/kustomize"
 	"github.com/bindsync/bindsync/internal/manifest"
 	"github.com/bindsync/bindsync/internal/render"
+	"github.com/bindsync/bindsync/internal/staterepo"
 )
 
 // writeCounter counts the requests that change the API server's state:
@@ -79,7 +80,7 @@ func renderedControlPlane(t *testing.T, cluster string) []*unstructured.Unstruct
 	for p, data := range out.Tree {
 		fsys[p] = &fstest.MapFile{Data: data}
 	}
-	objs, err := kustomize.BuildFS(fsys, render.ControlPlaneDir(cluster))
+	objs, err := kustomize.BuildFS(fsys, staterepo.ControlPlaneDir(cluster))
 	require.NoError(t, err)
 	apply.Sort(objs) // in the order they are applied
 	require.NotEmpty(t, objs)

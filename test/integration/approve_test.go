@@ -21,10 +21,9 @@ import (
 	"github.com/bindsync/bindsync/api/v1alpha1"
 	"github.com/bindsync/bindsync/internal/agent"
 	"github.com/bindsync/bindsync/internal/agent/source"
-	"github.com/bindsync/bindsync/internal/backend/plan"
 	"github.com/bindsync/bindsync/internal/cli/approve"
 	"github.com/bindsync/bindsync/internal/cli/exitcode"
-	"github.com/bindsync/bindsync/internal/render"
+	"github.com/bindsync/bindsync/internal/staterepo"
 )
 
 // approveCLI runs `bindsync approve args...` in the test's process.
@@ -69,7 +68,7 @@ func TestIntegrationApproveShowsRefusesAndSigns(t *testing.T) {
 	e.world("ap2", "ap-manual", v1alpha1.ApprovalManual)
 	e.request(cluster, "pg", "ap-manual")
 	e.reconcile()
-	branch := plan.ApproveBranch(cluster, "pg")
+	branch := staterepo.ApproveBranch(cluster, "pg")
 	require.NotEmpty(t, e.head(branch), "the backend pushed the approval branch")
 	approver := "Ada <ada@example.com>"
 
@@ -106,7 +105,7 @@ func TestIntegrationApproveShowsRefusesAndSigns(t *testing.T) {
 	private, public := sshSigningKey(t)
 	verifier, err := source.NewVerifier(public)
 	require.NoError(t, err)
-	src, err := source.New(source.Options{URL: "file://" + e.remote, Dir: render.AppDir(cluster), Verifier: verifier})
+	src, err := source.New(source.Options{URL: "file://" + e.remote, Dir: staterepo.AppDir(cluster), Verifier: verifier})
 	require.NoError(t, err)
 	createBinding(ctx, t, app, backendPGCRD, "")
 	ag, err := agent.New(app.Config, app.Client, src, agent.Options{Cluster: cluster, Events: record.NewFakeRecorder(100), WaitEstablished: 30 * time.Second})
@@ -122,8 +121,8 @@ func TestIntegrationApproveShowsRefusesAndSigns(t *testing.T) {
 		head := e.head("main")
 		assert.Equal(t, "main@sha1:"+head+"\n", stdout)
 		assert.Contains(t, stderr, "approving "+branch+": 1 commit on main@sha1:")
-		assert.Contains(t, stderr, "A "+render.ExportPath(cluster, backendPGCRD))
-		assert.Contains(t, stderr, "A "+render.CRDPath(cluster, backendPGCRD))
+		assert.Contains(t, stderr, "A "+staterepo.ExportPath(cluster, backendPGCRD))
+		assert.Contains(t, stderr, "A "+staterepo.CRDPath(cluster, backendPGCRD))
 		assert.Contains(t, stderr, "(signed)")
 
 		_, err = ag.Sync(ctx)
@@ -136,11 +135,11 @@ func TestIntegrationApproveShowsRefusesAndSigns(t *testing.T) {
 		e.reconcile()
 		editCRD(t, cp.Client, func(spec *apiextensionsv1.JSONSchemaProps) { delete(spec.Properties, "expose") })
 		e.reconcile()
-		branches := strings.TrimSpace(runGit(t, "", "--git-dir", e.remote, "branch", "--list", plan.SchemaBranchPrefix+"*"))
+		branches := strings.TrimSpace(runGit(t, "", "--git-dir", e.remote, "branch", "--list", staterepo.SchemaBranchPrefix+"*"))
 		require.NotEmpty(t, branches, "the breaking change waits on a schema branch")
 		schema := strings.TrimSpace(strings.TrimPrefix(branches, "*"))
 		_, stderr, err := approveCLI(schema, "--repo", e.remote, "--approver", approver)
 		require.NoError(t, err, stderr)
-		assert.Contains(t, stderr, "M "+render.CRDPath(cluster, backendPGCRD))
+		assert.Contains(t, stderr, "M "+staterepo.CRDPath(cluster, backendPGCRD))
 	})
 }

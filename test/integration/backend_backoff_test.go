@@ -17,7 +17,6 @@ import (
 
 	"github.com/bindsync/bindsync/api/v1alpha1"
 	"github.com/bindsync/bindsync/internal/backend"
-	"github.com/bindsync/bindsync/internal/backend/plan"
 	"github.com/bindsync/bindsync/internal/git"
 	"github.com/bindsync/bindsync/internal/staterepo"
 	"github.com/bindsync/bindsync/internal/testenv"
@@ -35,7 +34,7 @@ func (f *failingCommits) Fetch(ctx context.Context) error {
 	return f.Repo.Fetch(ctx)
 }
 
-func (f *failingCommits) Commit(plumbing.Hash, staterepo.Tree, []string, staterepo.Tree, plan.Message) (plumbing.Hash, bool, error) {
+func (f *failingCommits) Commit(plumbing.Hash, staterepo.Tree, []string, staterepo.Tree, staterepo.Message) (plumbing.Hash, bool, error) {
 	return plumbing.ZeroHash, false, errors.New("disk full")
 }
 

@@ -14,7 +14,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/bindsync/bindsync/api/v1alpha1"
-	"github.com/bindsync/bindsync/internal/backend/plan"
+	"github.com/bindsync/bindsync/internal/staterepo"
 )
 
 // TestIntegrationBackend runs the backend on a real API server of its own
@@ -105,7 +105,7 @@ func TestIntegrationBackend(t *testing.T) {
 				e.world(cluster, "pg-manual", v1alpha1.ApprovalManual)
 				e.request(cluster, name, "pg-manual")
 				mainBefore := func() string { e.reconcile(); return e.head("main") }()
-				branch := plan.ApproveBranch(cluster, name)
+				branch := staterepo.ApproveBranch(cluster, name)
 				require.NotEmpty(t, e.head(branch), "approval branch pushed")
 				approved := requestCondition(e.getRequest(cluster, name), v1alpha1.ApprovedCondition)
 				assert.Equal(t, v1alpha1.PendingApprovalReason, approved.Reason)
@@ -134,7 +134,7 @@ func TestIntegrationBackend(t *testing.T) {
 			e.world("flow-m-reject", "pg-manual", v1alpha1.ApprovalManual)
 			e.request("flow-m-reject", "pg", "pg-manual")
 			e.reconcile()
-			branch := plan.ApproveBranch("flow-m-reject", "pg")
+			branch := staterepo.ApproveBranch("flow-m-reject", "pg")
 			require.NotEmpty(t, e.head(branch))
 			runGit(t, "", "--git-dir", e.remote, "branch", "-D", branch)
 			e.reconcile()

@@ -24,6 +24,7 @@ import (
 	"github.com/bindsync/bindsync/internal/backend"
 	"github.com/bindsync/bindsync/internal/git"
 	"github.com/bindsync/bindsync/internal/render"
+	"github.com/bindsync/bindsync/internal/staterepo"
 	"github.com/bindsync/bindsync/internal/testenv"
 )
 
@@ -66,7 +67,7 @@ func TestIntegrationInstanceNamespaces(t *testing.T) {
 		head := e.head("main")
 		require.NotEqual(t, bound, head)
 		assert.Equal(t, []string{"namespace: nsflow/shop", "bind: nsflow <- pg-auto"}, e.subjects()[:2])
-		assert.ElementsMatch(t, []string{render.NamespacePath("nsflow", "shop"), render.NamespacesDir("nsflow") + "/kustomization.yaml"},
+		assert.ElementsMatch(t, []string{staterepo.NamespacePath("nsflow", "shop"), staterepo.NamespacesDir("nsflow") + "/kustomization.yaml"},
 			e.changedFiles(head), "the commit holds exactly the namespace's files")
 		tr := e.trailers(head)
 		for _, want := range []string{"Bindsync-Cluster: nsflow", "Bindsync-Namespace: shop", "Bindsync-Cause: namespace"} {
@@ -124,7 +125,7 @@ func TestIntegrationInstanceNamespaces(t *testing.T) {
 		e.reconcile()
 		removed := e.head("main")
 		assert.Equal(t, "namespace: nsflow/shop", e.subjects()[0], "the removal has the same subject")
-		assert.ElementsMatch(t, []string{render.NamespacePath("nsflow", "shop"), render.NamespacesDir("nsflow") + "/kustomization.yaml"},
+		assert.ElementsMatch(t, []string{staterepo.NamespacePath("nsflow", "shop"), staterepo.NamespacesDir("nsflow") + "/kustomization.yaml"},
 			e.changedFiles(removed))
 		assert.False(t, e.exists(&rbacv1.RoleBinding{}, inst, "bindsync-agent"), "the RoleBinding is pruned")
 		assert.False(t, e.exists(&rbacv1.Role{}, inst, "bindsync-agent"), "the Role is pruned")

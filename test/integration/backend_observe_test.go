@@ -21,7 +21,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/bindsync/bindsync/api/v1alpha1"
-	"github.com/bindsync/bindsync/internal/backend/plan"
+	"github.com/bindsync/bindsync/internal/staterepo"
 	"github.com/bindsync/bindsync/internal/testenv"
 )
 
@@ -181,7 +181,7 @@ func TestIntegrationBackendEventsAndMetrics(t *testing.T) {
 	t.Run("a Manual request: pending_approvals counts it, a Warning names the branch; deleting the branch rejects it", func(t *testing.T) {
 		mns := v1alpha1.ClusterNamespace("obs-m")
 		e.request("obs-m", "pg", "pg-obs-manual")
-		branch := plan.ApproveBranch("obs-m", "pg")
+		branch := staterepo.ApproveBranch("obs-m", "pg")
 		require.Eventually(t, func() bool { return scrape(t, metricsURL)["bindsync_backend_pending_approvals"] == 1 }, wait, tick,
 			"pending_approvals is 1; logs:\n%s", logs)
 		require.NotEmpty(t, e.head(branch))

@@ -14,8 +14,8 @@ import (
 
 	"github.com/bindsync/bindsync/api/v1alpha1"
 	"github.com/bindsync/bindsync/internal/backend"
-	"github.com/bindsync/bindsync/internal/backend/plan"
 	"github.com/bindsync/bindsync/internal/git"
+	"github.com/bindsync/bindsync/internal/staterepo"
 	"github.com/bindsync/bindsync/internal/testenv"
 )
 
@@ -59,16 +59,16 @@ func TestIntegrationBackendBranchPushes(t *testing.T) {
 
 		e.reconcile()
 
-		assert.Equal(t, []string{plan.ApproveBranch("push-b", "pg")}, e.bindsyncBranches(), "push-b's branch landed")
+		assert.Equal(t, []string{staterepo.ApproveBranch("push-b", "pg")}, e.bindsyncBranches(), "push-b's branch landed")
 		a := e.getRequest("push-a", "pg")
 		assert.Equal(t, v1alpha1.PendingApprovalReason, requestCondition(a, v1alpha1.ApprovedCondition).Reason)
 		rendered := requestCondition(a, v1alpha1.RenderedCondition)
 		assert.Equal(t, v1alpha1.BranchNotPushedReason, rendered.Reason)
-		assert.Contains(t, rendered.Message, plan.ApproveBranch("push-a", "pg"))
+		assert.Contains(t, rendered.Message, staterepo.ApproveBranch("push-a", "pg"))
 		assert.Contains(t, rendered.Message, "refused by policy", "the remote's answer")
 		assert.Empty(t, a.Status.Revision, "no revision of a branch that is not in the repository")
 		b := e.getRequest("push-b", "pg")
-		assert.Equal(t, plan.ApproveBranch("push-b", "pg")+"@sha1:"+e.head(plan.ApproveBranch("push-b", "pg")), b.Status.Revision)
+		assert.Equal(t, staterepo.ApproveBranch("push-b", "pg")+"@sha1:"+e.head(staterepo.ApproveBranch("push-b", "pg")), b.Status.Revision)
 
 		e.reconcile() // the branch is still refused: still pending, not rejected
 		assert.Equal(t, v1alpha1.PendingApprovalReason, requestCondition(e.getRequest("push-a", "pg"), v1alpha1.ApprovedCondition).Reason)
@@ -79,11 +79,11 @@ func TestIntegrationBackendBranchPushes(t *testing.T) {
 		approved := requestCondition(a, v1alpha1.ApprovedCondition)
 		assert.Equal(t, v1alpha1.PendingApprovalReason, approved.Reason, approved.Message)
 		assert.Equal(t, v1alpha1.RequestPending, a.Status.Phase)
-		require.NotEmpty(t, e.head(plan.ApproveBranch("push-a", "pg")), "pushed once the remote accepts it")
-		assert.Equal(t, plan.ApproveBranch("push-a", "pg")+"@sha1:"+e.head(plan.ApproveBranch("push-a", "pg")), a.Status.Revision)
+		require.NotEmpty(t, e.head(staterepo.ApproveBranch("push-a", "pg")), "pushed once the remote accepts it")
+		assert.Equal(t, staterepo.ApproveBranch("push-a", "pg")+"@sha1:"+e.head(staterepo.ApproveBranch("push-a", "pg")), a.Status.Revision)
 
 		// a branch that was in the repository and is deleted still rejects
-		runGit(t, "", "--git-dir", e.remote, "branch", "-D", plan.ApproveBranch("push-a", "pg"))
+		runGit(t, "", "--git-dir", e.remote, "branch", "-D", staterepo.ApproveBranch("push-a", "pg"))
 		e.reconcile()
 		assert.Equal(t, v1alpha1.RejectedReason, requestCondition(e.getRequest("push-a", "pg"), v1alpha1.ApprovedCondition).Reason)
 		assert.Equal(t, v1alpha1.PendingApprovalReason, requestCondition(e.getRequest("push-b", "pg"), v1alpha1.ApprovedCondition).Reason)
@@ -107,7 +107,7 @@ func TestIntegrationBackendBranchPushes(t *testing.T) {
 
 		want := []string{"bindsync/approve/lock-0/x.lock_"}
 		for _, c := range clusters[1:] {
-			want = append(want, plan.ApproveBranch(c, "pg"))
+			want = append(want, staterepo.ApproveBranch(c, "pg"))
 		}
 		assert.Equal(t, want, e.bindsyncBranches())
 		runGit(t, "", "--git-dir", e.remote, "check-ref-format", "refs/heads/bindsync/approve/lock-0/x.lock_")
@@ -142,9 +142,9 @@ func TestIntegrationBackendBranchPushes(t *testing.T) {
 		e.world("own-b", "pg-own-auto", v1alpha1.ApprovalAutomatic)
 		e.request("own-a", "pg", "pg-own")
 		e.reconcile()
-		mine := plan.ApproveBranch("own-a", "pg")
+		mine := staterepo.ApproveBranch("own-a", "pg")
 		require.NotEmpty(t, e.head(mine))
-		assert.Contains(t, e.trailers(e.head(mine)), plan.TrailerBranch+": "+mine, "the backend marks the head it writes")
+		assert.Contains(t, e.trailers(e.head(mine)), staterepo.TrailerBranch+": "+mine, "the backend marks the head it writes")
 
 		// a human's branches under bindsync/, one shaped like an approval
 		// branch, and a human's commit on top of the pending approval branch
@@ -183,11 +183,11 @@ func TestIntegrationBackendBranchPushes(t *testing.T) {
 		e.world("own-c", "pg-own-c", v1alpha1.ApprovalManual)
 		e.request("own-c", "pg", "pg-own-c")
 		e.reconcile()
-		require.NotEmpty(t, e.head(plan.ApproveBranch("own-c", "pg")))
+		require.NotEmpty(t, e.head(staterepo.ApproveBranch("own-c", "pg")))
 		q := e.getRequest("own-c", "pg")
 		require.NoError(t, cp.Client.Delete(t.Context(), q))
 		e.reconcile()
-		assert.Empty(t, e.head(plan.ApproveBranch("own-c", "pg")), "withdrawn: the backend's own branch is deleted")
+		assert.Empty(t, e.head(staterepo.ApproveBranch("own-c", "pg")), "withdrawn: the backend's own branch is deleted")
 	})
 }
 
@@ -226,7 +226,7 @@ func TestIntegrationBackendRemoteLostMain(t *testing.T) {
 		e.world("lost", "pg-lost", v1alpha1.ApprovalManual)
 		e.request("lost", "pg", "pg-lost")
 		e.reconcile()
-		branch := plan.ApproveBranch("lost", "pg")
+		branch := staterepo.ApproveBranch("lost", "pg")
 		work := e.clone()
 		runGit(t, work, "merge", "-q", "--no-ff", "-m", "approve", "origin/"+branch)
 		runGit(t, work, "push", "-q", "origin", "HEAD:main")
@@ -297,7 +297,7 @@ func TestIntegrationBackendPendingBranchesFollowTheirFolder(t *testing.T) {
 	e.reconcile()
 	before := map[string]string{}
 	for _, c := range clusters {
-		before[c] = e.head(plan.ApproveBranch(c, "pg"))
+		before[c] = e.head(staterepo.ApproveBranch(c, "pg"))
 		require.NotEmpty(t, before[c])
 	}
 	oldMain := e.head("main")
@@ -306,20 +306,20 @@ func TestIntegrationBackendPendingBranchesFollowTheirFolder(t *testing.T) {
 	e.reconcile()
 	require.NotEqual(t, oldMain, e.head("main"), "main moved")
 	for _, c := range clusters {
-		assert.Equal(t, before[c], e.head(plan.ApproveBranch(c, "pg")), "%s: not rebuilt for a change elsewhere", c)
+		assert.Equal(t, before[c], e.head(staterepo.ApproveBranch(c, "pg")), "%s: not rebuilt for a change elsewhere", c)
 		// and it still merges cleanly into the new main, to what a rebuild would give
-		out := runGit(t, "", "--git-dir", e.remote, "merge-tree", "--write-tree", "main", plan.ApproveBranch(c, "pg"))
+		out := runGit(t, "", "--git-dir", e.remote, "merge-tree", "--write-tree", "main", staterepo.ApproveBranch(c, "pg"))
 		assert.NotEmpty(t, strings.TrimSpace(out))
 	}
 
 	e.request("wait-b", "kv", "kv-wait") // main moves in wait-b's folder
 	e.reconcile()
-	assert.Equal(t, before["wait-a"], e.head(plan.ApproveBranch("wait-a", "pg")))
-	rebuilt := e.head(plan.ApproveBranch("wait-b", "pg"))
+	assert.Equal(t, before["wait-a"], e.head(staterepo.ApproveBranch("wait-a", "pg")))
+	rebuilt := e.head(staterepo.ApproveBranch("wait-b", "pg"))
 	assert.NotEqual(t, before["wait-b"], rebuilt, "rebuilt: main changed its folder")
 	assert.Equal(t, e.head("main"), strings.TrimSpace(runGit(t, "", "--git-dir", e.remote, "rev-parse", rebuilt+"^")), "on the new main")
 	q := e.getRequest("wait-b", "pg")
-	assert.Equal(t, plan.ApproveBranch("wait-b", "pg")+"@sha1:"+rebuilt, q.Status.Revision)
+	assert.Equal(t, staterepo.ApproveBranch("wait-b", "pg")+"@sha1:"+rebuilt, q.Status.Revision)
 
 	// main rewritten past a branch's base (the same files, another
 	// history, force-pushed): merging that branch would bring the dropped
@@ -329,14 +329,14 @@ func TestIntegrationBackendPendingBranchesFollowTheirFolder(t *testing.T) {
 	runGit(t, "", "--git-dir", e.remote, "update-ref", "refs/heads/main", rewritten)
 	e.reconcile()
 	require.Equal(t, rewritten, e.head("main"), "nothing new to write")
-	rebuiltB := e.head(plan.ApproveBranch("wait-b", "pg"))
+	rebuiltB := e.head(staterepo.ApproveBranch("wait-b", "pg"))
 	assert.NotEqual(t, rebuilt, rebuiltB, "rebuilt: its base is no longer in main's history")
 	assert.Equal(t, rewritten, strings.TrimSpace(runGit(t, "", "--git-dir", e.remote, "rev-parse", rebuiltB+"^")))
-	assert.Equal(t, before["wait-c"], e.head(plan.ApproveBranch("wait-c", "pg")), "wait-c's base is still in main's history")
+	assert.Equal(t, before["wait-c"], e.head(staterepo.ApproveBranch("wait-c", "pg")), "wait-c's base is still in main's history")
 
 	// merging a branch that was not rebuilt approves its request
 	work := e.clone()
-	runGit(t, work, "merge", "-q", "--no-ff", "-m", "approve wait-a", "origin/"+plan.ApproveBranch("wait-a", "pg"))
+	runGit(t, work, "merge", "-q", "--no-ff", "-m", "approve wait-a", "origin/"+staterepo.ApproveBranch("wait-a", "pg"))
 	runGit(t, work, "push", "-q", "origin", "HEAD:main")
 	e.reconcile()
 	ready := requestCondition(e.getRequest("wait-a", "pg"), v1alpha1.ReadyCondition)

@@ -20,8 +20,8 @@ import (
 
 	"github.com/bindsync/bindsync/api/v1alpha1"
 	"github.com/bindsync/bindsync/internal/backend"
-	"github.com/bindsync/bindsync/internal/backend/plan"
 	"github.com/bindsync/bindsync/internal/git"
+	"github.com/bindsync/bindsync/internal/staterepo"
 	"github.com/bindsync/bindsync/internal/testenv"
 )
 
@@ -124,7 +124,7 @@ func TestIntegrationBackendScenarios(t *testing.T) {
 		e.request("twice", "pg", "pg-twice")
 		e.request("twice", "kv", "kv-twice")
 		e.reconcile()
-		pgBranch, kvBranch := plan.ApproveBranch("twice", "pg"), plan.ApproveBranch("twice", "kv")
+		pgBranch, kvBranch := staterepo.ApproveBranch("twice", "pg"), staterepo.ApproveBranch("twice", "kv")
 		require.NotEmpty(t, e.head(pgBranch))
 		oldKV := e.head(kvBranch)
 		require.NotEmpty(t, oldKV)

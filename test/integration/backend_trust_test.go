@@ -16,7 +16,7 @@ import (
 
 	"github.com/bindsync/bindsync/api/v1alpha1"
 	"github.com/bindsync/bindsync/internal/cli/status"
-	"github.com/bindsync/bindsync/internal/render"
+	"github.com/bindsync/bindsync/internal/staterepo"
 )
 
 // escalation is what a commit to main can put into a cluster's
@@ -90,9 +90,9 @@ func TestIntegrationHeldBackClusterAppliesOnlyWhatRenderCouldWrite(t *testing.T)
 	require.NoError(t, cp.Client.Delete(ctx, &v1alpha1.AppCluster{ObjectMeta: metav1.ObjectMeta{Name: "trust-a"}}))
 	e.reconcile()
 	work := e.clone()
-	dir := filepath.Join(work, render.ControlPlaneDir("trust-a"))
+	dir := filepath.Join(work, staterepo.ControlPlaneDir("trust-a"))
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "escalation.yaml"), []byte(escalation), 0o600))
-	require.NoError(t, os.WriteFile(filepath.Join(dir, render.KustomizationFile), []byte(escalationKustomization), 0o600))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, staterepo.KustomizationFile), []byte(escalationKustomization), 0o600))
 	runGit(t, work, "add", "-A")
 	runGit(t, work, "commit", "-q", "-m", "innocent-looking change")
 	runGit(t, work, "push", "-q", "origin", "main")
@@ -104,7 +104,7 @@ func TestIntegrationHeldBackClusterAppliesOnlyWhatRenderCouldWrite(t *testing.T)
 	e.reconcile()
 	e.reconcile()
 	files := runGit(t, "", "--git-dir", e.remote, "ls-tree", "-r", "--name-only", "main")
-	require.Contains(t, files, render.ControlPlaneDir("trust-a")+"/escalation.yaml",
+	require.Contains(t, files, staterepo.ControlPlaneDir("trust-a")+"/escalation.yaml",
 		"trust-a is held back, so main keeps its files as merged (%v since %s)", e.subjects(), attack)
 
 	for _, o := range []client.Object{&rbacv1.Role{}, &rbacv1.RoleBinding{}} {
@@ -118,9 +118,9 @@ func TestIntegrationHeldBackClusterAppliesOnlyWhatRenderCouldWrite(t *testing.T)
 	ready := requestCondition(e.getRequest("trust-a", "pg"), v1alpha1.ReadyCondition)
 	assert.Equal(t, metav1.ConditionFalse, ready.Status)
 	assert.Equal(t, v1alpha1.ApplyRefusedReason, ready.Reason, ready.Message)
-	assert.Contains(t, ready.Message, render.ControlPlaneDir("trust-a")+`/escalation.yaml: Role.rbac.authorization.k8s.io kube-system/bindsync-agent: namespace "kube-system"`)
+	assert.Contains(t, ready.Message, staterepo.ControlPlaneDir("trust-a")+`/escalation.yaml: Role.rbac.authorization.k8s.io kube-system/bindsync-agent: namespace "kube-system"`)
 	assert.Contains(t, ready.Message, "RoleBinding.rbac.authorization.k8s.io kube-system/bindsync-agent")
-	assert.Contains(t, ready.Message, render.ControlPlaneDir("trust-a"))
+	assert.Contains(t, ready.Message, staterepo.ControlPlaneDir("trust-a"))
 
 	other := requestCondition(e.getRequest("trust-c", "pg"), v1alpha1.ReadyCondition)
 	assert.Equal(t, metav1.ConditionTrue, other.Status, "another cluster is applied as usual: %s", other.Message)

@@ -40,6 +40,7 @@ import (
 	"github.com/bindsync/bindsync/internal/kustomize"
 	"github.com/bindsync/bindsync/internal/manifest"
 	"github.com/bindsync/bindsync/internal/render"
+	"github.com/bindsync/bindsync/internal/staterepo"
 	"github.com/bindsync/bindsync/internal/testenv"
 )
 
@@ -762,7 +763,7 @@ func renderedNamespaces(t *testing.T, cluster string) []*unstructured.Unstructur
 	for p, data := range render.Render(in).Tree {
 		fsys[p] = &fstest.MapFile{Data: data}
 	}
-	objs, err := kustomize.BuildFS(fsys, render.NamespacesDir(cluster))
+	objs, err := kustomize.BuildFS(fsys, staterepo.NamespacesDir(cluster))
 	require.NoError(t, err)
 	apply.Sort(objs) // in the order they are applied
 	require.NoError(t, render.CheckNamespacesFolder(cluster, objs))
@@ -786,7 +787,7 @@ func renderedClusterScoped(t *testing.T, cluster string) []*unstructured.Unstruc
 	for p, data := range out.Tree {
 		fsys[p] = &fstest.MapFile{Data: data}
 	}
-	objs, err := kustomize.BuildFS(fsys, render.ControlPlaneDir(cluster))
+	objs, err := kustomize.BuildFS(fsys, staterepo.ControlPlaneDir(cluster))
 	require.NoError(t, err)
 	apply.Sort(objs) // in the order they are applied
 	require.Contains(t, namesOf(objs, "ClusterRole"), render.ClusterRoleName(cluster))

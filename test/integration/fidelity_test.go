@@ -20,6 +20,7 @@ import (
 	"github.com/bindsync/bindsync/internal/manifest"
 	"github.com/bindsync/bindsync/internal/render"
 	"github.com/bindsync/bindsync/internal/schema"
+	"github.com/bindsync/bindsync/internal/staterepo"
 	"github.com/bindsync/bindsync/internal/testenv"
 )
 
@@ -71,7 +72,7 @@ func TestIntegrationAppClusterGetsTheProvidersCRD(t *testing.T) {
 	for p, data := range out.Tree {
 		fsys[p] = &fstest.MapFile{Data: data}
 	}
-	appObjs, err := kustomize.BuildFS(fsys, render.AppDir(fidelityCluster))
+	appObjs, err := kustomize.BuildFS(fsys, staterepo.AppDir(fidelityCluster))
 	require.NoError(t, err)
 	require.Len(t, appObjs, len(files), "one CRD per bound CRD in the app folder")
 	require.NoError(t, app.ApplyObjects(ctx, appObjs), "the app cluster accepts every rendered CRD")

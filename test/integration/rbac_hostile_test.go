@@ -22,6 +22,7 @@ import (
 	"github.com/bindsync/bindsync/internal/kustomize"
 	"github.com/bindsync/bindsync/internal/manifest"
 	"github.com/bindsync/bindsync/internal/render"
+	"github.com/bindsync/bindsync/internal/staterepo"
 	"github.com/bindsync/bindsync/internal/testenv"
 )
 
@@ -53,7 +54,7 @@ func TestIntegrationHostileClaimsGrantNothing(t *testing.T) {
 	}
 	agents := map[string]client.Client{}
 	for _, c := range in.Clusters {
-		objs, err := kustomize.BuildFS(fsys, render.ControlPlaneDir(c.Name))
+		objs, err := kustomize.BuildFS(fsys, staterepo.ControlPlaneDir(c.Name))
 		require.NoError(t, err)
 		apply.Sort(objs) // in the order they are applied
 		// RBAC first and on its own: an export the API server refuses must
@@ -66,8 +67,8 @@ func TestIntegrationHostileClaimsGrantNothing(t *testing.T) {
 				access = append(access, o)
 			}
 		}
-		require.NoError(t, cp.ApplyObjects(ctx, access), "apply %s", render.ControlPlaneDir(c.Name))
-		assert.NoError(t, cp.ApplyObjects(ctx, exports), "apply the exports of %s", render.ControlPlaneDir(c.Name))
+		require.NoError(t, cp.ApplyObjects(ctx, access), "apply %s", staterepo.ControlPlaneDir(c.Name))
+		assert.NoError(t, cp.ApplyObjects(ctx, exports), "apply the exports of %s", staterepo.ControlPlaneDir(c.Name))
 		ns := bindsyncv1alpha1.ClusterNamespace(c.Name)
 		// What a provider keeps in each cluster's namespace.
 		for _, name := range []string{"claimed", "a", "b", "y"} {

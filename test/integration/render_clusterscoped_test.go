@@ -18,6 +18,7 @@ import (
 	"github.com/bindsync/bindsync/internal/apply"
 	"github.com/bindsync/bindsync/internal/kustomize"
 	"github.com/bindsync/bindsync/internal/render"
+	"github.com/bindsync/bindsync/internal/staterepo"
 	"github.com/bindsync/bindsync/internal/testenv"
 )
 
@@ -59,12 +60,12 @@ func TestIntegrationRenderedClusterScopedBinding(t *testing.T) {
 		require.NoError(t, cp.ApplyObjects(ctx, []*unstructured.Unstructured{obj}))
 	}
 	for _, cluster := range []string{"scope-a", "scope-b"} {
-		objs, err := kustomize.BuildFS(fsys, render.ControlPlaneDir(cluster))
+		objs, err := kustomize.BuildFS(fsys, staterepo.ControlPlaneDir(cluster))
 		require.NoError(t, err)
 		apply.Sort(objs) // in the order they are applied
-		require.NoError(t, cp.ApplyObjects(ctx, objs), "apply %s", render.ControlPlaneDir(cluster))
+		require.NoError(t, cp.ApplyObjects(ctx, objs), "apply %s", staterepo.ControlPlaneDir(cluster))
 
-		appObjs, err := kustomize.BuildFS(fsys, render.AppDir(cluster))
+		appObjs, err := kustomize.BuildFS(fsys, staterepo.AppDir(cluster))
 		require.NoError(t, err)
 		apply.Sort(appObjs) // in the order they are applied
 		var names []string

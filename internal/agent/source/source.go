@@ -27,16 +27,8 @@ import (
 	"github.com/go-git/go-git/v5/storage/memory"
 
 	"github.com/bindsync/bindsync/internal/git"
+	"github.com/bindsync/bindsync/internal/staterepo"
 )
-
-// Revision names a commit on a branch. String() is "main@sha1:<40 hex>",
-// the form of lastAppliedRevision on a binding.
-type Revision struct {
-	Branch string
-	Hash   plumbing.Hash
-}
-
-func (r Revision) String() string { return r.Branch + "@sha1:" + r.Hash.String() }
 
 // Auth says where the credentials are: the one credential type of every
 // bindsync command (git.Auth), read from files on every call, so a rotated
@@ -82,7 +74,7 @@ var (
 
 // Snapshot is one commit's files under Options.Dir.
 type Snapshot struct {
-	Revision Revision
+	Revision staterepo.Revision
 	// FS holds the files under Options.Dir, with their repository paths.
 	FS fstest.MapFS
 	// Message is the head commit's message (its trailers say what the
@@ -219,7 +211,7 @@ func (s *Source) fetch(ctx context.Context, head plumbing.Hash) (*Snapshot, erro
 	if err != nil {
 		return nil, fmt.Errorf("%w: read commit %s: %v", ErrUnavailable, r.Hash(), err)
 	}
-	rev := Revision{Branch: s.opts.Branch, Hash: commit.Hash}
+	rev := staterepo.Revision{Branch: s.opts.Branch, Hash: commit.Hash}
 	if s.opts.Verifier != nil {
 		if err := s.opts.Verifier.Verify(commit); err != nil {
 			return nil, fmt.Errorf("%w: %s: %v", ErrSignatureInvalid, rev, err)
@@ -241,7 +233,7 @@ func (s *Source) fetch(ctx context.Context, head plumbing.Hash) (*Snapshot, erro
 // question a head commit alone cannot answer (see the agent's schema
 // rollback check). ErrUnavailable wraps every failure; a branch that moved
 // past rev is read from its new head, as long as rev is within depth.
-func (s *Source) Messages(ctx context.Context, rev Revision, depth int) ([]string, error) {
+func (s *Source) Messages(ctx context.Context, rev staterepo.Revision, depth int) ([]string, error) {
 	auth, err := s.auth()
 	if err != nil {
 		return nil, err

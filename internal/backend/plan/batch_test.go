@@ -8,6 +8,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/bindsync/bindsync/internal/backend/plan"
+	"github.com/bindsync/bindsync/internal/staterepo"
 )
 
 // Each bind commit is a render of the whole state held until it is
@@ -57,8 +58,8 @@ func TestManyNewRequestsAreOneBindCommit(t *testing.T) {
 				assert.True(t, d.Rendered, "%s rendered on main", q.Namespace)
 			}
 			if len(p.Steps) == 1 {
-				assert.Equal(t, uids, last.Values(plan.TrailerRequestUID), "every request's UID is a trailer: a revert of the commit is found for each")
-				assert.Equal(t, []string{plan.CauseBind}, last.Values(plan.TrailerCause))
+				assert.Equal(t, uids, last.Values(staterepo.TrailerRequestUID), "every request's UID is a trailer: a revert of the commit is found for each")
+				assert.Equal(t, []string{staterepo.CauseBind}, last.Values(staterepo.TrailerCause))
 				assert.Contains(t, last.Body, names[0]+" <- postgresql")
 			}
 			assert.Empty(t, plan.Make(w.input(p.Main)).Steps, "a second plan commits nothing")

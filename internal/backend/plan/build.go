@@ -95,7 +95,7 @@ func (p *planner) approvedSplit() (inMain, binds []int) {
 func (p *planner) mainSteps(base render.Input, binds []int, nsGone, nsAdded []v1alpha1.APIServiceNamespace) (render.Input, render.Output, *ptree) {
 	prev := p.mainT
 	rolled := map[string]bool{}
-	out, prev := p.addStep(base, prev, func(_ render.Output, t *ptree, dirs []string) Message {
+	out, prev := p.addStep(base, prev, func(_ render.Output, t *ptree, dirs []string) staterepo.Message {
 		if revoked := p.revoking(t.index()); len(revoked) > 0 {
 			return revokeMessage(revoked, p.objs)
 		}
@@ -110,12 +110,12 @@ func (p *planner) mainSteps(base render.Input, binds []int, nsGone, nsAdded []v1
 		base.Namespaces = slices.DeleteFunc(slices.Clone(base.Namespaces), func(x v1alpha1.APIServiceNamespace) bool {
 			return x.Namespace == n.Namespace && x.Name == n.Name
 		})
-		out, prev = p.addStep(base, prev, func(render.Output, *ptree, []string) Message { return namespaceMessage(n, true) })
+		out, prev = p.addStep(base, prev, func(render.Output, *ptree, []string) staterepo.Message { return namespaceMessage(n, true) })
 	}
 	for _, crd := range p.rollOuts() {
 		rolled[crd] = true
 		base.CRDs = p.approvedCRDs(rolled)
-		out, prev = p.addStep(base, prev, func(_ render.Output, t *ptree, _ []string) Message { return p.schemaMessage(crd, t.index()) })
+		out, prev = p.addStep(base, prev, func(_ render.Output, t *ptree, _ []string) staterepo.Message { return p.schemaMessage(crd, t.index()) })
 	}
 	oneEach := binds
 	if len(binds) > MaxBindCommits {
@@ -124,12 +124,14 @@ func (p *planner) mainSteps(base render.Input, binds []int, nsGone, nsAdded []v1
 		for _, i := range binds {
 			base.Requests = append(base.Requests, p.request(i))
 		}
-		out, prev = p.addStep(base, prev, func(_ render.Output, t *ptree, _ []string) Message { return p.batchBindMessage(binds, t.index()) })
+		out, prev = p.addStep(base, prev, func(_ render.Output, t *ptree, _ []string) staterepo.Message {
+			return p.batchBindMessage(binds, t.index())
+		})
 		oneEach = nil
 	}
 	for _, i := range oneEach {
 		base.Requests = append(base.Requests, p.request(i))
-		out, prev = p.addStep(base, prev, func(out render.Output, _ *ptree, _ []string) Message {
+		out, prev = p.addStep(base, prev, func(out render.Output, _ *ptree, _ []string) staterepo.Message {
 			return bindMessage(p.request(i), resultOf(out, p.requests[i]))
 		})
 	}
@@ -138,9 +140,9 @@ func (p *planner) mainSteps(base render.Input, binds []int, nsGone, nsAdded []v1
 	base.Namespaces = slices.Clip(base.Namespaces)
 	if len(nsAdded) > MaxBindCommits {
 		base.Namespaces = append(base.Namespaces, nsAdded...)
-		out, prev = p.addStep(base, prev, func(_ render.Output, t *ptree, _ []string) Message {
+		out, prev = p.addStep(base, prev, func(_ render.Output, t *ptree, _ []string) staterepo.Message {
 			in := slices.DeleteFunc(slices.Clone(nsAdded), func(n v1alpha1.APIServiceNamespace) bool {
-				_, ok := t.tree[render.NamespacePath(clusterOf(n.Namespace), n.Name)]
+				_, ok := t.tree[staterepo.NamespacePath(clusterOf(n.Namespace), n.Name)]
 				return !ok
 			})
 			return batchNamespaceMessage(in)
@@ -149,7 +151,7 @@ func (p *planner) mainSteps(base render.Input, binds []int, nsGone, nsAdded []v1
 	}
 	for _, n := range nsAdded {
 		base.Namespaces = append(base.Namespaces, n)
-		out, prev = p.addStep(base, prev, func(render.Output, *ptree, []string) Message { return namespaceMessage(n, false) })
+		out, prev = p.addStep(base, prev, func(render.Output, *ptree, []string) staterepo.Message { return namespaceMessage(n, false) })
 	}
 	return base, out, prev
 }
@@ -158,7 +160,7 @@ func (p *planner) mainSteps(base render.Input, binds []int, nsGone, nsAdded []v1
 // it adds a step to it with the message msg makes of the render, the new
 // tree and the folders that changed. It returns the render and the tree
 // main holds after.
-func (p *planner) addStep(base render.Input, prev *ptree, msg func(render.Output, *ptree, []string) Message) (render.Output, *ptree) {
+func (p *planner) addStep(base render.Input, prev *ptree, msg func(render.Output, *ptree, []string) staterepo.Message) (render.Output, *ptree) {
 	out, t := p.renderKeeping(base, prev)
 	dirs, changed := changedDirs(prev, t)
 	if !changed {
@@ -192,7 +194,7 @@ func (p *planner) revoking(after *treeIndex) []int {
 }
 
 // step is one commit on main from prev to t, which differ in dirs.
-func (p *planner) step(prev, t *ptree, dirs []string, msg Message) Step {
+func (p *planner) step(prev, t *ptree, dirs []string, msg staterepo.Message) Step {
 	return Step{Tree: t.tree, Dirs: dirs, Files: filesUnder(t, dirs), Message: msg}
 }
 

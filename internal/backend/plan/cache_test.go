@@ -106,7 +106,7 @@ func TestADecisionNotRenderedLeavesTheCacheUnheld(t *testing.T) {
 	addOptionalField(&in.CRDs[0]) // the same object, changed in place
 	after := cache.Render(rin)
 	assert.Equal(t, render.Render(rin).Tree, after.Tree, "the changed CRD is rendered anew, not found by identity")
-	assert.Contains(t, string(after.Tree[render.CRDPath("c1", in.CRDs[0].Name)]), "tier")
+	assert.Contains(t, string(after.Tree[staterepo.CRDPath("c1", in.CRDs[0].Name)]), "tier")
 }
 
 // TestRenderHoldsTheCacheOnlyWhileItRenders: after a plan, the same CRD

@@ -18,9 +18,9 @@ const maxFindings = 20
 // its Bindsync-Request and Bindsync-Request-UID trailers, so the history
 // search for its UID finds this commit first: the revert is recorded, and
 // deleting the file lifts it.
-func revokeMessage(revoked []int, objs []*v1alpha1.APIServiceExportRequest) Message {
+func revokeMessage(revoked []int, objs []*v1alpha1.APIServiceExportRequest) staterepo.Message {
 	first := objs[revoked[0]]
-	m := Message{Subject: fmt.Sprintf("revoke: %s <- %s", clusterOf(first.Namespace), first.Spec.TemplateRef.Name)}
+	m := staterepo.Message{Subject: fmt.Sprintf("revoke: %s <- %s", clusterOf(first.Namespace), first.Spec.TemplateRef.Name)}
 	if len(revoked) > 1 {
 		m.Subject += fmt.Sprintf(" (and %d more)", len(revoked)-1)
 	}
@@ -28,36 +28,36 @@ func revokeMessage(revoked []int, objs []*v1alpha1.APIServiceExportRequest) Mess
 		"request of that cluster for that template until a commit on main deletes it."
 	for _, i := range revoked {
 		q := objs[i]
-		m.Trailers = append(m.Trailers, Trailer{TrailerCluster, clusterOf(q.Namespace)}, Trailer{TrailerTemplate, q.Spec.TemplateRef.Name},
-			Trailer{TrailerRequest, q.Namespace + "/" + q.Name}, Trailer{TrailerRequestUID, string(q.UID)})
+		m.Trailers = append(m.Trailers, staterepo.Trailer{Key: staterepo.TrailerCluster, Value: clusterOf(q.Namespace)}, staterepo.Trailer{Key: staterepo.TrailerTemplate, Value: q.Spec.TemplateRef.Name},
+			staterepo.Trailer{Key: staterepo.TrailerRequest, Value: q.Namespace + "/" + q.Name}, staterepo.Trailer{Key: staterepo.TrailerRequestUID, Value: string(q.UID)})
 	}
-	m.Trailers = append(m.Trailers, Trailer{TrailerCause, CauseRevoke})
+	m.Trailers = append(m.Trailers, staterepo.Trailer{Key: staterepo.TrailerCause, Value: staterepo.CauseRevoke})
 	return m
 }
 
-func bindMessage(q v1alpha1.APIServiceExportRequest, res render.RequestResult) Message {
+func bindMessage(q v1alpha1.APIServiceExportRequest, res render.RequestResult) staterepo.Message {
 	c := clusterOf(q.Namespace)
-	m := Message{Subject: fmt.Sprintf("bind: %s <- %s", c, q.Spec.TemplateRef.Name)}
-	m.Trailers = []Trailer{
-		{TrailerCluster, c},
-		{TrailerRequest, q.Namespace + "/" + q.Name},
-		{TrailerRequestUID, string(q.UID)},
-		{TrailerTemplate, q.Spec.TemplateRef.Name},
+	m := staterepo.Message{Subject: fmt.Sprintf("bind: %s <- %s", c, q.Spec.TemplateRef.Name)}
+	m.Trailers = []staterepo.Trailer{
+		{Key: staterepo.TrailerCluster, Value: c},
+		{Key: staterepo.TrailerRequest, Value: q.Namespace + "/" + q.Name},
+		{Key: staterepo.TrailerRequestUID, Value: string(q.UID)},
+		{Key: staterepo.TrailerTemplate, Value: q.Spec.TemplateRef.Name},
 	}
 	for _, e := range res.Exports {
-		m.Trailers = append(m.Trailers, Trailer{TrailerSchemaHash, e.Name + "=" + e.SchemaHash})
+		m.Trailers = append(m.Trailers, staterepo.Trailer{Key: staterepo.TrailerSchemaHash, Value: e.Name + "=" + e.SchemaHash})
 	}
-	m.Trailers = append(m.Trailers, Trailer{TrailerCause, CauseBind})
+	m.Trailers = append(m.Trailers, staterepo.Trailer{Key: staterepo.TrailerCause, Value: staterepo.CauseBind})
 	return m
 }
 
 // batchBindMessage describes one commit binding many requests: the subject
 // counts them, the body lists them, and each keeps its Bindsync-Request and
 // Bindsync-Request-UID trailers (a revert of the commit revokes them all).
-func (p *planner) batchBindMessage(binds []int, after *treeIndex) Message {
+func (p *planner) batchBindMessage(binds []int, after *treeIndex) staterepo.Message {
 	clusters := map[string]bool{}
 	var body strings.Builder
-	m := Message{}
+	m := staterepo.Message{}
 	for _, i := range binds {
 		q, d := p.request(i), p.requests[i]
 		if !after.holds(d.Cluster, d.Template) {
@@ -65,66 +65,66 @@ func (p *planner) batchBindMessage(binds []int, after *treeIndex) Message {
 		}
 		clusters[d.Cluster] = true
 		fmt.Fprintf(&body, "%s <- %s\n", d.Cluster, q.Spec.TemplateRef.Name)
-		m.Trailers = append(m.Trailers, Trailer{TrailerRequest, q.Namespace + "/" + q.Name}, Trailer{TrailerRequestUID, string(q.UID)})
+		m.Trailers = append(m.Trailers, staterepo.Trailer{Key: staterepo.TrailerRequest, Value: q.Namespace + "/" + q.Name}, staterepo.Trailer{Key: staterepo.TrailerRequestUID, Value: string(q.UID)})
 	}
 	m.Subject = fmt.Sprintf("bind: %d requests in %d clusters", len(m.Trailers)/2, len(clusters))
 	m.Body = strings.TrimSuffix(body.String(), "\n")
-	m.Trailers = append(m.Trailers, Trailer{TrailerCause, CauseBind})
+	m.Trailers = append(m.Trailers, staterepo.Trailer{Key: staterepo.TrailerCause, Value: staterepo.CauseBind})
 	return m
 }
 
 // unbindMessage describes the first step when it removes bindings main
 // held that the control plane no longer asks for.
-func unbindMessage(gone [][2]string) Message {
-	m := Message{Subject: fmt.Sprintf("unbind: %s <- %s", gone[0][0], gone[0][1])}
+func unbindMessage(gone [][2]string) staterepo.Message {
+	m := staterepo.Message{Subject: fmt.Sprintf("unbind: %s <- %s", gone[0][0], gone[0][1])}
 	if len(gone) > 1 {
 		m.Subject += fmt.Sprintf(" (and %d more)", len(gone)-1)
 	}
 	for _, g := range gone {
-		m.Trailers = append(m.Trailers, Trailer{TrailerCluster, g[0]}, Trailer{TrailerTemplate, g[1]})
+		m.Trailers = append(m.Trailers, staterepo.Trailer{Key: staterepo.TrailerCluster, Value: g[0]}, staterepo.Trailer{Key: staterepo.TrailerTemplate, Value: g[1]})
 	}
-	m.Trailers = append(m.Trailers, Trailer{TrailerCause, CauseUnbind})
+	m.Trailers = append(m.Trailers, staterepo.Trailer{Key: staterepo.TrailerCause, Value: staterepo.CauseUnbind})
 	return m
 }
 
 // updateMessage describes the first step when it unbinds nothing: any
 // other re-render of the changed clusters.
-func updateMessage(changed []string) Message {
-	m := Message{Subject: "update: " + summarize(changed)}
+func updateMessage(changed []string) staterepo.Message {
+	m := staterepo.Message{Subject: "update: " + summarize(changed)}
 	for _, c := range changed {
-		m.Trailers = append(m.Trailers, Trailer{TrailerCluster, c})
+		m.Trailers = append(m.Trailers, staterepo.Trailer{Key: staterepo.TrailerCluster, Value: c})
 	}
-	m.Trailers = append(m.Trailers, Trailer{TrailerCause, CauseUpdate})
+	m.Trailers = append(m.Trailers, staterepo.Trailer{Key: staterepo.TrailerCause, Value: staterepo.CauseUpdate})
 	return m
 }
 
-func (p *planner) schemaMessage(crd string, after *treeIndex) Message {
+func (p *planner) schemaMessage(crd string, after *treeIndex) staterepo.Message {
 	d, tpls := p.schemaOf(crd)
 	verdict := d.Report.Verdict()
-	m := Message{Subject: fmt.Sprintf("schema: %s %s -> %s (%s)", crd, short(d.MainHash), short(d.LiveHash), verdict)}
+	m := staterepo.Message{Subject: fmt.Sprintf("schema: %s %s -> %s (%s)", crd, short(d.MainHash), short(d.LiveHash), verdict)}
 	m.Body = fmt.Sprintf("Re-renders the %s snapshot for %d clusters.", crd, countBound(after, crd))
 	if f := findingsText(d.Report); f != "" {
 		m.Body += "\n\n" + f
 	}
 	for _, t := range tpls {
-		m.Trailers = append(m.Trailers, Trailer{TrailerTemplate, t})
+		m.Trailers = append(m.Trailers, staterepo.Trailer{Key: staterepo.TrailerTemplate, Value: t})
 	}
-	m.Trailers = append(m.Trailers, Trailer{TrailerSchemaHash, crd + "=" + d.LiveHash},
-		Trailer{TrailerCompat, verdict}, Trailer{TrailerCause, CauseSchema})
+	m.Trailers = append(m.Trailers, staterepo.Trailer{Key: staterepo.TrailerSchemaHash, Value: crd + "=" + d.LiveHash},
+		staterepo.Trailer{Key: staterepo.TrailerCompat, Value: verdict}, staterepo.Trailer{Key: staterepo.TrailerCause, Value: staterepo.CauseSchema})
 	return m
 }
 
-func (p *planner) heldMessage(crd string, after *treeIndex) Message {
+func (p *planner) heldMessage(crd string, after *treeIndex) staterepo.Message {
 	d, tpls := p.schemaOf(crd)
-	m := Message{Subject: fmt.Sprintf("schema: %s %s -> %s (breaking)", crd, short(d.MainHash), short(d.LiveHash))}
+	m := staterepo.Message{Subject: fmt.Sprintf("schema: %s %s -> %s (breaking)", crd, short(d.MainHash), short(d.LiveHash))}
 	m.Body = fmt.Sprintf("Held by schemaUpdatePolicy %s of template %s: this change breaks existing users.\n"+
 		"Merging this branch into main rolls it out to %d clusters.\n\n%s",
 		d.Policy, strings.Join(tpls, ", "), countBound(after, crd), findingsText(d.Report))
 	for _, t := range tpls {
-		m.Trailers = append(m.Trailers, Trailer{TrailerTemplate, t})
+		m.Trailers = append(m.Trailers, staterepo.Trailer{Key: staterepo.TrailerTemplate, Value: t})
 	}
-	m.Trailers = append(m.Trailers, Trailer{TrailerSchemaHash, crd + "=" + d.LiveHash},
-		Trailer{TrailerCompat, d.Report.Verdict()}, Trailer{TrailerCause, CauseSchema})
+	m.Trailers = append(m.Trailers, staterepo.Trailer{Key: staterepo.TrailerSchemaHash, Value: crd + "=" + d.LiveHash},
+		staterepo.Trailer{Key: staterepo.TrailerCompat, Value: d.Report.Verdict()}, staterepo.Trailer{Key: staterepo.TrailerCause, Value: staterepo.CauseSchema})
 	return m
 }
 
@@ -203,7 +203,7 @@ func changedClusters(a, b staterepo.Tree) []string {
 }
 
 func clusterOfPath(p string) string {
-	rest, ok := strings.CutPrefix(p, render.ClustersDir+"/")
+	rest, ok := strings.CutPrefix(p, staterepo.ClustersDir+"/")
 	if !ok {
 		return ""
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/bindsync/bindsync/internal/compat"
 	"github.com/bindsync/bindsync/internal/render"
 	"github.com/bindsync/bindsync/internal/schema"
+	"github.com/bindsync/bindsync/internal/staterepo"
 )
 
 // decideSchemas compares, for every (template, CRD) main holds, main's
@@ -49,7 +50,7 @@ func (p *planner) decideSchemas() {
 			d.LiveHash = p.liveHash(live)
 			d.State = decide(policy, e.Hash, d.LiveHash, old, live, &d.Report)
 			if d.State == SchemaHeld && policy == v1alpha1.SchemaUpdateNonBreaking {
-				d.Branch = SchemaBranch(e.CRD, d.LiveHash)
+				d.Branch = staterepo.SchemaBranch(e.CRD, d.LiveHash)
 			}
 		}
 		p.schemas = append(p.schemas, d)
@@ -194,13 +195,13 @@ func (p *planner) decideRequests() {
 		}
 		if d.Cluster != "" && manual {
 			// only a Manual request can keep its branch (see below)
-			d.Branch = ApproveBranch(d.Cluster, q.Name)
+			d.Branch = staterepo.ApproveBranch(d.Cluster, q.Name)
 		}
 		switch {
 		case d.Cluster != "" && p.main.isRevoked(d.Cluster, d.Template):
 			d.Approval, d.Reason = Rejected, v1alpha1.RejectedReason
 			d.Message = fmt.Sprintf("template %s is revoked for cluster %s by %s on main; delete that file on main to lift the revocation",
-				d.Template, d.Cluster, render.RevokedPath(d.Cluster, d.Template))
+				d.Template, d.Cluster, staterepo.RevokedPath(d.Cluster, d.Template))
 			d.Branch = ""
 		case p.main.holds(d.Cluster, d.Template) && !manual:
 			d.Approval, d.Reason, d.Message = Approved, v1alpha1.SucceededReason, "approval is Automatic"
@@ -211,7 +212,7 @@ func (p *planner) decideRequests() {
 		case p.in.Revoked[q.UID] != "":
 			d.Approval, d.Reason = Rejected, v1alpha1.RejectedReason
 			d.Message = fmt.Sprintf("bind commit %s was reverted on main; recorded as %s, which rejects every request of the cluster for this template until that file is deleted on main",
-				short(p.in.Revoked[q.UID]), render.RevokedPath(d.Cluster, d.Template))
+				short(p.in.Revoked[q.UID]), staterepo.RevokedPath(d.Cluster, d.Template))
 			d.Revoke = d.Cluster != ""
 			d.Branch = ""
 		case !manual:
@@ -241,7 +242,7 @@ func wasRejected(q *v1alpha1.APIServiceExportRequest, branch string, branches ma
 	case v1alpha1.RejectedReason:
 		return true
 	case v1alpha1.PendingApprovalReason:
-		return branch != "" && !branches[branch] && strings.HasPrefix(q.Status.Revision, branch+"@sha1:")
+		return branch != "" && !branches[branch] && strings.HasPrefix(q.Status.Revision, staterepo.Revision{Branch: branch}.Prefix())
 	}
 	return false
 }

@@ -22,7 +22,7 @@ func changedDirs(prev, t *ptree) ([]string, bool) {
 	var eq staterepo.BytesComparer
 	for _, ch := range t.changes {
 		if folderDiffers(prev.tree, t.tree, ch, &eq) {
-			dirs = append(dirs, render.ClustersDir+"/"+ch.Cluster)
+			dirs = append(dirs, staterepo.ClustersDir+"/"+ch.Cluster)
 		}
 	}
 	sort.Strings(dirs)
@@ -59,7 +59,7 @@ func filesUnder(t *ptree, dirs []string) staterepo.Tree {
 	if t.base != nil {
 		found := 0
 		for _, ch := range t.changes {
-			if want[render.ClustersDir+"/"+ch.Cluster] {
+			if want[staterepo.ClustersDir+"/"+ch.Cluster] {
 				found++
 				for _, p := range ch.After {
 					files[p] = t.tree[p]
@@ -87,7 +87,7 @@ func changedClustersOf(prev, t *ptree, dirs []string) []string {
 	}
 	out := make([]string, len(dirs))
 	for i, d := range dirs {
-		out[i] = strings.TrimPrefix(d, render.ClustersDir+"/")
+		out[i] = strings.TrimPrefix(d, staterepo.ClustersDir+"/")
 	}
 	return out
 }
@@ -134,7 +134,7 @@ func ChangedDirs(before, after staterepo.Tree) (dirs []string, changed bool) {
 
 // clusterDirOf returns clusters/<name> for a path inside that folder.
 func clusterDirOf(p string) (string, bool) {
-	rest, ok := strings.CutPrefix(p, render.ClustersDir+"/")
+	rest, ok := strings.CutPrefix(p, staterepo.ClustersDir+"/")
 	if !ok {
 		return "", false
 	}
@@ -142,5 +142,5 @@ func clusterDirOf(p string) (string, bool) {
 	if !ok || c == "" || tail == "" {
 		return "", false
 	}
-	return p[:len(render.ClustersDir)+1+len(c)], true
+	return p[:len(staterepo.ClustersDir)+1+len(c)], true
 }

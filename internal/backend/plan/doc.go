@@ -20,7 +20,7 @@
 // rejects it. A request whose bind commit is in main's history while main no
 // longer holds its files was revoked by a human (git revert): it is rejected,
 // whatever its template's approval, and the plan records the revocation in
-// main (render.RevokedPath of its cluster and template). The file is the
+// main (staterepo.RevokedPath of its cluster and template). The file is the
 // record from then on: every request of that cluster for that template is
 // rejected, whatever its UID, until a commit on main deletes it.
 //

@@ -33,7 +33,7 @@ type treeIndex struct {
 	// byPair: template + "\x00" + CRD -> the first export file holding it,
 	// made on first use (pairIndex).
 	byPair map[string]exportEntry
-	// revoked: cluster -> the templates revoked for it (render.RevokedPath).
+	// revoked: cluster -> the templates revoked for it (staterepo.RevokedPath).
 	revoked map[string][]string
 }
 
@@ -193,9 +193,9 @@ func (ix *treeIndex) pairs() [][2]string {
 func pairKey(template, crd string) string { return template + "\x00" + crd }
 
 // exportOfPath recognises clusters/<c>/control-plane/exports/<crd>.yaml
-// (render.ExportPath), cheaply: it is asked about every path of a tree.
+// (staterepo.ExportPath), cheaply: it is asked about every path of a tree.
 func exportOfPath(p string) (exportEntry, bool) {
-	rest, ok := strings.CutPrefix(p, render.ClustersDir+"/")
+	rest, ok := strings.CutPrefix(p, staterepo.ClustersDir+"/")
 	if !ok {
 		return exportEntry{}, false
 	}

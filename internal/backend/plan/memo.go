@@ -242,7 +242,7 @@ func (t *ptree) outside() []string {
 		} else {
 			t.out = []string{}
 			for p := range t.tree {
-				if !strings.HasPrefix(p, render.ClustersDir+"/") {
+				if !strings.HasPrefix(p, staterepo.ClustersDir+"/") {
 					t.out = append(t.out, p)
 				}
 			}

@@ -12,16 +12,6 @@ import (
 	"github.com/bindsync/bindsync/internal/staterepo"
 )
 
-// TrailerNamespace names the app namespace of a namespace commit
-// (Bindsync-Cluster names its cluster).
-const TrailerNamespace = "Bindsync-Namespace"
-
-// CauseNamespace is the cause of a commit that assigns an app namespace its
-// control-plane namespace, or takes it away. Namespaces are never held for
-// approval: an instance namespace grants the cluster's agent nothing beyond
-// what the APIs it binds already allow, only a place to use them.
-const CauseNamespace = "namespace"
-
 // NamespaceDecision is the plan for one APIServiceNamespace.
 type NamespaceDecision struct {
 	Namespace, Name string
@@ -47,7 +37,7 @@ func (p *planner) namespaceSets() (inMain, gone, added []v1alpha1.APIServiceName
 	live := map[[2]string]bool{}
 	for _, n := range p.in.Namespaces {
 		live[[2]string{n.Namespace, n.Name}] = true
-		if _, ok := p.mainT.tree[render.NamespacePath(clusterOf(n.Namespace), n.Name)]; ok && clusterOf(n.Namespace) != "" {
+		if _, ok := p.mainT.tree[staterepo.NamespacePath(clusterOf(n.Namespace), n.Name)]; ok && clusterOf(n.Namespace) != "" {
 			inMain = append(inMain, n)
 		} else {
 			added = append(added, n)
@@ -71,9 +61,9 @@ func (p *planner) namespaceSets() (inMain, gone, added []v1alpha1.APIServiceName
 	return inMain, gone, added
 }
 
-// namespaceOfPath recognises render.NamespacePath(cluster, ns).
+// namespaceOfPath recognises staterepo.NamespacePath(cluster, ns).
 func namespaceOfPath(p string) (cluster, ns string, ok bool) {
-	rest, ok := strings.CutPrefix(p, render.ClustersDir+"/")
+	rest, ok := strings.CutPrefix(p, staterepo.ClustersDir+"/")
 	if !ok {
 		return "", "", false
 	}
@@ -82,16 +72,16 @@ func namespaceOfPath(p string) (cluster, ns string, ok bool) {
 		return "", "", false
 	}
 	ns, ok = strings.CutSuffix(rest, ".yaml")
-	if !ok || ns == "" || strings.Contains(ns, "/") || rest == render.KustomizationFile {
+	if !ok || ns == "" || strings.Contains(ns, "/") || rest == staterepo.KustomizationFile {
 		return "", "", false
 	}
 	return cluster, ns, true
 }
 
 // namespaceMessage describes one namespace commit.
-func namespaceMessage(n v1alpha1.APIServiceNamespace, removed bool) Message {
+func namespaceMessage(n v1alpha1.APIServiceNamespace, removed bool) staterepo.Message {
 	c := clusterOf(n.Namespace)
-	m := Message{Subject: fmt.Sprintf("namespace: %s/%s", c, n.Name)}
+	m := staterepo.Message{Subject: fmt.Sprintf("namespace: %s/%s", c, n.Name)}
 	inst := render.InstanceNamespace(c, n.Name)
 	if removed {
 		m.Body = fmt.Sprintf("App namespace %s of cluster %s no longer asks for a control-plane namespace: %s leaves the\n"+
@@ -100,24 +90,24 @@ func namespaceMessage(n v1alpha1.APIServiceNamespace, removed bool) Message {
 		m.Body = fmt.Sprintf("App namespace %s of cluster %s gets control-plane namespace %s, where the cluster's agent keeps\n"+
 			"the provider copies of its instances (Role %s there: the cluster's bound resources and claims).", n.Name, c, inst, v1alpha1.AgentServiceAccount)
 	}
-	m.Trailers = []Trailer{{TrailerCluster, c}, {TrailerNamespace, n.Name}, {TrailerCause, CauseNamespace}}
+	m.Trailers = []staterepo.Trailer{{Key: staterepo.TrailerCluster, Value: c}, {Key: staterepo.TrailerNamespace, Value: n.Name}, {Key: staterepo.TrailerCause, Value: staterepo.CauseNamespace}}
 	return m
 }
 
 // batchNamespaceMessage describes one commit adding many namespaces.
-func batchNamespaceMessage(added []v1alpha1.APIServiceNamespace) Message {
+func batchNamespaceMessage(added []v1alpha1.APIServiceNamespace) staterepo.Message {
 	clusters := map[string]bool{}
 	var body strings.Builder
-	m := Message{}
+	m := staterepo.Message{}
 	for _, n := range added {
 		c := clusterOf(n.Namespace)
 		clusters[c] = true
 		fmt.Fprintf(&body, "%s/%s\n", c, n.Name)
-		m.Trailers = append(m.Trailers, Trailer{TrailerCluster, c}, Trailer{TrailerNamespace, n.Name})
+		m.Trailers = append(m.Trailers, staterepo.Trailer{Key: staterepo.TrailerCluster, Value: c}, staterepo.Trailer{Key: staterepo.TrailerNamespace, Value: n.Name})
 	}
 	m.Subject = fmt.Sprintf("namespace: %d namespaces in %d clusters", len(added), len(clusters))
 	m.Body = strings.TrimSuffix(body.String(), "\n")
-	m.Trailers = append(m.Trailers, Trailer{TrailerCause, CauseNamespace})
+	m.Trailers = append(m.Trailers, staterepo.Trailer{Key: staterepo.TrailerCause, Value: staterepo.CauseNamespace})
 	return m
 }
 
@@ -135,7 +125,7 @@ func (p *planner) decideNamespaces(out render.Output, main staterepo.Tree) {
 			Problem: problems[[2]string{n.Namespace, n.Name}]}
 		if d.Cluster != "" {
 			d.Instance = render.InstanceNamespace(d.Cluster, n.Name)
-			_, d.Rendered = main[render.NamespacePath(d.Cluster, n.Name)]
+			_, d.Rendered = main[staterepo.NamespacePath(d.Cluster, n.Name)]
 		}
 		p.out.Namespaces = append(p.out.Namespaces, d)
 	}

@@ -54,10 +54,10 @@ func TestNamespaceCommitsOnePerCause(t *testing.T) {
 	for i, ns := range []string{"shop", "web"} {
 		s := p.Steps[i]
 		assert.Equal(t, "namespace: c1/"+ns, s.Message.Subject)
-		assert.Equal(t, []string{"c1"}, s.Message.Values(plan.TrailerCluster))
-		assert.Equal(t, []string{ns}, s.Message.Values(plan.TrailerNamespace))
-		assert.Equal(t, []string{plan.CauseNamespace}, s.Message.Values(plan.TrailerCause))
-		assert.Equal(t, []string{render.NamespacePath("c1", ns), render.NamespacesDir("c1") + "/kustomization.yaml"},
+		assert.Equal(t, []string{"c1"}, s.Message.Values(staterepo.TrailerCluster))
+		assert.Equal(t, []string{ns}, s.Message.Values(staterepo.TrailerNamespace))
+		assert.Equal(t, []string{staterepo.CauseNamespace}, s.Message.Values(staterepo.TrailerCause))
+		assert.Equal(t, []string{staterepo.NamespacePath("c1", ns), staterepo.NamespacesDir("c1") + "/kustomization.yaml"},
 			sortedDesc(changedPaths(prev, s.Tree)), "the step changes its namespace file and the folder's kustomization only")
 		prev = s.Tree
 	}
@@ -83,7 +83,7 @@ func TestNamespaceCommitsOnePerCause(t *testing.T) {
 	gone := plan.Make(in)
 	require.Len(t, gone.Steps, 1, subjects(gone))
 	assert.Equal(t, "namespace: c1/web", gone.Steps[0].Message.Subject)
-	assert.Equal(t, []string{render.NamespacePath("c1", "web"), render.NamespacesDir("c1") + "/kustomization.yaml"},
+	assert.Equal(t, []string{staterepo.NamespacePath("c1", "web"), staterepo.NamespacesDir("c1") + "/kustomization.yaml"},
 		sortedDesc(changedPaths(p.Main, gone.Main)))
 
 	in = w.input(gone.Main)

@@ -14,40 +14,6 @@ import (
 	"github.com/bindsync/bindsync/internal/staterepo"
 )
 
-// Branch name prefixes. bindsync writes its branches under BranchPrefix,
-// but a branch there is bindsync's only when the backend wrote its head
-// (see TrailerBranch): others are left alone.
-const (
-	BranchPrefix        = "bindsync/"
-	ApproveBranchPrefix = BranchPrefix + "approve/"
-	SchemaBranchPrefix  = BranchPrefix + "schema/"
-)
-
-// ApproveBranch is the approval branch of a Manual request:
-// bindsync/approve/<cluster>/<request>, a valid git ref for every
-// Kubernetes name (see refComponent), and a different one for each request.
-func ApproveBranch(cluster, request string) string {
-	return ApproveBranchPrefix + refComponent(cluster) + "/" + refComponent(request)
-}
-
-// SchemaBranch is the branch that holds a breaking change of a CRD.
-func SchemaBranch(crd, hash string) string {
-	return SchemaBranchPrefix + refComponent(crd) + "/" + short(hash)
-}
-
-// refComponent makes a Kubernetes name (a DNS-1123 subdomain: lowercase
-// letters, digits, '-' and '.', starting and ending with a letter or digit,
-// never "..") one component of a git ref. The only such name git refuses is
-// one ending in ".lock" (x.lock, widgets.example.lock): it gets an '_'
-// appended. No Kubernetes name holds an '_', so the mapping stays one to
-// one, and every other name is its own component, as it always was.
-func refComponent(name string) string {
-	if strings.HasSuffix(name, ".lock") {
-		return name + "_"
-	}
-	return name
-}
-
 // Input is what Make reads.
 type Input struct {
 	// CRDs are the live CRDs the templates reference, in full.
@@ -70,7 +36,7 @@ type Input struct {
 	// Revoked maps the UID of a request main does not hold to the bind
 	// commit of it that main's history holds (see Unbound): a human
 	// reverted it. The plan records it in main as a revocation of the
-	// request's template for its cluster (render.RevokedPath), which
+	// request's template for its cluster (staterepo.RevokedPath), which
 	// rejects every request of that cluster for that template, whatever
 	// its UID and however long main's history grows, until a commit on
 	// main deletes the file.
@@ -127,7 +93,7 @@ type RequestDecision struct {
 	// Held lists the schema changes held for this request's template.
 	Held []SchemaDecision
 	// Revoke is true when this plan records the request's revocation
-	// (its bind commit was reverted): main gains render.RevokedPath of
+	// (its bind commit was reverted): main gains staterepo.RevokedPath of
 	// its cluster and template.
 	Revoke bool
 }
@@ -161,7 +127,7 @@ type SchemaDecision struct {
 // Step is one commit on main: the whole tree after it and its message.
 type Step struct {
 	Tree    staterepo.Tree
-	Message Message
+	Message staterepo.Message
 	// Dirs are the cluster folders (clusters/<name>) where Tree differs
 	// from the tree before the step, sorted: outside them the two hold the
 	// same paths with the same bytes, so a commit need only hash and write
@@ -183,7 +149,7 @@ type BranchPlan struct {
 	// with a thousand pending requests does not hold a thousand copies of
 	// main.
 	Tree    staterepo.Tree
-	Message Message
+	Message staterepo.Message
 	// Dirs are the folders where the branch differs from Plan.Main, as for
 	// Step.
 	Dirs []string

@@ -147,16 +147,16 @@ func TestAnAutomaticRequestIsOneBindCommitOnMain(t *testing.T) {
 	require.Len(t, p.Steps, 1)
 	msg := p.Steps[0].Message
 	assert.Equal(t, "bind: c1 <- postgresql", msg.Subject)
-	assert.Equal(t, []string{"c1"}, msg.Values(plan.TrailerCluster))
-	assert.Equal(t, []string{"bindsync-c1/pg"}, msg.Values(plan.TrailerRequest))
-	assert.Equal(t, []string{"uid-c1-pg"}, msg.Values(plan.TrailerRequestUID))
-	assert.Equal(t, []string{"postgresql"}, msg.Values(plan.TrailerTemplate))
-	assert.Equal(t, []string{plan.CauseBind}, msg.Values(plan.TrailerCause))
-	require.Len(t, msg.Values(plan.TrailerSchemaHash), 1)
-	assert.True(t, strings.HasPrefix(msg.Values(plan.TrailerSchemaHash)[0], pgCRD+"="))
-	assert.Contains(t, p.Main, render.ExportPath("c1", pgCRD))
-	assert.Contains(t, p.Main, render.CRDPath("c1", pgCRD))
-	assert.NotContains(t, p.Main, render.ExportPath("c2", pgCRD))
+	assert.Equal(t, []string{"c1"}, msg.Values(staterepo.TrailerCluster))
+	assert.Equal(t, []string{"bindsync-c1/pg"}, msg.Values(staterepo.TrailerRequest))
+	assert.Equal(t, []string{"uid-c1-pg"}, msg.Values(staterepo.TrailerRequestUID))
+	assert.Equal(t, []string{"postgresql"}, msg.Values(staterepo.TrailerTemplate))
+	assert.Equal(t, []string{staterepo.CauseBind}, msg.Values(staterepo.TrailerCause))
+	require.Len(t, msg.Values(staterepo.TrailerSchemaHash), 1)
+	assert.True(t, strings.HasPrefix(msg.Values(staterepo.TrailerSchemaHash)[0], pgCRD+"="))
+	assert.Contains(t, p.Main, staterepo.ExportPath("c1", pgCRD))
+	assert.Contains(t, p.Main, staterepo.CRDPath("c1", pgCRD))
+	assert.NotContains(t, p.Main, staterepo.ExportPath("c2", pgCRD))
 	d := decision(t, p, "bindsync-c1", "pg")
 	assert.Equal(t, plan.Approved, d.Approval)
 	assert.True(t, d.Rendered)
@@ -195,8 +195,8 @@ func TestOneCommitPerCause(t *testing.T) {
 func TestManualApproval(t *testing.T) {
 	pendingStatus := func(q v1alpha1.APIServiceExportRequest, reason string) v1alpha1.APIServiceExportRequest {
 		meta.SetStatusCondition(&q.Status.Conditions, metav1.Condition{Type: v1alpha1.ApprovedCondition,
-			Status: metav1.ConditionFalse, Reason: reason, Message: "waiting for branch " + plan.ApproveBranch("c1", "pg") + " to be merged"})
-		q.Status.Revision = plan.ApproveBranch("c1", "pg") + "@sha1:0123456789abcdef0123456789abcdef01234567"
+			Status: metav1.ConditionFalse, Reason: reason, Message: "waiting for branch " + staterepo.ApproveBranch("c1", "pg") + " to be merged"})
+		q.Status.Revision = staterepo.ApproveBranch("c1", "pg") + "@sha1:0123456789abcdef0123456789abcdef01234567"
 		return q
 	}
 	// notPushed is the status of a request whose branch was planned but
@@ -204,7 +204,7 @@ func TestManualApproval(t *testing.T) {
 	notPushed := func(q v1alpha1.APIServiceExportRequest) v1alpha1.APIServiceExportRequest {
 		meta.SetStatusCondition(&q.Status.Conditions, metav1.Condition{Type: v1alpha1.ApprovedCondition,
 			Status: metav1.ConditionFalse, Reason: v1alpha1.PendingApprovalReason,
-			Message: "approval branch " + plan.ApproveBranch("c1", "pg") + " could not be pushed: refused"})
+			Message: "approval branch " + staterepo.ApproveBranch("c1", "pg") + " could not be pushed: refused"})
 		return q
 	}
 	w := newWorld(t, "")
@@ -227,16 +227,16 @@ func TestManualApproval(t *testing.T) {
 		mainMoves bool
 	}{
 		{name: "a new Manual request gets a branch and main does not move", request: req, main: base,
-			approval: plan.Pending, reason: v1alpha1.PendingApprovalReason, branch: []string{plan.ApproveBranch("c1", "pg")}},
+			approval: plan.Pending, reason: v1alpha1.PendingApprovalReason, branch: []string{staterepo.ApproveBranch("c1", "pg")}},
 		{name: "the branch still exists: still pending", request: pendingStatus(req, v1alpha1.PendingApprovalReason), main: base,
-			branches: []string{plan.ApproveBranch("c1", "pg")}, approval: plan.Pending, reason: v1alpha1.PendingApprovalReason,
-			branch: []string{plan.ApproveBranch("c1", "pg")}},
+			branches: []string{staterepo.ApproveBranch("c1", "pg")}, approval: plan.Pending, reason: v1alpha1.PendingApprovalReason,
+			branch: []string{staterepo.ApproveBranch("c1", "pg")}},
 		{name: "main holds the request's files (merge, squash or rebase): approved", request: pendingStatus(req, v1alpha1.PendingApprovalReason),
 			main: merged, approval: plan.Approved, reason: v1alpha1.SucceededReason},
 		{name: "the branch was deleted unmerged: rejected, no branch", request: pendingStatus(req, v1alpha1.PendingApprovalReason),
 			main: base, approval: plan.Rejected, reason: v1alpha1.RejectedReason},
 		{name: "a branch that was never pushed is not a deleted branch: still pending, planned again", request: notPushed(req),
-			main: base, approval: plan.Pending, reason: v1alpha1.PendingApprovalReason, branch: []string{plan.ApproveBranch("c1", "pg")}},
+			main: base, approval: plan.Pending, reason: v1alpha1.PendingApprovalReason, branch: []string{staterepo.ApproveBranch("c1", "pg")}},
 		{name: "a rejected request stays rejected", request: pendingStatus(req, v1alpha1.RejectedReason),
 			main: base, approval: plan.Rejected, reason: v1alpha1.RejectedReason},
 		{name: "a reverted bind commit rejects the request and main records the revocation", request: req, main: base, revoked: true,
@@ -259,8 +259,8 @@ func TestManualApproval(t *testing.T) {
 			if tc.mainMoves {
 				require.Len(t, p.Steps, 1)
 				assert.Equal(t, "revoke: c1 <- pg-manual", p.Steps[0].Message.Subject)
-				assert.Equal(t, []string{string(req.UID)}, p.Steps[0].Message.Values(plan.TrailerRequestUID))
-				assert.Contains(t, p.Main, render.RevokedPath("c1", "pg-manual"))
+				assert.Equal(t, []string{string(req.UID)}, p.Steps[0].Message.Values(staterepo.TrailerRequestUID))
+				assert.Contains(t, p.Main, staterepo.RevokedPath("c1", "pg-manual"))
 			} else {
 				assert.Empty(t, p.Steps, "main never moves for a Manual request")
 			}
@@ -283,16 +283,16 @@ func TestTwoPendingRequestsOfOneClusterEachBranchFromMain(t *testing.T) {
 	in.CRDs = append(in.CRDs, backups)
 
 	p := plan.Make(in)
-	require.Equal(t, []string{plan.ApproveBranch("c1", "bk"), plan.ApproveBranch("c1", "pg")}, branchNames(p))
+	require.Equal(t, []string{staterepo.ApproveBranch("c1", "bk"), staterepo.ApproveBranch("c1", "pg")}, branchNames(p))
 
 	// pg merged: bk's branch is rebuilt on the new main and still holds only its own change.
 	in.Main = p.Branches[1].TreeOn(p.Main)
-	in.Branches = map[string]bool{plan.ApproveBranch("c1", "bk"): true}
+	in.Branches = map[string]bool{staterepo.ApproveBranch("c1", "bk"): true}
 	after := plan.Make(in)
-	require.Equal(t, []string{plan.ApproveBranch("c1", "bk")}, branchNames(after))
+	require.Equal(t, []string{staterepo.ApproveBranch("c1", "bk")}, branchNames(after))
 	bk := after.Branches[0].TreeOn(after.Main)
-	assert.Contains(t, bk, render.ExportPath("c1", pgCRD), "the rebuilt branch keeps what main holds")
-	assert.Contains(t, bk, render.ExportPath("c1", "backups.anynines.com"))
+	assert.Contains(t, bk, staterepo.ExportPath("c1", pgCRD), "the rebuilt branch keeps what main holds")
+	assert.Contains(t, bk, staterepo.ExportPath("c1", "backups.anynines.com"))
 	assert.Equal(t, plan.Approved, decision(t, after, "bindsync-c1", "pg").Approval)
 }
 
@@ -331,10 +331,10 @@ func TestSchemaChanges(t *testing.T) {
 				msg := p.Steps[0].Message
 				assert.True(t, strings.HasPrefix(msg.Subject, "schema: "+pgCRD+" "), msg.Subject)
 				assert.Contains(t, msg.Subject, tc.subject)
-				require.Len(t, msg.Values(plan.TrailerCompat), 1)
-				assert.True(t, strings.HasPrefix(msg.Values(plan.TrailerCompat)[0], tc.compat))
+				require.Len(t, msg.Values(staterepo.TrailerCompat), 1)
+				assert.True(t, strings.HasPrefix(msg.Values(staterepo.TrailerCompat)[0], tc.compat))
 				for _, c := range []string{"c1", "c2"} {
-					assert.NotEqual(t, main[render.ExportPath(c, pgCRD)], p.Main[render.ExportPath(c, pgCRD)], c)
+					assert.NotEqual(t, main[staterepo.ExportPath(c, pgCRD)], p.Main[staterepo.ExportPath(c, pgCRD)], c)
 				}
 			}
 			if !tc.branch {
@@ -343,7 +343,7 @@ func TestSchemaChanges(t *testing.T) {
 			}
 			require.Len(t, p.Branches, 1)
 			b := p.Branches[0]
-			assert.True(t, strings.HasPrefix(b.Name, plan.SchemaBranchPrefix+pgCRD+"/"), b.Name)
+			assert.True(t, strings.HasPrefix(b.Name, staterepo.SchemaBranchPrefix+pgCRD+"/"), b.Name)
 			assert.Contains(t, b.Message.Subject, "(breaking)")
 			assert.Contains(t, b.Message.Body, tc.heldRule)
 			assert.Contains(t, b.Message.Body, ".spec.expose")
@@ -372,7 +372,7 @@ func TestABreakingChangeEditedAgainMovesToANewBranch(t *testing.T) {
 	require.Len(t, first.Branches, 1)
 	require.Len(t, second.Branches, 1)
 	assert.NotEqual(t, first.Branches[0].Name, second.Branches[0].Name, "the branch follows the newest CRD")
-	assert.Contains(t, string(second.Branches[0].Tree[render.CRDPath("c1", pgCRD)]), "tier")
+	assert.Contains(t, string(second.Branches[0].Tree[staterepo.CRDPath("c1", pgCRD)]), "tier")
 }
 
 func TestABadObjectKeepsTheLastGoodFiles(t *testing.T) {
@@ -458,7 +458,7 @@ func TestADuplicateRequestNeverFreezesItsClustersGrants(t *testing.T) {
 		{GroupResource: v1alpha1.GroupResource{Resource: "secrets"}, Verbs: []v1alpha1.Verb{"get", "list"}}}
 	w.requests = []v1alpha1.APIServiceExportRequest{request("c1", "pg", "postgresql")}
 	main := w.settled(t, staterepo.Tree{})
-	rbac := render.ControlPlaneDir("c1") + "/rbac.yaml"
+	rbac := staterepo.ControlPlaneDir("c1") + "/rbac.yaml"
 	require.Contains(t, string(main[rbac]), "secrets")
 
 	w.requests = append(w.requests, request("c1", "pg-again", "postgresql"))
@@ -470,7 +470,7 @@ func TestADuplicateRequestNeverFreezesItsClustersGrants(t *testing.T) {
 
 	require.NotEmpty(t, p.Steps, "the narrowed template is committed")
 	assert.NotContains(t, string(p.Main[rbac]), "secrets", "c1's Role no longer grants Secrets")
-	assert.Contains(t, p.Main, render.ExportPath("c1", pgCRD))
+	assert.Contains(t, p.Main, staterepo.ExportPath("c1", pgCRD))
 	pg := decision(t, p, "bindsync-c1", "pg")
 	assert.True(t, pg.Rendered)
 	assert.Empty(t, pg.Problems)
@@ -491,7 +491,7 @@ func TestUnboundListsTheRequestsMainDoesNotHold(t *testing.T) {
 }
 
 func TestMessageString(t *testing.T) {
-	m := plan.Message{Subject: "bind: c1 <- pg", Body: "why\n", Trailers: []plan.Trailer{{Key: plan.TrailerCluster, Value: "c1"}}}
+	m := staterepo.Message{Subject: "bind: c1 <- pg", Body: "why\n", Trailers: []staterepo.Trailer{{Key: staterepo.TrailerCluster, Value: "c1"}}}
 	assert.Equal(t, "bind: c1 <- pg\n\nwhy\n\nBindsync-Cluster: c1\n", m.String())
 }
 
@@ -583,7 +583,7 @@ func TestAnUnreadableExportInMainHoldsAndNeverFallsBackToLive(t *testing.T) {
 			w := newWorld(t, policy)
 			w.requests = []v1alpha1.APIServiceExportRequest{request("c1", "pg", "postgresql"), request("c2", "pg", "postgresql")}
 			main := w.settled(t, staterepo.Tree{})
-			exp := render.ExportPath("c1", pgCRD)
+			exp := staterepo.ExportPath("c1", pgCRD)
 			broken := []byte(strings.Replace(string(main[exp]), "spec:\n", "spec:\n<<<<<<< HEAD\n", 1))
 			main = copyTree(main)
 			main[exp] = broken
@@ -595,8 +595,8 @@ func TestAnUnreadableExportInMainHoldsAndNeverFallsBackToLive(t *testing.T) {
 			assert.Empty(t, p.Steps, "nothing rolls out")
 			assert.Equal(t, broken, p.Main[exp], "main keeps the file it has")
 			for _, c := range []string{"c1", "c2"} {
-				assert.Equal(t, main[render.CRDPath(c, pgCRD)], p.Main[render.CRDPath(c, pgCRD)], "%s keeps its CRD", c)
-				assert.Contains(t, string(p.Main[render.CRDPath(c, pgCRD)]), "expose", "%s keeps the removed field", c)
+				assert.Equal(t, main[staterepo.CRDPath(c, pgCRD)], p.Main[staterepo.CRDPath(c, pgCRD)], "%s keeps its CRD", c)
+				assert.Contains(t, string(p.Main[staterepo.CRDPath(c, pgCRD)]), "expose", "%s keeps the removed field", c)
 			}
 			var found *render.Problem
 			for i, pr := range p.Problems {

@@ -14,14 +14,11 @@ import (
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/spf13/cobra"
 
-	"github.com/bindsync/bindsync/internal/backend/plan"
 	"github.com/bindsync/bindsync/internal/cli/exitcode"
 	"github.com/bindsync/bindsync/internal/cli/gitflags"
 	"github.com/bindsync/bindsync/internal/git"
+	"github.com/bindsync/bindsync/internal/staterepo"
 )
-
-// TrailerApprovedBy names who approved a merge: "Name <email>".
-const TrailerApprovedBy = "Bindsync-Approved-By"
 
 type flags struct {
 	repo     gitflags.Flags
@@ -76,13 +73,13 @@ backend to rebuild it, then approve again).`,
 
 // CheckBranch refuses anything that is not a bindsync approval or schema branch.
 func CheckBranch(branch string) error {
-	for _, p := range []string{plan.ApproveBranchPrefix, plan.SchemaBranchPrefix} {
+	for _, p := range []string{staterepo.ApproveBranchPrefix, staterepo.SchemaBranchPrefix} {
 		if rest, ok := strings.CutPrefix(branch, p); ok && rest != "" && !strings.Contains(branch, "..") {
 			return nil
 		}
 	}
 	return fmt.Errorf("refusing to merge %q: approve merges only the backend's branches, %s... and %s...",
-		branch, plan.ApproveBranchPrefix, plan.SchemaBranchPrefix)
+		branch, staterepo.ApproveBranchPrefix, staterepo.SchemaBranchPrefix)
 }
 
 // Approver parses "Name <email>", or reads git's global user config when s is empty.
@@ -128,7 +125,7 @@ func run(ctx context.Context, f *flags, branch string, stdout, stderr io.Writer)
 	if mainHead.IsZero() {
 		return exitcode.New(exitcode.Unusable, fmt.Errorf("%s has no branch %s", f.repo.Repo, main))
 	}
-	branches, err := repo.Branches(plan.BranchPrefix)
+	branches, err := repo.Branches(staterepo.BranchPrefix)
 	if err != nil {
 		return exitcode.New(exitcode.Unusable, err)
 	}
@@ -159,7 +156,7 @@ func run(ctx context.Context, f *flags, branch string, stdout, stderr io.Writer)
 		signed = " (signed)"
 	}
 	fmt.Fprintf(stderr, "merged %s into %s%s and pushed; the backend rolls it out\n", branch, main, signed)
-	fmt.Fprintf(stdout, "%s@sha1:%s\n", main, merge)
+	fmt.Fprintln(stdout, staterepo.Revision{Branch: main, Hash: merge})
 	return nil
 }
 
@@ -173,16 +170,16 @@ func Merge(repo *git.Repo, main string, mainHead plumbing.Hash, branch string, h
 	if err := builtOn(bc, branch, main, mainHead); err != nil {
 		return plumbing.ZeroHash, err
 	}
-	msg := git.Message{Subject: "approve: " + bc.Message.Subject, Body: fmt.Sprintf("Merge branch %s into %s.", branch, main)}
+	msg := staterepo.Message{Subject: "approve: " + bc.Message.Subject, Body: fmt.Sprintf("Merge branch %s into %s.", branch, main)}
 	if b := strings.TrimSpace(bc.Message.Body); b != "" {
 		msg.Body += "\n\n" + b
 	}
 	for _, t := range bc.Message.Trailers {
-		if !strings.EqualFold(t.Key, plan.TrailerBase) {
+		if !strings.EqualFold(t.Key, staterepo.TrailerBase) {
 			msg.Trailers = append(msg.Trailers, t)
 		}
 	}
-	msg.Trailers = append(msg.Trailers, git.Trailer{Key: TrailerApprovedBy, Value: approver})
+	msg.Trailers = append(msg.Trailers, staterepo.Trailer{Key: staterepo.TrailerApprovedBy, Value: approver})
 	h, err := repo.MergeCommit([]plumbing.Hash{mainHead, head}, head, msg)
 	if err != nil {
 		return plumbing.ZeroHash, exitcode.New(exitcode.Unusable, err)
@@ -196,18 +193,11 @@ func builtOn(bc git.CommitInfo, branch, main string, mainHead plumbing.Hash) err
 	if len(bc.Parents) > 0 && bc.Parents[0] == mainHead {
 		return nil
 	}
-	base, _ := bc.Message.Get(plan.TrailerBase)
+	base, _ := bc.Message.Get(staterepo.TrailerBase)
 	if base == "" && len(bc.Parents) > 0 {
 		base = bc.Parents[0].String()
 	}
 	return exitcode.New(exitcode.Conflict, fmt.Errorf(
 		"branch %s was built on %s, but %s is at %s now: the backend rebuilds the branch on %s within its --interval; run approve again then",
-		branch, shortHash(base), main, shortHash(mainHead.String()), main))
-}
-
-func shortHash(h string) string {
-	if len(h) > 12 {
-		return h[:12]
-	}
-	return h
+		branch, staterepo.ShortHash(base, staterepo.ShortDigits), main, staterepo.ShortHash(mainHead.String(), staterepo.ShortDigits), main))
 }

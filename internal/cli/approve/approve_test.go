@@ -13,7 +13,6 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/bindsync/bindsync/internal/backend/plan"
 	"github.com/bindsync/bindsync/internal/cli/exitcode"
 	"github.com/bindsync/bindsync/internal/git"
 	"github.com/bindsync/bindsync/internal/staterepo"
@@ -71,13 +70,13 @@ func newLocalRepo(t *testing.T) *localRepo {
 	repo, err := git.Open(ctx, git.Options{Dir: dir})
 	require.NoError(t, err)
 	main, _, err := repo.Commit(plumbing.ZeroHash, staterepo.Tree{"clusters/team-a/app/kustomization.yaml": []byte("a\n")},
-		git.Message{Subject: "bind: team-a <- pg", Trailers: []git.Trailer{{Key: git.TrailerCause, Value: "bind"}}})
+		staterepo.Message{Subject: "bind: team-a <- pg", Trailers: []staterepo.Trailer{{Key: staterepo.TrailerCause, Value: "bind"}}})
 	require.NoError(t, err)
 	require.NoError(t, repo.Push(ctx, "main", plumbing.ZeroHash, main))
 	branch, _, err := repo.Commit(main, staterepo.Tree{"clusters/team-a/app/kustomization.yaml": []byte("a\n"), "clusters/team-b/app/kustomization.yaml": []byte("b\n")},
-		git.Message{Subject: "bind: team-b <- pg", Body: "pending", Trailers: []git.Trailer{
-			{Key: git.TrailerCluster, Value: "team-b"}, {Key: git.TrailerTemplate, Value: "pg"}, {Key: git.TrailerCause, Value: "bind"},
-			{Key: plan.TrailerBase, Value: main.String()}}})
+		staterepo.Message{Subject: "bind: team-b <- pg", Body: "pending", Trailers: []staterepo.Trailer{
+			{Key: staterepo.TrailerCluster, Value: "team-b"}, {Key: staterepo.TrailerTemplate, Value: "pg"}, {Key: staterepo.TrailerCause, Value: "bind"},
+			{Key: staterepo.TrailerBase, Value: main.String()}}})
 	require.NoError(t, err)
 	require.NoError(t, repo.Push(ctx, pendingBranch, plumbing.ZeroHash, branch))
 	return &localRepo{dir: dir, repo: repo, main: main, branch: branch}
@@ -94,14 +93,14 @@ func TestMergeIsMainsHeadAndTheBranchWithTheBranchsTree(t *testing.T) {
 	assert.Equal(t, []plumbing.Hash{r.main, r.branch}, c.Parents)
 	assert.Equal(t, b.Tree, c.Tree)
 	assert.Equal(t, "approve: bind: team-b <- pg", c.Message.Subject)
-	assert.Equal(t, []git.Trailer{{Key: git.TrailerCluster, Value: "team-b"}, {Key: git.TrailerTemplate, Value: "pg"},
-		{Key: git.TrailerCause, Value: "bind"}, {Key: TrailerApprovedBy, Value: "Ada <ada@example.com>"}}, c.Message.Trailers,
+	assert.Equal(t, []staterepo.Trailer{{Key: staterepo.TrailerCluster, Value: "team-b"}, {Key: staterepo.TrailerTemplate, Value: "pg"},
+		{Key: staterepo.TrailerCause, Value: "bind"}, {Key: staterepo.TrailerApprovedBy, Value: "Ada <ada@example.com>"}}, c.Message.Trailers,
 		"the branch's trailers without Bindsync-Base, and the approver")
 }
 
 func TestMergeRefusesWhenMainMoved(t *testing.T) {
 	r := newLocalRepo(t)
-	moved, _, err := r.repo.Commit(r.main, staterepo.Tree{"README.md": []byte("x\n")}, git.Message{Subject: "edit"})
+	moved, _, err := r.repo.Commit(r.main, staterepo.Tree{"README.md": []byte("x\n")}, staterepo.Message{Subject: "edit"})
 	require.NoError(t, err)
 	_, err = Merge(r.repo, "main", moved, pendingBranch, r.branch, "Ada <ada@example.com>")
 	var coded *exitcode.Error
@@ -148,11 +147,11 @@ func TestApproveCommandPushesTheMerge(t *testing.T) {
 
 // branchOn commits tree on main's head as a branch commit of the backend's
 // shape and pushes it as branch.
-func (r *localRepo) branchOn(t *testing.T, branch string, tree staterepo.Tree, trailers ...git.Trailer) plumbing.Hash {
+func (r *localRepo) branchOn(t *testing.T, branch string, tree staterepo.Tree, trailers ...staterepo.Trailer) plumbing.Hash {
 	t.Helper()
-	h, _, err := r.repo.Commit(r.main, tree, git.Message{Subject: "bind: tampered", Trailers: append(trailers, git.Trailer{Key: plan.TrailerBase, Value: r.main.String()})})
+	h, _, err := r.repo.Commit(r.main, tree, staterepo.Message{Subject: "bind: tampered", Trailers: append(trailers, staterepo.Trailer{Key: staterepo.TrailerBase, Value: r.main.String()})})
 	require.NoError(t, err)
-	old, _ := r.repo.Branches(plan.BranchPrefix)
+	old, _ := r.repo.Branches(staterepo.BranchPrefix)
 	require.NoError(t, r.repo.Push(context.Background(), branch, old[branch], h))
 	return h
 }
@@ -180,7 +179,7 @@ func TestApproveShowsAndRefusesOutOfScope(t *testing.T) {
 		"clusters/team-b/app/kustomization.yaml":                     []byte("b\n"),
 		"clusters/team-b/control-plane/exports/pgs.example.com.yaml": exportFile("pgs.example.com", "pg"),
 	})
-	tpl := []git.Trailer{{Key: git.TrailerCluster, Value: "team-b"}, {Key: git.TrailerTemplate, Value: "pg"}}
+	tpl := []staterepo.Trailer{{Key: staterepo.TrailerCluster, Value: "team-b"}, {Key: staterepo.TrailerTemplate, Value: "pg"}}
 	for name, tc := range map[string]struct {
 		branch string
 		tree   staterepo.Tree
@@ -242,9 +241,9 @@ func TestApproveShowsAndRefusesOutOfScope(t *testing.T) {
 // would bring history the approver never saw.
 func TestApproveRefusesAMergeCommitHead(t *testing.T) {
 	r := newLocalRepo(t)
-	side, _, err := r.repo.Commit(plumbing.ZeroHash, staterepo.Tree{"evil.yaml": []byte("x\n")}, git.Message{Subject: "side"})
+	side, _, err := r.repo.Commit(plumbing.ZeroHash, staterepo.Tree{"evil.yaml": []byte("x\n")}, staterepo.Message{Subject: "side"})
 	require.NoError(t, err)
-	m, err := r.repo.MergeCommit([]plumbing.Hash{r.main, side}, r.branch, git.Message{Subject: "bind: team-b <- pg"})
+	m, err := r.repo.MergeCommit([]plumbing.Hash{r.main, side}, r.branch, staterepo.Message{Subject: "bind: team-b <- pg"})
 	require.NoError(t, err)
 	require.NoError(t, r.repo.Push(context.Background(), pendingBranch, r.branch, m))
 	var out, errOut bytes.Buffer

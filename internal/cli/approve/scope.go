@@ -10,10 +10,9 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/bindsync/bindsync/api/v1alpha1"
-	"github.com/bindsync/bindsync/internal/backend/plan"
 	"github.com/bindsync/bindsync/internal/cli/exitcode"
 	"github.com/bindsync/bindsync/internal/git"
-	"github.com/bindsync/bindsync/internal/render"
+	"github.com/bindsync/bindsync/internal/staterepo"
 )
 
 // Change is what approving a branch would bring into main: the branch's
@@ -40,7 +39,7 @@ func Inspect(repo *git.Repo, main string, mainHead plumbing.Hash, branch string,
 	if len(bc.Parents) > 1 {
 		return nil, exitcode.New(exitcode.Unusable, fmt.Errorf(
 			"refusing to merge %s: its head %s is a merge commit of %d parents; the backend builds each branch as one commit on %s",
-			branch, shortHash(head.String()), len(bc.Parents), shortHash(mainHead.String())))
+			branch, staterepo.ShortHash(head.String(), staterepo.ShortDigits), len(bc.Parents), staterepo.ShortHash(mainHead.String(), staterepo.ShortDigits)))
 	}
 	changes, err := repo.ChangedPaths(mainHead, head)
 	if err != nil {
@@ -52,8 +51,8 @@ func Inspect(repo *git.Repo, main string, mainHead plumbing.Hash, branch string,
 // Print writes the commit and the changed paths for the approver, one
 // path a line, as `git show --name-status` would: A, M or D.
 func (c *Change) Print(w io.Writer, main string, mainHead plumbing.Hash) {
-	fmt.Fprintf(w, "approving %s: 1 commit on %s@sha1:%s\n", c.Branch, main, shortHash(mainHead.String()))
-	fmt.Fprintf(w, "  %s %s (%s)\n", shortHash(c.Commit.Hash.String()), c.Commit.Message.Subject, c.Commit.Author)
+	fmt.Fprintf(w, "approving %s: 1 commit on %s%s\n", c.Branch, staterepo.Revision{Branch: main}.Prefix(), staterepo.ShortHash(mainHead.String(), staterepo.ShortDigits))
+	fmt.Fprintf(w, "  %s %s (%s)\n", staterepo.ShortHash(c.Commit.Hash.String(), staterepo.ShortDigits), c.Commit.Message.Subject, c.Commit.Author)
 	for _, t := range c.Commit.Message.Trailers {
 		fmt.Fprintf(w, "      %s: %s\n", t.Key, t.Value)
 	}
@@ -84,12 +83,12 @@ func CheckScope(repo *git.Repo, c *Change) error {
 		bad = append(bad, fmt.Sprintf("%s (%s): %s", p.Path, p.Change, why))
 	}
 	switch {
-	case strings.HasPrefix(c.Branch, plan.ApproveBranchPrefix):
-		cluster, _, _ := strings.Cut(strings.TrimPrefix(c.Branch, plan.ApproveBranchPrefix), "/")
-		if got, ok := c.Commit.Message.Get(git.TrailerCluster); ok && got != cluster {
-			return scopeError(c, fmt.Sprintf("its commit's %s is %q, not the branch's cluster %q", git.TrailerCluster, got, cluster), nil)
+	case strings.HasPrefix(c.Branch, staterepo.ApproveBranchPrefix):
+		cluster, _, _ := strings.Cut(strings.TrimPrefix(c.Branch, staterepo.ApproveBranchPrefix), "/")
+		if got, ok := c.Commit.Message.Get(staterepo.TrailerCluster); ok && got != cluster {
+			return scopeError(c, fmt.Sprintf("its commit's %s is %q, not the branch's cluster %q", staterepo.TrailerCluster, got, cluster), nil)
 		}
-		template, _ := c.Commit.Message.Get(git.TrailerTemplate)
+		template, _ := c.Commit.Message.Get(staterepo.TrailerTemplate)
 		for _, p := range c.Changes {
 			kind, crd := approvePath(cluster, p.Path)
 			switch {
@@ -105,8 +104,8 @@ func CheckScope(repo *git.Repo, c *Change) error {
 				}
 			}
 		}
-	case strings.HasPrefix(c.Branch, plan.SchemaBranchPrefix):
-		crd, _, _ := strings.Cut(strings.TrimPrefix(c.Branch, plan.SchemaBranchPrefix), "/")
+	case strings.HasPrefix(c.Branch, staterepo.SchemaBranchPrefix):
+		crd, _, _ := strings.Cut(strings.TrimPrefix(c.Branch, staterepo.SchemaBranchPrefix), "/")
 		for _, p := range c.Changes {
 			switch {
 			case !schemaPath(crd, p.Path):
@@ -127,7 +126,7 @@ func CheckScope(repo *git.Repo, c *Change) error {
 }
 
 func scopeError(c *Change, why string, paths []string) error {
-	msg := fmt.Sprintf("refusing to merge %s (commit %s): %s", c.Branch, shortHash(c.Commit.Hash.String()), why)
+	msg := fmt.Sprintf("refusing to merge %s (commit %s): %s", c.Branch, staterepo.ShortHash(c.Commit.Hash.String(), staterepo.ShortDigits), why)
 	if len(paths) > 0 {
 		msg += ":\n  " + strings.Join(paths, "\n  ")
 	}
@@ -138,9 +137,9 @@ func scopeError(c *Change, why string, paths []string) error {
 // "file" for a fixed file, "object" with the CRD name for an export or a
 // CRD file, "" for anything else.
 func approvePath(cluster, p string) (kind, crd string) {
-	cp, app := render.ControlPlaneDir(cluster)+"/", render.AppDir(cluster)+"/"
+	cp, app := staterepo.ControlPlaneDir(cluster)+"/", staterepo.AppDir(cluster)+"/"
 	switch p {
-	case cp + render.KustomizationFile, cp + "namespace.yaml", cp + "serviceaccount.yaml", cp + "rbac.yaml", app + render.KustomizationFile:
+	case cp + staterepo.KustomizationFile, cp + "namespace.yaml", cp + "serviceaccount.yaml", cp + "rbac.yaml", app + staterepo.KustomizationFile:
 		return "file", ""
 	}
 	for _, dir := range []string{cp + "exports/", app + "crds/"} {
@@ -157,10 +156,10 @@ func approvePath(cluster, p string) (kind, crd string) {
 // clusters/<any>/app/crds/<crd>.yaml.
 func schemaPath(crd, p string) bool {
 	parts := strings.Split(p, "/")
-	if len(parts) < 2 || parts[0] != render.ClustersDir {
+	if len(parts) < 2 || parts[0] != staterepo.ClustersDir {
 		return false
 	}
-	return p == render.ExportPath(parts[1], crd) || p == render.CRDPath(parts[1], crd)
+	return p == staterepo.ExportPath(parts[1], crd) || p == staterepo.CRDPath(parts[1], crd)
 }
 
 // crdName: <plural>.<group>, no slash, no "..".

@@ -21,7 +21,7 @@ import (
 	"github.com/bindsync/bindsync/api/v1alpha1"
 	"github.com/bindsync/bindsync/internal/cli/exitcode"
 	"github.com/bindsync/bindsync/internal/cli/kube"
-	"github.com/bindsync/bindsync/internal/git"
+	"github.com/bindsync/bindsync/internal/staterepo"
 )
 
 // Defaults of bind.
@@ -287,7 +287,7 @@ func stalled(conds []metav1.Condition, generation int64) string {
 // pendingBranch is the approval branch of a pending request: its revision
 // names it; else the condition's message does.
 func pendingBranch(revision, message string) string {
-	if r, err := git.ParseRevision(revision); err == nil && r.Branch != "" {
+	if r, err := staterepo.ParseRevision(revision); err == nil && r.Branch != "" {
 		return r.Branch
 	}
 	for _, w := range strings.Fields(message) {

@@ -9,6 +9,7 @@ import (
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 
 	"github.com/bindsync/bindsync/internal/git"
+	"github.com/bindsync/bindsync/internal/staterepo"
 )
 
 func isYAMLPath(p string) bool {
@@ -45,7 +46,7 @@ func (r *revision) crdsAt(p string) (map[string]*apiextensionsv1.CustomResourceD
 	if err != nil {
 		return nil, err
 	}
-	crds, _, err := decodeCRDs(fmt.Sprintf("%s at %s (%s)", p, r.name, short(r.files.Commit)), data)
+	crds, _, err := decodeCRDs(fmt.Sprintf("%s at %s (%s)", p, r.name, staterepo.ShortHash(r.files.Commit, staterepo.ShortDigits)), data)
 	if err != nil {
 		return nil, err
 	}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/bindsync/bindsync/internal/compat"
 	"github.com/bindsync/bindsync/internal/schema"
+	"github.com/bindsync/bindsync/internal/staterepo"
 )
 
 // Change kinds of a result.
@@ -152,7 +153,7 @@ func writeTable(w io.Writer, rep report, showAll bool) error {
 	var b strings.Builder
 	hidden := 0
 	if rep.From != "" {
-		fmt.Fprintf(&b, "comparing %s..%s\n", short(rep.From), short(rep.To))
+		fmt.Fprintf(&b, "comparing %s..%s\n", staterepo.ShortHash(rep.From, staterepo.ShortDigits), staterepo.ShortHash(rep.To, staterepo.ShortDigits))
 	}
 	if len(rep.Results) == 0 {
 		b.WriteString("no CRD changed\n")
@@ -204,7 +205,7 @@ func resultHeader(r result) string {
 	}
 	verdict := "compatible"
 	if r.SameSchema {
-		verdict = "compatible: same schema (hash " + short(r.SchemaHash) +
+		verdict = "compatible: same schema (hash " + staterepo.ShortHash(r.SchemaHash, staterepo.ShortDigits) +
 			"); the files differ only in order that carries no meaning (enum values, required fields, CEL rules, versions) or in defaults the API server fills in"
 	}
 	if !r.Compatible {
@@ -309,11 +310,4 @@ func orDash(s string) string {
 		return "-"
 	}
 	return s
-}
-
-func short(commit string) string {
-	if len(commit) > 12 {
-		return commit[:12]
-	}
-	return commit
 }

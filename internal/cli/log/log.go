@@ -13,12 +13,11 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/bindsync/bindsync/internal/backend/plan"
-	"github.com/bindsync/bindsync/internal/cli/approve"
 	"github.com/bindsync/bindsync/internal/cli/exitcode"
 	"github.com/bindsync/bindsync/internal/cli/gitflags"
 	"github.com/bindsync/bindsync/internal/cli/kube"
 	"github.com/bindsync/bindsync/internal/git"
+	"github.com/bindsync/bindsync/internal/staterepo"
 )
 
 // Approval says how a change reached main.
@@ -56,6 +55,9 @@ type flags struct {
 	limit    int
 	output   string
 }
+
+// logCommitDigits is how much of a commit hash bindsync log's table shows.
+const logCommitDigits = 8
 
 // NewCommand returns `bindsync log`.
 func NewCommand(stdout, stderr io.Writer) *cobra.Command {
@@ -126,37 +128,37 @@ func run(ctx context.Context, f *flags, stdout io.Writer) error {
 // forge's merge) the trailers of the branch commit it merged.
 func entryOf(repo *git.Repo, c git.CommitInfo) (Entry, error) {
 	msg := c.Message
-	if _, ok := msg.Get(git.TrailerCause); !ok && len(c.Parents) > 1 {
+	if _, ok := msg.Get(staterepo.TrailerCause); !ok && len(c.Parents) > 1 {
 		merged, err := repo.CommitInfo(c.Parents[1])
 		if err != nil {
 			return Entry{}, err
 		}
-		msg.Trailers = append(append([]git.Trailer(nil), msg.Trailers...), merged.Message.Trailers...)
+		msg.Trailers = append(append([]staterepo.Trailer(nil), msg.Trailers...), merged.Message.Trailers...)
 	}
 	return EntryOf(c, msg), nil
 }
 
 // EntryOf builds the entry of c from the trailers of msg.
-func EntryOf(c git.CommitInfo, msg git.Message) Entry {
+func EntryOf(c git.CommitInfo, msg staterepo.Message) Entry {
 	e := Entry{Commit: c.Hash.String(), Time: c.When.UTC(), Author: c.Author, Subject: c.Message.Subject}
-	_, rebased := msg.Get(plan.TrailerBase) // an approval branch's commit, put on main by a rebase
+	_, rebased := msg.Get(staterepo.TrailerBase) // an approval branch's commit, put on main by a rebase
 	for _, t := range msg.Trailers {
 		switch strings.ToLower(t.Key) {
-		case strings.ToLower(git.TrailerCause):
+		case strings.ToLower(staterepo.TrailerCause):
 			e.Cause = t.Value
-		case strings.ToLower(git.TrailerCluster):
+		case strings.ToLower(staterepo.TrailerCluster):
 			e.Clusters = appendNew(e.Clusters, t.Value)
-		case strings.ToLower(git.TrailerTemplate):
+		case strings.ToLower(staterepo.TrailerTemplate):
 			e.Templates = appendNew(e.Templates, t.Value)
-		case strings.ToLower(git.TrailerRequest):
+		case strings.ToLower(staterepo.TrailerRequest):
 			e.Request = t.Value
-		case strings.ToLower(plan.TrailerRequestUID):
+		case strings.ToLower(staterepo.TrailerRequestUID):
 			e.RequestUID = t.Value
-		case strings.ToLower(git.TrailerSchemaHash):
+		case strings.ToLower(staterepo.TrailerSchemaHash):
 			e.Schemas = appendNew(e.Schemas, t.Value)
-		case strings.ToLower(git.TrailerCompat):
+		case strings.ToLower(staterepo.TrailerCompat):
 			e.Compat = t.Value
-		case strings.ToLower(approve.TrailerApprovedBy):
+		case strings.ToLower(staterepo.TrailerApprovedBy):
 			e.ApprovedBy = t.Value
 		}
 	}
@@ -202,12 +204,9 @@ func PrintTable(w io.Writer, entries []Entry) error {
 		schemas := make([]string, 0, len(e.Schemas))
 		for _, s := range e.Schemas {
 			crd, hash, _ := strings.Cut(s, "=")
-			if len(hash) > 8 {
-				hash = hash[:8]
-			}
-			schemas = append(schemas, crd+"="+hash)
+			schemas = append(schemas, crd+"="+staterepo.ShortHash(hash, staterepo.SchemaDigits))
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", e.Time.Format(time.RFC3339), e.Commit[:min(8, len(e.Commit))],
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", e.Time.Format(time.RFC3339), staterepo.ShortHash(e.Commit, logCommitDigits),
 			dash(e.Cause), dash(strings.Join(e.Clusters, ",")), dash(strings.Join(e.Templates, ",")),
 			dash(strings.Join(schemas, ",")), approval, e.Subject)
 	}

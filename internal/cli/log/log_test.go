@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/bindsync/bindsync/internal/git"
+	"github.com/bindsync/bindsync/internal/staterepo"
 
 	_ "github.com/bindsync/bindsync/internal/testutil/golden" // accepts -update like every test package
 )
@@ -18,7 +19,7 @@ import (
 var when = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 
 func commit(author string, parents int, msg string) git.CommitInfo {
-	c := git.CommitInfo{Hash: plumbing.NewHash("0123456789012345678901234567890123456789"), Author: author, When: when, Message: git.ParseMessage(msg)}
+	c := git.CommitInfo{Hash: plumbing.NewHash("0123456789012345678901234567890123456789"), Author: author, When: when, Message: staterepo.ParseMessage(msg)}
 	for range parents {
 		c.Parents = append(c.Parents, plumbing.ZeroHash)
 	}

@@ -11,8 +11,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/bindsync/bindsync/internal/render"
 	"github.com/bindsync/bindsync/internal/statedir"
+	"github.com/bindsync/bindsync/internal/staterepo"
 )
 
 // copyDir copies a folder of regular files into a new temporary folder.
@@ -79,7 +79,7 @@ func clusterFiles(t *testing.T, dir, cluster string) map[string]string {
 	t.Helper()
 	out := map[string]string{}
 	for p, b := range allFiles(t, dir) {
-		if strings.HasPrefix(p, render.ClusterDir(cluster)+"/") {
+		if strings.HasPrefix(p, staterepo.ClusterDir(cluster)+"/") {
 			out[p] = b
 		}
 	}
@@ -186,7 +186,7 @@ func TestRenderLeavesAFleetRepositoryUntouched(t *testing.T) {
 			}
 			code, _, stderr := run(args...)
 			assert.Equal(t, 2, code, stderr)
-			assert.Contains(t, stderr, "is not a bindsync state repository: it holds README.md, clusters/ and no "+render.MarkerPath)
+			assert.Contains(t, stderr, "is not a bindsync state repository: it holds README.md, clusters/ and no "+staterepo.MarkerPath)
 			assertUnchanged(t, before, allFiles(t, fleet), "every file of the fleet repository is left as it was")
 		})
 	}
@@ -200,7 +200,7 @@ func TestInitMakesAFolderWithOtherFilesAStateRepository(t *testing.T) {
 
 	code, _, stderr := run("render", "--in", examplesIn, "--out", dir)
 	assert.Equal(t, 2, code)
-	assert.Contains(t, stderr, "it holds .github/, LICENSE and no "+render.MarkerPath)
+	assert.Contains(t, stderr, "it holds .github/, LICENSE and no "+staterepo.MarkerPath)
 	assert.Contains(t, stderr, "pass --init")
 	assert.Equal(t, map[string]string{"LICENSE": "MIT\n", ".github/workflows/ci.yaml": "on: push\n"}, allFiles(t, dir))
 
@@ -208,7 +208,7 @@ func TestInitMakesAFolderWithOtherFilesAStateRepository(t *testing.T) {
 	got := allFiles(t, dir)
 	assert.Equal(t, "MIT\n", got["LICENSE"])
 	assert.Equal(t, "on: push\n", got[".github/workflows/ci.yaml"])
-	assert.Equal(t, string(render.Marker()), got[render.MarkerPath])
+	assert.Equal(t, string(staterepo.Marker()), got[staterepo.MarkerPath])
 	runOK(t, "render", "--in", examplesIn, "--out", dir, "--check")
 }
 
@@ -227,9 +227,9 @@ func TestTheFirstRenderMarksTheFolder(t *testing.T) {
 			dir := filepath.Join(t.TempDir(), "state")
 			tc.prepare(t, dir)
 			runOK(t, "render", "--in", examplesIn, "--out", dir)
-			b, err := os.ReadFile(filepath.Join(dir, render.MarkerPath))
+			b, err := os.ReadFile(filepath.Join(dir, staterepo.MarkerPath))
 			require.NoError(t, err, "the first render writes the marker")
-			assert.Equal(t, string(render.Marker()), string(b))
+			assert.Equal(t, string(staterepo.Marker()), string(b))
 			own, err := statedir.Inspect(dir)
 			require.NoError(t, err)
 			assert.Equal(t, statedir.Marked, own)
@@ -240,10 +240,10 @@ func TestTheFirstRenderMarksTheFolder(t *testing.T) {
 
 	t.Run("a state repository an earlier bindsync wrote", func(t *testing.T) {
 		dir := copyDir(t, examplesOut)
-		require.NoError(t, os.Remove(filepath.Join(dir, render.MarkerPath)))
+		require.NoError(t, os.Remove(filepath.Join(dir, staterepo.MarkerPath)))
 		code, stdout, _ := run("render", "--in", examplesIn, "--out", dir, "--check")
 		assert.Equal(t, 1, code)
-		assert.Equal(t, "+ "+render.MarkerPath+"\n", stdout, "--check says only the marker is missing")
+		assert.Equal(t, "+ "+staterepo.MarkerPath+"\n", stdout, "--check says only the marker is missing")
 
 		_, stderr := runOK(t, "render", "--in", examplesIn, "--out", dir)
 		assert.Contains(t, stderr, "written by an earlier bindsync")
@@ -422,7 +422,7 @@ func assertUnchanged(t *testing.T, before, after map[string]string, msg string) 
 func filesOf(files map[string]string, cluster string) map[string]string {
 	out := map[string]string{}
 	for p, b := range files {
-		if strings.HasPrefix(p, render.ClusterDir(cluster)+"/") {
+		if strings.HasPrefix(p, staterepo.ClusterDir(cluster)+"/") {
 			out[p] = b
 		}
 	}
@@ -440,7 +440,7 @@ func runOK(t *testing.T, args ...string) (stdout, stderr string) {
 // nothing it revokes; deleting the file lifts it.
 func TestRenderKeepsTheRevocationsOfItsStateRepository(t *testing.T) {
 	dir := copyDir(t, examplesOut)
-	revoked := filepath.Join(dir, filepath.FromSlash(render.RevokedPath("team-b", "backups")))
+	revoked := filepath.Join(dir, filepath.FromSlash(staterepo.RevokedPath("team-b", "backups")))
 	require.NoError(t, os.MkdirAll(filepath.Dir(revoked), 0o755))
 	require.NoError(t, os.WriteFile(revoked, []byte("revoked\n"), 0o644))
 
@@ -448,9 +448,9 @@ func TestRenderKeepsTheRevocationsOfItsStateRepository(t *testing.T) {
 	assert.Equal(t, 1, code, stderr)
 	assert.Contains(t, stderr, "APIServiceExportRequest bindsync-team-b/backups: Rejected")
 	files := clusterFiles(t, dir, "team-b")
-	assert.Contains(t, files, render.RevokedPath("team-b", "backups"), "the revocation stays")
-	assert.NotContains(t, files, render.ExportPath("team-b", "backups.anynines.com"), "the revoked template is unbound")
-	assert.Contains(t, files, render.ExportPath("team-b", "postgresqlinstances.anynines.com"), "the cluster's other templates stay")
+	assert.Contains(t, files, staterepo.RevokedPath("team-b", "backups"), "the revocation stays")
+	assert.NotContains(t, files, staterepo.ExportPath("team-b", "backups.anynines.com"), "the revoked template is unbound")
+	assert.Contains(t, files, staterepo.ExportPath("team-b", "postgresqlinstances.anynines.com"), "the cluster's other templates stay")
 
 	require.NoError(t, os.Remove(revoked))
 	runOK(t, "render", "--in", examplesIn, "--out", dir)

@@ -40,7 +40,7 @@ APIServiceExportRequests and APIServiceNamespaces, multi-document files too. It 
 repository tree to --out.
 
 render writes only into a bindsync state repository: a folder that holds the
-marker file ` + render.MarkerPath + `. The first render writes the marker into an empty
+marker file ` + staterepo.MarkerPath + `. The first render writes the marker into an empty
 folder (or one with nothing but .git). In a state repository render owns the
 marker, README.md and clusters/, and leaves everything else alone. A folder
 that holds other files and no marker is refused (exit 2); --init makes it a
@@ -184,7 +184,7 @@ func run(f *flags, name string, stdout, stderr io.Writer) error {
 		return exitcode.New(exitcode.Problems, fmt.Errorf("%d objects could not be rendered; nothing written to %s (fix them, or pass --partial to write every cluster they do not affect)", problems, f.out))
 	}
 	if own == statedir.Legacy {
-		fmt.Fprintf(stderr, "%s was written by an earlier bindsync: adding %s marks it a state repository\n", f.out, render.MarkerPath)
+		fmt.Fprintf(stderr, "%s was written by an earlier bindsync: adding %s marks it a state repository\n", f.out, staterepo.MarkerPath)
 	}
 	write := statedir.Write
 	if foreign != nil {
@@ -301,8 +301,8 @@ func checkFolders(in, out string) error {
 	if within(realOut, realIn) {
 		return fmt.Errorf("--out %s is inside the input folder %s: the next render would read its own output as input; keep the state repository outside the input folder", out, in)
 	}
-	if owned := filepath.Join(realOut, render.ClustersDir); within(realIn, owned) {
-		return fmt.Errorf("the input folder %s is inside %s, which render owns and rewrites; keep the input outside it", in, filepath.Join(out, render.ClustersDir))
+	if owned := filepath.Join(realOut, staterepo.ClustersDir); within(realIn, owned) {
+		return fmt.Errorf("the input folder %s is inside %s, which render owns and rewrites; keep the input outside it", in, filepath.Join(out, staterepo.ClustersDir))
 	}
 	return nil
 }

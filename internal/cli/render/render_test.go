@@ -11,8 +11,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/bindsync/bindsync/internal/cli/app"
-	"github.com/bindsync/bindsync/internal/render"
 	"github.com/bindsync/bindsync/internal/statedir"
+	"github.com/bindsync/bindsync/internal/staterepo"
 	_ "github.com/bindsync/bindsync/internal/testutil/golden"
 )
 
@@ -105,7 +105,7 @@ func TestBadObjectsExitOneWithOneLineEach(t *testing.T) {
 			}
 			assert.Contains(t, stderr, "clusters good, nobody kept their last rendered files")
 			paths := got.Paths()
-			assert.Contains(t, paths, render.ExportPath("good", "postgresqlinstances.anynines.com"),
+			assert.Contains(t, paths, staterepo.ExportPath("good", "postgresqlinstances.anynines.com"),
 				"cluster good has bad requests, and its good one renders")
 			for _, p := range paths {
 				assert.NotContains(t, p, "x/", "no folder for ../x")

@@ -18,6 +18,7 @@ import (
 	"github.com/bindsync/bindsync/api/v1alpha1"
 	"github.com/bindsync/bindsync/internal/cli/exitcode"
 	"github.com/bindsync/bindsync/internal/cli/kube"
+	"github.com/bindsync/bindsync/internal/staterepo"
 )
 
 // Row is one export of one app cluster, or one request of it that is not
@@ -269,8 +270,8 @@ func cells(r Row, now time.Time) []string {
 	if r.Instances != nil {
 		synced, failed = fmt.Sprint(r.Instances.Synced), fmt.Sprint(r.Instances.Failed)
 	}
-	return []string{r.Cluster, export, dash(r.Template), dash(short(r.MainSchema)),
-		dash(short(r.AgentSchema)), r.State, since, dash(r.Reason), synced, failed}
+	return []string{r.Cluster, export, dash(r.Template), dash(staterepo.ShortHash(r.MainSchema, staterepo.ShortDigits)),
+		dash(staterepo.ShortHash(r.AgentSchema, staterepo.ShortDigits)), r.State, since, dash(r.Reason), synced, failed}
 }
 
 // PrintWide is PrintTable with two more columns at the end: the revision
@@ -297,13 +298,6 @@ func printNames(w io.Writer, rows []Row) error {
 		}
 	}
 	return nil
-}
-
-func short(h string) string {
-	if len(h) > 12 {
-		return h[:12]
-	}
-	return h
 }
 
 func dash(s string) string {

@@ -1,18 +1,51 @@
-package git
+package staterepo
 
-import (
-	"strings"
-)
+import "strings"
 
-// Trailer keys of bindsync's commits (see docs/design.md, "Commits").
+// Trailer keys of bindsync's commits (git interpret-trailers format).
+// `bindsync log` and the backend's history searches read them back.
 const (
 	TrailerCluster    = "Bindsync-Cluster"
 	TrailerRequest    = "Bindsync-Request"
+	TrailerRequestUID = "Bindsync-Request-UID"
 	TrailerTemplate   = "Bindsync-Template"
 	TrailerSchemaHash = "Bindsync-Schema-Hash"
 	// TrailerCompat is "non-breaking" or "breaking: <rules>".
 	TrailerCompat = "Bindsync-Compat"
 	TrailerCause  = "Bindsync-Cause"
+	// TrailerNamespace names the app namespace of a namespace commit
+	// (Bindsync-Cluster names its cluster).
+	TrailerNamespace = "Bindsync-Namespace"
+	// TrailerBase names the main commit an approval branch was built on;
+	// the backend rebuilds a branch whose base is not main's head.
+	TrailerBase = "Bindsync-Base"
+	// TrailerBranch names the branch a commit was written for: the backend
+	// treats a bindsync/ branch as its own (rebuilds it, deletes it when
+	// nothing waits on it) only when its head carries this trailer with the
+	// branch's own name. A branch someone else created or added a commit
+	// to is left alone.
+	TrailerBranch = "Bindsync-Branch"
+	// TrailerApprovedBy names who approved a merge: "Name <email>".
+	TrailerApprovedBy = "Bindsync-Approved-By"
+)
+
+// Causes, the values of the Bindsync-Cause trailer.
+const (
+	CauseBind   = "bind"
+	CauseUnbind = "unbind"
+	CauseSchema = "schema"
+	CauseUpdate = "update"
+	// CauseRevoke records a revocation (RevokedPath) after a bind commit
+	// was reverted on main. The commit carries the Bindsync-Request and
+	// Bindsync-Request-UID trailers of each request it revokes, so a
+	// history search for a request's UID finds it before the bind commit.
+	CauseRevoke = "revoke"
+	// CauseNamespace is the cause of a commit that assigns an app namespace
+	// its control-plane namespace, or takes it away. Namespaces are never
+	// held for approval: an instance namespace grants the cluster's agent
+	// nothing beyond what the APIs it binds already allow, only a place to
+	// use them.
+	CauseNamespace = "namespace"
 )
 
 // Trailer is one "Key: Value" line of a commit message's trailer block.
@@ -61,6 +94,17 @@ func (m Message) Get(key string) (string, bool) {
 	return "", false
 }
 
+// Values returns the values of every trailer with key, in order.
+func (m Message) Values(key string) []string {
+	var out []string
+	for _, t := range m.Trailers {
+		if t.Key == key {
+			out = append(out, t.Value)
+		}
+	}
+	return out
+}
+
 // ParseMessage reads a commit message: the first line is the subject; the
 // last paragraph is the trailer block when every line of it is "Key: Value"
 // (continuation lines indented); what lies between is the body.
@@ -92,7 +136,7 @@ func parseTrailers(block string) ([]Trailer, bool) {
 			out[len(out)-1].Value += " " + strings.TrimSpace(line)
 			continue
 		}
-		t, ok := parseTrailerLine(line)
+		t, ok := ParseTrailerLine(line)
 		if !ok {
 			return nil, false
 		}
@@ -101,8 +145,9 @@ func parseTrailers(block string) ([]Trailer, bool) {
 	return out, len(out) > 0
 }
 
-// parseTrailerLine reads "Key: Value" where Key is letters, digits and '-'.
-func parseTrailerLine(line string) (Trailer, bool) {
+// ParseTrailerLine reads one trailer line, "Key: Value" where Key is
+// letters, digits and '-', and reports whether line is one.
+func ParseTrailerLine(line string) (Trailer, bool) {
 	key, value, ok := strings.Cut(line, ":")
 	if !ok || key == "" {
 		return Trailer{}, false

@@ -1,4 +1,4 @@
-package render
+package staterepo
 
 import "path"
 
@@ -39,3 +39,11 @@ func RevokedDir(cluster string) string { return path.Join(ClusterDir(cluster), "
 
 // RevokedPath is the file that revokes template for cluster.
 func RevokedPath(cluster, template string) string { return path.Join(RevokedDir(cluster), template) }
+
+// NamespacesDir holds one file per app namespace of one cluster that has a
+// control-plane namespace: the namespace and the agent's RoleBinding in it.
+// The backend applies it beside the control-plane folder.
+func NamespacesDir(cluster string) string { return path.Join(ClusterDir(cluster), "namespaces") }
+
+// NamespacePath is the file of app namespace ns of cluster.
+func NamespacePath(cluster, ns string) string { return path.Join(NamespacesDir(cluster), ns+".yaml") }

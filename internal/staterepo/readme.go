@@ -1,4 +1,4 @@
-package render
+package staterepo
 
 // readme is the state repository's README.md, the same in every repository.
 var readme = []byte(`# bindsync state repository
@@ -22,3 +22,6 @@ kustomization.yaml.
 Audit who got which API, when, and who approved it with ` + "`bindsync log`" + ` or
 ` + "`git log --format='%h %s%n%(trailers)'`" + `.
 `)
+
+// Readme returns the bytes of README.md. Treat them as read-only.
+func Readme() []byte { return readme }

@@ -1,4 +1,4 @@
-package render
+package staterepo
 
 import (
 	"fmt"
@@ -13,7 +13,7 @@ import (
 // that holds this file (see internal/statedir).
 const MarkerPath = ".bindsync.yaml"
 
-// StateFormat is the layout version of the state repository this renderer
+// StateFormat is the layout version of the state repository this bindsync
 // writes. A marker with a higher format was written by a newer bindsync,
 // whose files this one must not rewrite.
 const StateFormat = 1

@@ -1,9 +1,12 @@
-package source
+package git
 
 import (
 	"bytes"
+	"crypto/rand"
 	"crypto/sha256"
 	"crypto/sha512"
+	"encoding/base64"
+	"encoding/binary"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -16,6 +19,85 @@ import (
 	"github.com/go-git/go-git/v5/plumbing/object"
 	"golang.org/x/crypto/ssh"
 )
+
+// SSH commit signatures, both ways: NewSSHSigner writes them and
+// SSHVerifier checks them, in the sshsig format `git -c gpg.format=ssh`
+// uses (ssh-keygen -Y sign, namespace "git").
+
+// sshsig constants (the format of ssh-keygen -Y sign, which git uses for
+// gpg.format=ssh).
+const (
+	sshsigMagic     = "SSHSIG"
+	sshsigVersion   = 1
+	sshsigNamespace = "git"
+	sshsigHash      = "sha512"
+)
+
+// NewSSHSigner signs with an unencrypted ssh private key file, in the
+// format `git -c gpg.format=ssh` writes (sshsig, namespace "git"), which
+// `git verify-commit` checks against gpg.ssh.allowedSignersFile.
+func NewSSHSigner(keyFile string) (Signer, error) {
+	pem, err := os.ReadFile(keyFile)
+	if err != nil {
+		return nil, fmt.Errorf("ssh signer: %w", err)
+	}
+	k, err := ssh.ParsePrivateKey(pem)
+	if err != nil {
+		return nil, fmt.Errorf("ssh signer: parse %s: %w", keyFile, err)
+	}
+	return &sshSigner{key: k}, nil
+}
+
+type sshSigner struct{ key ssh.Signer }
+
+func (s *sshSigner) Sign(message io.Reader) ([]byte, error) {
+	h := sha512.New()
+	if _, err := io.Copy(h, message); err != nil {
+		return nil, fmt.Errorf("ssh sign: %w", err)
+	}
+	var signed []byte
+	signed = append(signed, sshsigMagic...)
+	signed = appendSSHString(signed, []byte(sshsigNamespace))
+	signed = appendSSHString(signed, nil) // reserved
+	signed = appendSSHString(signed, []byte(sshsigHash))
+	signed = appendSSHString(signed, h.Sum(nil))
+
+	var sig *ssh.Signature
+	var err error
+	if as, ok := s.key.(ssh.AlgorithmSigner); ok && s.key.PublicKey().Type() == ssh.KeyAlgoRSA {
+		sig, err = as.SignWithAlgorithm(rand.Reader, signed, ssh.KeyAlgoRSASHA512)
+	} else {
+		sig, err = s.key.Sign(rand.Reader, signed)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("ssh sign: %w", err)
+	}
+	var blob []byte
+	blob = append(blob, sshsigMagic...)
+	blob = binary.BigEndian.AppendUint32(blob, sshsigVersion)
+	blob = appendSSHString(blob, s.key.PublicKey().Marshal())
+	blob = appendSSHString(blob, []byte(sshsigNamespace))
+	blob = appendSSHString(blob, nil)
+	blob = appendSSHString(blob, []byte(sshsigHash))
+	blob = appendSSHString(blob, ssh.Marshal(sig))
+
+	enc := base64.StdEncoding.EncodeToString(blob)
+	var out bytes.Buffer
+	out.WriteString("-----BEGIN SSH SIGNATURE-----\n")
+	for len(enc) > 70 {
+		out.WriteString(enc[:70])
+		out.WriteByte('\n')
+		enc = enc[70:]
+	}
+	out.WriteString(enc)
+	out.WriteString("\n-----END SSH SIGNATURE-----\n")
+	return out.Bytes(), nil
+}
+
+func appendSSHString(dst, s []byte) []byte {
+	dst = binary.BigEndian.AppendUint32(dst, uint32(len(s)))
+	return append(dst, s...)
+}
 
 // SSHVerifier trusts commits signed (git's gpg.format=ssh, namespace "git")
 // by one of a set of SSH public keys.
@@ -83,7 +165,7 @@ func verifySSHSig(armored string, message []byte, trusted []ssh.PublicKey) error
 	if block == nil || block.Type != "SSH SIGNATURE" {
 		return errors.New("not an SSH signature")
 	}
-	const magic = "SSHSIG"
+	const magic = sshsigMagic
 	if !bytes.HasPrefix(block.Bytes, []byte(magic)) {
 		return errors.New("SSH signature without the SSHSIG preamble")
 	}
@@ -98,8 +180,8 @@ func verifySSHSig(armored string, message []byte, trusted []ssh.PublicKey) error
 	if err := ssh.Unmarshal(block.Bytes[len(magic):], &sig); err != nil {
 		return fmt.Errorf("SSH signature: %w", err)
 	}
-	if sig.Version != 1 || sig.Namespace != "git" {
-		return fmt.Errorf("SSH signature version %d namespace %q: want 1 and \"git\"", sig.Version, sig.Namespace)
+	if sig.Version != sshsigVersion || sig.Namespace != sshsigNamespace {
+		return fmt.Errorf("SSH signature version %d namespace %q: want %d and %q", sig.Version, sig.Namespace, sshsigVersion, sshsigNamespace)
 	}
 	pub, err := ssh.ParsePublicKey(sig.PublicKey)
 	if err != nil {
@@ -139,56 +221,4 @@ func isTrusted(pub ssh.PublicKey, trusted []ssh.PublicKey) bool {
 		}
 	}
 	return false
-}
-
-// NewVerifier reads key files of either kind: armored OpenPGP public keys
-// and SSH public keys (authorized_keys form). A commit signed by any of them
-// is trusted.
-func NewVerifier(files ...string) (Verifier, error) {
-	var pgp, sshFiles []string
-	for _, f := range files {
-		data, err := os.ReadFile(f)
-		if err != nil {
-			return nil, fmt.Errorf("verify: read key %s: %w", f, err)
-		}
-		if strings.Contains(string(data), "BEGIN PGP PUBLIC KEY BLOCK") {
-			pgp = append(pgp, f)
-		} else {
-			sshFiles = append(sshFiles, f)
-		}
-	}
-	var vs anyVerifier
-	if len(pgp) > 0 {
-		v, err := NewOpenPGPVerifier(pgp...)
-		if err != nil {
-			return nil, err
-		}
-		vs = append(vs, v)
-	}
-	if len(sshFiles) > 0 {
-		v, err := NewSSHVerifier(sshFiles...)
-		if err != nil {
-			return nil, err
-		}
-		vs = append(vs, v)
-	}
-	if len(vs) == 0 {
-		return nil, errors.New("verify: no key files")
-	}
-	return vs, nil
-}
-
-// anyVerifier trusts a commit any of its verifiers trusts.
-type anyVerifier []Verifier
-
-func (vs anyVerifier) Verify(c *object.Commit) error {
-	var errs []error
-	for _, v := range vs {
-		err := v.Verify(c)
-		if err == nil {
-			return nil
-		}
-		errs = append(errs, err)
-	}
-	return errors.Join(errs...)
 }
