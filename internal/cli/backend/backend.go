@@ -17,6 +17,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/go-logr/logr"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 	eventsv1client "k8s.io/client-go/kubernetes/typed/events/v1"
@@ -155,6 +156,26 @@ func run(ctx context.Context, f *flags, stderr io.Writer) error {
 	if err != nil {
 		return exitcode.New(exitcode.Unusable, fmt.Errorf("--data-dir %s: open the state repository: %w", f.dataDir, err))
 	}
+	mgr, err := f.newManager(cfg, log, leaderElect)
+	if err != nil {
+		return err
+	}
+	if err := f.addReconciler(mgr, cfg, repo, log); err != nil {
+		return err
+	}
+	if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {
+		return err
+	}
+	if err := mgr.AddReadyzCheck("ping", healthz.Ping); err != nil {
+		return err
+	}
+	log.Info("starting backend", "repo", git.RedactURL(f.repo), "dataDir", f.dataDir, "branch", f.branch)
+	return mgr.Start(ctx)
+}
+
+// newManager makes the controller manager: leader election, metrics,
+// probes and the backend's cache.
+func (f *flags) newManager(cfg *rest.Config, log logr.Logger, leaderElect bool) (ctrl.Manager, error) {
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                  backend.Scheme(),
 		Logger:                  log,
@@ -174,8 +195,14 @@ func run(ctx context.Context, f *flags, stderr io.Writer) error {
 		Cache:                         backend.CacheOptions(),
 	})
 	if err != nil {
-		return exitcode.New(exitcode.Unusable, fmt.Errorf("manager: %w", err))
+		return nil, exitcode.New(exitcode.Unusable, fmt.Errorf("manager: %w", err))
 	}
+	return mgr, nil
+}
+
+// addReconciler adds the backend's reconciler to mgr, with its applier and
+// its event sender.
+func (f *flags) addReconciler(mgr ctrl.Manager, cfg *rest.Config, repo *git.Repo, log logr.Logger) error {
 	applier, err := backend.ControlPlaneApplier(cfg)
 	if err != nil {
 		return exitcode.New(exitcode.Unusable, err)
@@ -205,14 +232,7 @@ func run(ctx context.Context, f *flags, stderr io.Writer) error {
 	if err := rc.SetupWithManager(mgr); err != nil {
 		return exitcode.New(exitcode.Unusable, err)
 	}
-	if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {
-		return err
-	}
-	if err := mgr.AddReadyzCheck("ping", healthz.Ping); err != nil {
-		return err
-	}
-	log.Info("starting backend", "repo", git.RedactURL(f.repo), "dataDir", f.dataDir, "branch", f.branch)
-	return mgr.Start(ctx)
+	return nil
 }
 
 // gitOptions checks the flags that configure the state repository, before
