@@ -130,19 +130,14 @@ func (w *webhook) trigger() {
 	}
 }
 
-// WebhookHandler accepts a POST signed with secret, in the form of the forge
-// that sent it (GitHub, GitLab, Gitea and Forgejo, Bitbucket Cloud, Bitbucket
-// Server and Data Center) or bindsync's generic form, and calls trigger.
-// Anything unsigned or wrongly signed gets 401 and is counted. A forge's
+// webhookHandler accepts a POST signed with the secret (read on each call),
+// in the form of the forge that sent it (GitHub, GitLab, Gitea and Forgejo,
+// Bitbucket Cloud, Bitbucket Server and Data Center) or bindsync's generic
+// form, and calls trigger. Anything unsigned or wrongly signed gets 401 and is counted. A forge's
 // push that names its refs triggers only when one is refs/heads/<branch>
 // (any branch when branch is empty); other events of a forge (a ping) are
 // answered 200 and trigger nothing. A generic call's body is not
 // interpreted: it means "look at the remote now".
-func WebhookHandler(secret []byte, branch string, trigger func()) http.Handler {
-	return webhookHandler(func() ([]byte, error) { return secret, nil }, branch, trigger)
-}
-
-// webhookHandler is WebhookHandler with the secret read on each call.
 func webhookHandler(secret func() ([]byte, error), branch string, trigger func()) http.Handler {
 	return http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodPost {
