@@ -231,7 +231,7 @@ func TestBackendIncrementalPlansAreColdPlans(t *testing.T) {
 		cold.Main, err = fresh.Tree(s.head)
 		require.NoError(t, err)
 		cold.Cache, cold.Memo, cold.Revoked, cold.Branches = nil, nil, r.in.Revoked, r.in.Branches
-		want := plan.Make(cold)
+		want := plan.Decide(cold).Render()
 		assertSamePlan(t, want, r.plan, step.name)
 		if strings.HasPrefix(step.name, "another writer reverts a bind") {
 			require.NotEmpty(t, want.Steps, step.name)

@@ -212,9 +212,6 @@ func Unbound(in Input) []v1alpha1.APIServiceExportRequest {
 	return out
 }
 
-// Make plans main's commits and the approval branches: Decide, then Render.
-func Make(in Input) Plan { return Decide(in).Render() }
-
 // Decisions are the approvals of every request and the approved schema of
 // every (template, CRD), before anything is rendered.
 type Decisions struct{ p *planner }
