@@ -43,20 +43,6 @@ const (
 	Foreign
 )
 
-func (o Ownership) String() string {
-	switch o {
-	case Unclaimed:
-		return "unclaimed"
-	case Marked:
-		return "marked"
-	case Legacy:
-		return "legacy"
-	case Foreign:
-		return "foreign"
-	}
-	return fmt.Sprintf("Ownership(%d)", int(o))
-}
-
 // legacyReadmeHeading starts the README.md every bindsync writes, with or
 // without a marker.
 const legacyReadmeHeading = "# bindsync state repository\n"
