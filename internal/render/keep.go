@@ -82,16 +82,6 @@ func Keep(tree, last staterepo.Tree, holds []Hold) staterepo.Tree {
 	return kept
 }
 
-// KeepClusters returns tree with the folders of clusters replaced by what
-// last holds for them (Keep with a whole hold of each).
-func KeepClusters(tree, last staterepo.Tree, clusters []string) staterepo.Tree {
-	holds := make([]Hold, len(clusters))
-	for i, c := range clusters {
-		holds[i] = Hold{Cluster: c}
-	}
-	return Keep(tree, last, holds)
-}
-
 // keptExport is one export file of a folder being made again.
 type keptExport struct {
 	crd      string // its CRD's name, from the path
