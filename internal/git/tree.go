@@ -106,24 +106,6 @@ func ReadFileSetAt(repoDir, rev string, match func(path string) bool) (*FileSet,
 	return set, nil
 }
 
-// ReadFilesAt is ReadFileSetAt for callers that only want path -> content.
-// Paths that share a blob share one byte slice; callers must not modify it.
-func ReadFilesAt(repoDir, rev string, match func(path string) bool) (map[string][]byte, error) {
-	set, err := ReadFileSetAt(repoDir, rev, match)
-	if err != nil {
-		return nil, err
-	}
-	out := make(map[string][]byte, len(set.Paths))
-	for path, id := range set.Paths {
-		b, err := set.Blob(id)
-		if err != nil {
-			return nil, fmt.Errorf("read %s: %w", path, err)
-		}
-		out[path] = b
-	}
-	return out, nil
-}
-
 // openRepository opens the repository at dir, bare or not, or the one a
 // folder inside a worktree belongs to.
 func openRepository(dir string) (*gogit.Repository, error) {
