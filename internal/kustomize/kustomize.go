@@ -33,7 +33,6 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"os"
 	"path"
 	"path/filepath"
 	"regexp"
@@ -45,7 +44,6 @@ import (
 	"sigs.k8s.io/kustomize/api/krusty"
 	"sigs.k8s.io/kustomize/api/types"
 	"sigs.k8s.io/kustomize/kyaml/filesys"
-	"sigs.k8s.io/yaml"
 )
 
 var (
@@ -79,25 +77,6 @@ const (
 // package-level variable on every run. It is the one build lock; callers
 // take none of their own (TestBuildConcurrently).
 var buildMutex sync.Mutex
-
-// Build runs a kustomize build of dir, a folder on disk. Only files under dir
-// are visible to the build; symlinks that point outside dir are refused.
-func Build(dir string) ([]*unstructured.Unstructured, error) {
-	abs, err := filepath.Abs(dir)
-	if err != nil {
-		return nil, fmt.Errorf("kustomize build %s: %w", dir, err)
-	}
-	root, err := os.OpenRoot(abs)
-	if err != nil {
-		return nil, fmt.Errorf("kustomize build %s: %w", dir, err)
-	}
-	defer root.Close()
-	objs, err := build(root.FS(), ".")
-	if err != nil {
-		return nil, fmt.Errorf("kustomize build %s: %w", dir, err)
-	}
-	return objs, nil
-}
 
 // BuildFS runs a kustomize build of dir (a slash-separated path, as io/fs
 // expects) inside fsys, for example a Git tree. Only files under dir are
@@ -438,20 +417,4 @@ func looksRemote(value string) bool {
 	v := strings.ToLower(strings.TrimSpace(value))
 	return scpUser.MatchString(v) ||
 		strings.HasPrefix(v, "github.com/") || strings.HasPrefix(v, "github.com:")
-}
-
-// EncodeYAML writes objects as one multi-document YAML stream, in order.
-func EncodeYAML(objs []*unstructured.Unstructured) ([]byte, error) {
-	var b strings.Builder
-	for i, o := range objs {
-		data, err := yaml.Marshal(o.Object)
-		if err != nil {
-			return nil, fmt.Errorf("encode %s %s/%s: %w", o.GetKind(), o.GetNamespace(), o.GetName(), err)
-		}
-		if i > 0 {
-			b.WriteString("---\n")
-		}
-		b.Write(data)
-	}
-	return []byte(b.String()), nil
 }

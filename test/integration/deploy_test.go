@@ -68,7 +68,7 @@ func TestIntegrationDeployManifests(t *testing.T) {
 	teamA, teamB := renderedControlPlane(t, "team-a"), renderedControlPlane(t, "team-b")
 	teamANamespaces := renderedNamespaces(t, "team-a")
 	scopeFolder := renderedClusterScoped(t, "deploy-scope")
-	agentFolder, err := kustomize.Build(repoPath(t, "examples", "state-repo", "clusters", "team-a", "app"))
+	agentFolder, err := kustomize.BuildFS(os.DirFS(repoPath(t, "examples", "state-repo", "clusters", "team-a", "app")), ".")
 	require.NoError(t, err)
 	apply.Sort(agentFolder) // in the order they are applied
 

@@ -3,6 +3,7 @@ package integration
 import (
 	"context"
 	"fmt"
+	"os"
 	"slices"
 	"testing"
 
@@ -165,7 +166,7 @@ func buildControlPlaneFolders(t *testing.T) []renderedCluster {
 	folders := stateRepoFolders(t, "control-plane")
 	var out []renderedCluster
 	for _, name := range sortedKeys(folders) {
-		objs, err := kustomize.Build(folders[name])
+		objs, err := kustomize.BuildFS(os.DirFS(folders[name]), ".")
 		require.NoError(t, err, "build clusters/%s/control-plane", name)
 		apply.Sort(objs) // in the order they are applied
 		c := renderedCluster{name: name, namespace: bindsyncv1alpha1.ClusterNamespace(name), objects: objs}

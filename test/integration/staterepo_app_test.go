@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -25,7 +26,7 @@ func TestIntegrationStateRepoAppCRDsEstablish(t *testing.T) {
 	folders := stateRepoFolders(t, "app")
 	for _, cluster := range sortedKeys(folders) {
 		t.Run(cluster, func(t *testing.T) {
-			objs, err := kustomize.Build(folders[cluster])
+			objs, err := kustomize.BuildFS(os.DirFS(folders[cluster]), ".")
 			require.NoError(t, err)
 			require.NotEmpty(t, objs)
 
