@@ -38,7 +38,7 @@ type cliResult struct {
 func bindsyncCLI(t *testing.T, args ...string) cliResult {
 	t.Helper()
 	var out, errOut bytes.Buffer
-	code := app.Run(args, &out, &errOut)
+	code := app.RunAs("bindsync", args, &out, &errOut)
 	t.Logf("bindsync %s -> %d\nstderr:\n%s", strings.Join(args, " "), code, errOut.String())
 	return cliResult{code: code, stdout: out.String(), stderr: errOut.String()}
 }

@@ -37,7 +37,7 @@ func TestAgentCommandRefusesIncompleteFlags(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var out, errb bytes.Buffer
-			code := app.Run(tt.args, &out, &errb)
+			code := app.RunAs("bindsync", tt.args, &out, &errb)
 			assert.NotEqual(t, 0, code)
 			assert.Contains(t, errb.String(), tt.want)
 			assert.NotContains(t, errb.String(), "s3cret", "a secret never reaches a message")
@@ -47,7 +47,7 @@ func TestAgentCommandRefusesIncompleteFlags(t *testing.T) {
 
 func TestAgentCommandIsListed(t *testing.T) {
 	var out, errb bytes.Buffer
-	assert.Equal(t, 0, app.Run([]string{"agent", "--help"}, &out, &errb))
+	assert.Equal(t, 0, app.RunAs("bindsync", []string{"agent", "--help"}, &out, &errb))
 	for _, flag := range []string{"--kubeconfig", "--cluster", "--repo", "--branch", "--interval", "--path", "--control-plane-kubeconfig",
 		"--webhook-bind-address", "--webhook-secret-file", "--verify-keys", "--git-username", "--git-password-file", "--git-bearer-token-file", "--git-ssh-key-file", "--git-known-hosts-file",
 		"--leader-elect", "--leader-election-lease-duration", "--leader-election-renew-deadline", "--leader-election-retry-period",

@@ -35,14 +35,10 @@ func Main() {
 	os.Exit(RunAs(os.Args[0], os.Args[1:], os.Stdout, os.Stderr))
 }
 
-// Run executes bindsync with args, writing data to stdout and progress and
-// errors to stderr. It returns the process exit code.
-func Run(args []string, stdout, stderr io.Writer) int {
-	return RunAs("bindsync", args, stdout, stderr)
-}
-
-// RunAs is Run for a program started as program (argv[0]): started as
-// kubectl-bindsync, help and errors say `kubectl bindsync`.
+// RunAs executes bindsync started as program (argv[0]) with args, writing
+// data to stdout and progress and errors to stderr, and returns the process
+// exit code. Started as kubectl-bindsync, help and errors say
+// `kubectl bindsync`.
 func RunAs(program string, args []string, stdout, stderr io.Writer) int {
 	name := DisplayName(program)
 	root := NewRootCommand(stdout, stderr)

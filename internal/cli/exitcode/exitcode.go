@@ -49,7 +49,7 @@ const (
 	Refused = 11
 )
 
-// Error carries an exit code to app.Run. A nil Err means the command already
+// Error carries an exit code to app.RunAs. A nil Err means the command already
 // printed everything the user needs.
 type Error struct {
 	Code int

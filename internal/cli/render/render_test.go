@@ -24,7 +24,7 @@ const (
 
 func run(args ...string) (code int, stdout, stderr string) {
 	var o, e bytes.Buffer
-	code = app.Run(args, &o, &e)
+	code = app.RunAs("bindsync", args, &o, &e)
 	return code, o.String(), e.String()
 }
 
