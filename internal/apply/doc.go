@@ -13,10 +13,9 @@
 // does not match is never modified (ErrForeign), pruned or orphaned, and
 // field ownership is forced only on objects that match it.
 //
-// The inventory is not stored in any cluster. A caller recomputes it: the
-// backend builds the unit at the last revision it applied (InventoryOf the
-// old build) and calls Prune with the new build as keep; where it has no
-// previous revision (start-up, a slow resync, a cluster folder that vanished)
-// it calls PruneByLabels over the fixed list of kinds it renders. See
-// docs/apply.md for why, and for what a no-op apply costs.
+// The inventory is not stored in any cluster. The backend prunes with
+// PruneByLabels over the fixed list of kinds it renders, keeping what the
+// cluster's folder holds; Prune takes an Inventory from a caller that knows
+// what an earlier revision applied. See docs/apply.md for why, and for what
+// a no-op apply costs.
 package apply

@@ -1,16 +1,10 @@
 package apply
 
 import (
-	"bytes"
-	"errors"
-	"fmt"
-	"io"
 	"sort"
-	"strings"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 )
 
 // ObjectRef names one object: its group, version and kind, namespace (empty
@@ -64,22 +58,6 @@ type Inventory struct {
 	Entries []ObjectRef
 }
 
-// InventoryOf returns the inventory of objs, sorted and without duplicates.
-func InventoryOf(objs []*unstructured.Unstructured) Inventory {
-	seen := map[objectKey]bool{}
-	var inv Inventory
-	for _, o := range objs {
-		r := RefOf(o)
-		if seen[r.key()] {
-			continue
-		}
-		seen[r.key()] = true
-		inv.Entries = append(inv.Entries, r)
-	}
-	sort.Slice(inv.Entries, func(i, j int) bool { return refLess(inv.Entries[i], inv.Entries[j]) })
-	return inv
-}
-
 // Kinds returns the distinct kinds of the inventory, sorted.
 func (inv Inventory) Kinds() []schema.GroupVersionKind {
 	seen := map[schema.GroupVersionKind]bool{}
@@ -93,68 +71,6 @@ func (inv Inventory) Kinds() []schema.GroupVersionKind {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].String() < out[j].String() })
 	return out
-}
-
-func refLess(a, b ObjectRef) bool {
-	for _, p := range [][2]string{{a.Group, b.Group}, {a.Kind, b.Kind}, {a.Namespace, b.Namespace}, {a.Name, b.Name}, {a.Version, b.Version}} {
-		if p[0] != p[1] {
-			return p[0] < p[1]
-		}
-	}
-	return false
-}
-
-// Decode splits a multi-document YAML (or JSON) stream, such as a kustomize
-// build's output, into objects, in order. Empty documents are skipped. A
-// document without apiVersion, kind or metadata.name is an error naming the
-// document; so is a List, which bindsync never renders.
-func Decode(data []byte) ([]*unstructured.Unstructured, error) {
-	dec := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(data), 4096)
-	var out []*unstructured.Unstructured
-	for i := 1; ; i++ {
-		var m map[string]any
-		if err := dec.Decode(&m); err != nil {
-			if errors.Is(err, io.EOF) {
-				return out, nil
-			}
-			return nil, fmt.Errorf("decode document %d: %w", i, err)
-		}
-		if len(m) == 0 {
-			continue
-		}
-		o := &unstructured.Unstructured{Object: m}
-		if err := checkDecoded(o); err != nil {
-			return nil, fmt.Errorf("decode document %d: %w", i, err)
-		}
-		out = append(out, o)
-	}
-}
-
-func checkDecoded(o *unstructured.Unstructured) error {
-	var missing []string
-	if o.GetAPIVersion() == "" {
-		missing = append(missing, "apiVersion")
-	}
-	if o.GetKind() == "" {
-		missing = append(missing, "kind")
-	}
-	if o.GetName() == "" {
-		missing = append(missing, "metadata.name")
-	}
-	if len(missing) > 0 {
-		kind := o.GetKind()
-		if kind == "" {
-			kind = "object"
-		}
-		return fmt.Errorf("%s %q has no %s", kind, o.GetName(), strings.Join(missing, ", "))
-	}
-	if o.IsList() {
-		return fmt.Errorf("%s: lists are not applied; list the items as documents", o.GetKind())
-	}
-	if _, err := schema.ParseGroupVersion(o.GetAPIVersion()); err != nil {
-		return fmt.Errorf("%s %s: %w", o.GetKind(), o.GetName(), err)
-	}
-	return nil
 }
 
 // isCRD reports a CustomResourceDefinition of apiextensions.k8s.io.

@@ -33,58 +33,6 @@ func kindsAndNames(objs []*unstructured.Unstructured) []string {
 	return out
 }
 
-func TestDecode(t *testing.T) {
-	for _, tc := range []struct {
-		name    string
-		yaml    string
-		want    []string
-		wantErr string
-	}{
-		{
-			name: "multi-document stream in order, empty documents skipped",
-			yaml: "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: a\n---\n---\n# only a comment\n---\napiVersion: rbac.authorization.k8s.io/v1\nkind: Role\nmetadata:\n  name: r\n  namespace: a\n",
-			want: []string{"Namespace a", "Role.rbac.authorization.k8s.io a/r"},
-		},
-		{
-			name: "JSON works too",
-			yaml: `{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"c","namespace":"n"}}`,
-			want: []string{"ConfigMap n/c"},
-		},
-		{name: "empty input is no objects", yaml: "", want: nil},
-		{
-			name:    "a document without a kind names the document and the field",
-			yaml:    "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: a\n---\napiVersion: v1\nmetadata:\n  name: b\n",
-			wantErr: `decode document 2: object "b" has no kind`,
-		},
-		{
-			name:    "a document without a name",
-			yaml:    "apiVersion: v1\nkind: Namespace\n",
-			wantErr: `decode document 1: Namespace "" has no metadata.name`,
-		},
-		{
-			name:    "a List is refused",
-			yaml:    "apiVersion: v1\nkind: List\nmetadata:\n  name: l\nitems: []\n",
-			wantErr: "lists are not applied",
-		},
-		{
-			name:    "invalid YAML names the document",
-			yaml:    "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: a\n---\nkind: [unclosed\n",
-			wantErr: "decode document 2",
-		},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			objs, err := Decode([]byte(tc.yaml))
-			if tc.wantErr != "" {
-				require.Error(t, err)
-				assert.Contains(t, err.Error(), tc.wantErr)
-				return
-			}
-			require.NoError(t, err)
-			assert.Equal(t, tc.want, kindsAndNames(objs))
-		})
-	}
-}
-
 func TestStages(t *testing.T) {
 	in := []*unstructured.Unstructured{
 		obj("bindsync.io/v1alpha1", "APIServiceExport", "ns-b", "x.example.com"),
@@ -144,22 +92,16 @@ func TestPruneOrder(t *testing.T) {
 	}, got, "the reverse of the apply order: namespaced objects first, the namespace last")
 }
 
-func TestInventoryOf(t *testing.T) {
-	inv := InventoryOf([]*unstructured.Unstructured{
-		obj("rbac.authorization.k8s.io/v1", "Role", "ns", "b"),
-		obj("v1", "Namespace", "", "ns"),
-		obj("rbac.authorization.k8s.io/v1", "Role", "ns", "a"),
-		obj("rbac.authorization.k8s.io/v1beta1", "Role", "ns", "a"),
-	})
-	assert.Equal(t, []ObjectRef{
+func TestInventoryKinds(t *testing.T) {
+	inv := Inventory{Entries: []ObjectRef{
+		{Group: "rbac.authorization.k8s.io", Version: "v1", Kind: "Role", Namespace: "ns", Name: "b"},
 		{Version: "v1", Kind: "Namespace", Name: "ns"},
 		{Group: "rbac.authorization.k8s.io", Version: "v1", Kind: "Role", Namespace: "ns", Name: "a"},
-		{Group: "rbac.authorization.k8s.io", Version: "v1", Kind: "Role", Namespace: "ns", Name: "b"},
-	}, inv.Entries, "sorted, one entry per object whatever its version")
+	}}
 	assert.Equal(t, []schema.GroupVersionKind{
 		{Version: "v1", Kind: "Namespace"},
 		{Group: "rbac.authorization.k8s.io", Version: "v1", Kind: "Role"},
-	}, inv.Kinds())
+	}, inv.Kinds(), "distinct and sorted")
 }
 
 func TestObjectRef(t *testing.T) {

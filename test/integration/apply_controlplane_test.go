@@ -146,7 +146,7 @@ func TestIntegrationApplyControlPlaneFolder(t *testing.T) {
 		res, err := teamA.Apply(ctx, next)
 		require.NoError(t, err)
 		assert.Len(t, res.Unchanged, len(next))
-		res, err = teamA.Prune(ctx, apply.InventoryOf(objsA), next)
+		res, err = teamA.Prune(ctx, inventoryOf(objsA), next)
 		require.NoError(t, err)
 		assert.Equal(t, []apply.ObjectRef{apply.RefOf(export)}, res.Deleted)
 
@@ -172,7 +172,7 @@ func TestIntegrationApplyControlPlaneFolder(t *testing.T) {
 		assert.Len(t, res.Unchanged, len(objsA), "the other objects are still applied")
 
 		withForeign := append(deepCopyAll(objsA), renderedExport(t, foreign.GetName()))
-		res, err = teamA.Prune(ctx, apply.InventoryOf(withForeign), objsA)
+		res, err = teamA.Prune(ctx, inventoryOf(withForeign), objsA)
 		require.NoError(t, err)
 		assert.Empty(t, res.Deleted)
 		assert.Equal(t, []apply.ObjectRef{apply.RefOf(foreign)}, res.Skipped)

@@ -21,7 +21,7 @@ import (
 // bindsync's labels for cluster, and one instance of it.
 func testCRD(t *testing.T, group, cluster string) (crd, instance *unstructured.Unstructured) {
 	t.Helper()
-	objs, err := apply.Decode([]byte(`
+	objs, err := testenv.DecodeObjects([]byte(`
 apiVersion: apiextensions.k8s.io/v1
 kind: CustomResourceDefinition
 metadata:

@@ -2,11 +2,13 @@ package integration
 
 import (
 	"net/http"
+	"sort"
 	"strings"
 	"sync"
 	"testing"
 	"testing/fstest"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
@@ -97,5 +99,55 @@ func clusterSelector(t *testing.T, cluster string) labels.Selector {
 
 // refsOf lists the refs of objs, for comparing with a Result.
 func refsOf(objs []*unstructured.Unstructured) []apply.ObjectRef {
-	return apply.InventoryOf(objs).Entries
+	return inventoryOf(objs).Entries
+}
+
+// inventoryOf returns the inventory of objs, sorted and without duplicates
+// (one entry per object whatever its version, as apply.ObjectRef.SameObject).
+func inventoryOf(objs []*unstructured.Unstructured) apply.Inventory {
+	type object struct{ group, kind, namespace, name string }
+	seen := map[object]bool{}
+	var inv apply.Inventory
+	for _, o := range objs {
+		r := apply.RefOf(o)
+		k := object{r.Group, r.Kind, r.Namespace, r.Name}
+		if !seen[k] {
+			seen[k] = true
+			inv.Entries = append(inv.Entries, r)
+		}
+	}
+	sort.Slice(inv.Entries, func(i, j int) bool { return refLess(inv.Entries[i], inv.Entries[j]) })
+	return inv
+}
+
+func refLess(a, b apply.ObjectRef) bool {
+	for _, p := range [][2]string{{a.Group, b.Group}, {a.Kind, b.Kind}, {a.Namespace, b.Namespace}, {a.Name, b.Name}, {a.Version, b.Version}} {
+		if p[0] != p[1] {
+			return p[0] < p[1]
+		}
+	}
+	return false
+}
+
+func TestInventoryOfSortsAndDeduplicates(t *testing.T) {
+	inv := inventoryOf([]*unstructured.Unstructured{
+		objectOf("rbac.authorization.k8s.io/v1", "Role", "ns", "b"),
+		objectOf("v1", "Namespace", "", "ns"),
+		objectOf("rbac.authorization.k8s.io/v1", "Role", "ns", "a"),
+		objectOf("rbac.authorization.k8s.io/v1beta1", "Role", "ns", "a"),
+	})
+	assert.Equal(t, []apply.ObjectRef{
+		{Version: "v1", Kind: "Namespace", Name: "ns"},
+		{Group: "rbac.authorization.k8s.io", Version: "v1", Kind: "Role", Namespace: "ns", Name: "a"},
+		{Group: "rbac.authorization.k8s.io", Version: "v1", Kind: "Role", Namespace: "ns", Name: "b"},
+	}, inv.Entries, "sorted, one entry per object whatever its version")
+}
+
+func objectOf(apiVersion, kind, namespace, name string) *unstructured.Unstructured {
+	o := &unstructured.Unstructured{}
+	o.SetAPIVersion(apiVersion)
+	o.SetKind(kind)
+	o.SetNamespace(namespace)
+	o.SetName(name)
+	return o
 }
