@@ -44,12 +44,12 @@ build: ## build bin/bindsync (and the kubectl-bindsync plugin name, with its com
 
 # Archives bindsync_<version>_<os>_<arch>.tar.gz (bindsync, LICENSE,
 # README.md) and bindsync_<version>_checksums.txt (`sha256sum -c` reads it)
-# in dist/. Set VERSION for a release (make release VERSION=v0.2.0); the
+# in dist/, and dist/bindsync.krew.yaml (hack/krew/bindsync.yaml filled in). Set VERSION for a release (make release VERSION=v0.2.0); the
 # archives are reproducible: file times are the commit's, owners are 0.
 RELEASE_PLATFORMS := linux/amd64 linux/arm64 darwin/amd64 darwin/arm64
 DIST              := $(CURDIR)/dist
 SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null || echo 0)
-release: ## versioned archives for linux and darwin (amd64, arm64) with sha256 checksums, in dist/
+release: ## versioned archives for linux and darwin (amd64, arm64) with sha256 checksums and the krew manifest, in dist/
 	rm -rf $(DIST) && mkdir -p $(DIST)
 	@for p in $(RELEASE_PLATFORMS); do \
 	  os=$${p%/*}; arch=$${p#*/}; name=bindsync_$(VERSION)_$${os}_$${arch}; dir=$(DIST)/$$name; \
@@ -62,6 +62,18 @@ release: ## versioned archives for linux and darwin (amd64, arm64) with sha256 c
 	done
 	cd $(DIST) && sha256sum bindsync_$(VERSION)_*.tar.gz > bindsync_$(VERSION)_checksums.txt
 	@cat $(DIST)/bindsync_$(VERSION)_checksums.txt
+	@$(MAKE) --no-print-directory krew-manifest VERSION=$(VERSION)
+
+# The krew manifest of a release made by `make release`: hack/krew/bindsync.yaml with
+# the version and each archive's sha256 (from the checksums file) filled in.
+krew-manifest:
+	@sed -e '/^#/d' -e 's/{{VERSION}}/$(VERSION)/g' hack/krew/bindsync.yaml > $(DIST)/bindsync.krew.yaml; \
+	while read -r sum file; do \
+	  p=$${file#bindsync_$(VERSION)_}; p=$${p%.tar.gz}; \
+	  sed -i "s/{{SHA256_$${p}}}/$$sum/" $(DIST)/bindsync.krew.yaml; \
+	done < $(DIST)/bindsync_$(VERSION)_checksums.txt; \
+	if grep -q '{{' $(DIST)/bindsync.krew.yaml; then echo "dist/bindsync.krew.yaml: placeholders left:" >&2; grep '{{' $(DIST)/bindsync.krew.yaml >&2; exit 1; fi
+	@echo "wrote $(DIST)/bindsync.krew.yaml"
 
 test: testbin verify-generated lint ## everything CI runs: generated code, lint, unit, golden and integration tests
 	$(GO) test -count=1 ./...
