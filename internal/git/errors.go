@@ -12,6 +12,10 @@ var (
 	// request (network, authentication, missing repository). It is
 	// transient from bindsync's point of view: nothing local is lost.
 	ErrRemote = errors.New("git remote unavailable")
+	// ErrRefused means the remote answered a push and declined a branch
+	// update for a reason other than a lost race (a hook, a protected
+	// branch, a permission); it comes with ErrRemote.
+	ErrRefused = errors.New("the remote refused the update")
 	// ErrInvalidPath means a tree holds a path git cannot store (empty,
 	// absolute, "." or ".." segments, or a file and a folder of one name).
 	ErrInvalidPath = errors.New("invalid path in tree")

@@ -376,7 +376,7 @@ func (r *Repo) pushStatuses(rs *packp.ReportStatus, sent map[plumbing.ReferenceN
 			if said != "" {
 				err = fmt.Errorf("%w (the remote said: %s)", err, said)
 			}
-			errs[i] = r.remoteErr(fmt.Sprintf("push %s to", ups[i].Branch), err)
+			errs[i] = r.remoteErr(fmt.Sprintf("push %s to", ups[i].Branch), fmt.Errorf("%w: %w", ErrRefused, err))
 		}
 		refused++
 	}

@@ -91,7 +91,7 @@ func TestIntegrationApproveShowsRefusesAndSigns(t *testing.T) {
 		_, stderr, err := approveCLI(branch, "--repo", e.remote, "--approver", approver)
 		var coded *exitcode.Error
 		require.True(t, errors.As(err, &coded), "%v", err)
-		assert.Equal(t, exitcode.Unusable, coded.Code)
+		assert.Equal(t, exitcode.Problems, coded.Code)
 		for _, p := range []string{"M clusters/ap2/control-plane/rbac.yaml", "A clusters/ap1/control-plane/extra.yaml", "A ci.yaml"} {
 			assert.Contains(t, stderr, p, "shown before the refusal")
 		}

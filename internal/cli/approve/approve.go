@@ -114,24 +114,24 @@ func run(ctx context.Context, f *flags, branch string, stdout, stderr io.Writer)
 	}
 	repo, cleanup, err := f.repo.Open(ctx, name, email)
 	if err != nil {
-		return exitcode.New(exitcode.Unusable, err)
+		return err // coded by Open
 	}
 	defer cleanup()
 	main := f.repo.Branch
 	mainHead, err := repo.Head(main)
 	if err != nil {
-		return exitcode.New(exitcode.Unusable, err)
+		return gitflags.Failed(err)
 	}
 	if mainHead.IsZero() {
-		return exitcode.New(exitcode.Unusable, fmt.Errorf("%s has no branch %s", f.repo.Repo, main))
+		return exitcode.New(exitcode.Problems, fmt.Errorf("%s has no branch %s", f.repo.Repo, main))
 	}
 	branches, err := repo.Branches(staterepo.BranchPrefix)
 	if err != nil {
-		return exitcode.New(exitcode.Unusable, err)
+		return gitflags.Failed(err)
 	}
 	head, ok := branches[branch]
 	if !ok {
-		return exitcode.New(exitcode.Unusable, fmt.Errorf("%s has no branch %s: merged already, rejected, or never pending (see the request's Approved condition)", f.repo.Repo, branch))
+		return exitcode.New(exitcode.Problems, fmt.Errorf("%s has no branch %s: merged already, rejected, or never pending (see the request's Approved condition)", f.repo.Repo, branch))
 	}
 	change, err := Inspect(repo, main, mainHead, branch, head)
 	if err != nil {
@@ -149,7 +149,7 @@ func run(ctx context.Context, f *flags, branch string, stdout, stderr io.Writer)
 		if errors.Is(err, git.ErrNonFastForward) {
 			return exitcode.New(exitcode.Conflict, fmt.Errorf("%s moved while approving %s: run approve again once the backend rebuilt the branch: %w", main, branch, err))
 		}
-		return exitcode.New(exitcode.Unusable, err)
+		return gitflags.Failed(err)
 	}
 	signed := ""
 	if f.repo.Signer != nil {
@@ -165,7 +165,7 @@ func run(ctx context.Context, f *flags, branch string, stdout, stderr io.Writer)
 func Merge(repo *git.Repo, main string, mainHead plumbing.Hash, branch string, head plumbing.Hash, approver string) (plumbing.Hash, error) {
 	bc, err := repo.CommitInfo(head)
 	if err != nil {
-		return plumbing.ZeroHash, exitcode.New(exitcode.Unusable, err)
+		return plumbing.ZeroHash, gitflags.Failed(err)
 	}
 	if err := builtOn(bc, branch, main, mainHead); err != nil {
 		return plumbing.ZeroHash, err
@@ -182,7 +182,7 @@ func Merge(repo *git.Repo, main string, mainHead plumbing.Hash, branch string, h
 	msg.Trailers = append(msg.Trailers, staterepo.Trailer{Key: staterepo.TrailerApprovedBy, Value: approver})
 	h, err := repo.MergeCommit([]plumbing.Hash{mainHead, head}, head, msg)
 	if err != nil {
-		return plumbing.ZeroHash, exitcode.New(exitcode.Unusable, err)
+		return plumbing.ZeroHash, gitflags.Failed(err)
 	}
 	return h, nil
 }

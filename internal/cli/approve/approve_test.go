@@ -116,7 +116,7 @@ func TestApproveCommandPushesTheMerge(t *testing.T) {
 		code     int
 		contains string
 	}{
-		"no such branch": {branch: "bindsync/approve/team-b/other", code: exitcode.Unusable, contains: "has no branch bindsync/approve/team-b/other"},
+		"no such branch": {branch: "bindsync/approve/team-b/other", code: exitcode.Problems, contains: "has no branch bindsync/approve/team-b/other"},
 		"merged":         {branch: pendingBranch, code: exitcode.OK},
 	} {
 		t.Run(name, func(t *testing.T) {
@@ -227,7 +227,7 @@ func TestApproveShowsAndRefusesOutOfScope(t *testing.T) {
 			}
 			var coded *exitcode.Error
 			require.True(t, errors.As(err, &coded), "%v", err)
-			assert.Equal(t, exitcode.Unusable, coded.Code)
+			assert.Equal(t, exitcode.Problems, coded.Code)
 			assert.ErrorContains(t, err, "refusing to merge "+tc.branch)
 			for _, w := range tc.want {
 				assert.ErrorContains(t, err, w)
@@ -281,4 +281,28 @@ func TestApproveRefusesASymlink(t *testing.T) {
 	cmd.SetArgs([]string{pendingBranch, "--repo", r.dir, "--approver", "Ada <ada@example.com>"})
 	err := cmd.Execute()
 	assert.ErrorContains(t, err, "clusters/team-b/app/crds/pgs.example.com.yaml (added): not a regular file")
+}
+
+// TestApproveRefusedPushIsRefused: a push of main the remote declines for a
+// reason other than main moving (a hook protecting main) exits
+// exitcode.Refused, naming what the remote said; it used to exit 2, as bad
+// usage.
+func TestApproveRefusedPushIsRefused(t *testing.T) {
+	r := newLocalRepo(t)
+	require.NoError(t, os.MkdirAll(filepath.Join(r.dir, "hooks"), 0o755))
+	require.NoError(t, os.WriteFile(filepath.Join(r.dir, "hooks", "update"),
+		[]byte("#!/bin/sh\ncase \"$1\" in refs/heads/main) echo main is protected >&2; exit 1;; esac\n"), 0o755))
+	var out, errOut bytes.Buffer
+	cmd := NewCommand(&out, &errOut)
+	cmd.SetArgs([]string{pendingBranch, "--repo", r.dir, "--approver", "Ada <ada@example.com>"})
+	err := cmd.Execute()
+	var coded *exitcode.Error
+	require.True(t, errors.As(err, &coded), "%v", err)
+	assert.Equal(t, exitcode.Refused, coded.Code, "%v", err)
+	assert.ErrorContains(t, err, "main is protected")
+	reopened, err := git.Open(context.Background(), git.Options{Dir: r.dir})
+	require.NoError(t, err)
+	head, err := reopened.Head("main")
+	require.NoError(t, err)
+	assert.Equal(t, r.main, head, "main is untouched")
 }

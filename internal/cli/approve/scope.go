@@ -11,6 +11,7 @@ import (
 
 	"github.com/bindsync/bindsync/api/v1alpha1"
 	"github.com/bindsync/bindsync/internal/cli/exitcode"
+	"github.com/bindsync/bindsync/internal/cli/gitflags"
 	"github.com/bindsync/bindsync/internal/git"
 	"github.com/bindsync/bindsync/internal/staterepo"
 )
@@ -31,19 +32,19 @@ type Change struct {
 func Inspect(repo *git.Repo, main string, mainHead plumbing.Hash, branch string, head plumbing.Hash) (*Change, error) {
 	bc, err := repo.CommitInfo(head)
 	if err != nil {
-		return nil, exitcode.New(exitcode.Unusable, err)
+		return nil, gitflags.Failed(err)
 	}
 	if err := builtOn(bc, branch, main, mainHead); err != nil {
 		return nil, err
 	}
 	if len(bc.Parents) > 1 {
-		return nil, exitcode.New(exitcode.Unusable, fmt.Errorf(
+		return nil, exitcode.New(exitcode.Problems, fmt.Errorf(
 			"refusing to merge %s: its head %s is a merge commit of %d parents; the backend builds each branch as one commit on %s",
 			branch, staterepo.ShortHash(head.String(), staterepo.ShortDigits), len(bc.Parents), staterepo.ShortHash(mainHead.String(), staterepo.ShortDigits)))
 	}
 	changes, err := repo.ChangedPaths(mainHead, head)
 	if err != nil {
-		return nil, exitcode.New(exitcode.Unusable, err)
+		return nil, gitflags.Failed(err)
 	}
 	return &Change{Branch: branch, Commit: bc, Changes: changes}, nil
 }
@@ -130,7 +131,7 @@ func scopeError(c *Change, why string, paths []string) error {
 	if len(paths) > 0 {
 		msg += ":\n  " + strings.Join(paths, "\n  ")
 	}
-	return exitcode.New(exitcode.Unusable, fmt.Errorf("%s\nreview the branch with git (git show %s); the backend rebuilds it from the control plane when it is deleted", msg, c.Commit.Hash))
+	return exitcode.New(exitcode.Problems, fmt.Errorf("%s\nreview the branch with git (git show %s); the backend rebuilds it from the control plane when it is deleted", msg, c.Commit.Hash))
 }
 
 // approvePath says which layout file p is under clusters/<cluster>/:

@@ -6,6 +6,7 @@ package gitflags
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/bindsync/bindsync/internal/cli/exitcode"
 	"github.com/bindsync/bindsync/internal/git"
 )
 
@@ -93,29 +95,36 @@ func (f *Flags) URL() (string, error) {
 
 // Open clones or fetches the repository into a temporary cache and returns
 // it with a cleanup that removes the cache. author is the identity of the
-// commits it writes (empty: bindsync's).
+// commits it writes (empty: bindsync's). Its errors carry their exit code:
+// exitcode.Unusable for a --repo that is no URL, no folder, or a local
+// folder that is not a git repository, and for credential flags that do
+// not fit the URL or name unreadable files; for a remote, the code CodeOf
+// chooses (Unreachable, Refused).
 func (f *Flags) Open(ctx context.Context, authorName, authorEmail string) (*git.Repo, func(), error) {
 	u, err := f.URL()
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, exitcode.New(exitcode.Unusable, err)
 	}
 	if err := CheckAuth(nil, f.Auth, u); err != nil {
-		return nil, nil, fmt.Errorf("%w: %w", err, git.ErrInvalidOptions)
+		return nil, nil, exitcode.New(exitcode.Unusable, fmt.Errorf("%w: %w", err, git.ErrInvalidOptions))
 	}
 	dir, err := os.MkdirTemp("", "bindsync-repo-")
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, exitcode.New(exitcode.Problems, fmt.Errorf("cache for %s: %w", git.RedactURL(u), err))
 	}
 	cleanup := func() { _ = os.RemoveAll(dir) }
 	repo, err := git.Open(ctx, git.Options{URL: u, Dir: filepath.Join(dir, "cache"), AuthorName: authorName, AuthorEmail: authorEmail, Signer: f.Signer,
 		Auth: f.Auth})
+	if err == nil {
+		err = repo.Fetch(ctx)
+	}
 	if err != nil {
 		cleanup()
-		return nil, nil, err
-	}
-	if err := repo.Fetch(ctx); err != nil {
-		cleanup()
-		return nil, nil, err
+		if strings.HasPrefix(u, "file://") && errors.Is(err, git.ErrRemote) {
+			// nothing remote about a folder: it is not a repository
+			return nil, nil, exitcode.New(exitcode.Unusable, fmt.Errorf("--repo %s is not a git repository: %w", f.Repo, err))
+		}
+		return nil, nil, Failed(err)
 	}
 	return repo, cleanup, nil
 }

@@ -97,22 +97,25 @@ func run(ctx context.Context, f *flags, stdout io.Writer) error {
 	}
 	repo, cleanup, err := f.repo.Open(ctx, "", "")
 	if err != nil {
-		return exitcode.New(exitcode.Unusable, err)
+		return err // coded by Open
 	}
 	defer cleanup()
 	head, err := repo.Head(f.repo.Branch)
 	if err != nil {
-		return exitcode.New(exitcode.Unusable, err)
+		return gitflags.Failed(err)
+	}
+	if head.IsZero() {
+		return exitcode.New(exitcode.Problems, fmt.Errorf("%s has no branch %s", f.repo.Repo, f.repo.Branch))
 	}
 	commits, err := repo.FirstParentLog(head, f.limit)
 	if err != nil {
-		return exitcode.New(exitcode.Unusable, err)
+		return gitflags.Failed(err)
 	}
 	entries := []Entry{}
 	for _, c := range commits {
 		e, err := entryOf(repo, c)
 		if err != nil {
-			return exitcode.New(exitcode.Unusable, err)
+			return gitflags.Failed(err)
 		}
 		if Matches(e, f.cluster, f.template) {
 			entries = append(entries, e)
