@@ -52,10 +52,7 @@ and refuses a change its cause could not have rendered: an approval branch of cl
 export and CRD files of its CRD. With --signing-key-file the merge commit is signed, so
 agents running --verify-keys with the matching public key apply the approved head.
 
-Exit codes: 0 merged and pushed; 2 not a bindsync branch, no such branch, no approver,
-a change outside the branch's scope, an unreadable signing key, or the repository is
-unreachable; 8 main moved since the branch was built (wait for the
-backend to rebuild it, then approve again).`,
+` + ExitCodes,
 		Example: `  bindsync approve bindsync/approve/team-a/postgresql --repo https://git.example.com/platform/state.git \
       --git-username me --git-password-file ~/.git-token
   bindsync approve bindsync/schema/postgresqlinstances.anynines.com/1a2b3c4d --repo /var/lib/bindsync --approver "Ada <ada@example.com>"`,
@@ -70,6 +67,22 @@ backend to rebuild it, then approve again).`,
 	fl.StringVar(&f.approver, "approver", "", `who approves, "Name <email>" (default: git config user.name and user.email)`)
 	return cmd
 }
+
+// ExitCodes is the table of exit codes approve documents in its help.
+const ExitCodes = `Exit codes:
+  0  merged and pushed
+  1  nothing to approve or a refused change: no such branch (merged already, rejected,
+     or never pending), no --branch (main) in the repository, a change outside the
+     branch's scope, a branch head that is a merge commit, or a commit that cannot be
+     read
+  2  bad usage: not a bindsync branch, no approver, bad flags, unreadable credential or
+     signing key files, a --repo that is no URL and no repository folder
+  8  main moved since the branch was built (wait for the backend to rebuild it, then
+     approve again)
+  9  the state repository could not be reached (refused, reset, unresolvable, TLS or
+     ssh host key, timed out, busy)
+ 11  the state repository's server refused: authentication or authorization failed,
+     no such repository, or it declined the push (a hook, a protected branch)`
 
 // CheckBranch refuses anything that is not a bindsync approval or schema branch.
 func CheckBranch(branch string) error {

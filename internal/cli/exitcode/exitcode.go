@@ -8,13 +8,16 @@ const (
 	// OK means the command did everything it was asked.
 	OK = 0
 	// Problems means the command ran, but found problems in its input
-	// (render: some objects are bad; check: a breaking change).
+	// (render: some objects are bad; check: a breaking change; approve: no
+	// such branch, or a change outside the branch's scope; log: no such
+	// branch).
 	Problems = 1
 	// Unusable means bad usage: the command could not start its job
 	// (bad flags or arguments, unreadable input, YAML that does not parse,
-	// a kubeconfig that is missing or names no such context). Nothing else
-	// exits 2: a cluster that cannot be reached is Unreachable, an API
-	// server that answers with an error is Refused.
+	// a kubeconfig that is missing or names no such context, unreadable
+	// credential files, a --repo that is no URL and no repository folder).
+	// Nothing else exits 2: a cluster or a state repository that cannot be
+	// reached is Unreachable, a server that answers with an error is Refused.
 	Unusable = 2
 	// Timeout means a command waited --timeout for something that did not
 	// happen, for a reason none of the codes below names (cluster add: the
@@ -36,16 +39,21 @@ const (
 	// Conflict means approve found main moved since the branch was built;
 	// the backend rebuilds the branch on main, then approve can run again.
 	Conflict = 8
-	// Unreachable means a cluster could not be reached: the connection was
-	// refused or timed out (--request-timeout), its name did not resolve,
-	// or TLS failed. Retrying later, or with the right kubeconfig, may work.
+	// Unreachable means a cluster or the state repository could not be
+	// reached: the connection was refused, reset or timed out
+	// (--request-timeout), its name did not resolve, TLS or the ssh host key
+	// check failed, or the server was too busy or unavailable. Retrying
+	// later, or with the right kubeconfig or --repo, may work.
 	Unreachable = 9
 	// Stalled means bind stopped waiting because the request or a binding
 	// is Stalled: it needs a human (its reason and message are printed),
 	// so waiting out --timeout would change nothing.
 	Stalled = 10
-	// Refused means an API server answered with an error: forbidden,
-	// unauthorized, invalid, or a server error.
+	// Refused means an API server answered with an error (forbidden,
+	// unauthorized, invalid, or a server error), or the state repository's
+	// server refused: authentication failed, access denied, no such
+	// repository, or a push declined for a reason other than main moving
+	// (a hook, a protected branch; main moving is Conflict).
 	Refused = 11
 )
 

@@ -56,6 +56,17 @@ type flags struct {
 	output   string
 }
 
+// ExitCodes is the table of exit codes log documents in its help.
+const ExitCodes = `Exit codes:
+  0  the history is printed
+  1  the repository has no --branch (main), or a commit could not be read
+  2  bad usage: bad flags, unreadable credential files, a --repo that is no URL and no
+     repository folder
+  9  the state repository could not be reached (refused, reset, unresolvable, TLS or
+     ssh host key, timed out, busy)
+ 11  the state repository's server refused: authentication or authorization failed,
+     no such repository`
+
 // logCommitDigits is how much of a commit hash bindsync log's table shows.
 const logCommitDigits = 8
 
@@ -71,7 +82,9 @@ templates, the request, the schema hashes, the compatibility verdict, and how it
 main: automatic (the backend committed it), merged (a merge commit: bindsync approve,
 whose Bindsync-Approved-By names the approver, or a forge's merge; its trailers are read
 from the merged branch when the merge commit has none), or by hand (another writer's
-commit, such as a squash or a revert).`,
+commit, such as a squash or a revert).
+
+` + ExitCodes,
 		Example: `  bindsync log --repo /var/lib/bindsync --cluster team-a
   bindsync log --repo https://git.example.com/platform/state.git --template postgresql -o json`,
 		Args: cobra.NoArgs,
