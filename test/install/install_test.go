@@ -36,7 +36,6 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
-	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/kustomize/api/krusty"
 	ktypes "sigs.k8s.io/kustomize/api/types"
@@ -494,48 +493,15 @@ func withoutKinds(objs []*unstructured.Unstructured, kinds ...string) []*unstruc
 	return slices.DeleteFunc(slices.Clone(objs), func(o *unstructured.Unstructured) bool { return slices.Contains(kinds, o.GetKind()) })
 }
 
-// apply server-side applies objs as an administrator, in kustomize.Sort's
+// apply server-side applies objs as an administrator, in apply.Sort's
 // order, and returns the warnings the API server sent back.
 func apply(ctx context.Context, t *testing.T, c *testenv.Cluster, objs []*unstructured.Unstructured) []string {
 	t.Helper()
-	w := &warnings{}
-	cfg := rest.CopyConfig(c.Config)
-	cfg.WarningHandler = w
-	cl, err := client.New(cfg, client.Options{Scheme: testenv.Scheme()})
-	require.NoError(t, err)
 	objs = slices.Clone(objs)
 	bsapply.Sort(objs)
-	for _, o := range objs {
-		var err error
-		for wait := 50 * time.Millisecond; wait < 10*time.Second; wait *= 2 {
-			err = cl.Apply(ctx, client.ApplyConfigurationFromUnstructured(o.DeepCopy()),
-				client.FieldOwner(testenv.FieldOwner), client.ForceOwnership)
-			// A CRD's kind is served a moment after it is Established.
-			if err == nil || !strings.Contains(err.Error(), "no matches for kind") {
-				break
-			}
-			time.Sleep(wait)
-		}
-		require.NoError(t, err, "apply %s %s", o.GetKind(), o.GetName())
-	}
-	return w.all()
-}
-
-type warnings struct {
-	mu   sync.Mutex
-	list []string
-}
-
-func (w *warnings) HandleWarningHeader(_ int, _ string, text string) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	w.list = append(w.list, text)
-}
-
-func (w *warnings) all() []string {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return slices.Clone(w.list)
+	warnings, err := c.ApplyWithWarnings(ctx, objs)
+	require.NoError(t, err)
+	return warnings
 }
 
 func on() map[string]any { return map[string]any{"enabled": true} }

@@ -6,9 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"testing/fstest"
 	"time"
@@ -28,7 +26,6 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/kustomize/api/krusty"
 	ktypes "sigs.k8s.io/kustomize/api/types"
@@ -798,33 +795,9 @@ func renderedClusterScoped(t *testing.T, cluster string) []*unstructured.Unstruc
 // the warnings the API server sent back (Pod Security, deprecations).
 func applyWithWarnings(ctx context.Context, t *testing.T, c *testenv.Cluster, objs []*unstructured.Unstructured) []string {
 	t.Helper()
-	w := &warningRecorder{}
-	cfg := rest.CopyConfig(c.Config)
-	cfg.WarningHandler = w
-	cl, err := client.New(cfg, client.Options{Scheme: testenv.Scheme()})
+	warnings, err := c.ApplyWithWarnings(ctx, objs)
 	require.NoError(t, err)
-	for _, o := range objs {
-		require.NoError(t, cl.Apply(ctx, client.ApplyConfigurationFromUnstructured(o.DeepCopy()),
-			client.FieldOwner(testenv.FieldOwner), client.ForceOwnership), "apply %s %s", o.GetKind(), o.GetName())
-	}
-	return w.all()
-}
-
-type warningRecorder struct {
-	mu       sync.Mutex
-	warnings []string
-}
-
-func (w *warningRecorder) HandleWarningHeader(_ int, _ string, text string) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	w.warnings = append(w.warnings, text)
-}
-
-func (w *warningRecorder) all() []string {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return slices.Clone(w.warnings)
+	return warnings
 }
 
 // applyAs server-side applies o with an impersonated client, as bindsync
