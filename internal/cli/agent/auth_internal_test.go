@@ -4,13 +4,13 @@ import (
 	"bytes"
 	"context"
 	"io"
-	"os/exec"
 	"path/filepath"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/bindsync/bindsync/internal/testutil/gitrepo"
 	"github.com/bindsync/bindsync/internal/testutil/sshgit"
 )
 
@@ -22,18 +22,7 @@ import (
 func TestTheFormerCredentialFlagsStillReachTheRemote(t *testing.T) {
 	root := t.TempDir()
 	bare := filepath.Join(root, "state.git")
-	work := t.TempDir()
-	for _, args := range [][]string{
-		{"init", "-q", "--bare", "-b", "main", bare},
-		{"init", "-q", "-b", "main", work},
-		{"-C", work, "-c", "user.name=t", "-c", "user.email=t@example.invalid", "commit", "-q", "--allow-empty", "-m", "first"},
-		{"-C", work, "push", "-q", bare, "main"},
-	} {
-		out, err := exec.Command("git", args...).CombinedOutput()
-		require.NoError(t, err, "git %v: %s", args, out)
-	}
-	head, err := exec.Command("git", "--git-dir", bare, "rev-parse", "main").Output()
-	require.NoError(t, err)
+	head := gitrepo.Bare(t, bare)
 	srv := sshgit.Start(t, root)
 
 	for _, tc := range []struct {
@@ -63,7 +52,7 @@ func TestTheFormerCredentialFlagsStillReachTheRemote(t *testing.T) {
 			require.NoError(t, err)
 			got, err := src.Head(context.Background())
 			require.NoError(t, err)
-			assert.Equal(t, string(head[:40]), got.String())
+			assert.Equal(t, head, got.String())
 		})
 	}
 

@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"syscall"
 	"testing"
@@ -28,6 +27,7 @@ import (
 	"github.com/bindsync/bindsync/internal/cli/gitflags"
 	logcmd "github.com/bindsync/bindsync/internal/cli/log"
 	"github.com/bindsync/bindsync/internal/git"
+	"github.com/bindsync/bindsync/internal/testutil/gitrepo"
 	"github.com/bindsync/bindsync/internal/testutil/sshgit"
 )
 
@@ -85,16 +85,7 @@ func TestCodeOf(t *testing.T) {
 func TestApproveAndLogExitCodes(t *testing.T) {
 	root := t.TempDir()
 	bare := filepath.Join(root, "state.git")
-	work := t.TempDir()
-	for _, args := range [][]string{
-		{"init", "-q", "--bare", "-b", "main", bare},
-		{"init", "-q", "-b", "main", work},
-		{"-C", work, "-c", "user.name=t", "-c", "user.email=t@example.invalid", "commit", "-q", "--allow-empty", "-m", "first"},
-		{"-C", work, "push", "-q", bare, "main"},
-	} {
-		out, err := exec.Command("git", args...).CombinedOutput()
-		require.NoError(t, err, "git %v: %s", args, out)
-	}
+	gitrepo.Bare(t, bare)
 
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)

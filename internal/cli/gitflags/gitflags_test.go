@@ -3,7 +3,6 @@ package gitflags_test
 import (
 	"context"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"testing"
 
@@ -13,6 +12,7 @@ import (
 
 	"github.com/bindsync/bindsync/internal/cli/gitflags"
 	"github.com/bindsync/bindsync/internal/git"
+	"github.com/bindsync/bindsync/internal/testutil/gitrepo"
 	_ "github.com/bindsync/bindsync/internal/testutil/golden" // go test ./... -update
 	"github.com/bindsync/bindsync/internal/testutil/sshgit"
 )
@@ -23,18 +23,7 @@ import (
 func TestOpenOverSSH(t *testing.T) {
 	root := t.TempDir()
 	bare := filepath.Join(root, "state.git")
-	work := t.TempDir()
-	for _, args := range [][]string{
-		{"init", "-q", "--bare", "-b", "main", bare},
-		{"init", "-q", "-b", "main", work},
-		{"-C", work, "-c", "user.name=t", "-c", "user.email=t@example.invalid", "commit", "-q", "--allow-empty", "-m", "first"},
-		{"-C", work, "push", "-q", bare, "main"},
-	} {
-		out, err := exec.Command("git", args...).CombinedOutput()
-		require.NoError(t, err, "git %v: %s", args, out)
-	}
-	head, err := exec.Command("git", "--git-dir", bare, "rev-parse", "main").Output()
-	require.NoError(t, err)
+	head := gitrepo.Bare(t, bare)
 	srv := sshgit.Start(t, root)
 
 	tests := []struct {
@@ -65,7 +54,7 @@ func TestOpenOverSSH(t *testing.T) {
 			defer cleanup()
 			got, err := repo.Head("main")
 			require.NoError(t, err)
-			assert.Equal(t, string(head[:40]), got.String())
+			assert.Equal(t, head, got.String())
 			_, err = os.Stat(repo.Dir())
 			assert.NoError(t, err)
 		})

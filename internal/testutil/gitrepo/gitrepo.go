@@ -5,7 +5,9 @@ package gitrepo
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -85,4 +87,24 @@ func (r *Repo) Commit(msg string, key *openpgp.Entity) plumbing.Hash {
 	h, err := wt.Commit(msg, &gogit.CommitOptions{Author: sig, Committer: sig, SignKey: key, AllowEmptyCommits: true})
 	require.NoError(r.tb, err, "commit %q", msg)
 	return h
+}
+
+// Bare makes a bare repository at dir (as a forge or ssh server holds it)
+// whose main has one empty commit, pushed by the git CLI, and returns that
+// commit's hash as git prints it.
+func Bare(tb testing.TB, dir string) string {
+	tb.Helper()
+	work := tb.TempDir()
+	for _, args := range [][]string{
+		{"init", "-q", "--bare", "-b", "main", dir},
+		{"init", "-q", "-b", "main", work},
+		{"-C", work, "-c", "user.name=t", "-c", "user.email=t@example.invalid", "commit", "-q", "--allow-empty", "-m", "first"},
+		{"-C", work, "push", "-q", dir, "main"},
+	} {
+		out, err := exec.Command("git", args...).CombinedOutput()
+		require.NoError(tb, err, "git %v: %s", args, out)
+	}
+	head, err := exec.Command("git", "--git-dir", dir, "rev-parse", "main").Output()
+	require.NoError(tb, err)
+	return strings.TrimSpace(string(head))
 }
